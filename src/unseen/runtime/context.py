@@ -1,0 +1,285 @@
+"""The Context: everything one party's protocol code may use during one job.
+
+A protocol is written once, one function per role, against this class::
+
+    def sender(ctx: Context, items): ...
+    def receiver(ctx: Context, items): ...
+
+The same code runs with all parties as threads of one process (in-memory
+transport, unit tests), as separate processes or hosts (gRPC over mutual TLS),
+or inside a long-running node. A Context holds no global state: several jobs,
+each with its own Context, can share one transport.
+
+Failure semantics, which every protocol inherits:
+
+- every ``recv`` is bounded: it fails if the peer is unreachable for longer than
+  ``peer_timeout`` (``connect_timeout`` before the peer was first seen), if the
+  peer reports the job finished or failed without sending, or after
+  ``recv_timeout``; the error names the peer and the step;
+- when role code raises, :meth:`Context.fail` sends the root cause to every
+  peer, whose pending or next ``recv`` raises :class:`RemoteError` with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from unseen.crypto.prg import SecureRandom
+from unseen.runtime import mailbox as mb
+from unseen.runtime.errors import (
+    JobCancelled,
+    PeerError,
+    ProtocolError,
+    RemoteError,
+    UnseenError,
+)
+from unseen.runtime.progress import NullProgress, ProgressReporter, ProgressTask
+from unseen.transport.base import PeerUnreachable, Transport
+from unseen.transport.codec import Encoded, encode
+
+# (peer, key, encoded message) for every message this party sends
+SendRecorder = Callable[[str, str, Encoded], None]
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Time bounds, in seconds, that keep a job from ever hanging."""
+
+    connect_timeout: float = 120.0
+    """How long to wait for a peer that has not yet been seen (it may not have started)."""
+    peer_timeout: float = 15.0
+    """How long a peer that was seen may stay unreachable before the job fails."""
+    recv_timeout: float = 3600.0
+    """The longest wait for one message from a live peer."""
+    heartbeat: float = 1.0
+    """How often a waiting party probes the peer it waits for."""
+
+
+@dataclass
+class TrafficStats:
+    bytes_sent: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    per_peer_sent: dict[str, int] = field(default_factory=dict)
+
+
+class Context:
+    """One party's view of one job."""
+
+    def __init__(
+        self,
+        job_id: str,
+        party: str,
+        parties: Sequence[str],
+        transport: Transport,
+        *,
+        config: RuntimeConfig | None = None,
+        progress: ProgressReporter | None = None,
+        logger: logging.Logger | None = None,
+        recorder: SendRecorder | None = None,
+    ) -> None:
+        if party not in parties:
+            raise ValueError(f"party {party!r} is not among the job's parties {list(parties)}")
+        if transport.party != party:
+            raise ValueError(f"transport belongs to {transport.party!r}, not {party!r}")
+        self.job_id = job_id
+        self.party = party
+        self.parties: tuple[str, ...] = tuple(parties)
+        self.peers: tuple[str, ...] = tuple(p for p in parties if p != party)
+        self.transport = transport
+        self.config = config or RuntimeConfig()
+        self.rng = SecureRandom()
+        self.log = logging.LoggerAdapter(
+            logger or logging.getLogger(f"unseen.{party}"), {"party": party, "job": job_id}
+        )
+        self.stats = TrafficStats()
+        self._progress = progress or NullProgress()
+        self._recorder = recorder
+        self._cancel = threading.Event()
+        self._step: str | None = None
+        self._seen: dict[str, float] = {}  # peer -> last time it answered
+        self._started = time.monotonic()
+        self._finished = False
+        self.transport.mailbox.set_state(job_id, mb.RUNNING)
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes this party received in this job, as counted by the transport."""
+        return self.transport.mailbox.bytes_received(self.job_id)
+
+    # -- steps and progress -------------------------------------------------
+    @property
+    def current_step(self) -> str | None:
+        return self._step
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Label the work inside, so errors say where the job was."""
+        outer, self._step = self._step, name
+        try:
+            yield
+        finally:
+            self._step = outer
+
+    def progress(self, description: str, total: int | None = None, unit: str = "it") -> ProgressTask:
+        return self._progress.task(description, total=total, unit=unit)
+
+    # -- cancellation ---------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.transport.mailbox.wake()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`JobCancelled` if the job was cancelled, or a peer failed."""
+        if self._cancel.is_set():
+            raise JobCancelled(f"job {self.job_id!r} was cancelled at {self.party!r}")
+        failure = self.transport.mailbox.failure(self.job_id)
+        if failure is not None:
+            raise _remote(failure)
+
+    # -- messaging ------------------------------------------------------------
+    def _check_peer(self, peer: str) -> None:
+        if peer not in self.peers:
+            raise ValueError(f"{peer!r} is not a peer of {self.party!r} in this job")
+
+    def _wait_budget(self, peer: str) -> float:
+        """How long ``peer`` may stay unreachable from now on."""
+        if peer in self._seen:
+            return self.config.peer_timeout
+        return max(1.0, self.config.connect_timeout - (time.monotonic() - self._started))
+
+    def send(self, peer: str, key: str, value: Any) -> None:
+        """Send ``value`` (bytes, numpy array or JSON-able object) to ``peer``.
+
+        Returns once the peer holds the message, so ``value`` may be changed
+        afterwards. Keys must be unique per job and direction.
+        """
+        self._check_peer(peer)
+        self.check_cancelled()
+        message = encode(value)
+        if self._recorder is not None:
+            self._recorder(peer, key, message)
+        try:
+            wire = self.transport.deliver(
+                self.job_id, peer, key, message, wait=self._wait_budget(peer)
+            )
+        except PeerUnreachable as e:
+            self.check_cancelled()  # a peer's own failure explains it better
+            raise PeerError(peer, self._step or key, f"could not deliver {key!r}: {e}") from None
+        self._seen[peer] = time.monotonic()
+        self.stats.bytes_sent += wire
+        self.stats.messages_sent += 1
+        self.stats.per_peer_sent[peer] = self.stats.per_peer_sent.get(peer, 0) + wire
+
+    def broadcast(self, key: str, value: Any) -> None:
+        for peer in self.peers:
+            self.send(peer, key, value)
+
+    def recv(self, peer: str, key: str, timeout: float | None = None) -> Any:
+        """Wait for ``peer``'s message under ``key``; every wait is bounded."""
+        self._check_peer(peer)
+        cfg = self.config
+        step = self._step or key
+        began = time.monotonic()
+        limit = began + (timeout if timeout is not None else cfg.recv_timeout)
+        mailbox = self.transport.mailbox
+        last_probe = 0.0
+        unreachable_since: float | None = None
+        while True:
+            value = mailbox.take(self.job_id, peer, key, timeout=min(cfg.heartbeat, 0.25))
+            if value is not mb.MISSING:
+                self._seen[peer] = time.monotonic()
+                self.stats.messages_received += 1
+                return value
+            self.check_cancelled()
+            now = time.monotonic()
+            if now >= limit:
+                raise PeerError(peer, step, f"no message {key!r} after {now - began:.0f} s")
+            if now - last_probe < cfg.heartbeat:
+                continue
+            last_probe = now
+            try:
+                state = self.transport.probe(peer, self.job_id)
+            except PeerUnreachable as e:
+                if unreachable_since is None:
+                    unreachable_since = now
+                budget = cfg.peer_timeout if peer in self._seen else cfg.connect_timeout
+                start = unreachable_since if peer in self._seen else self._started
+                if now - start >= budget:
+                    what = "stopped answering" if peer in self._seen else "never came up"
+                    raise PeerError(
+                        peer, step, f"{what} ({e}); waited {now - start:.0f} s for {key!r}"
+                    ) from None
+                continue
+            unreachable_since = None
+            self._seen[peer] = now
+            if state in (mb.DONE, mb.FAILED):
+                # One more look: the message may have landed just before the probe.
+                value = mailbox.take(self.job_id, peer, key, timeout=0.5)
+                if value is not mb.MISSING:
+                    self.stats.messages_received += 1
+                    return value
+                self.check_cancelled()
+                how = "finished" if state == mb.DONE else "failed"
+                raise PeerError(peer, step, f"{how} the job without sending {key!r}")
+
+    # -- end of the job -------------------------------------------------------
+    def finish(self) -> None:
+        """Mark the job done at this party (peers' probes see it)."""
+        self._finished = True
+        self.transport.mailbox.set_state(self.job_id, mb.DONE)
+        self.transport.mailbox.forget(self.job_id)
+
+    def fail(self, error: BaseException) -> None:
+        """Mark the job failed here and send the root cause to every peer."""
+        self.transport.mailbox.set_state(self.job_id, mb.FAILED)
+        if isinstance(error, RemoteError):
+            failure = mb.Failure(error.party, error.step, error.error_type, error.root_message)
+        else:
+            failure = mb.Failure(self.party, self._step, type(error).__name__, str(error))
+        for peer in self.peers:
+            if peer == failure.party:
+                continue
+            try:
+                self.transport.notify_failure(self.job_id, peer, failure)
+            except Exception as e:  # best effort: the peer may be the one that died
+                self.log.debug("could not tell %s about the failure: %s", peer, e)
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.fail(exc)
+        elif not self._finished:
+            self.finish()
+
+
+def _remote(failure: mb.Failure) -> RemoteError:
+    return RemoteError(failure.party, failure.step, failure.error_type, failure.message)
+
+
+def run_role(ctx: Context, role: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one party's role in ``ctx``; on error, tell every peer, then re-raise."""
+    with ctx:
+        return role(ctx, *args, **kwargs)
+
+
+__all__ = [
+    "Context",
+    "RuntimeConfig",
+    "TrafficStats",
+    "run_role",
+    "UnseenError",
+    "ProtocolError",
+]

@@ -1,0 +1,69 @@
+"""The error types every party can raise, and how they travel between parties.
+
+A job fails *everywhere* with the *root* cause: when protocol code raises in one
+party, the runtime sends the error to every peer, whose pending ``recv`` raises
+:class:`RemoteError` naming the party and the step where it started.
+"""
+
+from __future__ import annotations
+
+
+class UnseenError(Exception):
+    """Base class of all errors Unseen raises on purpose."""
+
+
+class InputError(UnseenError):
+    """Bad user input: names the file and, where it applies, the row and column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.file, self.row, self.column = file, row, column
+        where = []
+        if file is not None:
+            where.append(str(file))
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class ConfigError(UnseenError):
+    """A bad parties file, key, certificate or option."""
+
+
+class ProtocolError(UnseenError):
+    """The parties disagree on what they are running (options, versions, shapes)."""
+
+
+class PeerError(UnseenError):
+    """A peer is unreachable, too slow, or stopped without answering."""
+
+    def __init__(self, peer: str, step: str | None, message: str) -> None:
+        self.peer, self.step = peer, step
+        at = f" at step {step!r}" if step else ""
+        super().__init__(f"peer {peer!r}{at}: {message}")
+
+
+class RemoteError(UnseenError):
+    """A peer's protocol code failed; carries the root cause from that party."""
+
+    def __init__(self, party: str, step: str | None, error_type: str, message: str) -> None:
+        self.party, self.step, self.error_type, self.root_message = (
+            party,
+            step,
+            error_type,
+            message,
+        )
+        at = f" at step {step!r}" if step else ""
+        super().__init__(f"party {party!r} failed{at}: {error_type}: {message}")
+
+
+class JobCancelled(UnseenError):
+    """The job was cancelled locally."""

@@ -1,0 +1,107 @@
+"""Typed wire format for the values parties exchange.
+
+A message is a small JSON *header* followed by a raw *payload*. The header says
+what the payload is, so the receiver rebuilds the value without ever running
+code chosen by the sender (no pickle):
+
+=========  ======================================  ==============================
+kind       Python value                            payload
+=========  ======================================  ==============================
+``bytes``  ``bytes`` / ``bytearray`` / memoryview  the bytes
+``array``  ``numpy.ndarray`` (no object dtype)     C-order buffer; header: dtype, shape
+``json``   ``None``, bool, int, float, str,        UTF-8 JSON (arbitrary-size ints)
+           list, tuple, dict with str keys
+=========  ======================================  ==============================
+
+The payload of a large array is streamed in chunks by the transport; nothing
+here caps its size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from unseen.runtime.errors import ProtocolError
+
+Value = Any
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A value ready for the wire: its header fields and payload buffer."""
+
+    kind: str
+    payload: memoryview
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.payload.nbytes
+
+    def header(self) -> dict[str, Any]:
+        h: dict[str, Any] = {"kind": self.kind, "nbytes": self.nbytes}
+        if self.kind == "array":
+            h["dtype"] = self.dtype
+            h["shape"] = list(self.shape or ())
+        return h
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    raise TypeError(f"cannot send a value of type {type(obj).__name__}")
+
+
+def encode(value: Value) -> Encoded:
+    """Encode ``value`` for the wire; raises ``TypeError`` for unsupported types."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Encoded("bytes", memoryview(value).cast("B"))
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError("cannot send a numpy array of dtype object")
+        arr = np.ascontiguousarray(value)
+        # reshape(-1) keeps zero-size and 0-d arrays representable as a flat byte view
+        return Encoded(
+            "array",
+            memoryview(arr.reshape(-1).view(np.uint8)),
+            dtype=arr.dtype.str,
+            shape=tuple(arr.shape),
+        )
+    data = json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=True)
+    return Encoded("json", memoryview(data.encode("utf-8")))
+
+
+def allocate(header: dict[str, Any]) -> bytearray:
+    """A buffer the receiver fills with the payload described by ``header``."""
+    nbytes = int(header["nbytes"])
+    if nbytes < 0:
+        raise ProtocolError(f"negative payload size {nbytes}")
+    return bytearray(nbytes)
+
+
+def decode(header: dict[str, Any], payload: bytearray | bytes) -> Value:
+    """Rebuild the value described by ``header`` from its ``payload``."""
+    kind = header.get("kind")
+    if len(payload) != header.get("nbytes"):
+        raise ProtocolError(f"payload has {len(payload)} bytes, header says {header.get('nbytes')}")
+    if kind == "bytes":
+        return bytes(payload)
+    if kind == "array":
+        dtype = np.dtype(header["dtype"])
+        if dtype.hasobject:
+            raise ProtocolError("refusing an array of dtype object")
+        shape = tuple(int(s) for s in header["shape"])
+        arr = np.frombuffer(payload, dtype=dtype)
+        return arr.reshape(shape)
+    if kind == "json":
+        return json.loads(bytes(payload).decode("utf-8"))
+    raise ProtocolError(f"unknown message kind {kind!r}")
