@@ -1,0 +1,121 @@
+"""Fixed-point encoding of real numbers into Z_n (for Paillier/OU) and Z_2^64 (for sharing).
+
+A real ``x`` is represented by the integer ``round(x * 2^f)``, ``f`` the number
+of fractional bits the caller chooses. Negative integers ``v`` are stored as
+``M + v`` in ``Z_M`` (two's complement for ``M = 2^64``). Adding encodings
+adds the reals; multiplying two encodings gives a value with ``2f``
+fractional bits (decode it with ``scale=2``, or truncate it).
+
+Overflow is never silent: :meth:`encode` raises when ``|x| * 2^f`` leaves the
+representable range, and :meth:`ZnFixedPoint.decode` raises when a value lies
+in the band between the positive and negative ranges, which only a wrapped
+(overflowed) computation can produce.
+
+Value ranges:
+
+- :class:`RingFixedPoint`: ``|x| * 2^f < 2^(63 - headroom)``, default
+  ``f = 16``, ``headroom = 8`` (so products of two encodings before truncation
+  still fit when ``|x| < 2^19``; choose ``f`` and ``headroom`` for your data).
+- :class:`ZnFixedPoint`: ``|x| * 2^(f*scale) < n / 3`` (the python-paillier convention,
+  which leaves room to tell positives, negatives and overflow apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+_U64 = np.uint64
+
+
+class RingFixedPoint:
+    """Reals <-> ``uint64`` arrays, arithmetic modulo 2^64."""
+
+    ring_bits = 64
+
+    def __init__(self, frac_bits: int = 16, headroom: int = 8) -> None:
+        if not 0 <= frac_bits < 62:
+            raise ValueError("frac_bits must lie in [0, 62)")
+        if not 0 <= headroom < 63 - frac_bits:
+            raise ValueError("headroom leaves no room for the integer part")
+        self.frac_bits = frac_bits
+        self.headroom = headroom
+        self.scale = float(2**frac_bits)
+        # largest |round(x * 2^f)| accepted on encode
+        self.max_int = 2 ** (63 - headroom) - 1
+
+    def encode(self, x: np.ndarray | float | Sequence[float]) -> np.ndarray:
+        """Encode reals; raises ``OverflowError`` (or ``ValueError`` for NaN/inf)."""
+        a = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError("cannot encode NaN or infinite values")
+        v = np.rint(a * self.scale)
+        if v.size and np.max(np.abs(v)) > self.max_int:
+            worst = float(a.flat[int(np.argmax(np.abs(v)))])
+            raise OverflowError(
+                f"{worst!r} does not fit: |x| must stay below {self.max_int / self.scale:.6g} "
+                f"with {self.frac_bits} fractional bits and {self.headroom} bits of headroom"
+            )
+        return v.astype(np.int64).view(_U64)
+
+    def decode(self, u: np.ndarray, scale: int = 1) -> np.ndarray:
+        """Decode ``uint64`` values carrying ``scale * frac_bits`` fractional bits."""
+        signed = np.asarray(u, dtype=_U64).view(np.int64)
+        return signed.astype(np.float64) / (self.scale**scale)
+
+    def encode_int(self, x: np.ndarray | int) -> np.ndarray:
+        """Integers as ring elements, without scaling (e.g. public multipliers)."""
+        return np.asarray(x, dtype=np.int64).view(_U64)
+
+
+class ZnFixedPoint:
+    """Reals <-> integers in ``Z_n`` for an additively homomorphic scheme with modulus ``n``."""
+
+    def __init__(self, n: int, frac_bits: int = 32) -> None:
+        if frac_bits < 0:
+            raise ValueError("frac_bits must be non-negative")
+        self.n = int(n)
+        self.frac_bits = frac_bits
+        self.max_int = self.n // 3
+
+    def encode(self, x: float | int) -> int:
+        """One real to ``Z_n``; raises ``OverflowError`` beyond ``n/3``."""
+        if isinstance(x, int | np.integer):
+            v = int(x) << self.frac_bits
+        else:
+            xf = float(x)
+            if xf != xf or xf in (float("inf"), float("-inf")):
+                raise ValueError("cannot encode NaN or infinite values")
+            v = _round_scaled(xf, self.frac_bits)
+        if abs(v) > self.max_int:
+            raise OverflowError(f"{x!r} does not fit in Z_n with {self.frac_bits} fractional bits")
+        return v % self.n
+
+    def encode_many(self, xs: Iterable[float]) -> list[int]:
+        return [self.encode(x) for x in xs]
+
+    def decode(self, v: int, scale: int = 1) -> float:
+        """An element of ``Z_n`` carrying ``scale * frac_bits`` fractional bits, to a real."""
+        v = int(v) % self.n
+        if v <= self.max_int:
+            signed = v
+        elif v >= self.n - self.max_int:
+            signed = v - self.n
+        else:
+            raise OverflowError("value overflowed Z_n: the computation wrapped around")
+        return signed / float(2 ** (self.frac_bits * scale)) if scale else float(signed)
+
+    def decode_many(self, vs: Iterable[int], scale: int = 1) -> np.ndarray:
+        return np.array([self.decode(v, scale) for v in vs], dtype=np.float64)
+
+
+def _round_scaled(x: float, frac_bits: int) -> int:
+    """``round(x * 2^frac_bits)`` exactly, for any float (no float overflow)."""
+    num, den = x.as_integer_ratio()  # x = num / den, den a power of two
+    scaled_num = num << frac_bits
+    q, r = divmod(scaled_num, den)
+    # round half up (floor division above, so this is exact rounding)
+    if 2 * r >= den:
+        q += 1
+    return q
