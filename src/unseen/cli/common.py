@@ -1,0 +1,129 @@
+"""What every protocol command shares: the party flags, and running one party's job.
+
+Conventions (see ../shared/ROADMAP.md): ``--as <party>``, ``--parties <file>``
+(the party's key ``<party>.key`` lies beside it unless ``--key`` is given),
+``--input``, ``--id``, ``--label``, ``--output``. Exit status 0 on success;
+non-zero on any failure, with the root cause on stderr, at every party.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unseen.runtime.context import Context, RuntimeConfig, run_role
+from unseen.runtime.errors import UnseenError
+from unseen.runtime.progress import TqdmProgress
+
+
+def party_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--as``, ``--parties``, ``--key``, ``--job``, timeouts and verbosity."""
+    options = [
+        click.option("--as", "party", required=True, help="Who I am: my name in the parties file."),
+        click.option(
+            "--parties",
+            "parties_file",
+            required=True,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Parties file (name -> address, certificate); see `unseen keygen`.",
+        ),
+        click.option(
+            "--key",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="My private key [default: <party>.key beside the parties file].",
+        ),
+        click.option(
+            "--job",
+            "job_id",
+            default=None,
+            help="Job id; all parties must use the same one [default: the command's name].",
+        ),
+        click.option(
+            "--connect-timeout",
+            type=float,
+            default=120.0,
+            show_default=True,
+            help="Seconds to wait for a peer to start.",
+        ),
+        click.option(
+            "--timeout",
+            "peer_timeout",
+            type=float,
+            default=15.0,
+            show_default=True,
+            help="Seconds a peer may stay unreachable once the job runs.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        click.option("--verbose", "-v", is_flag=True, help="Debug logging on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def fail(message: str) -> None:
+    click.echo(f"unseen: error: {message}", err=True)
+    sys.exit(1)
+
+
+def run_party(
+    role: Callable[..., Any],
+    *,
+    party: str,
+    parties_file: Path,
+    key: Path | None,
+    job_id: str | None,
+    default_job: str,
+    connect_timeout: float,
+    peer_timeout: float,
+    quiet: bool,
+    verbose: bool,
+    job_parties: list[str] | None = None,
+    **role_kwargs: Any,
+) -> Any:
+    """Start this party's transport, run ``role(ctx, **role_kwargs)``, stop cleanly.
+
+    Any failure (here or relayed from a peer) ends the process with status 1 and
+    the root cause on stderr.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format=f"[{party}] %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("grpc", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Imported here: the transport pulls in gRPC, which `unseen --help` does not need.
+    from unseen.transport.grpc import GrpcTransport
+    from unseen.transport.identity import load_parties, load_private_key
+
+    transport = None
+    try:
+        parties = load_parties(parties_file)
+        me = parties[party]
+        key_pem = load_private_key(key or parties.key_path(me.name))
+        names = job_parties or parties.names
+        for name in names:
+            parties[name]  # noqa: B018 - raises a clear error for an unknown name
+        transport = GrpcTransport(parties, party, key_pem)
+        ctx = Context(
+            job_id or default_job,
+            party,
+            names,
+            transport,
+            config=RuntimeConfig(connect_timeout=connect_timeout, peer_timeout=peer_timeout),
+            progress=TqdmProgress(prefix=f"[{party}] ", disable=True if quiet else None),
+        )
+        return run_role(ctx, role, **role_kwargs)
+    except UnseenError as e:
+        fail(f"[{party}] {e}")
+    except KeyboardInterrupt:
+        fail(f"[{party}] interrupted")
+    finally:
+        if transport is not None:
+            transport.close()

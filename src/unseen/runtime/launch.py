@@ -1,0 +1,107 @@
+"""Start parties as separate local processes: for the demo, tests and benchmarks.
+
+Each party is a real ``python -m unseen <command> --as <party> ...`` process,
+talking to the others over mutual TLS on loopback, exactly as on separate hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from unseen.transport.identity import keygen
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_parties(directory: str | os.PathLike[str], names: Iterable[str]) -> Path:
+    """Fresh keys, certificates and a parties file for ``names`` on loopback ports."""
+    d = Path(directory)
+    path = d / "parties.toml"
+    for name in names:
+        _, _, path = keygen(name, f"127.0.0.1:{free_port()}", d)
+    return path
+
+
+@dataclass
+class PartyProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+    started: float
+    rusage: object | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+
+
+def start_party(
+    name: str,
+    args: Sequence[str],
+    log_dir: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> PartyProcess:
+    """Run ``python -m unseen <args>`` as party ``name``; output goes to log files."""
+    logs = Path(log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with out.open("wb") as fo, err.open("wb") as fe:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "unseen", *args],
+            stdout=fo,
+            stderr=fe,
+            env=full_env,
+            cwd=cwd,
+        )
+    return PartyProcess(name, popen, out, err, time.monotonic())
+
+
+def wait_all(procs: Sequence[PartyProcess], timeout: float) -> None:
+    """Wait for every process (killing all of them after ``timeout`` s).
+
+    Records each child's resource usage (peak memory in ``ru_maxrss``, KiB).
+    """
+    deadline = time.monotonic() + timeout
+    pending = {p.popen.pid: p for p in procs}
+    while pending:
+        for pid, p in list(pending.items()):
+            waited, status, usage = os.wait4(pid, os.WNOHANG)
+            if waited:
+                p.popen.returncode = os.waitstatus_to_exitcode(status)
+                p.rusage = usage
+                del pending[pid]
+        if pending and time.monotonic() > deadline:
+            for p in pending.values():
+                p.kill()
+            for p in pending.values():
+                p.popen.wait()
+            raise TimeoutError(
+                f"parties {sorted(p.name for p in pending.values())} still running after {timeout} s"
+            )
+        time.sleep(0.05)
