@@ -1,0 +1,599 @@
+"""Where Beaver triples and other correlated randomness come from.
+
+Secret-shared multiplication (:mod:`unseen.crypto.sharing`) consumes
+*correlated randomness*: values that are uniformly random and secret-shared
+among the computing parties, with a known relation between them. Protocols ask
+one :class:`TripleProvider` for it and never care where it comes from (the
+split CrypTen makes between its ``TrustedThirdParty`` and ``HomomorphicProvider``).
+
+What a provider hands out, all additively shared over Z_2^64:
+
+========================  ==========================================================
+method                    what the parties hold
+========================  ==========================================================
+``elementwise(shape)``    ``[a], [b], [c]`` with ``c = a * b`` (Beaver 1991)
+``matmul(sa, sb)``        ``[A], [B], [C]`` with ``C = A @ B`` (SecureML, section 4.2)
+``truncation_pair``       ``[r], [r']`` with ``r' = r >> f`` (arithmetic shift), for
+                          truncation among more than two parties (ABY3, section 5.1)
+``plain_mask(owner, s)``  ``A`` in the clear at ``owner`` only: the one-time mask of a
+                          matrix ``M`` that ``owner`` holds in plaintext
+``plain_matmul(mask, s)`` ``[B]`` among the parties other than the owner (the owner's
+                          share of ``B`` is zero), ``[C]`` with ``C = A @ B``
+                          (or ``A.T @ B``): one use of a plaintext matrix's mask
+========================  ==========================================================
+
+Providers:
+
+- :class:`DealerProvider` (``ss-dealer`` mode): a semi-honest third party, the
+  *dealer*, who must not collude with any computing party, generates everything
+  and runs :func:`serve_dealer`. Traffic is cut with PRG seeds: the dealer
+  sends each computing party one 16-byte seed at the start; every random share
+  is expanded locally from it, and only the *last* computing party receives
+  explicit values, the corrections that make the relation hold (``c_last =
+  a*b - sum of the others' c``). An elementwise triple of ``N`` entries thus
+  costs ``8N`` bytes from the dealer to one party, and nothing to the others.
+- :class:`PaillierProvider` (``he`` mode): two parties, no third party; the
+  cross terms are computed under Paillier encryption with statistical masking
+  (Gilboa 1999; SecureML section 4.2).
+- :class:`InsecureLocalProvider`: every party derives the same triples from a
+  public seed. For unit tests only; it refuses to start outside pytest.
+
+Keeping the dealer in sync. Every computing party makes the same sequence of
+requests, because every party runs the same protocol code (shapes are public).
+Parties other than the last never talk to the dealer until the end: they
+expand their shares from their seed in request order, and the dealer expands
+the same streams in the same order. Only the last party sends requests (and
+waits for the corrections), so the dealer serves them in that party's order.
+At :meth:`TripleProvider.close` every party sends the dealer a count and a
+SHA-256 digest of its request sequence; the dealer checks that they all match
+its own and otherwise fails the job with :class:`ProtocolError`. A desync
+therefore cannot go unnoticed, and it cannot leak either: each share of each
+stream is used once, so a mismatched triple only yields a wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
+from unseen.runtime.context import Context
+from unseen.runtime.errors import ConfigError, ProtocolError
+
+Shape = tuple[int, ...]
+_U64 = np.uint64
+
+log = logging.getLogger(__name__)
+
+
+# -- what a provider hands out ------------------------------------------------
+@dataclass(frozen=True)
+class Triple:
+    """This party's shares of ``a``, ``b`` and ``c = a * b`` (or ``A @ B``)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+
+
+@dataclass(frozen=True)
+class TruncationPair:
+    """This party's shares of ``r`` and ``r >> frac_bits`` (``r`` read as signed)."""
+
+    r: np.ndarray
+    r_shift: np.ndarray
+    frac_bits: int
+
+
+@dataclass(frozen=True)
+class PlainMask:
+    """The one-time mask ``A`` of a plaintext matrix held by ``owner``.
+
+    ``a`` is the mask itself at the owner and ``None`` elsewhere. ``id`` numbers
+    the masks of one provider in the order they were made (the same at every party).
+    """
+
+    id: int
+    owner: str
+    shape: Shape
+    a: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PlainTriple:
+    """One use of a :class:`PlainMask`: shares of ``B`` (``None`` at the owner) and ``C``."""
+
+    b: np.ndarray | None
+    c: np.ndarray
+
+
+@dataclass(frozen=True)
+class Request:
+    """One unit of correlated randomness; parties and dealer agree on the sequence."""
+
+    kind: str
+    shapes: tuple[Shape, ...]
+    frac_bits: int = 0
+    owner: str | None = None
+    mask: int | None = None
+    transpose: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "shapes": [list(s) for s in self.shapes],
+            "frac_bits": self.frac_bits,
+            "owner": self.owner,
+            "mask": self.mask,
+            "transpose": self.transpose,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Request:
+        kind = str(d["kind"])
+        if kind not in _KINDS:
+            raise ProtocolError(f"unknown correlated-randomness request {kind!r}")
+        return cls(
+            kind=kind,
+            shapes=tuple(_shape(s) for s in d["shapes"]),
+            frac_bits=int(d["frac_bits"]),
+            owner=d["owner"],
+            mask=None if d["mask"] is None else int(d["mask"]),
+            transpose=bool(d["transpose"]),
+        )
+
+    def digest_bytes(self) -> bytes:
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
+
+    @property
+    def c_shape(self) -> Shape:
+        """The shape of the product share ``c`` (for product kinds)."""
+        if self.kind == "elementwise":
+            return self.shapes[0]
+        if self.kind == "matmul":
+            return matmul_shape(self.shapes[0], self.shapes[1])
+        if self.kind == "plain_matmul":
+            sa = self.shapes[0][::-1] if self.transpose else self.shapes[0]
+            return matmul_shape(sa, self.shapes[1])
+        raise ValueError(f"{self.kind} has no product")
+
+    def correction_shapes(self) -> list[tuple[str, Shape]]:
+        """What the dealer sends the last party explicitly, in order."""
+        if self.kind in ("elementwise", "matmul", "plain_matmul"):
+            return [("c", self.c_shape)]
+        if self.kind == "truncation":
+            return [("r_shift", self.shapes[0])]
+        return []
+
+
+_KINDS = ("elementwise", "matmul", "truncation", "plain_mask", "plain_matmul")
+
+
+def _shape(s: Sequence[int] | int) -> Shape:
+    t = (int(s),) if isinstance(s, int | np.integer) else tuple(int(d) for d in s)
+    if any(d < 0 for d in t):
+        raise ValueError(f"negative dimension in shape {t}")
+    return t
+
+
+def matmul_shape(sa: Shape, sb: Shape) -> Shape:
+    """The shape of ``A @ B`` for 1-d or 2-d operands (numpy's rules)."""
+    if not (1 <= len(sa) <= 2 and 1 <= len(sb) <= 2):
+        raise ValueError(f"matmul supports 1-d and 2-d operands, got {sa} and {sb}")
+    inner_a = sa[-1]
+    inner_b = sb[0]
+    if inner_a != inner_b:
+        raise ValueError(f"matmul shapes {sa} and {sb} do not match")
+    return sa[:-1] + sb[1:]
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray(np.matmul(a, b), dtype=_U64)
+
+
+# -- the dealer's computation ---------------------------------------------------
+def _draw(req: Request, prg: AesCtrPrg, *, last: bool, owner: bool) -> dict[str, np.ndarray]:
+    """What one party's stream yields for ``req``, in a fixed order.
+
+    The dealer and the party both call this on their copies of the stream.
+    ``last``: the party is the last computing party (its product shares come
+    as explicit corrections instead). ``owner``: it owns the plaintext matrix
+    of a ``plain_*`` request.
+    """
+    out: dict[str, np.ndarray] = {}
+    if req.kind in ("elementwise", "matmul"):
+        out["a"] = prg.uint64(req.shapes[0])
+        out["b"] = prg.uint64(req.shapes[1 if req.kind == "matmul" else 0])
+        if not last:
+            out["c"] = prg.uint64(req.c_shape)
+    elif req.kind == "truncation":
+        out["r"] = prg.uint64(req.shapes[0])
+        if not last:
+            out["r_shift"] = prg.uint64(req.shapes[0])
+    elif req.kind == "plain_mask":
+        if owner:
+            out["a"] = prg.uint64(req.shapes[0])
+    elif req.kind == "plain_matmul":
+        if not owner:
+            out["b"] = prg.uint64(req.shapes[1])
+        if not last:
+            out["c"] = prg.uint64(req.c_shape)
+    else:  # pragma: no cover - Request.from_json rejects unknown kinds
+        raise ProtocolError(f"unknown request kind {req.kind!r}")
+    return out
+
+
+def _total(arrays: Sequence[np.ndarray], shape: Shape) -> np.ndarray:
+    total = np.zeros(shape, dtype=_U64)
+    for x in arrays:
+        total += x
+    return total
+
+
+class _Dealing:
+    """The dealer's side: one PRG stream per computing party, and the masks made so far."""
+
+    def __init__(self, parties: Sequence[str], streams: dict[str, AesCtrPrg]) -> None:
+        self.parties = tuple(parties)
+        self.last = self.parties[-1]
+        self.streams = streams
+        self.masks: list[tuple[str, np.ndarray]] = []  # (owner, A)
+
+    def deal(self, req: Request) -> dict[str, dict[str, np.ndarray]]:
+        """Every party's shares for ``req`` (the last party's include its corrections)."""
+        if req.kind.startswith("plain_") and req.owner not in self.parties:
+            raise ProtocolError(f"plaintext owner {req.owner!r} is not a computing party")
+        draws = {
+            p: _draw(req, self.streams[p], last=p == self.last, owner=p == req.owner)
+            for p in self.parties
+        }
+        others = [draws[p] for p in self.parties if p != self.last]
+        if req.kind in ("elementwise", "matmul"):
+            a = _total([d["a"] for d in draws.values()], req.shapes[0])
+            b = _total([d["b"] for d in draws.values()], req.shapes[-1])
+            with np.errstate(over="ignore"):
+                c = a * b if req.kind == "elementwise" else _matmul(a, b)
+            draws[self.last]["c"] = c - _total([d["c"] for d in others], req.c_shape)
+        elif req.kind == "truncation":
+            r = _total([d["r"] for d in draws.values()], req.shapes[0])
+            r_shift = (r.view(np.int64) >> req.frac_bits).view(_U64)
+            draws[self.last]["r_shift"] = r_shift - _total(
+                [d["r_shift"] for d in others], req.shapes[0]
+            )
+        elif req.kind == "plain_mask":
+            if req.mask != len(self.masks):
+                raise ProtocolError(f"mask {req.mask} requested, {len(self.masks)} expected")
+            assert req.owner is not None
+            self.masks.append((req.owner, draws[req.owner]["a"]))
+        elif req.kind == "plain_matmul":
+            if req.mask is None or not 0 <= req.mask < len(self.masks):
+                raise ProtocolError(f"unknown plaintext mask {req.mask}")
+            owner, a = self.masks[req.mask]
+            if owner != req.owner or a.shape != req.shapes[0]:
+                raise ProtocolError(f"mask {req.mask} is not {req.owner}'s {req.shapes[0]}")
+            b = _total([d["b"] for p, d in draws.items() if p != owner], req.shapes[1])
+            c = _matmul(a.T if req.transpose else a, b)
+            draws[self.last]["c"] = c - _total([d["c"] for d in others], req.c_shape)
+        return draws
+
+
+# -- the interface --------------------------------------------------------------
+class TripleProvider(ABC):
+    """Correlated randomness for the computing ``parties``; this party is ``party``.
+
+    Every computing party must make the same calls in the same order (shapes
+    are public). Use as a context manager, or call :meth:`close` at the end.
+    """
+
+    parties: tuple[str, ...]
+    party: str
+
+    def __init__(self, party: str, parties: Sequence[str]) -> None:
+        self.party = party
+        self.parties = tuple(parties)
+        if len(self.parties) < 2:
+            raise ConfigError("secret sharing needs at least two computing parties")
+        if len(set(self.parties)) != len(self.parties):
+            raise ConfigError(f"computing parties repeat: {list(self.parties)}")
+        if party not in self.parties:
+            raise ConfigError(f"{party!r} is not among the computing parties {self.parties}")
+        self._n_masks = 0
+
+    # The one hook a provider implements: this party's arrays for one request.
+    @abstractmethod
+    def _fetch(self, req: Request) -> dict[str, np.ndarray]: ...
+
+    def elementwise(self, shape: Shape | int) -> Triple:
+        """A Beaver triple ``c = a * b`` (elementwise, mod 2^64) of the given shape."""
+        s = _shape(shape)
+        d = self._fetch(Request("elementwise", (s,)))
+        return Triple(d["a"], d["b"], d["c"])
+
+    def matmul(self, shape_a: Shape, shape_b: Shape) -> Triple:
+        """A matrix triple ``C = A @ B`` (1-d or 2-d ``A`` and ``B``)."""
+        sa, sb = _shape(shape_a), _shape(shape_b)
+        matmul_shape(sa, sb)
+        d = self._fetch(Request("matmul", (sa, sb)))
+        return Triple(d["a"], d["b"], d["c"])
+
+    def truncation_pair(self, shape: Shape | int, frac_bits: int) -> TruncationPair:
+        """Shares of a uniform ``r`` and of ``r >> frac_bits`` (``r`` read as signed)."""
+        if not 0 < frac_bits < 64:
+            raise ValueError("frac_bits must lie in (0, 64)")
+        s = _shape(shape)
+        d = self._fetch(Request("truncation", (s,), frac_bits=frac_bits))
+        return TruncationPair(d["r"], d["r_shift"], frac_bits)
+
+    def plain_mask(self, owner: str, shape: Shape) -> PlainMask:
+        """A one-time mask for a matrix that ``owner`` holds in plaintext."""
+        if owner not in self.parties:
+            raise ConfigError(f"{owner!r} is not a computing party")
+        s = _shape(shape)
+        mask_id = self._n_masks
+        self._n_masks += 1
+        d = self._fetch(Request("plain_mask", (s,), owner=owner, mask=mask_id))
+        return PlainMask(mask_id, owner, s, d.get("a"))
+
+    def plain_matmul(self, mask: PlainMask, shape_b: Shape, transpose: bool = False) -> PlainTriple:
+        """Fresh ``[B]`` (not at the owner) and ``[C] = [A @ B]`` (``A.T`` if ``transpose``)."""
+        sb = _shape(shape_b)
+        req = Request(
+            "plain_matmul", (mask.shape, sb), owner=mask.owner, mask=mask.id, transpose=transpose
+        )
+        req.c_shape  # noqa: B018 - validates the shapes before anything is sent
+        d = self._fetch(req)
+        return PlainTriple(d.get("b"), d["c"])
+
+    def prefetch(self, requests: Sequence[Request]) -> None:  # noqa: B027 - optional hook
+        """Ask for ``requests`` ahead of use (one round trip); a hint, may do nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """End of use: providers that talk to a dealer check the session with it here."""
+
+    def __enter__(self) -> TripleProvider:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            self.close()
+
+
+# -- (a) a semi-honest dealer -----------------------------------------------------
+class DealerProvider(TripleProvider):
+    """Correlated randomness from ``dealer``, a job party that runs :func:`serve_dealer`.
+
+    Security: semi-honest; the dealer knows every triple, so it must not collude
+    with any computing party (the trust FATE places in its arbiter). The
+    dealer never sees any data or any share of it.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        dealer: str,
+        parties: Sequence[str] | None = None,
+        *,
+        namespace: str = "triples",
+    ) -> None:
+        if parties is None:
+            parties = [p for p in ctx.parties if p != dealer]
+        if dealer in parties:
+            raise ConfigError(f"the dealer {dealer!r} cannot also be a computing party")
+        if dealer not in ctx.peers:
+            raise ConfigError(f"the dealer {dealer!r} is not a party of this job")
+        super().__init__(ctx.party, parties)
+        self.ctx = ctx
+        self.dealer = dealer
+        self.namespace = namespace
+        self.last = self.party == self.parties[-1]
+        self._prg: AesCtrPrg | None = None
+        self._digest = hashlib.sha256()
+        self._count = 0
+        self._round = 0  # requests sent (last party only)
+        self._pending: deque[tuple[Request, dict[str, np.ndarray]]] = deque()
+        self._closed = False
+
+    def _stream(self) -> AesCtrPrg:
+        if self._prg is None:
+            seed = self.ctx.recv(self.dealer, f"{self.namespace}/seed")
+            if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
+                raise ProtocolError("the dealer sent a malformed seed")
+            self._prg = AesCtrPrg(seed)
+        return self._prg
+
+    def _ask(self, reqs: Sequence[Request]) -> list[dict[str, np.ndarray]]:
+        """One round trip to the dealer: the corrections for ``reqs`` (last party only)."""
+        key = f"{self.namespace}/{self._round}"
+        self._round += 1
+        self.ctx.send(
+            self.dealer, f"{key}/req", {"op": "deal", "items": [r.to_json() for r in reqs]}
+        )
+        flat = self.ctx.recv(self.dealer, f"{key}/resp")
+        sizes = [(name, s) for r in reqs for name, s in r.correction_shapes()]
+        expected = sum(int(np.prod(s)) for _, s in sizes)
+        if not isinstance(flat, np.ndarray) or flat.dtype != _U64 or flat.shape != (expected,):
+            raise ProtocolError("the dealer's corrections do not match the requests")
+        out: list[dict[str, np.ndarray]] = []
+        pos = 0
+        for r in reqs:
+            item: dict[str, np.ndarray] = {}
+            for name, s in r.correction_shapes():
+                n = int(np.prod(s))
+                item[name] = flat[pos : pos + n].reshape(s).copy()
+                pos += n
+            out.append(item)
+        return out
+
+    def prefetch(self, requests: Sequence[Request]) -> None:
+        """At the last party, fetch the corrections for ``requests`` in one round trip.
+
+        Harmless elsewhere. The requests must then be used in exactly this order.
+        """
+        if self.last and requests:
+            for req, corr in zip(requests, self._ask(requests), strict=True):
+                self._pending.append((req, corr))
+
+    def _fetch(self, req: Request) -> dict[str, np.ndarray]:
+        if self._closed:
+            raise ProtocolError("the triple provider is closed")
+        self._digest.update(req.digest_bytes())
+        self._count += 1
+        own = _draw(req, self._stream(), last=self.last, owner=self.party == req.owner)
+        if self.last:
+            if self._pending:
+                ahead, corr = self._pending.popleft()
+                if ahead != req:
+                    raise ProtocolError(f"prefetched {ahead.kind} {ahead.shapes}, used {req}")
+            else:
+                (corr,) = self._ask([req])
+            own.update(corr)
+        return own
+
+    def close(self) -> None:
+        """Tell the dealer this party is done; it checks every party asked for the same."""
+        if self._closed:
+            return
+        self._closed = True
+        summary = {"count": self._count, "digest": self._digest.hexdigest()}
+        if self._pending:
+            raise ProtocolError(f"{len(self._pending)} prefetched requests were never used")
+        if self.last:
+            key = f"{self.namespace}/{self._round}"
+            self.ctx.send(self.dealer, f"{key}/req", {"op": "close", **summary})
+            answer = self.ctx.recv(self.dealer, f"{key}/resp")
+            if answer != "ok":
+                raise ProtocolError(f"the dealer did not confirm the session: {answer!r}")
+        else:
+            self.ctx.send(self.dealer, f"{self.namespace}/close", summary)
+
+
+@dataclass
+class DealerStats:
+    """What :func:`serve_dealer` did."""
+
+    rounds: int = 0
+    requests: int = 0
+    correction_bytes: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+def serve_dealer(
+    ctx: Context,
+    parties: Sequence[str] | None = None,
+    *,
+    namespace: str = "triples",
+) -> DealerStats:
+    """The dealer's role: deal correlated randomness until the parties close the session.
+
+    ``parties``: the computing parties, in the same order as their
+    :class:`DealerProvider` (default: every other party of the job, in job order).
+    """
+    if parties is None:
+        parties = [p for p in ctx.parties if p != ctx.party]
+    parties = tuple(parties)
+    if ctx.party in parties or len(parties) < 2:
+        raise ConfigError("the dealer serves two or more other parties")
+    seeds = {p: ctx.rng.token(SEED_BYTES) for p in parties}
+    for p in parties:
+        ctx.send(p, f"{namespace}/seed", seeds[p])
+    dealing = _Dealing(parties, {p: AesCtrPrg(seeds[p]) for p in parties})
+    last = parties[-1]
+    digest = hashlib.sha256()
+    stats = DealerStats()
+    with ctx.step("dealer"):
+        while True:
+            key = f"{namespace}/{stats.rounds}"
+            msg = ctx.recv(last, f"{key}/req")
+            if not isinstance(msg, dict) or msg.get("op") not in ("deal", "close"):
+                raise ProtocolError(f"the dealer got a malformed request from {last!r}")
+            if msg["op"] == "close":
+                mine = {"count": stats.requests, "digest": digest.hexdigest()}
+                told = {p: ctx.recv(p, f"{namespace}/close") for p in parties[:-1]}
+                told[last] = {"count": msg.get("count"), "digest": msg.get("digest")}
+                wrong = sorted(p for p, s in told.items() if s != mine)
+                if wrong:
+                    raise ProtocolError(
+                        f"parties {wrong} asked for different correlated randomness than "
+                        f"{last!r} ({mine['count']} requests served): the protocol is out of sync"
+                    )
+                ctx.send(last, f"{key}/resp", "ok")
+                return stats
+            reqs = [Request.from_json(item) for item in msg["items"]]
+            out = []
+            for req in reqs:
+                digest.update(req.digest_bytes())
+                shares = dealing.deal(req)[last]
+                out.extend(shares[name].ravel() for name, _ in req.correction_shapes())
+                stats.requests += 1
+                stats.kinds[req.kind] = stats.kinds.get(req.kind, 0) + 1
+            flat = np.concatenate(out) if out else np.zeros(0, dtype=_U64)
+            ctx.send(last, f"{key}/resp", flat)
+            stats.correction_bytes += flat.nbytes
+            stats.rounds += 1
+
+
+# -- (c) insecure, for tests ---------------------------------------------------------
+INSECURE_ENV = "UNSEEN_ALLOW_INSECURE"
+
+
+class InsecureProviderError(ConfigError):
+    """The insecure test provider was asked for outside a test."""
+
+
+class InsecureLocalProvider(TripleProvider):
+    """INSECURE: every party derives the triples from one public seed. Tests only.
+
+    Anyone who knows the seed knows every triple, hence every opened value
+    unmasks the secrets. It refuses to start unless running under pytest
+    (``PYTEST_CURRENT_TEST`` is set) or ``UNSEEN_ALLOW_INSECURE=1``.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        parties: Sequence[str] | None = None,
+        *,
+        seed: bytes = b"unseen-insecure!",
+    ) -> None:
+        if "PYTEST_CURRENT_TEST" not in os.environ and os.environ.get(INSECURE_ENV) != "1":
+            raise InsecureProviderError(
+                "InsecureLocalProvider derives every Beaver triple from a PUBLIC seed, so it "
+                "protects nothing; it runs only under pytest or with "
+                f"{INSECURE_ENV}=1. Use DealerProvider or PaillierProvider."
+            )
+        super().__init__(ctx.party, parties if parties is not None else ctx.parties)
+        ctx.log.warning("INSECURE triple provider in use: for tests only, protects nothing")
+        streams = {
+            p: AesCtrPrg(hashlib.sha256(b"unseen/insecure/" + seed + p.encode()).digest()[:16])
+            for p in self.parties
+        }
+        self._dealing = _Dealing(self.parties, streams)
+
+    def _fetch(self, req: Request) -> dict[str, np.ndarray]:
+        return self._dealing.deal(req)[self.party]
+
+
+__all__ = [
+    "DealerProvider",
+    "DealerStats",
+    "INSECURE_ENV",
+    "InsecureLocalProvider",
+    "InsecureProviderError",
+    "PlainMask",
+    "PlainTriple",
+    "Request",
+    "Triple",
+    "TripleProvider",
+    "TruncationPair",
+    "matmul_shape",
+    "serve_dealer",
+]
