@@ -103,6 +103,7 @@ class Context:
         self._recorder = recorder
         self._cancel = threading.Event()
         self._step: str | None = None
+        self._failed_step: str | None = None
         self._seen: dict[str, float] = {}  # peer -> last time it answered
         self._started = time.monotonic()
         self._finished = False
@@ -124,6 +125,11 @@ class Context:
         outer, self._step = self._step, name
         try:
             yield
+        except BaseException:
+            # remember the innermost step that failed, for the error report
+            if self._failed_step is None:
+                self._failed_step = name
+            raise
         finally:
             self._step = outer
 
@@ -246,7 +252,8 @@ class Context:
         if isinstance(error, RemoteError):
             failure = mb.Failure(error.party, error.step, error.error_type, error.root_message)
         else:
-            failure = mb.Failure(self.party, self._step, type(error).__name__, str(error))
+            step = self._failed_step or self._step
+            failure = mb.Failure(self.party, step, type(error).__name__, str(error))
         for peer in self.peers:
             if peer == failure.party:
                 continue

@@ -68,7 +68,7 @@ def encode(value: Value) -> Encoded:
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise TypeError("cannot send a numpy array of dtype object")
-        arr = np.ascontiguousarray(value)
+        arr = value if value.flags.c_contiguous else value.copy(order="C")
         # reshape(-1) keeps zero-size and 0-d arrays representable as a flat byte view
         return Encoded(
             "array",

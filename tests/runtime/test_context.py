@@ -1,0 +1,200 @@
+"""The runtime in-process: messaging, failure propagation, bounded waits, isolation."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from unseen.runtime.context import Context, RuntimeConfig, run_role
+from unseen.runtime.errors import JobCancelled, PeerError, ProtocolError, RemoteError
+from unseen.runtime.local import Transcript, run_local
+from unseen.transport.memory import MemoryNetwork
+
+FAST = RuntimeConfig(connect_timeout=3.0, peer_timeout=1.0, heartbeat=0.1, recv_timeout=20)
+
+
+def test_send_recv_arrays_bytes_and_objects():
+    def alice(ctx):
+        ctx.send("bob", "arr", np.arange(10, dtype=np.int64))
+        ctx.send("bob", "raw", b"\x00\x01")
+        return ctx.recv("bob", "reply")
+
+    def bob(ctx):
+        a = ctx.recv("alice", "arr")
+        raw = ctx.recv("alice", "raw")
+        ctx.send("alice", "reply", {"sum": int(a.sum()), "raw": raw.hex(), "peers": ctx.peers})
+        return ctx.party
+
+    out = run_local({"alice": alice, "bob": bob})
+    assert out["alice"] == {"sum": 45, "raw": "0001", "peers": ["alice"]}
+    assert out["bob"] == "bob"
+
+
+def test_messages_may_arrive_in_any_order():
+    def a(ctx):
+        for i in range(5):
+            ctx.send("b", f"m{i}", i)
+
+    def b(ctx):
+        return [ctx.recv("a", f"m{i}") for i in reversed(range(5))]
+
+    assert run_local({"a": a, "b": b})["b"] == [4, 3, 2, 1, 0]
+
+
+def test_root_cause_reaches_every_party():
+    def broken(ctx):
+        with ctx.step("load data"):
+            raise ValueError("column 'age' is not numeric")
+
+    def waiting(ctx):
+        return ctx.recv("broken", "never")
+
+    net = MemoryNetwork(["broken", "w1", "w2"])
+    errors = {}
+
+    def main(name, role):
+        ctx = Context("job", name, ["broken", "w1", "w2"], net.transport(name), config=FAST)
+        try:
+            run_role(ctx, role)
+        except Exception as e:
+            errors[name] = e
+
+    ts = [
+        threading.Thread(target=main, args=(n, broken if n == "broken" else waiting))
+        for n in ["broken", "w1", "w2"]
+    ]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert time.monotonic() - t0 < 5
+    assert isinstance(errors["broken"], ValueError)
+    for w in ("w1", "w2"):
+        e = errors[w]
+        assert isinstance(e, RemoteError)
+        assert e.party == "broken" and e.step == "load data"
+        assert "column 'age' is not numeric" in str(e)
+
+
+def test_run_local_raises_the_root_cause_not_the_echo():
+    def broken(ctx):
+        raise KeyError("root")
+
+    def waiting(ctx):
+        ctx.recv("broken", "x")
+
+    with pytest.raises(KeyError, match="root"):
+        run_local({"broken": broken, "waiting": waiting}, config=FAST)
+
+
+def test_dead_peer_fails_the_waiting_party_within_the_timeout():
+    net = MemoryNetwork(["a", "b"])
+    ctx = Context("job", "a", ["a", "b"], net.transport("a"), config=FAST)
+    ctx._seen["b"] = time.monotonic()  # b was alive, then crashed
+    net.take_down("b")
+    t0 = time.monotonic()
+    with pytest.raises(PeerError, match="'b'.*stopped answering") as info:
+        with ctx.step("psi/doubles"):
+            ctx.recv("b", "x")
+    assert info.value.step == "psi/doubles"
+    assert time.monotonic() - t0 < FAST.peer_timeout + 1.5
+
+
+def test_peer_that_never_starts_fails_after_connect_timeout():
+    net = MemoryNetwork(["a", "b"])
+    net.take_down("b")
+    cfg = RuntimeConfig(connect_timeout=1.0, peer_timeout=0.5, heartbeat=0.1)
+    ctx = Context("job", "a", ["a", "b"], net.transport("a"), config=cfg)
+    with pytest.raises(PeerError, match="never came up"):
+        ctx.recv("b", "x")
+
+
+def test_peer_finishing_without_sending_is_detected():
+    def a(ctx):
+        return ctx.recv("b", "missing")
+
+    def b(ctx):
+        return None
+
+    with pytest.raises(PeerError, match="finished the job without sending 'missing'"):
+        run_local({"a": a, "b": b}, config=FAST)
+
+
+def test_recv_timeout_is_bounded():
+    def a(ctx):
+        return ctx.recv("b", "slow", timeout=0.5)
+
+    def b(ctx):
+        time.sleep(2)
+
+    with pytest.raises(PeerError, match="no message 'slow'"):
+        run_local({"a": a, "b": b}, config=FAST)
+
+
+def test_key_reuse_is_refused():
+    def a(ctx):
+        ctx.send("b", "k", 1)
+        ctx.send("b", "k", 2)
+
+    def b(ctx):
+        ctx.recv("b" if False else "a", "k")
+
+    with pytest.raises(ProtocolError, match="twice"):
+        run_local({"a": a, "b": b}, config=FAST)
+
+
+def test_cancellation_stops_a_waiting_party():
+    net = MemoryNetwork(["a", "b"])
+    ctx = Context("job", "a", ["a", "b"], net.transport("a"), config=FAST)
+    threading.Timer(0.3, ctx.cancel).start()
+    with pytest.raises(JobCancelled):
+        ctx.recv("b", "x")
+
+
+def test_concurrent_jobs_share_a_transport_without_mixing():
+    net = MemoryNetwork(["a", "b"])
+    results = {}
+
+    def job(jid, value):
+        ca = Context(jid, "a", ["a", "b"], net.transport("a"), config=FAST)
+        cb = Context(jid, "b", ["a", "b"], net.transport("b"), config=FAST)
+        t = threading.Thread(target=lambda: ca.send("b", "x", value))
+        t.start()
+        results[jid] = cb.recv("a", "x")
+        t.join()
+
+    threads = [threading.Thread(target=job, args=(f"j{i}", i)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {f"j{i}": i for i in range(8)}
+
+
+def test_transcript_records_bytes_and_stats():
+    transcript = Transcript()
+
+    def a(ctx):
+        ctx.send("b", "x", np.full(1000, 7, dtype=np.uint8))
+        return ctx.stats.bytes_sent
+
+    def b(ctx):
+        ctx.recv("a", "x")
+        return ctx.bytes_received
+
+    out = run_local({"a": a, "b": b}, transcript=transcript)
+    assert out["b"] == 1000 and out["a"] >= 1000
+    assert transcript.bytes_sent_by("a") == b"\x07" * 1000
+
+
+def test_rng_is_per_context_and_uniform():
+    net = MemoryNetwork(["a", "b"])
+    c1 = Context("j1", "a", ["a", "b"], net.transport("a"))
+    c2 = Context("j2", "a", ["a", "b"], net.transport("a"))
+    assert c1.rng.bytes(32) != c2.rng.bytes(32)
+    perm = c1.rng.permutation(1000)
+    assert sorted(perm.tolist()) == list(range(1000))
+    bits = np.unpackbits(np.frombuffer(c1.rng.bytes(100_000), dtype=np.uint8))
+    assert abs(bits.mean() - 0.5) < 0.01

@@ -1,0 +1,191 @@
+"""The gRPC transport over mutual TLS, with both parties' transports in this process."""
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unseen.runtime.context import Context, RuntimeConfig, run_role
+from unseen.runtime.errors import ConfigError, PeerError, RemoteError
+from unseen.transport import grpc as tgrpc
+from unseen.transport.grpc import GrpcTransport
+from unseen.transport.identity import keygen, load_parties, load_private_key
+
+CFG = RuntimeConfig(connect_timeout=8.0, peer_timeout=2.0, heartbeat=0.2, recv_timeout=120)
+
+
+def transports(parties_file: Path):
+    parties = load_parties(parties_file)
+    d = parties_file.parent
+    return {
+        n: GrpcTransport(parties, n, load_private_key(d / f"{n}.key")) for n in ("bank", "telecom")
+    }
+
+
+def run_pair(ts, bank_role, telecom_role, cfg=CFG):
+    results, errors = {}, {}
+
+    def main(name, role):
+        ctx = Context("job", name, ["bank", "telecom"], ts[name], config=cfg)
+        try:
+            results[name] = run_role(ctx, role)
+        except Exception as e:
+            errors[name] = e
+
+    threads = [
+        threading.Thread(target=main, args=("bank", bank_role)),
+        threading.Thread(target=main, args=("telecom", telecom_role)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results, errors
+
+
+def test_large_array_is_chunked_and_streamed(parties_file, monkeypatch):
+    # small chunks so that a modest array still crosses in many frames
+    monkeypatch.setattr(tgrpc, "CHUNK", 64 * 1024)
+    ts = transports(parties_file)
+    data = np.arange(3_000_000, dtype=np.int64)  # 24 MB, 366 frames
+
+    def bank(ctx):
+        ctx.send("telecom", "big", data)
+        return ctx.recv("telecom", "digest")
+
+    def telecom(ctx):
+        got = ctx.recv("bank", "big")
+        ctx.send("bank", "digest", {"sum": int(got.sum()), "n": int(got.size)})
+        return ctx.bytes_received
+
+    try:
+        results, errors = run_pair(ts, bank, telecom)
+    finally:
+        for t in ts.values():
+            t.close()
+    assert not errors, errors
+    assert results["bank"] == {"sum": int(data.sum()), "n": data.size}
+    assert results["telecom"] == data.nbytes
+
+
+@pytest.mark.slow
+def test_two_gigabyte_array(parties_file):
+    ts = transports(parties_file)
+    n = (2 * 1024**3) // 8 + 1  # just over 2 GiB: beyond any protobuf/gRPC message cap
+
+    def bank(ctx):
+        ctx.send("telecom", "huge", np.ones(n, dtype=np.float64))
+
+    def telecom(ctx):
+        got = ctx.recv("bank", "huge")
+        return got.shape, float(got[-1])
+
+    try:
+        results, errors = run_pair(ts, bank, telecom)
+    finally:
+        for t in ts.values():
+            t.close()
+    assert not errors, errors
+    assert results["telecom"] == ((n,), 1.0)
+
+
+def test_error_at_one_party_reaches_the_other(parties_file):
+    ts = transports(parties_file)
+
+    def bank(ctx):
+        with ctx.step("read input"):
+            raise ValueError("bank.csv: column 'age' not found")
+
+    def telecom(ctx):
+        return ctx.recv("bank", "never")
+
+    try:
+        t0 = time.monotonic()
+        _, errors = run_pair(ts, bank, telecom)
+        elapsed = time.monotonic() - t0
+    finally:
+        for t in ts.values():
+            t.close()
+    assert isinstance(errors["telecom"], RemoteError)
+    assert "column 'age' not found" in str(errors["telecom"])
+    assert errors["telecom"].step == "read input"
+    assert elapsed < 5
+
+
+def test_stopped_peer_fails_the_waiting_party(parties_file):
+    ts = transports(parties_file)
+    ctx = Context("job", "bank", ["bank", "telecom"], ts["bank"], config=CFG)
+    # telecom answers once, then its process "dies"
+    assert ts["bank"].probe("telecom", "job") == "unknown"
+    ctx._seen["telecom"] = time.monotonic()
+    ts["telecom"].close(grace=0)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(PeerError, match="'telecom'"):
+            ctx.recv("telecom", "x")
+    finally:
+        ts["bank"].close()
+    assert time.monotonic() - t0 < CFG.peer_timeout + 4
+
+
+def _impostor(parties_file: Path, tmp_path: Path) -> Path:
+    """A copy of the setup where 'telecom' has a different key than the one bank pins."""
+    d2 = tmp_path / "impostor"
+    d2.mkdir()
+    shutil.copy(parties_file, d2 / "parties.toml")
+    shutil.copy(parties_file.parent / "bank.crt", d2 / "bank.crt")
+    address = load_parties(parties_file)["telecom"].address
+    keygen("telecom", address, d2, force=True)
+    return d2 / "parties.toml"
+
+
+def test_wrong_certificate_is_refused_on_both_sides(parties_file, tmp_path):
+    fake = _impostor(parties_file, tmp_path)
+    bank = GrpcTransport(
+        load_parties(parties_file), "bank", load_private_key(parties_file.parent / "bank.key")
+    )
+    telecom = GrpcTransport(
+        load_parties(fake), "telecom", load_private_key(fake.parent / "telecom.key")
+    )
+    ts = {"bank": bank, "telecom": telecom}
+    try:
+        t0 = time.monotonic()
+        _, errors = run_pair(
+            ts, lambda ctx: ctx.recv("telecom", "x"), lambda ctx: ctx.send("bank", "x", b"hi")
+        )
+        elapsed = time.monotonic() - t0
+    finally:
+        bank.close()
+        telecom.close()
+    # the bank sees a certificate that is not the pinned one; the impostor is refused
+    assert isinstance(errors["bank"], ConfigError | RemoteError), errors
+    assert isinstance(errors["telecom"], ConfigError | RemoteError), errors
+    text = f"{errors['bank']} {errors['telecom']}"
+    assert "pinned" in text or "does not pin" in text
+    assert elapsed < CFG.connect_timeout
+
+
+def test_server_identifies_sender_by_certificate(parties_file):
+    ts = transports(parties_file)
+
+    def bank(ctx):
+        ctx.send("telecom", "hello", "from bank")
+
+    def telecom(ctx):
+        return ctx.recv("bank", "hello")
+
+    try:
+        results, errors = run_pair(ts, bank, telecom)
+    finally:
+        for t in ts.values():
+            t.close()
+    assert results["telecom"] == "from bank"
+
+
+def test_private_key_must_match_certificate(parties_file):
+    parties = load_parties(parties_file)
+    with pytest.raises(ConfigError, match="does not match"):
+        GrpcTransport(parties, "bank", load_private_key(parties_file.parent / "telecom.key"))
