@@ -134,7 +134,8 @@ def test_dealer_traffic_is_seeds_plus_corrections_to_the_last_party(
         if p == last:
             assert sum(len(m[4]) for m in received) == 16 + 8 * (n + 100 * 5) + len(b'"ok"')
         else:
-            assert [len(m[4]) for m in received] == [16]  # its seed, nothing else
+            # its seed and the final verdict, nothing else
+            assert [len(m[4]) for m in received] == [16, len(b'"ok"')]
             sent = [m for m in transcript.messages if m[0] == p and m[1] == "dealer"]
             assert [m[2] for m in sent] == ["triples/close"]
     assert stats.requests == 2 and stats.correction_bytes == 8 * (n + 500)

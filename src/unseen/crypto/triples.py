@@ -45,8 +45,9 @@ expand their shares from their seed in request order, and the dealer expands
 the same streams in the same order. Only the last party sends requests (and
 waits for the corrections), so the dealer serves them in that party's order.
 At :meth:`TripleProvider.close` every party sends the dealer a count and a
-SHA-256 digest of its request sequence; the dealer checks that they all match
-its own and otherwise fails the job with :class:`ProtocolError`. A desync
+SHA-256 digest of its request sequence and waits for the dealer's verdict; the
+dealer checks that they all match its own and otherwise fails the job with
+:class:`ProtocolError`, so every party's ``close`` raises. A desync
 therefore cannot go unnoticed, and it cannot leak either: each share of each
 stream is used once, so a mismatched triple only yields a wrong result.
 """
@@ -459,7 +460,11 @@ class DealerProvider(TripleProvider):
         return own
 
     def close(self) -> None:
-        """Tell the dealer this party is done; it checks every party asked for the same."""
+        """Tell the dealer this party is done, and wait for its verdict.
+
+        The dealer checks that every party asked for the same sequence; if not,
+        it fails the job, and every party's ``close`` raises.
+        """
         if self._closed:
             return
         self._closed = True
@@ -470,10 +475,11 @@ class DealerProvider(TripleProvider):
             key = f"{self.namespace}/{self._round}"
             self.ctx.send(self.dealer, f"{key}/req", {"op": "close", **summary})
             answer = self.ctx.recv(self.dealer, f"{key}/resp")
-            if answer != "ok":
-                raise ProtocolError(f"the dealer did not confirm the session: {answer!r}")
         else:
             self.ctx.send(self.dealer, f"{self.namespace}/close", summary)
+            answer = self.ctx.recv(self.dealer, f"{self.namespace}/verdict")
+        if answer != "ok":
+            raise ProtocolError(f"the dealer did not confirm the session: {answer!r}")
 
 
 @dataclass
@@ -525,6 +531,8 @@ def serve_dealer(
                         f"parties {wrong} asked for different correlated randomness than "
                         f"{last!r} ({mine['count']} requests served): the protocol is out of sync"
                     )
+                for p in parties[:-1]:
+                    ctx.send(p, f"{namespace}/verdict", "ok")
                 ctx.send(last, f"{key}/resp", "ok")
                 return stats
             reqs = [Request.from_json(item) for item in msg["items"]]
