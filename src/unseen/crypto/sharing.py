@@ -293,6 +293,8 @@ class Mpc:
 
     def mul_many(self, pairs: Sequence[tuple[Shared, Shared]]) -> list[Shared]:
         """Several elementwise products in one round."""
+        if not pairs:
+            return []
         provider = self._provider()
         triples, masked = [], []
         for x, y in pairs:
