@@ -1,0 +1,1 @@
+"""Federated machine learning: vertical LR, SecureBoost, evaluation, model files."""

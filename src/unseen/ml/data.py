@@ -1,0 +1,175 @@
+"""A party's aligned training data: numeric features (and the label, at the guest).
+
+Inputs are the aligned tables that PSI writes (row i is the same person at every
+party). Everything that can be wrong with them is an :class:`InputError` naming
+the party's file, the row (1 = first data row) and the column:
+
+- a non-numeric, empty, NaN or infinite feature value;
+- a constant feature column (it carries no information and breaks standardisation);
+- a label that is not binary (0/1, or true/false) -- the message never shows
+  label values, which are never logged;
+- a table with no feature column.
+
+Across parties (:func:`check_alignment`): mismatched row counts, and, where
+the parties name their ID column, IDs that are not in the same order (compared
+through a salted digest, so no ID crosses the wire).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from unseen.data.io import read_table, require_columns
+from unseen.runtime.context import Context
+from unseen.runtime.errors import InputError
+
+_TRUE = {"1", "1.0", "true", "yes"}
+_FALSE = {"0", "0.0", "false", "no"}
+
+
+@dataclass
+class PartyData:
+    """One party's rows, aligned with the other parties' rows."""
+
+    X: np.ndarray  # (n, d) float64
+    features: list[str]
+    y: np.ndarray | None = None  # (n,) float64 in {0, 1}, at the label holder only
+    ids: list[str] | None = None  # the ID values, for the alignment check (never sent)
+    file: str = "<input>"
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+
+def _numeric(col: pa.ChunkedArray | pa.Array, name: str, file: str) -> np.ndarray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        stripped = pc.utf8_trim_whitespace(arr)
+        try:
+            values = pc.cast(stripped, pa.float64())
+        except pa.ArrowInvalid:
+            # find the first offending row for the message
+            for i, s in enumerate(stripped.to_pylist()):
+                try:
+                    float(s)
+                except (TypeError, ValueError):
+                    what = "empty value" if s == "" else f"not a number: {s!r}"
+                    raise InputError(what, file=file, row=i + 1, column=name) from None
+            raise
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(
+        arr.type
+    ):
+        values = pc.cast(arr, pa.float64())
+    else:
+        raise InputError(f"unsupported column type {arr.type}", file=file, column=name)
+    if values.null_count:
+        row = int(pc.index(pc.is_null(values), True).as_py())
+        raise InputError("missing value", file=file, row=row + 1, column=name)
+    x = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{x[row]} is not a finite number", file=file, row=row + 1, column=name)
+    return x
+
+
+def _label(col: pa.ChunkedArray, name: str, file: str) -> np.ndarray:
+    values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
+    y = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if v in _TRUE:
+            y[i] = 1.0
+        elif v in _FALSE:
+            y[i] = 0.0
+        else:
+            # never echo label values
+            raise InputError("the label must be binary: 0/1 or true/false", file=file, row=i + 1,
+                             column=name)
+    if len(y) and (y.min() == y.max()):
+        raise InputError("the label has only one class", file=file, column=name)
+    return y
+
+
+def load_party_data(
+    path: str | Path,
+    *,
+    label: str | None = None,
+    id_columns: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    allow_constant: bool = False,
+) -> PartyData:
+    """Read a party's aligned table: features are every column but the label, IDs and excluded."""
+    file = str(path)
+    table = read_table(path)
+    require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
+    if features is None:
+        skip = {*id_columns, *exclude, *([label] if label else [])}
+        features = [c for c in table.column_names if c not in skip]
+    else:
+        require_columns(table, features, file)
+    if not features:
+        raise InputError("no feature columns left (check --label, --id and --exclude)", file=file)
+    n = table.num_rows
+    X = np.empty((n, len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
+        X[:, j] = _numeric(table.column(name), name, file)
+        if not allow_constant and n > 1 and np.all(X[:, j] == X[0, j]):
+            raise InputError(
+                "constant column: it carries no information; drop it with --exclude",
+                file=file,
+                column=name,
+            )
+    y = _label(table.column(label), label, file) if label else None
+    ids = None
+    if id_columns:
+        cols = [table.column(c).to_pylist() for c in id_columns]
+        ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
+    return PartyData(X=X, features=list(features), y=y, ids=ids, file=file)
+
+
+def check_alignment(ctx: Context, data: PartyData, parties: Sequence[str] | None = None) -> None:
+    """Check with every other data party that rows line up; raise naming the file otherwise.
+
+    Sends the row count and, if this party named ID columns, SHA-256 over a
+    fresh job-wide salt and the ordered IDs. Equal digests mean the same IDs in
+    the same order; a digest reveals nothing about IDs the peer does not hold.
+    """
+    others = [p for p in (parties or ctx.peers) if p != ctx.party]
+    with ctx.step("check alignment"):
+        # the salt: every party contributes randomness, so no one picks it alone
+        mine = ctx.rng.bytes(16).hex()
+        for p in others:
+            ctx.send(p, "align/salt", mine)
+        salts = {ctx.party: mine} | {p: str(ctx.recv(p, "align/salt")) for p in others}
+        salt = "".join(salts[k] for k in sorted(salts)).encode()
+        digest = None
+        if data.ids is not None:
+            h = hashlib.sha256(salt)
+            for i in data.ids:
+                h.update(i.encode("utf-8") + b"\x1e")
+            digest = h.hexdigest()
+        for p in others:
+            ctx.send(p, "align/rows", {"rows": data.n, "digest": digest})
+        for p in others:
+            theirs = ctx.recv(p, "align/rows")
+            if theirs["rows"] != data.n:
+                raise InputError(
+                    f"{data.n} rows here but {theirs['rows']} at {p!r}: inputs are not aligned "
+                    "(use the outputs of `unseen psi`)",
+                    file=data.file,
+                )
+            if digest is not None and theirs["digest"] is not None and theirs["digest"] != digest:
+                raise InputError(
+                    f"the IDs are not the same, in the same order, as at {p!r}: inputs are not "
+                    "aligned (use the outputs of `unseen psi`)",
+                    file=data.file,
+                )

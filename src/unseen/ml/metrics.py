@@ -1,0 +1,96 @@
+"""Binary-classification metrics computed at the label holder: AUC, KS, accuracy, log-loss.
+
+Pure numpy, so that every party can evaluate without extra dependencies; the
+tests check them against scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"{y.size} labels but {p.size} scores")
+    return y, p
+
+
+def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-positive rates, true-positive rates and thresholds (scores descending, ties merged)."""
+    y, p = _check(y, p)
+    order = np.argsort(-p, kind="mergesort")
+    ys, ps = y[order], p[order]
+    distinct = np.r_[np.nonzero(np.diff(ps))[0], ys.size - 1] if ys.size else np.array([], int)
+    tps = np.cumsum(ys)[distinct]
+    fps = (distinct + 1) - tps
+    pos, neg = ys.sum(), ys.size - ys.sum()
+    tpr = np.r_[0.0, tps / pos] if pos else np.r_[0.0, np.zeros_like(tps)]
+    fpr = np.r_[0.0, fps / neg] if neg else np.r_[0.0, np.zeros_like(fps)]
+    thresholds = np.r_[np.inf, ps[distinct]]
+    return fpr, tpr, thresholds
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (ties count one half)."""
+    fpr, tpr, _ = roc_curve(y, p)
+    if fpr[-1] == 0 or tpr[-1] == 0:
+        raise ValueError("AUC needs both classes in the labels")
+    return float(np.trapezoid(tpr, fpr))
+
+
+def ks(y: np.ndarray, p: np.ndarray) -> float:
+    """Kolmogorov-Smirnov statistic: max over thresholds of TPR - FPR."""
+    fpr, tpr, _ = roc_curve(y, p)
+    return float(np.max(tpr - fpr))
+
+
+def accuracy(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
+    y, p = _check(y, p)
+    return float(np.mean((p >= threshold) == (y == 1))) if y.size else float("nan")
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-15) -> float:
+    y, p = _check(y, p)
+    q = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+
+@dataclass
+class BinaryReport:
+    auc: float
+    ks: float
+    accuracy: float
+    log_loss: float
+    n: int
+    positives: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"AUC {self.auc:.4f}  KS {self.ks:.4f}  accuracy {self.accuracy:.4f}  "
+            f"log-loss {self.log_loss:.4f}  (n={self.n})"
+        )
+
+
+def evaluate(y: np.ndarray, p: np.ndarray) -> BinaryReport:
+    y, p = _check(y, p)
+    return BinaryReport(
+        auc=auc(y, p),
+        ks=ks(y, p),
+        accuracy=accuracy(y, p),
+        log_loss=log_loss(y, p),
+        n=int(y.size),
+        positives=int(y.sum()),
+    )
+
+
+def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC and KS curve data (columns for a CSV): threshold, fpr, tpr, ks = tpr - fpr."""
+    fpr, tpr, thr = roc_curve(y, p)
+    return {"threshold": thr, "fpr": fpr, "tpr": tpr, "ks": tpr - fpr}
