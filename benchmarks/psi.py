@@ -95,8 +95,21 @@ def run_unseen(a: list[str], b: list[str], work: Path, workers: int | None) -> d
     procs = [
         start_party(
             name,
-            ["psi", "--as", name, "--parties", str(parties), "--input", str(work / f"{name}.csv"),
-             "--id", "id", "--output", str(work / f"{name}.out.csv"), "--quiet", *extra],
+            [
+                "psi",
+                "--as",
+                name,
+                "--parties",
+                str(parties),
+                "--input",
+                str(work / f"{name}.csv"),
+                "--id",
+                "id",
+                "--output",
+                str(work / f"{name}.out.csv"),
+                "--quiet",
+                *extra,
+            ],
             work / "logs",
         )
         for name in ("bank", "telecom")
@@ -150,7 +163,9 @@ def run_openmined(a: list[str], b: list[str]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000, help="IDs per party")
     ap.add_argument("--overlap", type=float, default=0.5)
     ap.add_argument("--workers", type=int, default=None, help="worker processes per party")
@@ -158,8 +173,10 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     a, b = make_sets(args.n, args.overlap)
     expected = len(set(a) & set(b))
     print(f"sets: {len(a):,} x {len(b):,} IDs, {expected:,} in common\n")
@@ -170,18 +187,26 @@ def main() -> None:
         assert r["intersection"] == expected, (name, r["intersection"], expected)
     print(f"Unseen ECDH-PSI (X25519), 2 processes over TLS: {ours['wall']:.1f} s wall")
     for name, r in ours["parties"].items():
-        print(f"  {name:8s} protocol {r['protocol_s']:.1f} s, peak memory {r['peak_mib']:.0f} MiB, "
-              f"sent {r['sent_mb']:.1f} MB")
+        print(
+            f"  {name:8s} protocol {r['protocol_s']:.1f} s, peak memory {r['peak_mib']:.0f} MiB, "
+            f"sent {r['sent_mb']:.1f} MB"
+        )
 
     if not args.skip_openmined:
         om = run_openmined(a, b)
         assert om["intersection"] == expected, om["intersection"]
         s = om["steps"]
-        print(f"\nopenmined-psi 2.0 (P-256, RAW): work {om['work']:.1f} s, critical path "
-              f"{om['critical']:.1f} s (setup {s[0]:.1f}, request {s[1]:.1f}, response {s[2]:.1f}, "
-              f"intersection {s[3]:.1f}); {om['bytes'] / 1e6:.1f} MB")
-        print(f"\nratio: openmined-psi critical path / Unseen wall = {om['critical'] / ours['wall']:.2f}x")
-        print(f"ratio: openmined-psi total work / Unseen wall    = {om['work'] / ours['wall']:.2f}x")
+        print(
+            f"\nopenmined-psi 2.0 (P-256, RAW): work {om['work']:.1f} s, critical path "
+            f"{om['critical']:.1f} s (setup {s[0]:.1f}, request {s[1]:.1f}, response {s[2]:.1f}, "
+            f"intersection {s[3]:.1f}); {om['bytes'] / 1e6:.1f} MB"
+        )
+        print(
+            f"\nratio: openmined-psi critical path / Unseen wall = {om['critical'] / ours['wall']:.2f}x"
+        )
+        print(
+            f"ratio: openmined-psi total work / Unseen wall    = {om['work'] / ours['wall']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

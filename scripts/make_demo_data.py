@@ -29,7 +29,9 @@ def main(seed: int = 20261127) -> None:
     phones = {
         p + f"{n:08d}"
         for p, n in zip(
-            rng.choice(prefixes, population * 2), rng.integers(0, 10**8, population * 2), strict=True
+            rng.choice(prefixes, population * 2),
+            rng.integers(0, 10**8, population * 2),
+            strict=True,
         )
     }
     phones = np.array(sorted(phones))[:population]
@@ -92,12 +94,26 @@ def main(seed: int = 20261127) -> None:
     bank_idx = idx[:5000]  # people 0..4999
     tel_idx = idx[1500:7500]  # people 1500..7499: 3500 shared with the bank
     bank_cols = [
-        "phone", "name", "age", "income_k", "credit_limit_k", "utilization", "num_loans",
-        "months_as_customer", "late_payments_12m", "default",
+        "phone",
+        "name",
+        "age",
+        "income_k",
+        "credit_limit_k",
+        "utilization",
+        "num_loans",
+        "months_as_customer",
+        "late_payments_12m",
+        "default",
     ]
     tel_cols = [
-        "phone", "tenure_months", "monthly_bill", "data_gb", "calls_per_day", "roaming",
-        "overdue_bills_6m", "plan_changes_12m",
+        "phone",
+        "tenure_months",
+        "monthly_bill",
+        "data_gb",
+        "calls_per_day",
+        "roaming",
+        "overdue_bills_6m",
+        "plan_changes_12m",
     ]
     bank = people.loc[bank_idx, bank_cols].sample(frac=1, random_state=1)
     tel = people.loc[tel_idx, tel_cols].sample(frac=1, random_state=2)

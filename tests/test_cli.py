@@ -25,13 +25,26 @@ def test_every_command_has_help(command):
 
 
 def test_keygen_then_psi_with_a_bad_parties_file(tmp_path):
-    r = CliRunner().invoke(cli, ["keygen", "bank", "--address", "127.0.0.1:7001", "--dir", str(tmp_path)])
+    r = CliRunner().invoke(
+        cli, ["keygen", "bank", "--address", "127.0.0.1:7001", "--dir", str(tmp_path)]
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "bank.key").exists() and (tmp_path / "parties.toml").exists()
     r = CliRunner().invoke(
         cli,
-        ["psi", "--as", "bank", "--parties", str(tmp_path / "nope.toml"), "--input", "x.csv",
-         "--id", "id", "--output", "o.csv"],
+        [
+            "psi",
+            "--as",
+            "bank",
+            "--parties",
+            str(tmp_path / "nope.toml"),
+            "--input",
+            "x.csv",
+            "--id",
+            "id",
+            "--output",
+            "o.csv",
+        ],
     )
     assert r.exit_code == 1
     assert "parties file" in r.output and "not found" in r.output
@@ -40,7 +53,9 @@ def test_keygen_then_psi_with_a_bad_parties_file(tmp_path):
 def test_demo_runs_end_to_end(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "unseen", "demo", "--workdir", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Rows aligned at both parties: yes (3500 common customers)" in r.stdout

@@ -6,8 +6,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 from unseen.runtime.launch import start_party, wait_all
 from unseen.transport.identity import keygen, load_parties
 
@@ -28,8 +26,21 @@ def read_rows(path: Path):
 
 
 def psi_args(party, parties, inp, out, *extra):
-    return ["psi", "--as", party, "--parties", str(parties), "--input", str(inp), "--id", "id",
-            "--output", str(out), "--quiet", *extra]
+    return [
+        "psi",
+        "--as",
+        party,
+        "--parties",
+        str(parties),
+        "--input",
+        str(inp),
+        "--id",
+        "id",
+        "--output",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_two_processes_compute_the_intersection(tmp_path, parties_file):
@@ -48,8 +59,11 @@ def test_two_processes_compute_the_intersection(tmp_path, parties_file):
     write_ids(tmp_path / "bank.csv", a)
     write_ids(tmp_path / "telecom.csv", b)
     procs = [
-        start_party(p, psi_args(p, parties_file, tmp_path / f"{p}.csv", tmp_path / f"{p}.out.csv"),
-                    tmp_path / "logs")
+        start_party(
+            p,
+            psi_args(p, parties_file, tmp_path / f"{p}.csv", tmp_path / f"{p}.out.csv"),
+            tmp_path / "logs",
+        )
         for p in ("bank", "telecom")
     ]
     wait_all(procs, 120)
@@ -68,10 +82,16 @@ def test_killing_one_party_fails_the_other_within_the_timeout(tmp_path, parties_
     write_ids(tmp_path / "bank.csv", [f"id{i}" for i in range(n)])
     write_ids(tmp_path / "telecom.csv", [f"id{i}" for i in range(0, 2 * n, 2)])
     extra = ("--workers", "1", "--timeout", "5", "--batch-size", "4096")
-    bank = start_party("bank", psi_args("bank", parties_file, tmp_path / "bank.csv",
-                                        tmp_path / "b.out.csv", *extra), tmp_path / "logs")
-    telecom = start_party("telecom", psi_args("telecom", parties_file, tmp_path / "telecom.csv",
-                                              tmp_path / "t.out.csv", *extra), tmp_path / "logs")
+    bank = start_party(
+        "bank",
+        psi_args("bank", parties_file, tmp_path / "bank.csv", tmp_path / "b.out.csv", *extra),
+        tmp_path / "logs",
+    )
+    telecom = start_party(
+        "telecom",
+        psi_args("telecom", parties_file, tmp_path / "telecom.csv", tmp_path / "t.out.csv", *extra),
+        tmp_path / "logs",
+    )
     time.sleep(4)
     assert telecom.popen.poll() is None, telecom.stderr()
     telecom.kill()
@@ -93,16 +113,25 @@ def test_wrong_certificate_is_refused(tmp_path, parties_file):
     keygen("telecom", load_parties(parties_file)["telecom"].address, fake, force=True)
     write_ids(tmp_path / "ids.csv", ["a", "b"])
     extra = ("--connect-timeout", "20")
-    bank = start_party("bank", psi_args("bank", parties_file, tmp_path / "ids.csv",
-                                        tmp_path / "b.csv", *extra), tmp_path / "logs")
-    impostor = start_party("telecom", psi_args("telecom", fake / "parties.toml",
-                                               tmp_path / "ids.csv", tmp_path / "t.csv", *extra),
-                           tmp_path / "logs")
+    bank = start_party(
+        "bank",
+        psi_args("bank", parties_file, tmp_path / "ids.csv", tmp_path / "b.csv", *extra),
+        tmp_path / "logs",
+    )
+    impostor = start_party(
+        "telecom",
+        psi_args(
+            "telecom", fake / "parties.toml", tmp_path / "ids.csv", tmp_path / "t.csv", *extra
+        ),
+        tmp_path / "logs",
+    )
     wait_all([bank, impostor], 60)
     assert bank.returncode != 0 and impostor.returncode != 0
     assert "not the one pinned for 'telecom'" in bank.stderr(), bank.stderr()
-    assert "does not pin this party's certificate" in impostor.stderr() or \
-        "not the one pinned" in impostor.stderr(), impostor.stderr()
+    assert (
+        "does not pin this party's certificate" in impostor.stderr()
+        or "not the one pinned" in impostor.stderr()
+    ), impostor.stderr()
     assert not (tmp_path / "b.csv").exists() and not (tmp_path / "t.csv").exists()
 
 
@@ -110,8 +139,11 @@ def test_bad_input_at_one_party_fails_both_with_the_root_cause(tmp_path, parties
     write_ids(tmp_path / "bank.csv", ["1", "2"])
     write_ids(tmp_path / "telecom.csv", ["1", "2"], column="msisdn")
     procs = [
-        start_party(p, psi_args(p, parties_file, tmp_path / f"{p}.csv", tmp_path / f"{p}.out"),
-                    tmp_path / "logs")
+        start_party(
+            p,
+            psi_args(p, parties_file, tmp_path / f"{p}.csv", tmp_path / f"{p}.out"),
+            tmp_path / "logs",
+        )
         for p in ("bank", "telecom")
     ]
     wait_all(procs, 60)

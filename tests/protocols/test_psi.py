@@ -18,7 +18,8 @@ def random_ids(rng, n):
     return ["".join(rng.choice(ALPHABET, rng.integers(1, 8))) for _ in range(n)]
 
 
-def run_psi(a_ids, b_ids, opts=PsiOptions(), transcript=None, **cols):
+def run_psi(a_ids, b_ids, opts=None, transcript=None):
+    opts = opts or PsiOptions()
     ta = pa.table({"id": a_ids, "row": [f"a{i}" for i in range(len(a_ids))]})
     tb = pa.table({"id": b_ids, "row": [f"b{i}" for i in range(len(b_ids))]})
     return run_local(
@@ -73,9 +74,7 @@ def test_cardinality_to_one_party():
     assert out["bob"].result.intersection_size is None
 
 
-@pytest.mark.parametrize(
-    "a,b", [([], ["1", "2"]), (["1"], []), ([], []), (["x", "y"], ["z"])]
-)
+@pytest.mark.parametrize("a,b", [([], ["1", "2"]), (["1"], []), ([], []), (["x", "y"], ["z"])])
 def test_empty_inputs_and_empty_intersections(a, b):
     out = run_psi(a, b, PsiOptions())
     assert out["alice"].table.num_rows == 0 and out["bob"].table.num_rows == 0

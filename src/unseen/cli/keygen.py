@@ -11,7 +11,9 @@ from unseen.cli.common import fail
 
 @click.command()
 @click.argument("party")
-@click.option("--address", required=True, help="host:port where the other parties reach this party.")
+@click.option(
+    "--address", required=True, help="host:port where the other parties reach this party."
+)
 @click.option(
     "--dir",
     "directory",
@@ -29,7 +31,8 @@ def keygen(party: str, address: str, directory: Path, listen: str | None, force:
     <party>.key private (it is written with mode 0600).
     """
     from unseen.runtime.errors import ConfigError
-    from unseen.transport.identity import cert_fingerprint, keygen as make
+    from unseen.transport.identity import cert_fingerprint
+    from unseen.transport.identity import keygen as make
 
     try:
         key, cert, parties = make(party, address, directory, listen=listen, force=force)

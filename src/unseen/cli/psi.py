@@ -19,7 +19,9 @@ from unseen.cli.common import fail, party_options, run_party
     type=click.Path(dir_okay=False, path_type=Path),
     help="My table: CSV (with a header) or Parquet.",
 )
-@click.option("--id", "id_columns", required=True, help="ID column(s), comma-separated for a composite key.")
+@click.option(
+    "--id", "id_columns", required=True, help="ID column(s), comma-separated for a composite key."
+)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -36,7 +38,9 @@ from unseen.cli.common import fail, party_options, run_party
     default="",
     help="Normalise IDs before matching: any of trim,casefold,nfkc (both parties must agree).",
 )
-@click.option("--workers", type=int, default=None, help="Processes for the crypto [default: all cores].")
+@click.option(
+    "--workers", type=int, default=None, help="Processes for the crypto [default: all cores]."
+)
 @click.option("--batch-size", type=int, default=65536, show_default=True, help="IDs per message.")
 def psi(
     input_path: Path,
@@ -83,7 +87,9 @@ def psi(
     if peer is None:
         others = [n for n in names if n != me]
         if len(others) != 1:
-            fail(f"[{me}] the parties file lists {len(others)} other parties; choose one with --peer")
+            fail(
+                f"[{me}] the parties file lists {len(others)} other parties; choose one with --peer"
+            )
         peer = others[0]
     learns = reveal_to in (None, me) and not cardinality_only
     if learns and output is None:

@@ -84,7 +84,9 @@ def blind(secret: bytes, points: bytes) -> bytes:
             ]
         )
     except ValueError:
-        raise ValueError("a received point has small order (a malformed or hostile input)") from None
+        raise ValueError(
+            "a received point has small order (a malformed or hostile input)"
+        ) from None
 
 
 class Blinder:

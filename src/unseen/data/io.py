@@ -85,9 +85,7 @@ def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
         if _is_parquet(p):
             pq.write_table(table, tmp)
         else:
-            pacsv.write_csv(
-                table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed")
-            )
+            pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(quoting_style="needed"))
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

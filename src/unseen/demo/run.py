@@ -44,7 +44,9 @@ def run_demo(workdir: Path | None = None, timeout: float = 600.0) -> int:
 
 
 def _run(root: Path, timeout: float) -> int:
-    _say("Unseen demo: a bank and a telecom find their common customers without revealing the rest.")
+    _say(
+        "Unseen demo: a bank and a telecom find their common customers without revealing the rest."
+    )
     _say(f"Working directory: {root}\n")
 
     _say("1. Setting up two parties: keys, pinned self-signed certificates, parties file")
@@ -61,11 +63,23 @@ def _run(root: Path, timeout: float) -> int:
         inputs[party] = dst
     _say("\n2. Private set intersection (ECDH-PSI, X25519), each party a separate process:")
     procs = []
-    for party, (fname, id_col) in SAMPLES.items():
+    for party, (_, id_col) in SAMPLES.items():
         out = root / party / "aligned.csv"
         args = [
-            "psi", "--as", party, "--parties", str(parties), "--input", str(inputs[party]),
-            "--id", id_col, "--normalize", "trim", "--output", str(out), "--quiet",
+            "psi",
+            "--as",
+            party,
+            "--parties",
+            str(parties),
+            "--input",
+            str(inputs[party]),
+            "--id",
+            id_col,
+            "--normalize",
+            "trim",
+            "--output",
+            str(out),
+            "--quiet",
         ]
         _say(f"     $ unseen {' '.join(args)}")
         procs.append(start_party(party, args, root / "logs"))
@@ -84,7 +98,9 @@ def _run(root: Path, timeout: float) -> int:
 
     bank = pacsv.read_csv(root / BANK / "aligned.csv").to_pandas()
     tel = pacsv.read_csv(root / TELECOM / "aligned.csv").to_pandas()
-    _say("\n3. Result: each party holds only its own rows of the common customers, in the same order.")
+    _say(
+        "\n3. Result: each party holds only its own rows of the common customers, in the same order."
+    )
     _say("   First rows, side by side (the two files never left their owners):")
     view = bank[["phone", "name", "default"]].head(5).copy()
     view["| telecom: msisdn"] = tel["msisdn"].head(5).values
@@ -92,7 +108,9 @@ def _run(root: Path, timeout: float) -> int:
     for line in view.to_string(index=False).splitlines():
         _say(f"     {line}")
     same = (bank["phone"].astype(str).str.strip() == tel["msisdn"].astype(str).str.strip()).all()
-    _say(f"\n   Rows aligned at both parties: {'yes' if same else 'NO'} ({len(bank)} common customers)")
+    _say(
+        f"\n   Rows aligned at both parties: {'yes' if same else 'NO'} ({len(bank)} common customers)"
+    )
     _say("   What each party learned beyond its own data: the common customers and the other's")
     _say("   number of distinct IDs. Nothing else crossed the wire: only blinded curve points.")
     return 0 if same else 1

@@ -64,8 +64,10 @@ def _numeric(col: pa.ChunkedArray | pa.Array, name: str, file: str) -> np.ndarra
                     what = "empty value" if s == "" else f"not a number: {s!r}"
                     raise InputError(what, file=file, row=i + 1, column=name) from None
             raise
-    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(
-        arr.type
+    elif (
+        pa.types.is_integer(arr.type)
+        or pa.types.is_floating(arr.type)
+        or pa.types.is_boolean(arr.type)
     ):
         values = pc.cast(arr, pa.float64())
     else:
@@ -91,8 +93,9 @@ def _label(col: pa.ChunkedArray, name: str, file: str) -> np.ndarray:
             y[i] = 0.0
         else:
             # never echo label values
-            raise InputError("the label must be binary: 0/1 or true/false", file=file, row=i + 1,
-                             column=name)
+            raise InputError(
+                "the label must be binary: 0/1 or true/false", file=file, row=i + 1, column=name
+            )
     if len(y) and (y.min() == y.max()):
         raise InputError("the label has only one class", file=file, column=name)
     return y

@@ -72,7 +72,9 @@ def save_model_part(
     return target
 
 
-def load_model_part(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def load_model_part(
+    directory: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     d = Path(directory)
     try:
         meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))

@@ -161,7 +161,9 @@ def key_columns_as_text(table: pa.Table, id_columns: Sequence[str], file: str) -
             try:
                 col = pc.cast(col, pa.string())
             except pa.ArrowInvalid as e:
-                raise InputError(f"cannot read the IDs as text: {e}", file=file, column=name) from None
+                raise InputError(
+                    f"cannot read the IDs as text: {e}", file=file, column=name
+                ) from None
         bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_length(col), 0))
         bad = pc.fill_null(bad, True)
         if pc.any(bad).as_py():
@@ -196,7 +198,9 @@ def prepare_keys(
                 for i, s in enumerate(p):
                     if not s:
                         raise InputError(
-                            "ID is empty after normalisation", file=file, row=start + i + 1,
+                            "ID is empty after normalisation",
+                            file=file,
+                            row=start + i + 1,
                             column=name,
                         )
         points[start:stop] = hash_to_points(_encode_keys(parts), domain)
@@ -226,9 +230,13 @@ def prepare_keys(
 # --------------------------------------------------------------------------
 
 
-def _batches(points: np.ndarray, size: int) -> Iterator[np.ndarray]:
-    for i in range(0, len(points), size):
-        yield points[i : i + size]
+def _batches(
+    points: np.ndarray, size: int, order: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """``points`` (or ``points[order]``) in batches, without copying the whole array."""
+    n = len(points) if order is None else len(order)
+    for i in range(0, n, size):
+        yield points[i : i + size] if order is None else points[order[i : i + size]]
 
 
 def _hello(ctx: Context, peer: str, n: int, opts: PsiOptions, id_count: int) -> dict:
@@ -247,8 +255,15 @@ def _hello(ctx: Context, peer: str, n: int, opts: PsiOptions, id_count: int) -> 
     theirs = ctx.recv(peer, "psi/hello")
     if not isinstance(theirs, dict):
         raise ProtocolError(f"{peer!r} sent a malformed hello")
-    for k in ("protocol", "version", "group", "reveal_to", "cardinality_only", "normalize",
-              "id_columns"):
+    for k in (
+        "protocol",
+        "version",
+        "group",
+        "reveal_to",
+        "cardinality_only",
+        "normalize",
+        "id_columns",
+    ):
         if theirs.get(k) != mine[k]:
             raise ProtocolError(
                 f"the parties disagree on {k!r}: {mine[k]!r} at {ctx.party!r}, "
@@ -283,14 +298,19 @@ def psi(ctx: Context, points: np.ndarray, options: PsiOptions, id_count: int = 1
         # 2. Singles: own items blinded, in a secret random order.
         with ctx.step("psi/singles"), ctx.progress("blind own ids", total=n, unit="id") as bar:
             order = ctx.rng.permutation(n)
-            for i, single in enumerate(blinder.blind_stream(_batches(points[order], opts.batch_size))):
+            for i, single in enumerate(
+                blinder.blind_stream(_batches(points, opts.batch_size, order))
+            ):
                 ctx.send(peer, f"psi/singles/{i}", single)
                 bar.update(len(single))
 
         # 3. Doubles of the peer's items.
         peer_doubles = np.empty((n_peer, DOUBLE_BYTES), dtype=np.uint8)
         stream_back = peer_learns and not opts.cardinality_only
-        with ctx.step("psi/doubles"), ctx.progress("blind peer ids", total=n_peer, unit="id") as bar:
+        with (
+            ctx.step("psi/doubles"),
+            ctx.progress("blind peer ids", total=n_peer, unit="id") as bar,
+        ):
             incoming = (
                 _checked(ctx.recv(peer, f"psi/singles/{i}"), peer)
                 for i in range(math.ceil(n_peer / peer_batch))
@@ -307,8 +327,8 @@ def psi(ctx: Context, points: np.ndarray, options: PsiOptions, id_count: int = 1
                 raise ProtocolError(f"{peer!r} announced {n_peer} ids but sent {at}")
             if peer_learns and opts.cardinality_only:
                 # unlinkable: the peer may count matches but not locate them
-                shuffled = peer_doubles[ctx.rng.permutation(n_peer)]
-                for i, d in enumerate(_batches(shuffled, peer_batch)):
+                shuffle = ctx.rng.permutation(n_peer)
+                for i, d in enumerate(_batches(peer_doubles, peer_batch, shuffle)):
                     ctx.send(peer, f"psi/doubles/{i}", d)
 
     if not i_learn:
@@ -339,7 +359,9 @@ def psi(ctx: Context, points: np.ndarray, options: PsiOptions, id_count: int = 1
             ctx.send(peer, "psi/size", len(indices))
             other = ctx.recv(peer, "psi/size")
             if other != len(indices):
-                raise ProtocolError(f"intersection sizes differ: {len(indices)} here, {other} at {peer!r}")
+                raise ProtocolError(
+                    f"intersection sizes differ: {len(indices)} here, {other} at {peer!r}"
+                )
     return PsiResult(own_size=n, peer_size=n_peer, intersection_size=len(indices), indices=indices)
 
 
@@ -371,7 +393,11 @@ class PsiTableResult:
 
     def summary(self, party: str) -> str:
         r, k = self.result, self.keys
-        inter = "not revealed to this party" if r.intersection_size is None else f"{r.intersection_size}"
+        inter = (
+            "not revealed to this party"
+            if r.intersection_size is None
+            else f"{r.intersection_size}"
+        )
         dup = f", {k.duplicate_rows} duplicate rows dropped" if k.duplicate_rows else ""
         return (
             f"[{party}] PSI done: {k.total_rows} rows, {r.own_size} distinct ids{dup}; "

@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from unseen.crypto.prg import SecureRandom
 from unseen.runtime import mailbox as mb
@@ -133,7 +133,9 @@ class Context:
         finally:
             self._step = outer
 
-    def progress(self, description: str, total: int | None = None, unit: str = "it") -> ProgressTask:
+    def progress(
+        self, description: str, total: int | None = None, unit: str = "it"
+    ) -> ProgressTask:
         return self._progress.task(description, total=total, unit=unit)
 
     # -- cancellation ---------------------------------------------------------

@@ -30,9 +30,7 @@ class Transcript:
     def recorder(self, party: str) -> SendRecorder:
         def record(peer: str, key: str, message: Encoded) -> None:
             with self._lock:
-                self.messages.append(
-                    (party, peer, key, message.header(), bytes(message.payload))
-                )
+                self.messages.append((party, peer, key, message.header(), bytes(message.payload)))
 
         return record
 

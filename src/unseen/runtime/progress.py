@@ -20,8 +20,9 @@ class ProgressTask(Protocol):
 
 
 class ProgressReporter(Protocol):
-    def task(self, description: str, total: int | None = None, unit: str = "it") -> ProgressTask:
-        ...
+    def task(
+        self, description: str, total: int | None = None, unit: str = "it"
+    ) -> ProgressTask: ...
 
 
 class _NullTask:
