@@ -195,9 +195,7 @@ def _round_scaled_array(a: np.ndarray, frac_bits: int) -> list[int]:
 
 
 def _object_array(flat: list[int], shape: tuple[int, ...]) -> np.ndarray:
-    out = np.empty(len(flat), dtype=object)
-    out[:] = flat
-    return out.reshape(shape)
+    return np.fromiter(flat, dtype=object, count=len(flat)).reshape(shape)
 
 
 def _round_scaled(x: float, frac_bits: int) -> int:

@@ -60,7 +60,6 @@ References:
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import gmpy2
@@ -75,58 +74,20 @@ from unseen.crypto.he import (
     FixedBaseTable,
     HEPrivateKey,
     HEPublicKey,
+    check_modulus_bits,
     ciphertext_list,
     int_list,
+    mulmod_seconds,
     object_array,
     random_digits,
     random_exponent_bits,
+    random_prime,
+    random_unit,
     security_bits,
 )
 
 DEFAULT_BITS = 2048
 MIN_BITS = 2048
-#: smallest modulus even ``insecure_test_key=True`` accepts
-MIN_TEST_BITS = 256
-#: Miller-Rabin rounds on top of GMP's BPSW test for prime candidates
-PRIME_ROUNDS = 40
-
-
-def check_modulus_bits(bits: int, insecure_test_key: bool, minimum: int = MIN_BITS) -> None:
-    if bits < MIN_TEST_BITS or (bits < minimum and not insecure_test_key):
-        raise ValueError(
-            f"{bits}-bit modulus is too small: at least {minimum} bits "
-            "(insecure_test_key=True allows small keys, for tests only)"
-        )
-
-
-def random_prime(bits: int, *, top_bits: int = 2, mod4: int = 3) -> mpz:
-    """A random prime of exactly ``bits`` bits, its ``top_bits`` highest bits set, ``= mod4 mod 4``.
-
-    Candidates come from :mod:`secrets`; the search steps by 4 from a random start.
-    """
-    if bits < 8:
-        raise ValueError("prime too small")
-    limit = mpz(1) << bits
-    high = ((mpz(1) << top_bits) - 1) << (bits - top_bits)
-    while True:
-        x = mpz(secrets.randbits(bits)) | high
-        x += (mod4 - x) % 4
-        while x < limit:
-            if gmpy2.is_prime(x, PRIME_ROUNDS):
-                return x
-            x += 4
-
-
-def _random_unit(n: mpz) -> mpz:
-    while True:
-        y = mpz(secrets.randbelow(int(n)))
-        if y > 1 and gmpy2.gcd(y, n) == 1:
-            return y
-
-
-def _mulmod_seconds(modulus_bits: int) -> float:
-    # one multiplication + reduction, measured ~5 us at 4096 bits on a 2.5 GHz Xeon
-    return 5e-6 * (modulus_bits / 4096) ** 1.6
 
 
 class PaillierPublicKey(HEPublicKey):
@@ -145,7 +106,7 @@ class PaillierPublicKey(HEPublicKey):
     ) -> None:
         n = mpz(n)
         bits = n.bit_length()
-        check_modulus_bits(bits, insecure_test_key)
+        check_modulus_bits(bits, insecure_test_key, MIN_BITS)
         if n % 2 == 0:
             raise ValueError("n must be odd")
         n2 = n * n
@@ -189,7 +150,7 @@ class PaillierPublicKey(HEPublicKey):
         return self.modulus_bits - 2
 
     def _mulmod_seconds(self) -> float:
-        return _mulmod_seconds(2 * self.modulus_bits)
+        return mulmod_seconds(2 * self.modulus_bits)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PaillierPublicKey) and self.n == other.n and self.h_s == other.h_s
@@ -343,7 +304,7 @@ class PaillierPrivateKey(HEPrivateKey):
     def _decrypt_seconds(self) -> float:
         # two exponentiations with (k/2)-bit exponents modulo k-bit p^2, q^2
         bits = self.public_key.modulus_bits
-        return bits * _mulmod_seconds(bits)
+        return bits * mulmod_seconds(bits)
 
     def decrypt_raw(self, c: ArrayLike, *, n_jobs: int | None = None) -> np.ndarray:
         """Decrypt to ``Z_n`` residues (Python ints in ``[0, n)``), shape of ``c``."""
@@ -439,7 +400,7 @@ def generate_keypair(
     bits: int = DEFAULT_BITS, *, r_bits: int | None = None, insecure_test_key: bool = False
 ) -> PaillierPrivateKey:
     """A fresh Paillier key pair (the private key holds the public one: ``.public_key``)."""
-    check_modulus_bits(bits, insecure_test_key)
+    check_modulus_bits(bits, insecure_test_key, MIN_BITS)
     if bits % 2:
         raise ValueError("the modulus size must be even")
     half = bits // 2
@@ -455,7 +416,7 @@ def generate_keypair(
         if gmpy2.gcd(p - 1, q - 1) != 2 or gmpy2.gcd(n, (p - 1) * (q - 1)) != 1:
             continue
         break
-    y = _random_unit(n)
+    y = random_unit(n)
     h = (-(y * y)) % n
     h_s = powmod(h, n, n * n)
     pk = PaillierPublicKey(n, h_s, r_bits=r_bits, insecure_test_key=insecure_test_key)
