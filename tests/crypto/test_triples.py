@@ -18,6 +18,7 @@ from unseen.crypto.triples import (
     DealerProvider,
     InsecureLocalProvider,
     InsecureProviderError,
+    PaillierProvider,
     Request,
     TripleProvider,
     serve_dealer,
@@ -35,12 +36,17 @@ def run_provider(
     kind: str,
     transcript: Transcript | None = None,
 ) -> dict[str, Any]:
-    """``body(provider, ctx)`` at every computing party; a dealer party when kind='dealer'."""
+    """``body(provider, ctx)`` at every computing party; a dealer party when kind='dealer'.
+
+    ``kind``: 'insecure', 'dealer' or 'paillier'.
+    """
 
     def role(ctx: Context) -> Any:
         provider: TripleProvider
         if kind == "dealer":
             provider = DealerProvider(ctx, "dealer", parties)
+        elif kind == "paillier":
+            provider = PaillierProvider(ctx, parties, n_jobs=1)
         else:
             provider = InsecureLocalProvider(ctx, parties)
         with provider:
@@ -227,6 +233,104 @@ def test_dealer_mode_end_to_end(parties: tuple[str, ...]) -> None:
     out = run_local(roles, timeout=60)
     want = x.T @ (0.25 * (x @ w) - y)
     assert np.allclose(out["a"], want, atol=1e-2)
+
+
+# -- two parties with Paillier (he mode) ---------------------------------------------------
+@pytest.mark.parametrize("owner", ["a", "b"])  # the plaintext owner; 'a' holds the main key
+def test_paillier_correlations_hold(owner: str) -> None:
+    parties = ("a", "b")
+    transcript = Transcript()
+
+    def body(tp: TripleProvider, ctx: Context) -> Any:
+        mask = tp.plain_mask(owner, (2, 3))
+        return {
+            "ew": tp.elementwise((2, 3)),
+            "ew0": tp.elementwise(()),
+            "mm": tp.matmul((2, 3), (3, 2)),
+            "vm": tp.matmul((3,), (3,)),
+            "mask": mask,
+            "pm": tp.plain_matmul(mask, (3, 2)),
+            "pmT": tp.plain_matmul(mask, (2,), transpose=True),
+        }
+
+    out = run_provider(body, parties, "paillier", transcript)
+    for key in ("ew", "ew0"):
+        a, b, c = (total(out, parties, lambda o, k=k, key=key: getattr(o[key], k)) for k in "abc")
+        assert np.array_equal(c, np.asarray(a * b, dtype=U64))
+    for key in ("mm", "vm"):
+        a, b, c = (total(out, parties, lambda o, k=k, key=key: getattr(o[key], k)) for k in "abc")
+        assert np.array_equal(c, np.asarray(a @ b, dtype=U64))
+    # each party's shares are its own: neither share of a equals the other's
+    assert not np.array_equal(out["a"]["ew"].a, out["b"]["ew"].a)
+    other = "b" if owner == "a" else "a"
+    a_mat = out[owner]["mask"].a
+    assert a_mat is not None and out[other]["mask"].a is None
+    for key, transpose in (("pm", False), ("pmT", True)):
+        assert out[owner][key].b is None
+        b = out[other][key].b
+        c = total(out, parties, lambda o, key=key: o[key].c)
+        assert np.array_equal(c, (a_mat.T if transpose else a_mat) @ b)
+    # both keys are 2048 bits (the plaintext owner's peer decrypts its own products)
+    keys = [m for m in transcript.messages if m[2].endswith("/public-key")]
+    assert {m[0] for m in keys} == ({"a", "b"} if owner == "a" else {"a"})
+    assert all(b'"bits":2048' in m[4] for m in keys)
+
+
+def test_paillier_mode_end_to_end_with_local_truncation() -> None:
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-10, 10, size=(3, 2)), rng.uniform(-10, 10, size=2)
+
+    def role(ctx: Context) -> Any:
+        with Mpc(ctx, PaillierProvider(ctx, n_jobs=1)) as mpc:
+            sx = mpc.share_fixed(x if ctx.party == "a" else None, "a")
+            sy = mpc.share_fixed(y if ctx.party == "b" else None, "b")
+            return mpc.reveal_fixed(mpc.matmul_fixed(sx, sy)), mpc.reveal_fixed(sx * 3)
+
+    out = run_local({"a": role, "b": role}, timeout=60)["b"]
+    assert np.allclose(out[0], x @ y, atol=1e-3)
+    assert np.allclose(out[1], 3 * x, atol=1e-3)
+
+
+def test_paillier_decryptions_are_statistically_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the key holder decrypts is v + rho, rho uniform below 2^(l + 80): never small."""
+    from unseen.crypto import paillier
+    from unseen.crypto.triples import STAT_SECURITY
+
+    seen: list[int] = []
+    original = paillier.PaillierPrivateKey.decrypt_raw
+
+    def spy(self: Any, c: Any, *, n_jobs: int | None = None) -> np.ndarray:
+        out = original(self, c, n_jobs=n_jobs)
+        seen.extend(int(v) for v in np.asarray(out, dtype=object).ravel())
+        return out
+
+    monkeypatch.setattr(paillier.PaillierPrivateKey, "decrypt_raw", spy)
+    run_provider(lambda tp, ctx: tp.elementwise(16), ("a", "b"), "paillier")
+    assert len(seen) == 16
+    l_bits = 129
+    assert all(
+        2 ** (l_bits + STAT_SECURITY - 40) < v < 2 ** (l_bits + STAT_SECURITY + 1) for v in seen
+    )
+
+
+def test_paillier_provider_limits() -> None:
+    def three(ctx: Context) -> Any:
+        PaillierProvider(ctx)
+
+    with pytest.raises(ConfigError, match="exactly two"):
+        run_local({"a": three, "b": three, "c": three})
+
+    def small(ctx: Context) -> Any:
+        PaillierProvider(ctx, key_bits=1024)
+
+    with pytest.raises(ConfigError, match="2048"):
+        run_local({"a": small, "b": small})
+
+    def truncation(ctx: Context) -> Any:
+        PaillierProvider(ctx).truncation_pair(3, 16)
+
+    with pytest.raises(NotImplementedError, match="local truncation"):
+        run_local({"a": truncation, "b": truncation})
 
 
 # -- the insecure provider refuses to run outside tests ------------------------------------

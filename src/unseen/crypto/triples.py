@@ -58,9 +58,10 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -549,6 +550,272 @@ def serve_dealer(
             stats.rounds += 1
 
 
+# -- (b) two parties, Paillier ----------------------------------------------------------
+STAT_SECURITY = 80
+"""Statistical security parameter (bits) of the masks in :class:`PaillierProvider`."""
+
+_MASK64 = (1 << 64) - 1
+
+
+def _as_2d(shape: Shape, side: str) -> Shape:
+    """A 1-d matmul operand as a matrix: a row on the left, a column on the right."""
+    if len(shape) == 2:
+        return shape
+    return (1, shape[0]) if side == "left" else (shape[0], 1)
+
+
+def _ring_of(values: np.ndarray) -> np.ndarray:
+    """Python ints (an object array from decryption) reduced mod 2^64, as ``uint64``."""
+    arr = np.asarray(values, dtype=object)  # a 0-d result may come back as a bare int
+    flat = [int(v) & _MASK64 for v in arr.ravel().tolist()]
+    return np.array(flat, dtype=_U64).reshape(arr.shape)
+
+
+class PaillierProvider(TripleProvider):
+    """Correlated randomness for exactly two parties from Paillier encryption (``he`` mode).
+
+    No third party. Each party draws its own shares (``a_i``, ``b_i``) from its
+    secret PRG; the cross terms of ``c = (a_0 + a_1)(b_0 + b_1)`` are computed
+    under encryption, as in Gilboa's multiplication of additive shares and
+    SecureML's HE-based triple generation (section 4.2):
+
+    1. the first party ``P0`` (the key holder) sends ``Enc(a_0)``, ``Enc(b_0)``;
+    2. ``P1`` returns ``Enc(a_0 b_1 + a_1 b_0 + rho)``: homomorphic products
+       with its own (uint64) shares, plus a FRESH encryption of a mask ``rho``
+       uniform in ``[0, 2^(l + sigma))``, where ``a_0 b_1 + a_1 b_0 < 2^l``
+       over the integers; the fresh encryption re-randomises the result;
+    3. ``P0`` decrypts and keeps ``(. mod 2^64)``; ``P1`` keeps ``-rho mod 2^64``;
+       each adds ``a_i b_i``.
+
+    Security, semi-honest: ``P1`` sees only ciphertexts (IND-CPA under DCR);
+    ``P0`` sees ``v + rho``, within statistical distance ``2^-sigma`` of a
+    value independent of ``v`` (``sigma`` = :data:`STAT_SECURITY` = 80 bits,
+    per value). ``v + rho < 2^(l + sigma + 1)`` stays far below ``n``, so
+    nothing wraps modulo ``n``. Keys are 2048 bits or more (112-bit security,
+    NIST SP 800-57); each party generates its own key pair on first need.
+
+    Matrix triples use the same idea with ``Enc(A_0)``, ``Enc(B_0)`` and
+    plaintext-matrix products (``l`` grows by ``log2`` of the inner dimension).
+    For a plaintext matrix at one party (``plain_mask`` / ``plain_matmul``) the
+    owner holds the mask ``A``; the other party ``J`` draws ``B``, sends
+    ``Enc_J(B)`` under its OWN key, and the owner returns
+    ``Enc_J(A @ B + R)``; ``J`` decrypts. ``truncation_pair`` is not offered:
+    two parties truncate locally (``Mpc.truncate``'s default).
+
+    Cost, per element of ``c``: two encryptions and one decryption at ``P0``,
+    two exponentiations with 64-bit exponents and one encryption at ``P1``;
+    ``8 * 512`` bytes each way for 2048-bit keys. A ``plain_matmul`` costs
+    ``p * m * k`` 64-bit exponentiations at the owner (for ``A`` of ``p x m``),
+    so it suits small plaintext matrices; slot packing is not used yet.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        parties: Sequence[str] | None = None,
+        *,
+        key_bits: int = 2048,
+        namespace: str = "he-triples",
+        n_jobs: int | None = None,
+    ) -> None:
+        super().__init__(ctx.party, parties if parties is not None else ctx.parties)
+        if len(self.parties) != 2:
+            raise ConfigError("PaillierProvider serves exactly two parties")
+        if key_bits < 2048:
+            raise ConfigError("Paillier keys must have at least 2048 bits")
+        self.ctx = ctx
+        self.other = next(p for p in self.parties if p != ctx.party)
+        self.key_holder = self.parties[0]
+        self.key_bits = key_bits
+        self.namespace = namespace
+        self.n_jobs = n_jobs
+        self._key: Any = None  # our PaillierPrivateKey, made on first need
+        self._peer_key: Any = None  # the other party's PaillierPublicKey
+        self._round = 0
+        self._plain_masks: dict[int, np.ndarray] = {}  # masks this party owns, by id
+
+    # -- keys and messages ----------------------------------------------------------------
+    def _own_key(self) -> Any:
+        if self._key is None:
+            from unseen.crypto.paillier import generate_keypair
+
+            self._key = generate_keypair(self.key_bits)
+            self.ctx.send(
+                self.other, f"{self.namespace}/public-key", self._key.public_key.to_dict()
+            )
+        return self._key
+
+    def _other_key(self) -> Any:
+        if self._peer_key is None:
+            from unseen.crypto.paillier import PaillierPublicKey
+
+            d = self.ctx.recv(self.other, f"{self.namespace}/public-key")
+            try:
+                self._peer_key = PaillierPublicKey.from_dict(d)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ProtocolError(f"{self.other!r} sent a bad Paillier public key: {e}") from None
+            if self._peer_key.modulus_bits < 2048:
+                raise ProtocolError(f"{self.other!r}'s Paillier key is below 2048 bits")
+        return self._peer_key
+
+    def _send_ct(self, key: str, pk: Any, ct: np.ndarray) -> None:
+        self.ctx.send(self.other, key, pk.to_bytes(ct))
+
+    def _recv_ct(self, key: str, pk: Any, shape: Shape) -> np.ndarray:
+        raw = self.ctx.recv(self.other, key)
+        try:
+            ct = pk.from_bytes(raw)
+        except ValueError as e:
+            raise ProtocolError(f"{self.other!r} sent bad ciphertexts under {key!r}: {e}") from None
+        if ct.shape != shape:
+            raise ProtocolError(f"{self.other!r} sent ciphertexts {ct.shape}, expected {shape}")
+        return ct
+
+    def _masks(self, shape: Shape, value_bits: int) -> np.ndarray:
+        """Masks uniform in ``[0, 2^(value_bits + sigma))`` (Python ints), from ``secrets``."""
+        bits = value_bits + STAT_SECURITY
+        count = int(np.prod(shape))
+        flat = [secrets.randbits(bits) for _ in range(count)]
+        out = np.empty(count, dtype=object)
+        out[:] = flat
+        return out.reshape(shape)
+
+    def _check_room(self, pk: Any, value_bits: int) -> None:
+        if value_bits + STAT_SECURITY + 2 >= pk.modulus_bits:
+            raise ConfigError("the Paillier key is too small for these masked products")
+
+    # -- the one-round cross-term protocol ------------------------------------------------------
+    def _cross(
+        self,
+        shapes: Sequence[Shape],
+        operands: Sequence[np.ndarray] | None,
+        compute: Callable[[Any, list[np.ndarray]], np.ndarray],
+        out_shape: Shape,
+        value_bits: int,
+        decrypting: str,
+    ) -> np.ndarray:
+        """This party's share of a cross term ``v < 2^value_bits``, in one round trip.
+
+        ``decrypting`` holds the key: it sends its ``operands`` (of ``shapes``)
+        encrypted, and decrypts ``v + rho``; the other party evaluates
+        ``compute(public key, ciphertexts) + Enc(rho)`` and keeps ``-rho``.
+        """
+        key = f"{self.namespace}/{self._round}"
+        self._round += 1
+        if self.party == decrypting:
+            sk = self._own_key()
+            pk = sk.public_key
+            self._check_room(pk, value_bits)
+            assert operands is not None
+            for i, m in enumerate(operands):
+                self._send_ct(f"{key}/enc{i}", pk, sk.encrypt_raw(m, n_jobs=self.n_jobs))
+            masked = self._recv_ct(f"{key}/masked", pk, out_shape)
+            return _ring_of(sk.decrypt_raw(masked, n_jobs=self.n_jobs))
+        pk = self._other_key()
+        self._check_room(pk, value_bits)
+        received = [self._recv_ct(f"{key}/enc{i}", pk, s) for i, s in enumerate(shapes)]
+        rho = self._masks(out_shape, value_bits)
+        result = pk.add(compute(pk, received), pk.encrypt_raw(rho, n_jobs=self.n_jobs))
+        self._send_ct(f"{key}/masked", pk, np.asarray(result, dtype=object).reshape(out_shape))
+        return _ring_of(-rho)
+
+    def _fetch(self, req: Request) -> dict[str, np.ndarray]:
+        rng = self.ctx.rng
+        p0 = self.party == self.key_holder
+        n_jobs = self.n_jobs
+        if req.kind == "elementwise":
+            (shape,) = req.shapes
+            a, b = rng.uint64(shape), rng.uint64(shape)
+
+            def elementwise(pk: Any, ct: list[np.ndarray]) -> np.ndarray:
+                # Enc(a0)^b1 * Enc(b0)^a1 = Enc(a0 b1 + a1 b0)
+                return pk.add(
+                    pk.mul_plain(ct[0], b, n_jobs=n_jobs), pk.mul_plain(ct[1], a, n_jobs=n_jobs)
+                )
+
+            cross = self._cross(
+                [shape, shape], [a, b] if p0 else None, elementwise, shape, 129, self.key_holder
+            )
+            with np.errstate(over="ignore"):
+                return {"a": a, "b": b, "c": np.asarray(a * b + cross, dtype=_U64)}
+        if req.kind == "matmul":
+            sa, sb = req.shapes
+            a, b = rng.uint64(sa), rng.uint64(sb)
+            a2, b2 = a.reshape(_as_2d(sa, "left")), b.reshape(_as_2d(sb, "right"))
+            out2 = (a2.shape[0], b2.shape[1])
+
+            def matmul(pk: Any, ct: list[np.ndarray]) -> np.ndarray:
+                ea0, eb0 = ct[0].reshape(a2.shape), ct[1].reshape(b2.shape)
+                # Enc(A0 @ B1): row i is Enc(A0[i, :])^T B1; Enc(A1 @ B0): column j is A1 Enc(B0[:, j])
+                left = np.stack([pk.vecmat(ea0[i], b2, n_jobs=n_jobs) for i in range(out2[0])])
+                right = np.stack(
+                    [pk.matvec(a2, eb0[:, j], n_jobs=n_jobs) for j in range(out2[1])], axis=1
+                )
+                return pk.add(left.reshape(out2), right.reshape(out2))
+
+            inner = max(1, sa[-1])
+            cross = self._cross(
+                [sa, sb],
+                [a, b] if p0 else None,
+                matmul,
+                out2,
+                129 + inner.bit_length(),
+                self.key_holder,
+            )
+            with np.errstate(over="ignore"):
+                c = np.asarray(np.matmul(a2, b2) + cross, dtype=_U64)
+            return {"a": a, "b": b, "c": c.reshape(req.c_shape)}
+        if req.kind == "truncation":
+            raise NotImplementedError(
+                "PaillierProvider deals no truncation pairs: with two parties, use local "
+                "truncation (Mpc.truncate's default, method='local')"
+            )
+        if req.kind == "plain_mask":
+            if self.party != req.owner:
+                return {}
+            assert req.mask is not None
+            self._plain_masks[req.mask] = rng.uint64(req.shapes[0])
+            return {"a": self._plain_masks[req.mask]}
+        if req.kind == "plain_matmul":
+            return self._plain_matmul(req)
+        raise ProtocolError(f"unknown request kind {req.kind!r}")  # pragma: no cover
+
+    def _plain_matmul(self, req: Request) -> dict[str, np.ndarray]:
+        """``[A' @ B]`` with ``A'`` (``A`` or ``A.T``) at the owner, ``B`` at the other party.
+
+        The other party ``J`` encrypts ``B`` under its own key; the owner
+        returns ``Enc_J(A' @ B + R)``; ``J`` decrypts and the owner keeps ``-R``.
+        """
+        sa, sb = req.shapes
+        sa_used = sa[::-1] if req.transpose else sa
+        b2_shape = _as_2d(sb, "right")
+        out2 = (sa_used[0], b2_shape[1])
+        inner = max(1, sa_used[1])
+        value_bits = 128 + inner.bit_length()
+        owner = self.party == req.owner
+        b = None if owner else self.ctx.rng.uint64(sb)
+        mask = self._mask_value(req) if owner else None
+        n_jobs = self.n_jobs
+
+        def product(pk: Any, ct: list[np.ndarray]) -> np.ndarray:
+            assert mask is not None
+            a_used = mask.T if req.transpose else mask
+            eb = ct[0].reshape(b2_shape)
+            cols = [pk.matvec(a_used, eb[:, j], n_jobs=n_jobs) for j in range(out2[1])]
+            return np.stack(cols, axis=1).reshape(out2)
+
+        decrypting = self.other if owner else self.party
+        cross = self._cross([sb], None if b is None else [b], product, out2, value_bits, decrypting)
+        c = cross.reshape(req.c_shape)
+        return {"c": c} if owner else {"b": b, "c": c}  # type: ignore[dict-item]
+
+    def _mask_value(self, req: Request) -> np.ndarray:
+        mask = self._plain_masks.get(req.mask if req.mask is not None else -1)
+        if mask is None or mask.shape != req.shapes[0]:
+            raise ProtocolError(f"unknown plaintext mask {req.mask}")
+        return mask
+
+
 # -- (c) insecure, for tests ---------------------------------------------------------
 INSECURE_ENV = "UNSEEN_ALLOW_INSECURE"
 
@@ -596,9 +863,11 @@ __all__ = [
     "INSECURE_ENV",
     "InsecureLocalProvider",
     "InsecureProviderError",
+    "PaillierProvider",
     "PlainMask",
     "PlainTriple",
     "Request",
+    "STAT_SECURITY",
     "Triple",
     "TripleProvider",
     "TruncationPair",
