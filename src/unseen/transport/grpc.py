@@ -204,11 +204,13 @@ class GrpcTransport(Transport):
         ch = self._channel(peer)
         deadline = time.monotonic() + wait
         while True:
+            ready = grpc.channel_ready_future(ch)
             try:
-                grpc.channel_ready_future(ch).result(timeout=min(1.0, max(0.05, wait)))
+                ready.result(timeout=min(1.0, max(0.05, wait)))
                 return ch
             except grpc.FutureTimeoutError:
-                pass
+                # unsubscribe, or gRPC's polling thread outlives the channel
+                ready.cancel()
             # Not connected: find out why, so a certificate problem is not
             # mistaken for a peer that has not started yet.
             reason = tls_preflight(self.parties[peer], self._key_pem, self._me.cert_pem)
