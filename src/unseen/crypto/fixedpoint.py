@@ -11,6 +11,9 @@ representable range, and :meth:`ZnFixedPoint.decode` raises when a value lies
 in the band between the positive and negative ranges, which only a wrapped
 (overflowed) computation can produce.
 
+The ``*_array`` methods of :class:`ZnFixedPoint` are vectorised fast paths
+with the same results and errors as the scalar methods.
+
 Value ranges:
 
 - :class:`RingFixedPoint`: ``|x| * 2^f < 2^(63 - headroom)``, default
@@ -51,7 +54,8 @@ class RingFixedPoint:
         a = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(a)):
             raise ValueError("cannot encode NaN or infinite values")
-        v = np.rint(a * self.scale)
+        with np.errstate(over="ignore"):  # inf is caught by the range check below
+            v = np.rint(a * self.scale)
         if v.size and np.max(np.abs(v)) > self.max_int:
             worst = float(a.flat[int(np.argmax(np.abs(v)))])
             raise OverflowError(
@@ -105,7 +109,8 @@ class ZnFixedPoint:
             signed = v - self.n
         else:
             raise OverflowError("value overflowed Z_n: the computation wrapped around")
-        return signed / float(2 ** (self.frac_bits * scale)) if scale else float(signed)
+        # int / int true division is correctly rounded and never overflows early
+        return signed / (1 << (self.frac_bits * scale)) if scale else float(signed)
 
     def decode_many(self, vs: Iterable[int], scale: int = 1) -> np.ndarray:
         return np.array([self.decode(v, scale) for v in vs], dtype=np.float64)
@@ -143,7 +148,7 @@ class ZnFixedPoint:
         n, max_int = self.n, self.max_int
         out = np.empty(a.shape, dtype=np.float64)
         flat = out.reshape(-1)
-        div = float(2 ** (self.frac_bits * scale)) if scale else 1.0
+        div = 1 << (self.frac_bits * scale)
         for i, e in enumerate(a.ravel()):
             u = int(e) % n
             if u <= max_int:
@@ -152,7 +157,7 @@ class ZnFixedPoint:
                 signed = u - n
             else:
                 raise OverflowError("value overflowed Z_n: the computation wrapped around")
-            flat[i] = float(signed) / div
+            flat[i] = signed / div
         return out
 
 

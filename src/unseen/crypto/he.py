@@ -152,6 +152,8 @@ def int_list(x: ArrayLike) -> tuple[list[int], tuple[int, ...]]:
     Floats are refused: the raw API takes integers; encode reals first.
     """
     a = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if a.size == 0:
+        return [], a.shape
     if a.dtype.kind in "iub":
         return a.ravel().tolist(), a.shape
     if a.dtype == object:
