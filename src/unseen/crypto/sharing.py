@@ -73,7 +73,7 @@ import numpy as np
 
 from unseen.crypto.fixedpoint import RingFixedPoint
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
-from unseen.crypto.triples import PlainMask, TripleProvider, matmul_shape
+from unseen.crypto.triples import PlainMask, TripleProvider, matmul_shape, ring_matmul
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
@@ -319,9 +319,9 @@ class Mpc:
         t = self._provider().matmul(x.shape, y.shape)
         e, f = self._open([x.share - t.a, y.share - t.b])
         with np.errstate(over="ignore"):
-            z = t.c + e @ t.b + t.a @ f
+            z = t.c + ring_matmul(e, t.b) + ring_matmul(t.a, f)
             if self.first:
-                z = z + e @ f
+                z = z + ring_matmul(e, f)
         return self._wrap(z)
 
     def mul_fixed(self, x: Shared, y: Shared, method: TruncMethod = "auto") -> Shared:
@@ -381,12 +381,12 @@ class Mpc:
                 f += self._recv_array(p, key, y.shape)  # y_p - B_p
             m = pm.value.T if transpose else pm.value
             with np.errstate(over="ignore"):
-                return self._wrap(t.c + m @ f)
+                return self._wrap(t.c + ring_matmul(m, f))
         assert pm.masked is not None and t.b is not None
         self.ctx.send(owner, key, y.share - t.b)
         e = pm.masked.T if transpose else pm.masked
         with np.errstate(over="ignore"):
-            return self._wrap(t.c + e @ t.b)
+            return self._wrap(t.c + ring_matmul(e, t.b))
 
 
 @dataclass(frozen=True, eq=False)

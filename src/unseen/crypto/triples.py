@@ -198,8 +198,33 @@ def matmul_shape(sa: Shape, sb: Shape) -> Shape:
     return sa[:-1] + sb[1:]
 
 
+def ring_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` modulo 2^64 for 1-d or 2-d ``uint64`` operands (views and transposes too).
+
+    numpy's ``matmul`` has no BLAS for integers, and its fallback loop walks a
+    transposed operand with a stride: ``M.T @ v`` for a tall ``M`` is about 20
+    times slower than one pass over memory. ``einsum``'s sum-of-products loops
+    run at memory speed for matrix-vector products, and wrap modulo 2^64 like
+    ``matmul`` (unsigned C arithmetic), so the results are identical.
+    """
+    a = np.asarray(a, dtype=_U64)
+    b = np.asarray(b, dtype=_U64)
+    with np.errstate(over="ignore"):
+        if a.ndim == 2 and b.ndim == 1:
+            return np.asarray(np.einsum("ij,j->i", a, b), dtype=_U64)
+        if a.ndim == 1 and b.ndim == 2:
+            return np.asarray(np.einsum("i,ij->j", a, b), dtype=_U64)
+        if a.ndim == 2 and b.ndim == 2 and 1 <= b.shape[1] <= 8:
+            cols = [np.einsum("ij,j->i", a, b[:, k]) for k in range(b.shape[1])]
+            return np.asarray(np.stack(cols, axis=1).reshape(a.shape[0], b.shape[1]), dtype=_U64)
+        if a.ndim == 2 and b.ndim == 2 and 1 <= a.shape[0] <= 8:
+            rows = [np.einsum("i,ij->j", a[k], b) for k in range(a.shape[0])]
+            return np.asarray(np.stack(rows).reshape(a.shape[0], b.shape[1]), dtype=_U64)
+        return np.asarray(np.matmul(a, b), dtype=_U64)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.asarray(np.matmul(a, b), dtype=_U64)
+    return ring_matmul(a, b)
 
 
 # -- the dealer's computation ---------------------------------------------------
@@ -355,8 +380,14 @@ class TripleProvider(ABC):
         d = self._fetch(req)
         return PlainTriple(d.get("b"), d["c"])
 
-    def prefetch(self, requests: Sequence[Request]) -> None:  # noqa: B027 - optional hook
-        """Ask for ``requests`` ahead of use (one round trip); a hint, may do nothing."""
+    def prefetch(  # noqa: B027 - optional hook
+        self, requests: Sequence[Request], *, wait: bool = True
+    ) -> None:
+        """Ask for ``requests`` ahead of use (one round trip); a hint, may do nothing.
+
+        ``wait=False`` sends the request and returns at once, so that the
+        provider prepares the randomness while the caller computes.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """End of use: providers that talk to a dealer check the session with it here."""
@@ -402,6 +433,7 @@ class DealerProvider(TripleProvider):
         self._count = 0
         self._round = 0  # requests sent (last party only)
         self._pending: deque[tuple[Request, dict[str, np.ndarray]]] = deque()
+        self._deferred: deque[tuple[str, list[Request]]] = deque()  # asked, not yet answered
         self._closed = False
 
     def _stream(self) -> AesCtrPrg:
@@ -414,11 +446,19 @@ class DealerProvider(TripleProvider):
 
     def _ask(self, reqs: Sequence[Request]) -> list[dict[str, np.ndarray]]:
         """One round trip to the dealer: the corrections for ``reqs`` (last party only)."""
+        return self._answer(self._request(reqs), reqs)
+
+    def _request(self, reqs: Sequence[Request]) -> str:
+        """Send the dealer a request for ``reqs``; returns the round's key."""
         key = f"{self.namespace}/{self._round}"
         self._round += 1
         self.ctx.send(
             self.dealer, f"{key}/req", {"op": "deal", "items": [r.to_json() for r in reqs]}
         )
+        return key
+
+    def _answer(self, key: str, reqs: Sequence[Request]) -> list[dict[str, np.ndarray]]:
+        """Wait for the dealer's corrections to the request sent under ``key``."""
         flat = self.ctx.recv(self.dealer, f"{key}/resp")
         sizes = [(name, s) for r in reqs for name, s in r.correction_shapes()]
         expected = sum(int(np.prod(s)) for _, s in sizes)
@@ -435,14 +475,24 @@ class DealerProvider(TripleProvider):
             out.append(item)
         return out
 
-    def prefetch(self, requests: Sequence[Request]) -> None:
+    def prefetch(self, requests: Sequence[Request], *, wait: bool = True) -> None:
         """At the last party, fetch the corrections for ``requests`` in one round trip.
 
-        Harmless elsewhere. The requests must then be used in exactly this order.
+        Harmless elsewhere. The requests must then be used in exactly this order,
+        after any requests prefetched before. ``wait=False`` only sends the
+        request: the dealer computes while this party works, and the answer is
+        taken when the first of these requests is used.
         """
         if self.last and requests:
-            for req, corr in zip(requests, self._ask(requests), strict=True):
-                self._pending.append((req, corr))
+            self._deferred.append((self._request(requests), list(requests)))
+            if wait:
+                while self._deferred:
+                    self._take_deferred()
+
+    def _take_deferred(self) -> None:
+        key, reqs = self._deferred.popleft()
+        for req, corr in zip(reqs, self._answer(key, reqs), strict=True):
+            self._pending.append((req, corr))
 
     def _fetch(self, req: Request) -> dict[str, np.ndarray]:
         if self._closed:
@@ -451,6 +501,8 @@ class DealerProvider(TripleProvider):
         self._count += 1
         own = _draw(req, self._stream(), last=self.last, owner=self.party == req.owner)
         if self.last:
+            if not self._pending and self._deferred:
+                self._take_deferred()
             if self._pending:
                 ahead, corr = self._pending.popleft()
                 if ahead != req:
@@ -470,8 +522,9 @@ class DealerProvider(TripleProvider):
             return
         self._closed = True
         summary = {"count": self._count, "digest": self._digest.hexdigest()}
-        if self._pending:
-            raise ProtocolError(f"{len(self._pending)} prefetched requests were never used")
+        unused = len(self._pending) + sum(len(reqs) for _, reqs in self._deferred)
+        if unused:
+            raise ProtocolError(f"{unused} prefetched requests were never used")
         if self.last:
             key = f"{self.namespace}/{self._round}"
             self.ctx.send(self.dealer, f"{key}/req", {"op": "close", **summary})
@@ -872,5 +925,6 @@ __all__ = [
     "TripleProvider",
     "TruncationPair",
     "matmul_shape",
+    "ring_matmul",
     "serve_dealer",
 ]
