@@ -165,3 +165,10 @@ def test_ring_edges() -> None:
     assert enc.encode_int(np.array([-1])).tolist() == [2**64 - 1]
     with pytest.raises(ValueError):
         RingFixedPoint(62)
+
+
+def test_python_int_lists_stay_exact() -> None:
+    # numpy reads [0, 2**63 + 1] as float64; the encoders must not lose the +1
+    enc = ZnFixedPoint(N_BIG, 0)
+    assert enc.encode_signed_array([0, 2**63 + 1]).tolist() == [0, 2**63 + 1]
+    assert enc.encode_signed_array([1.5, 2**63 + 1]).tolist() == [2, 2**63 + 1]

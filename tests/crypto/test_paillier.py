@@ -372,3 +372,13 @@ def test_job_counts() -> None:
     assert [s.stop - s.start for s in parallel.split(10, 3)] == [4, 3, 3]
     with pytest.raises(ValueError):
         parallel.effective_jobs(0)
+
+
+def test_python_int_lists_stay_exact(sk: PaillierPrivateKey, pk: PaillierPublicKey) -> None:
+    # numpy reads [0, 2**63 + 1] as float64; the raw API must not lose the +1
+    values = [0, 2**63 + 1, -(2**64) - 1]
+    c = pk.encrypt_raw(values, n_jobs=1)
+    assert signed(sk.decrypt_signed(c, n_jobs=1)) == values
+    x = [[1, 2**63 + 1], [-1, 0]]
+    out = sk.decrypt_signed(pk.matvec(x, pk.encrypt_raw([1, 1], n_jobs=1), n_jobs=1), n_jobs=1)
+    assert signed(out) == [2**63 + 2, -1]

@@ -124,6 +124,11 @@ class ZnFixedPoint:
         reduction mod ``n``; the result keeps the shape of ``x``.
         """
         a = np.asarray(x)
+        if not isinstance(x, np.ndarray) and a.dtype.kind == "f":
+            # numpy reads [0, 2**63] as floats: keep Python ints exact
+            obj = np.asarray(x, dtype=object)
+            if any(isinstance(v, int) for v in obj.ravel()):
+                a = obj
         if a.dtype == object:
             flat = [_signed_scalar(self, v) for v in a.ravel()]
         elif a.dtype.kind in "iub":

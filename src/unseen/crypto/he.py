@@ -89,7 +89,7 @@ def random_exponent_bits(modulus_bits: int) -> int:
     return max(256, 2 * security_bits(modulus_bits))
 
 
-#: Miller-Rabin rounds on top of GMP's BPSW test for prime candidates
+#: rounds for GMP's probabilistic primality test (BPSW, then rounds - 24 Miller-Rabin)
 PRIME_ROUNDS = 40
 #: smallest modulus even ``insecure_test_key=True`` accepts
 MIN_TEST_BITS = 256
@@ -108,7 +108,8 @@ def random_prime(bits: int, *, top_bits: int = 2, mod4: int = 3) -> mpz:
     """A random prime of exactly ``bits`` bits, its ``top_bits`` highest bits set, ``= mod4 mod 4``.
 
     Candidates come from :mod:`secrets`; the search steps by 4 from a random
-    start (GMP's BPSW test plus :data:`PRIME_ROUNDS` Miller-Rabin rounds).
+    start. Each candidate goes through GMP's ``mpz_probab_prime_p`` with
+    :data:`PRIME_ROUNDS` rounds (trial division, Baillie-PSW, then Miller-Rabin).
     """
     if bits < 8:
         raise ValueError("prime too small")
@@ -146,12 +147,24 @@ def object_array(values: Sequence[Any], shape: tuple[int, ...] | None = None) ->
     return out if shape is None else out.reshape(shape)
 
 
+def as_int_array(x: ArrayLike) -> np.ndarray:
+    """``x`` as an array without losing integers: numpy would turn ``[0, 2**63]`` into floats."""
+    if isinstance(x, np.ndarray):
+        return x
+    a = np.asarray(x)
+    if a.dtype.kind in "iub" or a.size == 0:
+        return a
+    return np.asarray(x, dtype=object)
+
+
 def int_list(x: ArrayLike) -> tuple[list[int], tuple[int, ...]]:
     """Integers (numpy ints, Python ints, mpz) to a flat list of Python ints, with the shape.
 
     Floats are refused: the raw API takes integers; encode reals first.
     """
-    a = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if isinstance(x, list | tuple) and not any(isinstance(v, list | tuple | np.ndarray) for v in x):
+        return [operator.index(v) for v in x], (len(x),)
+    a = as_int_array(x)
     if a.size == 0:
         return [], a.shape
     if a.dtype.kind in "iub":
@@ -227,7 +240,7 @@ def offset_exponents(x: ArrayLike) -> tuple[np.ndarray, int, int]:
     Returns ``(E, B, bits)`` with ``0 <= E < 2^bits``; ``E`` is ``uint64`` when
     it fits (fast digit extraction), else an object array of Python ints.
     """
-    a = np.asarray(x)
+    a = as_int_array(x)
     if a.dtype.kind in "iu" and a.size:
         lo, hi = int(a.min()), int(a.max())
         mag = max(abs(lo), abs(hi)).bit_length()
@@ -739,7 +752,7 @@ class HEPublicKey(_KeyBase):
 
     def _exponent_matrix(self, x: ArrayLike) -> np.ndarray:
         """A 2-D matrix of signed exponents (numpy ints pass through unchanged)."""
-        a = np.asarray(x)
+        a = as_int_array(x)
         if a.ndim != 2:
             raise ValueError("a 2-D plaintext matrix is needed")
         if a.dtype.kind in "iu":
