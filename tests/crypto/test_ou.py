@@ -150,3 +150,12 @@ def test_parallel_paths(sk: OUPrivateKey, pk: OUPublicKey, monkeypatch) -> None:
         assert ints(sk.decrypt_signed(c, n_jobs=2)) == m
     finally:
         parallel.shutdown()
+
+
+def test_precomputed_randomness(sk: OUPrivateKey, pk: OUPublicKey) -> None:
+    fresh = OUPublicKey.from_dict(pk.to_dict())
+    fresh.precompute_randomness(3, n_jobs=1)
+    fresh.precompute_randomness(2, n_jobs=1)  # refilling does not consume the pool
+    assert fresh.precomputed == 5
+    c = fresh.encrypt_raw([5, -6], n_jobs=1)
+    assert fresh.precomputed == 3 and ints(sk.decrypt_signed(c, n_jobs=1)) == [5, -6]

@@ -382,3 +382,20 @@ def test_python_int_lists_stay_exact(sk: PaillierPrivateKey, pk: PaillierPublicK
     x = [[1, 2**63 + 1], [-1, 0]]
     out = sk.decrypt_signed(pk.matvec(x, pk.encrypt_raw([1, 1], n_jobs=1), n_jobs=1), n_jobs=1)
     assert signed(out) == [2**63 + 2, -1]
+
+
+def test_precomputed_randomness_is_used_once(sk: PaillierPrivateKey) -> None:
+    import pickle
+
+    pk = PaillierPublicKey(sk.public_key.n, sk.public_key.h_s)  # a fresh object, empty pool
+    pk.precompute_randomness(6, n_jobs=1)
+    assert pk.precomputed == 6
+    pool = [int(x) for x in pk._pool or []]
+    c = pk.encrypt_raw([1, -2, 3, 0], n_jobs=1)
+    assert pk.precomputed == 2
+    assert int(c[3]) in pool  # Enc(0) is the precomputed factor itself
+    assert signed(sk.decrypt_signed(c, n_jobs=1)) == [1, -2, 3, 0]
+    c2 = pk.encrypt_raw([0, 0, 0], n_jobs=1)  # more than remain: fresh randomness
+    assert pk.precomputed == 2 and not {int(x) for x in c2} & set(pool)
+    clone = pickle.loads(pickle.dumps(pk))  # parameters only: no tables, no pool
+    assert clone == pk and clone.precomputed == 0 and clone._table is None

@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 import operator
 import secrets
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeAlias
@@ -534,6 +535,10 @@ class _KeyBase(ABC):
     @abstractmethod
     def _from_state(cls, state: tuple[Any, ...]) -> _KeyBase: ...
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle the parameters only, never the (large) tables or precomputed randomness
+        return (type(self)._from_state, (self._state(),))
+
     def _map(
         self,
         method: str,
@@ -605,6 +610,14 @@ class HEPublicKey(_KeyBase):
     @abstractmethod
     def _mulmod_seconds(self) -> float:
         """Rough cost of one multiplication mod ``N`` (for parallel decisions)."""
+
+    @abstractmethod
+    def _encrypt_seconds(self) -> float:
+        """Rough cost of one encryption."""
+
+    @abstractmethod
+    def randomness_table(self) -> FixedBaseTable:
+        """The fixed-base table whose random powers are the encryptions of zero."""
 
     # -- scheme-specific operations ----------------------------------------
 
@@ -759,6 +772,45 @@ class HEPublicKey(_KeyBase):
             return a
         exps, shape = self.exponents(a)
         return object_array(exps, shape)
+
+    # -- precomputed randomness (offline / online split) ----------------------
+
+    _pool: list[mpz] | None = None
+    _pool_lock: threading.Lock | None = None
+
+    def precompute_randomness(self, count: int, *, n_jobs: int | None = None) -> None:
+        """Compute ``count`` encryptions of zero now, for later encryptions to consume.
+
+        While precomputed values last, :meth:`encrypt_raw` only combines a
+        plaintext with one of them (one modular multiplication), so the costly
+        part of encryption can run while a party waits for the network. Each
+        value is used once and then dropped.
+        """
+        fresh = self._map("encrypt_raw", [[0] * count], self._encrypt_seconds(), n_jobs)
+        if fresh is None:  # in-process (pool workers have no precomputed values)
+            fresh = self.randomness_table().pow_random(count)[0]
+        if self._pool_lock is None:
+            self._pool_lock = threading.Lock()
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = []
+            self._pool.extend(fresh)
+
+    @property
+    def precomputed(self) -> int:
+        """How many precomputed encryptions of zero remain."""
+        return len(self._pool) if self._pool else 0
+
+    def _take_precomputed(self, count: int) -> list[mpz] | None:
+        """``count`` precomputed encryptions of zero, removed from the pool, or ``None``."""
+        if not count or self._pool_lock is None:
+            return None
+        with self._pool_lock:
+            if self._pool is None or len(self._pool) < count:
+                return None
+            out = self._pool[-count:]
+            del self._pool[-count:]
+            return out
 
     def rerandomize(self, c: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
         """Multiply in fresh randomness: same plaintexts, unlinkable ciphertexts."""

@@ -216,11 +216,15 @@ class OUPublicKey(HEPublicKey):
         """Encrypt signed integers with ``|m| <= max_int``."""
         flat, shape = int_list(m)
         self._check_plaintexts(flat)
-        out = self._map("encrypt_raw", [flat], self._encrypt_seconds(), n_jobs)
+        n = self.n
+        out: list[mpz] | None = None
+        hr = self._take_precomputed(len(flat))
+        if hr is None:
+            out = self._map("encrypt_raw", [flat], self._encrypt_seconds(), n_jobs)
         if out is None:
-            n = self.n
+            if hr is None:
+                hr, _ = self.randomness_table().pow_random(len(flat))
             gm = self.g_pow(flat)
-            hr, _ = self.randomness_table().pow_random(len(flat))
             out = [a * b % n for a, b in zip(gm, hr, strict=True)]
         return object_array(out, shape)
 

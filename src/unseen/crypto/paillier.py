@@ -194,7 +194,12 @@ class PaillierPublicKey(HEPublicKey):
         """Encrypt integers (``Z_n`` residues or signed values) with the public key."""
         flat, shape = int_list(m)
         residues = self._residues(flat)
-        out = self._map("encrypt_raw", [residues], self._encrypt_seconds(), n_jobs)
+        out: list[mpz] | None = None
+        factors = self._take_precomputed(len(residues))
+        if factors is not None:
+            out = self._finish(residues, factors)
+        if out is None:
+            out = self._map("encrypt_raw", [residues], self._encrypt_seconds(), n_jobs)
         if out is None:
             factors, _ = self.randomness_table().pow_random(len(residues))
             out = self._finish(residues, factors)
