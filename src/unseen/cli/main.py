@@ -7,6 +7,8 @@ import click
 from unseen import __version__
 from unseen.cli.demo import demo
 from unseen.cli.keygen import keygen
+from unseen.cli.lr import lr
+from unseen.cli.predict import predict
 from unseen.cli.psi import psi
 
 
@@ -24,6 +26,8 @@ def cli() -> None:
 cli.add_command(keygen)
 cli.add_command(psi)
 cli.add_command(demo)
+cli.add_command(lr)
+cli.add_command(predict)
 
 
 def main() -> None:

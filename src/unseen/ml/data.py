@@ -112,7 +112,28 @@ def load_party_data(
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded."""
     file = str(path)
-    table = read_table(path)
+    return party_data_from_table(
+        read_table(path),
+        file=file,
+        label=label,
+        id_columns=id_columns,
+        features=features,
+        exclude=exclude,
+        allow_constant=allow_constant,
+    )
+
+
+def party_data_from_table(
+    table: pa.Table,
+    *,
+    file: str = "<input>",
+    label: str | None = None,
+    id_columns: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    allow_constant: bool = False,
+) -> PartyData:
+    """:func:`load_party_data` for a table already in memory (``file`` names it in errors)."""
     require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
     if features is None:
         skip = {*id_columns, *exclude, *([label] if label else [])}
@@ -139,20 +160,27 @@ def load_party_data(
     return PartyData(X=X, features=list(features), y=y, ids=ids, file=file)
 
 
-def check_alignment(ctx: Context, data: PartyData, parties: Sequence[str] | None = None) -> None:
+def check_alignment(
+    ctx: Context,
+    data: PartyData,
+    parties: Sequence[str] | None = None,
+    *,
+    namespace: str = "align",
+) -> None:
     """Check with every other data party that rows line up; raise naming the file otherwise.
 
     Sends the row count and, if this party named ID columns, SHA-256 over a
     fresh job-wide salt and the ordered IDs. Equal digests mean the same IDs in
     the same order; a digest reveals nothing about IDs the peer does not hold.
+    ``namespace`` keeps the message keys of several checks in one job apart.
     """
     others = [p for p in (parties or ctx.peers) if p != ctx.party]
     with ctx.step("check alignment"):
         # the salt: every party contributes randomness, so no one picks it alone
         mine = ctx.rng.bytes(16).hex()
         for p in others:
-            ctx.send(p, "align/salt", mine)
-        salts = {ctx.party: mine} | {p: str(ctx.recv(p, "align/salt")) for p in others}
+            ctx.send(p, f"{namespace}/salt", mine)
+        salts = {ctx.party: mine} | {p: str(ctx.recv(p, f"{namespace}/salt")) for p in others}
         salt = "".join(salts[k] for k in sorted(salts)).encode()
         digest = None
         if data.ids is not None:
@@ -161,9 +189,9 @@ def check_alignment(ctx: Context, data: PartyData, parties: Sequence[str] | None
                 h.update(i.encode("utf-8") + b"\x1e")
             digest = h.hexdigest()
         for p in others:
-            ctx.send(p, "align/rows", {"rows": data.n, "digest": digest})
+            ctx.send(p, f"{namespace}/rows", {"rows": data.n, "digest": digest})
         for p in others:
-            theirs = ctx.recv(p, "align/rows")
+            theirs = ctx.recv(p, f"{namespace}/rows")
             if theirs["rows"] != data.n:
                 raise InputError(
                     f"{data.n} rows here but {theirs['rows']} at {p!r}: inputs are not aligned "

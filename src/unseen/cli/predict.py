@@ -1,0 +1,159 @@
+"""``unseen predict``: joint batch prediction with a saved federated model (any model type).
+
+Each party loads its own part of the model (``--model``), the command finds the
+predictor registered for the model's type (:data:`unseen.ml.model_io.PREDICTORS`)
+and runs this party's side of joint prediction. Only the learner (the guest,
+or ``--to``) learns and writes the scores, plus an evaluation report when its
+input holds the label column.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unseen.cli.common import fail, party_options, run_party
+
+
+def find_predictor(model_type: str) -> Any:
+    """The predictor for ``model_type``, importing the ``unseen.ml`` modules until one registers."""
+    from unseen import ml
+    from unseen.ml.model_io import PREDICTORS
+
+    if model_type in PREDICTORS:
+        return PREDICTORS[model_type]
+    for info in pkgutil.iter_modules(ml.__path__):
+        importlib.import_module(f"{ml.__name__}.{info.name}")
+        if model_type in PREDICTORS:
+            return PREDICTORS[model_type]
+    return None
+
+
+@click.command()
+@party_options
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="My part of the model (the --output of training).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="My aligned rows to score (CSV or Parquet), with the model's feature columns.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where the learner writes the scores (CSV or Parquet, by suffix).",
+)
+@click.option("--id", "id_columns", default="", help="ID column(s): checked, and copied to the scores.")
+@click.option("--to", "learner", default=None, help="Who learns the scores [default: the guest].")
+@click.option(
+    "--label",
+    default=None,
+    help="Label column for the report [default: the training label, if the input has it].",
+)
+@click.option(
+    "--report",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the learner writes the report [default: beside --output, <name>_report].",
+)
+def predict(
+    model_dir: Path,
+    input_path: Path,
+    output: Path | None,
+    id_columns: str,
+    learner: str | None,
+    label: str | None,
+    report: Path | None,
+    **party: Any,
+) -> None:
+    """Score aligned rows jointly; only the guest (or --to) learns the scores.
+
+    Every party of the model runs it with its own --model and --input (rows
+    aligned as in training, e.g. by `unseen psi`). No dealer is needed.
+
+    \b
+    Example (two terminals):
+      unseen predict --as bank    --parties keys/parties.toml --model bank_model \\
+                     --input bank_new.csv --id phone --output scores.csv
+      unseen predict --as telecom --parties keys/parties.toml --model tel_model \\
+                     --input tel_new.csv --id phone
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from unseen.data.io import read_table, write_table
+    from unseen.ml.data import party_data_from_table
+    from unseen.ml.model_io import load_model_part
+    from unseen.ml.report import write_report
+    from unseen.runtime.errors import UnseenError
+
+    me = party["party"]
+    ids = [c.strip() for c in id_columns.split(",") if c.strip()]
+    try:
+        meta, arrays = load_model_part(model_dir)
+    except UnseenError as e:
+        fail(f"[{me}] {e}")
+    if meta.get("party") != me:
+        fail(f"[{me}] {model_dir} holds the part of {meta.get('party')!r}, not of {me!r}")
+    predictor = find_predictor(str(meta.get("model")))
+    if predictor is None:
+        fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
+    to = learner or meta.get("guest")
+    job_parties = meta.get("job_parties")
+
+    def role(ctx):  # type: ignore[no-untyped-def]
+        with ctx.step("load data"):
+            table = read_table(input_path)
+            label_col = label or (meta.get("label") if me == to else None)
+            if label_col is not None and label_col not in table.column_names:
+                if label is not None:
+                    from unseen.runtime.errors import InputError
+
+                    raise InputError(f"no label column {label!r}", file=str(input_path))
+                label_col = None
+            data = party_data_from_table(
+                table,
+                file=str(input_path),
+                label=label_col,
+                id_columns=ids,
+                features=list(meta["features"]),
+                allow_constant=True,
+            )
+            if me == to and output is None:
+                from unseen.runtime.errors import ConfigError
+
+                raise ConfigError(f"{me!r} learns the scores: give --output")
+        scores = predictor(ctx, meta, arrays, data, to=to)
+        if scores is None:
+            return None
+        columns: dict[str, Any] = {c: table.column(c) for c in ids}
+        columns["score"] = pa.array(np.asarray(scores, dtype=np.float64))
+        assert output is not None
+        write_table(pa.table(columns), output)
+        result: dict[str, Any] = {"n": len(scores)}
+        if data.y is not None:
+            where = report or output.with_name(f"{output.stem}_report")
+            result["report"], _ = write_report(where, data.y, scores, title="prediction")
+            result["report_dir"] = where
+        return result
+
+    res = run_party(role, default_job="predict", job_parties=job_parties, **party)
+    if res is None:
+        click.echo(f"[{me}] done: my part of the scores was sent; {to!r} learns the scores")
+        return
+    click.echo(f"[{me}] wrote {res['n']} scores to {output}")
+    if "report" in res:
+        click.echo(f"[{me}] {res['report'].line()}")
+        click.echo(f"[{me}] report written to {res['report_dir']}")

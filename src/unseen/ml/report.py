@@ -1,0 +1,112 @@
+"""The evaluation report the label holder writes: metrics, curve data, and plots.
+
+``write_report(directory, y, scores)`` writes, for binary classification:
+
+- ``metrics.json``: AUC, KS, accuracy (threshold 0.5), log-loss, rows and positives;
+- ``curves.csv``: the ROC and KS curves (``threshold, fpr, tpr, ks``; ``ks = tpr - fpr``,
+  the KS curve plotted against the share of rows above the threshold, ``depth``);
+- ``roc.png`` and ``ks.png`` when matplotlib is installed (the ``plot`` extra:
+  ``pip install 'unseen[plot]'``); without it the report says so and skips them.
+
+Everything is computed at the party that holds the labels, from its own labels
+and the scores it learned; nothing here talks to other parties.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unseen.ml.metrics import BinaryReport, curves_table, evaluate
+
+
+def _depth(y: np.ndarray, thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Share of rows scored at or above each threshold (the KS chart's x axis)."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    above = s.size - np.searchsorted(s, thresholds, side="left")
+    return above / max(1, s.size)
+
+
+def write_report(
+    directory: str | os.PathLike[str],
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    title: str = "",
+    extra: dict[str, Any] | None = None,
+) -> tuple[BinaryReport, list[Path]]:
+    """Write the report to ``directory``; returns the metrics and the files written."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    y = np.asarray(y, dtype=np.float64).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    report = evaluate(y, scores)
+    curves = curves_table(y, scores)
+    curves["depth"] = _depth(y, curves["threshold"], scores)
+    files = []
+    metrics = {**report.to_json(), **(extra or {})}
+    path = out / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    files.append(path)
+    path = out / "curves.csv"
+    names = ["threshold", "depth", "fpr", "tpr", "ks"]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        for row in zip(*(curves[k] for k in names), strict=True):
+            w.writerow([repr(float(v)) for v in row])
+    files.append(path)
+    files += _plots(out, curves, report, title)
+    return report, files
+
+
+def matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plots(
+    out: Path, curves: dict[str, np.ndarray], report: BinaryReport, title: str
+) -> list[Path]:
+    if not matplotlib_available():
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(curves["fpr"], curves["tpr"], label=f"ROC (AUC {report.auc:.4f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_title(f"{title} ROC".strip())
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "roc.png", dpi=100)
+    plt.close(fig)
+    files.append(out / "roc.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    depth = curves["depth"]
+    ax.plot(depth, curves["tpr"], label="positives (TPR)")
+    ax.plot(depth, curves["fpr"], label="negatives (FPR)")
+    ax.plot(depth, curves["ks"], label=f"KS (max {report.ks:.4f})")
+    ax.set_xlabel("share of rows above the threshold")
+    ax.set_ylabel("cumulative share")
+    ax.set_title(f"{title} KS".strip())
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "ks.png", dpi=100)
+    plt.close(fig)
+    files.append(out / "ks.png")
+    return files
