@@ -9,6 +9,7 @@ schedule, loss and early stopping as :mod:`unseen.ml.lr_common` describes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,11 +42,18 @@ class PlainResult:
 
 
 def fit_plain(
-    x: np.ndarray, y: np.ndarray, params: LRParams, seed: bytes | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    params: LRParams,
+    seed: bytes | None = None,
+    on_batch: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
 ) -> PlainResult:
     """Train on the joined matrix ``x`` (n x d) and labels ``y`` in {0, 1}.
 
     ``seed``: the row-order seed (as the guest draws it; ``None`` keeps the input order).
+    ``on_batch(epoch, batch, residual, data_gradient)``: sees every batch's residual
+    ``d`` and gradient ``X^T d`` (the intercept's last) -- what the tests look for on
+    the wire.
     """
     scaler = Standardizer.fit(x, params.standardize)
     order = row_order(len(y), seed if params.shuffle else None)
@@ -67,7 +75,10 @@ def fit_plain(
             z = xb @ w
             residual = 0.25 * z + 0.5 - yb
             total += taylor_loss_sum(z, yb)
-            opt.step(xb.T @ residual / (stop - start), lr)
+            grad = xb.T @ residual
+            if on_batch is not None:
+                on_batch(epoch, start, residual, grad)
+            opt.step(grad / (stop - start), lr)
         result.history.append(total / n)
         result.epoch_seconds.append(time.perf_counter() - began)
         if converged(result.history, params.tol):
