@@ -1,0 +1,77 @@
+"""Metrics at the label holder agree with scikit-learn; the evaluation report is complete."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from unseen.ml.metrics import accuracy, auc, curves_table, evaluate, ks, log_loss, roc_curve
+from unseen.ml.report import matplotlib_available, write_report
+
+
+@pytest.fixture(params=[0, 1, 2])
+def scored(request):
+    rng = np.random.default_rng(request.param)
+    n = [500, 37, 2000][request.param]
+    y = (rng.random(n) < 0.3).astype(float)
+    y[:2] = [0, 1]
+    p = np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1)
+    if request.param == 2:
+        p = np.round(p, 1)  # many ties
+    return y, p
+
+
+def test_auc_ks_accuracy_logloss_match_sklearn(scored):
+    y, p = scored
+    assert auc(y, p) == pytest.approx(skm.roc_auc_score(y, p), abs=1e-12)
+    fpr, tpr, _ = skm.roc_curve(y, p, drop_intermediate=False)
+    assert ks(y, p) == pytest.approx(np.max(tpr - fpr), abs=1e-12)
+    assert accuracy(y, p) == pytest.approx(skm.accuracy_score(y, p >= 0.5))
+    assert log_loss(y, p) == pytest.approx(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)))
+
+
+def test_roc_curve_matches_sklearn(scored):
+    y, p = scored
+    fpr, tpr, thr = roc_curve(y, p)
+    sfpr, stpr, sthr = skm.roc_curve(y, p, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sfpr)
+    np.testing.assert_allclose(tpr, stpr)
+    np.testing.assert_allclose(thr[1:], sthr[1:])
+
+
+def test_auc_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        auc(np.ones(5), np.linspace(0, 1, 5))
+
+
+def test_evaluate_and_curves(scored):
+    y, p = scored
+    report = evaluate(y, p)
+    assert report.n == len(y) and report.positives == int(y.sum())
+    table = curves_table(y, p)
+    assert np.max(table["ks"]) == pytest.approx(report.ks)
+    assert "AUC" in report.line()
+
+
+def test_report_files(tmp_path, scored):
+    y, p = scored
+    report, files = write_report(tmp_path / "rep", y, p, title="test", extra={"mode": "x"})
+    names = {f.name for f in files}
+    assert {"metrics.json", "curves.csv"} <= names
+    saved = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert saved["auc"] == pytest.approx(report.auc) and saved["mode"] == "x"
+    with (tmp_path / "rep" / "curves.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert set(rows[0]) == {"threshold", "depth", "fpr", "tpr", "ks"}
+    depth = np.array([float(r["depth"]) for r in rows[1:]])
+    assert np.all(np.diff(depth) >= 0) and depth[-1] == pytest.approx(1.0)
+    assert max(float(r["ks"]) for r in rows) == pytest.approx(report.ks)
+    if matplotlib_available():
+        assert {"roc.png", "ks.png"} <= names
+        assert (tmp_path / "rep" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert not (tmp_path / "rep" / "roc.png").exists()

@@ -1,0 +1,154 @@
+"""Vertical LR with every party a separate process over mutual TLS, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from unseen.runtime.launch import make_parties, start_party, wait_all
+
+
+def write_inputs(d: Path) -> dict[str, Path]:
+    """bank: id, label, first 10 columns; telecom: id, other 20 (train and test)."""
+    x, y = load_breast_cancer(return_X_y=True)
+    ids = np.array([f"c{i:04d}" for i in range(len(y))])
+    xtr, xte, ytr, yte, itr, ite = train_test_split(x, y, ids, test_size=0.2, random_state=0,
+                                                    stratify=y)
+    out = {}
+    for tag, xs, ys, idv in (("train", xtr, ytr, itr), ("test", xte, yte, ite)):
+        bank = pd.DataFrame(xs[:, :10], columns=[f"b{i}" for i in range(10)])
+        bank.insert(0, "phone", idv)
+        bank["default"] = ys
+        tel = pd.DataFrame(xs[:, 10:], columns=[f"t{i}" for i in range(20)])
+        tel.insert(0, "msisdn", idv)
+        out[f"bank_{tag}"] = d / f"bank_{tag}.csv"
+        out[f"telecom_{tag}"] = d / f"telecom_{tag}.csv"
+        bank.to_csv(out[f"bank_{tag}"], index=False)
+        tel.to_csv(out[f"telecom_{tag}"], index=False)
+    return out
+
+
+def lr_args(party: str, parties: Path, mode: str, *extra: str) -> list[str]:
+    return ["lr", "--as", party, "--parties", str(parties), "--mode", mode, "--quiet", *extra]
+
+
+def data_args(inp: Path, idcol: str, out: Path, *extra: str) -> list[str]:
+    return ["--input", str(inp), "--id", idcol, "--output", str(out), *extra]
+
+
+def test_three_processes_train_validate_and_predict(tmp_path):
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
+    hyper = ("--epochs", "30", "--l2", "0.002")
+    procs = [
+        start_party("bank", lr_args("bank", parties, "ss-dealer", *hyper, *data_args(
+            f["bank_train"], "phone", tmp_path / "bank_model", "--label", "default",
+            "--validate", str(f["bank_test"]))), tmp_path / "logs"),
+        start_party("telecom", lr_args("telecom", parties, "ss-dealer", *hyper, *data_args(
+            f["telecom_train"], "msisdn", tmp_path / "tel_model",
+            "--validate", str(f["telecom_test"]))), tmp_path / "logs"),
+        start_party("dealer", lr_args("dealer", parties, "ss-dealer"), tmp_path / "logs"),
+    ]
+    wait_all(procs, 180)
+    for p in procs:
+        assert p.returncode == 0, p.stderr()
+        assert "Security statement -- vertical LR, mode ss-dealer" in p.stdout()
+        assert "dealer 'dealer' must not collude" in p.stdout()
+    bank_out = procs[0].stdout()
+    assert "validation: AUC" in bank_out and "final Taylor loss" in bank_out
+    metrics = json.loads((tmp_path / "bank_model" / "validation" / "metrics.json").read_text())
+    assert metrics["auc"] > 0.98 and metrics["n"] == 114
+    assert not (tmp_path / "tel_model" / "validation").exists()  # only the guest evaluates
+    for model in ("bank_model", "tel_model"):
+        assert (tmp_path / model / "coefficients.csv").exists()
+    meta = json.loads((tmp_path / "tel_model" / "model.json").read_text())
+    assert meta["role"] == "host" and meta["label"] is None and meta["history"] == []
+
+    # joint prediction with the saved parts, two processes (no dealer)
+    pred = [
+        start_party("bank", ["predict", "--as", "bank", "--parties", str(parties), "--model",
+                             str(tmp_path / "bank_model"), "--input", str(f["bank_test"]),
+                             "--id", "phone", "--output", str(tmp_path / "scores.csv")],
+                    tmp_path / "plogs"),
+        start_party("telecom", ["predict", "--as", "telecom", "--parties", str(parties),
+                                "--model", str(tmp_path / "tel_model"), "--input",
+                                str(f["telecom_test"]), "--id", "msisdn"], tmp_path / "plogs"),
+    ]
+    wait_all(pred, 120)
+    for p in pred:
+        assert p.returncode == 0, p.stderr()
+    with (tmp_path / "scores.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    test = pd.read_csv(f["bank_test"])
+    assert [r["phone"] for r in rows] == test["phone"].tolist()
+    scores = np.array([float(r["score"]) for r in rows])
+    assert roc_auc_score(test["default"], scores) == pytest.approx(metrics["auc"], abs=1e-9)
+    assert "wrote 114 scores" in pred[0].stdout()
+    assert "learns the scores" in pred[1].stdout()
+    assert (tmp_path / "scores_report" / "metrics.json").exists()
+
+
+def test_two_processes_in_he_mode(tmp_path):
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
+    hyper = ("--epochs", "5", "--key-bits", "1024", "--workers", "1")  # test keys: pytest only
+    procs = [
+        start_party("bank", lr_args("bank", parties, "he", *hyper, *data_args(
+            f["bank_train"], "phone", tmp_path / "bank_model", "--label", "default")),
+            tmp_path / "logs"),
+        start_party("telecom", lr_args("telecom", parties, "he", *hyper, *data_args(
+            f["telecom_train"], "msisdn", tmp_path / "tel_model")), tmp_path / "logs"),
+    ]
+    wait_all(procs, 180)
+    for p in procs:
+        assert p.returncode == 0, p.stderr()
+        assert "mode he (Paillier" in p.stdout()
+    assert "trained 5 epochs" in procs[0].stdout()
+
+
+def _bad_job(tmp_path: Path, bank_input: Path, tel_input: Path) -> list:
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
+    procs = [
+        start_party("bank", lr_args("bank", parties, "ss-dealer", *data_args(
+            bank_input, "phone", tmp_path / "bank_model", "--label", "default")),
+            tmp_path / "logs"),
+        start_party("telecom", lr_args("telecom", parties, "ss-dealer", *data_args(
+            tel_input, "msisdn", tmp_path / "tel_model")), tmp_path / "logs"),
+        start_party("dealer", lr_args("dealer", parties, "ss-dealer"), tmp_path / "logs"),
+    ]
+    wait_all(procs, 120)
+    for p in procs:
+        assert p.returncode != 0, p.stdout()
+    assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
+    return procs
+
+
+def test_bad_input_at_one_party_fails_every_party_with_the_root_cause(tmp_path):
+    f = write_inputs(tmp_path)
+    tel = pd.read_csv(f["telecom_train"], dtype=str)
+    tel.loc[41, "t7"] = "n/a"
+    bad = tmp_path / "telecom_bad.csv"
+    tel.to_csv(bad, index=False)
+    procs = _bad_job(tmp_path, f["bank_train"], bad)
+    for p in procs:
+        err = p.stderr()
+        assert f"{bad}, row 42, column 't7': not a number: 'n/a'" in err, err
+    assert "party 'telecom' failed" in procs[0].stderr()
+
+
+def test_misaligned_rows_fail_every_party(tmp_path):
+    f = write_inputs(tmp_path)
+    tel = pd.read_csv(f["telecom_train"], dtype=str)
+    shuffled = tmp_path / "telecom_shuffled.csv"
+    tel.iloc[::-1].to_csv(shuffled, index=False)
+    procs = _bad_job(tmp_path, f["bank_train"], shuffled)
+    for p in procs:
+        assert "not the same, in the same order" in p.stderr(), p.stderr()
