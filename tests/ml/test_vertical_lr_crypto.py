@@ -94,3 +94,17 @@ def test_unused_prefetched_randomness_fails_the_job():
                 "dealer": lambda ctx: serve_dealer(ctx, ["a", "b"]),
             }
         )
+
+
+@pytest.mark.parametrize("shape", [(0,), (1,), (3, 5), (1 << 20,), (700_001, 3)])
+def test_prg_uint64_in_chunks_is_the_same_stream(shape):
+    from unseen.crypto.prg import AesCtrPrg
+
+    seed = bytes(range(16))
+    chunked, whole = AesCtrPrg(seed), AesCtrPrg(seed)
+    x = chunked.uint64(shape)
+    count = int(np.prod(shape))
+    y = np.frombuffer(whole.bytes(8 * count), dtype=U64).reshape(shape)
+    assert x.shape == shape
+    np.testing.assert_array_equal(x, y)
+    assert chunked.bytes(24) == whole.bytes(24)  # and the stream goes on in step

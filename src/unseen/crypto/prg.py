@@ -18,6 +18,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 SEED_BYTES = 16
+_CHUNK = 1 << 22  # keystream bytes generated at a time by uint64()
 
 
 class AesCtrPrg:
@@ -39,9 +40,21 @@ class AesCtrPrg:
         return self._enc.update(b"\x00" * n)
 
     def uint64(self, shape: int | tuple[int, ...]) -> np.ndarray:
-        """Uniform ``uint64`` values (uniform over Z_2^64)."""
+        """Uniform ``uint64`` values (uniform over Z_2^64).
+
+        The keystream is written in chunks straight into the result, so a large
+        array costs its own size in memory and no more (the same stream as
+        ``bytes(8 * count)``).
+        """
         count = int(np.prod(shape))
-        return np.frombuffer(self.bytes(8 * count), dtype=np.uint64).reshape(shape).copy()
+        out = np.empty(count, dtype=np.uint64)
+        view = out.view(np.uint8)
+        chunk = max(1, min(view.size, _CHUNK))
+        zeros = bytes(chunk)
+        for start in range(0, view.size, chunk):
+            stop = min(start + chunk, view.size)
+            view[start:stop] = np.frombuffer(self._enc.update(zeros[: stop - start]), np.uint8)
+        return out.reshape(shape)
 
     def below(self, bound: int) -> int:
         """A uniform integer in ``[0, bound)`` (rejection sampling, no modulo bias)."""
