@@ -310,3 +310,25 @@ def test_the_security_statement_names_the_parties():
     assert len(set(said.values())) == 1
     text = said["bank"]
     assert "dealer 'arbiter' must not collude" in text and "guest 'bank'" in text
+
+
+def test_masked_matrices_in_row_chunks_give_the_same_result(monkeypatch):
+    from unseen.ml import lr_ss
+
+    monkeypatch.setattr(lr_ss, "CHUNK_BYTES", 8 * 20 * 70)  # 70-row chunks (64 at least)
+    xtr, _, ytr, _ = breast_cancer(seed=2)
+    hyper = dict(epochs=3, batch_size=150, shuffle=False, tol=0.0)
+    ref = fit_plain(xtr, ytr, LRParams(**hyper))
+    res = train("ss-dealer", frames(xtr, SPLIT2, ytr), **hyper)
+    np.testing.assert_allclose(res["host"][0].coef_, ref.weights[10:], atol=2e-3)
+    np.testing.assert_allclose(res["guest"][0].history_, ref.history, rtol=1e-3)
+
+
+def test_early_stop_with_chunks_and_batches_keeps_the_dealer_in_sync(monkeypatch):
+    from unseen.ml import lr_ss
+
+    monkeypatch.setattr(lr_ss, "CHUNK_BYTES", 8 * 20 * 70)
+    xtr, _, ytr, _ = breast_cancer()
+    res = train("ss-dealer", frames(xtr, SPLIT2, ytr), epochs=100, batch_size=200, tol=1e-3,
+                learning_rate=0.05)
+    assert res["guest"][0].result_.epochs_run < 100  # stopped early; the dealer agreed at close

@@ -160,7 +160,7 @@ def lr(
             task.update(1)
 
         with task:
-            model.fit(ctx, data, label=label, announce=click.echo, on_epoch=on_epoch)
+            model.fit(ctx, data, label=label, announce=click.echo, on_epoch=on_epoch, copy=False)
         out: dict[str, Any] = {"model": model}
         if data is None:
             return out

@@ -57,12 +57,12 @@ def fit_plain(
     """
     scaler = Standardizer.fit(x, params.standardize)
     order = row_order(len(y), seed if params.shuffle else None)
-    xs = scaler.transform(x)[order]
+    xs = x[order]  # one copy, standardised in place
+    xs -= scaler.mean
+    xs /= scaler.std
     ys = np.asarray(y, dtype=np.float64)[order]
     n, d = xs.shape
     k = d + 1 if params.fit_intercept else d
-    if params.fit_intercept:
-        xs = np.hstack([xs, np.ones((n, 1))])
     opt = LocalOptimizer(k, params, penalized=np.arange(k) < d)
     result = PlainResult(np.zeros(d), 0.0, scaler)
     for epoch in range(params.epochs):
@@ -72,10 +72,14 @@ def fit_plain(
         for start, stop in batch_bounds(n, params.batch_size):
             xb, yb = xs[start:stop], ys[start:stop]
             w = opt.weights_for_batch()
-            z = xb @ w
+            z = xb @ w[:d]
+            if params.fit_intercept:
+                z += w[d]
             residual = 0.25 * z + 0.5 - yb
             total += taylor_loss_sum(z, yb)
             grad = xb.T @ residual
+            if params.fit_intercept:
+                grad = np.append(grad, residual.sum())
             if on_batch is not None:
                 on_batch(epoch, start, residual, grad)
             opt.step(grad / (stop - start), lr)

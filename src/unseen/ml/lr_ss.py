@@ -91,6 +91,7 @@ FEATURE_BITS = 12
 RESIDUAL_BITS = 16
 PRODUCT_SCALE = float(2 ** (FEATURE_BITS + RESIDUAL_BITS))
 _LIMIT = 2.0**35  # |X^T d| and friends must stay below this (scale 2^28 in 63 bits)
+CHUNK_BYTES = 256 << 20  # the masked matrices are made and sent in row chunks of this size
 _U64 = np.uint64
 NAMESPACE = "lr"
 
@@ -187,21 +188,36 @@ class SsDataParty:
         self.opt = LocalOptimizer(dim, params, penalized=np.arange(dim) < d)
         self.provider = DealerProvider(ctx, roles.dealer, self.parties, namespace=f"{NAMESPACE}/dealer")
         self.mpc = Mpc(ctx, self.provider, parties=self.parties, namespace=f"{NAMESPACE}/ss")
-        self.pm: dict[str, list[PlainMatrix]] = {}
+        self.pm: dict[str, list[list[tuple[int, int, PlainMatrix]]]] = {}
 
     # -- step 1 ---------------------------------------------------------------------------
     def _plain_matrix(self) -> np.ndarray:
-        """``Q_p``: my matrix in fixed point (the guest's with the ones and label columns)."""
+        """``Q_p``: my matrix in fixed point (the guest's with the ones and label columns).
+
+        Encoded block by block into one array: no float temporaries of the full size.
+        """
         x = self.x
         if float(np.max(np.abs(x), initial=0.0)) * max(b - a for a, b in self.batches) * 8 >= _LIMIT:
             raise ConfigError(
                 "feature values are too large for the fixed-point encoding at this batch "
                 "size: standardise the features (the default)"
             )
+        n, d = x.shape
+        q = np.empty((n, self.cols[self.me]), dtype=_U64)
+        step = max(1, (1 << 22) // max(1, d))
+        for a in range(0, n, step):
+            q[a : a + step, :d] = encode(x[a : a + step], FEATURE_BITS)
         if self.is_guest:
             assert self.y is not None
-            x = np.hstack([x, np.ones((len(x), 1)), self.y.reshape(-1, 1)])
-        return encode(x, FEATURE_BITS)
+            q[:, d] = encode(np.ones(n), FEATURE_BITS)
+            q[:, d + 1] = encode(self.y, FEATURE_BITS)
+        return q
+
+    def _chunks(self, owner: str, a: int, b: int) -> list[tuple[int, int]]:
+        """Rows ``[a, b)`` of a batch cut so that one chunk of ``owner``'s matrix is at most
+        :data:`CHUNK_BYTES`: the masks are made and sent chunk by chunk (bounded memory)."""
+        rows = max(64, CHUNK_BYTES // (8 * self.cols[owner]))
+        return [(s, min(s + rows, b)) for s in range(a, b, rows)]
 
     def setup(self) -> None:
         ctx = self.ctx
@@ -211,28 +227,44 @@ class SsDataParty:
             masks = []
             for owner in self.parties:
                 for a, b in self.batches:
-                    shape = (b - a, self.cols[owner])
-                    masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
+                    for c0, c1 in self._chunks(owner, a, b):
+                        shape = (c1 - c0, self.cols[owner])
+                        masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
             self.provider.prefetch(masks)
             for owner in self.parties:
-                mats = []
+                per_batch = []
                 for a, b in self.batches:
-                    mine = q[a:b] if owner == self.me else None
-                    pm = self.mpc.plain_matrix(mine, owner, shape=(b - a, self.cols[owner]))
-                    mats.append(_without_mask_copy(pm))
-                self.pm[owner] = mats
-            del q  # each batch's PlainMatrix keeps its view of the rows it needs
+                    chunks = []
+                    for c0, c1 in self._chunks(owner, a, b):
+                        mine = q[c0:c1] if owner == self.me else None
+                        shape = (c1 - c0, self.cols[owner])
+                        pm = self.mpc.plain_matrix(mine, owner, shape=shape)
+                        chunks.append((c0 - a, c1 - a, _without_mask_copy(pm)))
+                    per_batch.append(chunks)
+                self.pm[owner] = per_batch
+            del q  # each chunk's PlainMatrix keeps its view of the rows it needs
 
     def _epoch_requests(self) -> list[Request]:
+        """The dealer requests of one epoch, in the order the products use them."""
         reqs = []
-        for k, (a, b) in enumerate(self.batches):
+        for k in range(len(self.batches)):
             for owner in self.parties:
-                mask = self.pm[owner][k].mask
-                reqs.append(
-                    Request("plain_matmul", (mask.shape, (b - a,)), owner=owner, mask=mask.id,
-                            transpose=True)
-                )
+                for c0, c1, pm in self.pm[owner][k]:
+                    mask = pm.mask
+                    reqs.append(
+                        Request("plain_matmul", (mask.shape, (c1 - c0,)), owner=owner,
+                                mask=mask.id, transpose=True)
+                    )
         return reqs
+
+    def _product(self, owner: str, k: int, d: Shared) -> Shared:
+        """``[Q_owner^T d]`` over batch ``k``: the sum of the chunks' masked products."""
+        total: Shared | None = None
+        for c0, c1, pm in self.pm[owner][k]:
+            part = pm.T @ d[c0:c1]
+            total = part if total is None else total + part
+        assert total is not None
+        return total
 
     # -- steps 2-4 ------------------------------------------------------------------------
     def _batch(self, k: int, lr: float, acc: dict[str, np.ndarray | float]) -> None:
@@ -250,7 +282,7 @@ class SsDataParty:
         if float(np.max(np.abs(residual), initial=0.0)) >= 2.0**20:
             raise ConfigError("training diverged (|z| > 4e6): lower the learning rate")
         d = Shared(self.mpc, self.sharer.share_sum(_encode_residual(residual)))
-        products = {owner: self.pm[owner][k].T @ d for owner in self.parties}
+        products = {owner: self._product(owner, k, d) for owner in self.parties}
         opened: np.ndarray | None = None
         for owner in self.parties:
             g = products[owner]
@@ -343,11 +375,11 @@ class SsDataParty:
 
     def _discard(self, reqs: list[Request]) -> None:
         """Use up randomness prefetched for an epoch that will not run (keeps the dealer in sync)."""
+        masks = {pm.mask.id: pm.mask for chunks in self.pm.values() for batch in chunks
+                 for _, _, pm in batch}
         for req in reqs:
-            owner = req.owner
-            assert owner is not None and req.mask is not None
-            mask = next(m.mask for m in self.pm[owner] if m.mask.id == req.mask)
-            self.provider.plain_matmul(mask, req.shapes[1], transpose=True)
+            assert req.mask is not None
+            self.provider.plain_matmul(masks[req.mask], req.shapes[1], transpose=True)
 
 
 def _encode_residual(residual: np.ndarray) -> np.ndarray:

@@ -258,8 +258,13 @@ class VerticalLR:
         exclude: Sequence[str] = (),
         announce: Announce | None = None,
         on_epoch: EpochCallback | None = None,
+        copy: bool = True,
     ) -> VerticalLR:
-        """Train with the other parties; ``data`` is this party's aligned rows (None: dealer)."""
+        """Train with the other parties; ``data`` is this party's aligned rows (None: dealer).
+
+        ``copy=False`` lets training reorder and standardise a :class:`PartyData`'s
+        matrix in place (saves one copy of the data; the CLI uses it).
+        """
         announce = announce or (lambda text: ctx.log.info("%s", text))
         with ctx.step("load data"):
             mine = as_party_data(data, label=label, id_columns=id_columns, exclude=exclude)
@@ -281,7 +286,14 @@ class VerticalLR:
         self.scaler_ = Standardizer.fit(mine.X, self.params.standardize)
         seed = bytes.fromhex(job["seed"]) if self.params.shuffle else None
         order = row_order(mine.n, seed)
-        x = self.scaler_.transform(mine.X)[order]
+        if copy or data is not mine:
+            x = mine.X[order]  # a copy: standardise it in place (large inputs)
+        else:
+            x = mine.X
+            if self.params.shuffle:
+                x[:] = x[order]
+        x -= self.scaler_.mean
+        x /= self.scaler_.std
         y = mine.y[order] if mine.y is not None else None
         with ctx.step(f"train ({self.params.mode})"):
             result = self._train(ctx, x, y, roles, on_epoch)
@@ -413,6 +425,8 @@ class VerticalLR:
             "params": self.params.to_json(),
             "history": self.history_,
             "epochs_run": self.result_.epochs_run if self.result_ else None,
+            "setup_seconds": self.result_.setup_seconds if self.result_ else None,
+            "epoch_seconds": self.result_.epoch_seconds if self.result_ else None,
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         arrays = {"weights": self.coef_, "mean": self.scaler_.mean, "std": self.scaler_.std}
