@@ -10,6 +10,7 @@ from unseen.cli.keygen import keygen
 from unseen.cli.lr import lr
 from unseen.cli.predict import predict
 from unseen.cli.psi import psi
+from unseen.cli.secureboost import secureboost
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,6 +27,7 @@ def cli() -> None:
 cli.add_command(keygen)
 cli.add_command(psi)
 cli.add_command(demo)
+cli.add_command(secureboost)
 cli.add_command(lr)
 cli.add_command(predict)
 

@@ -1,0 +1,197 @@
+"""SecureBoost against XGBoost on the joined data, in one run.
+
+Workloads (the issue's, and the data of the FATE / SecretFlow peer scripts in
+``../shared/peers``):
+
+- (a) breast cancer (sklearn), stratified 80/20 split (random_state 42),
+  standardised; guest: label + first 10 columns, host: the other 20;
+  10 trees, depth 5, 32 bins;
+- (b) synthetic 100,000 train + 20,000 test rows, 10 guest + 30 host
+  features, ``y ~ Bernoulli(sigmoid(X w + noise))`` (seed 0); 10 trees,
+  depth 5, 32 bins.
+
+Each SecureBoost party is a separate process (``unseen secureboost``) over
+mutual TLS on loopback, as in production; the time per tree is the guest's
+training time (handshake to last tree, data loading excluded) over the trees.
+Test AUC comes from joint prediction with the saved model parts. XGBoost
+(``tree_method="hist"``, same hyper-parameters, every core) trains on the
+joined data; "xgboost, same bins" trains on the data binned with SecureBoost's
+cut points, so it should match SecureBoost to rounding.
+
+    flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py
+    flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULT_RE = re.compile(r"(\d+) trees in ([\d.]+) s")
+
+
+def breast_cancer() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
+    sc = StandardScaler().fit(Xtr)
+    return sc.transform(Xtr), sc.transform(Xte), ytr, yte, 10
+
+
+def synthetic(n_train: int = 100_000, n_test: int = 20_000, d: int = 40, guest: int = 10):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_train + n_test, d)).astype(np.float32).astype(np.float64)
+    w = rng.standard_normal(d) / np.sqrt(d) * 2.0
+    logits = X @ w + 0.5 * rng.standard_normal(n_train + n_test)
+    y = (rng.random(n_train + n_test) < 1 / (1 + np.exp(-logits))).astype(int)
+    return X[:n_train], X[n_train:], y[:n_train], y[n_train:], guest
+
+
+def write_parts(d: Path, name: str, X: np.ndarray, y: np.ndarray, n_guest: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {f"x{i}": X[:, i] for i in range(X.shape[1])}
+    ids = [f"r{i}" for i in range(X.shape[0])]
+    guest = {"id": ids, "y": y.astype(np.int64), **{k: cols[k] for k in list(cols)[:n_guest]}}
+    host = {"id": ids, **{k: cols[k] for k in list(cols)[n_guest:]}}
+    pq.write_table(pa.table(guest), d / f"{name}_guest.parquet")
+    pq.write_table(pa.table(host), d / f"{name}_host.parquet")
+
+
+def run_secureboost(
+    d: Path, mode: str, trees: int, depth: int, max_bin: int, extra: list[str], timeout: float
+) -> dict[str, Any]:
+    """Train with every party as a process; return the guest's timing and the test AUC."""
+    from unseen.ml.metrics import auc
+    from unseen.ml.secureboost import PartyModel, load_table, predict
+    from unseen.runtime.launch import make_parties, start_party, wait_all
+    from unseen.runtime.local import run_local
+
+    names = ["guest", "host", "dealer"] if mode == "ss-dealer" else ["guest", "host"]
+    keys = d / f"keys-{mode}"
+    keys.mkdir(exist_ok=True)
+    parties = make_parties(keys, names)
+    common = ["secureboost", "--parties", str(parties), "--mode", mode, "--quiet",
+              "--n-estimators", str(trees), "--max-depth", str(depth), "--max-bin", str(max_bin),
+              "--learning-rate", "0.3", *extra]
+    args = {
+        "guest": ["--as", "guest", "--input", str(d / "train_guest.parquet"), "--label", "y",
+                  "--id", "id", "--output", str(d / f"model-{mode}-guest")],
+        "host": ["--as", "host", "--input", str(d / "train_host.parquet"), "--id", "id",
+                 "--output", str(d / f"model-{mode}-host")],
+        "dealer": ["--as", "dealer"],
+    }
+    began = time.perf_counter()
+    procs = [start_party(n, [*common, *args[n]], d / f"logs-{mode}") for n in names]
+    wait_all(procs, timeout)
+    wall = time.perf_counter() - began
+    for p in procs:
+        if p.returncode != 0:
+            raise RuntimeError(f"{mode} {p.name} failed:\n{p.stderr()[-3000:]}")
+    out = procs[0].stdout()
+    m = RESULT_RE.search(out)
+    if not m:
+        raise RuntimeError(f"no timing in the guest's output:\n{out}")
+    n_trees, seconds = int(m.group(1)), float(m.group(2))
+    # joint prediction on the test rows with the saved parts (in-process)
+    g_model = PartyModel.load(d / f"model-{mode}-guest")
+    h_model = PartyModel.load(d / f"model-{mode}-host")
+    g_test = load_table(d / "test_guest.parquet", label="y", id_columns=["id"])
+    h_test = load_table(d / "test_host.parquet", id_columns=["id"])
+    res = run_local({"guest": lambda ctx: predict(ctx, g_model, g_test.X),
+                     "host": lambda ctx: predict(ctx, h_model, h_test.X)})
+    assert g_test.y is not None
+    peak = {p.name: getattr(p.rusage, "ru_maxrss", 0) / 1024 for p in procs}
+    return {"mode": mode, "trees": n_trees, "fit_s": seconds, "s_per_tree": seconds / n_trees,
+            "wall_s": wall, "auc": auc(g_test.y, res["guest"]), "peak_mib": peak}
+
+
+def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[str, Any]:
+    import xgboost as xgb
+
+    from unseen.ml.metrics import auc
+
+    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.3,
+              "max_bin": max_bin, "tree_method": "hist", "base_score": float(np.mean(ytr)),
+              "nthread": os.cpu_count() or 1}
+    if bins is not None:  # SecureBoost's bins as features: one xgboost bin per value
+        Xtr, Xte = bins.transform(Xtr).astype(np.float64), bins.transform(Xte).astype(np.float64)
+        params["max_bin"] = 256
+    dtrain = xgb.DMatrix(Xtr, label=ytr)
+    xgb.train(params, dtrain, 1)  # warm-up (thread pool, first-call costs), not timed
+    began = time.perf_counter()
+    booster = xgb.train(params, dtrain, trees)
+    seconds = time.perf_counter() - began
+    return {"trees": trees, "fit_s": seconds, "s_per_tree": seconds / trees,
+            "auc": auc(yte, booster.predict(xgb.DMatrix(Xte)))}
+
+
+def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from unseen.ml.sbt_binning import BinMapper
+
+    Xtr, Xte, ytr, yte, n_guest = breast_cancer() if name == "a" else synthetic()
+    trees, depth, max_bin = args.trees, args.depth, args.max_bin
+    rows: list[dict[str, Any]] = []
+    xg = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin)
+    rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
+    # each party bins its own columns; binning column by column is the same as binning jointly
+    same = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, BinMapper.fit(Xtr, max_bin))
+    rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
+    with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
+        d = Path(tmp)
+        write_parts(d, "train", Xtr, ytr, n_guest)
+        write_parts(d, "test", Xte, yte, n_guest)
+        for mode in args.modes:
+            t = args.he_trees if (mode == "he" and args.he_trees) else trees
+            extra = ["--he-scheme", args.he_scheme] if mode == "he" else []
+            r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout)
+            r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
+            rows.append({"workload": name, "system": f"unseen {mode}", **r})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workload", choices=["a", "b", "both"], default="both")
+    ap.add_argument("--modes", nargs="+", default=["ss-dealer", "he"],
+                    choices=["ss-dealer", "he", "plain"])
+    ap.add_argument("--trees", type=int, default=10)
+    ap.add_argument("--he-trees", type=int, default=None,
+                    help="fewer trees for he mode at (b) (time per tree is what is compared)")
+    ap.add_argument("--he-scheme", choices=["paillier", "ou"], default="paillier")
+    ap.add_argument("--depth", type=int, default=5)
+    ap.add_argument("--max-bin", type=int, default=32)
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
+    args = ap.parse_args()
+    rows: list[dict[str, Any]] = []
+    for name in (["a", "b"] if args.workload == "both" else [args.workload]):
+        he_trees = args.he_trees if name == "b" else None
+        rows += workload(name, argparse.Namespace(**{**vars(args), "he_trees": he_trees}))
+    print(f"\n{'workload':8} {'system':32} {'trees':>5} {'fit s':>8} {'s/tree':>8} "
+          f"{'x xgb':>7} {'AUC':>7}")
+    for r in rows:
+        ratio = f"{r['x_xgboost_per_tree']:.1f}" if "x_xgboost_per_tree" in r else ""
+        print(f"{r['workload']:8} {r['system']:32} {r['trees']:5d} {r['fit_s']:8.2f} "
+              f"{r['s_per_tree']:8.3f} {ratio:>7} {r['auc']:7.4f}")
+    print(f"\nmachine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

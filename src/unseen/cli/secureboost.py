@@ -1,0 +1,197 @@
+"""``unseen secureboost``: one party's side of vertical SecureBoost (guest, host or dealer)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unseen.cli.common import fail, party_options, run_party
+
+# flag name -> BoostParams field, for the hyper-parameters every party may pass
+HYPER = (
+    "objective", "n_estimators", "max_depth", "learning_rate", "max_bin", "reg_lambda",
+    "gamma", "min_child_weight", "subsample", "base_score", "early_stopping_rounds",
+    "random_state",
+)
+
+
+def _columns(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+@click.command()
+@party_options
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="My aligned table (CSV or Parquet, the output of `unseen psi`). Omit it at the dealer.",
+)
+@click.option("--label", default=None, help="The label column: only at the guest.")
+@click.option("--id", "id_columns", default="", help="ID column(s), checked for alignment.")
+@click.option("--exclude", default="", help="Columns that are not features, comma-separated.")
+@click.option(
+    "--mode",
+    type=click.Choice(["ss-dealer", "he", "plain"]),
+    required=True,
+    help="ss-dealer: secret sharing with a dealer party; he: Paillier, no third party; "
+    "plain: INSECURE, development only.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Model directory for my part of the model (data parties).",
+)
+@click.option(
+    "--parties-in-job",
+    default=None,
+    help="The job's parties, comma-separated [default: every party in the parties file].",
+)
+@click.option("--objective", type=click.Choice(["binary:logistic", "reg:squarederror"]),
+              default=None, help="[default: binary:logistic]")
+@click.option("--n-estimators", type=int, default=None, help="Trees [default: 100].")
+@click.option("--max-depth", type=int, default=None, help="[default: 6]")
+@click.option("--learning-rate", type=float, default=None, help="[default: 0.3]")
+@click.option("--max-bin", type=int, default=None, help="Bins per feature, 2..255 [default: 32].")
+@click.option("--reg-lambda", type=float, default=None, help="L2 on leaf weights [default: 1].")
+@click.option("--gamma", type=float, default=None, help="Minimum split gain [default: 0].")
+@click.option("--min-child-weight", type=float, default=None,
+              help="Minimum hessian sum in a child [default: 1].")
+@click.option("--subsample", type=float, default=None, help="Rows per tree, (0, 1] [default: 1].")
+@click.option("--base-score", type=float, default=None,
+              help="Initial prediction [default: the mean label].")
+@click.option("--random-state", type=int, default=None, help="Seed of the row sampling.")
+@click.option("--goss", default=None,
+              help="GOSS sampling 'top,other', e.g. 0.2,0.1 (instead of --subsample).")
+@click.option(
+    "--eval-input",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Aligned validation table for early stopping (every data party gives one).",
+)
+@click.option("--early-stopping-rounds", type=int, default=None,
+              help="Stop when the validation loss has not improved for this many trees.")
+@click.option("--key-bits", type=int, default=2048, show_default=True,
+              help="he mode: key size.")
+@click.option("--he-scheme", type=click.Choice(["paillier", "ou"]), default="paillier",
+              show_default=True, help="he mode: Paillier, or Okamoto-Uchiyama (faster).")
+@click.option("--workers", type=int, default=None,
+              help="he mode: processes for the ciphertext work [default: all cores].")
+def secureboost(
+    input_path: Path | None,
+    label: str | None,
+    id_columns: str,
+    exclude: str,
+    mode: str,
+    output: Path | None,
+    parties_in_job: str | None,
+    goss: str | None,
+    eval_input: Path | None,
+    key_bits: int,
+    he_scheme: str,
+    workers: int | None,
+    **flags: Any,
+) -> None:
+    """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
+
+    Run it once per party. The party with --label is the guest; a party with
+    no --input is the dealer (ss-dealer mode). Hyper-parameters are the
+    guest's; a host that passes one must agree. Every job prints its security
+    statement first. Each data party writes its own part of the model to
+    --output (a host keeps its split thresholds; only the guest has leaf
+    weights); `unseen predict` scores new rows with these parts.
+
+    \b
+    Example (three terminals, ss-dealer):
+      unseen secureboost --as bank    --parties keys/parties.toml --input bank_aligned.csv \\
+             --id phone --label default --mode ss-dealer --output bank_sbt --n-estimators 10
+      unseen secureboost --as telecom --parties keys/parties.toml --input tel_aligned.csv \\
+             --id phone --mode ss-dealer --output tel_sbt
+      unseen secureboost --as dealer  --parties keys/parties.toml --mode ss-dealer
+    """
+    from unseen.crypto import parallel
+    from unseen.ml.sbt_protocol import BoostParams
+    from unseen.ml.secureboost import security_statement
+    from unseen.runtime.errors import UnseenError
+
+    party = {k: flags.pop(k) for k in list(flags) if k not in HYPER}
+    me = party["party"]
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        if goss is not None:
+            parts = [float(x) for x in goss.split(",")]
+            if len(parts) != 2:
+                raise ValueError("--goss takes two rates, 'top,other'")
+            given["goss"] = [parts[0], parts[1]]
+        params = BoostParams.from_json(
+            {**given, "goss": tuple(given["goss"]) if "goss" in given else None}
+        )
+    except (UnseenError, ValueError) as e:
+        fail(f"[{me}] {e}")
+    if input_path is not None and output is None:
+        fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
+    if input_path is None and (label or eval_input):
+        fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
+    if workers is not None:
+        parallel.set_default_jobs(workers)
+    ids = _columns(id_columns)
+    job_parties = _columns(parties_in_job) if parties_in_job else None
+    he_options = {"key_bits": key_bits, "scheme": he_scheme}
+    if not party["quiet"]:
+        click.echo(security_statement(mode))
+
+    def role(ctx):  # type: ignore[no-untyped-def]
+        from unseen.ml.secureboost import load_table, train
+
+        table = evals = None
+        with ctx.step("load data"):
+            if input_path is not None:
+                table = load_table(input_path, label=label, id_columns=ids,
+                                   exclude=_columns(exclude), objective=params.objective)
+            if eval_input is not None and table is not None:
+                evals = load_table(eval_input, label=label, id_columns=ids,
+                                   features=table.features, objective=params.objective)
+        began = time.perf_counter()
+        model = train(
+            ctx, mode=mode,
+            X=None if table is None else table.X,
+            y=None if table is None else table.y,
+            features=None if table is None else table.features,
+            params=params if label is not None else None,
+            expect=None if label is not None else {k: params.to_json()[k] for k in given},
+            eval_set=None if evals is None else (evals.X, evals.y),
+            ids=None if table is None else table.ids,
+            file=str(input_path), label=label, he_options=he_options,
+        )
+        seconds = time.perf_counter() - began
+        with ctx.step("finish"):  # every party trained: only now does anyone write its model
+            ctx.broadcast("sbt/trained", "ok")
+            for peer in ctx.peers:
+                ctx.recv(peer, "sbt/trained")
+            if model is not None and output is not None:
+                model.save(output)
+        return model, seconds
+
+    model, seconds = run_party(role, default_job="secureboost", job_parties=job_parties, **party)
+    if model is None:
+        click.echo(f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s")
+        return
+    per_tree = seconds / max(1, model.n_trees)
+    click.echo(
+        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s ({per_tree:.3f} s/tree); "
+        f"model part written to {output}"
+    )
+    if model.role == "guest":
+        if model.history:
+            best = min(model.history)
+            click.echo(f"[{me}] validation loss: best {best:.5f} after {model.n_trees} trees")
+        top = sorted(model.importance_gain.items(), key=lambda kv: -kv[1])[:10]
+        if top:
+            click.echo(f"[{me}] feature importance (total gain, split count):")
+            for name, gain in top:
+                click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")

@@ -1,0 +1,783 @@
+"""SecureBoost training and joint prediction: the guest's and the hosts' roles.
+
+SecureBoost (Cheng, Fan, Jin, Liu, Chen, Papadopoulos, Yang, "SecureBoost: A
+lossless federated learning framework", IEEE Intelligent Systems 36(6), 2021;
+arXiv:1901.08755) trains gradient-boosted trees on data split by columns:
+
+- the **guest** (the paper's *active party*) holds the label and some features;
+- each **host** (a *passive party*) holds other features of the same rows
+  (aligned beforehand, e.g. by ``unseen psi``).
+
+One tree, layer by layer (algorithm 1 and 2 of the paper, batched by depth
+so that a tree costs ``O(max_depth)`` rounds, not ``O(nodes)``):
+
+1. the guest computes every row's gradient ``g`` and hessian ``h`` and hands
+   them to the hosts *protected* (how depends on the mode, see below);
+2. for the nodes of the current depth, the guest tells the hosts which rows
+   are in which node (the *instance space*); each host obtains, for each of
+   its features and bins, the sums ``sum g`` and ``sum h`` over the node's
+   rows in that bin, and they reach the guest -- never the rows' values;
+3. the guest, which bins its own features in plaintext, finds the best split
+   of every node over all parties' bins (XGBoost's gain,
+   :mod:`unseen.ml.sbt_tree`);
+4. a host whose feature wins is told only (feature, bin); it keeps the
+   threshold, and answers which rows of the node go left;
+5. the guest routes the rows, and at the last depth sets the leaf weights,
+   which only it knows.
+
+Histogram subtraction: only the smaller child of each split is summed; the
+guest gets its sibling as parent minus child. The mode decides step 1-2
+(:class:`GuestExchange` / :class:`HostExchange`):
+
+- ``plain``: gradients cross in the clear. Development only.
+- ``ss-dealer``: :mod:`unseen.ml.sbt_shuffle`;
+- ``he``: :mod:`unseen.ml.sbt_he`.
+
+Joint prediction (section 5 of the paper, in its batched form): each party
+walks its own splits and marks which leaves a row can still reach; the hosts
+send their marks to the guest, whose intersection is one leaf per row; only
+the guest knows leaf weights, so only it learns scores.
+
+Threat model: semi-honest parties. What each party learns, per mode, is in
+:func:`unseen.ml.secureboost.security_statement` and ``docs/secureboost.md``:
+in every mode the hosts learn the instance space of every node (which rows
+reach it) and the guest learns per-bin gradient sums of the hosts' features
+and which (host, feature, bin) splits each node, never a host's threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from unseen.ml.sbt_binning import BinMapper
+from unseen.ml.sbt_tree import (
+    OBJECTIVES,
+    LocalSplits,
+    SplitRule,
+    TreeLayout,
+    base_margin,
+    eval_loss,
+    find_splits,
+    goes_left,
+    grad_hess,
+    histograms,
+    is_worth_splitting,
+    merge_best,
+    reachable_leaves,
+    smaller_children,
+)
+from unseen.runtime.context import Context
+from unseen.runtime.errors import ConfigError, ProtocolError
+
+MODES = ("ss-dealer", "he", "plain")
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class BoostParams:
+    """Hyper-parameters, named and defaulted as in XGBoost (``max_bin`` as in FATE: 32)."""
+
+    objective: str = "binary:logistic"
+    n_estimators: int = 100
+    max_depth: int = 6
+    learning_rate: float = 0.3
+    max_bin: int = 32
+    reg_lambda: float = 1.0
+    gamma: float = 0.0
+    min_child_weight: float = 1.0
+    subsample: float = 1.0
+    base_score: float | None = None
+    early_stopping_rounds: int | None = None
+    goss: tuple[float, float] | None = None  # (top_rate, other_rate)
+    random_state: int | None = None
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> None:
+            raise ConfigError(msg)
+
+        if self.objective not in OBJECTIVES:
+            bad(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if not 1 <= self.n_estimators <= 100_000:
+            bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
+        if not 1 <= self.max_depth <= 14:
+            bad(f"max_depth must lie in [1, 14], not {self.max_depth}")
+        if not 0 < self.learning_rate <= 1:
+            bad(f"learning_rate must lie in (0, 1], not {self.learning_rate}")
+        if not 2 <= self.max_bin <= 255:
+            bad(f"max_bin must lie in [2, 255], not {self.max_bin}")
+        if not (self.reg_lambda >= 0 and self.gamma >= 0 and self.min_child_weight >= 0):
+            bad("reg_lambda, gamma and min_child_weight must be non-negative")
+        if not 0 < self.subsample <= 1:
+            bad(f"subsample must lie in (0, 1], not {self.subsample}")
+        if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
+            bad("early_stopping_rounds must be at least 1")
+        if self.goss is not None:
+            a, b = self.goss
+            if not (0 < a < 1 and 0 < b < 1 and a + b <= 1):
+                bad(f"goss rates (top, other) must be in (0, 1) with top + other <= 1: {self.goss}")
+            if self.subsample < 1:
+                bad("choose either subsample or goss, not both")
+
+    @property
+    def rule(self) -> SplitRule:
+        return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["goss"] = list(self.goss) if self.goss is not None else None
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BoostParams:
+        d = dict(d)
+        if d.get("goss") is not None:
+            d["goss"] = tuple(d["goss"])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ProtocolError(f"malformed parameters: {e}") from None
+
+
+# --------------------------------------------------------------------------- exchanges
+
+
+class GuestExchange(ABC):
+    """How the guest obtains the hosts' per-bin gradient sums (one object for all hosts)."""
+
+    @abstractmethod
+    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> None:
+        """Hand this tree's gradients (over the tree's rows) to every host, protected."""
+
+    @abstractmethod
+    def histograms(
+        self, tree: int, depth: int, slot: np.ndarray, n_slots: int
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per host, sums ``(G, H)`` of shape ``(n_slots, F_host, max_bin + 1)``.
+
+        ``slot[i]`` is the node slot of the tree's row ``i`` (``-1``: not summed).
+        The hosts know ``slot`` already (the guest sent the instance spaces).
+        """
+
+    def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
+        """Called after each tree."""
+
+    def finish(self, trees: int) -> None:  # noqa: B027 - optional hook
+        """Training is over (``trees`` were kept)."""
+
+
+class HostExchange(ABC):
+    """A host's side of :class:`GuestExchange`."""
+
+    @abstractmethod
+    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
+        """Receive this tree's protected gradients; ``bins`` are the tree's rows' bins."""
+
+    @abstractmethod
+    def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
+        """Produce this depth's per-bin sums for the guest."""
+
+    def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
+        """Called after each tree."""
+
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """Training is over."""
+
+
+class PlainGuestExchange(GuestExchange):
+    """``plain`` mode: the guest sends g and h in the clear. INSECURE, development only."""
+
+    def __init__(self, ctx: Context, hosts: list[str], width: int) -> None:
+        self.ctx, self.hosts, self.width = ctx, hosts, width
+
+    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> None:
+        for host in self.hosts:
+            self.ctx.send(host, f"sbt/{tree}/plain-gh", np.stack([g, h]))
+
+    def histograms(
+        self, tree: int, depth: int, slot: np.ndarray, n_slots: int
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for host in self.hosts:
+            got = self.ctx.recv(host, f"sbt/{tree}/{depth}/plain-hist")
+            if not isinstance(got, np.ndarray) or got.ndim != 4 or got.shape[0] != 2:
+                raise ProtocolError(f"{host!r} sent malformed histograms")
+            out[host] = (got[0], got[1])
+        return out
+
+
+class PlainHostExchange(HostExchange):
+    def __init__(self, ctx: Context, guest: str, width: int) -> None:
+        self.ctx, self.guest, self.width = ctx, guest, width
+        self.gh = np.zeros((2, 0))
+        self.bins = np.zeros((0, 0), dtype=np.uint8)
+
+    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
+        self.bins = bins
+        self.gh = self.ctx.recv(self.guest, f"sbt/{tree}/plain-gh")
+        if not isinstance(self.gh, np.ndarray) or self.gh.shape != (2, bins.shape[0]):
+            raise ProtocolError("the guest sent malformed gradients")
+
+    def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
+        g, h = histograms(self.bins, slot, n_slots, self.width, self.gh[0], self.gh[1])
+        self.ctx.send(self.guest, f"sbt/{tree}/{depth}/plain-hist", np.stack([g, h]))
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class PartyTrees:
+    """One party's part of a trained model: the tree shapes and its own splits.
+
+    At the guest, ``values`` holds each tree's leaf weights (NaN at inner nodes).
+    """
+
+    me: int
+    layouts: list[TreeLayout] = field(default_factory=list)
+    splits: list[LocalSplits] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+
+    def truncate(self, n_trees: int) -> None:
+        del self.layouts[n_trees:], self.splits[n_trees:], self.values[n_trees:]
+
+    def leaf_masks(self, X: np.ndarray, trees: range | None = None) -> list[np.ndarray]:
+        """Per tree, which leaves each row may reach given this party's splits."""
+        trees = trees if trees is not None else range(len(self.layouts))
+        return [reachable_leaves(self.layouts[t], self.splits[t], X, self.me)[1] for t in trees]
+
+
+@dataclass
+class GuestResult:
+    trees: PartyTrees
+    base_margin: float
+    features: list[str]
+    host_features: dict[str, list[str]]
+    importance_split: dict[str, int]
+    importance_gain: dict[str, float]
+    history: list[float]
+    best_iteration: int
+    frac_bits: list[int] = field(default_factory=list)
+
+
+def _pack_masks(masks: list[np.ndarray]) -> np.ndarray:
+    """Leaf masks ``(n, leaves_t)`` of several trees as one packed bit array (rows first)."""
+    if not masks:
+        return np.zeros(0, dtype=np.uint8)
+    return np.packbits(np.concatenate(masks, axis=1), axis=1)
+
+
+def _unpack_masks(packed: Any, n: int, widths: list[int], who: str) -> list[np.ndarray]:
+    total = sum(widths)
+    if not isinstance(packed, np.ndarray) or packed.dtype != np.uint8:
+        raise ProtocolError(f"{who!r} sent malformed leaf masks")
+    if total == 0:
+        return [np.ones((n, 0), dtype=bool) for _ in widths]
+    if packed.shape != (n, (total + 7) // 8):
+        raise ProtocolError(f"{who!r} sent leaf masks of shape {packed.shape}")
+    bits = np.unpackbits(packed, axis=1, count=total).astype(bool)
+    out, pos = [], 0
+    for w in widths:
+        out.append(bits[:, pos : pos + w])
+        pos += w
+    return out
+
+
+def combine_masks(guest: list[np.ndarray], hosts: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per tree, the one leaf (column index) each row reaches: the AND of all parties' masks."""
+    out = []
+    for t, mine in enumerate(guest):
+        m = mine.copy()
+        for theirs in hosts:
+            m &= theirs[t]
+        if m.shape[1] and not np.all(m.sum(axis=1) == 1):
+            raise ProtocolError(
+                f"tree {t}: the parties' leaf masks do not single out one leaf per row "
+                "(models from different trainings?)"
+            )
+        out.append(np.argmax(m, axis=1) if m.shape[1] else np.zeros(m.shape[0], dtype=np.int64))
+    return out
+
+
+# --------------------------------------------------------------------------- handshake
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who is who in a job, found in the handshake: the label holder is the guest."""
+
+    guest: str
+    hosts: tuple[str, ...]
+    dealer: str | None
+
+    def index(self, party: str) -> int:
+        """A party's index in split ownership: 0 for the guest, 1.. for the hosts."""
+        return 0 if party == self.guest else 1 + self.hosts.index(party)
+
+
+def handshake(ctx: Context, role: str, mode: str) -> Roles:
+    """Every party announces its role and mode; all check that they agree.
+
+    ``role`` is ``"guest"`` (holds the label), ``"host"`` (features only) or
+    ``"dealer"`` (no input; ``ss-dealer`` mode only).
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    with ctx.step("handshake"):
+        ctx.broadcast("sbt/hello", {"role": role, "mode": mode})
+        roles = {ctx.party: role}
+        for peer in ctx.peers:
+            msg = ctx.recv(peer, "sbt/hello")
+            if not isinstance(msg, dict) or msg.get("role") not in ("guest", "host", "dealer"):
+                raise ProtocolError(f"{peer!r} sent a malformed hello")
+            if msg.get("mode") != mode:
+                raise ConfigError(
+                    f"modes differ: {ctx.party!r} runs {mode!r} but {peer!r} runs {msg.get('mode')!r}"
+                )
+            roles[peer] = msg["role"]
+    ordered = [p for p in ctx.parties]
+    guests = [p for p in ordered if roles[p] == "guest"]
+    hosts = tuple(p for p in ordered if roles[p] == "host")
+    dealers = [p for p in ordered if roles[p] == "dealer"]
+    if len(guests) != 1:
+        raise ConfigError(
+            f"exactly one party must hold the label (give --label at the guest only); "
+            f"found {len(guests)}: {guests}"
+        )
+    if not hosts:
+        raise ConfigError("SecureBoost needs at least one host (a party with features and no label)")
+    if mode == "ss-dealer" and len(dealers) != 1:
+        raise ConfigError(
+            f"ss-dealer mode needs exactly one dealer (a party run with --as <name> and no input); "
+            f"found {len(dealers)}"
+        )
+    if mode != "ss-dealer" and dealers:
+        raise ConfigError(f"{mode} mode has no dealer, but {dealers} joined without input")
+    return Roles(guests[0], hosts, dealers[0] if dealers else None)
+
+
+# --------------------------------------------------------------------------- guest
+
+
+def _rows_by_node(node_of: np.ndarray, nodes: list[int]) -> dict[int, np.ndarray]:
+    """The rows (in increasing order) of each of ``nodes``."""
+    order = np.argsort(node_of, kind="stable")
+    sorted_nodes = node_of[order]
+    lo = np.searchsorted(sorted_nodes, nodes, side="left")
+    hi = np.searchsorted(sorted_nodes, nodes, side="right")
+    return {v: order[a:b] for v, a, b in zip(nodes, lo, hi, strict=True)}
+
+
+def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
+    """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
+    lut = np.full(n_nodes, -1, dtype=np.int32)
+    lut[compute] = np.arange(len(compute), dtype=np.int32)
+    return lut[node_rows]
+
+
+class Guest:
+    """The label holder's role in training (SecureBoost's active party)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        X: np.ndarray,
+        y: np.ndarray,
+        features: list[str],
+        params: BoostParams,
+        hosts: list[str],
+        host_features: dict[str, list[str]],
+        host_bins: dict[str, np.ndarray],
+        exchange: GuestExchange,
+        eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.ctx, self.X, self.y, self.p = ctx, X, y, params
+        self.features = features
+        self.hosts = hosts
+        self.host_features, self.host_bins = host_features, host_bins
+        self.exchange = exchange
+        self.eval_set = eval_set
+        self.rule = params.rule
+        self.binner = BinMapper.fit(X, params.max_bin)
+        self.bins = self.binner.transform(X)
+        self.width = self.binner.width
+        self.sampler = np.random.default_rng(params.random_state)  # row sampling, not secret
+        self.importance_split: dict[str, int] = {}
+        self.importance_gain: dict[str, float] = {}
+
+    # -- row sampling -----------------------------------------------------------------
+    def sample_rows(self, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tree's rows and their (re-weighted) g, h: all rows, ``subsample``, or GOSS.
+
+        GOSS (Ke et al., "LightGBM", NeurIPS 2017, algorithm 2): keep the
+        ``top_rate`` rows of largest ``|g|``, sample ``other_rate`` of the rest,
+        and weight those by ``(1 - top_rate) / other_rate``.
+        """
+        n = g.size
+        if self.p.goss is not None:
+            top, other = self.p.goss
+            n_top, n_other = int(top * n), max(1, int(other * n))
+            order = np.argsort(-np.abs(g), kind="stable")
+            rest = self.sampler.choice(order[n_top:], size=min(n_other, n - n_top), replace=False)
+            rows = np.sort(np.r_[order[:n_top], rest])
+            w = np.ones(n)
+            w[rest] = (1 - top) / other
+            return rows, g[rows] * w[rows], h[rows] * w[rows]
+        if self.p.subsample < 1:
+            size = max(1, int(self.p.subsample * n))
+            rows = np.sort(self.sampler.choice(n, size=size, replace=False))
+            return rows, g[rows], h[rows]
+        return np.arange(n), g, h
+
+    # -- one tree ------------------------------------------------------------------------
+    def grow_tree(self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees) -> np.ndarray:
+        """Grow tree ``t`` (algorithm 2 of the paper, depth by depth); every row's leaf value."""
+        ctx, p = self.ctx, self.p
+        n = self.X.shape[0]
+        rows, g, h = self.sample_rows(g_all, h_all)
+        sampled = rows.size < n
+        for host in self.hosts:
+            ctx.send(host, f"sbt/{t}/begin", {"op": "tree", "sampled": sampled})
+            if sampled:
+                mask = np.zeros(n, dtype=bool)
+                mask[rows] = True
+                ctx.send(host, f"sbt/{t}/rows", np.packbits(mask))
+        clock = time.perf_counter()
+        with ctx.step(f"tree {t}: gradients to the hosts"):
+            self.exchange.begin_tree(t, g, h)
+        ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
+        bins = self.bins[rows]
+        layout, splits = TreeLayout(), LocalSplits()
+        node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
+        frontier: list[int] = [0]
+        parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        depth = 0
+        while frontier and depth < p.max_depth:
+            node_rows = node_of[rows]
+            with ctx.step(f"tree {t} depth {depth}: histograms"):
+                if depth == 0:
+                    compute = [0]
+                else:  # histogram subtraction: sum the smaller child of each pair only
+                    counts = np.bincount(node_rows, minlength=layout.n_nodes)[frontier]
+                    compute = [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
+                for host in self.hosts:
+                    ctx.send(host, f"sbt/{t}/{depth}/cmd", {"op": "hist", "compute": compute})
+                    if depth:
+                        ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
+                slot = _slots(node_rows, compute, layout.n_nodes)
+                clock = time.perf_counter()
+                own = histograms(bins, slot, len(compute), self.width, g, h)
+                theirs = self.exchange.histograms(t, depth, slot, len(compute))
+                ctx.log.debug("tree %d depth %d: histograms of %d nodes in %.3f s", t, depth,
+                              len(compute), time.perf_counter() - clock)
+                clock = time.perf_counter()
+                hist = self._all_histograms(frontier, compute, own, theirs, layout, parent_hist)
+            with ctx.step(f"tree {t} depth {depth}: splits"):
+                frontier, node_of = self._split_layer(t, depth, frontier, hist, g, h, rows, node_of,
+                                                      layout, splits)
+            ctx.log.debug("tree %d depth %d: splits in %.3f s", t, depth, time.perf_counter() - clock)
+            parent_hist = hist
+            depth += 1
+        for host in self.hosts:
+            ctx.send(host, f"sbt/{t}/{depth}/cmd", {"op": "end"})
+        # leaf weights w = -G / (H + lambda), from the guest's own exact sums
+        node_rows = node_of[rows]
+        tg = np.bincount(node_rows, weights=g, minlength=layout.n_nodes)
+        th = np.bincount(node_rows, weights=h, minlength=layout.n_nodes)
+        values = np.full(layout.n_nodes, np.nan)
+        leaves = layout.leaves()
+        values[leaves] = p.learning_rate * self.rule.weight(tg[leaves], th[leaves])
+        trees.layouts.append(layout)
+        trees.splits.append(splits)
+        trees.values.append(values)
+        self.exchange.end_tree(t)
+        return values[node_of]
+
+    def _all_histograms(
+        self,
+        frontier: list[int],
+        compute: list[int],
+        own: tuple[np.ndarray, np.ndarray],
+        theirs: dict[str, tuple[np.ndarray, np.ndarray]],
+        layout: TreeLayout,
+        parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
+    ) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Every frontier node's histograms per party: summed, or parent minus sibling."""
+        parties = {"": own, **theirs}
+        for host in self.hosts:
+            shape = (len(compute), len(self.host_features[host]), self.width)
+            got = parties.get(host)
+            if got is None or got[0].shape != shape or got[1].shape != shape:
+                raise ProtocolError(f"{host!r} sent histograms of the wrong shape (expected {shape})")
+        out: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+        for j, v in enumerate(compute):
+            out[v] = {k: (gh[0][j], gh[1][j]) for k, gh in parties.items()}
+        parent_of = {layout.left[i]: i for i in range(layout.n_nodes) if layout.left[i] >= 0}
+        parent_of |= {layout.right[i]: i for i in range(layout.n_nodes) if layout.right[i] >= 0}
+        for v in frontier:
+            if v in out:
+                continue
+            par = parent_of[v]
+            sib = layout.left[par] if layout.right[par] == v else layout.right[par]
+            out[v] = {
+                k: (parent_hist[par][k][0] - out[sib][k][0], parent_hist[par][k][1] - out[sib][k][1])
+                for k in parties
+            }
+        return out
+
+    def _split_layer(
+        self,
+        t: int,
+        depth: int,
+        frontier: list[int],
+        hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
+        g: np.ndarray,
+        h: np.ndarray,
+        rows: np.ndarray,
+        node_of: np.ndarray,
+        layout: TreeLayout,
+        splits: LocalSplits,
+    ) -> tuple[list[int], np.ndarray]:
+        """Choose each frontier node's split, have its owner route the rows; the next frontier."""
+        ctx = self.ctx
+        node_rows = node_of[rows]
+        tg = np.bincount(node_rows, weights=g, minlength=layout.n_nodes)[frontier]
+        th = np.bincount(node_rows, weights=h, minlength=layout.n_nodes)[frontier]
+        parties = ["", *self.hosts]
+        n_bins = {"": self.binner.n_bins(), **self.host_bins}
+        candidates = []
+        for party in parties:
+            hg = np.stack([hist[v][party][0] for v in frontier])
+            hh = np.stack([hist[v][party][1] for v in frontier])
+            candidates.append(find_splits(hg, hh, tg, th, n_bins[party], self.rule))
+        owner, best = merge_best(candidates)
+        do_split = is_worth_splitting(best.gain, self.rule)
+        # every host learns the layer's shape; each host, its own winning (feature, bin)
+        children: dict[int, tuple[int, int]] = {}
+        messages: dict[str, list[list[Any]]] = {host: [] for host in self.hosts}
+        for j, v in enumerate(frontier):
+            if not do_split[j]:
+                continue
+            children[v] = layout.split(v, int(owner[j]))
+            party, f = parties[owner[j]], int(best.feature[j])
+            name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
+            self.importance_split[name] = self.importance_split.get(name, 0) + 1
+            self.importance_gain[name] = self.importance_gain.get(name, 0.0) + float(best.gain[j])
+            for host in self.hosts:
+                mine = host == party
+                messages[host].append(
+                    [v, mine, f if mine else -1, int(best.bin[j]) if mine else -1,
+                     bool(best.default_left[j]) if mine else False]
+                )
+        for host in self.hosts:
+            ctx.send(host, f"sbt/{t}/{depth}/split", messages[host])
+        at = _rows_by_node(node_of, list(children))
+        new_node_of = node_of.copy()
+
+        def route(v: int, left: np.ndarray) -> None:
+            lo, hi = children[v]
+            new_node_of[at[v]] = np.where(left, lo, hi)
+
+        for j, v in enumerate(frontier):
+            if do_split[j] and owner[j] == 0:
+                f, b, dl = int(best.feature[j]), int(best.bin[j]), bool(best.default_left[j])
+                thr = self.binner.threshold(f, b)
+                splits.add(v, f, thr, dl)
+                route(v, goes_left(self.X[at[v], f], thr, dl))
+        for host in self.hosts:
+            mine = [int(m[0]) for m in messages[host] if m[1]]
+            if not mine:
+                continue
+            total = sum(at[v].size for v in mine)
+            packed = ctx.recv(host, f"sbt/{t}/{depth}/left")
+            if not isinstance(packed, np.ndarray) or packed.dtype != np.uint8 or \
+                    packed.shape != ((total + 7) // 8,):
+                raise ProtocolError(f"{host!r} sent a malformed routing answer")
+            bits = np.unpackbits(packed, count=total).astype(bool)
+            pos = 0
+            for v in mine:
+                route(v, bits[pos : pos + at[v].size])
+                pos += at[v].size
+        return [c for v in frontier if v in children for c in children[v]], new_node_of
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self) -> GuestResult:
+        ctx, p = self.ctx, self.p
+        y = self.y
+        base = base_margin(p.objective, y, p.base_score)
+        margin = np.full(y.size, base)
+        trees = PartyTrees(me=0)
+        history: list[float] = []
+        best_iter, best_loss = -1, math.inf
+        val_margin = np.full(self.eval_set[1].size, base) if self.eval_set is not None else None
+        t = 0
+        with ctx.progress("SecureBoost trees", total=p.n_estimators, unit="tree") as bar:
+            while t < p.n_estimators:
+                ctx.check_cancelled()
+                g, h = grad_hess(p.objective, y, margin)
+                margin += self.grow_tree(t, g, h, trees)
+                t += 1
+                bar.update()
+                if self.eval_set is not None and val_margin is not None:
+                    with ctx.step(f"tree {t - 1}: validation"):
+                        val_margin += self._validation_scores(t - 1, trees)
+                    loss = eval_loss(p.objective, self.eval_set[1], val_margin)
+                    history.append(loss)
+                    bar.set_postfix(val_loss=f"{loss:.5f}")
+                    if loss < best_loss:
+                        best_iter, best_loss = t - 1, loss
+                    elif p.early_stopping_rounds and t - 1 - best_iter >= p.early_stopping_rounds:
+                        break
+        kept = best_iter + 1 if (val_margin is not None and p.early_stopping_rounds) else t
+        trees.truncate(kept)
+        for host in self.hosts:
+            ctx.send(host, f"sbt/{t}/begin", {"op": "stop", "trees": kept})
+        self.exchange.finish(kept)
+        return GuestResult(
+            trees, base, self.features, self.host_features, self.importance_split,
+            self.importance_gain, history, kept - 1,
+        )
+
+    def _validation_scores(self, t: int, trees: PartyTrees) -> np.ndarray:
+        """Tree ``t``'s contribution on the validation rows (joint prediction)."""
+        assert self.eval_set is not None
+        Xv = self.eval_set[0]
+        mine = trees.leaf_masks(Xv, range(t, t + 1))
+        widths = [mine[0].shape[1]]
+        theirs = [
+            _unpack_masks(self.ctx.recv(host, f"sbt/{t}/val-masks"), Xv.shape[0], widths, host)
+            for host in self.hosts
+        ]
+        (leaf,) = combine_masks(mine, theirs)
+        return trees.values[t][trees.layouts[t].leaves()][leaf]
+
+
+# --------------------------------------------------------------------------- host
+
+
+class Host:
+    """A feature holder's role in training (SecureBoost's passive party)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        X: np.ndarray,
+        guest: str,
+        me: int,
+        params: BoostParams,
+        exchange: HostExchange,
+        X_eval: np.ndarray | None = None,
+        binner: BinMapper | None = None,
+    ) -> None:
+        self.ctx, self.X, self.guest, self.me, self.p = ctx, X, guest, me, params
+        self.exchange = exchange
+        self.X_eval = X_eval
+        self.binner = binner or BinMapper.fit(X, params.max_bin)
+        self.bins = self.binner.transform(X)
+
+    def fit(self) -> PartyTrees:
+        ctx, p = self.ctx, self.p
+        n = self.X.shape[0]
+        trees = PartyTrees(me=self.me)
+        with ctx.progress("SecureBoost trees", total=p.n_estimators, unit="tree") as bar:
+            for t in range(p.n_estimators + 1):
+                msg = ctx.recv(self.guest, f"sbt/{t}/begin")
+                if not isinstance(msg, dict) or msg.get("op") not in ("tree", "stop"):
+                    raise ProtocolError("the guest sent a malformed tree start")
+                if msg["op"] == "stop":
+                    kept = msg.get("trees")
+                    if not isinstance(kept, int) or not 0 <= kept <= len(trees.layouts):
+                        raise ProtocolError(f"the guest kept {kept!r} of {len(trees.layouts)} trees")
+                    trees.truncate(kept)
+                    self.exchange.finish()
+                    return trees
+                if t == p.n_estimators:
+                    raise ProtocolError("the guest went past n_estimators")
+                rows = np.arange(n)
+                if msg.get("sampled"):
+                    packed = ctx.recv(self.guest, f"sbt/{t}/rows")
+                    if not isinstance(packed, np.ndarray) or packed.shape != ((n + 7) // 8,):
+                        raise ProtocolError("the guest sent a malformed row sample")
+                    rows = np.flatnonzero(np.unpackbits(packed, count=n))
+                with ctx.step(f"tree {t}: gradients from the guest"):
+                    self.exchange.begin_tree(t, self.bins[rows])
+                layout, splits = self._grow(t, rows)
+                trees.layouts.append(layout)
+                trees.splits.append(splits)
+                trees.values.append(np.zeros(0))
+                self.exchange.end_tree(t)
+                if self.X_eval is not None:
+                    masks = trees.leaf_masks(self.X_eval, range(t, t + 1))
+                    ctx.send(self.guest, f"sbt/{t}/val-masks", _pack_masks(masks))
+                bar.update()
+        raise ProtocolError("the guest never ended training")  # pragma: no cover
+
+    def _grow(self, t: int, rows: np.ndarray) -> tuple[TreeLayout, LocalSplits]:
+        """Follow the guest through one tree: sums per depth, route the rows of own splits."""
+        ctx = self.ctx
+        n = self.X.shape[0]
+        layout, splits = TreeLayout(), LocalSplits()
+        node_of = np.zeros(n, dtype=np.int16)
+        for depth in range(self.p.max_depth + 1):
+            cmd = ctx.recv(self.guest, f"sbt/{t}/{depth}/cmd")
+            if not isinstance(cmd, dict) or cmd.get("op") not in ("hist", "end"):
+                raise ProtocolError("the guest sent a malformed command")
+            if cmd["op"] == "end":
+                return layout, splits
+            with ctx.step(f"tree {t} depth {depth}: histograms"):
+                if depth:
+                    node_of = ctx.recv(self.guest, f"sbt/{t}/{depth}/nodes")
+                    if not isinstance(node_of, np.ndarray) or node_of.shape != (n,) or \
+                            node_of.dtype != np.int16 or node_of.max(initial=0) >= layout.n_nodes:
+                        raise ProtocolError("the guest sent a malformed instance space")
+                compute = [int(v) for v in cmd["compute"]]
+                if any(not 0 <= v < layout.n_nodes for v in compute):
+                    raise ProtocolError("the guest asked for unknown nodes")
+                slot = _slots(node_of[rows], compute, layout.n_nodes)
+                self.exchange.histograms(t, depth, slot, len(compute))
+            with ctx.step(f"tree {t} depth {depth}: splits"):
+                decided = ctx.recv(self.guest, f"sbt/{t}/{depth}/split")
+                mine = []
+                for v, own, f, b, dl in decided:
+                    if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
+                        raise ProtocolError(f"the guest split unknown node {v}")
+                    layout.split(v, self.me if own else -2)
+                    if own:
+                        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
+                            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
+                        thr = self.binner.threshold(f, b)
+                        splits.add(v, f, thr, bool(dl))
+                        mine.append((v, f, thr, bool(dl)))
+                if mine:
+                    at = _rows_by_node(node_of, [m[0] for m in mine])
+                    left = [goes_left(self.X[at[v], f], thr, dl) for v, f, thr, dl in mine]
+                    ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(left)))
+        raise ProtocolError("the guest went past max_depth")
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict_guest(
+    ctx: Context, trees: PartyTrees, base: float, X: np.ndarray, hosts: list[str], key: str = "sbt-predict"
+) -> np.ndarray:
+    """The guest's side of joint prediction: margins of every row (only the guest learns them)."""
+    widths = [int(lay.leaves().size) for lay in trees.layouts]
+    mine = trees.leaf_masks(X)
+    theirs = [_unpack_masks(ctx.recv(hh, f"{key}/masks"), X.shape[0], widths, hh) for hh in hosts]
+    margin = np.full(X.shape[0], base)
+    for t, leaf in enumerate(combine_masks(mine, theirs)):
+        margin += trees.values[t][trees.layouts[t].leaves()][leaf]
+    return margin
+
+
+def predict_host(ctx: Context, trees: PartyTrees, X: np.ndarray, guest: str, key: str = "sbt-predict") -> None:
+    """A host's side: walk its own splits and send the guest its leaf masks."""
+    ctx.send(guest, f"{key}/masks", _pack_masks(trees.leaf_masks(X)))

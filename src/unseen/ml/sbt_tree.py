@@ -1,0 +1,331 @@
+"""Gradient-boosted trees the XGBoost way: losses, histograms, split search, tree layout.
+
+This is the plaintext arithmetic that every SecureBoost mode shares. The
+protocols (:mod:`unseen.ml.sbt_protocol`) only change *how the guest obtains*
+the per-bin sums of gradients and hessians over a host's features; what it
+does with them is below, and is the same as XGBoost's ``hist`` method (Chen &
+Guestrin, "XGBoost: A scalable tree boosting system", KDD 2016, eqs. 5-7 and
+algorithm 2), so the model is lossless (Cheng et al., "SecureBoost", 2021,
+theorem 1):
+
+- second-order loss with L2 regularisation: a leaf's weight is
+  ``w = -G / (H + lambda)`` (times the learning rate) and a split's gain is
+  ``G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)``;
+- a split is kept if its gain exceeds ``1e-6`` and ``gamma`` (XGBoost's
+  ``min_split_loss``) and both children have hessian sums of at least
+  ``min_child_weight``;
+- candidates are the bin boundaries of each feature; missing values (the
+  extra bin) go right first, then left if that is strictly better (XGBoost's
+  forward/backward enumeration), ties go to the lowest feature, then the
+  lowest bin;
+- trees grow depth-wise to ``max_depth``.
+
+Histograms are float64 sums over rows (``np.bincount``); the sibling of a
+computed child is ``parent - child`` (histogram subtraction; Ke et al.,
+"LightGBM", NeurIPS 2017, section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+#: smallest gain that counts as an improvement (XGBoost's kRtEps)
+MIN_GAIN = 1e-6
+
+Objective = Literal["binary:logistic", "reg:squarederror"]
+OBJECTIVES: tuple[str, ...] = ("binary:logistic", "reg:squarederror")
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def base_margin(objective: str, y: np.ndarray, base_score: float | None) -> float:
+    """The starting margin: ``base_score`` (default: the mean label), on the margin scale."""
+    score = float(np.mean(y)) if base_score is None else float(base_score)
+    if objective == "binary:logistic":
+        score = min(max(score, 1e-6), 1 - 1e-6)
+        return float(np.log(score / (1 - score)))
+    return score
+
+
+def grad_hess(objective: str, y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivatives of the loss at ``margin``, per row."""
+    if objective == "binary:logistic":
+        p = sigmoid(margin)
+        return p - y, np.maximum(p * (1 - p), 1e-16)
+    if objective == "reg:squarederror":
+        return margin - y, np.ones_like(margin)
+    raise ValueError(f"unknown objective {objective!r} (choose from {OBJECTIVES})")
+
+
+def transform(objective: str, margin: np.ndarray) -> np.ndarray:
+    """Margins to predictions: probabilities, or the regression value."""
+    return sigmoid(margin) if objective == "binary:logistic" else margin
+
+
+def eval_loss(objective: str, y: np.ndarray, margin: np.ndarray) -> float:
+    """The early-stopping metric (XGBoost's default): log-loss, or RMSE."""
+    if objective == "binary:logistic":
+        p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(np.sqrt(np.mean((margin - y) ** 2)))
+
+
+# --------------------------------------------------------------------------- gains
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Regularisation that decides splits and leaf weights."""
+
+    reg_lambda: float = 1.0
+    gamma: float = 0.0
+    min_child_weight: float = 1.0
+
+    def score(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """``G^2 / (H + lambda)``, 0 where ``H < min_child_weight`` (XGBoost's CalcGain)."""
+        ok = (h >= self.min_child_weight) & (h > 0)
+        return np.where(ok, g * g / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+
+    def weight(self, g: np.ndarray | float, h: np.ndarray | float) -> np.ndarray:
+        """The optimal leaf weight ``-G / (H + lambda)`` (0 where ``H < min_child_weight``)."""
+        g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
+        ok = (h >= self.min_child_weight) & (h > 0)
+        return np.where(ok, -g / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+
+
+@dataclass
+class BestSplits:
+    """The best split of each of ``K`` nodes over one party's features (``gain = -inf``: none)."""
+
+    gain: np.ndarray  # (K,)
+    feature: np.ndarray  # (K,) feature index at the party
+    bin: np.ndarray  # (K,) bins 0..bin go left
+    default_left: np.ndarray  # (K,) where missing values go
+
+    @classmethod
+    def none(cls, k: int) -> BestSplits:
+        return cls(
+            np.full(k, -np.inf), np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, bool)
+        )
+
+
+#: gains this close (relative) count as tied: fixed-point sums differ from float64 ones by
+#: far less, so a tie between features that cut the rows alike goes to the same feature
+TIE = 1e-9
+
+
+def first_best(gains: np.ndarray) -> np.ndarray:
+    """Per row, the first column whose gain is within :data:`TIE` of the row's maximum."""
+    best = gains.max(axis=1, keepdims=True)
+    tol = TIE * np.maximum(1.0, np.abs(np.where(np.isfinite(best), best, 0.0)))
+    return np.argmax(gains >= best - tol, axis=1)
+
+
+def find_splits(
+    hist_g: np.ndarray,
+    hist_h: np.ndarray,
+    total_g: np.ndarray,
+    total_h: np.ndarray,
+    n_bins: np.ndarray,
+    rule: SplitRule,
+) -> BestSplits:
+    """The best split per node from histograms of shape ``(K, F, W)``.
+
+    ``W - 1`` is the missing bin; feature ``f`` has ``n_bins[f]`` value bins.
+    ``total_g``, ``total_h`` (``(K,)``) are the nodes' sums over all their rows.
+    """
+    k, f, w = hist_g.shape
+    if k == 0 or f == 0:
+        return BestSplits.none(k)
+    values = w - 1
+    gl = np.cumsum(hist_g[:, :, :values], axis=2)  # left sums: bins 0..j go left
+    hl = np.cumsum(hist_h[:, :, :values], axis=2)
+    gm, hm = hist_g[:, :, values:], hist_h[:, :, values:]  # missing bin, (K, F, 1)
+    tg, th = total_g[:, None, None], total_h[:, None, None]
+    parent = rule.score(total_g, total_h)[:, None, None]
+    has_missing = hm[:, :, 0] > 0
+    # a cut after bin j exists for j < n_bins[f] - 1; with missing values, also
+    # "every value left, missing right" (j = n_bins[f] - 1)
+    j = np.arange(values)[None, None, :]
+    cut = j < (n_bins[None, :, None] - 1)
+    all_values = (j == n_bins[None, :, None] - 1) & has_missing[:, :, None]
+
+    def gains(gl_: np.ndarray, hl_: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        gr_, hr_ = tg - gl_, th - hl_
+        ok = valid & (hl_ >= rule.min_child_weight) & (hr_ >= rule.min_child_weight)
+        gain = rule.score(gl_, hl_) + rule.score(gr_, hr_) - parent
+        return np.where(ok, gain, -np.inf)
+
+    right = gains(gl, hl, cut | all_values)  # missing values go right (forward enumeration)
+    left = gains(gl + gm, hl + hm, cut)  # missing values go left (backward enumeration)
+    use_left = (left > right) & has_missing[:, :, None]
+    best = np.where(use_left, left, right)
+    flat = best.reshape(k, -1)
+    arg = first_best(flat)  # lowest feature, then lowest bin
+    gain = flat[np.arange(k), arg]
+    feature, cut = np.divmod(arg, values)
+    dleft = use_left.reshape(k, -1)[np.arange(k), arg]
+    return BestSplits(gain, feature.astype(np.int64), cut.astype(np.int64), dleft)
+
+
+def merge_best(candidates: list[BestSplits]) -> tuple[np.ndarray, BestSplits]:
+    """Per node, which candidate set (party) wins and its split; ties go to the first."""
+    gains = np.stack([c.gain for c in candidates])  # (P, K)
+    owner = first_best(gains.T)
+    k = np.arange(gains.shape[1])
+    pick = BestSplits(
+        gains[owner, k],
+        np.stack([c.feature for c in candidates])[owner, k],
+        np.stack([c.bin for c in candidates])[owner, k],
+        np.stack([c.default_left for c in candidates])[owner, k],
+    )
+    return owner, pick
+
+
+def is_worth_splitting(gain: np.ndarray, rule: SplitRule) -> np.ndarray:
+    """XGBoost's validity test for a candidate split."""
+    return np.isfinite(gain) & (gain > MIN_GAIN) & (gain >= rule.gamma)
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+def histograms(
+    bins: np.ndarray, slot: np.ndarray, n_slots: int, width: int, g: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin sums of ``g`` and ``h`` for ``n_slots`` nodes: two ``(n_slots, F, width)`` arrays.
+
+    ``bins`` is ``(n, F)``; row ``i`` counts toward node ``slot[i]`` (``-1``: none).
+    One ``bincount`` over every (row, feature) pair of the selected rows.
+    """
+    n_features = bins.shape[1]
+    rows = np.flatnonzero(slot >= 0)
+    size = n_slots * n_features * width
+    if rows.size == 0 or n_features == 0:
+        z = np.zeros((n_slots, n_features, width))
+        return z, z.copy()
+    base = (slot[rows].astype(np.int64) * n_features)[:, None] + np.arange(n_features)[None, :]
+    idx = (base * width + bins[rows]).ravel()
+    gw = np.repeat(g[rows], n_features)
+    hw = np.repeat(h[rows], n_features)
+    shape = (n_slots, n_features, width)
+    return (
+        np.bincount(idx, weights=gw, minlength=size).reshape(shape),
+        np.bincount(idx, weights=hw, minlength=size).reshape(shape),
+    )
+
+
+def smaller_children(counts: np.ndarray) -> np.ndarray:
+    """For sibling pairs ``(2j, 2j+1)`` with row ``counts``: True for the one to compute."""
+    left, right = counts[0::2], counts[1::2]
+    pick_left = left <= right
+    out = np.zeros(counts.size, dtype=bool)
+    out[0::2], out[1::2] = pick_left, ~pick_left
+    return out
+
+
+# --------------------------------------------------------------------------- trees
+
+
+@dataclass
+class TreeLayout:
+    """The shape of one tree, known to every party: node ``i``'s children or ``-1`` (a leaf).
+
+    Nodes are numbered breadth-first from the root 0. ``owner[i]`` is the
+    index of the party that holds node ``i``'s split (``-1`` at leaves); a host
+    stores ``-2`` for a split that is not its own (it does not learn whose).
+    """
+
+    left: list[int] = field(default_factory=lambda: [-1])
+    right: list[int] = field(default_factory=lambda: [-1])
+    owner: list[int] = field(default_factory=lambda: [-1])
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.left)
+
+    def split(self, node: int, owner: int) -> tuple[int, int]:
+        """Make ``node`` an inner node; returns the new children's ids."""
+        a, b = self.n_nodes, self.n_nodes + 1
+        self.left[node], self.right[node], self.owner[node] = a, b, owner
+        self.left += [-1, -1]
+        self.right += [-1, -1]
+        self.owner += [-1, -1]
+        return a, b
+
+    def leaves(self) -> np.ndarray:
+        return np.array([i for i in range(self.n_nodes) if self.left[i] < 0], dtype=np.int64)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "left": np.array(self.left, dtype=np.int32),
+            "right": np.array(self.right, dtype=np.int32),
+            "owner": np.array(self.owner, dtype=np.int32),
+        }
+
+    @classmethod
+    def from_arrays(cls, left: np.ndarray, right: np.ndarray, owner: np.ndarray) -> TreeLayout:
+        return cls(left.tolist(), right.tolist(), owner.tolist())
+
+
+@dataclass
+class LocalSplits:
+    """The splits one party holds: node -> (its feature, threshold, default left)."""
+
+    node: list[int] = field(default_factory=list)
+    feature: list[int] = field(default_factory=list)
+    threshold: list[float] = field(default_factory=list)
+    default_left: list[bool] = field(default_factory=list)
+
+    def add(self, node: int, feature: int, threshold: float, default_left: bool) -> None:
+        self.node.append(node)
+        self.feature.append(feature)
+        self.threshold.append(threshold)
+        self.default_left.append(default_left)
+
+
+def goes_left(x: np.ndarray, threshold: float, default_left: bool) -> np.ndarray:
+    """XGBoost's rule: ``x < threshold`` goes left; missing goes the default way."""
+    with np.errstate(invalid="ignore"):
+        out = x < threshold
+    miss = np.isnan(x)
+    if miss.any():
+        out[miss] = default_left
+    return out
+
+
+def reachable_leaves(
+    layout: TreeLayout, splits: LocalSplits, X: np.ndarray, me: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which leaves each row can reach, deciding only this party's splits.
+
+    Returns ``(leaf ids, mask (n, n_leaves) bool)``. At a split held by another
+    party both children stay possible; intersecting every party's masks
+    leaves exactly one leaf per row (joint prediction, SecureBoost section 5).
+    """
+    n = X.shape[0]
+    mine = {nd: i for i, nd in enumerate(splits.node)}
+    reach: dict[int, np.ndarray] = {0: np.ones(n, dtype=bool)}
+    for node in range(layout.n_nodes):  # breadth-first ids: parents come first
+        r = reach.pop(node) if layout.left[node] >= 0 else reach[node]
+        if layout.left[node] < 0:
+            continue
+        lo, hi = layout.left[node], layout.right[node]
+        if layout.owner[node] == me and node in mine:
+            i = mine[node]
+            left = goes_left(X[:, splits.feature[i]], splits.threshold[i], splits.default_left[i])
+            reach[lo], reach[hi] = r & left, r & ~left
+        else:
+            reach[lo], reach[hi] = r, r.copy()
+    leaves = layout.leaves()
+    if leaves.size == 0:
+        return leaves, np.ones((n, 0), dtype=bool)
+    return leaves, np.stack([reach[int(leaf)] for leaf in leaves], axis=1)

@@ -1,0 +1,743 @@
+"""Vertical SecureBoost: gradient-boosted trees over features held by several parties.
+
+Reference: K. Cheng, T. Fan, Y. Jin, Y. Liu, T. Chen, D. Papadopoulos,
+Q. Yang, "SecureBoost: A lossless federated learning framework", IEEE
+Intelligent Systems 36(6), 2021 (arXiv:1901.08755). The tree arithmetic is
+XGBoost's (T. Chen, C. Guestrin, KDD 2016), so a model matches XGBoost's
+``hist`` method on the joined data with the same bins.
+
+Parties (found in a handshake, see :func:`train`):
+
+- the **guest** holds the label and some features (``y`` given);
+- one or more **hosts** hold other features of the same, aligned rows;
+- in ``ss-dealer`` mode, a **dealer** holds no data and deals correlated
+  randomness.
+
+Python API, in the scikit-learn style; every party runs the same call with
+its own :class:`~unseen.runtime.context.Context` and its own columns::
+
+    model = SecureBoostClassifier(n_estimators=10, max_depth=5, mode="ss-dealer")
+    model.fit(ctx, X_mine, y)          # guest; hosts: fit(ctx, X_mine); dealer: fit(ctx)
+    p = model.predict_proba(ctx, X_new_mine)   # the guest gets (n, 2); hosts get None
+    model.save("model-dir")            # this party's part only
+
+Modes and what each party learns (semi-honest parties; printed with every job
+by :func:`security_statement`, and in ``docs/secureboost.md``):
+
+- every mode: each host learns the **instance space** of every node (which
+  rows reach it; hence how the guest's and other hosts' splits partition the
+  rows) and the tree shapes. The guest learns, for every node, the per-bin
+  sums of ``g`` and ``h`` over each host feature's bins, and which host
+  (feature index, bin) split a node -- never the host's threshold, which stays
+  at the host. Hosts share their feature names. In joint prediction the guest
+  learns, for each row and each host split, which way the row goes (the
+  host's leaf masks); the hosts learn nothing.
+- ``he`` (:mod:`unseen.ml.sbt_he`): Paillier, no third party. Hosts see only
+  ciphertexts of ``g``, ``h``.
+- ``ss-dealer`` (:mod:`unseen.ml.sbt_shuffle`): secret sharing with a dealer
+  that must not collude with any party. Hosts see only uniform shares. The
+  guest also learns how many rows of each node fall in each bin (SecureBoost
+  reveals those counts in its first tree as well).
+- ``plain``: gradients in the clear; development only.
+
+Not offered yet: the stricter variant that also hides instance spaces from
+the hosts (e.g. SecureBoost+'s / SecretFlow's "SGB with protected instance
+space"), and protection against malicious parties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unseen.ml.data import PartyData, check_alignment
+from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
+from unseen.ml.sbt_binning import BinMapper
+from unseen.ml.sbt_protocol import (
+    MODES,
+    BoostParams,
+    Guest,
+    GuestExchange,
+    Host,
+    HostExchange,
+    PartyTrees,
+    PlainGuestExchange,
+    PlainHostExchange,
+    Roles,
+    handshake,
+    predict_guest,
+    predict_host,
+)
+from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
+from unseen.runtime.context import Context
+from unseen.runtime.errors import ConfigError, InputError, ProtocolError
+
+MODEL_TYPE = "secureboost"
+
+_COMMON = (
+    "Threat model: semi-honest parties (each follows the protocol, may try to learn more).\n"
+    "Every mode: each host learns the instance space of every node (which rows reach it) and\n"
+    "the tree shapes; the guest learns each host feature's per-bin sums of gradients and\n"
+    "hessians at every node, and which host (feature, bin) was chosen -- never a host's\n"
+    "threshold, which stays at the host. Hosts share their feature names. In prediction the\n"
+    "guest learns which way each row goes at each host split; hosts learn nothing.\n"
+    "Not offered yet: the stricter variant that hides instance spaces from the hosts."
+)
+
+STATEMENTS = {
+    "ss-dealer": (
+        "SecureBoost, mode ss-dealer: gradients are secret-shared; the hosts' bin sums come from\n"
+        "permutation correlations dealt by a semi-honest dealer, which must not collude with\n"
+        "the guest or any host (the trust FATE places in its arbiter). The dealer sees only\n"
+        "public sizes; hosts see only uniform shares. The guest additionally learns how many\n"
+        "rows of each node fall in each host bin (classic SecureBoost reveals these counts in\n"
+        "its first tree).\n"
+    ),
+    "he": (
+        "SecureBoost, mode he: Paillier (2048-bit, DCR assumption), no third party. Hosts see\n"
+        "only ciphertexts of the gradients and hessians; bin sums are re-randomised before\n"
+        "they return to the guest, the only key holder.\n"
+    ),
+    "plain": (
+        "SecureBoost, mode plain: INSECURE -- the guest sends gradients and hessians in the\n"
+        "clear, from which hosts can infer labels. For development only.\n"
+    ),
+}
+
+
+def security_statement(mode: str) -> str:
+    """What each party learns in ``mode`` (printed with every job)."""
+    if mode not in STATEMENTS:
+        raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    return STATEMENTS[mode] + _COMMON
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class PartyModel:
+    """One party's part of a SecureBoost model (what :meth:`save` writes)."""
+
+    party: str
+    role: str  # guest or host
+    roles: Roles
+    mode: str
+    params: BoostParams
+    features: list[str]
+    trees: PartyTrees
+    base_margin: float = 0.0
+    host_features: dict[str, list[str]] = field(default_factory=dict)
+    importance_split: dict[str, int] = field(default_factory=dict)
+    importance_gain: dict[str, float] = field(default_factory=dict)
+    history: list[float] = field(default_factory=list)
+    model_id: str = ""
+    label: str | None = None
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.trees.layouts)
+
+    def feature_importance(self, kind: str = "gain") -> dict[str, float]:
+        """Split counts (``"weight"``) or total gain (``"gain"``) per feature, at the guest."""
+        if self.role != "guest":
+            raise ConfigError("feature importance is known at the guest only")
+        if kind == "weight":
+            return {k: float(v) for k, v in self.importance_split.items()}
+        if kind == "gain":
+            return dict(self.importance_gain)
+        raise ValueError("kind must be 'weight' or 'gain'")
+
+    # -- files ------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write this party's part atomically (nothing half-written on failure)."""
+        layouts, splits = self.trees.layouts, self.trees.splits
+        arrays: dict[str, np.ndarray] = {
+            "nodes": np.array([lay.n_nodes for lay in layouts], dtype=np.int64),
+            "left": _cat([lay.to_arrays()["left"] for lay in layouts], np.int32),
+            "right": _cat([lay.to_arrays()["right"] for lay in layouts], np.int32),
+            "owner": _cat([lay.to_arrays()["owner"] for lay in layouts], np.int32),
+            "n_splits": np.array([len(s.node) for s in splits], dtype=np.int64),
+            "split_node": _cat([np.array(s.node) for s in splits], np.int32),
+            "split_feature": _cat([np.array(s.feature) for s in splits], np.int32),
+            "split_threshold": _cat([np.array(s.threshold) for s in splits], np.float64),
+            "split_default_left": _cat([np.array(s.default_left) for s in splits], np.bool_),
+        }
+        if self.role == "guest":
+            arrays["value"] = _cat(self.trees.values, np.float64)
+        meta: dict[str, Any] = {
+            "model": MODEL_TYPE,
+            "party": self.party,
+            "role": self.role,
+            "index": self.trees.me,
+            "model_id": self.model_id,
+            "parties": {"guest": self.roles.guest, "hosts": list(self.roles.hosts),
+                        "dealer": self.roles.dealer},
+            # what `unseen predict` reads: who learns scores, who takes part, the label
+            "guest": self.roles.guest,
+            "job_parties": [self.roles.guest, *self.roles.hosts],
+            "label": self.label,
+            "mode": self.mode,
+            "objective": self.params.objective,
+            "params": self.params.to_json(),
+            "features": self.features,
+            "n_trees": self.n_trees,
+        }
+        if self.role == "guest":
+            meta |= {
+                "base_margin": self.base_margin,
+                "host_features": self.host_features,
+                "importance": {"weight": self.importance_split, "gain": self.importance_gain},
+                "validation_history": self.history,
+            }
+        return save_model_part(directory, meta, arrays)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PartyModel:
+        meta, arrays = load_model_part(directory)
+        return cls.from_parts(meta, arrays, str(directory))
+
+    @classmethod
+    def from_parts(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "<model>") -> PartyModel:
+        if meta.get("model") != MODEL_TYPE:
+            raise InputError(f"not a SecureBoost model ({meta.get('model')!r})", file=where)
+        try:
+            parties = meta["parties"]
+            roles = Roles(parties["guest"], tuple(parties["hosts"]), parties.get("dealer"))
+            trees = PartyTrees(me=int(meta["index"]))
+            node_pos = split_pos = 0
+            for t in range(int(meta["n_trees"])):
+                k = int(arrays["nodes"][t])
+                sl = slice(node_pos, node_pos + k)
+                trees.layouts.append(
+                    TreeLayout.from_arrays(arrays["left"][sl], arrays["right"][sl], arrays["owner"][sl])
+                )
+                if meta["role"] == "guest":
+                    trees.values.append(arrays["value"][sl].copy())
+                else:
+                    trees.values.append(np.zeros(0))
+                node_pos += k
+                m = int(arrays["n_splits"][t])
+                ss = slice(split_pos, split_pos + m)
+                trees.splits.append(LocalSplits(
+                    arrays["split_node"][ss].tolist(), arrays["split_feature"][ss].tolist(),
+                    arrays["split_threshold"][ss].tolist(), arrays["split_default_left"][ss].tolist(),
+                ))
+                split_pos += m
+            imp = meta.get("importance", {})
+            return cls(
+                party=meta["party"], role=meta["role"], roles=roles, mode=meta["mode"],
+                params=BoostParams.from_json(meta["params"]), features=list(meta["features"]),
+                trees=trees, base_margin=float(meta.get("base_margin", 0.0)),
+                host_features={k: list(v) for k, v in meta.get("host_features", {}).items()},
+                importance_split=dict(imp.get("weight", {})),
+                importance_gain=dict(imp.get("gain", {})),
+                history=list(meta.get("validation_history", [])),
+                model_id=str(meta.get("model_id", "")), label=meta.get("label"),
+            )
+        except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
+            raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate([np.asarray(p, dtype=dtype).ravel() for p in parts]) if parts else \
+        np.zeros(0, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def check_features(X: Any, what: str = "X") -> np.ndarray:
+    """A 2-D float64 matrix: finite values, or NaN for missing ones."""
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{what} must be numeric: {e}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{what} must be a non-empty 2-D matrix, got shape {arr.shape}")
+    bad = np.isinf(arr)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=str(col))
+    return arr
+
+
+def check_label(y: Any, objective: str, rows: int, what: str = "y") -> np.ndarray:
+    arr = np.asarray(y, dtype=np.float64).ravel()
+    if arr.size != rows:
+        raise InputError(f"{what} has {arr.size} values for {rows} rows")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{what} has a missing or infinite value", row=int(np.argmin(np.isfinite(arr))) + 1)
+    if objective == "binary:logistic":
+        if not np.all((arr == 0) | (arr == 1)):
+            raise InputError(f"{what} must be binary (0/1) for binary:logistic")
+        if arr.min() == arr.max():
+            raise InputError(f"{what} has only one class")
+    return arr
+
+
+# --------------------------------------------------------------------------- tables
+
+#: cell values read as missing (case-insensitive, after trimming spaces)
+MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+_TRUE, _FALSE = {"1", "1.0", "true", "yes"}, {"0", "0.0", "false", "no"}
+
+
+@dataclass
+class SbtTable:
+    """One party's columns for SecureBoost: features (NaN where missing), label, IDs."""
+
+    X: np.ndarray
+    features: list[str]
+    y: np.ndarray | None
+    ids: list[str] | None
+    file: str
+
+
+def _column_values(col: Any, name: str, file: str) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        text = [None if v is None else v.strip() for v in arr.to_pylist()]
+        out = np.empty(len(text), dtype=np.float64)
+        for i, v in enumerate(text):
+            if v is None or v.lower() in MISSING_TOKENS:
+                out[i] = np.nan
+                continue
+            try:
+                out[i] = float(v)
+            except ValueError:
+                raise InputError(f"not a number: {v!r}", file=file, row=i + 1, column=name) from None
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or \
+            pa.types.is_boolean(arr.type):
+        out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        raise InputError(f"unsupported column type {arr.type}", file=file, column=name)
+    bad = np.isinf(out)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(f"{out[row]} is not a finite number", file=file, row=row + 1, column=name)
+    return out
+
+
+def _label_values(col: Any, name: str, file: str, objective: str) -> np.ndarray:
+    if objective != "binary:logistic":
+        y = _column_values(col, name, file)
+        if np.isnan(y).any():
+            raise InputError("missing label", file=file, row=int(np.argmax(np.isnan(y))) + 1,
+                             column=name)
+        return y
+    values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
+    y = np.empty(len(values))
+    for i, v in enumerate(values):
+        if v in _TRUE:
+            y[i] = 1.0
+        elif v in _FALSE:
+            y[i] = 0.0
+        else:  # never echo label values
+            raise InputError("the label must be binary: 0/1 or true/false", file=file,
+                             row=i + 1, column=name)
+    if y.size and y.min() == y.max():
+        raise InputError("the label has only one class", file=file, column=name)
+    return y
+
+
+def load_table(
+    path: str | Path,
+    *,
+    label: str | None = None,
+    id_columns: list[str] | tuple[str, ...] = (),
+    exclude: list[str] | tuple[str, ...] = (),
+    features: list[str] | None = None,
+    objective: str = "binary:logistic",
+) -> SbtTable:
+    """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
+
+    Errors name the file, row (1 = first data row) and column. Features are
+    every column but the label, the IDs and ``exclude``, unless ``features``
+    names them.
+    """
+    from unseen.data.io import read_table, require_columns
+
+    file = str(path)
+    table = read_table(path)
+    require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
+    if features is None:
+        skip = {*id_columns, *exclude, *([label] if label else [])}
+        features = [c for c in table.column_names if c not in skip]
+    else:
+        require_columns(table, features, file)
+    if not features:
+        raise InputError("no feature columns left (check --label, --id and --exclude)", file=file)
+    if table.num_rows == 0:
+        raise InputError("no rows", file=file)
+    X = np.empty((table.num_rows, len(features)))
+    for j, name in enumerate(features):
+        X[:, j] = _column_values(table.column(name), name, file)
+    y = _label_values(table.column(label), label, file, objective) if label else None
+    ids = None
+    if id_columns:
+        cols = [table.column(c).to_pylist() for c in id_columns]
+        ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
+    return SbtTable(X, list(features), y, ids, file)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _exchanges(
+    ctx: Context, roles: Roles, mode: str, role: str, params: BoostParams,
+    host_widths: dict[str, int] | None = None, he_options: dict[str, Any] | None = None,
+) -> GuestExchange | HostExchange:
+    """This party's histogram exchange for ``mode``."""
+    width = params.max_bin + 1
+    if mode == "plain":
+        if role == "guest":
+            return PlainGuestExchange(ctx, list(roles.hosts), width)
+        return PlainHostExchange(ctx, roles.guest, width)
+    if mode == "ss-dealer":
+        from unseen.ml.sbt_shuffle import ShuffleGuestExchange, ShuffleHostExchange
+
+        assert roles.dealer is not None
+        if role == "guest":
+            assert host_widths is not None
+            return ShuffleGuestExchange(ctx, list(roles.hosts), roles.dealer, host_widths, width,
+                                        params.objective)
+        return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective)
+    from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
+
+    if role == "guest":
+        assert host_widths is not None
+        return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, **(he_options or {}))
+    return HeHostExchange(ctx, roles.guest, width)
+
+
+def train(
+    ctx: Context,
+    *,
+    mode: str,
+    X: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+    features: list[str] | None = None,
+    params: BoostParams | None = None,
+    eval_set: tuple[np.ndarray, np.ndarray | None] | None = None,
+    ids: list[str] | None = None,
+    file: str = "<input>",
+    label: str | None = None,
+    expect: dict[str, Any] | None = None,
+    he_options: dict[str, Any] | None = None,
+) -> PartyModel | None:
+    """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
+
+    The guest passes ``y`` and ``params``; hosts pass ``X`` only, and
+    ``expect`` (hyper-parameters they were given) is checked against the
+    guest's; the dealer passes neither. ``eval_set`` is ``(X_val, y_val)`` at
+    the guest and ``(X_val, None)`` at hosts, for early stopping. ``ids``: the
+    rows' identifiers, to check alignment (never sent). ``label``: the label
+    column's name, kept in the guest's model for ``unseen predict``.
+    """
+    role = "dealer" if X is None else "guest" if y is not None else "host"
+    roles = handshake(ctx, role, mode)
+    if role == "dealer":
+        if mode != "ss-dealer":
+            raise ConfigError("only ss-dealer mode has a dealer")
+        from unseen.ml.sbt_shuffle import serve_shuffle_dealer
+
+        serve_shuffle_dealer(ctx, roles.guest, list(roles.hosts))
+        return None
+    X = check_features(X)
+    features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
+    if len(features) != X.shape[1]:
+        raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
+    data_parties = [roles.guest, *roles.hosts]
+    check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
+    X_eval = check_features(eval_set[0], "the validation features") if eval_set is not None else None
+    if role == "guest":
+        model = _train_guest(ctx, roles, mode, X, y, features, params or BoostParams(), eval_set,
+                             X_eval, file, he_options)
+        model.label = label
+        return model
+    return _train_host(ctx, roles, mode, X, features, expect, X_eval, file)
+
+
+def _train_guest(
+    ctx: Context, roles: Roles, mode: str, X: np.ndarray, y: Any, features: list[str],
+    params: BoostParams, eval_set: Any, X_eval: np.ndarray | None, file: str,
+    he_options: dict[str, Any] | None,
+) -> PartyModel:
+    y = check_label(y, params.objective, X.shape[0])
+    y_eval = None
+    if X_eval is not None:
+        if eval_set[1] is None:
+            raise InputError("the guest's validation set needs labels")
+        y_eval = check_label(eval_set[1], params.objective, X_eval.shape[0], "the validation label")
+        if X_eval.shape[1] != X.shape[1]:
+            raise InputError(f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}")
+    elif params.early_stopping_rounds:
+        raise ConfigError("early_stopping_rounds needs a validation set")
+    model_id = ctx.rng.bytes(8).hex()  # ties the parties' parts of one model together
+    with ctx.step("setup"):
+        for i, host in enumerate(roles.hosts):
+            ctx.send(host, "sbt/setup", {
+                "params": params.to_json(), "index": i + 1, "model_id": model_id,
+                "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
+            })
+        host_features: dict[str, list[str]] = {}
+        host_bins: dict[str, np.ndarray] = {}
+        for host in roles.hosts:
+            info = ctx.recv(host, "sbt/host-info")
+            if not isinstance(info, dict) or not isinstance(info.get("features"), list) or \
+                    len(info.get("n_bins", [])) != len(info["features"]):
+                raise ProtocolError(f"{host!r} sent malformed feature information")
+            host_features[host] = [str(f) for f in info["features"]]
+            host_bins[host] = np.asarray(info["n_bins"], dtype=np.int64)
+            if np.any(host_bins[host] < 1) or np.any(host_bins[host] > params.max_bin):
+                raise ProtocolError(f"{host!r} reports impossible bin counts")
+    exchange = _exchanges(ctx, roles, mode, "guest", params,
+                          {h: len(f) for h, f in host_features.items()}, he_options)
+    assert isinstance(exchange, GuestExchange)
+    guest = Guest(ctx, X, y, features, params, list(roles.hosts), host_features, host_bins,
+                  exchange, None if X_eval is None else (X_eval, y_eval))
+    result = guest.fit()
+    return PartyModel(
+        party=ctx.party, role="guest", roles=roles, mode=mode, params=params, features=features,
+        trees=result.trees, base_margin=result.base_margin, host_features=host_features,
+        importance_split=result.importance_split, importance_gain=result.importance_gain,
+        history=result.history, model_id=model_id,
+    )
+
+
+def _train_host(
+    ctx: Context, roles: Roles, mode: str, X: np.ndarray, features: list[str],
+    expect: dict[str, Any] | None, X_eval: np.ndarray | None, file: str,
+) -> PartyModel:
+    with ctx.step("setup"):
+        setup = ctx.recv(roles.guest, "sbt/setup")
+        if not isinstance(setup, dict) or "params" not in setup:
+            raise ProtocolError("the guest sent malformed parameters")
+        theirs = BoostParams.from_json(setup["params"])
+        given = theirs.to_json()
+        diff = sorted(k for k, v in (expect or {}).items() if k not in given or given[k] != v)
+        if diff:
+            shown = ", ".join(f"{k}={(expect or {})[k]!r} here, {given.get(k)!r} at the guest"
+                              for k in diff)
+            raise ConfigError(f"hyper-parameters differ from the guest's: {shown}")
+        eval_rows = setup.get("eval_rows")
+        if (eval_rows is None) != (X_eval is None):
+            where = "the guest" if eval_rows is not None else ctx.party
+            raise InputError(f"only {where} has a validation set: give one at every party", file=file)
+        if X_eval is not None and X_eval.shape[0] != eval_rows:
+            raise InputError(
+                f"the validation set has {X_eval.shape[0]} rows here but {eval_rows} at the guest",
+                file=file,
+            )
+        if X_eval is not None and X_eval.shape[1] != X.shape[1]:
+            raise InputError(f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}",
+                             file=file)
+        binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
+        ctx.send(roles.guest, "sbt/host-info",
+                 {"features": features, "n_bins": binner.n_bins().tolist()})
+        if mode == "ss-dealer":
+            from unseen.ml.sbt_shuffle import announce_features
+
+            assert roles.dealer is not None
+            announce_features(ctx, roles.dealer, X.shape[1])
+    exchange = _exchanges(ctx, roles, mode, "host", theirs)
+    assert isinstance(exchange, HostExchange)
+    host = Host(ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner)
+    trees = host.fit()
+    return PartyModel(party=ctx.party, role="host", roles=roles, mode=mode, params=theirs,
+                      features=features, trees=trees, model_id=str(setup.get("model_id", "")))
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+def predict(ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict") -> np.ndarray | None:
+    """Joint prediction: every party runs it with its part and its columns of the same rows.
+
+    The guest gets predictions (probabilities of class 1, or regression
+    values); hosts get ``None`` and learn nothing.
+    """
+    X = check_features(X)
+    if X.shape[1] != len(model.features):
+        raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
+    data_parties = [model.roles.guest, *model.roles.hosts]
+    missing = [p for p in data_parties if p not in ctx.parties]
+    if missing:
+        raise ConfigError(f"prediction needs every party of the model; missing {missing}")
+    with ctx.step("prediction: rows"):
+        mine = {"rows": int(X.shape[0]), "model_id": model.model_id}
+        for p in data_parties:
+            if p != ctx.party:
+                ctx.send(p, f"{key}/rows", mine)
+        for p in data_parties:
+            if p == ctx.party:
+                continue
+            theirs = ctx.recv(p, f"{key}/rows")
+            if not isinstance(theirs, dict):
+                raise ProtocolError(f"{p!r} sent a malformed prediction request")
+            if theirs.get("model_id") != model.model_id:
+                raise InputError(f"{p!r} holds a part of another model (model ids differ)")
+            if theirs.get("rows") != X.shape[0]:
+                raise InputError(
+                    f"{X.shape[0]} rows here but {theirs.get('rows')} at {p!r}: inputs are not aligned"
+                )
+    with ctx.step("prediction"):
+        if model.role == "guest":
+            margin = predict_guest(ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key)
+            return transform(model.params.objective, margin)
+        predict_host(ctx, model.trees, X, model.roles.guest, key)
+        return None
+
+
+@register_predictor(MODEL_TYPE)
+def predict_party(
+    ctx: Context,
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    data: Any,
+    *,
+    to: str | None = None,
+) -> np.ndarray | None:
+    """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
+
+    ``data`` has ``X`` and ``features`` (a :class:`~unseen.ml.data.PartyData`);
+    columns are picked by the model's feature names. Only the guest, which
+    holds the leaf weights, can learn the scores.
+    """
+    model = PartyModel.from_parts(meta, arrays)
+    if to is not None and to != model.roles.guest:
+        raise ConfigError(f"only the guest {model.roles.guest!r} can learn SecureBoost scores")
+    X = np.asarray(data.X, dtype=np.float64)
+    names = list(getattr(data, "features", model.features))
+    if names != model.features:
+        missing = [f for f in model.features if f not in names]
+        if missing:
+            raise InputError(f"no column {missing[0]!r} (the model needs {model.features})",
+                             file=getattr(data, "file", None), column=missing[0])
+        X = X[:, [names.index(f) for f in model.features]]
+    return predict(ctx, model, X)
+
+
+# --------------------------------------------------------------------------- scikit-learn style
+
+
+class _SecureBoost:
+    """Shared by the classifier and the regressor; see the module docstring."""
+
+    objective = "binary:logistic"
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        max_depth: int = 6,
+        learning_rate: float = 0.3,
+        max_bin: int = 32,
+        reg_lambda: float = 1.0,
+        gamma: float = 0.0,
+        min_child_weight: float = 1.0,
+        subsample: float = 1.0,
+        base_score: float | None = None,
+        early_stopping_rounds: int | None = None,
+        goss: tuple[float, float] | None = None,
+        random_state: int | None = None,
+        mode: str = "ss-dealer",
+        he_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.params = BoostParams(
+            objective=self.objective, n_estimators=n_estimators, max_depth=max_depth,
+            learning_rate=learning_rate, max_bin=max_bin, reg_lambda=reg_lambda, gamma=gamma,
+            min_child_weight=min_child_weight, subsample=subsample, base_score=base_score,
+            early_stopping_rounds=early_stopping_rounds, goss=goss, random_state=random_state,
+        )
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        self.mode = mode
+        self.he_options = he_options
+        self.model_: PartyModel | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        return {**self.params.to_json(), "mode": self.mode}
+
+    def fit(
+        self,
+        ctx: Context,
+        X: Any = None,
+        y: Any = None,
+        *,
+        feature_names: list[str] | None = None,
+        eval_set: tuple[Any, Any] | None = None,
+        ids: list[str] | None = None,
+    ) -> _SecureBoost:
+        """Train jointly: the guest passes ``y``, hosts only ``X``, the dealer nothing."""
+        self.model_ = train(
+            ctx, mode=self.mode, X=X, y=y, features=feature_names,
+            params=self.params if y is not None else None,
+            expect=None,
+            eval_set=(eval_set[0], eval_set[1] if y is not None else None) if eval_set else None,
+            ids=ids, he_options=self.he_options,
+        )
+        return self
+
+    def _model(self) -> PartyModel:
+        if self.model_ is None:
+            raise ConfigError("not fitted at this party (or this party is the dealer)")
+        return self.model_
+
+    def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
+        m = self._model()
+        p = predict(ctx, m, X)
+        if p is None:
+            return None
+        return np.log(p / (1 - p)) if m.params.objective == "binary:logistic" else p
+
+    @property
+    def feature_importances_(self) -> dict[str, float]:
+        return self._model().feature_importance("gain")
+
+    @property
+    def n_trees_(self) -> int:
+        return self._model().n_trees
+
+    def save(self, directory: str | Path) -> Path:
+        return self._model().save(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> _SecureBoost:
+        part = PartyModel.load(directory)
+        est = cls(mode=part.mode, **{k: v for k, v in part.params.to_json().items()
+                                     if k not in ("objective",) and k != "goss"},
+                  goss=part.params.goss)
+        est.model_ = part
+        return est
+
+
+class SecureBoostClassifier(_SecureBoost):
+    """Binary classification (``binary:logistic``)."""
+
+    objective = "binary:logistic"
+
+    def predict_proba(self, ctx: Context, X: Any) -> np.ndarray | None:
+        """``(n, 2)`` class probabilities at the guest; ``None`` at hosts."""
+        p = predict(ctx, self._model(), X)
+        return None if p is None else np.stack([1 - p, p], axis=1)
+
+    def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
+        p = predict(ctx, self._model(), X)
+        return None if p is None else (p >= 0.5).astype(np.int64)
+
+
+class SecureBoostRegressor(_SecureBoost):
+    """Regression with squared error (``reg:squarederror``)."""
+
+    objective = "reg:squarederror"
+
+    def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
+        return predict(ctx, self._model(), X)
