@@ -189,3 +189,14 @@ class BinMapper:
         """
         c = self.cuts[feature]
         return float(c[bin_index]) if bin_index < len(c) else float("inf")
+
+
+def bin_mask(n_bins: np.ndarray, has_missing: np.ndarray, width: int) -> np.ndarray:
+    """``(F, width)``: the (feature, bin) cells that can hold rows.
+
+    Value bins beyond a feature's bin count are always empty, and so is the
+    missing bin of a feature without missing values; both sides know it.
+    """
+    mask = np.arange(width)[None, :] < np.asarray(n_bins)[:, None]
+    mask[:, width - 1] = np.asarray(has_missing, dtype=bool)
+    return mask

@@ -146,6 +146,17 @@ class BoostParams:
             raise ProtocolError(f"malformed parameters: {e}") from None
 
 
+def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
+    """Rows in every tree, and the largest GOSS weight: public, from ``n`` and the parameters."""
+    if params.goss is not None:
+        top, other = params.goss
+        n_top = int(top * n)
+        return n_top + min(max(1, int(other * n)), n - n_top), (1 - top) / other
+    if params.subsample < 1:
+        return max(1, int(params.subsample * n)), 1.0
+    return n, 1.0
+
+
 # --------------------------------------------------------------------------- exchanges
 
 
@@ -153,8 +164,13 @@ class GuestExchange(ABC):
     """How the guest obtains the hosts' per-bin gradient sums (one object for all hosts)."""
 
     @abstractmethod
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> None:
-        """Hand this tree's gradients (over the tree's rows) to every host, protected."""
+    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hand this tree's gradients (over the tree's rows) to every host, protected.
+
+        Returns the values actually handed over (rounded to the mode's fixed
+        point): the guest uses them for its own sums too, so that equal row
+        sets give equal sums at every party, and ties break the same way.
+        """
 
     @abstractmethod
     def histograms(
@@ -197,9 +213,10 @@ class PlainGuestExchange(GuestExchange):
     def __init__(self, ctx: Context, hosts: list[str], width: int) -> None:
         self.ctx, self.hosts, self.width = ctx, hosts, width
 
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> None:
+    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for host in self.hosts:
             self.ctx.send(host, f"sbt/{tree}/plain-gh", np.stack([g, h]))
+        return g, h
 
     def histograms(
         self, tree: int, depth: int, slot: np.ndarray, n_slots: int
@@ -421,17 +438,16 @@ class Guest:
         and weight those by ``(1 - top_rate) / other_rate``.
         """
         n = g.size
+        size, weight = tree_rows(n, self.p)
         if self.p.goss is not None:
-            top, other = self.p.goss
-            n_top, n_other = int(top * n), max(1, int(other * n))
+            n_top = int(self.p.goss[0] * n)
             order = np.argsort(-np.abs(g), kind="stable")
-            rest = self.sampler.choice(order[n_top:], size=min(n_other, n - n_top), replace=False)
+            rest = self.sampler.choice(order[n_top:], size=size - n_top, replace=False)
             rows = np.sort(np.r_[order[:n_top], rest])
             w = np.ones(n)
-            w[rest] = (1 - top) / other
+            w[rest] = weight
             return rows, g[rows] * w[rows], h[rows] * w[rows]
-        if self.p.subsample < 1:
-            size = max(1, int(self.p.subsample * n))
+        if size < n:
             rows = np.sort(self.sampler.choice(n, size=size, replace=False))
             return rows, g[rows], h[rows]
         return np.arange(n), g, h
@@ -451,7 +467,7 @@ class Guest:
                 ctx.send(host, f"sbt/{t}/rows", np.packbits(mask))
         clock = time.perf_counter()
         with ctx.step(f"tree {t}: gradients to the hosts"):
-            self.exchange.begin_tree(t, g, h)
+            g, h = self.exchange.begin_tree(t, g, h)
         ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
         bins = self.bins[rows]
         layout, splits = TreeLayout(), LocalSplits()

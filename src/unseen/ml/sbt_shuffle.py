@@ -231,7 +231,7 @@ class ShuffleGuestExchange(GuestExchange):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-masks")
         self._next: tuple[int, int, Future[dict[str, list[np.ndarray]]]] | None = None
 
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> None:
+    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
         self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size)})
         self.ring = ShareRing(g.size, self.limbs)
@@ -247,6 +247,8 @@ class ShuffleGuestExchange(GuestExchange):
         else:
             self._b = self._all_masks(tree, g.size)
         self._next = (tree + 1, g.size, self._pool.submit(self._all_masks, tree + 1, g.size))
+        scale = float(1 << self.fxp.frac_bits)
+        return y[:, 0].view(np.int64) / scale, y[:, 1].view(np.int64) / scale
 
     def _all_masks(self, tree: int, rows: int) -> dict[str, list[np.ndarray]]:
         """The guest's shares ``b_f`` of each host's permuted ``(g, h)``, as float64 limbs."""

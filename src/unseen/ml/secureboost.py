@@ -55,7 +55,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
-from unseen.ml.sbt_binning import BinMapper
+from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_protocol import (
     MODES,
     BoostParams,
@@ -70,6 +70,7 @@ from unseen.ml.sbt_protocol import (
     handshake,
     predict_guest,
     predict_host,
+    tree_rows,
 )
 from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
@@ -391,10 +392,15 @@ def load_table(
 
 
 def _exchanges(
-    ctx: Context, roles: Roles, mode: str, role: str, params: BoostParams,
-    host_widths: dict[str, int] | None = None, he_options: dict[str, Any] | None = None,
+    ctx: Context, roles: Roles, mode: str, role: str, params: BoostParams, rows: int,
+    masks: dict[str, np.ndarray], he_options: dict[str, Any] | None = None,
 ) -> GuestExchange | HostExchange:
-    """This party's histogram exchange for ``mode``."""
+    """This party's histogram exchange for ``mode``.
+
+    ``masks``: per host (at a host: its own, under its name), which of its
+    (feature, bin) cells can hold rows; ``rows``: rows of the training set.
+    """
+    host_widths = {h: m.shape[0] for h, m in masks.items()}
     width = params.max_bin + 1
     if mode == "plain":
         if role == "guest":
@@ -412,9 +418,11 @@ def _exchanges(
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
 
     if role == "guest":
-        assert host_widths is not None
-        return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, **(he_options or {}))
-    return HeHostExchange(ctx, roles.guest, width)
+        per_tree, weight = tree_rows(rows, params)
+        return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, masks=masks,
+                               rows=per_tree, objective=params.objective, weight=weight,
+                               **(he_options or {}))
+    return HeHostExchange(ctx, roles.guest, width, masks[ctx.party])
 
 
 def train(
@@ -489,17 +497,20 @@ def _train_guest(
             })
         host_features: dict[str, list[str]] = {}
         host_bins: dict[str, np.ndarray] = {}
+        masks: dict[str, np.ndarray] = {}
         for host in roles.hosts:
             info = ctx.recv(host, "sbt/host-info")
             if not isinstance(info, dict) or not isinstance(info.get("features"), list) or \
-                    len(info.get("n_bins", [])) != len(info["features"]):
+                    len(info.get("n_bins", [])) != len(info["features"]) or \
+                    len(info.get("missing", [])) != len(info["features"]):
                 raise ProtocolError(f"{host!r} sent malformed feature information")
             host_features[host] = [str(f) for f in info["features"]]
             host_bins[host] = np.asarray(info["n_bins"], dtype=np.int64)
             if np.any(host_bins[host] < 1) or np.any(host_bins[host] > params.max_bin):
                 raise ProtocolError(f"{host!r} reports impossible bin counts")
-    exchange = _exchanges(ctx, roles, mode, "guest", params,
-                          {h: len(f) for h, f in host_features.items()}, he_options)
+            masks[host] = bin_mask(host_bins[host], np.asarray(info["missing"], dtype=bool),
+                                   params.max_bin + 1)
+    exchange = _exchanges(ctx, roles, mode, "guest", params, X.shape[0], masks, he_options)
     assert isinstance(exchange, GuestExchange)
     guest = Guest(ctx, X, y, features, params, list(roles.hosts), host_features, host_bins,
                   exchange, None if X_eval is None else (X_eval, y_eval))
@@ -540,14 +551,17 @@ def _train_host(
             raise InputError(f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}",
                              file=file)
         binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
-        ctx.send(roles.guest, "sbt/host-info",
-                 {"features": features, "n_bins": binner.n_bins().tolist()})
+        missing = np.isnan(X).any(axis=0)
+        ctx.send(roles.guest, "sbt/host-info", {
+            "features": features, "n_bins": binner.n_bins().tolist(), "missing": missing.tolist(),
+        })
         if mode == "ss-dealer":
             from unseen.ml.sbt_shuffle import announce_features
 
             assert roles.dealer is not None
             announce_features(ctx, roles.dealer, X.shape[1])
-    exchange = _exchanges(ctx, roles, mode, "host", theirs)
+    mask = bin_mask(binner.n_bins(), missing, theirs.max_bin + 1)
+    exchange = _exchanges(ctx, roles, mode, "host", theirs, X.shape[0], {ctx.party: mask})
     assert isinstance(exchange, HostExchange)
     host = Host(ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner)
     trees = host.fit()
