@@ -112,7 +112,7 @@ def load_party_data(
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded."""
     file = str(path)
-    return party_data_from_table(
+    data = party_data_from_table(
         read_table(path),
         file=file,
         label=label,
@@ -121,6 +121,9 @@ def load_party_data(
         exclude=exclude,
         allow_constant=allow_constant,
     )
+    # the table is gone: give Arrow's freed buffers back (they would double a large input)
+    pa.default_memory_pool().release_unused()
+    return data
 
 
 def party_data_from_table(
