@@ -1,0 +1,275 @@
+"""SecureBoost in one process (every party a thread): lossless against XGBoost, all modes.
+
+"Lossless" is checked two ways: the model's test AUC is within 0.005 of XGBoost
+(``tree_method="hist"``, same hyper-parameters) on the joined data, and its
+predictions equal XGBoost's on the joined data binned with the parties' own
+cut points (up to fixed-point rounding).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from unseen.ml.metrics import auc
+from unseen.ml.model_io import PREDICTORS
+from unseen.ml.sbt_binning import BinMapper
+from unseen.ml.secureboost import (
+    PartyModel,
+    SecureBoostClassifier,
+    SecureBoostRegressor,
+    predict_party,
+    security_statement,
+)
+from unseen.runtime.errors import ConfigError, InputError
+from unseen.runtime.local import run_local
+
+xgb = pytest.importorskip("xgboost")
+
+BREAST = dict(n_estimators=10, max_depth=5, learning_rate=0.3, max_bin=32)
+
+
+def breast_cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=42)
+    sc = StandardScaler().fit(Xtr)
+    return sc.transform(Xtr), sc.transform(Xte), ytr.astype(float), yte.astype(float)
+
+
+def fit_jointly(mode, parts_tr, ytr, parts_te, estimator=SecureBoostClassifier, eval_set=None,
+                **params):
+    """Train with parties guest, host1.. (+ dealer in ss-dealer mode); the guest's test scores."""
+    names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
+
+    def party(i):
+        def role(ctx):
+            est = estimator(mode=mode, **params)
+            ev = None
+            if eval_set is not None:
+                ev = (eval_set[0][i], eval_set[1] if i == 0 else None)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None, eval_set=ev)
+            if estimator is SecureBoostClassifier:
+                out = est.predict_proba(ctx, parts_te[i])
+                return est, None if out is None else out[:, 1]
+            return est, est.predict(ctx, parts_te[i])
+        return role
+
+    roles = {name: party(i) for i, name in enumerate(names)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: estimator(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=300)
+    return res["guest"][1], {n: res[n][0] for n in names}
+
+
+def xgb_scores(Xtr, ytr, Xte, objective="binary:logistic", binned=False, **params):
+    max_bin = params["max_bin"]
+    if binned:  # SecureBoost's own cut points: every party bins its own columns alike
+        bm = BinMapper.fit(Xtr, max_bin)
+        Xtr, Xte = (np.where(np.isnan(X), np.nan, bm.transform(X)) for X in (Xtr, Xte))
+        max_bin = 256
+    booster = xgb.train(
+        {"objective": objective, "max_depth": params["max_depth"], "eta": params["learning_rate"],
+         "max_bin": max_bin, "tree_method": "hist", "base_score": float(np.mean(ytr)),
+         "nthread": 1, "reg_lambda": params.get("reg_lambda", 1.0),
+         "min_child_weight": params.get("min_child_weight", 1.0)},
+        xgb.DMatrix(Xtr, label=ytr), params["n_estimators"])
+    return booster.predict(xgb.DMatrix(Xte))
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_breast_cancer_is_lossless(mode):
+    Xtr, Xte, ytr, yte = breast_cancer()
+    p, _ = fit_jointly(mode, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **BREAST)
+    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **BREAST))) < 0.005
+    same_bins = xgb_scores(Xtr, ytr, Xte, binned=True, **BREAST)
+    np.testing.assert_allclose(p, same_bins, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+def test_he_mode_is_lossless(scheme):
+    Xtr, Xte, ytr, yte = breast_cancer()
+    params = dict(BREAST, n_estimators=3, max_depth=3)
+    p, models = fit_jointly("he", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]],
+                            he_options={"scheme": scheme}, **params)
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+    assert models["guest"].model_.mode == "he"
+
+
+def test_three_parties_two_hosts():
+    Xtr, Xte, ytr, yte = breast_cancer()
+    cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
+    p, models = fit_jointly("ss-dealer", [Xtr[:, c] for c in cols], ytr,
+                            [Xte[:, c] for c in cols], **BREAST)
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **BREAST), atol=1e-5)
+    guest = models["guest"].model_
+    assert set(guest.host_features) == {"host1", "host2"}
+    # each host holds thresholds for its own splits only, the guest holds none of theirs
+    for i, name in enumerate(["host1", "host2"], start=1):
+        part = models[name].model_
+        for lay, sp in zip(part.trees.layouts, part.trees.splits, strict=True):
+            assert all(lay.owner[v] == i for v in sp.node)
+        assert all(v.size == 0 for v in part.trees.values)  # leaf weights: guest only
+    owners = {o for lay in guest.trees.layouts for o in lay.owner if o >= 0}
+    assert owners == {0, 1, 2}  # every party's features were used
+
+
+def test_he_three_parties():
+    Xtr, Xte, ytr, yte = breast_cancer()
+    cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
+    params = dict(BREAST, n_estimators=2, max_depth=3)
+    p, _ = fit_jointly("he", [Xtr[:, c] for c in cols], ytr, [Xte[:, c] for c in cols],
+                       he_options={"scheme": "ou"}, **params)
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+
+
+def _caravan():
+    spec = importlib.util.find_spec("ISLP")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("ISLP (which ships the Caravan data) is not installed")
+    import pandas as pd
+
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "Caravan.csv"
+    df = pd.read_csv(path)
+    y = (df.pop("Purchase") == "Yes").to_numpy(dtype=float)
+    return df.to_numpy(dtype=float), y
+
+
+def test_caravan_is_lossless():
+    """ISLP's Caravan (5,822 insurance customers, 85 features, 6% buyers)."""
+    X, y = _caravan()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    params = dict(n_estimators=20, max_depth=4, learning_rate=0.1, max_bin=32)
+    p, _ = fit_jointly("ss-dealer", [Xtr[:, :25], Xtr[:, 25:]], ytr, [Xte[:, :25], Xte[:, 25:]],
+                       **params)
+    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+
+
+def test_regression_matches_xgboost():
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
+    params = dict(n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=16)
+    for mode in ("ss-dealer", "he"):
+        p, _ = fit_jointly(mode, [Xtr[:, :4], Xtr[:, 4:]], ytr, [Xte[:, :4], Xte[:, 4:]],
+                           estimator=SecureBoostRegressor, **params)
+        ref = xgb_scores(Xtr, ytr, Xte, objective="reg:squarederror", binned=True, **params)
+        np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_missing_values_go_to_the_better_side():
+    rng = np.random.default_rng(3)
+    n = 600
+    X = rng.standard_normal((n, 6))
+    y = (X[:, 0] + X[:, 4] + 0.3 * rng.standard_normal(n) > 0).astype(float)
+    # host feature 4 (its column 1) is missing where it would be small: those rows belong left
+    X[(X[:, 4] < -0.5) & (rng.random(n) < 0.7), 4] = np.nan
+    X[rng.random(n) < 0.1, 1] = np.nan  # guest feature, missing at random
+    Xtr, Xte, ytr = X[:450], X[450:], y[:450]
+    params = dict(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=16)
+    for mode in ("plain", "ss-dealer"):
+        p, models = fit_jointly(mode, [Xtr[:, :3], Xtr[:, 3:]], ytr, [Xte[:, :3], Xte[:, 3:]],
+                                **params)
+        np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+    host = models["host1"].model_
+    on_f4 = [d for sp in host.trees.splits for f, d in zip(sp.feature, sp.default_left,
+                                                           strict=True) if f == 1]
+    assert sum(on_f4) > len(on_f4) / 2  # missing rows mostly sent left, with the small values
+
+
+def test_early_stopping_truncates_every_part():
+    Xtr, Xte, ytr, yte = breast_cancer()
+    Xfit, Xval, yfit, yval = Xtr[:300], Xtr[300:], ytr[:300], ytr[300:]
+    params = dict(BREAST, n_estimators=60, learning_rate=0.5, early_stopping_rounds=3)
+    _, models = fit_jointly("ss-dealer", [Xfit[:, :10], Xfit[:, 10:]], yfit,
+                            [Xte[:, :10], Xte[:, 10:]],
+                            eval_set=([Xval[:, :10], Xval[:, 10:]], yval), **params)
+    guest, host = models["guest"].model_, models["host1"].model_
+    assert guest.n_trees == host.n_trees < 60
+    history = guest.history
+    assert len(history) == guest.n_trees + 3  # stopped after 3 rounds without improvement
+    assert int(np.argmin(history)) == guest.n_trees - 1
+
+
+def test_subsample_and_goss_train():
+    Xtr, Xte, ytr, yte = breast_cancer()
+    for extra in ({"subsample": 0.7, "random_state": 1}, {"goss": (0.2, 0.3), "random_state": 1}):
+        p, _ = fit_jointly("ss-dealer", [Xtr[:, :10], Xtr[:, 10:]], ytr,
+                           [Xte[:, :10], Xte[:, 10:]], **dict(BREAST, **extra))
+        assert auc(yte, p) > 0.97
+
+
+def test_model_files_round_trip_and_predictor(tmp_path):
+    Xtr, Xte, ytr, yte = breast_cancer()
+    p, models = fit_jointly("plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]],
+                            **dict(BREAST, n_estimators=4))
+    for name, est in models.items():
+        est.save(tmp_path / name)
+    assert "secureboost" in PREDICTORS
+    guest, host = (PartyModel.load(tmp_path / n) for n in ("guest", "host1"))
+    assert host.role == "host" and "value" not in np.load(tmp_path / "host1" / "arrays.npz")
+    imp = guest.feature_importance("weight")
+    assert imp and all(k.startswith(("x", "host1:x")) for k in imp)
+
+    class Data:  # what `unseen predict` passes: X and feature names
+        def __init__(self, X, features):
+            self.X, self.features = X, features
+
+    from unseen.ml.model_io import load_model_part
+
+    def run(name, X):
+        meta, arrays = load_model_part(tmp_path / name)
+        return lambda ctx: predict_party(ctx, meta, arrays, Data(X, meta["features"]))
+
+    res = run_local({"guest": run("guest", Xte[:, :10]), "host1": run("host1", Xte[:, 10:])})
+    np.testing.assert_allclose(res["guest"], p)
+    assert res["host1"] is None
+
+
+def test_bad_inputs_fail_with_the_root_cause():
+    Xtr, _, ytr, _ = breast_cancer()
+
+    def run(y=ytr, mode="plain", host_X=None):
+        roles = {
+            "guest": lambda ctx: SecureBoostClassifier(mode=mode, n_estimators=2)
+            .fit(ctx, Xtr[:, :10], y),
+            "host1": lambda ctx: SecureBoostClassifier(mode=mode)
+            .fit(ctx, Xtr[:, 10:] if host_X is None else host_X),
+        }
+        run_local(roles, timeout=60)
+
+    with pytest.raises(InputError, match="binary"):
+        run(y=ytr * 2)
+    with pytest.raises(InputError, match="not aligned"):
+        run(host_X=Xtr[:-1, 10:])
+    with pytest.raises(InputError, match="infinite"):
+        run(host_X=np.where(np.arange(Xtr.shape[0])[:, None] == 3, np.inf, Xtr[:, 10:]))
+    with pytest.raises(ConfigError, match="dealer"):
+        run(mode="ss-dealer")
+    with pytest.raises(ConfigError, match="max_depth"):
+        SecureBoostClassifier(max_depth=0)
+
+
+def test_every_party_must_agree_on_the_mode():
+    Xtr, _, ytr, _ = breast_cancer()
+    with pytest.raises(ConfigError, match="modes differ"):
+        run_local({
+            "guest": lambda ctx: SecureBoostClassifier(mode="plain").fit(ctx, Xtr[:, :10], ytr),
+            "host1": lambda ctx: SecureBoostClassifier(mode="he").fit(ctx, Xtr[:, 10:]),
+        }, timeout=60)
+
+
+def test_security_statements_name_what_leaks():
+    for mode in ("ss-dealer", "he", "plain"):
+        text = security_statement(mode)
+        assert "instance space" in text and "threshold" in text
+        assert "Not offered yet" in text
+    assert "INSECURE" in security_statement("plain")
+    assert "must not collude" in security_statement("ss-dealer")
+    with pytest.raises(ConfigError):
+        security_statement("magic")

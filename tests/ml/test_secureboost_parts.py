@@ -1,0 +1,164 @@
+"""SecureBoost's building blocks: quantile binning, XGBoost's split search, the share ring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unseen.ml import sbt_binning
+from unseen.ml.sbt_binning import BinMapper, QuantileSketch, bin_mask
+from unseen.ml.sbt_shuffle import FixedPointGH, ShareRing, _permutation, _permute_rows
+from unseen.ml.sbt_tree import SplitRule, TreeLayout, find_splits, histograms, smaller_children
+
+
+def test_few_distinct_values_get_one_bin_each():
+    x = np.array([[3.0], [1.0], [2.0], [1.0], [np.nan], [3.0]])
+    bm = BinMapper.fit(x, max_bin=8)
+    assert bm.cuts[0].tolist() == [2.0, 3.0]
+    assert bm.transform(x)[:, 0].tolist() == [2, 0, 1, 0, bm.missing_bin, 2]
+    assert bm.n_bins().tolist() == [3]
+
+
+def test_quantile_bins_hold_equal_shares():
+    x = np.random.default_rng(0).standard_normal((20_000, 1))
+    bm = BinMapper.fit(x, max_bin=32)
+    counts = np.bincount(bm.transform(x)[:, 0], minlength=32)
+    assert bm.n_bins()[0] == 32
+    assert counts.min() >= 20_000 / 32 - 2 and counts.max() <= 20_000 / 32 + 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=300),
+       st.integers(2, 40))
+def test_threshold_is_xgboost_rule(values, max_bin):
+    """Bins 0..k go left exactly when x < threshold(k)."""
+    x = np.array(values)[:, None]
+    bm = BinMapper.fit(x, max_bin)
+    b = bm.transform(x)[:, 0]
+    for k in range(int(bm.n_bins()[0])):
+        assert np.array_equal(b <= k, x[:, 0] < bm.threshold(0, k))
+
+
+def test_sketch_of_chunks_keeps_ranks_within_eps(monkeypatch):
+    monkeypatch.setattr(sbt_binning, "EXACT_ROWS", 1000)
+    monkeypatch.setattr(sbt_binning, "CHUNK_ROWS", 2000)
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.exponential(size=15_000), np.round(rng.normal(size=5000), 1)])
+    rng.shuffle(x)
+    max_bin = 16
+    sketch = sbt_binning.sketch_column(x, max_bin)
+    assert not sketch.exact and sketch.total == x.size
+    cuts = sketch.cuts(max_bin)
+    ranks = np.searchsorted(np.sort(x), cuts, side="left")  # items below each cut
+    eps = sketch.error + x.size / max_bin  # step error plus the distance between targets
+    targets = np.arange(1, max_bin) * x.size / max_bin
+    for r in ranks:
+        assert np.min(np.abs(targets - r)) <= eps
+    exact = QuantileSketch.from_values(x).cuts(max_bin)
+    assert np.abs(np.searchsorted(np.sort(x), exact) - targets[: len(exact)]).max() <= 2 * x.size / max_bin
+
+
+def test_bin_mask_marks_cells_that_can_hold_rows():
+    m = bin_mask(np.array([2, 4]), np.array([True, False]), 5)
+    assert m.tolist() == [[True, True, False, False, True], [True, True, True, True, False]]
+
+
+def brute_force(hg, hh, tg, th, n_bins, rule):
+    """XGBoost's enumeration, written as loops."""
+    best = (-np.inf, 0, 0, False)
+    k, f, w = hg.shape
+    out = []
+    for node in range(k):
+        best = (-np.inf, 0, 0, False)
+        parent = float(rule.score(np.array(tg[node]), np.array(th[node])))
+        for feat in range(f):
+            miss = (hg[node, feat, -1], hh[node, feat, -1])
+            for j in range(n_bins[feat]):
+                gl, hl = hg[node, feat, : j + 1].sum(), hh[node, feat, : j + 1].sum()
+                for left_missing in (False, True):
+                    if left_missing and (miss[1] <= 0 or j == n_bins[feat] - 1):
+                        continue
+                    if not left_missing and j == n_bins[feat] - 1 and miss[1] <= 0:
+                        continue
+                    a, b = (gl + miss[0], hl + miss[1]) if left_missing else (gl, hl)
+                    if b < rule.min_child_weight or th[node] - b < rule.min_child_weight:
+                        continue
+                    gain = float(rule.score(np.array(a), np.array(b))
+                                 + rule.score(np.array(tg[node] - a), np.array(th[node] - b)))
+                    gain -= parent
+                    if gain > best[0] + 1e-12:
+                        best = (gain, feat, j, left_missing)
+        out.append(best)
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_split_search_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, f, w = 40, 3, 6
+    n_bins = rng.integers(1, w, size=f)
+    bins = np.stack([rng.integers(0, nb, size=n) for nb in n_bins], axis=1)
+    bins[rng.random((n, f)) < 0.15] = w - 1  # missing values
+    slot = rng.integers(0, 2, size=n).astype(np.int32)
+    g, h = np.round(rng.normal(size=n), 3), np.round(rng.random(n), 3)
+    hg, hh = histograms(bins.astype(np.uint8), slot, 2, w, g, h)
+    tg = np.bincount(slot, weights=g, minlength=2)
+    th = np.bincount(slot, weights=h, minlength=2)
+    rule = SplitRule(reg_lambda=1.0, gamma=0.0, min_child_weight=1.0)
+    got = find_splits(hg, hh, tg, th, n_bins, rule)
+    for node, (gain, _f, _j, _dl) in enumerate(brute_force(hg, hh, tg, th, n_bins, rule)):
+        if not np.isfinite(gain):
+            assert not np.isfinite(got.gain[node])
+            continue
+        assert got.gain[node] == pytest.approx(gain, abs=1e-9)
+
+
+def test_histograms_and_subtraction():
+    rng = np.random.default_rng(2)
+    bins = rng.integers(0, 5, size=(100, 3)).astype(np.uint8)
+    g, h = rng.normal(size=100), rng.random(100)
+    slot = rng.integers(-1, 2, size=100).astype(np.int32)
+    hg, hh = histograms(bins, slot, 2, 6, g, h)
+    for s in range(2):
+        for f in range(3):
+            for b in range(6):
+                sel = (slot == s) & (bins[:, f] == b)
+                assert hg[s, f, b] == pytest.approx(g[sel].sum())
+                assert hh[s, f, b] == pytest.approx(h[sel].sum())
+    assert smaller_children(np.array([5, 3, 2, 2])).tolist() == [False, True, True, False]
+    lay = TreeLayout()
+    assert lay.split(0, 1) == (1, 2) and lay.leaves().tolist() == [1, 2]
+
+
+def test_share_ring_sums_exactly():
+    rng = np.random.default_rng(4)
+    n = 5000
+    ring = ShareRing(n, 1)
+    assert ring.bits == 53 - 13
+    fxp = FixedPointGH(ring, n, 1.0)
+    g, h = rng.uniform(-1, 1, n), rng.uniform(0, 0.25, n)
+    y = fxp.encode(g, h)
+    share = rng.integers(0, 2**63, size=(1, n, 2), dtype=np.uint64)
+    other = (y[None] - share) & ring.mask
+    codes = rng.integers(0, 7, size=(1, n)).astype(np.int16)
+    total = (ring.group_sums(codes, ring.limb_arrays(share & ring.mask), 6)
+             + ring.group_sums(codes, ring.limb_arrays(other), 6)) & ring.mask
+    got = fxp.decode(total)[0]
+    for c in range(6):
+        sel = codes[0] == c
+        assert got[c, 0] == pytest.approx(g[sel].sum(), abs=n * 2.0**-fxp.frac_bits)
+        assert got[c, 1] == pytest.approx(h[sel].sum(), abs=n * 2.0**-fxp.frac_bits)
+
+
+def test_dealt_permutations_are_permutations_and_deterministic():
+    seed = bytes(range(16))
+    p = _permutation(seed, 3, 1, 1000)
+    assert sorted(p.tolist()) == list(range(1000))
+    assert np.array_equal(p, _permutation(seed, 3, 1, 1000))
+    assert not np.array_equal(p, _permutation(seed, 3, 2, 1000))
+    pairs = np.arange(20, dtype=np.uint64).reshape(10, 2)
+    perm = np.array([3, 1, 0, 9, 2, 4, 5, 6, 7, 8])
+    assert np.array_equal(_permute_rows(pairs, perm), pairs[perm])

@@ -1,0 +1,124 @@
+"""What SecureBoost puts on the wire: the guest's labels and gradients never cross in the clear.
+
+Every byte every party sends is recorded (:class:`~unseen.runtime.local.Transcript`)
+and searched for the labels (as bytes, float64, int64, packed bits) and for the
+guest's gradients and hessians of every tree (float64, float32, and int64 fixed
+point at every fraction width the modes use). ``plain`` mode sends gradients,
+so the same check must flag it: the check can fail.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from unseen.ml import sbt_protocol
+from unseen.ml.secureboost import SecureBoostClassifier
+from unseen.runtime.local import Transcript, run_local
+
+PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
+
+
+def _data():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X[:300], y[:300].astype(float)
+
+
+@functools.cache
+def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
+    X, y = _data()
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    real = sbt_protocol.grad_hess
+
+    def spy(objective, labels, margin):
+        g, h = real(objective, labels, margin)
+        seen.append((g.copy(), h.copy()))
+        return g, h
+
+    sbt_protocol.grad_hess = spy
+    try:
+        transcript = Transcript()
+        extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+        roles = {
+            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra)
+            .fit(ctx, X[:, :10], y),
+            "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 10:]),
+        }
+        if mode == "ss-dealer":
+            roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
+        run_local(roles, transcript=transcript, timeout=300)
+    finally:
+        sbt_protocol.grad_hess = real
+    return transcript, tuple(seen)
+
+
+def _patterns(values: np.ndarray) -> list[bytes]:
+    """Encodings of individual values a leak would show: float64/32, fixed point 8..40 bits."""
+    out = []
+    for v in values:
+        out += [np.float64(v).tobytes(), np.float64(v).byteswap().tobytes(),
+                np.float32(v).tobytes()]
+        for f in range(8, 41):
+            q = int(np.rint(v * 2.0**f))
+            if abs(q) >= 1 << 12:  # short integers occur by chance
+                out.append(np.int64(q).tobytes())
+    return out
+
+
+def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
+    """What a transcript reveals in the clear (an empty list: nothing found)."""
+    wire = transcript.all_bytes()
+    found = []
+    for name, blob in (("labels as bytes", labels.astype(np.uint8).tobytes()),
+                       ("labels as float64", labels.tobytes()),
+                       ("labels as int64", labels.astype(np.int64).tobytes()),
+                       ("labels as bits", np.packbits(labels.astype(bool)).tobytes())):
+        if blob in wire:
+            found.append(name)
+    for t, (g, h) in enumerate(gradients):
+        # rows whose gradient is not a short number that occurs by chance
+        pick = np.flatnonzero(np.abs(g) > 0.05)[:12]
+        for what, vec in (("gradient", g), ("hessian", h)):
+            hits = sum(p in wire for p in _patterns(vec[pick]))
+            if hits:
+                found.append(f"tree {t} {what}: {hits} encodings")
+    return found
+
+
+@pytest.mark.parametrize("mode", ["ss-dealer", "he"])
+def test_labels_and_gradients_never_cross_in_the_clear(mode):
+    transcript, gradients = _run(mode)
+    _, y = _data()
+    assert len(gradients) == PARAMS["n_estimators"]
+    assert leaks(transcript, gradients, y) == []
+    keys = {m[2] for m in transcript.messages}
+    assert not any("plain" in k for k in keys)
+
+
+def test_the_check_catches_plain_mode():
+    transcript, gradients = _run("plain")
+    _, y = _data()
+    assert any("gradient" in what for what in leaks(transcript, gradients, y))
+
+
+def test_ss_dealer_messages_to_hosts_look_uniform():
+    """The masked gradients and the dealer's corrections: every byte value equally likely."""
+    transcript, _ = _run("ss-dealer")
+    for key_part, sender in (("/m", "guest"), ("/delta", "dealer")):
+        payload = b"".join(m[4] for m in transcript.messages
+                           if m[0] == sender and m[2].endswith(key_part))
+        assert len(payload) > 10_000
+        counts = np.bincount(np.frombuffer(payload, dtype=np.uint8), minlength=256)
+        expected = len(payload) / 256
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 400, (key_part, chi2)  # 255 degrees of freedom: mean 255, sd about 23
+
+
+def test_the_dealer_sees_sizes_only():
+    transcript, _ = _run("ss-dealer")
+    to_dealer = [m for m in transcript.messages if m[1] == "dealer"]
+    assert to_dealer and all(m[3]["kind"] == "json" for m in to_dealer)
+    assert all(len(m[4]) < 200 for m in to_dealer)
