@@ -151,6 +151,20 @@ def test_caravan_is_lossless():
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
 
+def test_digits_is_lossless():
+    """scikit-learn's bundled digits (1,797 images, 64 pixels): is it a 5 or more?"""
+    from sklearn.datasets import load_digits
+
+    X, d = load_digits(return_X_y=True)
+    y = (d >= 5).astype(float)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    params = dict(n_estimators=10, max_depth=4, learning_rate=0.3, max_bin=16)
+    p, _ = fit_jointly("ss-dealer", [Xtr[:, :24], Xtr[:, 24:]], ytr, [Xte[:, :24], Xte[:, 24:]],
+                       **params)
+    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+
+
 def test_regression_matches_xgboost():
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
