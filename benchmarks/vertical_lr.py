@@ -236,7 +236,8 @@ def main() -> None:
     ap.add_argument("--he-rows", type=int, default=None, help="(a) he mode: rows [default: --rows]")
     ap.add_argument("--he-epochs", type=int, default=None, help="(a) he mode: epochs")
     ap.add_argument("--key-bits", type=int, default=2048)
-    ap.add_argument("--skip-he", action="store_true")
+    ap.add_argument("--skip-he", action="store_true", help="(a): no he mode")
+    ap.add_argument("--skip-ss", action="store_true", help="(a): no ss-dealer mode")
     ap.add_argument("--skip-a", action="store_true", help="skip (a)")
     ap.add_argument("--scale", action="store_true", help="also (b): 400,000 x (300 + 600)")
     ap.add_argument("--scale-rows", type=int, default=400_000)
@@ -252,9 +253,10 @@ def main() -> None:
           f"numpy {np.__version__}; work dir {root}")
     base = dict(tol=0.0, l2=1e-4)  # every epoch runs (no early stopping) unless (c)
     lines = []
-    if not args.skip_a:
+    if not args.skip_a and not args.skip_ss:
         lines.append(bench(root, "(a)", "ss-dealer", args.rows, 10, 30,
                            dict(base, epochs=args.epochs), 1800))
+    if not args.skip_a:
         if not args.skip_he:
             he_rows = args.he_rows or args.rows
             he_epochs = args.he_epochs or args.epochs

@@ -247,17 +247,17 @@ def test_every_ring_element_sent_looks_uniform():
     assert chi2_q > CHI2_BOUND or z_q > Z_BOUND
 
 
-def test_he_mode_sends_ciphertexts_and_masked_values_only():
+def test_he_mode_sends_ciphertexts_and_uniform_ring_elements_only():
     transcript = _run("he")
     kinds = set()
-    for _sender, _receiver, key, header, payload in transcript.messages:
-        if "/part" in key or "/masked" in key:
+    for _sender, _receiver, key, header, _payload in transcript.messages:
+        if key.endswith(("/masks", "/products")):
             assert header["kind"] == "array" and header["dtype"] == "|u1"
             assert header["shape"][-1] == 1024 // 4  # ciphertexts mod n^2, 1024-bit test keys
             kinds.add("ciphertexts")
-        elif key.endswith("/opened"):
-            values = [int(v, 16) for v in json.loads(payload)]
-            # uniform modulo a 1024-bit n: never short (P(< 900 bits) = 2^-124)
-            assert all(v.bit_length() > 900 for v in values)
-            kinds.add("masked")
-    assert kinds == {"ciphertexts", "masked"}
+        elif key.startswith("lr-he/") and header["kind"] == "array":
+            assert header["dtype"] == "<u8"  # masked residual parts and correlations
+            kinds.add("ring")
+    assert kinds == {"ciphertexts", "ring"}
+    chi2, z = _uniformity(_ring_bytes(transcript))
+    assert chi2 < CHI2_BOUND and z < Z_BOUND, (chi2, z)

@@ -103,8 +103,9 @@ def security_statement(mode: str, roles: JobRoles | None = None) -> str:
                 "epoch, its weights and the intercept.",
                 f"  host {hosts} learns: its own gradient per batch, its own weights, when "
                 "training stops.",
-                "  on the wire: Paillier ciphertexts under the receiver's peer's key, and "
-                "gradients masked uniformly modulo the decrypting party's key before decryption.",
+                "  on the wire: Paillier ciphertexts of random masks (never of data); what a "
+                "party decrypts is masked statistically (2^-40); residual parts travel masked, "
+                "uniform in Z_2^64.",
                 "  public: row count, features per party, batch sizes, epochs run.",
                 "  note: own gradients are revealed (as in FATE); the first batch's gradient "
                 "gives the host X_h^T y over that batch.",
