@@ -181,11 +181,17 @@ def secureboost(
     if model is None:
         click.echo(f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s")
         return
-    per_tree = seconds / max(1, model.n_trees)
     click.echo(
-        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s ({per_tree:.3f} s/tree); "
+        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s; "
         f"model part written to {output}"
     )
+    if model.tree_seconds:
+        grown = model.tree_seconds
+        click.echo(
+            f"[{me}] trees alone: {sum(grown):.2f} s for {len(grown)} trees "
+            f"({sum(grown) / len(grown):.3f} s/tree; the rest is set-up: handshake, "
+            "alignment, binning, keys)"
+        )
     if model.role == "guest":
         if model.history:
             best = min(model.history)

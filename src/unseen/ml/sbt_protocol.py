@@ -281,7 +281,7 @@ class GuestResult:
     importance_gain: dict[str, float]
     history: list[float]
     best_iteration: int
-    frac_bits: list[int] = field(default_factory=list)
+    tree_seconds: list[float] = field(default_factory=list)  # each tree's wall time at the guest
 
 
 def _pack_masks(masks: list[np.ndarray]) -> np.ndarray:
@@ -634,11 +634,14 @@ class Guest:
         best_iter, best_loss = -1, math.inf
         val_margin = np.full(self.eval_set[1].size, base) if self.eval_set is not None else None
         t = 0
+        seconds: list[float] = []
         with ctx.progress("SecureBoost trees", total=p.n_estimators, unit="tree") as bar:
             while t < p.n_estimators:
                 ctx.check_cancelled()
+                clock = time.perf_counter()
                 g, h = grad_hess(p.objective, y, margin)
                 margin += self.grow_tree(t, g, h, trees)
+                seconds.append(time.perf_counter() - clock)
                 t += 1
                 bar.update()
                 if self.eval_set is not None and val_margin is not None:
@@ -658,7 +661,7 @@ class Guest:
         self.exchange.finish(kept)
         return GuestResult(
             trees, base, self.features, self.host_features, self.importance_split,
-            self.importance_gain, history, kept - 1,
+            self.importance_gain, history, kept - 1, seconds,
         )
 
     def _validation_scores(self, t: int, trees: PartyTrees) -> np.ndarray:

@@ -137,6 +137,7 @@ class PartyModel:
     history: list[float] = field(default_factory=list)
     model_id: str = ""
     label: str | None = None
+    tree_seconds: list[float] = field(default_factory=list)  # guest: wall time of each tree
 
     @property
     def n_trees(self) -> int:
@@ -193,6 +194,7 @@ class PartyModel:
                 "host_features": self.host_features,
                 "importance": {"weight": self.importance_split, "gain": self.importance_gain},
                 "validation_history": self.history,
+                "tree_seconds": self.tree_seconds,
             }
         return save_model_part(directory, meta, arrays)
 
@@ -519,7 +521,7 @@ def _train_guest(
         party=ctx.party, role="guest", roles=roles, mode=mode, params=params, features=features,
         trees=result.trees, base_margin=result.base_margin, host_features=host_features,
         importance_split=result.importance_split, importance_gain=result.importance_gain,
-        history=result.history, model_id=model_id,
+        history=result.history, model_id=model_id, tree_seconds=result.tree_seconds,
     )
 
 
