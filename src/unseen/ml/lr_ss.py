@@ -17,24 +17,32 @@ Protocol, per party ``p`` (computing parties in the order guest, hosts):
 1. *Setup.* ``p`` standardises its columns and puts its rows in the shared
    order. It encodes its matrix in fixed point, ``Q_p = round(X_p 2^12)``; the
    guest appends a column of ones (the intercept, and ``sum(d)`` for the loss)
-   and the label column ``y``. For every batch, ``p`` sends ``E = Q_p - A`` to
-   the other computing parties once, ``A`` a uniform mask from the dealer that
-   only ``p`` and the dealer know (``Mpc.plain_matrix``).
+   and the label column ``y``. For every batch (in row chunks of at most 256
+   MiB), ``p`` sends ``E = Q_p - A`` to the other computing parties once, ``A`` a
+   uniform mask from the dealer that only ``p`` and the dealer know
+   (``Mpc.plain_matrix``).
 2. *Per batch.* ``p`` computes its part of the linear predictor in plaintext,
-   ``z_p = X_p w_p`` (+ ``b`` at the guest), and its part of the residual,
+   ``z_p = Q_p w_p / 2^12`` (+ ``b`` at the guest), and its part of the residual,
    ``d_p = 0.25 z_p`` (the guest: ``0.25 z_G + 0.5 - y``), in fixed point with 16
    fractional bits. The parties hold ``[d] = sum_p [d_p]`` as additive shares
    (pairwise PRG streams, no message).
-3. For every owner ``q``: ``[Q_q^T d] = PlainMatrix(Q_q).T @ [d]`` -- each other
-   party sends ``q`` its share minus a fresh dealer mask ``B`` (``n_B`` ring
-   elements), ``q`` multiplies in plaintext; then the shares of ``q``'s gradient
-   are opened to ``q`` only. The guest's ``y . d`` entry stays shared.
+3. For every owner ``q`` (SecureML's product of a plaintext matrix with a shared
+   vector, opened to ``q``): with a fresh dealer triple ``[B]`` (``q``'s share of
+   ``B`` is 0), ``[C] = [A^T B]``, every other party ``j`` sends ``q`` its share
+   minus ``B_j`` (``n_B`` ring elements), then its share of the product,
+   ``C_j + E^T B_j``; ``q`` computes ``C_q + Q_q^T f`` with ``f`` the sum of the
+   masked shares and its own, and adds the others' product shares: its gradient.
+   The guest's ``y . d`` entry is not sent: it stays shared. ``Q_q^T f`` runs in
+   float64 BLAS, exactly, on limbs of ``f`` (:func:`limb_product`); ``E^T B``
+   and the dealer's ``A^T B`` in ``uint64`` at memory speed
+   (:func:`unseen.crypto.triples.ring_matmul`).
 4. ``p`` decodes ``X_p^T d`` (scale ``2^28``, no truncation: values are opened
    exactly) and updates its own weights with its local optimiser.
 5. *Per epoch.* Loss: hosts share ``S_h = z_h . d`` (from their own gradients);
    ``[-4 y.d + sum_h S_h]`` is opened to the guest, who completes the Taylor
    loss (:func:`unseen.ml.lr_common.loss_from_parts`) and tells every data party
-   whether to stop.
+   whether to stop. The dealer computes the next epoch's corrections while the
+   parties work on this one (``prefetch(wait=False)``).
 
 Threat model: semi-honest (honest-but-curious) parties; the dealer must not
 collude with any computing party (the trust FATE places in its arbiter); no
@@ -61,7 +69,7 @@ of the hosts' scores.
 Fixed point: features with 12 fractional bits, residuals with 16; products
 open at scale ``2^28``, so ``|X^T d|`` must stay below ``2^35`` -- about
 ``3 * 10^10``, far above standardised data at any realistic size. Results
-match the plaintext reference (:mod:`unseen.ml.lr_plain`) to about ``1e-4``.
+match the plaintext reference (:mod:`unseen.ml.lr_plain`) to about ``1e-3``.
 """
 
 from __future__ import annotations
@@ -69,12 +77,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.crypto.sharing import Mpc, PlainMatrix, Shared
-from unseen.crypto.triples import DealerProvider, DealerStats, Request, serve_dealer
+from unseen.crypto.triples import DealerProvider, DealerStats, Request, ring_matmul, serve_dealer
 from unseen.ml.lr_common import (
     JobRoles,
     LocalOptimizer,
@@ -141,9 +150,38 @@ class PairwiseSharer:
         return mine
 
 
-def _without_mask_copy(pm: PlainMatrix) -> PlainMatrix:
-    """Drop the owner's copy of the mask ``A`` (products only need the dealer's): saves memory."""
-    return dataclasses.replace(pm, mask=dataclasses.replace(pm.mask, a=None))
+def _owner_copy_dropped(pm: PlainMatrix) -> PlainMatrix:
+    """Drop the owner's ring copy of its matrix and of the mask ``A``: the products here use
+    the owner's float64 copy and the dealer's corrections (saves two copies of the data)."""
+    return dataclasses.replace(pm, value=None, mask=dataclasses.replace(pm.mask, a=None))
+
+
+def limb_product(q: np.ndarray, f: np.ndarray, q_max: float) -> np.ndarray:
+    """``Q^T f`` modulo 2^64, exactly, through float64 BLAS.
+
+    ``q`` holds integers (as float64) with ``|q| <= q_max``; ``f`` is a ``uint64``
+    vector. ``f`` is cut into ``L``-bit limbs, ``f = sum_l f_l 2^(L l)``, with ``L``
+    chosen so that every partial sum of ``Q^T f_l`` stays below 2^52 in magnitude:
+    then floating point adds integers exactly, in any order, and ``sum_l (Q^T f_l)
+    2^(L l)`` reduced modulo 2^64 is the ring product. One BLAS call reads ``Q``
+    once for all the limbs (numpy has no BLAS for integers).
+    """
+    rows = q.shape[0]
+    room = 52 - max(1, rows).bit_length() - max(1, int(q_max)).bit_length()
+    if room < 8:  # too tall or too wide values for exact limbs: the integer kernel
+        return ring_matmul(np.rint(q).astype(np.int64).view(_U64).T, f)
+    bits = min(16, room)
+    count = -(-64 // bits)
+    limbs = np.empty((rows, count), dtype=np.float64)
+    mask = _U64((1 << bits) - 1)
+    for i in range(count):
+        limbs[:, i] = (f >> _U64(bits * i)) & mask
+    sums = q.T @ limbs  # exact: integers below 2^52
+    out = np.zeros(q.shape[1], dtype=_U64)
+    with np.errstate(over="ignore"):
+        for i in range(count):
+            out += sums[:, i].astype(np.int64).view(_U64) << _U64(bits * i)
+    return out
 
 
 def check_batch_size(params: LRParams, roles: JobRoles) -> None:
@@ -157,6 +195,15 @@ def check_batch_size(params: LRParams, roles: JobRoles) -> None:
             f"could solve its gradient for the batch's labels; use at least {2 * widest} "
             "(or the full batch)"
         )
+
+
+@dataclass
+class _Chunk:
+    """Rows ``[start, stop)`` (within their batch) of one owner's matrix, masked once."""
+
+    start: int
+    stop: int
+    pm: PlainMatrix
 
 
 class SsDataParty:
@@ -173,7 +220,6 @@ class SsDataParty:
         if roles.dealer is None:
             raise ConfigError("ss-dealer mode needs a dealer party")
         self.ctx = ctx
-        self.x = x  # standardised, in the shared row order
         self.y = y
         self.roles = roles
         self.params = params
@@ -183,37 +229,39 @@ class SsDataParty:
         self.batches = batch_bounds(roles.rows, params.batch_size)
         # columns of each owner's plaintext matrix: the guest adds [1, y]
         self.cols = {p: roles.features[p] + (2 if p == roles.guest else 0) for p in self.parties}
-        d = x.shape[1]
+        self.d = d = x.shape[1]
         dim = d + 1 if (self.is_guest and params.fit_intercept) else d
         self.opt = LocalOptimizer(dim, params, penalized=np.arange(dim) < d)
         self.provider = DealerProvider(ctx, roles.dealer, self.parties, namespace=f"{NAMESPACE}/dealer")
         self.mpc = Mpc(ctx, self.provider, parties=self.parties, namespace=f"{NAMESPACE}/ss")
-        self.pm: dict[str, list[list[tuple[int, int, PlainMatrix]]]] = {}
+        self.chunks: dict[str, list[list[_Chunk]]] = {}
+        self.q = self._plain_matrix(x)
+        self.q_max = float(np.max(np.abs(self.q), initial=1.0))
 
     # -- step 1 ---------------------------------------------------------------------------
-    def _plain_matrix(self) -> np.ndarray:
-        """``Q_p``: my matrix in fixed point (the guest's with the ones and label columns).
-
-        Encoded block by block into one array: no float temporaries of the full size.
-        """
-        x = self.x
-        if float(np.max(np.abs(x), initial=0.0)) * max(b - a for a, b in self.batches) * 8 >= _LIMIT:
+    def _plain_matrix(self, x: np.ndarray) -> np.ndarray:
+        """``Q_p = round(2^12 X_p)`` as float64 integers (the guest's with the ones and label
+        columns). The host's is computed in place in ``x``: one copy of the data in all."""
+        rows = max(b - a for a, b in self.batches)
+        if float(np.max(np.abs(x), initial=0.0)) * rows * 8 >= _LIMIT:
             raise ConfigError(
                 "feature values are too large for the fixed-point encoding at this batch "
                 "size: standardise the features (the default)"
             )
         n, d = x.shape
-        q = np.empty((n, self.cols[self.me]), dtype=_U64)
-        step = max(1, (1 << 22) // max(1, d))
-        for a in range(0, n, step):
-            q[a : a + step, :d] = encode(x[a : a + step], FEATURE_BITS)
         if self.is_guest:
             assert self.y is not None
-            q[:, d] = encode(np.ones(n), FEATURE_BITS)
-            q[:, d + 1] = encode(self.y, FEATURE_BITS)
+            q = np.empty((n, d + 2))
+            q[:, :d] = x
+            q[:, d] = 1.0
+            q[:, d + 1] = self.y
+        else:
+            q = x
+        q *= float(2**FEATURE_BITS)
+        np.rint(q, out=q)
         return q
 
-    def _chunks(self, owner: str, a: int, b: int) -> list[tuple[int, int]]:
+    def _chunk_rows(self, owner: str, a: int, b: int) -> list[tuple[int, int]]:
         """Rows ``[a, b)`` of a batch cut so that one chunk of ``owner``'s matrix is at most
         :data:`CHUNK_BYTES`: the masks are made and sent chunk by chunk (bounded memory)."""
         rows = max(64, CHUNK_BYTES // (8 * self.cols[owner]))
@@ -223,11 +271,10 @@ class SsDataParty:
         ctx = self.ctx
         with ctx.step("mask the data matrices"):
             self.sharer = PairwiseSharer(ctx, self.parties, f"{NAMESPACE}/share")
-            q = self._plain_matrix()
             masks = []
             for owner in self.parties:
                 for a, b in self.batches:
-                    for c0, c1 in self._chunks(owner, a, b):
+                    for c0, c1 in self._chunk_rows(owner, a, b):
                         shape = (c1 - c0, self.cols[owner])
                         masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
             self.provider.prefetch(masks)
@@ -235,43 +282,96 @@ class SsDataParty:
                 per_batch = []
                 for a, b in self.batches:
                     chunks = []
-                    for c0, c1 in self._chunks(owner, a, b):
-                        mine = q[c0:c1] if owner == self.me else None
+                    for c0, c1 in self._chunk_rows(owner, a, b):
+                        mine = None
+                        if owner == self.me:
+                            mine = self.q[c0:c1].astype(np.int64).view(_U64)
                         shape = (c1 - c0, self.cols[owner])
                         pm = self.mpc.plain_matrix(mine, owner, shape=shape)
-                        chunks.append((c0 - a, c1 - a, _without_mask_copy(pm)))
+                        chunks.append(_Chunk(c0 - a, c1 - a, _owner_copy_dropped(pm)))
+                        del mine
                     per_batch.append(chunks)
-                self.pm[owner] = per_batch
-            del q  # each chunk's PlainMatrix keeps its view of the rows it needs
+                self.chunks[owner] = per_batch
 
     def _epoch_requests(self) -> list[Request]:
         """The dealer requests of one epoch, in the order the products use them."""
         reqs = []
         for k in range(len(self.batches)):
             for owner in self.parties:
-                for c0, c1, pm in self.pm[owner][k]:
-                    mask = pm.mask
+                for c in self.chunks[owner][k]:
+                    mask = c.pm.mask
                     reqs.append(
-                        Request("plain_matmul", (mask.shape, (c1 - c0,)), owner=owner,
+                        Request("plain_matmul", (mask.shape, (c.stop - c.start,)), owner=owner,
                                 mask=mask.id, transpose=True)
                     )
         return reqs
 
-    def _product(self, owner: str, k: int, d: Shared) -> Shared:
-        """``[Q_owner^T d]`` over batch ``k``: the sum of the chunks' masked products."""
-        total: Shared | None = None
-        for c0, c1, pm in self.pm[owner][k]:
-            part = pm.T @ d[c0:c1]
-            total = part if total is None else total + part
-        assert total is not None
-        return total
-
     # -- steps 2-4 ------------------------------------------------------------------------
+    def _products(self, k: int, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Step 3 for every owner: my gradient ``Q_me^T d`` opened to me, and my share of
+        the guest's ``y . d`` entry (which stays shared).
+
+        For owner ``q`` and each chunk: every other party sends ``q`` its share minus the
+        dealer's fresh ``B`` (one message for all chunks), then its share of the product,
+        ``C + E^T B`` (all but the ``y . d`` entry); ``q`` adds ``C + Q^T f``.
+        """
+        self._calls += 1
+        key = f"{NAMESPACE}/grad/{self._calls}"
+        triples = {
+            owner: [self.provider.plain_matmul(c.pm.mask, (c.stop - c.start,), transpose=True)
+                    for c in self.chunks[owner][k]]
+            for owner in self.parties
+        }
+        y_share = np.zeros(1, dtype=_U64)
+        guest = self.roles.guest
+        with np.errstate(over="ignore"):
+            # as a non-owner: masked shares first (the owner starts computing), then shares
+            for owner in self.parties:
+                if owner == self.me:
+                    continue
+                masked = [d[c.start : c.stop] - t.b for c, t in zip(self.chunks[owner][k],
+                                                                      triples[owner], strict=True)]
+                self.ctx.send(owner, f"{key}/{owner}/masked", np.concatenate(masked))
+            for owner in self.parties:
+                if owner == self.me:
+                    continue
+                share = np.zeros(self.cols[owner], dtype=_U64)
+                for c, t in zip(self.chunks[owner][k], triples[owner], strict=True):
+                    assert c.pm.masked is not None and t.b is not None
+                    share += t.c + ring_matmul(c.pm.masked.T, t.b)
+                if owner == guest:
+                    y_share = share[-1:].copy()
+                    share = share[:-1]
+                self.ctx.send(owner, f"{key}/{owner}/share", share)
+            # as the owner: Q^T (my share + their masked shares) + C, plus their shares
+            a, b = self.batches[k]
+            f = d.copy()
+            for p in self.parties:
+                if p != self.me:
+                    f += self._recv(p, f"{key}/{self.me}/masked", (b - a,))
+            total = np.zeros(self.cols[self.me], dtype=_U64)
+            for c, t in zip(self.chunks[self.me][k], triples[self.me], strict=True):
+                total += t.c + limb_product(self.q[a + c.start : a + c.stop], f[c.start : c.stop],
+                                            self.q_max)
+            if self.is_guest:
+                y_share = total[-1:].copy()
+                total = total[:-1]
+            for p in self.parties:
+                if p != self.me:
+                    total += self._recv(p, f"{key}/{self.me}/share", total.shape)
+        return total, y_share
+
+    def _recv(self, peer: str, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        got = self.ctx.recv(peer, key)
+        if not isinstance(got, np.ndarray) or got.dtype != _U64 or got.shape != shape:
+            raise ProtocolError(f"{peer!r} sent a malformed value under {key!r}")
+        return got
+
     def _batch(self, k: int, lr: float, acc: dict[str, np.ndarray | float]) -> None:
         a, b = self.batches[k]
         w = self.opt.weights_for_batch()
-        d_feat = self.x.shape[1]
-        z = self.x[a:b] @ w[:d_feat]
+        d_feat = self.d
+        z = (self.q[a:b, :d_feat] @ w[:d_feat]) * (1.0 / 2**FEATURE_BITS)
         if self.is_guest:
             assert self.y is not None
             if self.params.fit_intercept:
@@ -281,18 +381,10 @@ class SsDataParty:
             residual = 0.25 * z
         if float(np.max(np.abs(residual), initial=0.0)) >= 2.0**20:
             raise ConfigError("training diverged (|z| > 4e6): lower the learning rate")
-        d = Shared(self.mpc, self.sharer.share_sum(_encode_residual(residual)))
-        products = {owner: self._product(owner, k, d) for owner in self.parties}
-        opened: np.ndarray | None = None
-        for owner in self.parties:
-            g = products[owner]
-            cols = self.cols[owner] - (1 if owner == self.roles.guest else 0)  # not y.d
-            got = self.mpc.reveal(g[:cols], to=owner)
-            if got is not None:
-                opened = got
+        d = self.sharer.share_sum(_encode_residual(residual))
+        opened, y_share = self._products(k, d)
         with np.errstate(over="ignore"):  # every party adds its share of y.d: it stays shared
-            acc["y_dot_d"] = acc["y_dot_d"] + products[self.roles.guest].share[-1:]
-        assert opened is not None
+            acc["y_dot_d"] = acc["y_dot_d"] + y_share
         xtd = decode(opened, PRODUCT_SCALE)  # X_p^T d (guest: then sum(d))
         if self.is_guest:
             acc["sum_d"] = float(acc["sum_d"]) + float(xtd[d_feat])
@@ -324,6 +416,7 @@ class SsDataParty:
         setup_seconds = time.perf_counter() - began
         history: list[float] = []
         seconds: list[float] = []
+        self._calls = 0
         self.provider.prefetch(self._epoch_requests(), wait=False)
         epochs_run = 0
         for epoch in range(self.params.epochs):
@@ -351,7 +444,7 @@ class SsDataParty:
                 break
         self.provider.close()  # the dealer checks that every party asked for the same randomness
         intercept = None
-        d = self.x.shape[1]
+        d = self.d
         if self.is_guest:
             intercept = float(self.opt.w[d]) if self.params.fit_intercept else 0.0
         return TrainResult(self.opt.w[:d].copy(), intercept, history, epochs_run, seconds,
@@ -375,8 +468,8 @@ class SsDataParty:
 
     def _discard(self, reqs: list[Request]) -> None:
         """Use up randomness prefetched for an epoch that will not run (keeps the dealer in sync)."""
-        masks = {pm.mask.id: pm.mask for chunks in self.pm.values() for batch in chunks
-                 for _, _, pm in batch}
+        masks = {c.pm.mask.id: c.pm.mask for per_batch in self.chunks.values()
+                 for chunks in per_batch for c in chunks}
         for req in reqs:
             assert req.mask is not None
             self.provider.plain_matmul(masks[req.mask], req.shapes[1], transpose=True)

@@ -71,8 +71,15 @@ EpochCallback = Callable[[int, float | None], None]
 
 
 # -- security statements --------------------------------------------------------------------
-def security_statement(mode: str, roles: JobRoles | None = None) -> str:
+def security_statement(mode: str, roles: JobRoles | None = None, key_bits: int = 2048) -> str:
     """What the job protects and what each party learns, as printed at the start of a job."""
+    text = _statement(mode, roles)
+    if mode == "he" and key_bits < 2048:
+        text += f"\n  WARNING: {key_bits}-bit TEST keys (allowed in tests only): NOT SECURE."
+    return text
+
+
+def _statement(mode: str, roles: JobRoles | None) -> str:
     guest = roles.guest if roles else "the guest"
     hosts = ", ".join(roles.hosts) if roles else "the hosts"
     if mode == "ss-dealer":
@@ -97,7 +104,7 @@ def security_statement(mode: str, roles: JobRoles | None = None) -> str:
         return "\n".join(
             [
                 "Security statement -- vertical LR, mode he "
-                "(Paillier, each party its own >= 2048-bit key, no third party)",
+                "(Paillier, each party its own key of 2048 bits or more, no third party)",
                 f"  threat model: semi-honest guest {guest!r} and host {hosts}; two parties only.",
                 f"  guest {guest!r} learns: its own gradient per batch, the Taylor loss per "
                 "epoch, its weights and the intercept.",
@@ -271,7 +278,7 @@ class VerticalLR:
             mine = as_party_data(data, label=label, id_columns=id_columns, exclude=exclude)
         roles, job = handshake(ctx, mine, self.params)
         self.roles_, self.party_, self.model_id_ = roles, ctx.party, job["model_id"]
-        self.statement_ = security_statement(self.params.mode, roles)
+        self.statement_ = security_statement(self.params.mode, roles, self.params.key_bits)
         announce(self.statement_)
         if mine is None:
             self.role_ = "dealer"
