@@ -332,3 +332,14 @@ def test_early_stop_with_chunks_and_batches_keeps_the_dealer_in_sync(monkeypatch
     res = train("ss-dealer", frames(xtr, SPLIT2, ytr), epochs=100, batch_size=200, tol=1e-3,
                 learning_rate=0.05)
     assert res["guest"][0].result_.epochs_run < 100  # stopped early; the dealer agreed at close
+
+
+def test_large_products_send_masked_and_product_shares_apart(monkeypatch):
+    from unseen.ml import lr_ss
+
+    monkeypatch.setattr(lr_ss, "MERGE_ELEMENTS", 100)  # every product takes two messages
+    xtr, _, ytr, _ = breast_cancer(seed=4)
+    hyper = dict(epochs=3, shuffle=False, tol=0.0)
+    ref = fit_plain(xtr, ytr, LRParams(**hyper))
+    res = train("ss-dealer", frames(xtr, SPLIT3, ytr), names=("guest", "h1", "h2"), **hyper)
+    np.testing.assert_allclose(res["h2"][0].coef_, ref.weights[20:], atol=2e-3)

@@ -101,6 +101,7 @@ RESIDUAL_BITS = 16
 PRODUCT_SCALE = float(2 ** (FEATURE_BITS + RESIDUAL_BITS))
 _LIMIT = 2.0**35  # |X^T d| and friends must stay below this (scale 2^28 in 63 bits)
 CHUNK_BYTES = 256 << 20  # the masked matrices are made and sent in row chunks of this size
+MERGE_ELEMENTS = 8_000_000  # products up to this size: masked share and product share together
 _U64 = np.uint64
 NAMESPACE = "lr"
 
@@ -324,30 +325,42 @@ class SsDataParty:
         }
         y_share = np.zeros(1, dtype=_U64)
         guest = self.roles.guest
+        a, b = self.batches[k]
         with np.errstate(over="ignore"):
-            # as a non-owner: masked shares first (the owner starts computing), then shares
+            # as a non-owner: my share minus B, and my share of the product C + E^T B.
+            # Small products go in one message; a large one is sent after the masked
+            # share, so that the owner computes while this party computes E^T B.
             for owner in self.parties:
                 if owner == self.me:
                     continue
-                masked = [d[c.start : c.stop] - t.b for c, t in zip(self.chunks[owner][k],
-                                                                      triples[owner], strict=True)]
-                self.ctx.send(owner, f"{key}/{owner}/masked", np.concatenate(masked))
-            for owner in self.parties:
-                if owner == self.me:
-                    continue
+                chunks = list(zip(self.chunks[owner][k], triples[owner], strict=True))
+                masked = np.concatenate([d[c.start : c.stop] - t.b for c, t in chunks])
+                if not self._merged(owner, b - a):
+                    self.ctx.send(owner, f"{key}/{owner}/masked", masked)
                 share = np.zeros(self.cols[owner], dtype=_U64)
-                for c, t in zip(self.chunks[owner][k], triples[owner], strict=True):
+                for c, t in chunks:
                     assert c.pm.masked is not None and t.b is not None
                     share += t.c + ring_matmul(c.pm.masked.T, t.b)
                 if owner == guest:
                     y_share = share[-1:].copy()
                     share = share[:-1]
-                self.ctx.send(owner, f"{key}/{owner}/share", share)
+                if self._merged(owner, b - a):
+                    self.ctx.send(owner, f"{key}/{owner}/both", np.concatenate([masked, share]))
+                else:
+                    self.ctx.send(owner, f"{key}/{owner}/share", share)
             # as the owner: Q^T (my share + their masked shares) + C, plus their shares
-            a, b = self.batches[k]
             f = d.copy()
+            width = self.cols[self.me] - (1 if self.is_guest else 0)
+            theirs = []
+            merged = self._merged(self.me, b - a)
             for p in self.parties:
-                if p != self.me:
+                if p == self.me:
+                    continue
+                if merged:
+                    both = self._recv(p, f"{key}/{self.me}/both", (b - a + width,))
+                    f += both[: b - a]
+                    theirs.append(both[b - a :])
+                else:
                     f += self._recv(p, f"{key}/{self.me}/masked", (b - a,))
             total = np.zeros(self.cols[self.me], dtype=_U64)
             for c, t in zip(self.chunks[self.me][k], triples[self.me], strict=True):
@@ -357,9 +370,15 @@ class SsDataParty:
                 y_share = total[-1:].copy()
                 total = total[:-1]
             for p in self.parties:
-                if p != self.me:
-                    total += self._recv(p, f"{key}/{self.me}/share", total.shape)
+                if p != self.me and not merged:
+                    theirs.append(self._recv(p, f"{key}/{self.me}/share", total.shape))
+            for share in theirs:
+                total += share
         return total, y_share
+
+    def _merged(self, owner: str, rows: int) -> bool:
+        """Whether the other parties send ``owner`` one message per product (public sizes)."""
+        return rows * self.cols[owner] <= MERGE_ELEMENTS
 
     def _recv(self, peer: str, key: str, shape: tuple[int, ...]) -> np.ndarray:
         got = self.ctx.recv(peer, key)
