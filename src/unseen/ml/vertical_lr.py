@@ -294,9 +294,9 @@ class VerticalLR:
         self.scaler_ = Standardizer.fit(mine.X, self.params.standardize)
         seed = bytes.fromhex(job["seed"]) if self.params.shuffle else None
         order = row_order(mine.n, seed)
-        if copy or data is not mine:
-            x = mine.X[order]  # a copy: standardise it in place (large inputs)
-        else:
+        if copy and data is mine:  # the caller's matrix: work on a copy
+            x = mine.X[order]
+        else:  # ours (converted from a frame), or the caller allowed it: in place
             x = mine.X
             if self.params.shuffle:
                 x[:] = x[order]
