@@ -82,7 +82,7 @@ def run_secureboost(
     from unseen.runtime.local import run_local
 
     names = ["guest", "host", "dealer"] if mode == "ss-dealer" else ["guest", "host"]
-    keys = d / f"keys-{mode}"
+    keys = d / f"keys-{mode}-{len(extra)}-{'_'.join(extra)}"
     keys.mkdir(exist_ok=True)
     parties = make_parties(keys, names)
     common = ["secureboost", "--parties", str(parties), "--mode", mode, "--quiet",
@@ -162,13 +162,17 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         d = Path(tmp)
         write_parts(d, "train", Xtr, ytr, n_guest)
         write_parts(d, "test", Xte, yte, n_guest)
-        for mode in args.modes:
+        for name_mode in args.modes:
+            mode = "he" if name_mode.startswith("he") else name_mode
             t = args.he_trees if (mode == "he" and args.he_trees) else trees
-            extra = ["--he-scheme", args.he_scheme] if mode == "he" else []
+            scheme = "ou" if name_mode == "he-ou" else "paillier"
+            extra = ["--he-scheme", scheme] if mode == "he" else []
             r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout)
+            r["mode"] = name_mode
             r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
             r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
-            rows.append({"workload": name, "system": f"unseen {mode}", **r})
+            label = {"he": "he (Paillier)", "he-ou": "he (OU)"}.get(name_mode, name_mode)
+            rows.append({"workload": name, "system": f"unseen {label}", **r})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -176,12 +180,12 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workload", choices=["a", "b", "both"], default="both")
-    ap.add_argument("--modes", nargs="+", default=["ss-dealer", "he"],
-                    choices=["ss-dealer", "he", "plain"])
+    ap.add_argument("--modes", nargs="+", default=["ss-dealer", "he", "he-ou"],
+                    choices=["ss-dealer", "he", "he-ou", "plain"],
+                    help="he: Paillier; he-ou: Okamoto-Uchiyama")
     ap.add_argument("--trees", type=int, default=10)
     ap.add_argument("--he-trees", type=int, default=None,
                     help="fewer trees for he mode at (b) (time per tree is what is compared)")
-    ap.add_argument("--he-scheme", choices=["paillier", "ou"], default="paillier")
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--max-bin", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=3600)

@@ -452,6 +452,9 @@ def train(
     column's name, kept in the guest's model for ``unseen predict``.
     """
     role = "dealer" if X is None else "guest" if y is not None else "host"
+    if mode == "plain":
+        ctx.log.warning("SecureBoost plain mode is INSECURE: gradients cross in the clear "
+                        "(development only)")
     roles = handshake(ctx, role, mode)
     if role == "dealer":
         if mode != "ss-dealer":
