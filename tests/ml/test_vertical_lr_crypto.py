@@ -108,15 +108,3 @@ def test_prg_uint64_in_chunks_is_the_same_stream(shape):
     assert x.shape == shape
     np.testing.assert_array_equal(x, y)
     assert chunked.bytes(24) == whole.bytes(24)  # and the stream goes on in step
-
-
-@pytest.mark.parametrize("rows,cols,qbits", [(1, 1, 3), (1000, 7, 16), (5000, 3, 30), (300, 4, 44)])
-def test_limb_product_is_the_exact_ring_product(rows, cols, qbits):
-    from unseen.ml.lr_ss import limb_product
-
-    rng = np.random.default_rng(rows)
-    q = rng.integers(-(2**qbits), 2**qbits, size=(rows, cols), endpoint=True)
-    f = rng.integers(0, 2**64, size=rows, dtype=U64, endpoint=False)
-    got = limb_product(q.astype(np.float64), f, float(np.abs(q).max()))
-    want = _exact(q.astype(np.int64).view(U64).T, f)
-    np.testing.assert_array_equal(got, want)

@@ -32,10 +32,10 @@ Protocol, per party ``p`` (computing parties in the order guest, hosts):
    minus ``B_j`` (``n_B`` ring elements), then its share of the product,
    ``C_j + E^T B_j``; ``q`` computes ``C_q + Q_q^T f`` with ``f`` the sum of the
    masked shares and its own, and adds the others' product shares: its gradient.
-   The guest's ``y . d`` entry is not sent: it stays shared. ``Q_q^T f`` runs in
-   float64 BLAS, exactly, on limbs of ``f`` (:func:`limb_product`); ``E^T B``
-   and the dealer's ``A^T B`` in ``uint64`` at memory speed
-   (:func:`unseen.crypto.triples.ring_matmul`).
+   The guest's ``y . d`` entry is not sent: it stays shared. ``Q_q^T f``,
+   ``E^T B`` and the dealer's ``A^T B`` run in ``uint64`` at memory speed
+   (:func:`unseen.crypto.triples.ring_matmul`); ``z_p`` too, in ``int64`` with the
+   weights in fixed point: one integer copy of each party's data, no float copy.
 4. ``p`` decodes ``X_p^T d`` (scale ``2^28``, no truncation: values are opened
    exactly) and updates its own weights with its local optimiser.
 5. *Per epoch.* Loss: hosts share ``S_h = z_h . d`` (from their own gradients);
@@ -157,34 +157,6 @@ def _owner_copy_dropped(pm: PlainMatrix) -> PlainMatrix:
     return dataclasses.replace(pm, value=None, mask=dataclasses.replace(pm.mask, a=None))
 
 
-def limb_product(q: np.ndarray, f: np.ndarray, q_max: float) -> np.ndarray:
-    """``Q^T f`` modulo 2^64, exactly, through float64 BLAS.
-
-    ``q`` holds integers (as float64) with ``|q| <= q_max``; ``f`` is a ``uint64``
-    vector. ``f`` is cut into ``L``-bit limbs, ``f = sum_l f_l 2^(L l)``, with ``L``
-    chosen so that every partial sum of ``Q^T f_l`` stays below 2^52 in magnitude:
-    then floating point adds integers exactly, in any order, and ``sum_l (Q^T f_l)
-    2^(L l)`` reduced modulo 2^64 is the ring product. One BLAS call reads ``Q``
-    once for all the limbs (numpy has no BLAS for integers).
-    """
-    rows = q.shape[0]
-    room = 52 - max(1, rows).bit_length() - max(1, int(q_max)).bit_length()
-    if room < 8:  # too tall or too wide values for exact limbs: the integer kernel
-        return ring_matmul(np.rint(q).astype(np.int64).view(_U64).T, f)
-    bits = min(16, room)
-    count = -(-64 // bits)
-    limbs = np.empty((rows, count), dtype=np.float64)
-    mask = _U64((1 << bits) - 1)
-    for i in range(count):
-        limbs[:, i] = (f >> _U64(bits * i)) & mask
-    sums = q.T @ limbs  # exact: integers below 2^52
-    out = np.zeros(q.shape[1], dtype=_U64)
-    with np.errstate(over="ignore"):
-        for i in range(count):
-            out += sums[:, i].astype(np.int64).view(_U64) << _U64(bits * i)
-    return out
-
-
 def check_batch_size(params: LRParams, roles: JobRoles) -> None:
     """Refuse batches small enough for a party to solve its gradient for the residuals."""
     if params.batch_size <= 0 or params.batch_size >= roles.rows:
@@ -237,12 +209,14 @@ class SsDataParty:
         self.mpc = Mpc(ctx, self.provider, parties=self.parties, namespace=f"{NAMESPACE}/ss")
         self.chunks: dict[str, list[list[_Chunk]]] = {}
         self.q = self._plain_matrix(x)
-        self.q_max = float(np.max(np.abs(self.q), initial=1.0))
+        self.q_ring = self.q.view(_U64)
+        self.q_bits = int(np.max(np.abs(self.q), initial=1)).bit_length()
 
     # -- step 1 ---------------------------------------------------------------------------
     def _plain_matrix(self, x: np.ndarray) -> np.ndarray:
-        """``Q_p = round(2^12 X_p)`` as float64 integers (the guest's with the ones and label
-        columns). The host's is computed in place in ``x``: one copy of the data in all."""
+        """``Q_p = round(2^12 X_p)`` as ``int64`` (the guest's with the ones and label
+        columns). The host's is converted in place in ``x``'s memory, block by block: one
+        copy of the data in all."""
         rows = max(b - a for a, b in self.batches)
         if float(np.max(np.abs(x), initial=0.0)) * rows * 8 >= _LIMIT:
             raise ConfigError(
@@ -250,17 +224,35 @@ class SsDataParty:
                 "size: standardise the features (the default)"
             )
         n, d = x.shape
+        scale = float(2**FEATURE_BITS)
         if self.is_guest:
             assert self.y is not None
-            q = np.empty((n, d + 2))
-            q[:, :d] = x
-            q[:, d] = 1.0
-            q[:, d + 1] = self.y
-        else:
-            q = x
-        q *= float(2**FEATURE_BITS)
-        np.rint(q, out=q)
+            q = np.empty((n, d + 2), dtype=np.int64)
+            q[:, :d] = np.rint(x * scale)
+            q[:, d] = 1 << FEATURE_BITS
+            q[:, d + 1] = self.y.astype(np.int64) << FEATURE_BITS
+            return q
+        if not x.flags.c_contiguous or x.dtype != np.float64:
+            x = np.ascontiguousarray(x, dtype=np.float64)
+        q = x.view(np.int64)
+        step = max(1, (1 << 20) // max(1, d))
+        for a in range(0, n, step):
+            q[a : a + step] = np.rint(x[a : a + step] * scale).astype(np.int64)
         return q
+
+    def _z(self, a: int, b: int, w: np.ndarray) -> np.ndarray:
+        """``Q w / 2^12`` over rows ``[a, b)``: an exact integer product (``einsum``, memory
+        speed, no float copy of the data) with the weights in fixed point."""
+        d = self.d
+        wmax = float(np.max(np.abs(w[:d]), initial=0.0))
+        room = 62 - self.q_bits - max(1, d).bit_length() - max(1, int(wmax) + 1).bit_length()
+        bits = min(30, room)
+        if bits < 16:  # huge weights: float, on a copy of the rows
+            return (self.q[a:b, :d].astype(np.float64) @ w[:d]) / 2.0**FEATURE_BITS
+        wq = np.rint(w[:d] * 2.0**bits).astype(np.int64)
+        return np.einsum("ij,j->i", self.q[a:b, :d], wq).astype(np.float64) / 2.0 ** (
+            FEATURE_BITS + bits
+        )
 
     def _chunk_rows(self, owner: str, a: int, b: int) -> list[tuple[int, int]]:
         """Rows ``[a, b)`` of a batch cut so that one chunk of ``owner``'s matrix is at most
@@ -286,7 +278,7 @@ class SsDataParty:
                     for c0, c1 in self._chunk_rows(owner, a, b):
                         mine = None
                         if owner == self.me:
-                            mine = self.q[c0:c1].astype(np.int64).view(_U64)
+                            mine = self.q_ring[c0:c1]
                         shape = (c1 - c0, self.cols[owner])
                         pm = self.mpc.plain_matrix(mine, owner, shape=shape)
                         chunks.append(_Chunk(c0 - a, c1 - a, _owner_copy_dropped(pm)))
@@ -364,8 +356,8 @@ class SsDataParty:
                     f += self._recv(p, f"{key}/{self.me}/masked", (b - a,))
             total = np.zeros(self.cols[self.me], dtype=_U64)
             for c, t in zip(self.chunks[self.me][k], triples[self.me], strict=True):
-                total += t.c + limb_product(self.q[a + c.start : a + c.stop], f[c.start : c.stop],
-                                            self.q_max)
+                total += t.c + ring_matmul(self.q_ring[a + c.start : a + c.stop].T,
+                                           f[c.start : c.stop])
             if self.is_guest:
                 y_share = total[-1:].copy()
                 total = total[:-1]
@@ -390,7 +382,7 @@ class SsDataParty:
         a, b = self.batches[k]
         w = self.opt.weights_for_batch()
         d_feat = self.d
-        z = (self.q[a:b, :d_feat] @ w[:d_feat]) * (1.0 / 2**FEATURE_BITS)
+        z = self._z(a, b, w)
         if self.is_guest:
             assert self.y is not None
             if self.params.fit_intercept:

@@ -270,8 +270,8 @@ class VerticalLR:
     ) -> VerticalLR:
         """Train with the other parties; ``data`` is this party's aligned rows (None: dealer).
 
-        ``copy=False`` lets training reorder and standardise a :class:`PartyData`'s
-        matrix in place (saves one copy of the data; the CLI uses it).
+        ``copy=False`` lets training reuse a :class:`PartyData`'s matrix as its working
+        memory, overwriting it (saves one copy of the data; the CLI uses it).
         """
         announce = announce or (lambda text: ctx.log.info("%s", text))
         with ctx.step("load data"):
