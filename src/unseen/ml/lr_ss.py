@@ -41,8 +41,9 @@ Protocol, per party ``p`` (computing parties in the order guest, hosts):
 5. *Per epoch.* Loss: hosts share ``S_h = z_h . d`` (from their own gradients);
    ``[-4 y.d + sum_h S_h]`` is opened to the guest, who completes the Taylor
    loss (:func:`unseen.ml.lr_common.loss_from_parts`) and tells every data party
-   whether to stop. The dealer computes the next epoch's corrections while the
-   parties work on this one (``prefetch(wait=False)``).
+   whether to stop. The dealer computes the corrections two epochs ahead of the
+   parties (``prefetch(wait=False)``), the first ones while the masked matrices
+   travel.
 
 Threat model: semi-honest (honest-but-curious) parties; the dealer must not
 collude with any computing party (the trust FATE places in its arbiter); no
@@ -101,6 +102,7 @@ RESIDUAL_BITS = 16
 PRODUCT_SCALE = float(2 ** (FEATURE_BITS + RESIDUAL_BITS))
 _LIMIT = 2.0**35  # |X^T d| and friends must stay below this (scale 2^28 in 63 bits)
 CHUNK_BYTES = 256 << 20  # the masked matrices are made and sent in row chunks of this size
+LOOKAHEAD = 2  # epochs of dealer corrections requested ahead
 MERGE_ELEMENTS = 8_000_000  # products up to this size: masked share and product share together
 _U64 = np.uint64
 NAMESPACE = "lr"
@@ -264,26 +266,35 @@ class SsDataParty:
         ctx = self.ctx
         with ctx.step("mask the data matrices"):
             self.sharer = PairwiseSharer(ctx, self.parties, f"{NAMESPACE}/share")
+            # the layout: owner -> batch -> chunks (rows within the batch, mask id)
+            self.layout: dict[str, list[list[tuple[int, int, int]]]] = {}
             masks = []
-            for owner in self.parties:
-                for a, b in self.batches:
-                    for c0, c1 in self._chunk_rows(owner, a, b):
-                        shape = (c1 - c0, self.cols[owner])
-                        masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
-            self.provider.prefetch(masks)
             for owner in self.parties:
                 per_batch = []
                 for a, b in self.batches:
                     chunks = []
                     for c0, c1 in self._chunk_rows(owner, a, b):
-                        mine = None
-                        if owner == self.me:
-                            mine = self.q_ring[c0:c1]
+                        shape = (c1 - c0, self.cols[owner])
+                        chunks.append((c0 - a, c1 - a, len(masks)))
+                        masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
+                    per_batch.append(chunks)
+                self.layout[owner] = per_batch
+            self.provider.prefetch(masks)
+            # the dealer computes the first epochs' corrections while the matrices travel
+            self._prefetched = 0
+            self._prefetch_until(min(LOOKAHEAD, self.params.epochs))
+            for owner in self.parties:
+                per_batch = []
+                for (a, _), chunks in zip(self.batches, self.layout[owner], strict=True):
+                    made = []
+                    for c0, c1, mask_id in chunks:
+                        mine = self.q_ring[a + c0 : a + c1] if owner == self.me else None
                         shape = (c1 - c0, self.cols[owner])
                         pm = self.mpc.plain_matrix(mine, owner, shape=shape)
-                        chunks.append(_Chunk(c0 - a, c1 - a, _owner_copy_dropped(pm)))
-                        del mine
-                    per_batch.append(chunks)
+                        if pm.mask.id != mask_id:
+                            raise ProtocolError("the masks were made out of order")
+                        made.append(_Chunk(c0, c1, _owner_copy_dropped(pm)))
+                    per_batch.append(made)
                 self.chunks[owner] = per_batch
 
     def _epoch_requests(self) -> list[Request]:
@@ -291,13 +302,17 @@ class SsDataParty:
         reqs = []
         for k in range(len(self.batches)):
             for owner in self.parties:
-                for c in self.chunks[owner][k]:
-                    mask = c.pm.mask
-                    reqs.append(
-                        Request("plain_matmul", (mask.shape, (c.stop - c.start,)), owner=owner,
-                                mask=mask.id, transpose=True)
-                    )
+                for c0, c1, mask_id in self.layout[owner][k]:
+                    shape = (c1 - c0, self.cols[owner])
+                    reqs.append(Request("plain_matmul", (shape, (c1 - c0,)), owner=owner,
+                                        mask=mask_id, transpose=True))
         return reqs
+
+    def _prefetch_until(self, epochs: int) -> None:
+        """Ask the dealer, without waiting, for the corrections of epochs up to ``epochs``."""
+        while self._prefetched < epochs:
+            self.provider.prefetch(self._epoch_requests(), wait=False)
+            self._prefetched += 1
 
     # -- steps 2-4 ------------------------------------------------------------------------
     def _products(self, k: int, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -428,13 +443,12 @@ class SsDataParty:
         history: list[float] = []
         seconds: list[float] = []
         self._calls = 0
-        self.provider.prefetch(self._epoch_requests(), wait=False)
         epochs_run = 0
         for epoch in range(self.params.epochs):
             t0 = time.perf_counter()
             last = epoch == self.params.epochs - 1
-            if not last:  # the dealer prepares the next epoch while this one runs
-                self.provider.prefetch(self._epoch_requests(), wait=False)
+            # the dealer works LOOKAHEAD epochs ahead of the parties
+            self._prefetch_until(min(epoch + 1 + LOOKAHEAD, self.params.epochs))
             lr = self.params.lr_at(epoch)
             acc: dict[str, np.ndarray | float] = {
                 "y_dot_d": np.zeros(1, dtype=_U64), "sum_d": 0.0, "s": 0.0
@@ -450,7 +464,7 @@ class SsDataParty:
             if on_epoch is not None:
                 on_epoch(epoch, loss)
             if stop:
-                if not last:
+                for _ in range(self._prefetched - epochs_run):
                     self._discard(self._epoch_requests())
                 break
         self.provider.close()  # the dealer checks that every party asked for the same randomness
@@ -478,7 +492,7 @@ class SsDataParty:
         return stop
 
     def _discard(self, reqs: list[Request]) -> None:
-        """Use up randomness prefetched for an epoch that will not run (keeps the dealer in sync)."""
+        """Use up randomness prefetched for epochs that will not run (keeps the dealer in sync)."""
         masks = {c.pm.mask.id: c.pm.mask for per_batch in self.chunks.values()
                  for chunks in per_batch for c in chunks}
         for req in reqs:
