@@ -169,9 +169,9 @@ def test_regression_matches_xgboost():
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
     params = dict(n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=16)
-    for mode in ("ss-dealer", "he"):
+    for mode, extra in (("ss-dealer", {}), ("he", {"he_options": {"scheme": "ou"}})):
         p, _ = fit_jointly(mode, [Xtr[:, :4], Xtr[:, 4:]], ytr, [Xte[:, :4], Xte[:, 4:]],
-                           estimator=SecureBoostRegressor, **params)
+                           estimator=SecureBoostRegressor, **params, **extra)
         ref = xgb_scores(Xtr, ytr, Xte, objective="reg:squarederror", binned=True, **params)
         np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-3)
 

@@ -84,6 +84,21 @@ def public_key_from_dict(d: dict[str, Any]) -> HEPublicKey:
     raise ProtocolError(f"unknown HE scheme {scheme!r}")
 
 
+#: from this many rows on, the pool workers build their tables at set-up
+WARM_UP_ROWS = 20_000
+
+
+def warm_up(encrypt: Any, rows: int, batch: int = 4096) -> None:
+    """Have every pool worker build its fixed-base tables now, at set-up, not in the first tree.
+
+    Tables are built once per key and process; a batch of encryptions of zero
+    large enough to be split over the pool reaches every worker. Small jobs
+    encrypt in-process and skip this.
+    """
+    if rows >= WARM_UP_ROWS:
+        encrypt(np.zeros(batch * parallel.effective_jobs(None), dtype=np.int64))
+
+
 def slot_bits(rows: int, objective: str, weight: float = 1.0) -> int:
     """Bits of one slot (g or h), from public sizes: sums over ``rows`` rows fit with a sign bit."""
     if objective != "binary:logistic":
@@ -165,7 +180,9 @@ def _to_mpz(raw: bytes, width_bytes: int) -> list[Any]:
 class HeHostExchange(HostExchange):
     """A host's side: sum the guest's ciphertexts per bin, pack, re-randomise, return."""
 
-    def __init__(self, ctx: Context, guest: str, width: int, mask: np.ndarray) -> None:
+    def __init__(
+        self, ctx: Context, guest: str, width: int, mask: np.ndarray, rows: int = 0
+    ) -> None:
         self.ctx, self.guest, self.width, self.mask = ctx, guest, width, mask
         with ctx.step("he: public key"):
             msg = ctx.recv(guest, f"{_NS}/key")
@@ -179,6 +196,8 @@ class HeHostExchange(HostExchange):
                 raise ProtocolError(f"unusable slot width {self.slot_bits}")
         # one returned value is a (g, h) pair: two slots
         self.layout = SlotLayout(2 * self.slot_bits, self.pk.packing_bits // (2 * self.slot_bits))
+        with ctx.step("he: tables"):
+            warm_up(self.pk.encrypt_raw, rows)  # re-randomisation encrypts zeros
         self.cts = np.zeros((0, 0), dtype=np.uint8)
         self.bins = np.zeros((0, 0), dtype=np.uint8)
 
@@ -249,6 +268,9 @@ class HeGuestExchange(GuestExchange):
         for host in hosts:
             ctx.send(host, f"{_NS}/key", {"key": self.pk.to_dict(), "slot_bits": self.slot_bits})
         self.frac_bits = LOGISTIC_FRAC_BITS
+        self.encrypt = getattr(self.sk, "encrypt_raw", None) or self.pk.encrypt_raw  # CRT if offered
+        with ctx.step("he: tables"):
+            warm_up(self.encrypt, rows)
 
     def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.objective == "binary:logistic":
@@ -262,8 +284,7 @@ class HeGuestExchange(GuestExchange):
         gq, hq = np.rint(g * scale).astype(np.int64), np.rint(h * scale).astype(np.int64)
         shift = self.slot_bits
         plain = object_array([a + (b << shift) for a, b in zip(gq.tolist(), hq.tolist(), strict=True)])
-        encrypt = getattr(self.sk, "encrypt_raw", None) or self.pk.encrypt_raw  # CRT if offered
-        cts = self.pk.to_bytes(encrypt(plain))
+        cts = self.pk.to_bytes(self.encrypt(plain))
         for host in self.hosts:
             self.ctx.send(host, f"{_NS}/{tree}/gh", cts)
         return gq / scale, hq / scale

@@ -424,7 +424,7 @@ def _exchanges(
         return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, masks=masks,
                                rows=per_tree, objective=params.objective, weight=weight,
                                **(he_options or {}))
-    return HeHostExchange(ctx, roles.guest, width, masks[ctx.party])
+    return HeHostExchange(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
 
 
 def train(
