@@ -58,4 +58,6 @@ def test_demo_runs_end_to_end(tmp_path):
         timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Rows aligned at both parties: yes (3500 common customers)" in r.stdout
+    assert "rows aligned at both parties: yes (3500 common customers)" in r.stdout
+    assert "vertical LR, federated (ss-dealer)" in r.stdout and "SecureBoost, federated" in r.stdout
+    assert "Federated models match their plaintext baselines: yes" in r.stdout
