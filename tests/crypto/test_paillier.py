@@ -358,6 +358,11 @@ def test_parallel_paths_match(sk, pk, monkeypatch: pytest.MonkeyPatch) -> None:
         assert signed(out) == signed(x.astype(object) @ np.array(m[:3], dtype=object))
         out = sk.decrypt_signed(pk.vecmat(c, x, n_jobs=2), n_jobs=1)
         assert signed(out) == signed(np.array(m, dtype=object) @ x.astype(object))
+        # one column: fewer columns than workers, so row blocks
+        out = sk.decrypt_signed(pk.matvec(x[:, :1], c[:1], n_jobs=2), n_jobs=1)
+        assert signed(out) == signed(x[:, :1].astype(object) @ np.array(m[:1], dtype=object))
+        out = sk.decrypt_signed(pk.vecmat(c, x[:, :1], n_jobs=2), n_jobs=1)
+        assert signed(out) == signed(np.array(m, dtype=object) @ x[:, :1].astype(object))
         assert int(sk.decrypt_signed(pk.sum(c, n_jobs=2), n_jobs=1)) == sum(m)
     finally:
         parallel.shutdown()

@@ -730,38 +730,58 @@ class HEPublicKey(_KeyBase):
         return self.vecmat(c, np.asarray(k).reshape(-1, 1), n_jobs=n_jobs)[0]
 
     def matvec(self, x: ArrayLike, c: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
-        """Plaintext matrix ``x`` (R x C integers) times ciphertexts ``c`` (C): R ciphertexts."""
-        xe = self._exponent_matrix(x)
-        cflat, _ = ciphertext_list(c)
-        n_rows = xe.shape[0]
-        secs = xe.shape[1] * self._mulmod_seconds() * 12  # ~ C * bits/w, rough
-        jobs = parallel.worth_parallel(n_rows, secs, n_jobs)
-        if jobs <= 1:
-            return object_array(multiexp_fixed_bases(cflat, xe, self.ciphertext_modulus))
-        cvec = object_array(cflat)
-        calls = [
-            (type(self), self._state(), "matvec", (xe[s], cvec))
-            for s in parallel.split(n_rows, jobs)
-        ]
-        return np.concatenate(parallel.run(_worker_call, calls, jobs))
+        """Plaintext matrix ``x`` (R x C integers) times ciphertexts ``c`` (C): R ciphertexts.
 
-    def vecmat(self, c: ArrayLike, x: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
-        """Ciphertexts ``c`` (R) transposed times plaintext matrix ``x`` (R x C): C ciphertexts."""
+        In parallel, workers take column blocks (each builds only its own
+        bases' tables) and the parent multiplies their partial products; with
+        fewer columns than workers they take row blocks.
+        """
         xe = self._exponent_matrix(x)
         cflat, _ = ciphertext_list(c)
         n = self.ciphertext_modulus
-        n_rows = xe.shape[0]
-        secs = xe.shape[1] * self._mulmod_seconds() * 12
+        n_rows, n_cols = xe.shape
+        if n_cols != len(cflat):
+            raise ValueError(f"matrix has {n_cols} columns for {len(cflat)} ciphertexts")
+        secs = n_cols * self._mulmod_seconds() * 12  # per row: ~ C * bits/w, rough
+        jobs = parallel.worth_parallel(n_rows, secs, n_jobs)
+        if jobs <= 1:
+            return object_array(multiexp_fixed_bases(cflat, xe, n))
+        cvec, state = object_array(cflat), self._state()
+        if n_cols >= jobs:
+            blocks = parallel.split(n_cols, jobs)
+            calls = [(type(self), state, "matvec", (xe[:, b], cvec[b])) for b in blocks]
+            parts = [p.tolist() for p in parallel.run(_worker_call, calls, jobs)]
+            return object_array([product_mod(row, n) for row in zip(*parts, strict=True)])
+        blocks = parallel.split(n_rows, jobs)
+        calls = [(type(self), state, "matvec", (xe[b], cvec)) for b in blocks]
+        return np.concatenate(parallel.run(_worker_call, calls, jobs))
+
+    def vecmat(self, c: ArrayLike, x: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
+        """Ciphertexts ``c`` (R) transposed times plaintext matrix ``x`` (R x C): C ciphertexts.
+
+        In parallel, workers take column blocks (whole Pippenger runs); with
+        fewer columns than workers they take row blocks and the parent
+        multiplies their partial sums.
+        """
+        xe = self._exponent_matrix(x)
+        cflat, _ = ciphertext_list(c)
+        n = self.ciphertext_modulus
+        n_rows, n_cols = xe.shape
+        if n_rows != len(cflat):
+            raise ValueError(f"matrix has {n_rows} rows for {len(cflat)} ciphertexts")
+        secs = n_cols * self._mulmod_seconds() * 12
         jobs = parallel.worth_parallel(n_rows, secs, n_jobs)
         if jobs <= 1:
             return object_array(multiexp_pippenger(cflat, xe, n))
-        calls = [
-            (type(self), self._state(), "vecmat", (object_array(cflat[s]), xe[s]))
-            for s in parallel.split(n_rows, jobs)
-        ]
-        parts = parallel.run(_worker_call, calls, jobs)
-        out = [product_mod(col, n) for col in zip(*[p.tolist() for p in parts], strict=True)]
-        return object_array(out)
+        cvec, state = object_array(cflat), self._state()
+        if n_cols >= jobs:
+            blocks = parallel.split(n_cols, jobs)
+            calls = [(type(self), state, "vecmat", (cvec, xe[:, b])) for b in blocks]
+            return np.concatenate(parallel.run(_worker_call, calls, jobs))
+        blocks = parallel.split(n_rows, jobs)
+        calls = [(type(self), state, "vecmat", (cvec[b], xe[b])) for b in blocks]
+        parts = [p.tolist() for p in parallel.run(_worker_call, calls, jobs)]
+        return object_array([product_mod(col, n) for col in zip(*parts, strict=True)])
 
     def _exponent_matrix(self, x: ArrayLike) -> np.ndarray:
         """A 2-D matrix of signed exponents (numpy ints pass through unchanged)."""
