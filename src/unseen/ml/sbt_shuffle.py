@@ -333,24 +333,24 @@ class ShuffleHostExchange(HostExchange):
             perms = self._next[2]
         else:
             perms = self._pool.submit(self._permutations, tree, n, f_count)
+        self.perms = perms.result()
+        # the next tree's permutations, in the background (trees have the same row count)
+        self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
+        # the permuted bins: M_f with its rows permuted, part of every depth's labels
+        cols = np.ascontiguousarray(bins.T)
+        self.pbins = np.stack([cols[f][self.perms[f]] for f in range(f_count)]) \
+            if f_count else np.zeros((0, n), dtype=np.uint8)
+        self.ctx.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, 2):
             raise ProtocolError("the guest sent a malformed masked vector")
         delta = self.ctx.recv(self.dealer, f"{_NS}/{tree}/delta")
         if not isinstance(delta, np.ndarray) or delta.dtype != _U64 or delta.shape != (f_count, n, 2):
             raise ProtocolError("the dealer sent a malformed correction")
-        self.perms = perms.result()
-        # the next tree's permutations, in the background (trees have the same row count)
-        self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         self.ring = ShareRing(n, self.limbs)
         with np.errstate(over="ignore"):
             delta += _permute_rows(m, self.perms)  # s_f = Y[pi_f] - b_f, in place
         self.shares = self.ring.limb_arrays(delta)
-        # the permuted bins: M_f with its rows permuted, part of every depth's labels
-        cols = np.ascontiguousarray(bins.T)
-        self.pbins = np.stack([cols[f][self.perms[f]] for f in range(f_count)]) \
-            if f_count else np.zeros((0, n), dtype=np.uint8)
-        self.ctx.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         size = n_slots * self.width
