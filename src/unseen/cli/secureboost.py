@@ -146,8 +146,13 @@ def secureboost(
         click.echo(security_statement(mode))
 
     def role(ctx):  # type: ignore[no-untyped-def]
+        from unseen.ml.sbt_protocol import handshake
         from unseen.ml.secureboost import load_table, train
 
+        # shake hands first: once every party is connected, a bad input anywhere
+        # reaches every party as the root cause
+        who = "dealer" if input_path is None else "guest" if label is not None else "host"
+        roles = handshake(ctx, who, mode)
         table = evals = None
         with ctx.step("load data"):
             if input_path is not None:
@@ -166,7 +171,7 @@ def secureboost(
             expect=None if label is not None else {k: params.to_json()[k] for k in given},
             eval_set=None if evals is None else (evals.X, evals.y),
             ids=None if table is None else table.ids,
-            file=str(input_path), label=label, he_options=he_options,
+            file=str(input_path), label=label, he_options=he_options, roles=roles,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model

@@ -441,6 +441,7 @@ def train(
     label: str | None = None,
     expect: dict[str, Any] | None = None,
     he_options: dict[str, Any] | None = None,
+    roles: Roles | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -450,12 +451,16 @@ def train(
     the guest and ``(X_val, None)`` at hosts, for early stopping. ``ids``: the
     rows' identifiers, to check alignment (never sent). ``label``: the label
     column's name, kept in the guest's model for ``unseen predict``.
+    ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
+    (the CLI shakes hands before reading its input, so that a bad input reaches
+    peers that are already connected); by default the handshake runs here.
     """
     role = "dealer" if X is None else "guest" if y is not None else "host"
     if mode == "plain":
         ctx.log.warning("SecureBoost plain mode is INSECURE: gradients cross in the clear "
                         "(development only)")
-    roles = handshake(ctx, role, mode)
+    if roles is None:
+        roles = handshake(ctx, role, mode)
     if role == "dealer":
         if mode != "ss-dealer":
             raise ConfigError("only ss-dealer mode has a dealer")
