@@ -98,8 +98,10 @@ def test_three_processes_train_validate_and_predict(tmp_path):
 
 def test_two_processes_in_he_mode(tmp_path):
     f = write_inputs(tmp_path)
-    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
-    hyper = ("--epochs", "5", "--key-bits", "1024", "--workers", "1")  # test keys: pytest only
+    # the parties file also lists a dealer, who is not in this job
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
+    hyper = ("--epochs", "5", "--key-bits", "1024", "--workers", "1",  # test keys: pytest only
+             "--parties-in-job", "bank,telecom")
     procs = [
         start_party("bank", lr_args("bank", parties, "he", *hyper, *data_args(
             f["bank_train"], "phone", tmp_path / "bank_model", "--label", "default")),
@@ -111,6 +113,7 @@ def test_two_processes_in_he_mode(tmp_path):
     for p in procs:
         assert p.returncode == 0, p.stderr()
         assert "mode he (Paillier" in p.stdout()
+        assert "TEST keys" in p.stdout()  # a 1024-bit key is announced as insecure
     assert "trained 5 epochs" in procs[0].stdout()
 
 
