@@ -343,3 +343,12 @@ def test_large_products_send_masked_and_product_shares_apart(monkeypatch):
     ref = fit_plain(xtr, ytr, LRParams(**hyper))
     res = train("ss-dealer", frames(xtr, SPLIT3, ytr), names=("guest", "h1", "h2"), **hyper)
     np.testing.assert_allclose(res["h2"][0].coef_, ref.weights[20:], atol=2e-3)
+
+
+@pytest.mark.slow
+def test_he_mode_is_lossless_with_a_real_2048_bit_key():
+    xtr, xte, ytr, yte = breast_cancer()
+    res = train("he", frames(xtr, SPLIT2, ytr), frames(xte, SPLIT2), epochs=50,
+                l2=1.0 / len(ytr), key_bits=2048)
+    auc = roc_auc_score(yte, res["guest"][1])
+    assert auc > sklearn_auc(xtr, ytr, xte, yte) - 0.005
