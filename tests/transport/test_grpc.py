@@ -119,7 +119,7 @@ def test_stopped_peer_fails_the_waiting_party(parties_file):
     ts = transports(parties_file)
     ctx = Context("job", "bank", ["bank", "telecom"], ts["bank"], config=CFG)
     # telecom answers once, then its process "dies"
-    assert ts["bank"].probe("telecom", "job") == "unknown"
+    assert ts["bank"].probe("telecom", "job") == ("unknown", None)
     ctx._seen["telecom"] = time.monotonic()
     ts["telecom"].close(grace=0)
     t0 = time.monotonic()
@@ -189,3 +189,38 @@ def test_private_key_must_match_certificate(parties_file):
     parties = load_parties(parties_file)
     with pytest.raises(ConfigError, match="does not match"):
         GrpcTransport(parties, "bank", load_private_key(parties_file.parent / "telecom.key"))
+
+
+def test_failure_reaches_a_peer_that_starts_late(parties_file):
+    """A party that fails before its peer is up still gives it the root cause.
+
+    The bank gives up notifying after its connect timeout (1 s); the telecom starts
+    later and learns the root cause from its probe of the bank.
+    """
+    parties = load_parties(parties_file)
+    d = parties_file.parent
+    bank = GrpcTransport(parties, "bank", load_private_key(d / "bank.key"))
+
+    def failing_bank():
+        quick = RuntimeConfig(connect_timeout=1.0, peer_timeout=1.0, heartbeat=0.2)
+        ctx = Context("job", "bank", ["bank", "telecom"], bank, config=quick)
+        try:
+            with ctx, ctx.step("read input"):
+                raise ValueError("bank.csv, row 3, column 'age': not a number")
+        except ValueError:
+            pass
+
+    t = threading.Thread(target=failing_bank)
+    t.start()
+    time.sleep(2.5)  # the telecom starts after the bank has given up telling it
+    telecom = GrpcTransport(parties, "telecom", load_private_key(d / "telecom.key"))
+    try:
+        ctx = Context("job", "telecom", ["bank", "telecom"], telecom, config=CFG)
+        with pytest.raises(RemoteError, match="row 3, column 'age'") as info:
+            ctx.recv("bank", "hello")
+        assert info.value.party == "bank" and info.value.step == "read input"
+        t.join(10)
+        assert not t.is_alive()
+    finally:
+        bank.close()
+        telecom.close()

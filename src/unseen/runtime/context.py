@@ -217,7 +217,7 @@ class Context:
                 continue
             last_probe = now
             try:
-                state = self.transport.probe(peer, self.job_id)
+                state, failure = self.transport.probe(peer, self.job_id)
             except PeerUnreachable as e:
                 if unreachable_since is None:
                     unreachable_since = now
@@ -231,6 +231,9 @@ class Context:
                 continue
             unreachable_since = None
             self._seen[peer] = now
+            if failure is not None:  # the peer failed and we missed its notice
+                mailbox.put_failure(self.job_id, failure)
+                self.check_cancelled()
             if state in (mb.DONE, mb.FAILED):
                 # One more look: the message may have landed just before the probe.
                 value = mailbox.take(self.job_id, peer, key, timeout=0.5)
@@ -249,20 +252,38 @@ class Context:
         self.transport.mailbox.forget(self.job_id)
 
     def fail(self, error: BaseException) -> None:
-        """Mark the job failed here and send the root cause to every peer."""
-        self.transport.mailbox.set_state(self.job_id, mb.FAILED)
+        """Mark the job failed here and send the root cause to every peer.
+
+        Peers not yet seen may still be starting: each is waited for as long as
+        a send would wait (bounded by the connect timeout), all in parallel. A
+        peer that is itself the cause (it stopped answering) is not waited for.
+        Probes of this party answer with the root cause too.
+        """
         if isinstance(error, RemoteError):
             failure = mb.Failure(error.party, error.step, error.error_type, error.root_message)
         else:
             step = self._failed_step or self._step
             failure = mb.Failure(self.party, step, type(error).__name__, str(error))
-        for peer in self.peers:
-            if peer == failure.party:
-                continue
+        self.transport.mailbox.set_failed(self.job_id, failure)
+        skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
+
+        def tell(peer: str) -> None:
             try:
-                self.transport.notify_failure(self.job_id, peer, failure)
-            except Exception as e:  # best effort: the peer may be the one that died
+                self.transport.notify_failure(
+                    self.job_id, peer, failure, wait=self._wait_budget(peer)
+                )
+            except Exception as e:  # best effort: the peer may be down for good
                 self.log.debug("could not tell %s about the failure: %s", peer, e)
+
+        threads = [
+            threading.Thread(target=tell, args=(p,), daemon=True)
+            for p in self.peers
+            if p not in skip
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def __enter__(self) -> Context:
         return self

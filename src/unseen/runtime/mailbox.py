@@ -51,7 +51,8 @@ class Failure:
 class _Job:
     messages: dict[tuple[str, str], Any] = field(default_factory=dict)
     taken: set[tuple[str, str]] = field(default_factory=set)
-    failure: Failure | None = None
+    failure: Failure | None = None  # a failure reported by a peer
+    own_failure: Failure | None = None  # the root cause this party reported, for probes
     state: str = UNKNOWN
     bytes_in: int = 0
     touched: float = field(default_factory=time.monotonic)
@@ -89,6 +90,14 @@ class Mailbox:
             j = self._jobs.get(job)
             return j.state if j is not None else UNKNOWN
 
+    def status(self, job: str) -> tuple[str, Failure | None]:
+        """The job's state here and, if it failed, the root cause (answered to probes)."""
+        with self._cond:
+            j = self._jobs.get(job)
+            if j is None:
+                return UNKNOWN, None
+            return j.state, j.own_failure
+
     # -- context side -----------------------------------------------------
     def set_state(self, job: str, state: str) -> None:
         with self._cond:
@@ -99,6 +108,14 @@ class Mailbox:
         with self._cond:
             j = self._jobs.get(job)
             return j.bytes_in if j is not None else 0
+
+    def set_failed(self, job: str, failure: Failure) -> None:
+        """This party's job failed with ``failure`` (its own or relayed root cause)."""
+        with self._cond:
+            j = self._jobs[job]
+            j.state = FAILED
+            j.own_failure = failure
+            self._cond.notify_all()
 
     def failure(self, job: str) -> Failure | None:
         with self._cond:

@@ -33,12 +33,18 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    def notify_failure(self, job: str, peer: str, failure: Failure) -> None:
-        """Tell ``peer`` that ``job`` failed (best effort, bounded time)."""
+    def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
+        """Tell ``peer`` that ``job`` failed; ``wait`` bounds the wait for it to be reachable.
+
+        Raises :class:`PeerUnreachable` if it could not be told.
+        """
 
     @abstractmethod
-    def probe(self, peer: str, job: str) -> str:
-        """The state of ``job`` at ``peer``; raises :class:`PeerUnreachable`."""
+    def probe(self, peer: str, job: str) -> tuple[str, Failure | None]:
+        """The state of ``job`` at ``peer`` and, if it failed there, the root cause.
+
+        Raises :class:`PeerUnreachable`.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sockets and threads."""

@@ -13,7 +13,8 @@ bytes (no protobuf, no pickle):
 ``Fail`` (unary)
     ``{"job", "failure": {...}}``: the job failed at some party, with the root cause.
 ``Probe`` (unary)
-    ``{"job"}`` -> ``{"state"}``: liveness and job state, for a waiting peer.
+    ``{"job"}`` -> ``{"state", "failure"}``: liveness, job state and, if the job
+    failed here, its root cause -- so a peer that missed ``Fail`` still learns it.
 
 Authentication: TLS 1.2+/1.3 with client certificates required. The server
 trusts exactly the pinned certificates of the parties file, and every handler
@@ -170,7 +171,9 @@ class GrpcTransport(Transport):
     def _on_probe(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         self._sender(context)
         job = str(json.loads(request)["job"])
-        return json.dumps({"state": self.mailbox.state(job)}).encode()
+        state, failure = self.mailbox.status(job)
+        reply = {"state": state, "failure": failure.to_json() if failure else None}
+        return json.dumps(reply).encode()
 
     # -- client ---------------------------------------------------------------
     def _channel(self, peer: str) -> grpc.Channel:
@@ -241,8 +244,8 @@ class GrpcTransport(Transport):
             raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e.details()}") from None
         return len(header) + payload.nbytes
 
-    def notify_failure(self, job: str, peer: str, failure: Failure) -> None:
-        ch = self._channel(peer)
+    def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
+        ch = self._ready(peer, wait)
         call = ch.unary_unary(
             f"/{SERVICE}/Fail", request_serializer=_ident, response_deserializer=_ident
         )
@@ -252,7 +255,7 @@ class GrpcTransport(Transport):
         except grpc.RpcError as e:
             raise PeerUnreachable(str(e.details())) from None
 
-    def probe(self, peer: str, job: str) -> str:
+    def probe(self, peer: str, job: str) -> tuple[str, Failure | None]:
         ch = self._channel(peer)
         call = ch.unary_unary(
             f"/{SERVICE}/Probe", request_serializer=_ident, response_deserializer=_ident
@@ -266,7 +269,9 @@ class GrpcTransport(Transport):
                 if reason.startswith("tls:"):
                     raise ConfigError(reason[4:].strip()) from None
             raise PeerUnreachable(f"{e.code().name}: {details}") from None
-        return str(json.loads(reply)["state"])
+        answer = json.loads(reply)
+        failure = answer.get("failure")
+        return str(answer["state"]), Failure.from_json(failure) if failure else None
 
     def close(self, grace: float = 1.0) -> None:
         self._server.stop(grace).wait()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 
-from unseen.runtime.mailbox import UNKNOWN, Failure, Mailbox
+from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
 from unseen.transport.codec import Encoded, decode
 
@@ -52,13 +52,8 @@ class MemoryTransport(Transport):
         target.put(job, self.party, key, decode(header, payload), nbytes=len(payload))
         return len(payload) + len(json.dumps(header))
 
-    def notify_failure(self, job: str, peer: str, failure: Failure) -> None:
+    def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
         self.network._target(peer).put_failure(job, failure)
 
-    def probe(self, peer: str, job: str) -> str:
-        try:
-            return self.network._target(peer).state(job)
-        except PeerUnreachable:
-            raise
-        except Exception:  # pragma: no cover
-            return UNKNOWN
+    def probe(self, peer: str, job: str) -> tuple[str, Failure | None]:
+        return self.network._target(peer).status(job)
