@@ -10,6 +10,7 @@ import pytest
 
 from unseen.runtime.context import Context, RuntimeConfig, run_role
 from unseen.runtime.errors import ConfigError, PeerError, RemoteError
+from unseen.runtime.launch import make_parties
 from unseen.transport import grpc as tgrpc
 from unseen.transport.grpc import GrpcTransport
 from unseen.transport.identity import keygen, load_parties, load_private_key
@@ -224,3 +225,34 @@ def test_failure_reaches_a_peer_that_starts_late(parties_file):
     finally:
         bank.close()
         telecom.close()
+
+
+def test_a_send_waiting_for_a_missing_peer_stops_when_the_job_fails(tmp_path):
+    """The bank waits to send to a telecom that never starts; the dealer's failure ends it."""
+    parties_file = make_parties(tmp_path / "keys", ["bank", "dealer", "telecom"])
+    parties = load_parties(parties_file)
+    d = parties_file.parent
+    names = ["bank", "dealer", "telecom"]
+    slow = RuntimeConfig(connect_timeout=60.0, peer_timeout=2.0, heartbeat=0.2)
+    bank = GrpcTransport(parties, "bank", load_private_key(d / "bank.key"))
+    dealer = GrpcTransport(parties, "dealer", load_private_key(d / "dealer.key"))
+    try:
+        ctx = Context("job", "bank", names, bank, config=slow)
+
+        def failing_dealer():
+            time.sleep(1.0)
+            dctx = Context("job", "dealer", names, dealer, config=slow)
+            try:
+                with dctx, dctx.step("deal"):
+                    raise RuntimeError("out of randomness")
+            except RuntimeError:
+                pass
+
+        threading.Thread(target=failing_dealer, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(RemoteError, match="out of randomness"):
+            ctx.send("telecom", "x", b"never delivered")
+        assert time.monotonic() - t0 < 10  # not the 60 s connect timeout
+    finally:
+        bank.close()
+        dealer.close()

@@ -147,6 +147,10 @@ class Context:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    def _stopped(self) -> bool:
+        """True once the job was cancelled here or failed at a peer."""
+        return self._cancel.is_set() or self.transport.mailbox.failure(self.job_id) is not None
+
     def check_cancelled(self) -> None:
         """Raise :class:`JobCancelled` if the job was cancelled, or a peer failed."""
         if self._cancel.is_set():
@@ -179,7 +183,7 @@ class Context:
             self._recorder(peer, key, message)
         try:
             wire = self.transport.deliver(
-                self.job_id, peer, key, message, wait=self._wait_budget(peer)
+                self.job_id, peer, key, message, wait=self._wait_budget(peer), stop=self._stopped
             )
         except PeerUnreachable as e:
             self.check_cancelled()  # a peer's own failure explains it better
@@ -254,8 +258,10 @@ class Context:
     def fail(self, error: BaseException) -> None:
         """Mark the job failed here and send the root cause to every peer.
 
-        Peers not yet seen may still be starting: each is waited for as long as
-        a send would wait (bounded by the connect timeout), all in parallel. A
+        Where the failure started here, peers not yet seen may still be starting:
+        each is waited for as long as a send would wait (bounded by the connect
+        timeout), all in parallel. A failure relayed from another party is passed
+        on with a short wait only: its origin waits for the late peers itself. A
         peer that is itself the cause (it stopped answering) is not waited for.
         Probes of this party answer with the root cause too.
         """
@@ -267,11 +273,12 @@ class Context:
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
 
+        relayed = isinstance(error, RemoteError)
+
         def tell(peer: str) -> None:
+            wait = min(2.0, self._wait_budget(peer)) if relayed else self._wait_budget(peer)
             try:
-                self.transport.notify_failure(
-                    self.job_id, peer, failure, wait=self._wait_budget(peer)
-                )
+                self.transport.notify_failure(self.job_id, peer, failure, wait=wait)
             except Exception as e:  # best effort: the peer may be down for good
                 self.log.debug("could not tell %s about the failure: %s", peer, e)
 

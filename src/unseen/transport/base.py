@@ -8,6 +8,7 @@ processes or hosts). Protocol code never sees which one runs under it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.codec import Encoded
@@ -24,10 +25,21 @@ class Transport(ABC):
     mailbox: Mailbox
 
     @abstractmethod
-    def deliver(self, job: str, peer: str, key: str, message: Encoded, *, wait: float) -> int:
+    def deliver(
+        self,
+        job: str,
+        peer: str,
+        key: str,
+        message: Encoded,
+        *,
+        wait: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
         """Hand ``message`` to ``peer``'s mailbox; block until it is there.
 
-        ``wait`` bounds how long to wait for the peer to accept a connection.
+        ``wait`` bounds how long to wait for the peer to accept a connection;
+        ``stop()`` turning true (the job failed elsewhere, or was cancelled) ends
+        that wait early with :class:`PeerUnreachable`.
         Returns the number of bytes put on the wire. Raises
         :class:`PeerUnreachable` if the peer cannot be reached in time.
         """

@@ -33,6 +33,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -202,18 +203,26 @@ class GrpcTransport(Transport):
                 self._channels[peer] = ch
             return ch
 
-    def _ready(self, peer: str, wait: float) -> grpc.Channel:
-        """The channel to ``peer`` once connected; a clear error if TLS refuses it."""
+    def _ready(
+        self, peer: str, wait: float, stop: Callable[[], bool] | None = None
+    ) -> grpc.Channel:
+        """The channel to ``peer`` once connected; a clear error if TLS refuses it.
+
+        Gives up after ``wait`` seconds, or as soon as ``stop()`` is true.
+        """
         ch = self._channel(peer)
+        # A probe that waits for the connection: unlike channel_ready_future it
+        # leaves no gRPC polling thread behind to outlive the channel.
+        probe = ch.unary_unary(
+            f"/{SERVICE}/Probe", request_serializer=_ident, response_deserializer=_ident
+        )
         deadline = time.monotonic() + wait
         while True:
-            ready = grpc.channel_ready_future(ch)
             try:
-                ready.result(timeout=min(1.0, max(0.05, wait)))
+                probe(b'{"job": ""}', wait_for_ready=True, timeout=min(1.0, max(0.05, wait)))
                 return ch
-            except grpc.FutureTimeoutError:
-                # unsubscribe, or gRPC's polling thread outlives the channel
-                ready.cancel()
+            except grpc.RpcError:
+                pass
             # Not connected: find out why, so a certificate problem is not
             # mistaken for a peer that has not started yet.
             reason = tls_preflight(self.parties[peer], self._key_pem, self._me.cert_pem)
@@ -221,9 +230,19 @@ class GrpcTransport(Transport):
                 raise ConfigError(reason[4:].strip())
             if time.monotonic() >= deadline:
                 raise PeerUnreachable(f"{self.parties[peer].address}: {reason}")
+            if stop is not None and stop():
+                raise PeerUnreachable(f"{self.parties[peer].address}: {reason} (job stopped)")
 
-    def deliver(self, job: str, peer: str, key: str, message: Encoded, *, wait: float) -> int:
-        ch = self._ready(peer, wait)
+    def deliver(
+        self,
+        job: str,
+        peer: str,
+        key: str,
+        message: Encoded,
+        *,
+        wait: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
         header = json.dumps({"job": job, "key": key, **message.header()}).encode()
         payload = message.payload
 
@@ -232,17 +251,30 @@ class GrpcTransport(Transport):
             for i in range(0, payload.nbytes, CHUNK):
                 yield bytes(payload[i : i + CHUNK])
 
-        push = ch.stream_unary(
-            f"/{SERVICE}/Push", request_serializer=_ident, response_deserializer=_ident
-        )
-        try:
-            push(frames(), wait_for_ready=True, timeout=wait + 60 + payload.nbytes / 1e6)
-        except grpc.RpcError as e:
-            code = e.code()
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise PeerUnreachable(f"{code.name}: {e.details()}") from None
-            raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e.details()}") from None
-        return len(header) + payload.nbytes
+        deadline = time.monotonic() + wait
+        while True:
+            ch = self._ready(peer, max(0.0, deadline - time.monotonic()), stop)
+            push = ch.stream_unary(
+                f"/{SERVICE}/Push", request_serializer=_ident, response_deserializer=_ident
+            )
+            try:
+                # Connected: do not wait for a peer that goes away meanwhile (it
+                # would hold this party until the deadline); fail fast and retry.
+                push(frames(), wait_for_ready=False, timeout=60 + payload.nbytes / 1e6)
+                return len(header) + payload.nbytes
+            except grpc.RpcError as e:
+                code = e.code()
+                if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise ProtocolError(
+                        f"peer {peer!r} refused message {key!r}: {e.details()}"
+                    ) from None
+                if (
+                    code == grpc.StatusCode.DEADLINE_EXCEEDED
+                    or time.monotonic() >= deadline
+                    or (stop is not None and stop())
+                ):
+                    raise PeerUnreachable(f"{code.name}: {e.details()}") from None
+                time.sleep(0.2)
 
     def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
         ch = self._ready(peer, wait)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
@@ -44,7 +45,16 @@ class MemoryTransport(Transport):
         self.party = party
         self.mailbox = network.mailboxes[party]
 
-    def deliver(self, job: str, peer: str, key: str, message: Encoded, *, wait: float) -> int:
+    def deliver(
+        self,
+        job: str,
+        peer: str,
+        key: str,
+        message: Encoded,
+        *,
+        wait: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
         target = self.network._target(peer)
         header = message.header()
         # A copy, as the wire would make: the sender may reuse its buffer.
