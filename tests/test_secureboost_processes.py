@@ -18,8 +18,9 @@ def write_inputs(d: Path) -> dict[str, Path]:
     """bank: phone, default (label), first 10 columns; telecom: msisdn, other 20."""
     x, y = load_breast_cancer(return_X_y=True)
     ids = np.array([f"c{i:04d}" for i in range(len(y))])
-    xtr, xte, ytr, yte, itr, ite = train_test_split(x, y, ids, test_size=0.2, random_state=0,
-                                                    stratify=y)
+    xtr, xte, ytr, yte, itr, ite = train_test_split(
+        x, y, ids, test_size=0.2, random_state=0, stratify=y
+    )
     out = {}
     for tag, xs, ys, idv in (("train", xtr, ytr, itr), ("test", xte, yte, ite)):
         bank = pd.DataFrame(xs[:, :10], columns=[f"b{i}" for i in range(10)])
@@ -34,20 +35,59 @@ def write_inputs(d: Path) -> dict[str, Path]:
 
 
 def sbt(party: str, parties: Path, mode: str, *extra: str) -> list[str]:
-    return ["secureboost", "--as", party, "--parties", str(parties), "--mode", mode, "--quiet",
-            "--n-estimators", "5", "--max-depth", "3", *extra]
+    return [
+        "secureboost",
+        "--as",
+        party,
+        "--parties",
+        str(parties),
+        "--mode",
+        mode,
+        "--quiet",
+        "--n-estimators",
+        "5",
+        "--max-depth",
+        "3",
+        *extra,
+    ]
 
 
 def test_three_processes_train_and_predict(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
     procs = [
-        start_party("bank", sbt("bank", parties, "ss-dealer", "--input", str(f["bank_train"]),
-                                "--id", "phone", "--label", "default",
-                                "--output", str(tmp_path / "bank_model")), tmp_path / "logs"),
-        start_party("telecom", sbt("telecom", parties, "ss-dealer", "--input",
-                                   str(f["telecom_train"]), "--id", "msisdn",
-                                   "--output", str(tmp_path / "tel_model")), tmp_path / "logs"),
+        start_party(
+            "bank",
+            sbt(
+                "bank",
+                parties,
+                "ss-dealer",
+                "--input",
+                str(f["bank_train"]),
+                "--id",
+                "phone",
+                "--label",
+                "default",
+                "--output",
+                str(tmp_path / "bank_model"),
+            ),
+            tmp_path / "logs",
+        ),
+        start_party(
+            "telecom",
+            sbt(
+                "telecom",
+                parties,
+                "ss-dealer",
+                "--input",
+                str(f["telecom_train"]),
+                "--id",
+                "msisdn",
+                "--output",
+                str(tmp_path / "tel_model"),
+            ),
+            tmp_path / "logs",
+        ),
         start_party("dealer", sbt("dealer", parties, "ss-dealer"), tmp_path / "logs"),
     ]
     wait_all(procs, 180)
@@ -63,14 +103,44 @@ def test_three_processes_train_and_predict(tmp_path):
 
     # `unseen predict` with the saved parts: two processes, no dealer
     pred = [
-        start_party("bank", ["predict", "--as", "bank", "--parties", str(parties), "--model",
-                             str(tmp_path / "bank_model"), "--input", str(f["bank_test"]),
-                             "--id", "phone", "--output", str(tmp_path / "scores.csv"),
-                             "--quiet"], tmp_path / "plogs"),
-        start_party("telecom", ["predict", "--as", "telecom", "--parties", str(parties),
-                                "--model", str(tmp_path / "tel_model"), "--input",
-                                str(f["telecom_test"]), "--id", "msisdn", "--quiet"],
-                    tmp_path / "plogs"),
+        start_party(
+            "bank",
+            [
+                "predict",
+                "--as",
+                "bank",
+                "--parties",
+                str(parties),
+                "--model",
+                str(tmp_path / "bank_model"),
+                "--input",
+                str(f["bank_test"]),
+                "--id",
+                "phone",
+                "--output",
+                str(tmp_path / "scores.csv"),
+                "--quiet",
+            ],
+            tmp_path / "plogs",
+        ),
+        start_party(
+            "telecom",
+            [
+                "predict",
+                "--as",
+                "telecom",
+                "--parties",
+                str(parties),
+                "--model",
+                str(tmp_path / "tel_model"),
+                "--input",
+                str(f["telecom_test"]),
+                "--id",
+                "msisdn",
+                "--quiet",
+            ],
+            tmp_path / "plogs",
+        ),
     ]
     wait_all(pred, 120)
     for p in pred:
@@ -88,12 +158,38 @@ def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
     tel.to_csv(f["telecom_train"], index=False)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = [
-        start_party("bank", sbt("bank", parties, "he", "--input", str(f["bank_train"]), "--id",
-                                "phone", "--label", "default", "--output",
-                                str(tmp_path / "bank_model")), tmp_path / "logs"),
-        start_party("telecom", sbt("telecom", parties, "he", "--input", str(f["telecom_train"]),
-                                   "--id", "msisdn", "--output", str(tmp_path / "tel_model")),
-                    tmp_path / "logs"),
+        start_party(
+            "bank",
+            sbt(
+                "bank",
+                parties,
+                "he",
+                "--input",
+                str(f["bank_train"]),
+                "--id",
+                "phone",
+                "--label",
+                "default",
+                "--output",
+                str(tmp_path / "bank_model"),
+            ),
+            tmp_path / "logs",
+        ),
+        start_party(
+            "telecom",
+            sbt(
+                "telecom",
+                parties,
+                "he",
+                "--input",
+                str(f["telecom_train"]),
+                "--id",
+                "msisdn",
+                "--output",
+                str(tmp_path / "tel_model"),
+            ),
+            tmp_path / "logs",
+        ),
     ]
     wait_all(procs, 120)
     for p in procs:
@@ -108,13 +204,44 @@ def test_he_mode_two_processes(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = [
-        start_party("bank", sbt("bank", parties, "he", "--input", str(f["bank_train"]), "--id",
-                                "phone", "--label", "default", "--he-scheme", "ou",
-                                "--n-estimators", "2", "--output", str(tmp_path / "bank_model")),
-                    tmp_path / "logs"),
-        start_party("telecom", sbt("telecom", parties, "he", "--input", str(f["telecom_train"]),
-                                   "--id", "msisdn", "--n-estimators", "2",
-                                   "--output", str(tmp_path / "tel_model")), tmp_path / "logs"),
+        start_party(
+            "bank",
+            sbt(
+                "bank",
+                parties,
+                "he",
+                "--input",
+                str(f["bank_train"]),
+                "--id",
+                "phone",
+                "--label",
+                "default",
+                "--he-scheme",
+                "ou",
+                "--n-estimators",
+                "2",
+                "--output",
+                str(tmp_path / "bank_model"),
+            ),
+            tmp_path / "logs",
+        ),
+        start_party(
+            "telecom",
+            sbt(
+                "telecom",
+                parties,
+                "he",
+                "--input",
+                str(f["telecom_train"]),
+                "--id",
+                "msisdn",
+                "--n-estimators",
+                "2",
+                "--output",
+                str(tmp_path / "tel_model"),
+            ),
+            tmp_path / "logs",
+        ),
     ]
     wait_all(procs, 180)
     for p in procs:
@@ -126,12 +253,40 @@ def test_hyper_parameters_must_agree(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = [
-        start_party("bank", sbt("bank", parties, "plain", "--input", str(f["bank_train"]),
-                                "--id", "phone", "--label", "default",
-                                "--output", str(tmp_path / "b")), tmp_path / "logs"),
-        start_party("telecom", sbt("telecom", parties, "plain", "--input",
-                                   str(f["telecom_train"]), "--id", "msisdn", "--max-bin", "64",
-                                   "--output", str(tmp_path / "t")), tmp_path / "logs"),
+        start_party(
+            "bank",
+            sbt(
+                "bank",
+                parties,
+                "plain",
+                "--input",
+                str(f["bank_train"]),
+                "--id",
+                "phone",
+                "--label",
+                "default",
+                "--output",
+                str(tmp_path / "b"),
+            ),
+            tmp_path / "logs",
+        ),
+        start_party(
+            "telecom",
+            sbt(
+                "telecom",
+                parties,
+                "plain",
+                "--input",
+                str(f["telecom_train"]),
+                "--id",
+                "msisdn",
+                "--max-bin",
+                "64",
+                "--output",
+                str(tmp_path / "t"),
+            ),
+            tmp_path / "logs",
+        ),
     ]
     wait_all(procs, 120)
     for p in procs:

@@ -64,8 +64,9 @@ def test_label_must_be_binary_and_is_never_shown(tmp_path):
     assert "SECRET" not in str(e.value)
     one_class = [[r[0], r[1], r[2], "1"] for r in GOOD]
     with pytest.raises(InputError, match="only one class"):
-        load_party_data(write(tmp_path / "o.csv", one_class, HEADER), label="label",
-                        id_columns=["id"])
+        load_party_data(
+            write(tmp_path / "o.csv", one_class, HEADER), label="label", id_columns=["id"]
+        )
 
 
 def test_missing_columns_and_no_features(tmp_path):
@@ -89,8 +90,9 @@ def _align(frames: dict[str, pd.DataFrame]) -> None:
 
     def role(name: str):
         def run(ctx):
-            data = party_data_from_table(pa.Table.from_pandas(frames[name]), file=f"{name}.csv",
-                                         id_columns=["id"])
+            data = party_data_from_table(
+                pa.Table.from_pandas(frames[name]), file=f"{name}.csv", id_columns=["id"]
+            )
             check_alignment(ctx, data)
             check_alignment(ctx, data, namespace="again")  # a second check in the same job
 

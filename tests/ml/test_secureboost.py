@@ -42,8 +42,9 @@ def breast_cancer():
     return sc.transform(Xtr), sc.transform(Xte), ytr.astype(float), yte.astype(float)
 
 
-def fit_jointly(mode, parts_tr, ytr, parts_te, estimator=SecureBoostClassifier, eval_set=None,
-                **params):
+def fit_jointly(
+    mode, parts_tr, ytr, parts_te, estimator=SecureBoostClassifier, eval_set=None, **params
+):
     """Train with parties guest, host1.. (+ dealer in ss-dealer mode); the guest's test scores."""
     names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
 
@@ -58,6 +59,7 @@ def fit_jointly(mode, parts_tr, ytr, parts_te, estimator=SecureBoostClassifier, 
                 out = est.predict_proba(ctx, parts_te[i])
                 return est, None if out is None else out[:, 1]
             return est, est.predict(ctx, parts_te[i])
+
         return role
 
     roles = {name: party(i) for i, name in enumerate(names)}
@@ -74,11 +76,20 @@ def xgb_scores(Xtr, ytr, Xte, objective="binary:logistic", binned=False, **param
         Xtr, Xte = (np.where(np.isnan(X), np.nan, bm.transform(X)) for X in (Xtr, Xte))
         max_bin = 256
     booster = xgb.train(
-        {"objective": objective, "max_depth": params["max_depth"], "eta": params["learning_rate"],
-         "max_bin": max_bin, "tree_method": "hist", "base_score": float(np.mean(ytr)),
-         "nthread": 1, "reg_lambda": params.get("reg_lambda", 1.0),
-         "min_child_weight": params.get("min_child_weight", 1.0)},
-        xgb.DMatrix(Xtr, label=ytr), params["n_estimators"])
+        {
+            "objective": objective,
+            "max_depth": params["max_depth"],
+            "eta": params["learning_rate"],
+            "max_bin": max_bin,
+            "tree_method": "hist",
+            "base_score": float(np.mean(ytr)),
+            "nthread": 1,
+            "reg_lambda": params.get("reg_lambda", 1.0),
+            "min_child_weight": params.get("min_child_weight", 1.0),
+        },
+        xgb.DMatrix(Xtr, label=ytr),
+        params["n_estimators"],
+    )
     return booster.predict(xgb.DMatrix(Xte))
 
 
@@ -95,8 +106,14 @@ def test_breast_cancer_is_lossless(mode):
 def test_he_mode_is_lossless(scheme):
     Xtr, Xte, ytr, yte = breast_cancer()
     params = dict(BREAST, n_estimators=3, max_depth=3)
-    p, models = fit_jointly("he", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]],
-                            he_options={"scheme": scheme}, **params)
+    p, models = fit_jointly(
+        "he",
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        he_options={"scheme": scheme},
+        **params,
+    )
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
     assert models["guest"].model_.mode == "he"
 
@@ -104,8 +121,9 @@ def test_he_mode_is_lossless(scheme):
 def test_three_parties_two_hosts():
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
-    p, models = fit_jointly("ss-dealer", [Xtr[:, c] for c in cols], ytr,
-                            [Xte[:, c] for c in cols], **BREAST)
+    p, models = fit_jointly(
+        "ss-dealer", [Xtr[:, c] for c in cols], ytr, [Xte[:, c] for c in cols], **BREAST
+    )
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **BREAST), atol=1e-5)
     guest = models["guest"].model_
     assert set(guest.host_features) == {"host1", "host2"}
@@ -123,8 +141,14 @@ def test_he_three_parties():
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
     params = dict(BREAST, n_estimators=2, max_depth=3)
-    p, _ = fit_jointly("he", [Xtr[:, c] for c in cols], ytr, [Xte[:, c] for c in cols],
-                       he_options={"scheme": "ou"}, **params)
+    p, _ = fit_jointly(
+        "he",
+        [Xtr[:, c] for c in cols],
+        ytr,
+        [Xte[:, c] for c in cols],
+        he_options={"scheme": "ou"},
+        **params,
+    )
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
 
@@ -145,8 +169,9 @@ def test_caravan_is_lossless():
     X, y = _caravan()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     params = dict(n_estimators=20, max_depth=4, learning_rate=0.1, max_bin=32)
-    p, _ = fit_jointly("ss-dealer", [Xtr[:, :25], Xtr[:, 25:]], ytr, [Xte[:, :25], Xte[:, 25:]],
-                       **params)
+    p, _ = fit_jointly(
+        "ss-dealer", [Xtr[:, :25], Xtr[:, 25:]], ytr, [Xte[:, :25], Xte[:, 25:]], **params
+    )
     assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
@@ -159,8 +184,9 @@ def test_digits_is_lossless():
     y = (d >= 5).astype(float)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     params = dict(n_estimators=10, max_depth=4, learning_rate=0.3, max_bin=16)
-    p, _ = fit_jointly("ss-dealer", [Xtr[:, :24], Xtr[:, 24:]], ytr, [Xte[:, :24], Xte[:, 24:]],
-                       **params)
+    p, _ = fit_jointly(
+        "ss-dealer", [Xtr[:, :24], Xtr[:, 24:]], ytr, [Xte[:, :24], Xte[:, 24:]], **params
+    )
     assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
@@ -170,8 +196,15 @@ def test_regression_matches_xgboost():
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
     params = dict(n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=16)
     for mode, extra in (("ss-dealer", {}), ("he", {"he_options": {"scheme": "ou"}})):
-        p, _ = fit_jointly(mode, [Xtr[:, :4], Xtr[:, 4:]], ytr, [Xte[:, :4], Xte[:, 4:]],
-                           estimator=SecureBoostRegressor, **params, **extra)
+        p, _ = fit_jointly(
+            mode,
+            [Xtr[:, :4], Xtr[:, 4:]],
+            ytr,
+            [Xte[:, :4], Xte[:, 4:]],
+            estimator=SecureBoostRegressor,
+            **params,
+            **extra,
+        )
         ref = xgb_scores(Xtr, ytr, Xte, objective="reg:squarederror", binned=True, **params)
         np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-3)
 
@@ -187,12 +220,17 @@ def test_missing_values_go_to_the_better_side():
     Xtr, Xte, ytr = X[:450], X[450:], y[:450]
     params = dict(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=16)
     for mode in ("plain", "ss-dealer"):
-        p, models = fit_jointly(mode, [Xtr[:, :3], Xtr[:, 3:]], ytr, [Xte[:, :3], Xte[:, 3:]],
-                                **params)
+        p, models = fit_jointly(
+            mode, [Xtr[:, :3], Xtr[:, 3:]], ytr, [Xte[:, :3], Xte[:, 3:]], **params
+        )
         np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
     host = models["host1"].model_
-    on_f4 = [d for sp in host.trees.splits for f, d in zip(sp.feature, sp.default_left,
-                                                           strict=True) if f == 1]
+    on_f4 = [
+        d
+        for sp in host.trees.splits
+        for f, d in zip(sp.feature, sp.default_left, strict=True)
+        if f == 1
+    ]
     assert sum(on_f4) > len(on_f4) / 2  # missing rows mostly sent left, with the small values
 
 
@@ -200,9 +238,14 @@ def test_early_stopping_truncates_every_part():
     Xtr, Xte, ytr, yte = breast_cancer()
     Xfit, Xval, yfit, yval = Xtr[:300], Xtr[300:], ytr[:300], ytr[300:]
     params = dict(BREAST, n_estimators=60, learning_rate=0.5, early_stopping_rounds=3)
-    _, models = fit_jointly("ss-dealer", [Xfit[:, :10], Xfit[:, 10:]], yfit,
-                            [Xte[:, :10], Xte[:, 10:]],
-                            eval_set=([Xval[:, :10], Xval[:, 10:]], yval), **params)
+    _, models = fit_jointly(
+        "ss-dealer",
+        [Xfit[:, :10], Xfit[:, 10:]],
+        yfit,
+        [Xte[:, :10], Xte[:, 10:]],
+        eval_set=([Xval[:, :10], Xval[:, 10:]], yval),
+        **params,
+    )
     guest, host = models["guest"].model_, models["host1"].model_
     assert guest.n_trees == host.n_trees < 60
     history = guest.history
@@ -213,15 +256,25 @@ def test_early_stopping_truncates_every_part():
 def test_subsample_and_goss_train():
     Xtr, Xte, ytr, yte = breast_cancer()
     for extra in ({"subsample": 0.7, "random_state": 1}, {"goss": (0.2, 0.3), "random_state": 1}):
-        p, _ = fit_jointly("ss-dealer", [Xtr[:, :10], Xtr[:, 10:]], ytr,
-                           [Xte[:, :10], Xte[:, 10:]], **dict(BREAST, **extra))
+        p, _ = fit_jointly(
+            "ss-dealer",
+            [Xtr[:, :10], Xtr[:, 10:]],
+            ytr,
+            [Xte[:, :10], Xte[:, 10:]],
+            **dict(BREAST, **extra),
+        )
         assert auc(yte, p) > 0.97
 
 
 def test_model_files_round_trip_and_predictor(tmp_path):
     Xtr, Xte, ytr, yte = breast_cancer()
-    p, models = fit_jointly("plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]],
-                            **dict(BREAST, n_estimators=4))
+    p, models = fit_jointly(
+        "plain",
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        **dict(BREAST, n_estimators=4),
+    )
     for name, est in models.items():
         est.save(tmp_path / name)
     assert "secureboost" in PREDICTORS
@@ -250,10 +303,12 @@ def test_bad_inputs_fail_with_the_root_cause():
 
     def run(y=ytr, mode="plain", host_X=None):
         roles = {
-            "guest": lambda ctx: SecureBoostClassifier(mode=mode, n_estimators=2)
-            .fit(ctx, Xtr[:, :10], y),
-            "host1": lambda ctx: SecureBoostClassifier(mode=mode)
-            .fit(ctx, Xtr[:, 10:] if host_X is None else host_X),
+            "guest": lambda ctx: SecureBoostClassifier(mode=mode, n_estimators=2).fit(
+                ctx, Xtr[:, :10], y
+            ),
+            "host1": lambda ctx: SecureBoostClassifier(mode=mode).fit(
+                ctx, Xtr[:, 10:] if host_X is None else host_X
+            ),
         }
         run_local(roles, timeout=60)
 
@@ -272,10 +327,13 @@ def test_bad_inputs_fail_with_the_root_cause():
 def test_every_party_must_agree_on_the_mode():
     Xtr, _, ytr, _ = breast_cancer()
     with pytest.raises(ConfigError, match="modes differ"):
-        run_local({
-            "guest": lambda ctx: SecureBoostClassifier(mode="plain").fit(ctx, Xtr[:, :10], ytr),
-            "host1": lambda ctx: SecureBoostClassifier(mode="he").fit(ctx, Xtr[:, 10:]),
-        }, timeout=60)
+        run_local(
+            {
+                "guest": lambda ctx: SecureBoostClassifier(mode="plain").fit(ctx, Xtr[:, :10], ytr),
+                "host1": lambda ctx: SecureBoostClassifier(mode="he").fit(ctx, Xtr[:, 10:]),
+            },
+            timeout=60,
+        )
 
 
 def test_security_statements_name_what_leaks():

@@ -30,8 +30,9 @@ def test_quantile_bins_hold_equal_shares():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=300),
-       st.integers(2, 40))
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=300), st.integers(2, 40)
+)
 def test_threshold_is_xgboost_rule(values, max_bin):
     """Bins 0..k go left exactly when x < threshold(k)."""
     x = np.array(values)[:, None]
@@ -57,7 +58,10 @@ def test_sketch_of_chunks_keeps_ranks_within_eps(monkeypatch):
     for r in ranks:
         assert np.min(np.abs(targets - r)) <= eps
     exact = QuantileSketch.from_values(x).cuts(max_bin)
-    assert np.abs(np.searchsorted(np.sort(x), exact) - targets[: len(exact)]).max() <= 2 * x.size / max_bin
+    assert (
+        np.abs(np.searchsorted(np.sort(x), exact) - targets[: len(exact)]).max()
+        <= 2 * x.size / max_bin
+    )
 
 
 def test_bin_mask_marks_cells_that_can_hold_rows():
@@ -85,8 +89,10 @@ def brute_force(hg, hh, tg, th, n_bins, rule):
                     a, b = (gl + miss[0], hl + miss[1]) if left_missing else (gl, hl)
                     if b < rule.min_child_weight or th[node] - b < rule.min_child_weight:
                         continue
-                    gain = float(rule.score(np.array(a), np.array(b))
-                                 + rule.score(np.array(tg[node] - a), np.array(th[node] - b)))
+                    gain = float(
+                        rule.score(np.array(a), np.array(b))
+                        + rule.score(np.array(tg[node] - a), np.array(th[node] - b))
+                    )
                     gain -= parent
                     if gain > best[0] + 1e-12:
                         best = (gain, feat, j, left_missing)
@@ -144,8 +150,10 @@ def test_share_ring_sums_exactly():
     share = rng.integers(0, 2**63, size=(1, n, 2), dtype=np.uint64)
     other = (y[None] - share) & ring.mask
     codes = rng.integers(0, 7, size=(1, n)).astype(np.int16)
-    total = (ring.group_sums(codes, ring.limb_arrays(share & ring.mask), 6)
-             + ring.group_sums(codes, ring.limb_arrays(other), 6)) & ring.mask
+    total = (
+        ring.group_sums(codes, ring.limb_arrays(share & ring.mask), 6)
+        + ring.group_sums(codes, ring.limb_arrays(other), 6)
+    ) & ring.mask
     got = fxp.decode(total)[0]
     for c in range(6):
         sel = codes[0] == c

@@ -43,8 +43,9 @@ def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ..
         transcript = Transcript()
         extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
         roles = {
-            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra)
-            .fit(ctx, X[:, :10], y),
+            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra).fit(
+                ctx, X[:, :10], y
+            ),
             "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 10:]),
         }
         if mode == "ss-dealer":
@@ -59,8 +60,11 @@ def _patterns(values: np.ndarray) -> list[bytes]:
     """Encodings of individual values a leak would show: float64/32, fixed point 8..40 bits."""
     out = []
     for v in values:
-        out += [np.float64(v).tobytes(), np.float64(v).byteswap().tobytes(),
-                np.float32(v).tobytes()]
+        out += [
+            np.float64(v).tobytes(),
+            np.float64(v).byteswap().tobytes(),
+            np.float32(v).tobytes(),
+        ]
         for f in range(8, 41):
             q = int(np.rint(v * 2.0**f))
             if abs(q) >= 1 << 12:  # short integers occur by chance
@@ -72,10 +76,12 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
     """What a transcript reveals in the clear (an empty list: nothing found)."""
     wire = transcript.all_bytes()
     found = []
-    for name, blob in (("labels as bytes", labels.astype(np.uint8).tobytes()),
-                       ("labels as float64", labels.tobytes()),
-                       ("labels as int64", labels.astype(np.int64).tobytes()),
-                       ("labels as bits", np.packbits(labels.astype(bool)).tobytes())):
+    for name, blob in (
+        ("labels as bytes", labels.astype(np.uint8).tobytes()),
+        ("labels as float64", labels.tobytes()),
+        ("labels as int64", labels.astype(np.int64).tobytes()),
+        ("labels as bits", np.packbits(labels.astype(bool)).tobytes()),
+    ):
         if blob in wire:
             found.append(name)
     for t, (g, h) in enumerate(gradients):
@@ -108,8 +114,9 @@ def test_ss_dealer_messages_to_hosts_look_uniform():
     """The masked gradients and the dealer's corrections: every byte value equally likely."""
     transcript, _ = _run("ss-dealer")
     for key_part, sender in (("/m", "guest"), ("/delta", "dealer")):
-        payload = b"".join(m[4] for m in transcript.messages
-                           if m[0] == sender and m[2].endswith(key_part))
+        payload = b"".join(
+            m[4] for m in transcript.messages if m[0] == sender and m[2].endswith(key_part)
+        )
         assert len(payload) > 10_000
         counts = np.bincount(np.frombuffer(payload, dtype=np.uint8), minlength=256)
         expected = len(payload) / 256

@@ -94,8 +94,9 @@ def test_lossless_on_breast_cancer(mode, split, names):
     """Guest: label + first 10 columns; hosts: the rest. AUC within 0.005 of sklearn (C=1,
     which is l2 = 1 / (C n) in our per-row objective)."""
     xtr, xte, ytr, yte = breast_cancer()
-    res = train(mode, frames(xtr, split, ytr), frames(xte, split), names=names,
-                epochs=50, l2=1.0 / len(ytr))
+    res = train(
+        mode, frames(xtr, split, ytr), frames(xte, split), names=names, epochs=50, l2=1.0 / len(ytr)
+    )
     model, scores = res["guest"]
     for other in names[1:]:
         assert res[other][1] is None  # only the guest learns the scores
@@ -108,10 +109,24 @@ def test_lossless_on_breast_cancer(mode, split, names):
 # -- the same numbers as the plaintext reference -----------------------------------------------
 CASES = [
     dict(epochs=8, optimizer="sgd", learning_rate=0.5),
-    dict(epochs=5, batch_size=91, optimizer="nesterov", l1=0.01, l2=0.01, schedule="inverse",
-         decay=0.5),
-    dict(epochs=4, batch_size=128, optimizer="adam", learning_rate=0.05, fit_intercept=False,
-         schedule="inverse-sqrt", decay=1.0),
+    dict(
+        epochs=5,
+        batch_size=91,
+        optimizer="nesterov",
+        l1=0.01,
+        l2=0.01,
+        schedule="inverse",
+        decay=0.5,
+    ),
+    dict(
+        epochs=4,
+        batch_size=128,
+        optimizer="adam",
+        learning_rate=0.05,
+        fit_intercept=False,
+        schedule="inverse-sqrt",
+        decay=1.0,
+    ),
 ]
 
 
@@ -146,8 +161,13 @@ def test_three_parties_match_the_reference():
     xtr, xte, ytr, _ = breast_cancer(seed=5)
     hyper = dict(epochs=6, batch_size=100, shuffle=False, tol=0.0, l2=0.001)
     ref = fit_plain(xtr, ytr, LRParams(**hyper))
-    res = train("ss-dealer", frames(xtr, SPLIT3, ytr), frames(xte, SPLIT3),
-                names=("guest", "h1", "h2"), **hyper)
+    res = train(
+        "ss-dealer",
+        frames(xtr, SPLIT3, ytr),
+        frames(xte, SPLIT3),
+        names=("guest", "h1", "h2"),
+        **hyper,
+    )
     got = np.r_[res["guest"][0].coef_, res["h1"][0].coef_, res["h2"][0].coef_]
     np.testing.assert_allclose(got, ref.weights, atol=2e-3)
     np.testing.assert_allclose(res["guest"][0].history_, ref.history, rtol=1e-3)
@@ -167,8 +187,14 @@ def test_early_stopping_stops_every_party_at_the_same_epoch():
 
 def test_shuffled_minibatches_agree_between_parties_and_learn():
     xtr, xte, ytr, yte = breast_cancer()
-    res = train("ss-dealer", frames(xtr, SPLIT2, ytr), frames(xte, SPLIT2),
-                epochs=10, batch_size=64, learning_rate=0.05)
+    res = train(
+        "ss-dealer",
+        frames(xtr, SPLIT2, ytr),
+        frames(xte, SPLIT2),
+        epochs=10,
+        batch_size=64,
+        learning_rate=0.05,
+    )
     assert roc_auc_score(yte, res["guest"][1]) > 0.98
 
 
@@ -219,10 +245,12 @@ def test_parts_of_different_models_refuse_to_predict():
     b = train("ss-dealer", frames(xtr, SPLIT2, ytr), epochs=2)
     tests = frames(xte, SPLIT2)
     with pytest.raises(ConfigError, match="different model"):
-        run_local({
-            "guest": lambda ctx: a["guest"][0].predict_proba(ctx, tests[0]),
-            "host": lambda ctx: b["host"][0].predict_proba(ctx, tests[1]),
-        })
+        run_local(
+            {
+                "guest": lambda ctx: a["guest"][0].predict_proba(ctx, tests[0]),
+                "host": lambda ctx: b["host"][0].predict_proba(ctx, tests[1]),
+            }
+        )
 
 
 # -- roles and hyper-parameters --------------------------------------------------------------
@@ -246,7 +274,9 @@ def test_roles_must_make_sense(parts):
         _job({"a": ("ss-dealer", h1, {}), "b": ("ss-dealer", h2, {}), "d": ("ss-dealer", None, {})})
     both = h1.assign(label=g["label"])
     with pytest.raises(ConfigError, match="all have a label"):
-        _job({"a": ("ss-dealer", g, {}), "b": ("ss-dealer", both, {}), "d": ("ss-dealer", None, {})})
+        _job(
+            {"a": ("ss-dealer", g, {}), "b": ("ss-dealer", both, {}), "d": ("ss-dealer", None, {})}
+        )
     with pytest.raises(ConfigError, match="exactly one dealer"):
         _job({"a": ("ss-dealer", g, {}), "b": ("ss-dealer", h1, {})})
     with pytest.raises(ConfigError, match="no third party"):
@@ -260,15 +290,25 @@ def test_roles_must_make_sense(parts):
 def test_hyper_parameters_must_agree(parts):
     g, h1, _ = parts
     with pytest.raises(ConfigError, match=r"learning_rate \(0.3 vs 0.1\)"):
-        _job({"a": ("ss-dealer", g, {}), "b": ("ss-dealer", h1, {"learning_rate": 0.1}),
-              "d": ("ss-dealer", None, {})})
+        _job(
+            {
+                "a": ("ss-dealer", g, {}),
+                "b": ("ss-dealer", h1, {"learning_rate": 0.1}),
+                "d": ("ss-dealer", None, {}),
+            }
+        )
 
 
 def test_tiny_batches_are_refused(parts):
     g, h1, _ = parts
     with pytest.raises(ConfigError, match="could solve its gradient"):
-        _job({"a": ("ss-dealer", g, {"batch_size": 8}), "b": ("ss-dealer", h1, {"batch_size": 8}),
-              "d": ("ss-dealer", None, {"batch_size": 8})})
+        _job(
+            {
+                "a": ("ss-dealer", g, {"batch_size": 8}),
+                "b": ("ss-dealer", h1, {"batch_size": 8}),
+                "d": ("ss-dealer", None, {"batch_size": 8}),
+            }
+        )
 
 
 def test_bad_hyper_parameters_are_named():
@@ -287,8 +327,13 @@ def test_bad_input_names_the_column(parts):
     with pytest.raises(InputError, match="row 8, column 'f13'"):
         _job({"a": ("ss-dealer", g, {}), "b": ("ss-dealer", bad, {}), "d": ("ss-dealer", None, {})})
     with pytest.raises(InputError, match="rows here but"):
-        _job({"a": ("ss-dealer", g, {}), "b": ("ss-dealer", h1.iloc[:-1], {}),
-              "d": ("ss-dealer", None, {})})
+        _job(
+            {
+                "a": ("ss-dealer", g, {}),
+                "b": ("ss-dealer", h1.iloc[:-1], {}),
+                "d": ("ss-dealer", None, {}),
+            }
+        )
 
 
 def test_the_security_statement_names_the_parties():
@@ -304,8 +349,13 @@ def test_the_security_statement_names_the_parties():
 
         return role
 
-    run_local({"bank": run("bank", parts[0], "label"), "tel": run("tel", parts[1], None),
-               "arbiter": run("arbiter", None, None)})
+    run_local(
+        {
+            "bank": run("bank", parts[0], "label"),
+            "tel": run("tel", parts[1], None),
+            "arbiter": run("arbiter", None, None),
+        }
+    )
     assert set(said) == {"bank", "tel", "arbiter"}
     assert len(set(said.values())) == 1
     text = said["bank"]
@@ -329,8 +379,14 @@ def test_early_stop_with_chunks_and_batches_keeps_the_dealer_in_sync(monkeypatch
 
     monkeypatch.setattr(lr_ss, "CHUNK_BYTES", 8 * 20 * 70)
     xtr, _, ytr, _ = breast_cancer()
-    res = train("ss-dealer", frames(xtr, SPLIT2, ytr), epochs=100, batch_size=200, tol=1e-3,
-                learning_rate=0.05)
+    res = train(
+        "ss-dealer",
+        frames(xtr, SPLIT2, ytr),
+        epochs=100,
+        batch_size=200,
+        tol=1e-3,
+        learning_rate=0.05,
+    )
     assert res["guest"][0].result_.epochs_run < 100  # stopped early; the dealer agreed at close
 
 
@@ -348,7 +404,13 @@ def test_large_products_send_masked_and_product_shares_apart(monkeypatch):
 @pytest.mark.slow
 def test_he_mode_is_lossless_with_a_real_2048_bit_key():
     xtr, xte, ytr, yte = breast_cancer()
-    res = train("he", frames(xtr, SPLIT2, ytr), frames(xte, SPLIT2), epochs=50,
-                l2=1.0 / len(ytr), key_bits=2048)
+    res = train(
+        "he",
+        frames(xtr, SPLIT2, ytr),
+        frames(xte, SPLIT2),
+        epochs=50,
+        l2=1.0 / len(ytr),
+        key_bits=2048,
+    )
     auc = roc_auc_score(yte, res["guest"][1])
     assert auc > sklearn_auc(xtr, ytr, xte, yte) - 0.005

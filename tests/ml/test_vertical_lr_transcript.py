@@ -180,15 +180,32 @@ def test_the_checker_finds_a_planted_leak(recorded):
     gradients = secrets_of_the_job("ss-dealer")["gradients"]
     planted = Transcript()
     planted.messages = list(transcript.messages)
-    planted.messages.append(("host", "guest", "oops", {"kind": "array"},
-                             np.rint(gradients[:3] * 2**28).astype(np.int64).tobytes()))
+    planted.messages.append(
+        (
+            "host",
+            "guest",
+            "oops",
+            {"kind": "array"},
+            np.rint(gradients[:3] * 2**28).astype(np.int64).tobytes(),
+        )
+    )
     assert "fixed point 2^28" in leaks(planted, gradients, rtol=1e-3)
-    planted.messages[-1] = ("host", "guest", "oops", {"kind": "json"},
-                            json.dumps([float(gradients[5]) * 1.0001]).encode())
+    planted.messages[-1] = (
+        "host",
+        "guest",
+        "oops",
+        {"kind": "json"},
+        json.dumps([float(gradients[5]) * 1.0001]).encode(),
+    )
     assert "JSON x2^0" in leaks(planted, gradients, rtol=1e-3)
     raw = secrets_of_the_job("ss-dealer")["raw features"]
-    planted.messages[-1] = ("host", "guest", "oops", {"kind": "bytes"},
-                            b"x" + raw[1000:1001].tobytes())
+    planted.messages[-1] = (
+        "host",
+        "guest",
+        "oops",
+        {"kind": "bytes"},
+        b"x" + raw[1000:1001].tobytes(),
+    )
     assert leaks(planted, raw) == ["float64"]
 
 

@@ -66,6 +66,50 @@ def party_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def split_columns(value: str | None) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]`` (the comma-separated column flags)."""
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
+
+
+def training_options(
+    modes: list[str], mode_help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The flags every vertical-learning command shares: input, label, IDs, mode, output."""
+    options = [
+        click.option(
+            "--input",
+            "input_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="My aligned table (CSV or Parquet, the output of `unseen psi`). Omit it at the dealer.",
+        ),
+        click.option("--label", default=None, help="The label column: only at the guest."),
+        click.option("--id", "id_columns", default="", help="ID column(s), checked for alignment."),
+        click.option(
+            "--exclude", default="", help="Columns that are not features, comma-separated."
+        ),
+        click.option("--mode", type=click.Choice(modes), required=True, help=mode_help),
+        click.option(
+            "--output",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Model directory for my part of the model (data parties).",
+        ),
+        click.option(
+            "--parties-in-job",
+            default=None,
+            help="The job's parties, comma-separated [default: every party in the parties file].",
+        ),
+    ]
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return deco
+
+
 def fail(message: str) -> None:
     click.echo(f"unseen: error: {message}", err=True)
     sys.exit(1)

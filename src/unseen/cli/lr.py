@@ -7,63 +7,56 @@ from typing import Any
 
 import click
 
-from unseen.cli.common import fail, party_options, run_party
+from unseen.cli.common import fail, party_options, run_party, split_columns, training_options
 from unseen.ml.lr_common import OPTIMIZERS, SCHEDULES
-
-
-def _columns(value: str) -> list[str]:
-    return [c.strip() for c in value.split(",") if c.strip()]
 
 
 @click.command()
 @party_options
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="My aligned table (CSV or Parquet, the output of `unseen psi`). Omit it at the dealer.",
-)
-@click.option("--label", default=None, help="The label column: only at the guest.")
-@click.option("--id", "id_columns", default="", help="ID column(s), checked for alignment.")
-@click.option("--exclude", default="", help="Columns that are not features, comma-separated.")
-@click.option(
-    "--mode",
-    type=click.Choice(["ss-dealer", "he"]),
-    required=True,
-    help="ss-dealer: secret sharing with a dealer party; he: Paillier, two parties.",
-)
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Model directory for my part of the model (data parties).",
-)
-@click.option(
-    "--parties-in-job",
-    default=None,
-    help="The job's parties, comma-separated [default: every party in the parties file].",
+@training_options(
+    ["ss-dealer", "he"],
+    "ss-dealer: secret sharing with a dealer party; he: Paillier, two parties.",
 )
 @click.option("--epochs", type=int, default=50, show_default=True)
 @click.option("--learning-rate", type=float, default=0.3, show_default=True)
-@click.option("--schedule", type=click.Choice(SCHEDULES), default="constant", show_default=True,
-              help="inverse: lr/(1+decay*epoch); inverse-sqrt: lr/sqrt(1+decay*epoch).")
+@click.option(
+    "--schedule",
+    type=click.Choice(SCHEDULES),
+    default="constant",
+    show_default=True,
+    help="inverse: lr/(1+decay*epoch); inverse-sqrt: lr/sqrt(1+decay*epoch).",
+)
 @click.option("--decay", type=float, default=0.0, show_default=True)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="nesterov", show_default=True)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--batch-size", type=int, default=0, show_default=True,
-              help="Rows per batch (0: every row in one batch).")
+@click.option(
+    "--batch-size",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Rows per batch (0: every row in one batch).",
+)
 @click.option("--l2", type=float, default=0.0, show_default=True, help="L2 penalty.")
 @click.option("--l1", type=float, default=0.0, show_default=True, help="L1 penalty.")
 @click.option("--no-intercept", is_flag=True, help="No intercept.")
-@click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="Stop when the epoch loss changes by less (0: run every epoch).")
+@click.option(
+    "--tol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    help="Stop when the epoch loss changes by less (0: run every epoch).",
+)
 @click.option("--no-standardize", is_flag=True, help="Use my features as they are.")
 @click.option("--no-shuffle", is_flag=True, help="Keep the input row order for batches.")
-@click.option("--key-bits", type=int, default=2048, show_default=True,
-              help="he mode: Paillier key size.")
-@click.option("--workers", type=int, default=None,
-              help="he mode: processes for the encryption [default: all cores].")
+@click.option(
+    "--key-bits", type=int, default=2048, show_default=True, help="he mode: Paillier key size."
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="he mode: processes for the encryption [default: all cores].",
+)
 @click.option(
     "--validate",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -126,13 +119,23 @@ def lr(
     from unseen.runtime.errors import UnseenError
 
     me = party["party"]
-    ids = _columns(id_columns)
+    ids = split_columns(id_columns)
     try:
         hyper = dict(
-            epochs=epochs, learning_rate=learning_rate, schedule=schedule, decay=decay,
-            optimizer=optimizer, momentum=momentum, batch_size=batch_size, l2=l2, l1=l1,
-            fit_intercept=not no_intercept, tol=tol, standardize=not no_standardize,
-            shuffle=not no_shuffle, key_bits=key_bits,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            schedule=schedule,
+            decay=decay,
+            optimizer=optimizer,
+            momentum=momentum,
+            batch_size=batch_size,
+            l2=l2,
+            l1=l1,
+            fit_intercept=not no_intercept,
+            tol=tol,
+            standardize=not no_standardize,
+            shuffle=not no_shuffle,
+            key_bits=key_bits,
         )
         LRParams(mode=mode, **hyper)  # type: ignore[arg-type]  # check the flags before connecting
     except (UnseenError, TypeError) as e:
@@ -143,14 +146,15 @@ def lr(
         fail(f"[{me}] --label and --validate need --input (a party without input is the dealer)")
     if workers is not None:
         parallel.set_default_jobs(workers)
-    job_parties = _columns(parties_in_job) if parties_in_job else None
+    job_parties = split_columns(parties_in_job) if parties_in_job else None
 
     def role(ctx):  # type: ignore[no-untyped-def]
         with ctx.step("load data"):
             data = None
             if input_path is not None:
-                data = load_party_data(input_path, label=label, id_columns=ids,
-                                       exclude=_columns(exclude))
+                data = load_party_data(
+                    input_path, label=label, id_columns=ids, exclude=split_columns(exclude)
+                )
         model = VerticalLR(mode, **hyper)
         task = ctx.progress("epochs", total=epochs, unit="epoch")
 
@@ -179,7 +183,10 @@ def lr(
             if scores is not None and test.y is not None:
                 where = report or output / "validation"
                 out["report"], out["files"] = write_report(
-                    where, test.y, scores, title="validation",
+                    where,
+                    test.y,
+                    scores,
+                    title="validation",
                     extra={"mode": mode, "rows": test.n},
                 )
                 out["report_dir"] = where

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from unseen.cli.common import fail, party_options, run_party
+from unseen.cli.common import fail, party_options, run_party, split_columns
 
 
 def find_predictor(model_type: str) -> Any:
@@ -55,7 +55,9 @@ def find_predictor(model_type: str) -> Any:
     default=None,
     help="Where the learner writes the scores (CSV or Parquet, by suffix).",
 )
-@click.option("--id", "id_columns", default="", help="ID column(s): checked, and copied to the scores.")
+@click.option(
+    "--id", "id_columns", default="", help="ID column(s): checked, and copied to the scores."
+)
 @click.option("--to", "learner", default=None, help="Who learns the scores [default: the guest].")
 @click.option(
     "--label",
@@ -100,7 +102,7 @@ def predict(
     from unseen.runtime.errors import UnseenError
 
     me = party["party"]
-    ids = [c.strip() for c in id_columns.split(",") if c.strip()]
+    ids = split_columns(id_columns)
     try:
         meta, arrays = load_model_part(model_dir)
     except UnseenError as e:
@@ -130,6 +132,7 @@ def predict(
                 id_columns=ids,
                 features=list(meta["features"]),
                 allow_constant=True,
+                allow_missing=bool(meta.get("missing_values", False)),
             )
             if me == to and output is None:
                 from unseen.runtime.errors import ConfigError

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from unseen.cli.common import fail, party_options, run_party
+from unseen.cli.common import fail, party_options, run_party, split_columns
 
 
 @click.command()
@@ -70,7 +70,7 @@ def psi(
     from unseen.runtime.errors import UnseenError
     from unseen.transport.identity import load_parties
 
-    ids = [c.strip() for c in id_columns.split(",") if c.strip()]
+    ids = split_columns(id_columns)
     steps = tuple(s.strip() for s in normalize.split(",") if s.strip())
     me = party["party"]
     try:

@@ -8,80 +8,84 @@ from typing import Any
 
 import click
 
-from unseen.cli.common import fail, party_options, run_party
+from unseen.cli.common import fail, party_options, run_party, split_columns, training_options
 
 # flag name -> BoostParams field, for the hyper-parameters every party may pass
 HYPER = (
-    "objective", "n_estimators", "max_depth", "learning_rate", "max_bin", "reg_lambda",
-    "gamma", "min_child_weight", "subsample", "base_score", "early_stopping_rounds",
+    "objective",
+    "n_estimators",
+    "max_depth",
+    "learning_rate",
+    "max_bin",
+    "reg_lambda",
+    "gamma",
+    "min_child_weight",
+    "subsample",
+    "base_score",
+    "early_stopping_rounds",
     "random_state",
 )
 
 
-def _columns(value: str) -> list[str]:
-    return [c.strip() for c in value.split(",") if c.strip()]
-
-
 @click.command()
 @party_options
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="My aligned table (CSV or Parquet, the output of `unseen psi`). Omit it at the dealer.",
-)
-@click.option("--label", default=None, help="The label column: only at the guest.")
-@click.option("--id", "id_columns", default="", help="ID column(s), checked for alignment.")
-@click.option("--exclude", default="", help="Columns that are not features, comma-separated.")
-@click.option(
-    "--mode",
-    type=click.Choice(["ss-dealer", "he", "plain"]),
-    required=True,
-    help="ss-dealer: secret sharing with a dealer party; he: Paillier, no third party; "
+@training_options(
+    ["ss-dealer", "he", "plain"],
+    "ss-dealer: secret sharing with a dealer party; he: Paillier, no third party; "
     "plain: INSECURE, development only.",
 )
 @click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
+    "--objective",
+    type=click.Choice(["binary:logistic", "reg:squarederror"]),
     default=None,
-    help="Model directory for my part of the model (data parties).",
+    help="[default: binary:logistic]",
 )
-@click.option(
-    "--parties-in-job",
-    default=None,
-    help="The job's parties, comma-separated [default: every party in the parties file].",
-)
-@click.option("--objective", type=click.Choice(["binary:logistic", "reg:squarederror"]),
-              default=None, help="[default: binary:logistic]")
 @click.option("--n-estimators", type=int, default=None, help="Trees [default: 100].")
 @click.option("--max-depth", type=int, default=None, help="[default: 6]")
 @click.option("--learning-rate", type=float, default=None, help="[default: 0.3]")
 @click.option("--max-bin", type=int, default=None, help="Bins per feature, 2..255 [default: 32].")
 @click.option("--reg-lambda", type=float, default=None, help="L2 on leaf weights [default: 1].")
 @click.option("--gamma", type=float, default=None, help="Minimum split gain [default: 0].")
-@click.option("--min-child-weight", type=float, default=None,
-              help="Minimum hessian sum in a child [default: 1].")
+@click.option(
+    "--min-child-weight",
+    type=float,
+    default=None,
+    help="Minimum hessian sum in a child [default: 1].",
+)
 @click.option("--subsample", type=float, default=None, help="Rows per tree, (0, 1] [default: 1].")
-@click.option("--base-score", type=float, default=None,
-              help="Initial prediction [default: the mean label].")
+@click.option(
+    "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."
+)
 @click.option("--random-state", type=int, default=None, help="Seed of the row sampling.")
-@click.option("--goss", default=None,
-              help="GOSS sampling 'top,other', e.g. 0.2,0.1 (instead of --subsample).")
+@click.option(
+    "--goss", default=None, help="GOSS sampling 'top,other', e.g. 0.2,0.1 (instead of --subsample)."
+)
 @click.option(
     "--eval-input",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Aligned validation table for early stopping (every data party gives one).",
 )
-@click.option("--early-stopping-rounds", type=int, default=None,
-              help="Stop when the validation loss has not improved for this many trees.")
-@click.option("--key-bits", type=int, default=2048, show_default=True,
-              help="he mode: key size.")
-@click.option("--he-scheme", type=click.Choice(["paillier", "ou"]), default="paillier",
-              show_default=True, help="he mode: Paillier, or Okamoto-Uchiyama (faster).")
-@click.option("--workers", type=int, default=None,
-              help="he mode: processes for the ciphertext work [default: all cores].")
+@click.option(
+    "--early-stopping-rounds",
+    type=int,
+    default=None,
+    help="Stop when the validation loss has not improved for this many trees.",
+)
+@click.option("--key-bits", type=int, default=2048, show_default=True, help="he mode: key size.")
+@click.option(
+    "--he-scheme",
+    type=click.Choice(["paillier", "ou"]),
+    default="paillier",
+    show_default=True,
+    help="he mode: Paillier, or Okamoto-Uchiyama (faster).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="he mode: processes for the ciphertext work [default: all cores].",
+)
 def secureboost(
     input_path: Path | None,
     label: str | None,
@@ -139,8 +143,8 @@ def secureboost(
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
     if workers is not None:
         parallel.set_default_jobs(workers)
-    ids = _columns(id_columns)
-    job_parties = _columns(parties_in_job) if parties_in_job else None
+    ids = split_columns(id_columns)
+    job_parties = split_columns(parties_in_job) if parties_in_job else None
     he_options = {"key_bits": key_bits, "scheme": he_scheme}
     if not party["quiet"]:
         click.echo(security_statement(mode))
@@ -156,14 +160,25 @@ def secureboost(
         table = evals = None
         with ctx.step("load data"):
             if input_path is not None:
-                table = load_table(input_path, label=label, id_columns=ids,
-                                   exclude=_columns(exclude), objective=params.objective)
+                table = load_table(
+                    input_path,
+                    label=label,
+                    id_columns=ids,
+                    exclude=split_columns(exclude),
+                    objective=params.objective,
+                )
             if eval_input is not None and table is not None:
-                evals = load_table(eval_input, label=label, id_columns=ids,
-                                   features=table.features, objective=params.objective)
+                evals = load_table(
+                    eval_input,
+                    label=label,
+                    id_columns=ids,
+                    features=table.features,
+                    objective=params.objective,
+                )
         began = time.perf_counter()
         model = train(
-            ctx, mode=mode,
+            ctx,
+            mode=mode,
             X=None if table is None else table.X,
             y=None if table is None else table.y,
             features=None if table is None else table.features,
@@ -171,7 +186,10 @@ def secureboost(
             expect=None if label is not None else {k: params.to_json()[k] for k in given},
             eval_set=None if evals is None else (evals.X, evals.y),
             ids=None if table is None else table.ids,
-            file=str(input_path), label=label, he_options=he_options, roles=roles,
+            file=str(input_path),
+            label=label,
+            he_options=he_options,
+            roles=roles,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model
@@ -184,7 +202,9 @@ def secureboost(
 
     model, seconds = run_party(role, default_job="secureboost", job_parties=job_parties, **party)
     if model is None:
-        click.echo(f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s")
+        click.echo(
+            f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s"
+        )
         return
     click.echo(
         f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s; "

@@ -49,15 +49,28 @@ class PartyData:
         return int(self.X.shape[0])
 
 
-def _numeric(col: pa.ChunkedArray | pa.Array, name: str, file: str) -> np.ndarray:
+#: cell values read as missing where missing values are allowed (case-insensitive, trimmed)
+MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+
+
+def _numeric(
+    col: pa.ChunkedArray | pa.Array, name: str, file: str, allow_missing: bool = False
+) -> np.ndarray:
+    """A column as float64; missing cells are an error, or NaN if ``allow_missing``."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         stripped = pc.utf8_trim_whitespace(arr)
+        if allow_missing:
+            lowered = pc.utf8_lower(stripped)
+            is_missing = pc.fill_null(pc.is_in(lowered, pa.array(sorted(MISSING_TOKENS))), True)
+            stripped = pc.if_else(is_missing, pa.scalar(None, pa.string()), stripped)
         try:
             values = pc.cast(stripped, pa.float64())
         except pa.ArrowInvalid:
             # find the first offending row for the message
             for i, s in enumerate(stripped.to_pylist()):
+                if s is None and allow_missing:
+                    continue
                 try:
                     float(s)
                 except (TypeError, ValueError):
@@ -72,18 +85,21 @@ def _numeric(col: pa.ChunkedArray | pa.Array, name: str, file: str) -> np.ndarra
         values = pc.cast(arr, pa.float64())
     else:
         raise InputError(f"unsupported column type {arr.type}", file=file, column=name)
-    if values.null_count:
+    if values.null_count and not allow_missing:
         row = int(pc.index(pc.is_null(values), True).as_py())
         raise InputError("missing value", file=file, row=row + 1, column=name)
     x = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-    bad = ~np.isfinite(x)
+    bad = np.isinf(x) if allow_missing else ~np.isfinite(x)
     if bad.any():
         row = int(np.argmax(bad))
         raise InputError(f"{x[row]} is not a finite number", file=file, row=row + 1, column=name)
     return x
 
 
-def _label(col: pa.ChunkedArray, name: str, file: str) -> np.ndarray:
+def _label(col: pa.ChunkedArray, name: str, file: str, kind: str = "binary") -> np.ndarray:
+    """The label: 0/1 (``kind="binary"``) or any finite number (``kind="real"``)."""
+    if kind == "real":
+        return _numeric(col, name, file)
     values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
     y = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
@@ -109,8 +125,14 @@ def load_party_data(
     features: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
     allow_constant: bool = False,
+    allow_missing: bool = False,
+    label_kind: str = "binary",
 ) -> PartyData:
-    """Read a party's aligned table: features are every column but the label, IDs and excluded."""
+    """Read a party's aligned table: features are every column but the label, IDs and excluded.
+
+    ``allow_missing``: missing feature cells (empty, NA, NaN, null, ...) become NaN
+    instead of an error. ``label_kind``: ``"binary"`` (0/1, true/false) or ``"real"``.
+    """
     file = str(path)
     data = party_data_from_table(
         read_table(path),
@@ -120,6 +142,8 @@ def load_party_data(
         features=features,
         exclude=exclude,
         allow_constant=allow_constant,
+        allow_missing=allow_missing,
+        label_kind=label_kind,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -135,6 +159,8 @@ def party_data_from_table(
     features: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
     allow_constant: bool = False,
+    allow_missing: bool = False,
+    label_kind: str = "binary",
 ) -> PartyData:
     """:func:`load_party_data` for a table already in memory (``file`` names it in errors)."""
     require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
@@ -148,14 +174,14 @@ def party_data_from_table(
     n = table.num_rows
     X = np.empty((n, len(features)), dtype=np.float64)
     for j, name in enumerate(features):
-        X[:, j] = _numeric(table.column(name), name, file)
+        X[:, j] = _numeric(table.column(name), name, file, allow_missing)
         if not allow_constant and n > 1 and np.all(X[:, j] == X[0, j]):
             raise InputError(
                 "constant column: it carries no information; drop it with --exclude",
                 file=file,
                 column=name,
             )
-    y = _label(table.column(label), label, file) if label else None
+    y = _label(table.column(label), label, file, label_kind) if label else None
     ids = None
     if id_columns:
         cols = [table.column(c).to_pylist() for c in id_columns]

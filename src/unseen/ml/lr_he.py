@@ -225,8 +225,7 @@ class HeParty:
             ctx.send(self.other, f"{key}/products", pk.to_bytes(np.concatenate(products)))
             # 3. as J: decrypt the other's products: V = Q_O^T B + R_O, per batch and epoch
             cols_o = self._cols(self.other)
-            got = self._recv_ct(f"{key}/products", self.sk.public_key,
-                                len(self.batches) * cols_o)
+            got = self._recv_ct(f"{key}/products", self.sk.public_key, len(self.batches) * cols_o)
             values = layout.unpack(self.sk.decrypt_signed(got, n_jobs=self.n_jobs))
             flat = np.array([int(v) & _MASK64 for v in values.tolist()], dtype=_U64)
             self.V = flat.reshape(len(self.batches), cols_o, epochs)
@@ -325,8 +324,7 @@ class HeParty:
             offline = time.perf_counter() - t0
             for t in range(size):
                 t1 = time.perf_counter()
-                acc: dict[str, Any] = {"v_y": 0, "t_y": 0, "sum_d": 0.0, "y_dot_dg": 0.0,
-                                       "s": 0.0}
+                acc: dict[str, Any] = {"v_y": 0, "t_y": 0, "sum_d": 0.0, "y_dot_dg": 0.0, "s": 0.0}
                 lr = self.params.lr_at(epoch)
                 with ctx.step(f"epoch {epoch + 1}"):
                     for k in range(len(self.batches)):
@@ -347,8 +345,14 @@ class HeParty:
         intercept = None
         if self.is_guest:
             intercept = float(self.opt.w[d]) if self.params.fit_intercept else 0.0
-        return TrainResult(self.opt.w[:d].copy(), intercept, history if self.is_guest else [],
-                           epochs_run, seconds, setup_seconds)
+        return TrainResult(
+            self.opt.w[:d].copy(),
+            intercept,
+            history if self.is_guest else [],
+            epochs_run,
+            seconds,
+            setup_seconds,
+        )
 
     def _decide(self, epoch: int, loss: float | None, history: list[float]) -> bool:
         key = f"{NAMESPACE}/e{epoch}/stop"

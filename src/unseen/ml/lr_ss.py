@@ -112,8 +112,8 @@ Announce = Callable[[int, float | None], None]  # (epoch, loss or None) -> None
 
 def encode(x: np.ndarray, frac_bits: int) -> np.ndarray:
     """Reals to ring elements ``round(x * 2^frac_bits)`` (two's complement)."""
-    return np.rint(np.asarray(x, dtype=np.float64) * float(2**frac_bits)).astype(np.int64).view(
-        _U64
+    return (
+        np.rint(np.asarray(x, dtype=np.float64) * float(2**frac_bits)).astype(np.int64).view(_U64)
     )
 
 
@@ -207,7 +207,9 @@ class SsDataParty:
         self.d = d = x.shape[1]
         dim = d + 1 if (self.is_guest and params.fit_intercept) else d
         self.opt = LocalOptimizer(dim, params, penalized=np.arange(dim) < d)
-        self.provider = DealerProvider(ctx, roles.dealer, self.parties, namespace=f"{NAMESPACE}/dealer")
+        self.provider = DealerProvider(
+            ctx, roles.dealer, self.parties, namespace=f"{NAMESPACE}/dealer"
+        )
         self.mpc = Mpc(ctx, self.provider, parties=self.parties, namespace=f"{NAMESPACE}/ss")
         self.chunks: dict[str, list[list[_Chunk]]] = {}
         self.q = self._plain_matrix(x)
@@ -304,8 +306,15 @@ class SsDataParty:
             for owner in self.parties:
                 for c0, c1, mask_id in self.layout[owner][k]:
                     shape = (c1 - c0, self.cols[owner])
-                    reqs.append(Request("plain_matmul", (shape, (c1 - c0,)), owner=owner,
-                                        mask=mask_id, transpose=True))
+                    reqs.append(
+                        Request(
+                            "plain_matmul",
+                            (shape, (c1 - c0,)),
+                            owner=owner,
+                            mask=mask_id,
+                            transpose=True,
+                        )
+                    )
         return reqs
 
     def _prefetch_until(self, epochs: int) -> None:
@@ -326,8 +335,10 @@ class SsDataParty:
         self._calls += 1
         key = f"{NAMESPACE}/grad/{self._calls}"
         triples = {
-            owner: [self.provider.plain_matmul(c.pm.mask, (c.stop - c.start,), transpose=True)
-                    for c in self.chunks[owner][k]]
+            owner: [
+                self.provider.plain_matmul(c.pm.mask, (c.stop - c.start,), transpose=True)
+                for c in self.chunks[owner][k]
+            ]
             for owner in self.parties
         }
         y_share = np.zeros(1, dtype=_U64)
@@ -371,8 +382,9 @@ class SsDataParty:
                     f += self._recv(p, f"{key}/{self.me}/masked", (b - a,))
             total = np.zeros(self.cols[self.me], dtype=_U64)
             for c, t in zip(self.chunks[self.me][k], triples[self.me], strict=True):
-                total += t.c + ring_matmul(self.q_ring[a + c.start : a + c.stop].T,
-                                           f[c.start : c.stop])
+                total += t.c + ring_matmul(
+                    self.q_ring[a + c.start : a + c.stop].T, f[c.start : c.stop]
+                )
             if self.is_guest:
                 y_share = total[-1:].copy()
                 total = total[:-1]
@@ -451,7 +463,9 @@ class SsDataParty:
             self._prefetch_until(min(epoch + 1 + LOOKAHEAD, self.params.epochs))
             lr = self.params.lr_at(epoch)
             acc: dict[str, np.ndarray | float] = {
-                "y_dot_d": np.zeros(1, dtype=_U64), "sum_d": 0.0, "s": 0.0
+                "y_dot_d": np.zeros(1, dtype=_U64),
+                "sum_d": 0.0,
+                "s": 0.0,
             }
             with ctx.step(f"epoch {epoch + 1}"):
                 for k in range(len(self.batches)):
@@ -472,8 +486,9 @@ class SsDataParty:
         d = self.d
         if self.is_guest:
             intercept = float(self.opt.w[d]) if self.params.fit_intercept else 0.0
-        return TrainResult(self.opt.w[:d].copy(), intercept, history, epochs_run, seconds,
-                           setup_seconds)
+        return TrainResult(
+            self.opt.w[:d].copy(), intercept, history, epochs_run, seconds, setup_seconds
+        )
 
     def _decide(self, epoch: int, loss: float | None, history: list[float], last: bool) -> bool:
         """The guest decides whether to stop, and tells the other data parties."""
@@ -493,8 +508,12 @@ class SsDataParty:
 
     def _discard(self, reqs: list[Request]) -> None:
         """Use up randomness prefetched for epochs that will not run (keeps the dealer in sync)."""
-        masks = {c.pm.mask.id: c.pm.mask for per_batch in self.chunks.values()
-                 for chunks in per_batch for c in chunks}
+        masks = {
+            c.pm.mask.id: c.pm.mask
+            for per_batch in self.chunks.values()
+            for chunks in per_batch
+            for c in chunks
+        }
         for req in reqs:
             assert req.mask is not None
             self.provider.plain_matmul(masks[req.mask], req.shapes[1], transpose=True)

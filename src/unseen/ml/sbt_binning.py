@@ -76,8 +76,9 @@ class QuantileSketch:
         if not exact:
             # keep the distinct values whose rank crosses a multiple of the step,
             # plus the extremes: a value's rank is then known to within ``step``
-            marks = np.unique(np.r_[0, np.searchsorted(upto, np.arange(step, x.size, step)),
-                                    values.size - 1])
+            marks = np.unique(
+                np.r_[0, np.searchsorted(upto, np.arange(step, x.size, step)), values.size - 1]
+            )
             values, below, upto = values[marks], below[marks], upto[marks]
         return cls(values, below, upto, int(x.size), 0 if exact else step, exact)
 
@@ -151,7 +152,9 @@ class BinMapper:
     def fit(cls, X: np.ndarray, max_bin: int) -> BinMapper:
         if not 2 <= max_bin <= 255:
             raise ValueError(f"max_bin must lie in [2, 255], not {max_bin}")
-        return cls(max_bin, [sketch_column(X[:, f], max_bin).cuts(max_bin) for f in range(X.shape[1])])
+        return cls(
+            max_bin, [sketch_column(X[:, f], max_bin).cuts(max_bin) for f in range(X.shape[1])]
+        )
 
     @property
     def n_features(self) -> int:

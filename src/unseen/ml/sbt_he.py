@@ -103,8 +103,12 @@ def slot_bits(rows: int, objective: str, weight: float = 1.0) -> int:
     """Bits of one slot (g or h), from public sizes: sums over ``rows`` rows fit with a sign bit."""
     if objective != "binary:logistic":
         return REGRESSION_SLOT_BITS
-    return LOGISTIC_FRAC_BITS + max(0, math.ceil(math.log2(weight))) + math.ceil(
-        math.log2(rows + 1)) + 2
+    return (
+        LOGISTIC_FRAC_BITS
+        + max(0, math.ceil(math.log2(weight)))
+        + math.ceil(math.log2(rows + 1))
+        + 2
+    )
 
 
 # --------------------------------------------------------------------------- host kernel
@@ -157,8 +161,9 @@ def _accumulate(
                 s, rest = np.divmod(keys, width * width)
                 k1, k2 = np.divmod(rest, width)
                 o1, o2 = out[f], out[f + 1]
-                for a, c, d, p in zip((s * width + k1).tolist(), s.tolist(), k2.tolist(), prods,
-                                      strict=True):
+                for a, c, d, p in zip(
+                    (s * width + k1).tolist(), s.tolist(), k2.tolist(), prods, strict=True
+                ):
                     o1[a] = o1[a] * p % n
                     j = c * width + d
                     o2[j] = o2[j] * p % n
@@ -169,12 +174,16 @@ def _accumulate(
         for a, p in zip(keys.tolist(), prods, strict=True):
             o[a] = p
         f += 1
-    flat = [out[f][s * width + b] for s in range(n_slots) for f in range(f_count) for b in range(width)]
+    flat = [
+        out[f][s * width + b] for s in range(n_slots) for f in range(f_count) for b in range(width)
+    ]
     return b"".join(int(v).to_bytes(width_bytes, "big") for v in flat)
 
 
 def _to_mpz(raw: bytes, width_bytes: int) -> list[Any]:
-    return [mpz.from_bytes(raw[i : i + width_bytes], "big") for i in range(0, len(raw), width_bytes)]
+    return [
+        mpz.from_bytes(raw[i : i + width_bytes], "big") for i in range(0, len(raw), width_bytes)
+    ]
 
 
 class HeHostExchange(HostExchange):
@@ -190,7 +199,9 @@ class HeHostExchange(HostExchange):
                 raise ProtocolError("the guest sent a malformed public key")
             self.pk = public_key_from_dict(msg["key"])
             if self.pk.security_bits < 112:
-                raise ProtocolError(f"the guest's key gives only {self.pk.security_bits}-bit security")
+                raise ProtocolError(
+                    f"the guest's key gives only {self.pk.security_bits}-bit security"
+                )
             self.slot_bits = int(msg.get("slot_bits", 0))
             if not 8 <= self.slot_bits <= 128 or 4 * self.slot_bits > self.pk.packing_bits:
                 raise ProtocolError(f"unusable slot width {self.slot_bits}")
@@ -204,8 +215,11 @@ class HeHostExchange(HostExchange):
     def begin_tree(self, tree: int, bins: np.ndarray) -> None:
         got = self.ctx.recv(self.guest, f"{_NS}/{tree}/gh")
         width_bytes = self.pk.ciphertext_bytes
-        if not isinstance(got, np.ndarray) or got.dtype != np.uint8 or \
-                got.shape != (bins.shape[0], width_bytes):
+        if (
+            not isinstance(got, np.ndarray)
+            or got.dtype != np.uint8
+            or got.shape != (bins.shape[0], width_bytes)
+        ):
             raise ProtocolError("the guest sent malformed ciphertexts")
         self.cts, self.bins = got, bins
 
@@ -216,8 +230,15 @@ class HeHostExchange(HostExchange):
         parts = parallel.split(rows.size, jobs)
         modulus = int(pk.ciphertext_modulus)
         calls = [
-            (modulus, width_bytes, self.cts[rows[s]].tobytes(), slot[rows[s]], self.bins[rows[s]],
-             n_slots, self.width)
+            (
+                modulus,
+                width_bytes,
+                self.cts[rows[s]].tobytes(),
+                slot[rows[s]],
+                self.bins[rows[s]],
+                n_slots,
+                self.width,
+            )
             for s in parts
         ]
         partial = [_to_mpz(r, width_bytes) for r in parallel.run(_accumulate, calls, jobs)]
@@ -227,8 +248,9 @@ class HeHostExchange(HostExchange):
             sums = [a * b % n for a, b in zip(sums, other, strict=True)]
         # only the cells that hold rows: the guest learns which do from the hessian sums anyway
         f_count = self.bins.shape[1]
-        cell = (slot[rows].astype(np.int64)[:, None] * f_count + np.arange(f_count)) * self.width \
-            + self.bins[rows]
+        cell = (
+            slot[rows].astype(np.int64)[:, None] * f_count + np.arange(f_count)
+        ) * self.width + self.bins[rows]
         keep = np.bincount(cell.ravel(), minlength=n_slots * self.mask.size) > 0
         chosen = object_array([v for v, k in zip(sums, keep.tolist(), strict=True) if k])
         packed = pack_ciphertexts(pk, chosen, self.layout) if chosen.size else chosen
@@ -268,7 +290,9 @@ class HeGuestExchange(GuestExchange):
         for host in hosts:
             ctx.send(host, f"{_NS}/key", {"key": self.pk.to_dict(), "slot_bits": self.slot_bits})
         self.frac_bits = LOGISTIC_FRAC_BITS
-        self.encrypt = getattr(self.sk, "encrypt_raw", None) or self.pk.encrypt_raw  # CRT if offered
+        self.encrypt = (
+            getattr(self.sk, "encrypt_raw", None) or self.pk.encrypt_raw
+        )  # CRT if offered
         with ctx.step("he: tables"):
             warm_up(self.encrypt, rows)
 
@@ -283,7 +307,9 @@ class HeGuestExchange(GuestExchange):
         scale = float(1 << self.frac_bits)
         gq, hq = np.rint(g * scale).astype(np.int64), np.rint(h * scale).astype(np.int64)
         shift = self.slot_bits
-        plain = object_array([a + (b << shift) for a, b in zip(gq.tolist(), hq.tolist(), strict=True)])
+        plain = object_array(
+            [a + (b << shift) for a, b in zip(gq.tolist(), hq.tolist(), strict=True)]
+        )
         cts = self.pk.to_bytes(self.encrypt(plain))
         for host in self.hosts:
             self.ctx.send(host, f"{_NS}/{tree}/gh", cts)
@@ -298,8 +324,11 @@ class HeGuestExchange(GuestExchange):
             mask = self.masks[host]
             cells = n_slots * mask.size
             bits = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/cells")
-            if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or \
-                    bits.shape != ((cells + 7) // 8,):
+            if (
+                not isinstance(bits, np.ndarray)
+                or bits.dtype != np.uint8
+                or bits.shape != ((cells + 7) // 8,)
+            ):
                 raise ProtocolError(f"{host!r} sent a malformed cell map")
             keep = np.unpackbits(bits, count=cells).astype(bool).reshape(n_slots, *mask.shape)
             if np.any(keep & ~mask[None]):

@@ -369,7 +369,9 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
             f"found {len(guests)}: {guests}"
         )
     if not hosts:
-        raise ConfigError("SecureBoost needs at least one host (a party with features and no label)")
+        raise ConfigError(
+            "SecureBoost needs at least one host (a party with features and no label)"
+        )
     if mode == "ss-dealer" and len(dealers) != 1:
         raise ConfigError(
             f"ss-dealer mode needs exactly one dealer (a party run with --as <name> and no input); "
@@ -430,7 +432,9 @@ class Guest:
         self.importance_gain: dict[str, float] = {}
 
     # -- row sampling -----------------------------------------------------------------
-    def sample_rows(self, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample_rows(
+        self, g: np.ndarray, h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The tree's rows and their (re-weighted) g, h: all rows, ``subsample``, or GOSS.
 
         GOSS (Ke et al., "LightGBM", NeurIPS 2017, algorithm 2): keep the
@@ -453,7 +457,9 @@ class Guest:
         return np.arange(n), g, h
 
     # -- one tree ------------------------------------------------------------------------
-    def grow_tree(self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees) -> np.ndarray:
+    def grow_tree(
+        self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees
+    ) -> np.ndarray:
         """Grow tree ``t`` (algorithm 2 of the paper, depth by depth); every row's leaf value."""
         ctx, p = self.ctx, self.p
         n = self.X.shape[0]
@@ -482,7 +488,9 @@ class Guest:
                     compute = [0]
                 else:  # histogram subtraction: sum the smaller child of each pair only
                     counts = np.bincount(node_rows, minlength=layout.n_nodes)[frontier]
-                    compute = [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
+                    compute = [
+                        v for v, c in zip(frontier, smaller_children(counts), strict=True) if c
+                    ]
                 for host in self.hosts:
                     ctx.send(host, f"sbt/{t}/{depth}/cmd", {"op": "hist", "compute": compute})
                     if depth:
@@ -491,14 +499,22 @@ class Guest:
                 clock = time.perf_counter()
                 own = histograms(bins, slot, len(compute), self.width, g, h)
                 theirs = self.exchange.histograms(t, depth, slot, len(compute))
-                ctx.log.debug("tree %d depth %d: histograms of %d nodes in %.3f s", t, depth,
-                              len(compute), time.perf_counter() - clock)
+                ctx.log.debug(
+                    "tree %d depth %d: histograms of %d nodes in %.3f s",
+                    t,
+                    depth,
+                    len(compute),
+                    time.perf_counter() - clock,
+                )
                 clock = time.perf_counter()
                 hist = self._all_histograms(frontier, compute, own, theirs, layout, parent_hist)
             with ctx.step(f"tree {t} depth {depth}: splits"):
-                frontier, node_of = self._split_layer(t, depth, frontier, hist, g, h, rows, node_of,
-                                                      layout, splits)
-            ctx.log.debug("tree %d depth %d: splits in %.3f s", t, depth, time.perf_counter() - clock)
+                frontier, node_of = self._split_layer(
+                    t, depth, frontier, hist, g, h, rows, node_of, layout, splits
+                )
+            ctx.log.debug(
+                "tree %d depth %d: splits in %.3f s", t, depth, time.perf_counter() - clock
+            )
             parent_hist = hist
             depth += 1
         for host in self.hosts:
@@ -531,7 +547,9 @@ class Guest:
             shape = (len(compute), len(self.host_features[host]), self.width)
             got = parties.get(host)
             if got is None or got[0].shape != shape or got[1].shape != shape:
-                raise ProtocolError(f"{host!r} sent histograms of the wrong shape (expected {shape})")
+                raise ProtocolError(
+                    f"{host!r} sent histograms of the wrong shape (expected {shape})"
+                )
         out: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         for j, v in enumerate(compute):
             out[v] = {k: (gh[0][j], gh[1][j]) for k, gh in parties.items()}
@@ -543,7 +561,10 @@ class Guest:
             par = parent_of[v]
             sib = layout.left[par] if layout.right[par] == v else layout.right[par]
             out[v] = {
-                k: (parent_hist[par][k][0] - out[sib][k][0], parent_hist[par][k][1] - out[sib][k][1])
+                k: (
+                    parent_hist[par][k][0] - out[sib][k][0],
+                    parent_hist[par][k][1] - out[sib][k][1],
+                )
                 for k in parties
             }
         return out
@@ -589,8 +610,13 @@ class Guest:
             for host in self.hosts:
                 mine = host == party
                 messages[host].append(
-                    [v, mine, f if mine else -1, int(best.bin[j]) if mine else -1,
-                     bool(best.default_left[j]) if mine else False]
+                    [
+                        v,
+                        mine,
+                        f if mine else -1,
+                        int(best.bin[j]) if mine else -1,
+                        bool(best.default_left[j]) if mine else False,
+                    ]
                 )
         for host in self.hosts:
             ctx.send(host, f"sbt/{t}/{depth}/split", messages[host])
@@ -613,8 +639,11 @@ class Guest:
                 continue
             total = sum(at[v].size for v in mine)
             packed = ctx.recv(host, f"sbt/{t}/{depth}/left")
-            if not isinstance(packed, np.ndarray) or packed.dtype != np.uint8 or \
-                    packed.shape != ((total + 7) // 8,):
+            if (
+                not isinstance(packed, np.ndarray)
+                or packed.dtype != np.uint8
+                or packed.shape != ((total + 7) // 8,)
+            ):
                 raise ProtocolError(f"{host!r} sent a malformed routing answer")
             bits = np.unpackbits(packed, count=total).astype(bool)
             pos = 0
@@ -660,8 +689,15 @@ class Guest:
             ctx.send(host, f"sbt/{t}/begin", {"op": "stop", "trees": kept})
         self.exchange.finish(kept)
         return GuestResult(
-            trees, base, self.features, self.host_features, self.importance_split,
-            self.importance_gain, history, kept - 1, seconds,
+            trees,
+            base,
+            self.features,
+            self.host_features,
+            self.importance_split,
+            self.importance_gain,
+            history,
+            kept - 1,
+            seconds,
         )
 
     def _validation_scores(self, t: int, trees: PartyTrees) -> np.ndarray:
@@ -713,7 +749,9 @@ class Host:
                 if msg["op"] == "stop":
                     kept = msg.get("trees")
                     if not isinstance(kept, int) or not 0 <= kept <= len(trees.layouts):
-                        raise ProtocolError(f"the guest kept {kept!r} of {len(trees.layouts)} trees")
+                        raise ProtocolError(
+                            f"the guest kept {kept!r} of {len(trees.layouts)} trees"
+                        )
                     trees.truncate(kept)
                     self.exchange.finish()
                     return trees
@@ -753,8 +791,12 @@ class Host:
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 if depth:
                     node_of = ctx.recv(self.guest, f"sbt/{t}/{depth}/nodes")
-                    if not isinstance(node_of, np.ndarray) or node_of.shape != (n,) or \
-                            node_of.dtype != np.int16 or node_of.max(initial=0) >= layout.n_nodes:
+                    if (
+                        not isinstance(node_of, np.ndarray)
+                        or node_of.shape != (n,)
+                        or node_of.dtype != np.int16
+                        or node_of.max(initial=0) >= layout.n_nodes
+                    ):
                         raise ProtocolError("the guest sent a malformed instance space")
                 compute = [int(v) for v in cmd["compute"]]
                 if any(not 0 <= v < layout.n_nodes for v in compute):
@@ -785,7 +827,12 @@ class Host:
 
 
 def predict_guest(
-    ctx: Context, trees: PartyTrees, base: float, X: np.ndarray, hosts: list[str], key: str = "sbt-predict"
+    ctx: Context,
+    trees: PartyTrees,
+    base: float,
+    X: np.ndarray,
+    hosts: list[str],
+    key: str = "sbt-predict",
 ) -> np.ndarray:
     """The guest's side of joint prediction: margins of every row (only the guest learns them)."""
     widths = [int(lay.leaves().size) for lay in trees.layouts]
@@ -797,6 +844,8 @@ def predict_guest(
     return margin
 
 
-def predict_host(ctx: Context, trees: PartyTrees, X: np.ndarray, guest: str, key: str = "sbt-predict") -> None:
+def predict_host(
+    ctx: Context, trees: PartyTrees, X: np.ndarray, guest: str, key: str = "sbt-predict"
+) -> None:
     """A host's side: walk its own splits and send the guest its leaf masks."""
     ctx.send(guest, f"{key}/masks", _pack_masks(trees.leaf_masks(X)))

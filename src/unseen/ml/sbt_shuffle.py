@@ -135,8 +135,10 @@ class ShareRing:
         if self.limbs == 1:
             return [(shares & self.mask).view(np.int64).astype(np.float64)]
         low = _U64((1 << self.limb_bits) - 1)
-        return [((shares >> _U64(i * self.limb_bits)) & low).view(np.int64).astype(np.float64)
-                for i in range(self.limbs)]
+        return [
+            ((shares >> _U64(i * self.limb_bits)) & low).view(np.int64).astype(np.float64)
+            for i in range(self.limbs)
+        ]
 
     def group_sums(self, codes: np.ndarray, limbs: list[np.ndarray], size: int) -> np.ndarray:
         """``out[c] = sum of the shares whose code is c``, mod ``2^k``.
@@ -189,8 +191,13 @@ class FixedPointGH:
     def decode(self, sums: np.ndarray) -> np.ndarray:
         """Ring sums (uint64 < 2^k) to reals, reading the top half of the ring as negative."""
         k = self.ring.bits
-        signed = sums.astype(np.int64) if k == 64 else \
-            np.where(sums >= _U64(1 << (k - 1)), sums.astype(np.int64) - (1 << k), sums.astype(np.int64))
+        signed = (
+            sums.astype(np.int64)
+            if k == 64
+            else np.where(
+                sums >= _U64(1 << (k - 1)), sums.astype(np.int64) - (1 << k), sums.astype(np.int64)
+            )
+        )
         return signed.astype(np.float64) / float(1 << self.frac_bits)
 
 
@@ -208,7 +215,12 @@ class ShuffleGuestExchange(GuestExchange):
     """The guest's side: share ``(g, h)``, add the hosts' share sums to its own."""
 
     def __init__(
-        self, ctx: Context, hosts: list[str], dealer: str, widths: dict[str, int], width: int,
+        self,
+        ctx: Context,
+        hosts: list[str],
+        dealer: str,
+        widths: dict[str, int],
+        width: int,
         objective: str = "binary:logistic",
     ) -> None:
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
@@ -274,19 +286,30 @@ class ShuffleGuestExchange(GuestExchange):
             f_count = self.n_features[host]
             if host not in self._pbins:  # once a tree: the bin part of the labels
                 pbins = self.ctx.recv(host, f"{_NS}/{tree}/bins")
-                if not isinstance(pbins, np.ndarray) or pbins.dtype != np.uint8 or \
-                        pbins.shape != (f_count, self.rows) or pbins.max(initial=0) >= self.width:
+                if (
+                    not isinstance(pbins, np.ndarray)
+                    or pbins.dtype != np.uint8
+                    or pbins.shape != (f_count, self.rows)
+                    or pbins.max(initial=0) >= self.width
+                ):
                     raise ProtocolError(f"{host!r} sent malformed permuted bins")
                 self._pbins[host] = pbins
             slots = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
-            if not isinstance(slots, np.ndarray) or slots.shape != (f_count, self.rows) or \
-                    slots.dtype.kind != "u" or slots.max(initial=0) > n_slots:
+            if (
+                not isinstance(slots, np.ndarray)
+                or slots.shape != (f_count, self.rows)
+                or slots.dtype.kind != "u"
+                or slots.max(initial=0) > n_slots
+            ):
                 raise ProtocolError(f"{host!r} sent malformed labels")
             codes = _codes(slots, self._pbins[host], self.width, n_slots)
             mine = self.ring.group_sums(codes, self._masks(host), size)  # while the host sums
             theirs = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/sums")
-            if not isinstance(theirs, np.ndarray) or theirs.dtype != _U64 or \
-                    theirs.shape != (f_count, size, 2):
+            if (
+                not isinstance(theirs, np.ndarray)
+                or theirs.dtype != _U64
+                or theirs.shape != (f_count, size, 2)
+            ):
                 raise ProtocolError(f"{host!r} sent malformed share sums")
             with np.errstate(over="ignore"):
                 total = (mine + theirs) & self.ring.mask
@@ -338,14 +361,21 @@ class ShuffleHostExchange(HostExchange):
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
         cols = np.ascontiguousarray(bins.T)
-        self.pbins = np.stack([cols[f][self.perms[f]] for f in range(f_count)]) \
-            if f_count else np.zeros((0, n), dtype=np.uint8)
+        self.pbins = (
+            np.stack([cols[f][self.perms[f]] for f in range(f_count)])
+            if f_count
+            else np.zeros((0, n), dtype=np.uint8)
+        )
         self.ctx.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, 2):
             raise ProtocolError("the guest sent a malformed masked vector")
         delta = self.ctx.recv(self.dealer, f"{_NS}/{tree}/delta")
-        if not isinstance(delta, np.ndarray) or delta.dtype != _U64 or delta.shape != (f_count, n, 2):
+        if (
+            not isinstance(delta, np.ndarray)
+            or delta.dtype != _U64
+            or delta.shape != (f_count, n, 2)
+        ):
             raise ProtocolError("the dealer sent a malformed correction")
         self.ring = ShareRing(n, self.limbs)
         with np.errstate(over="ignore"):
@@ -359,8 +389,9 @@ class ShuffleHostExchange(HostExchange):
         slots = dump[self.perms]
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
         codes = _codes(slots, self.pbins, self.width, n_slots)
-        self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums",
-                      self.ring.group_sums(codes, self.shares, size))
+        self.ctx.send(
+            self.guest, f"{_NS}/{tree}/{depth}/sums", self.ring.group_sums(codes, self.shares, size)
+        )
 
     def end_tree(self, tree: int) -> None:
         self.shares = []

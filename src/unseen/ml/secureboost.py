@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from unseen.ml.data import PartyData, check_alignment
+from unseen.ml.data import PartyData, check_alignment, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_protocol import (
@@ -176,12 +176,16 @@ class PartyModel:
             "role": self.role,
             "index": self.trees.me,
             "model_id": self.model_id,
-            "parties": {"guest": self.roles.guest, "hosts": list(self.roles.hosts),
-                        "dealer": self.roles.dealer},
+            "parties": {
+                "guest": self.roles.guest,
+                "hosts": list(self.roles.hosts),
+                "dealer": self.roles.dealer,
+            },
             # what `unseen predict` reads: who learns scores, who takes part, the label
             "guest": self.roles.guest,
             "job_parties": [self.roles.guest, *self.roles.hosts],
             "label": self.label,
+            "missing_values": True,  # trees route missing cells: `unseen predict` accepts them
             "mode": self.mode,
             "objective": self.params.objective,
             "params": self.params.to_json(),
@@ -204,7 +208,9 @@ class PartyModel:
         return cls.from_parts(meta, arrays, str(directory))
 
     @classmethod
-    def from_parts(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "<model>") -> PartyModel:
+    def from_parts(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "<model>"
+    ) -> PartyModel:
         if meta.get("model") != MODEL_TYPE:
             raise InputError(f"not a SecureBoost model ({meta.get('model')!r})", file=where)
         try:
@@ -216,7 +222,9 @@ class PartyModel:
                 k = int(arrays["nodes"][t])
                 sl = slice(node_pos, node_pos + k)
                 trees.layouts.append(
-                    TreeLayout.from_arrays(arrays["left"][sl], arrays["right"][sl], arrays["owner"][sl])
+                    TreeLayout.from_arrays(
+                        arrays["left"][sl], arrays["right"][sl], arrays["owner"][sl]
+                    )
                 )
                 if meta["role"] == "guest":
                     trees.values.append(arrays["value"][sl].copy())
@@ -225,29 +233,42 @@ class PartyModel:
                 node_pos += k
                 m = int(arrays["n_splits"][t])
                 ss = slice(split_pos, split_pos + m)
-                trees.splits.append(LocalSplits(
-                    arrays["split_node"][ss].tolist(), arrays["split_feature"][ss].tolist(),
-                    arrays["split_threshold"][ss].tolist(), arrays["split_default_left"][ss].tolist(),
-                ))
+                trees.splits.append(
+                    LocalSplits(
+                        arrays["split_node"][ss].tolist(),
+                        arrays["split_feature"][ss].tolist(),
+                        arrays["split_threshold"][ss].tolist(),
+                        arrays["split_default_left"][ss].tolist(),
+                    )
+                )
                 split_pos += m
             imp = meta.get("importance", {})
             return cls(
-                party=meta["party"], role=meta["role"], roles=roles, mode=meta["mode"],
-                params=BoostParams.from_json(meta["params"]), features=list(meta["features"]),
-                trees=trees, base_margin=float(meta.get("base_margin", 0.0)),
+                party=meta["party"],
+                role=meta["role"],
+                roles=roles,
+                mode=meta["mode"],
+                params=BoostParams.from_json(meta["params"]),
+                features=list(meta["features"]),
+                trees=trees,
+                base_margin=float(meta.get("base_margin", 0.0)),
                 host_features={k: list(v) for k, v in meta.get("host_features", {}).items()},
                 importance_split=dict(imp.get("weight", {})),
                 importance_gain=dict(imp.get("gain", {})),
                 history=list(meta.get("validation_history", [])),
-                model_id=str(meta.get("model_id", "")), label=meta.get("label"),
+                model_id=str(meta.get("model_id", "")),
+                label=meta.get("label"),
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
 
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return np.concatenate([np.asarray(p, dtype=dtype).ravel() for p in parts]) if parts else \
-        np.zeros(0, dtype=dtype)
+    return (
+        np.concatenate([np.asarray(p, dtype=dtype).ravel() for p in parts])
+        if parts
+        else np.zeros(0, dtype=dtype)
+    )
 
 
 # --------------------------------------------------------------------------- input checks
@@ -273,7 +294,9 @@ def check_label(y: Any, objective: str, rows: int, what: str = "y") -> np.ndarra
     if arr.size != rows:
         raise InputError(f"{what} has {arr.size} values for {rows} rows")
     if not np.all(np.isfinite(arr)):
-        raise InputError(f"{what} has a missing or infinite value", row=int(np.argmin(np.isfinite(arr))) + 1)
+        raise InputError(
+            f"{what} has a missing or infinite value", row=int(np.argmin(np.isfinite(arr))) + 1
+        )
     if objective == "binary:logistic":
         if not np.all((arr == 0) | (arr == 1)):
             raise InputError(f"{what} must be binary (0/1) for binary:logistic")
@@ -284,71 +307,6 @@ def check_label(y: Any, objective: str, rows: int, what: str = "y") -> np.ndarra
 
 # --------------------------------------------------------------------------- tables
 
-#: cell values read as missing (case-insensitive, after trimming spaces)
-MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
-_TRUE, _FALSE = {"1", "1.0", "true", "yes"}, {"0", "0.0", "false", "no"}
-
-
-@dataclass
-class SbtTable:
-    """One party's columns for SecureBoost: features (NaN where missing), label, IDs."""
-
-    X: np.ndarray
-    features: list[str]
-    y: np.ndarray | None
-    ids: list[str] | None
-    file: str
-
-
-def _column_values(col: Any, name: str, file: str) -> np.ndarray:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        text = [None if v is None else v.strip() for v in arr.to_pylist()]
-        out = np.empty(len(text), dtype=np.float64)
-        for i, v in enumerate(text):
-            if v is None or v.lower() in MISSING_TOKENS:
-                out[i] = np.nan
-                continue
-            try:
-                out[i] = float(v)
-            except ValueError:
-                raise InputError(f"not a number: {v!r}", file=file, row=i + 1, column=name) from None
-    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or \
-            pa.types.is_boolean(arr.type):
-        out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-    else:
-        raise InputError(f"unsupported column type {arr.type}", file=file, column=name)
-    bad = np.isinf(out)
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(f"{out[row]} is not a finite number", file=file, row=row + 1, column=name)
-    return out
-
-
-def _label_values(col: Any, name: str, file: str, objective: str) -> np.ndarray:
-    if objective != "binary:logistic":
-        y = _column_values(col, name, file)
-        if np.isnan(y).any():
-            raise InputError("missing label", file=file, row=int(np.argmax(np.isnan(y))) + 1,
-                             column=name)
-        return y
-    values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
-    y = np.empty(len(values))
-    for i, v in enumerate(values):
-        if v in _TRUE:
-            y[i] = 1.0
-        elif v in _FALSE:
-            y[i] = 0.0
-        else:  # never echo label values
-            raise InputError("the label must be binary: 0/1 or true/false", file=file,
-                             row=i + 1, column=name)
-    if y.size and y.min() == y.max():
-        raise InputError("the label has only one class", file=file, column=name)
-    return y
-
 
 def load_table(
     path: str | Path,
@@ -358,44 +316,41 @@ def load_table(
     exclude: list[str] | tuple[str, ...] = (),
     features: list[str] | None = None,
     objective: str = "binary:logistic",
-) -> SbtTable:
+) -> PartyData:
     """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
 
-    Errors name the file, row (1 = first data row) and column. Features are
-    every column but the label, the IDs and ``exclude``, unless ``features``
-    names them.
+    :func:`unseen.ml.data.load_party_data` with SecureBoost's rules: missing values
+    are allowed (trees send them to the better side), constant columns are kept,
+    and the label is 0/1 or, for regression, any number. Errors name the file, row
+    (1 = first data row) and column.
     """
-    from unseen.data.io import read_table, require_columns
-
-    file = str(path)
-    table = read_table(path)
-    require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
-    if features is None:
-        skip = {*id_columns, *exclude, *([label] if label else [])}
-        features = [c for c in table.column_names if c not in skip]
-    else:
-        require_columns(table, features, file)
-    if not features:
-        raise InputError("no feature columns left (check --label, --id and --exclude)", file=file)
-    if table.num_rows == 0:
-        raise InputError("no rows", file=file)
-    X = np.empty((table.num_rows, len(features)))
-    for j, name in enumerate(features):
-        X[:, j] = _column_values(table.column(name), name, file)
-    y = _label_values(table.column(label), label, file, objective) if label else None
-    ids = None
-    if id_columns:
-        cols = [table.column(c).to_pylist() for c in id_columns]
-        ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
-    return SbtTable(X, list(features), y, ids, file)
+    data = load_party_data(
+        path,
+        label=label,
+        id_columns=id_columns,
+        exclude=exclude,
+        features=features,
+        allow_constant=True,
+        allow_missing=True,
+        label_kind="binary" if objective == "binary:logistic" else "real",
+    )
+    if data.n == 0:
+        raise InputError("no rows", file=data.file)
+    return data
 
 
 # --------------------------------------------------------------------------- training
 
 
 def _exchanges(
-    ctx: Context, roles: Roles, mode: str, role: str, params: BoostParams, rows: int,
-    masks: dict[str, np.ndarray], he_options: dict[str, Any] | None = None,
+    ctx: Context,
+    roles: Roles,
+    mode: str,
+    role: str,
+    params: BoostParams,
+    rows: int,
+    masks: dict[str, np.ndarray],
+    he_options: dict[str, Any] | None = None,
 ) -> GuestExchange | HostExchange:
     """This party's histogram exchange for ``mode``.
 
@@ -414,16 +369,25 @@ def _exchanges(
         assert roles.dealer is not None
         if role == "guest":
             assert host_widths is not None
-            return ShuffleGuestExchange(ctx, list(roles.hosts), roles.dealer, host_widths, width,
-                                        params.objective)
+            return ShuffleGuestExchange(
+                ctx, list(roles.hosts), roles.dealer, host_widths, width, params.objective
+            )
         return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective)
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
 
     if role == "guest":
         per_tree, weight = tree_rows(rows, params)
-        return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, masks=masks,
-                               rows=per_tree, objective=params.objective, weight=weight,
-                               **(he_options or {}))
+        return HeGuestExchange(
+            ctx,
+            list(roles.hosts),
+            host_widths,
+            width,
+            masks=masks,
+            rows=per_tree,
+            objective=params.objective,
+            weight=weight,
+            **(he_options or {}),
+        )
     return HeHostExchange(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
 
 
@@ -457,8 +421,9 @@ def train(
     """
     role = "dealer" if X is None else "guest" if y is not None else "host"
     if mode == "plain":
-        ctx.log.warning("SecureBoost plain mode is INSECURE: gradients cross in the clear "
-                        "(development only)")
+        ctx.log.warning(
+            "SecureBoost plain mode is INSECURE: gradients cross in the clear (development only)"
+        )
     if roles is None:
         roles = handshake(ctx, role, mode)
     if role == "dealer":
@@ -474,18 +439,39 @@ def train(
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
     data_parties = [roles.guest, *roles.hosts]
     check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
-    X_eval = check_features(eval_set[0], "the validation features") if eval_set is not None else None
+    X_eval = (
+        check_features(eval_set[0], "the validation features") if eval_set is not None else None
+    )
     if role == "guest":
-        model = _train_guest(ctx, roles, mode, X, y, features, params or BoostParams(), eval_set,
-                             X_eval, file, he_options)
+        model = _train_guest(
+            ctx,
+            roles,
+            mode,
+            X,
+            y,
+            features,
+            params or BoostParams(),
+            eval_set,
+            X_eval,
+            file,
+            he_options,
+        )
         model.label = label
         return model
     return _train_host(ctx, roles, mode, X, features, expect, X_eval, file)
 
 
 def _train_guest(
-    ctx: Context, roles: Roles, mode: str, X: np.ndarray, y: Any, features: list[str],
-    params: BoostParams, eval_set: Any, X_eval: np.ndarray | None, file: str,
+    ctx: Context,
+    roles: Roles,
+    mode: str,
+    X: np.ndarray,
+    y: Any,
+    features: list[str],
+    params: BoostParams,
+    eval_set: Any,
+    X_eval: np.ndarray | None,
+    file: str,
     he_options: dict[str, Any] | None,
 ) -> PartyModel:
     y = check_label(y, params.objective, X.shape[0])
@@ -501,41 +487,77 @@ def _train_guest(
     model_id = ctx.rng.bytes(8).hex()  # ties the parties' parts of one model together
     with ctx.step("setup"):
         for i, host in enumerate(roles.hosts):
-            ctx.send(host, "sbt/setup", {
-                "params": params.to_json(), "index": i + 1, "model_id": model_id,
-                "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
-            })
+            ctx.send(
+                host,
+                "sbt/setup",
+                {
+                    "params": params.to_json(),
+                    "index": i + 1,
+                    "model_id": model_id,
+                    "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
+                },
+            )
         host_features: dict[str, list[str]] = {}
         host_bins: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
         for host in roles.hosts:
             info = ctx.recv(host, "sbt/host-info")
-            if not isinstance(info, dict) or not isinstance(info.get("features"), list) or \
-                    len(info.get("n_bins", [])) != len(info["features"]) or \
-                    len(info.get("missing", [])) != len(info["features"]):
+            if (
+                not isinstance(info, dict)
+                or not isinstance(info.get("features"), list)
+                or len(info.get("n_bins", [])) != len(info["features"])
+                or len(info.get("missing", [])) != len(info["features"])
+            ):
                 raise ProtocolError(f"{host!r} sent malformed feature information")
             host_features[host] = [str(f) for f in info["features"]]
             host_bins[host] = np.asarray(info["n_bins"], dtype=np.int64)
             if np.any(host_bins[host] < 1) or np.any(host_bins[host] > params.max_bin):
                 raise ProtocolError(f"{host!r} reports impossible bin counts")
-            masks[host] = bin_mask(host_bins[host], np.asarray(info["missing"], dtype=bool),
-                                   params.max_bin + 1)
+            masks[host] = bin_mask(
+                host_bins[host], np.asarray(info["missing"], dtype=bool), params.max_bin + 1
+            )
     exchange = _exchanges(ctx, roles, mode, "guest", params, X.shape[0], masks, he_options)
     assert isinstance(exchange, GuestExchange)
-    guest = Guest(ctx, X, y, features, params, list(roles.hosts), host_features, host_bins,
-                  exchange, None if X_eval is None else (X_eval, y_eval))
+    guest = Guest(
+        ctx,
+        X,
+        y,
+        features,
+        params,
+        list(roles.hosts),
+        host_features,
+        host_bins,
+        exchange,
+        None if X_eval is None else (X_eval, y_eval),
+    )
     result = guest.fit()
     return PartyModel(
-        party=ctx.party, role="guest", roles=roles, mode=mode, params=params, features=features,
-        trees=result.trees, base_margin=result.base_margin, host_features=host_features,
-        importance_split=result.importance_split, importance_gain=result.importance_gain,
-        history=result.history, model_id=model_id, tree_seconds=result.tree_seconds,
+        party=ctx.party,
+        role="guest",
+        roles=roles,
+        mode=mode,
+        params=params,
+        features=features,
+        trees=result.trees,
+        base_margin=result.base_margin,
+        host_features=host_features,
+        importance_split=result.importance_split,
+        importance_gain=result.importance_gain,
+        history=result.history,
+        model_id=model_id,
+        tree_seconds=result.tree_seconds,
     )
 
 
 def _train_host(
-    ctx: Context, roles: Roles, mode: str, X: np.ndarray, features: list[str],
-    expect: dict[str, Any] | None, X_eval: np.ndarray | None, file: str,
+    ctx: Context,
+    roles: Roles,
+    mode: str,
+    X: np.ndarray,
+    features: list[str],
+    expect: dict[str, Any] | None,
+    X_eval: np.ndarray | None,
+    file: str,
 ) -> PartyModel:
     with ctx.step("setup"):
         setup = ctx.recv(roles.guest, "sbt/setup")
@@ -545,26 +567,36 @@ def _train_host(
         given = theirs.to_json()
         diff = sorted(k for k, v in (expect or {}).items() if k not in given or given[k] != v)
         if diff:
-            shown = ", ".join(f"{k}={(expect or {})[k]!r} here, {given.get(k)!r} at the guest"
-                              for k in diff)
+            shown = ", ".join(
+                f"{k}={(expect or {})[k]!r} here, {given.get(k)!r} at the guest" for k in diff
+            )
             raise ConfigError(f"hyper-parameters differ from the guest's: {shown}")
         eval_rows = setup.get("eval_rows")
         if (eval_rows is None) != (X_eval is None):
             where = "the guest" if eval_rows is not None else ctx.party
-            raise InputError(f"only {where} has a validation set: give one at every party", file=file)
+            raise InputError(
+                f"only {where} has a validation set: give one at every party", file=file
+            )
         if X_eval is not None and X_eval.shape[0] != eval_rows:
             raise InputError(
                 f"the validation set has {X_eval.shape[0]} rows here but {eval_rows} at the guest",
                 file=file,
             )
         if X_eval is not None and X_eval.shape[1] != X.shape[1]:
-            raise InputError(f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}",
-                             file=file)
+            raise InputError(
+                f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}", file=file
+            )
         binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
         missing = np.isnan(X).any(axis=0)
-        ctx.send(roles.guest, "sbt/host-info", {
-            "features": features, "n_bins": binner.n_bins().tolist(), "missing": missing.tolist(),
-        })
+        ctx.send(
+            roles.guest,
+            "sbt/host-info",
+            {
+                "features": features,
+                "n_bins": binner.n_bins().tolist(),
+                "missing": missing.tolist(),
+            },
+        )
         if mode == "ss-dealer":
             from unseen.ml.sbt_shuffle import announce_features
 
@@ -575,8 +607,16 @@ def _train_host(
     assert isinstance(exchange, HostExchange)
     host = Host(ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner)
     trees = host.fit()
-    return PartyModel(party=ctx.party, role="host", roles=roles, mode=mode, params=theirs,
-                      features=features, trees=trees, model_id=str(setup.get("model_id", "")))
+    return PartyModel(
+        party=ctx.party,
+        role="host",
+        roles=roles,
+        mode=mode,
+        params=theirs,
+        features=features,
+        trees=trees,
+        model_id=str(setup.get("model_id", "")),
+    )
 
 
 # --------------------------------------------------------------------------- prediction
@@ -614,7 +654,9 @@ def predict(ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict") -
                 )
     with ctx.step("prediction"):
         if model.role == "guest":
-            margin = predict_guest(ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key)
+            margin = predict_guest(
+                ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
+            )
             return transform(model.params.objective, margin)
         predict_host(ctx, model.trees, X, model.roles.guest, key)
         return None
@@ -643,8 +685,11 @@ def predict_party(
     if names != model.features:
         missing = [f for f in model.features if f not in names]
         if missing:
-            raise InputError(f"no column {missing[0]!r} (the model needs {model.features})",
-                             file=getattr(data, "file", None), column=missing[0])
+            raise InputError(
+                f"no column {missing[0]!r} (the model needs {model.features})",
+                file=getattr(data, "file", None),
+                column=missing[0],
+            )
         X = X[:, [names.index(f) for f in model.features]]
     return predict(ctx, model, X)
 
@@ -676,10 +721,19 @@ class _SecureBoost:
         he_options: dict[str, Any] | None = None,
     ) -> None:
         self.params = BoostParams(
-            objective=self.objective, n_estimators=n_estimators, max_depth=max_depth,
-            learning_rate=learning_rate, max_bin=max_bin, reg_lambda=reg_lambda, gamma=gamma,
-            min_child_weight=min_child_weight, subsample=subsample, base_score=base_score,
-            early_stopping_rounds=early_stopping_rounds, goss=goss, random_state=random_state,
+            objective=self.objective,
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            learning_rate=learning_rate,
+            max_bin=max_bin,
+            reg_lambda=reg_lambda,
+            gamma=gamma,
+            min_child_weight=min_child_weight,
+            subsample=subsample,
+            base_score=base_score,
+            early_stopping_rounds=early_stopping_rounds,
+            goss=goss,
+            random_state=random_state,
         )
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
@@ -702,11 +756,16 @@ class _SecureBoost:
     ) -> _SecureBoost:
         """Train jointly: the guest passes ``y``, hosts only ``X``, the dealer nothing."""
         self.model_ = train(
-            ctx, mode=self.mode, X=X, y=y, features=feature_names,
+            ctx,
+            mode=self.mode,
+            X=X,
+            y=y,
+            features=feature_names,
             params=self.params if y is not None else None,
             expect=None,
             eval_set=(eval_set[0], eval_set[1] if y is not None else None) if eval_set else None,
-            ids=ids, he_options=self.he_options,
+            ids=ids,
+            he_options=self.he_options,
         )
         return self
 
@@ -736,9 +795,15 @@ class _SecureBoost:
     @classmethod
     def load(cls, directory: str | Path) -> _SecureBoost:
         part = PartyModel.load(directory)
-        est = cls(mode=part.mode, **{k: v for k, v in part.params.to_json().items()
-                                     if k not in ("objective",) and k != "goss"},
-                  goss=part.params.goss)
+        est = cls(
+            mode=part.mode,
+            **{
+                k: v
+                for k, v in part.params.to_json().items()
+                if k not in ("objective",) and k != "goss"
+            },
+            goss=part.params.goss,
+        )
         est.model_ = part
         return est
 

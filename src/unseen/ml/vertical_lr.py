@@ -145,8 +145,9 @@ def as_party_data(
     """``None`` (the dealer), a :class:`PartyData`, or a pandas DataFrame / Arrow table."""
     if data is None or isinstance(data, PartyData):
         if isinstance(data, PartyData) and label is not None and data.y is None:
-            raise InputError(f"label {label!r} was asked for but this PartyData has none",
-                             file=data.file)
+            raise InputError(
+                f"label {label!r} was asked for but this PartyData has none", file=data.file
+            )
         return data
     if isinstance(data, pa.Table):
         table = data
@@ -219,7 +220,9 @@ def _roles(ctx: Context, told: dict[str, dict], params: LRParams) -> tuple[JobRo
     for p in hosts:
         diff = differences(ref, told[p]["params"])
         if diff:
-            detail = ", ".join(f"{k} ({ref.get(k)!r} vs {told[p]['params'].get(k)!r})" for k in diff)
+            detail = ", ".join(
+                f"{k} ({ref.get(k)!r} vs {told[p]['params'].get(k)!r})" for k in diff
+            )
             raise ConfigError(f"hyper-parameters differ between {guest!r} and {p!r}: {detail}")
     roles = JobRoles(
         guest=guest,
@@ -410,8 +413,15 @@ class VerticalLR:
         ]
         const = -float(raw @ mean) + (self.intercept_ or 0.0)
         name = "(intercept)" if self.role_ == "guest" else "(offset)"
-        rows.append({"feature": name, "weight": const, "weight_standardized": self.intercept_ or 0.0,
-                     "mean": "", "std": ""})
+        rows.append(
+            {
+                "feature": name,
+                "weight": const,
+                "weight_standardized": self.intercept_ or 0.0,
+                "mean": "",
+                "std": "",
+            }
+        )
         return rows
 
     def save(self, directory: str | os.PathLike[str]) -> None:

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,3 +106,44 @@ def wait_all(procs: Sequence[PartyProcess], timeout: float) -> None:
                 f"parties {sorted(p.name for p in pending.values())} still running after {timeout} s"
             )
         time.sleep(0.05)
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants (its worker pool), KiB."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        p = int(entry.name)
+        children.setdefault(ppid, []).append(p)
+        rss[p] = pages * page_kib
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+class PeakSampler(threading.Thread):
+    """Samples each party's process-tree memory until stopped; ``peak`` in KiB (Linux /proc)."""
+
+    def __init__(self, pids: Mapping[str, int], every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.every = dict(pids), every
+        self.peak = {name: 0 for name in pids}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], tree_rss_kib(pid))
+            self.stop.wait(self.every)
