@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from unseen.runtime.launch import make_parties, start_party, wait_all
+from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
 
 
 def make_sets(n: int, overlap: float, seed: int = 5) -> tuple[list[str], list[str]]:
@@ -46,44 +45,6 @@ def make_sets(n: int, overlap: float, seed: int = 5) -> tuple[list[str], list[st
     b = np.concatenate([pool[:shared], pool[n : 2 * n - shared]])
     rng.shuffle(b)
     return [str(x) for x in a], [str(x) for x in b]
-
-
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, KiB."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        p = int(entry.name)
-        children.setdefault(ppid, []).append(p)
-        rss[p] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self, pids: dict[str, int], every: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.pids, self.every = pids, every
-        self.peak = {name: 0 for name in pids}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], tree_rss_kib(pid))
-            time.sleep(self.every)
 
 
 def run_unseen(a: list[str], b: list[str], work: Path, workers: int | None) -> dict:

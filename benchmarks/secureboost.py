@@ -85,14 +85,46 @@ def run_secureboost(
     keys = d / f"keys-{mode}-{len(extra)}-{'_'.join(extra)}"
     keys.mkdir(exist_ok=True)
     parties = make_parties(keys, names)
-    common = ["secureboost", "--parties", str(parties), "--mode", mode, "--quiet",
-              "--n-estimators", str(trees), "--max-depth", str(depth), "--max-bin", str(max_bin),
-              "--learning-rate", "0.3", *extra]
+    common = [
+        "secureboost",
+        "--parties",
+        str(parties),
+        "--mode",
+        mode,
+        "--quiet",
+        "--n-estimators",
+        str(trees),
+        "--max-depth",
+        str(depth),
+        "--max-bin",
+        str(max_bin),
+        "--learning-rate",
+        "0.3",
+        *extra,
+    ]
     args = {
-        "guest": ["--as", "guest", "--input", str(d / "train_guest.parquet"), "--label", "y",
-                  "--id", "id", "--output", str(d / f"model-{mode}-guest")],
-        "host": ["--as", "host", "--input", str(d / "train_host.parquet"), "--id", "id",
-                 "--output", str(d / f"model-{mode}-host")],
+        "guest": [
+            "--as",
+            "guest",
+            "--input",
+            str(d / "train_guest.parquet"),
+            "--label",
+            "y",
+            "--id",
+            "id",
+            "--output",
+            str(d / f"model-{mode}-guest"),
+        ],
+        "host": [
+            "--as",
+            "host",
+            "--input",
+            str(d / "train_host.parquet"),
+            "--id",
+            "id",
+            "--output",
+            str(d / f"model-{mode}-host"),
+        ],
         "dealer": ["--as", "dealer"],
     }
     began = time.perf_counter()
@@ -114,12 +146,23 @@ def run_secureboost(
     h_model = PartyModel.load(d / f"model-{mode}-host")
     g_test = load_table(d / "test_guest.parquet", label="y", id_columns=["id"])
     h_test = load_table(d / "test_host.parquet", id_columns=["id"])
-    res = run_local({"guest": lambda ctx: predict(ctx, g_model, g_test.X),
-                     "host": lambda ctx: predict(ctx, h_model, h_test.X)})
+    res = run_local(
+        {
+            "guest": lambda ctx: predict(ctx, g_model, g_test.X),
+            "host": lambda ctx: predict(ctx, h_model, h_test.X),
+        }
+    )
     assert g_test.y is not None
     peak = {p.name: getattr(p.rusage, "ru_maxrss", 0) / 1024 for p in procs}
-    return {"mode": mode, "trees": n_trees, "fit_s": seconds, "s_per_tree": tree_seconds,
-            "wall_s": wall, "auc": auc(g_test.y, res["guest"]), "peak_mib": peak}
+    return {
+        "mode": mode,
+        "trees": n_trees,
+        "fit_s": seconds,
+        "s_per_tree": tree_seconds,
+        "wall_s": wall,
+        "auc": auc(g_test.y, res["guest"]),
+        "peak_mib": peak,
+    }
 
 
 def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[str, Any]:
@@ -127,9 +170,15 @@ def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[st
 
     from unseen.ml.metrics import auc
 
-    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.3,
-              "max_bin": max_bin, "tree_method": "hist", "base_score": float(np.mean(ytr)),
-              "nthread": os.cpu_count() or 1}
+    params = {
+        "objective": "binary:logistic",
+        "max_depth": depth,
+        "eta": 0.3,
+        "max_bin": max_bin,
+        "tree_method": "hist",
+        "base_score": float(np.mean(ytr)),
+        "nthread": os.cpu_count() or 1,
+    }
     if bins is not None:  # SecureBoost's bins as features: one xgboost bin per value
         Xtr, Xte = bins.transform(Xtr).astype(np.float64), bins.transform(Xte).astype(np.float64)
         params["max_bin"] = 256
@@ -143,8 +192,12 @@ def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[st
     began = time.perf_counter()
     xgb.train(params, dtrain, trees)
     alone = time.perf_counter() - began
-    return {"trees": trees, "fit_s": fit, "s_per_tree": alone / trees,
-            "auc": auc(yte, booster.predict(xgb.DMatrix(Xte)))}
+    return {
+        "trees": trees,
+        "fit_s": fit,
+        "s_per_tree": alone / trees,
+        "auc": auc(yte, booster.predict(xgb.DMatrix(Xte))),
+    }
 
 
 def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -180,31 +233,45 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workload", choices=["a", "b", "both"], default="both")
-    ap.add_argument("--modes", nargs="+", default=["ss-dealer", "he", "he-ou"],
-                    choices=["ss-dealer", "he", "he-ou", "plain"],
-                    help="he: Paillier; he-ou: Okamoto-Uchiyama")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=["ss-dealer", "he", "he-ou"],
+        choices=["ss-dealer", "he", "he-ou", "plain"],
+        help="he: Paillier; he-ou: Okamoto-Uchiyama",
+    )
     ap.add_argument("--trees", type=int, default=10)
-    ap.add_argument("--he-trees", type=int, default=None,
-                    help="fewer trees for he mode at (b) (time per tree is what is compared)")
+    ap.add_argument(
+        "--he-trees",
+        type=int,
+        default=None,
+        help="fewer trees for he mode at (b) (time per tree is what is compared)",
+    )
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--max-bin", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
-    for name in (["a", "b"] if args.workload == "both" else [args.workload]):
+    for name in ["a", "b"] if args.workload == "both" else [args.workload]:
         he_trees = args.he_trees if name == "b" else None
         rows += workload(name, argparse.Namespace(**{**vars(args), "he_trees": he_trees}))
-    print("\nfit s: the whole fit (SecureBoost: handshake, alignment, binning, keys, trees;"
-          " xgboost: DMatrix, sketch, trees)\ns/tree: the trees alone (set-up excluded on both"
-          " sides); x xgb: the ratios to xgboost (hist, joined data)")
-    print(f"\n{'workload':8} {'system':30} {'trees':>5} {'fit s':>8} {'x xgb':>6} "
-          f"{'s/tree':>8} {'x xgb':>6} {'AUC':>7}")
+    print(
+        "\nfit s: the whole fit (SecureBoost: handshake, alignment, binning, keys, trees;"
+        " xgboost: DMatrix, sketch, trees)\ns/tree: the trees alone (set-up excluded on both"
+        " sides); x xgb: the ratios to xgboost (hist, joined data)"
+    )
+    print(
+        f"\n{'workload':8} {'system':30} {'trees':>5} {'fit s':>8} {'x xgb':>6} "
+        f"{'s/tree':>8} {'x xgb':>6} {'AUC':>7}"
+    )
     for r in rows:
         fr = f"{r['x_xgboost_fit']:.1f}" if "x_xgboost_fit" in r else ""
         tr = f"{r['x_xgboost_per_tree']:.1f}" if "x_xgboost_per_tree" in r else ""
-        print(f"{r['workload']:8} {r['system']:30} {r['trees']:5d} {r['fit_s']:8.2f} {fr:>6} "
-              f"{r['s_per_tree']:8.3f} {tr:>6} {r['auc']:7.4f}")
+        print(
+            f"{r['workload']:8} {r['system']:30} {r['trees']:5d} {r['fit_s']:8.2f} {fr:>6} "
+            f"{r['s_per_tree']:8.3f} {tr:>6} {r['auc']:7.4f}"
+        )
     print(f"\nmachine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

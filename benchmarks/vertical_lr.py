@@ -37,7 +37,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ import pyarrow.parquet as pq
 
 from unseen.ml.lr_common import LRParams
 from unseen.ml.lr_plain import fit_plain
-from unseen.runtime.launch import make_parties, start_party, wait_all
+from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
 
 SPU_SEMI2K_A = 1.5  # s/epoch at (a), measured here (issue 4)
 FATE_A = 100.0  # s/epoch at (a), FATE 2.2 coordinated LR, 1024-bit Paillier (issue 4)
@@ -80,44 +79,6 @@ def write_party(path: Path, x: np.ndarray, names: list[str], y: np.ndarray | Non
     if y is not None:
         cols["label"] = pa.array(y.astype(np.int8))
     pq.write_table(pa.table(cols), path)
-
-
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and its descendants (its worker pool), KiB."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        p = int(entry.name)
-        children.setdefault(ppid, []).append(p)
-        rss[p] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self, pids: dict[str, int], every: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.pids, self.every = pids, every
-        self.peak = {name: 0 for name in pids}
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for name, pid in self.pids.items():
-                self.peak[name] = max(self.peak[name], tree_rss_kib(pid))
-            self.stop.wait(self.every)
 
 
 @dataclass
@@ -152,15 +113,47 @@ def run_job(work: Path, mode: str, hyper: dict, timeout: float) -> tuple[dict, f
     names = ["guest", "host"] + (["dealer"] if mode == "ss-dealer" else [])
     parties = make_parties(work / "keys", names)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in hyper.items()]
-    common = ["lr", "--parties", str(parties), "--mode", mode, "--quiet", *flags,
-              "--timeout", "600"]
+    common = [
+        "lr",
+        "--parties",
+        str(parties),
+        "--mode",
+        mode,
+        "--quiet",
+        *flags,
+        "--timeout",
+        "600",
+    ]
     began = time.perf_counter()
     procs = [
-        start_party("guest", [*common, "--as", "guest", "--input", str(work / "guest.parquet"),
-                              "--label", "label", "--output", str(work / "guest_model")],
-                    work / "logs"),
-        start_party("host", [*common, "--as", "host", "--input", str(work / "host.parquet"),
-                             "--output", str(work / "host_model")], work / "logs"),
+        start_party(
+            "guest",
+            [
+                *common,
+                "--as",
+                "guest",
+                "--input",
+                str(work / "guest.parquet"),
+                "--label",
+                "label",
+                "--output",
+                str(work / "guest_model"),
+            ],
+            work / "logs",
+        ),
+        start_party(
+            "host",
+            [
+                *common,
+                "--as",
+                "host",
+                "--input",
+                str(work / "host.parquet"),
+                "--output",
+                str(work / "host_model"),
+            ],
+            work / "logs",
+        ),
     ]
     if mode == "ss-dealer":
         procs.append(start_party("dealer", [*common, "--as", "dealer"], work / "logs"))
@@ -195,25 +188,44 @@ def bench(
     for _ in range(3):  # the best of three runs: numpy's epoch is short and noisy
         plain = fit_plain(x, y, params)
         plain_epoch = min(plain_epoch, float(np.mean(plain.epoch_seconds)))
-    print(f"plaintext numpy: {plain_epoch:.4f} s/epoch over {len(plain.history)} epochs (best of 3), "
-          f"loss {plain.history[-1]:.6f}", flush=True)
+    print(
+        f"plaintext numpy: {plain_epoch:.4f} s/epoch over {len(plain.history)} epochs (best of 3), "
+        f"loss {plain.history[-1]:.6f}",
+        flush=True,
+    )
     work = root / f"{workload}-{mode}"
     write_inputs(work, x, y, d_guest)
     del x, y
     meta, wall, peaks = run_job(work, mode, hyper, timeout)
     secs = meta["epoch_seconds"]
     secure = float(np.mean(secs))
-    line = Line(workload, mode, n, len(secs), secure, plain_epoch, float(meta["setup_seconds"]),
-                wall, peaks, float(meta["history"][-1]), float(plain.history[-1]))
-    print(f"{mode}: {secure:.4f} s/epoch (epochs {', '.join(f'{s:.3f}' for s in secs)}), "
-          f"setup {line.setup:.2f} s, wall {wall:.1f} s, loss {line.loss:.6f}, "
-          f"peak MiB {peaks}", flush=True)
+    line = Line(
+        workload,
+        mode,
+        n,
+        len(secs),
+        secure,
+        plain_epoch,
+        float(meta["setup_seconds"]),
+        wall,
+        peaks,
+        float(meta["history"][-1]),
+        float(plain.history[-1]),
+    )
+    print(
+        f"{mode}: {secure:.4f} s/epoch (epochs {', '.join(f'{s:.3f}' for s in secs)}), "
+        f"setup {line.setup:.2f} s, wall {wall:.1f} s, loss {line.loss:.6f}, "
+        f"peak MiB {peaks}",
+        flush=True,
+    )
     return line
 
 
 def table(lines: list[Line]) -> str:
-    head = ("| workload | mode | rows | epochs | s/epoch | numpy s/epoch | ratio | vs reference | "
-            "setup s | wall s | peak MiB (per party) | loss (numpy) |")
+    head = (
+        "| workload | mode | rows | epochs | s/epoch | numpy s/epoch | ratio | vs reference | "
+        "setup s | wall s | peak MiB (per party) | loss (numpy) |"
+    )
     out = [head, "|" + "---|" * 12]
     for ln in lines:
         ref = ""
@@ -251,25 +263,49 @@ def main() -> None:
     args = ap.parse_args()
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="unseen-lr-bench-"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, "
-          f"numpy {np.__version__}; work dir {root}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, "
+        f"numpy {np.__version__}; work dir {root}"
+    )
     base = dict(tol=0.0, l2=1e-4)  # every epoch runs (no early stopping) unless (c)
     lines = []
     if not args.skip_a and not args.skip_ss:
-        lines.append(bench(root, "(a)", "ss-dealer", args.rows, 10, 30,
-                           dict(base, epochs=args.epochs), 1800))
+        lines.append(
+            bench(root, "(a)", "ss-dealer", args.rows, 10, 30, dict(base, epochs=args.epochs), 1800)
+        )
     if not args.skip_a:
         if not args.skip_he:
             he_rows = args.he_rows or args.rows
             he_epochs = args.he_epochs or args.epochs
-            lines.append(bench(root, "(a)", "he", he_rows, 10, 30,
-                               dict(base, epochs=he_epochs, key_bits=args.key_bits), 7200))
+            lines.append(
+                bench(
+                    root,
+                    "(a)",
+                    "he",
+                    he_rows,
+                    10,
+                    30,
+                    dict(base, epochs=he_epochs, key_bits=args.key_bits),
+                    7200,
+                )
+            )
     if args.scale:
-        lines.append(bench(root, "(b)", "ss-dealer", args.scale_rows, 300, 600,
-                           dict(base, epochs=1), 3600))
+        lines.append(
+            bench(root, "(b)", "ss-dealer", args.scale_rows, 300, 600, dict(base, epochs=1), 3600)
+        )
     if args.bank_case:
-        lines.append(bench(root, "(c)", "ss-dealer", args.bank_rows, 10, 30,
-                           dict(epochs=args.max_epochs, tol=args.tol, l2=1e-4), 3600))
+        lines.append(
+            bench(
+                root,
+                "(c)",
+                "ss-dealer",
+                args.bank_rows,
+                10,
+                30,
+                dict(epochs=args.max_epochs, tol=args.tol, l2=1e-4),
+                3600,
+            )
+        )
     print("\n" + table(lines))
 
 
