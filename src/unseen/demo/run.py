@@ -324,15 +324,19 @@ def baselines(bank_dir: Path, tel_dir: Path) -> dict:
     except ImportError:
         out["note"] = "pip install xgboost"
         return out
-    model = xgb.XGBClassifier(
-        n_estimators=int(SBT_FLAGS[1]),
-        max_depth=int(SBT_FLAGS[3]),
-        learning_rate=float(SBT_FLAGS[5]),
-        max_bin=int(SBT_FLAGS[7]),
-        tree_method="hist",
-        n_jobs=1,
+    # xgboost's native API: its sklearn wrapper would need scikit-learn installed
+    model = xgb.train(
+        {
+            "objective": "binary:logistic",
+            "max_depth": int(SBT_FLAGS[3]),
+            "eta": float(SBT_FLAGS[5]),
+            "max_bin": int(SBT_FLAGS[7]),
+            "tree_method": "hist",
+            "nthread": 1,
+        },
+        xgb.DMatrix(np.hstack([xb, xt]), label=y),
+        num_boost_round=int(SBT_FLAGS[1]),
     )
-    model.fit(np.hstack([xb, xt]), y)
-    p = model.predict_proba(np.hstack([xb_test, xt_test]))[:, 1]
+    p = model.predict(xgb.DMatrix(np.hstack([xb_test, xt_test])))
     out["xgb_joined"] = evaluate(y_test, p).to_json()
     return out
