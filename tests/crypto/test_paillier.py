@@ -13,7 +13,12 @@ import pytest
 from gmpy2 import mpz, powmod
 
 from unseen.crypto import parallel
-from unseen.crypto.he import FixedBaseTable, exponent_digits, offset_exponents
+from unseen.crypto.he import (
+    FixedBaseTable,
+    exponent_digits,
+    multiexp_pippenger,
+    offset_exponents,
+)
 from unseen.crypto.paillier import (
     PaillierPrivateKey,
     PaillierPublicKey,
@@ -211,6 +216,39 @@ def test_matvec_and_vecmat_match_numpy(sk, pk, rows: int, cols: int, bits: int) 
     assert signed(out) == signed(x.astype(object) @ v.astype(object))
     out = sk.decrypt_signed(pk.vecmat(pk.encrypt_raw(w, n_jobs=1), x, n_jobs=1), n_jobs=1)
     assert signed(out) == signed(w.astype(object) @ x.astype(object))
+
+
+def test_signed_multiexp_equals_plain_exponentiation(pk) -> None:
+    """The signed-digit Pippenger path (int64 exponents) on skewed columns: mostly small
+    values with a few large ones, all negative, zeros, one huge, a single row."""
+    n2 = pk.ciphertext_modulus
+    rows = 300
+    bases = [mpz(secrets.randbelow(int(n2) - 2) + 2) for _ in range(rows)]
+    small = np.rint(RNG.standard_normal(rows) * 256).astype(np.int64)
+    skewed = small.copy()
+    skewed[::37] = RNG.integers(-(2**40), 2**40, size=skewed[::37].size)
+    x = np.stack(
+        [
+            small,
+            skewed,
+            -np.abs(small) - 1,
+            np.zeros(rows, dtype=np.int64),
+            np.where(np.arange(rows) == 5, 2**61, 0),
+        ],
+        axis=1,
+    )
+
+    def plain(bs, col):
+        acc = mpz(1)
+        for b, e in zip(bs, col, strict=True):
+            acc = acc * powmod(b, int(e), n2) % n2
+        return acc
+
+    got = multiexp_pippenger(bases, x, n2)
+    assert got == [plain(bases, x[:, j]) for j in range(x.shape[1])]
+    assert multiexp_pippenger(bases[:1], x[:1], n2) == [
+        plain(bases[:1], x[:1, j]) for j in range(5)
+    ]
 
 
 def test_matrix_products_take_zn_residues_and_big_entries(sk, pk) -> None:

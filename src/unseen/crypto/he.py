@@ -323,7 +323,7 @@ class FixedBaseTable:
         modulus_bits: int,
         exp_bits: int,
         budget: int = TABLE_BUDGET_BYTES,
-        max_window: int = 12,
+        max_window: int = 16,
     ) -> int:
         """The widest window (fewest multiplications) whose full table fits ``budget`` bytes."""
         best = 1
@@ -448,6 +448,84 @@ def multiexp_fixed_bases(bases: Sequence[Any], exps: ArrayLike, modulus: mpz) ->
     return acc
 
 
+def _signed_window(magnitudes: np.ndarray) -> int:
+    """Pippenger window for one column of magnitudes, from their bit lengths.
+
+    Costs ``sum_t #{|x| >= 2^(w t)}`` bucket multiplications (a row only enters
+    the windows its magnitude reaches) plus ``4 * 2^w`` per window to combine
+    positive and negative buckets: features in fixed point are mostly small,
+    so a wide low window often covers nearly every row in one pass.
+    """
+    top = int(magnitudes.max()).bit_length()
+    # rows whose magnitude reaches bit k, for k = 0..top
+    lengths = np.zeros(top + 2, dtype=np.int64)
+    nz = magnitudes[magnitudes > 0]
+    if nz.size:
+        bl = np.floor(np.log2(nz.astype(np.float64))).astype(np.int64) + 1
+        np.minimum(bl, top, out=bl)  # float rounding near powers of two
+        lengths[: top + 1] = np.bincount(bl, minlength=top + 1)[: top + 1]
+    reach = lengths[::-1].cumsum()[::-1]  # reach[k]: rows with bit length >= k
+    best_w, best = 1, math.inf
+    for w in range(1, 17):
+        windows = window_count(top, w)
+        cost = sum(int(reach[w * t + 1]) for t in range(windows)) + windows * (4 << w) + top
+        if cost < best:
+            best_w, best = w, cost
+    return best_w
+
+
+def _multiexp_signed_column(bases: Sequence[Any], col: np.ndarray, modulus: mpz) -> mpz:
+    """``prod_i bases_i^col_i mod N`` for small signed exponents (``|col_i| < 2^62``).
+
+    Pippenger's bucket method on signed digits: each window keeps buckets for
+    positive and for negative exponents, so a row costs one multiplication per
+    window its magnitude reaches (no offset pushes small exponents to full
+    width), and one inversion joins the two signs at the end. Bases must be
+    units mod ``N`` (ciphertexts are).
+    """
+    mag = np.abs(col)
+    if not mag.any():
+        return _ONE
+    neg = col < 0
+    w = _signed_window(mag)
+    size = 1 << w
+    windows = window_count(int(mag.max()).bit_length(), w)
+    pos_res: mpz | None = None
+    neg_res: mpz | None = None
+    for t in range(windows - 1, -1, -1):
+        if pos_res is not None:
+            pos_res = powmod(pos_res, size, modulus)
+        if neg_res is not None:
+            neg_res = powmod(neg_res, size, modulus)
+        digit = (mag >> (w * t)) & (size - 1)
+        rows = np.flatnonzero(digit)
+        # bucket index: digit, or digit + size for a negative exponent
+        slots = (digit[rows] + neg[rows] * size).tolist()
+        buckets: list[Any] = [None] * (2 * size)
+        for i, k in zip(rows.tolist(), slots, strict=True):
+            cur = buckets[k]
+            buckets[k] = bases[i] if cur is None else cur * bases[i] % modulus
+        for sign in (0, 1):
+            running: mpz | None = None
+            acc: mpz | None = None
+            for d in range(size - 1, 0, -1):
+                bd = buckets[d + sign * size]
+                if bd is not None:
+                    running = bd if running is None else running * bd % modulus
+                if running is not None:
+                    acc = running if acc is None else acc * running % modulus
+            if acc is None:
+                continue
+            if sign == 0:
+                pos_res = acc if pos_res is None else pos_res * acc % modulus
+            else:
+                neg_res = acc if neg_res is None else neg_res * acc % modulus
+    out = _ONE if pos_res is None else pos_res
+    if neg_res is not None:
+        out = out * gmpy2.invert(neg_res, modulus) % modulus
+    return mpz(out)
+
+
 def multiexp_pippenger(bases: Sequence[Any], exps: ArrayLike, modulus: mpz) -> list[mpz]:
     """``out_j = prod_i bases_i^exps[i, j] mod N`` for a signed ``(R, C)`` exponent matrix.
 
@@ -463,6 +541,12 @@ def multiexp_pippenger(bases: Sequence[Any], exps: ArrayLike, modulus: mpz) -> l
         return []
     if n_rows == 0:
         return [_ONE] * n_cols
+    if x.dtype.kind in "iu" and x.size and int(np.abs(x.astype(np.int64)).max()) < (1 << 62):
+        units = [mpz(b) % modulus for b in bases]
+        return [
+            _multiexp_signed_column(units, x[:, j].astype(np.int64), modulus)
+            for j in range(n_cols)
+        ]
     e, offset, bits = offset_exponents(x)
     if bits == 0:
         return [_ONE] * n_cols

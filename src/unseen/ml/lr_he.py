@@ -201,6 +201,7 @@ class HeParty:
         key = f"{NAMESPACE}/{block}"
         layout = SlotLayout(self.bits, epochs)
         n = self.roles.rows
+        clock = time.perf_counter()
         with ctx.step("prepare correlated randomness (Paillier)"):
             # 1. as J: my masks, packed per row, under my key
             self.B = ctx.rng.uint64((n, epochs))
@@ -208,9 +209,11 @@ class HeParty:
             enc = self.sk.encrypt_raw(np.asarray(packed, dtype=object), n_jobs=self.n_jobs)
             ctx.send(self.other, f"{key}/masks", self.sk.public_key.to_bytes(enc))
             del packed, enc
+            t_encrypt = time.perf_counter() - clock
             # 2. as O: my matrix times the other's masks, plus fresh masks R, batch by batch
             pk = self.peer_pk
             theirs = self._recv_ct(f"{key}/masks", pk, n)
+            clock = time.perf_counter()
             cols = self.q.shape[1]
             r_bound = 1 << (self.bits - 2)
             self.R = np.zeros((len(self.batches), cols, epochs), dtype=_U64)
@@ -223,12 +226,22 @@ class HeParty:
                 products.append(pk.add(prod, pk.encrypt_raw(masks, n_jobs=self.n_jobs)))
             del theirs
             ctx.send(self.other, f"{key}/products", pk.to_bytes(np.concatenate(products)))
+            t_product = time.perf_counter() - clock
             # 3. as J: decrypt the other's products: V = Q_O^T B + R_O, per batch and epoch
             cols_o = self._cols(self.other)
             got = self._recv_ct(f"{key}/products", self.sk.public_key, len(self.batches) * cols_o)
             values = layout.unpack(self.sk.decrypt_signed(got, n_jobs=self.n_jobs))
             flat = np.array([int(v) & _MASK64 for v in values.tolist()], dtype=_U64)
             self.V = flat.reshape(len(self.batches), cols_o, epochs)
+        ctx.log.info(
+            "correlated randomness for %d epochs: %d masks encrypted in %.1f s, "
+            "product of my %d columns in %.1f s",
+            epochs,
+            n,
+            t_encrypt,
+            cols,
+            t_product,
+        )
 
     def _recv_ct(self, key: str, pk: Any, count: int) -> np.ndarray:
         raw = self.ctx.recv(self.other, key)
