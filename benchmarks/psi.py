@@ -142,6 +142,8 @@ def main() -> None:
     expected = len(set(a) & set(b))
     print(f"sets: {len(a):,} x {len(b):,} IDs, {expected:,} in common\n")
 
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         ours = run_unseen(a, b, Path(d), args.workers)
     for name, r in ours["parties"].items():

@@ -9,86 +9,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 
-from unseen.runtime.launch import make_parties, start_party, wait_all
-
-
-def write_inputs(d: Path) -> dict[str, Path]:
-    """bank: id, label, first 10 columns; telecom: id, other 20 (train and test)."""
-    x, y = load_breast_cancer(return_X_y=True)
-    ids = np.array([f"c{i:04d}" for i in range(len(y))])
-    xtr, xte, ytr, yte, itr, ite = train_test_split(
-        x, y, ids, test_size=0.2, random_state=0, stratify=y
-    )
-    out = {}
-    for tag, xs, ys, idv in (("train", xtr, ytr, itr), ("test", xte, yte, ite)):
-        bank = pd.DataFrame(xs[:, :10], columns=[f"b{i}" for i in range(10)])
-        bank.insert(0, "phone", idv)
-        bank["default"] = ys
-        tel = pd.DataFrame(xs[:, 10:], columns=[f"t{i}" for i in range(20)])
-        tel.insert(0, "msisdn", idv)
-        out[f"bank_{tag}"] = d / f"bank_{tag}.csv"
-        out[f"telecom_{tag}"] = d / f"telecom_{tag}.csv"
-        bank.to_csv(out[f"bank_{tag}"], index=False)
-        tel.to_csv(out[f"telecom_{tag}"], index=False)
-    return out
-
-
-def lr_args(party: str, parties: Path, mode: str, *extra: str) -> list[str]:
-    return ["lr", "--as", party, "--parties", str(parties), "--mode", mode, "--quiet", *extra]
-
-
-def data_args(inp: Path, idcol: str, out: Path, *extra: str) -> list[str]:
-    return ["--input", str(inp), "--id", idcol, "--output", str(out), *extra]
+from unseen.runtime.launch import PartyProcess, make_parties
+from vertical_jobs import predict_job, train_job, write_inputs
 
 
 def test_three_processes_train_validate_and_predict(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
-    hyper = ("--epochs", "30", "--l2", "0.002")
-    procs = [
-        start_party(
-            "bank",
-            lr_args(
-                "bank",
-                parties,
-                "ss-dealer",
-                *hyper,
-                *data_args(
-                    f["bank_train"],
-                    "phone",
-                    tmp_path / "bank_model",
-                    "--label",
-                    "default",
-                    "--validate",
-                    str(f["bank_test"]),
-                ),
-            ),
-            tmp_path / "logs",
-        ),
-        start_party(
-            "telecom",
-            lr_args(
-                "telecom",
-                parties,
-                "ss-dealer",
-                *hyper,
-                *data_args(
-                    f["telecom_train"],
-                    "msisdn",
-                    tmp_path / "tel_model",
-                    "--validate",
-                    str(f["telecom_test"]),
-                ),
-            ),
-            tmp_path / "logs",
-        ),
-        start_party("dealer", lr_args("dealer", parties, "ss-dealer"), tmp_path / "logs"),
-    ]
-    wait_all(procs, 180)
+    procs = train_job(
+        "lr",
+        tmp_path,
+        parties,
+        "ss-dealer",
+        f["bank_train"],
+        f["telecom_train"],
+        common=("--epochs", "30", "--l2", "0.002"),
+        bank_extra=("--validate", str(f["bank_test"])),
+        tel_extra=("--validate", str(f["telecom_test"])),
+        dealer=True,
+    )
     for p in procs:
         assert p.returncode == 0, p.stderr()
         assert "Security statement -- vertical LR, mode ss-dealer" in p.stdout()
@@ -104,45 +45,7 @@ def test_three_processes_train_validate_and_predict(tmp_path):
     assert meta["role"] == "host" and meta["label"] is None and meta["history"] == []
 
     # joint prediction with the saved parts, two processes (no dealer)
-    pred = [
-        start_party(
-            "bank",
-            [
-                "predict",
-                "--as",
-                "bank",
-                "--parties",
-                str(parties),
-                "--model",
-                str(tmp_path / "bank_model"),
-                "--input",
-                str(f["bank_test"]),
-                "--id",
-                "phone",
-                "--output",
-                str(tmp_path / "scores.csv"),
-            ],
-            tmp_path / "plogs",
-        ),
-        start_party(
-            "telecom",
-            [
-                "predict",
-                "--as",
-                "telecom",
-                "--parties",
-                str(parties),
-                "--model",
-                str(tmp_path / "tel_model"),
-                "--input",
-                str(f["telecom_test"]),
-                "--id",
-                "msisdn",
-            ],
-            tmp_path / "plogs",
-        ),
-    ]
-    wait_all(pred, 120)
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"], quiet=False)
     for p in pred:
         assert p.returncode == 0, p.stderr()
     with (tmp_path / "scores.csv").open() as fh:
@@ -160,41 +63,18 @@ def test_two_processes_in_he_mode(tmp_path):
     f = write_inputs(tmp_path)
     # the parties file also lists a dealer, who is not in this job
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
-    hyper = (
-        "--epochs",
-        "5",
-        "--key-bits",
-        "1024",
-        "--workers",
-        "1",  # test keys: pytest only
-        "--parties-in-job",
-        "bank,telecom",
+    procs = train_job(
+        "lr",
+        tmp_path,
+        parties,
+        "he",
+        f["bank_train"],
+        f["telecom_train"],
+        common=(
+            *("--epochs", "5", "--parties-in-job", "bank,telecom"),
+            *("--key-bits", "1024", "--workers", "1"),  # test keys: pytest only
+        ),
     )
-    procs = [
-        start_party(
-            "bank",
-            lr_args(
-                "bank",
-                parties,
-                "he",
-                *hyper,
-                *data_args(f["bank_train"], "phone", tmp_path / "bank_model", "--label", "default"),
-            ),
-            tmp_path / "logs",
-        ),
-        start_party(
-            "telecom",
-            lr_args(
-                "telecom",
-                parties,
-                "he",
-                *hyper,
-                *data_args(f["telecom_train"], "msisdn", tmp_path / "tel_model"),
-            ),
-            tmp_path / "logs",
-        ),
-    ]
-    wait_all(procs, 180)
     for p in procs:
         assert p.returncode == 0, p.stderr()
         assert "mode he (Paillier" in p.stdout()
@@ -202,32 +82,11 @@ def test_two_processes_in_he_mode(tmp_path):
     assert "trained 5 epochs" in procs[0].stdout()
 
 
-def _bad_job(tmp_path: Path, bank_input: Path, tel_input: Path) -> list:
+def _bad_job(tmp_path: Path, bank_input: Path, tel_input: Path) -> list[PartyProcess]:
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
-    procs = [
-        start_party(
-            "bank",
-            lr_args(
-                "bank",
-                parties,
-                "ss-dealer",
-                *data_args(bank_input, "phone", tmp_path / "bank_model", "--label", "default"),
-            ),
-            tmp_path / "logs",
-        ),
-        start_party(
-            "telecom",
-            lr_args(
-                "telecom",
-                parties,
-                "ss-dealer",
-                *data_args(tel_input, "msisdn", tmp_path / "tel_model"),
-            ),
-            tmp_path / "logs",
-        ),
-        start_party("dealer", lr_args("dealer", parties, "ss-dealer"), tmp_path / "logs"),
-    ]
-    wait_all(procs, 120)
+    procs = train_job(
+        "lr", tmp_path, parties, "ss-dealer", bank_input, tel_input, dealer=True, timeout=120
+    )
     for p in procs:
         assert p.returncode != 0, p.stdout()
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()

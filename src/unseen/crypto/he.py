@@ -544,8 +544,7 @@ def multiexp_pippenger(bases: Sequence[Any], exps: ArrayLike, modulus: mpz) -> l
     if x.dtype.kind in "iu" and x.size and int(np.abs(x.astype(np.int64)).max()) < (1 << 62):
         units = [mpz(b) % modulus for b in bases]
         return [
-            _multiexp_signed_column(units, x[:, j].astype(np.int64), modulus)
-            for j in range(n_cols)
+            _multiexp_signed_column(units, x[:, j].astype(np.int64), modulus) for j in range(n_cols)
         ]
     e, offset, bits = offset_exponents(x)
     if bits == 0:
