@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from unseen.runtime.launch import make_parties
@@ -13,14 +14,15 @@ from vertical_jobs import predict_job, train_job, write_inputs
 TREES = ("--n-estimators", "5", "--max-depth", "3")
 
 
-def test_three_processes_train_and_predict(tmp_path):
+@pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix"])
+def test_three_processes_train_and_predict(tmp_path, mode):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
     procs = train_job(
         "secureboost",
         tmp_path,
         parties,
-        "ss-dealer",
+        mode,
         f["bank_train"],
         f["telecom_train"],
         common=TREES,
@@ -31,8 +33,10 @@ def test_three_processes_train_and_predict(tmp_path):
     assert "guest: 5 trees" in procs[0].stdout() and "feature importance" in procs[0].stdout()
     assert "host: 5 trees" in procs[1].stdout()
     assert "saw no data" in procs[2].stdout()
+    assert f"mode {mode}:" in procs[0].stdout()  # the security statement of the mode
     meta = json.loads((tmp_path / "tel_model" / "model.json").read_text())
     assert meta["role"] == "host" and meta["model"] == "secureboost" and "base_margin" not in meta
+    assert meta["mode"] == mode
     guest_meta = json.loads((tmp_path / "bank_model" / "model.json").read_text())
     assert guest_meta["label"] == "default" and guest_meta["job_parties"] == ["bank", "telecom"]
 

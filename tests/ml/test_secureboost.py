@@ -63,7 +63,7 @@ def fit_jointly(
         return role
 
     roles = {name: party(i) for i, name in enumerate(names)}
-    if mode == "ss-dealer":
+    if mode.startswith("ss-dealer"):
         roles["dealer"] = lambda ctx: estimator(mode=mode, **params).fit(ctx)
     res = run_local(roles, timeout=300)
     return res["guest"][1], {n: res[n][0] for n in names}
@@ -93,7 +93,7 @@ def xgb_scores(Xtr, ytr, Xte, objective="binary:logistic", binned=False, **param
     return booster.predict(xgb.DMatrix(Xte))
 
 
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "ss-dealer-matrix"])
 def test_breast_cancer_is_lossless(mode):
     Xtr, Xte, ytr, yte = breast_cancer()
     p, _ = fit_jointly(mode, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **BREAST)
@@ -253,6 +253,22 @@ def test_early_stopping_truncates_every_part():
     assert int(np.argmin(history)) == guest.n_trees - 1
 
 
+def test_matrix_mode_two_hosts_with_missing_values_and_subsample():
+    """ss-dealer-matrix: each host its own triple session with the dealer; rows sampled per
+    tree (the masked indicator covers every row); missing values in a host's bins."""
+    Xtr, Xte, ytr, yte = breast_cancer()
+    Xtr, Xte = Xtr.copy(), Xte.copy()
+    Xtr[::7, 12] = np.nan
+    Xte[::5, 25] = np.nan
+    cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
+    params = dict(BREAST, n_estimators=4, subsample=0.8, random_state=3)
+    parts_tr, parts_te = [Xtr[:, c] for c in cols], [Xte[:, c] for c in cols]
+    p, models = fit_jointly("ss-dealer-matrix", parts_tr, ytr, parts_te, **params)
+    ref, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **params)
+    np.testing.assert_allclose(p, ref, atol=1e-6)
+    assert models["host2"].model_.mode == "ss-dealer-matrix"
+
+
 def test_subsample_and_goss_train():
     Xtr, Xte, ytr, yte = breast_cancer()
     for extra in ({"subsample": 0.7, "random_state": 1}, {"goss": (0.2, 0.3), "random_state": 1}):
@@ -337,11 +353,12 @@ def test_every_party_must_agree_on_the_mode():
 
 
 def test_security_statements_name_what_leaks():
-    for mode in ("ss-dealer", "he", "plain"):
+    for mode in ("ss-dealer", "ss-dealer-matrix", "he", "plain"):
         text = security_statement(mode)
         assert "instance space" in text and "threshold" in text
         assert "Not offered yet" in text
     assert "INSECURE" in security_statement("plain")
     assert "must not collude" in security_statement("ss-dealer")
+    assert "per-bin sums and nothing else" in security_statement("ss-dealer-matrix")
     with pytest.raises(ConfigError):
         security_statement("magic")

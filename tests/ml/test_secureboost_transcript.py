@@ -48,7 +48,7 @@ def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ..
             ),
             "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 10:]),
         }
-        if mode == "ss-dealer":
+        if mode.startswith("ss-dealer"):
             roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
         run_local(roles, transcript=transcript, timeout=300)
     finally:
@@ -94,7 +94,7 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["ss-dealer", "he"])
+@pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix", "he"])
 def test_labels_and_gradients_never_cross_in_the_clear(mode):
     transcript, gradients = _run(mode)
     _, y = _data()
@@ -124,8 +124,27 @@ def test_ss_dealer_messages_to_hosts_look_uniform():
         assert chi2 < 400, (key_part, chi2)  # 255 degrees of freedom: mean 255, sd about 23
 
 
-def test_the_dealer_sees_sizes_only():
-    transcript, _ = _run("ss-dealer")
+def _chi2_bytes(payload: bytes) -> float:
+    counts = np.bincount(np.frombuffer(payload, dtype=np.uint8), minlength=256)
+    expected = len(payload) / 256
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def test_ss_dealer_matrix_messages_look_uniform():
+    """The host's masked indicator matrix E = M - A (the guest must not read the host's
+    bins from it), the guest's masked gradients and the host's product shares."""
+    transcript, _ = _run("ss-dealer-matrix")
+    for key_part, sender in (("/E", "host"), ("/f", "guest"), ("/share", "host")):
+        payload = b"".join(
+            m[4] for m in transcript.messages if m[0] == sender and m[2].endswith(key_part)
+        )
+        assert len(payload) > 10_000, key_part
+        assert _chi2_bytes(payload) < 400, key_part
+
+
+@pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix"])
+def test_the_dealer_sees_sizes_only(mode):
+    transcript, _ = _run(mode)
     to_dealer = [m for m in transcript.messages if m[1] == "dealer"]
     assert to_dealer and all(m[3]["kind"] == "json" for m in to_dealer)
     assert all(len(m[4]) < 200 for m in to_dealer)

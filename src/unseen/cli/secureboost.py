@@ -30,9 +30,10 @@ HYPER = (
 @click.command()
 @party_options
 @training_options(
-    ["ss-dealer", "he", "plain"],
-    "ss-dealer: secret sharing with a dealer party; he: Paillier, no third party; "
-    "plain: INSECURE, development only.",
+    ["ss-dealer", "ss-dealer-matrix", "he", "plain"],
+    "ss-dealer: secret sharing with a dealer party (fast; the guest also learns per-bin row "
+    "counts); ss-dealer-matrix: matrix triples from the dealer (the guest learns the per-bin "
+    "sums only; slower); he: Paillier or OU, no third party; plain: INSECURE, development only.",
 )
 @click.option(
     "--objective",
@@ -104,7 +105,7 @@ def secureboost(
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
 
     Run it once per party. The party with --label is the guest; a party with
-    no --input is the dealer (ss-dealer mode). Hyper-parameters are the
+    no --input is the dealer (ss-dealer modes). Hyper-parameters are the
     guest's; a host that passes one must agree. Every job prints its security
     statement first. Each data party writes its own part of the model to
     --output (a host keeps its split thresholds; only the guest has leaf
@@ -146,8 +147,7 @@ def secureboost(
     ids = split_columns(id_columns)
     job_parties = split_columns(parties_in_job) if parties_in_job else None
     he_options = {"key_bits": key_bits, "scheme": he_scheme}
-    if not party["quiet"]:
-        click.echo(security_statement(mode))
+    click.echo(security_statement(mode))  # always: --quiet only drops the progress bars
 
     def role(ctx):  # type: ignore[no-untyped-def]
         from unseen.ml.sbt_protocol import handshake

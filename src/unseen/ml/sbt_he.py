@@ -212,7 +212,7 @@ class HeHostExchange(HostExchange):
         self.cts = np.zeros((0, 0), dtype=np.uint8)
         self.bins = np.zeros((0, 0), dtype=np.uint8)
 
-    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
+    def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         got = self.ctx.recv(self.guest, f"{_NS}/{tree}/gh")
         width_bytes = self.pk.ciphertext_bytes
         if (
@@ -296,7 +296,9 @@ class HeGuestExchange(GuestExchange):
         with ctx.step("he: tables"):
             warm_up(self.encrypt, rows)
 
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def begin_tree(
+        self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if self.objective == "binary:logistic":
             self.frac_bits = LOGISTIC_FRAC_BITS
         else:  # private: as many fraction bits as the largest sum allows

@@ -75,7 +75,9 @@ from unseen.ml.sbt_tree import (
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
-MODES = ("ss-dealer", "he", "plain")
+MODES = ("ss-dealer", "ss-dealer-matrix", "he", "plain")
+#: modes with a dealer party
+DEALER_MODES = ("ss-dealer", "ss-dealer-matrix")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -164,8 +166,12 @@ class GuestExchange(ABC):
     """How the guest obtains the hosts' per-bin gradient sums (one object for all hosts)."""
 
     @abstractmethod
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def begin_tree(
+        self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Hand this tree's gradients (over the tree's rows) to every host, protected.
+
+        ``rows``: the tree's rows among the training rows (``None``: all of them).
 
         Returns the values actually handed over (rounded to the mode's fixed
         point): the guest uses them for its own sums too, so that equal row
@@ -193,8 +199,9 @@ class HostExchange(ABC):
     """A host's side of :class:`GuestExchange`."""
 
     @abstractmethod
-    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
-        """Receive this tree's protected gradients; ``bins`` are the tree's rows' bins."""
+    def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Receive this tree's protected gradients; ``bins`` are the tree's rows' bins,
+        ``rows`` the tree's rows among the training rows (``None``: all of them)."""
 
     @abstractmethod
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
@@ -213,7 +220,9 @@ class PlainGuestExchange(GuestExchange):
     def __init__(self, ctx: Context, hosts: list[str], width: int) -> None:
         self.ctx, self.hosts, self.width = ctx, hosts, width
 
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def begin_tree(
+        self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         for host in self.hosts:
             self.ctx.send(host, f"sbt/{tree}/plain-gh", np.stack([g, h]))
         return g, h
@@ -236,7 +245,7 @@ class PlainHostExchange(HostExchange):
         self.gh = np.zeros((2, 0))
         self.bins = np.zeros((0, 0), dtype=np.uint8)
 
-    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
+    def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         self.bins = bins
         self.gh = self.ctx.recv(self.guest, f"sbt/{tree}/plain-gh")
         if not isinstance(self.gh, np.ndarray) or self.gh.shape != (2, bins.shape[0]):
@@ -372,12 +381,12 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
         raise ConfigError(
             "SecureBoost needs at least one host (a party with features and no label)"
         )
-    if mode == "ss-dealer" and len(dealers) != 1:
+    if mode in DEALER_MODES and len(dealers) != 1:
         raise ConfigError(
-            f"ss-dealer mode needs exactly one dealer (a party run with --as <name> and no input); "
+            f"{mode} mode needs exactly one dealer (a party run with --as <name> and no input); "
             f"found {len(dealers)}"
         )
-    if mode != "ss-dealer" and dealers:
+    if mode not in DEALER_MODES and dealers:
         raise ConfigError(f"{mode} mode has no dealer, but {dealers} joined without input")
     return Roles(guests[0], hosts, dealers[0] if dealers else None)
 
@@ -473,7 +482,7 @@ class Guest:
                 ctx.send(host, f"sbt/{t}/rows", np.packbits(mask))
         clock = time.perf_counter()
         with ctx.step(f"tree {t}: gradients to the hosts"):
-            g, h = self.exchange.begin_tree(t, g, h)
+            g, h = self.exchange.begin_tree(t, g, h, rows=rows)
         ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
         bins = self.bins[rows]
         layout, splits = TreeLayout(), LocalSplits()
@@ -764,7 +773,7 @@ class Host:
                         raise ProtocolError("the guest sent a malformed row sample")
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
                 with ctx.step(f"tree {t}: gradients from the guest"):
-                    self.exchange.begin_tree(t, self.bins[rows])
+                    self.exchange.begin_tree(t, self.bins[rows], rows=rows)
                 layout, splits = self._grow(t, rows)
                 trees.layouts.append(layout)
                 trees.splits.append(splits)

@@ -243,7 +243,9 @@ class ShuffleGuestExchange(GuestExchange):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-masks")
         self._next: tuple[int, int, Future[dict[str, list[np.ndarray]]]] | None = None
 
-    def begin_tree(self, tree: int, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def begin_tree(
+        self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
         self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size)})
         self.ring = ShareRing(g.size, self.limbs)
@@ -350,7 +352,7 @@ class ShuffleHostExchange(HostExchange):
             return np.zeros((0, n), dtype=np.int64)
         return np.stack([_permutation(self.seed, tree, f, n) for f in range(f_count)])
 
-    def begin_tree(self, tree: int, bins: np.ndarray) -> None:
+    def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         n, f_count = bins.shape
         if self._next is not None and self._next[:2] == (tree, n):
             perms = self._next[2]

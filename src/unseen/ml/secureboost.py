@@ -57,6 +57,7 @@ from unseen.ml.data import PartyData, check_alignment, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_protocol import (
+    DEALER_MODES,
     MODES,
     BoostParams,
     Guest,
@@ -96,6 +97,13 @@ STATEMENTS = {
         "public sizes; hosts see only uniform shares. The guest additionally learns how many\n"
         "rows of each node fall in each host bin (classic SecureBoost reveals these counts in\n"
         "its first tree).\n"
+    ),
+    "ss-dealer-matrix": (
+        "SecureBoost, mode ss-dealer-matrix: gradients are secret-shared; each host's bin sums are\n"
+        "products of its bin-indicator matrix (masked once, uniform to the guest) with the\n"
+        "shared gradients, using matrix triples from a semi-honest dealer, which must not\n"
+        "collude with the guest or any host. The dealer sees only public sizes; hosts see only\n"
+        "uniform values. The guest learns the per-bin sums and nothing else of the hosts' bins.\n"
     ),
     "he": (
         "SecureBoost, mode he: Paillier (2048-bit, DCR assumption), no third party. Hosts see\n"
@@ -351,11 +359,13 @@ def _exchanges(
     rows: int,
     masks: dict[str, np.ndarray],
     he_options: dict[str, Any] | None = None,
+    bins: np.ndarray | None = None,
 ) -> GuestExchange | HostExchange:
     """This party's histogram exchange for ``mode``.
 
     ``masks``: per host (at a host: its own, under its name), which of its
-    (feature, bin) cells can hold rows; ``rows``: rows of the training set.
+    (feature, bin) cells can hold rows; ``rows``: rows of the training set;
+    ``bins``: a host's bins of every training row (``ss-dealer-matrix``).
     """
     host_widths = {h: m.shape[0] for h, m in masks.items()}
     width = params.max_bin + 1
@@ -363,6 +373,16 @@ def _exchanges(
         if role == "guest":
             return PlainGuestExchange(ctx, list(roles.hosts), width)
         return PlainHostExchange(ctx, roles.guest, width)
+    if mode == "ss-dealer-matrix":
+        from unseen.ml.sbt_matrix import MatrixGuestExchange, MatrixHostExchange
+
+        assert roles.dealer is not None
+        if role == "guest":
+            return MatrixGuestExchange(
+                ctx, list(roles.hosts), roles.dealer, host_widths, width, rows, params.objective
+            )
+        assert bins is not None
+        return MatrixHostExchange(ctx, roles.guest, roles.dealer, width, bins)
     if mode == "ss-dealer":
         from unseen.ml.sbt_shuffle import ShuffleGuestExchange, ShuffleHostExchange
 
@@ -427,11 +447,16 @@ def train(
     if roles is None:
         roles = handshake(ctx, role, mode)
     if role == "dealer":
-        if mode != "ss-dealer":
-            raise ConfigError("only ss-dealer mode has a dealer")
-        from unseen.ml.sbt_shuffle import serve_shuffle_dealer
+        if mode not in DEALER_MODES:
+            raise ConfigError(f"only {' and '.join(DEALER_MODES)} modes have a dealer")
+        if mode == "ss-dealer-matrix":
+            from unseen.ml.sbt_matrix import serve_matrix_dealer
 
-        serve_shuffle_dealer(ctx, roles.guest, list(roles.hosts))
+            serve_matrix_dealer(ctx, roles.guest, list(roles.hosts))
+        else:
+            from unseen.ml.sbt_shuffle import serve_shuffle_dealer
+
+            serve_shuffle_dealer(ctx, roles.guest, list(roles.hosts))
         return None
     X = check_features(X)
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
@@ -603,7 +628,16 @@ def _train_host(
             assert roles.dealer is not None
             announce_features(ctx, roles.dealer, X.shape[1])
     mask = bin_mask(binner.n_bins(), missing, theirs.max_bin + 1)
-    exchange = _exchanges(ctx, roles, mode, "host", theirs, X.shape[0], {ctx.party: mask})
+    exchange = _exchanges(
+        ctx,
+        roles,
+        mode,
+        "host",
+        theirs,
+        X.shape[0],
+        {ctx.party: mask},
+        bins=binner.transform(X) if mode == "ss-dealer-matrix" else None,
+    )
     assert isinstance(exchange, HostExchange)
     host = Host(ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner)
     trees = host.fit()
