@@ -81,7 +81,7 @@ def run_secureboost(
     from unseen.runtime.launch import make_parties, start_party, wait_all
     from unseen.runtime.local import run_local
 
-    names = ["guest", "host", "dealer"] if mode == "ss-dealer" else ["guest", "host"]
+    names = ["guest", "host", "dealer"] if mode.startswith("ss-dealer") else ["guest", "host"]
     keys = d / f"keys-{mode}-{len(extra)}-{'_'.join(extra)}"
     keys.mkdir(exist_ok=True)
     parties = make_parties(keys, names)
@@ -236,8 +236,8 @@ def main() -> None:
     ap.add_argument(
         "--modes",
         nargs="+",
-        default=["ss-dealer", "he", "he-ou"],
-        choices=["ss-dealer", "he", "he-ou", "plain"],
+        default=["ss-dealer", "ss-dealer-matrix", "he", "he-ou"],
+        choices=["ss-dealer", "ss-dealer-matrix", "he", "he-ou", "plain"],
         help="he: Paillier; he-ou: Okamoto-Uchiyama",
     )
     ap.add_argument("--trees", type=int, default=10)

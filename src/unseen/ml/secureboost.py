@@ -38,6 +38,9 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
   that must not collude with any party. Hosts see only uniform shares. The
   guest also learns how many rows of each node fall in each bin (SecureBoost
   reveals those counts in its first tree as well).
+- ``ss-dealer-matrix`` (:mod:`unseen.ml.sbt_matrix`): the same dealer; each
+  host's masked bin-indicator matrix times the shared gradients with matrix
+  triples. The guest learns the per-bin sums only (not the counts); slower.
 - ``plain``: gradients in the clear; development only.
 
 Not offered yet: the stricter variant that also hides instance spaces from
