@@ -30,6 +30,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,36 +68,30 @@ def _role(ctx: Any, rows: int, cols: int, repeat: int, out: Path) -> None:
         def barrier() -> None:
             mpc.reveal(mpc.share(np.zeros(1, dtype=np.uint64) if mine else None, HOST))
 
+        def timed(name: str, product: Callable[[], Any], times: int = 1) -> Any:
+            """Mean seconds of ``product`` from a barrier to both parties holding the result."""
+            barrier()
+            t0 = time.perf_counter()
+            for _ in range(times):
+                out = product()
+            barrier()
+            result[name] = (time.perf_counter() - t0) / times
+            return out
+
         # M @ [y]: set-up once, then `repeat` products
-        barrier()
-        t0 = time.perf_counter()
-        m = mpc.plain_matrix(enc.encode(x) if mine else None, HOST, shape=(rows, cols))
-        result["plain_setup_s"] = time.perf_counter() - t0
+        m = timed(
+            "plain_setup_s",
+            lambda: mpc.plain_matrix(enc.encode(x) if mine else None, HOST, shape=(rows, cols)),
+        )
         # total: the dealer is asked during each product
-        barrier()
-        t0 = time.perf_counter()
-        for _ in range(repeat):
-            prod = m @ sy
-        barrier()
-        result["plain_product_s"] = (time.perf_counter() - t0) / repeat
-        check_plain = mpc.reveal(prod, to=GUEST)
+        check_plain = mpc.reveal(timed("plain_product_s", lambda: m @ sy, repeat), to=GUEST)
         # online: the dealer's corrections fetched ahead (the offline phase), as vertical LR
         # does for the epochs to come
         req = Request("plain_matmul", (m.mask.shape, (cols,)), owner=HOST, mask=m.mask.id)
         mpc.triples.prefetch([req] * repeat)  # type: ignore[union-attr]
-        barrier()
-        t0 = time.perf_counter()
-        for _ in range(repeat):
-            prod = m @ sy
-        barrier()
-        result["plain_online_s"] = (time.perf_counter() - t0) / repeat
-
+        timed("plain_online_s", lambda: m @ sy, repeat)
         # [X] @ [y]: a fresh matrix triple
-        barrier()
-        t0 = time.perf_counter()
-        full = sx @ sy
-        barrier()
-        result["shared_product_s"] = time.perf_counter() - t0
+        full = timed("shared_product_s", lambda: sx @ sy)
         check_full = mpc.reveal(full, to=GUEST)
     result["bytes_sent"] = ctx.stats.bytes_sent
     if ctx.party == GUEST:
