@@ -34,8 +34,8 @@ Protocol, per party ``p`` (computing parties in the order guest, hosts):
    masked shares and its own, and adds the others' product shares: its gradient.
    The guest's ``y . d`` entry is not sent: it stays shared. ``Q_q^T f``,
    ``E^T B`` and the dealer's ``A^T B`` run in ``uint64`` at memory speed
-   (:func:`unseen.crypto.triples.ring_matmul`); ``z_p`` too, in ``int64`` with the
-   weights in fixed point: one integer copy of each party's data, no float copy.
+   (:func:`unseen.crypto.triples.ring_matmul`). ``z_p`` is the party's own plaintext
+   product: float32 BLAS on a float32 copy of its features (half the bytes of ``Q``).
 4. ``p`` decodes ``X_p^T d`` (scale ``2^28``, no truncation: values are opened
    exactly) and updates its own weights with its local optimiser.
 5. *Per epoch.* Loss: hosts share ``S_h = z_h . d`` (from their own gradients);
@@ -212,9 +212,11 @@ class SsDataParty:
         )
         self.mpc = Mpc(ctx, self.provider, parties=self.parties, namespace=f"{NAMESPACE}/ss")
         self.chunks: dict[str, list[list[_Chunk]]] = {}
+        # z = X w in float32 BLAS (about 5x the integer product's speed, 4 bytes a value);
+        # taken before the host's x becomes Q in place
+        self.x32 = np.array(x, dtype=np.float32, copy=True)
         self.q = self._plain_matrix(x)
         self.q_ring = self.q.view(_U64)
-        self.q_bits = int(np.max(np.abs(self.q), initial=1)).bit_length()
 
     # -- step 1 ---------------------------------------------------------------------------
     def _plain_matrix(self, x: np.ndarray) -> np.ndarray:
@@ -245,18 +247,9 @@ class SsDataParty:
         return q
 
     def _z(self, a: int, b: int, w: np.ndarray) -> np.ndarray:
-        """``Q w / 2^12`` over rows ``[a, b)``: an exact integer product (``einsum``, memory
-        speed, no float copy of the data) with the weights in fixed point."""
-        d = self.d
-        wmax = float(np.max(np.abs(w[:d]), initial=0.0))
-        room = 62 - self.q_bits - max(1, d).bit_length() - max(1, int(wmax) + 1).bit_length()
-        bits = min(30, room)
-        if bits < 16:  # huge weights: float, on a copy of the rows
-            return (self.q[a:b, :d].astype(np.float64) @ w[:d]) / 2.0**FEATURE_BITS
-        wq = np.rint(w[:d] * 2.0**bits).astype(np.int64)
-        return np.einsum("ij,j->i", self.q[a:b, :d], wq).astype(np.float64) / 2.0 ** (
-            FEATURE_BITS + bits
-        )
+        """``X w`` over rows ``[a, b)``: this party's own plaintext, so float32 BLAS on a float32
+        copy of the features (more accurate than ``Q w``, which rounds features to 12 bits)."""
+        return (self.x32[a:b] @ w[: self.d].astype(np.float32)).astype(np.float64)
 
     def _chunk_rows(self, owner: str, a: int, b: int) -> list[tuple[int, int]]:
         """Rows ``[a, b)`` of a batch cut so that one chunk of ``owner``'s matrix is at most
