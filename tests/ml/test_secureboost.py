@@ -195,7 +195,11 @@ def test_regression_matches_xgboost():
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
     params = dict(n_estimators=10, max_depth=3, learning_rate=0.3, max_bin=16)
-    for mode, extra in (("ss-dealer", {}), ("he", {"he_options": {"scheme": "ou"}})):
+    for mode, extra in (
+        ("ss-dealer", {}),
+        ("ss-dealer-matrix", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+    ):
         p, _ = fit_jointly(
             mode,
             [Xtr[:, :4], Xtr[:, 4:]],

@@ -51,7 +51,7 @@ from unseen.runtime.errors import ProtocolError
 
 _U64 = np.uint64
 _NS = "sbt-mx"
-#: rows of ``E`` per block of the guest's dense product (a few MiB: stays in cache)
+#: rows of ``E`` per block of the guest's dense product: every column of ``b`` in one pass
 _BLOCK_ROWS = 2048
 
 
@@ -70,7 +70,6 @@ class MatrixGuestExchange(GuestExchange):
         widths: dict[str, int],
         width: int,
         rows: int,
-        objective: str = "binary:logistic",
     ) -> None:
         self.ctx, self.hosts, self.width, self.rows = ctx, hosts, width, rows
         self.n_features = widths

@@ -382,7 +382,7 @@ def _exchanges(
         assert roles.dealer is not None
         if role == "guest":
             return MatrixGuestExchange(
-                ctx, list(roles.hosts), roles.dealer, host_widths, width, rows, params.objective
+                ctx, list(roles.hosts), roles.dealer, host_widths, width, rows
             )
         assert bins is not None
         return MatrixHostExchange(ctx, roles.guest, roles.dealer, width, bins)
