@@ -590,7 +590,7 @@ def serve_dealer(
                 ctx.send(last, f"{key}/resp", "ok")
                 return stats
             reqs = [Request.from_json(item) for item in msg["items"]]
-            out = []
+            out: list[np.ndarray] = []
             for req in reqs:
                 digest.update(req.digest_bytes())
                 shares = dealing.deal(req)[last]

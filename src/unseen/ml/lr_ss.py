@@ -263,23 +263,23 @@ class SsDataParty:
             self.sharer = PairwiseSharer(ctx, self.parties, f"{NAMESPACE}/share")
             # the layout: owner -> batch -> chunks (rows within the batch, mask id)
             self.layout: dict[str, list[list[tuple[int, int, int]]]] = {}
-            masks = []
+            masks: list[Request] = []
             for owner in self.parties:
-                per_batch = []
+                layout: list[list[tuple[int, int, int]]] = []
                 for a, b in self.batches:
                     chunks = []
                     for c0, c1 in self._chunk_rows(owner, a, b):
                         shape = (c1 - c0, self.cols[owner])
                         chunks.append((c0 - a, c1 - a, len(masks)))
                         masks.append(Request("plain_mask", (shape,), owner=owner, mask=len(masks)))
-                    per_batch.append(chunks)
-                self.layout[owner] = per_batch
+                    layout.append(chunks)
+                self.layout[owner] = layout
             self.provider.prefetch(masks)
             # the dealer computes the first epochs' corrections while the matrices travel
             self._prefetched = 0
             self._prefetch_until(min(LOOKAHEAD, self.params.epochs))
             for owner in self.parties:
-                per_batch = []
+                per_batch: list[list[_Chunk]] = []
                 for (a, _), chunks in zip(self.batches, self.layout[owner], strict=True):
                     made = []
                     for c0, c1, mask_id in chunks:
@@ -428,7 +428,7 @@ class SsDataParty:
     # -- step 5 ---------------------------------------------------------------------------
     def _epoch_loss(self, acc: dict[str, np.ndarray | float]) -> float | None:
         """Open ``-4 y.d + sum_h S_h`` to the guest; it returns the epoch's Taylor loss."""
-        mine = np.zeros(1, dtype=_U64) if self.is_guest else encode([acc["s"]], 28)
+        mine = np.zeros(1, dtype=_U64) if self.is_guest else encode(np.array([float(acc["s"])]), 28)
         s_hosts = self.sharer.share_sum(mine)
         with np.errstate(over="ignore"):
             u = s_hosts - np.asarray(acc["y_dot_d"], dtype=_U64) * _U64(4)

@@ -57,7 +57,7 @@ def save_model_part(
         (tmp / META_FILE).write_text(
             json.dumps({"format": FORMAT, **meta}, indent=2, ensure_ascii=False), encoding="utf-8"
         )
-        np.savez(tmp / ARRAYS_FILE, **arrays)
+        np.savez(tmp / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]  # numpy's stub
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)

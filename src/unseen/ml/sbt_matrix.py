@@ -123,7 +123,7 @@ class MatrixGuestExchange(GuestExchange):
             f_count = self.n_features[host]
             provider, mask = self.providers[host], self.masks[host]
             triples = [provider.plain_matmul(mask, (self.rows,), transpose=True) for _ in range(k)]
-            b = np.stack([t.b for t in triples], axis=1)  # (rows, k)
+            b = np.stack([_present(t.b) for t in triples], axis=1)  # (rows, k)
             with np.errstate(over="ignore"):
                 self.ctx.send(host, f"{_NS}/{tree}/{depth}/{host}/f", v - b)
                 mine = _dense_tmatmul(self.masked[host], b)  # (F W, k), while the host works
@@ -152,6 +152,13 @@ class MatrixGuestExchange(GuestExchange):
     def finish(self, trees: int) -> None:
         for p in self.providers.values():
             p.close()
+
+
+def _present(b: np.ndarray | None) -> np.ndarray:
+    """A non-owner's share of the triple's ``b`` (the guest always has one)."""
+    if b is None:
+        raise ProtocolError("the triple has no share of b here")
+    return b
 
 
 def _dense_tmatmul(e: np.ndarray, b: np.ndarray) -> np.ndarray:

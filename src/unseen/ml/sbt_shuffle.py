@@ -163,7 +163,7 @@ class ShareRing:
 def _codes(slots: np.ndarray, pbins: np.ndarray, width: int, n_slots: int) -> np.ndarray:
     """Labels ``slot * width + bin`` of the permuted rows (the dropped slot ``n_slots`` included)."""
     dtype = np.int16 if (n_slots + 1) * width < (1 << 15) else np.int32
-    return slots.astype(dtype) * dtype(width) + pbins
+    return np.asarray(slots.astype(dtype) * width + pbins, dtype=dtype)
 
 
 class FixedPointGH:

@@ -556,7 +556,7 @@ def _train_guest(
         host_features,
         host_bins,
         exchange,
-        None if X_eval is None else (X_eval, y_eval),
+        None if X_eval is None or y_eval is None else (X_eval, y_eval),
     )
     result = guest.fit()
     return PartyModel(

@@ -72,7 +72,7 @@ def encode(value: Value) -> Encoded:
         # reshape(-1) keeps zero-size and 0-d arrays representable as a flat byte view
         return Encoded(
             "array",
-            memoryview(arr.reshape(-1).view(np.uint8)),
+            memoryview(arr.reshape(-1).view(np.uint8)),  # type: ignore[arg-type]  # numpy stub
             dtype=arr.dtype.str,
             shape=tuple(arr.shape),
         )

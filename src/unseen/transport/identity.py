@@ -129,7 +129,7 @@ def load_parties(path: str | os.PathLike[str]) -> Parties:
                 raise ConfigError(f"{where}: missing {field!r}")
         try:
             check_address(entry["address"])
-            listen = check_address(entry.get("listen", entry["address"]), "listen address")
+            listen = check_address(str(entry.get("listen", entry["address"])), "listen address")
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
         cert_path = (p.parent / entry["cert"]).resolve()
