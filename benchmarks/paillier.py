@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from machine import describe
 
 BITS = 2048
 MATRIX_ROWS, MATRIX_COLS = 10_000, 30
@@ -329,6 +330,7 @@ def main() -> None:
     if args.worker:
         worker(libs, cores_list[0], args.quick, args.timer)
         return
+    print(describe(), flush=True)
     available = len(os.sched_getaffinity(0))
     results: dict[int, dict[str, Result]] = {}
     t0 = time.perf_counter()

@@ -21,8 +21,6 @@ Requires the bench extra: pip install -e '.[bench]'.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
 import tempfile
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from machine import describe
 
 from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
 
@@ -134,10 +133,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
-    )
+    print(describe())
     a, b = make_sets(args.n, args.overlap)
     expected = len(set(a) & set(b))
     print(f"sets: {len(a):,} x {len(b):,} IDs, {expected:,} in common\n")

@@ -28,13 +28,13 @@ import argparse
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import describe
 
 RESULT_RE = re.compile(r"(\d+) trees in ([\d.]+) s")
 TREES_RE = re.compile(r"trees alone: ([\d.]+) s for (\d+) trees")
@@ -252,6 +252,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
     args = ap.parse_args()
+    machine_line = describe()
+    print(machine_line, flush=True)
     rows: list[dict[str, Any]] = []
     for name in ["a", "b"] if args.workload == "both" else [args.workload]:
         he_trees = args.he_trees if name == "b" else None
@@ -272,7 +274,7 @@ def main() -> None:
             f"{r['workload']:8} {r['system']:30} {r['trees']:5d} {r['fit_s']:8.2f} {fr:>6} "
             f"{r['s_per_tree']:8.3f} {tr:>6} {r['auc']:7.4f}"
         )
-    print(f"\nmachine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    print(f"\n{machine_line}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

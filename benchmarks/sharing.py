@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import describe
 
 GUEST, HOST, DEALER = "guest", "host", "dealer"
 FRAC = 16
@@ -185,10 +184,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="M @ [y] products to average")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"numpy {np.__version__}"
-    )
+    print(describe())
     print(f"workload: {args.rows:,} x {args.cols} (fixed point, {FRAC} fraction bits)\n")
     numpy_s = plaintext(args.rows, args.cols)
     if args.workdir:

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -44,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from machine import describe
 
 from unseen.ml.lr_common import LRParams
 from unseen.ml.lr_plain import fit_plain
@@ -263,10 +262,7 @@ def main() -> None:
     args = ap.parse_args()
 
     root = args.workdir or Path(tempfile.mkdtemp(prefix="unseen-lr-bench-"))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}, "
-        f"numpy {np.__version__}; work dir {root}"
-    )
+    print(f"{describe()}; work dir {root}")
     base = dict(tol=0.0, l2=1e-4)  # every epoch runs (no early stopping) unless (c)
     lines = []
     if not args.skip_a and not args.skip_ss:
