@@ -442,3 +442,14 @@ def test_precomputed_randomness_is_used_once(sk: PaillierPrivateKey) -> None:
     assert pk.precomputed == 2 and not {int(x) for x in c2} & set(pool)
     clone = pickle.loads(pickle.dumps(pk))  # parameters only: no tables, no pool
     assert clone == pk and clone.precomputed == 0 and clone._table is None
+
+
+def test_multiexp_takes_large_unsigned_exponents(pk) -> None:
+    """uint64 exponents above 2^63 are exponents, not negative numbers."""
+    n2 = pk.ciphertext_modulus
+    bases = [mpz(secrets.randbelow(int(n2) - 2) + 2) for _ in range(3)]
+    x = np.array([[2**64 - 5], [3], [7]], dtype=np.uint64)  # int64 would read -5
+    want = mpz(1)
+    for b, e in zip(bases, x[:, 0].tolist(), strict=True):
+        want = want * powmod(b, int(e), n2) % n2
+    assert multiexp_pippenger(bases, x, n2) == [want]

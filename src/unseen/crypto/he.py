@@ -323,7 +323,7 @@ class FixedBaseTable:
         modulus_bits: int,
         exp_bits: int,
         budget: int = TABLE_BUDGET_BYTES,
-        max_window: int = 16,
+        max_window: int = 12,
     ) -> int:
         """The widest window (fewest multiplications) whose full table fits ``budget`` bytes."""
         best = 1
@@ -541,7 +541,8 @@ def multiexp_pippenger(bases: Sequence[Any], exps: ArrayLike, modulus: mpz) -> l
         return []
     if n_rows == 0:
         return [_ONE] * n_cols
-    if x.dtype.kind in "iu" and x.size and int(np.abs(x.astype(np.int64)).max()) < (1 << 62):
+    # exact bounds as Python ints (a uint64 entry above 2^63 must not wrap)
+    if x.dtype.kind in "iu" and x.size and max(-int(x.min()), int(x.max())) < (1 << 62):
         units = [mpz(b) % modulus for b in bases]
         return [
             _multiexp_signed_column(units, x[:, j].astype(np.int64), modulus) for j in range(n_cols)
