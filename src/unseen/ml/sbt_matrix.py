@@ -51,8 +51,6 @@ from unseen.runtime.errors import ProtocolError
 
 _U64 = np.uint64
 _NS = "sbt-mx"
-#: rows of ``E`` per block of the guest's dense product: every column of ``b`` in one pass
-_BLOCK_ROWS = 2048
 
 
 def _namespace(host: str) -> str:
@@ -162,15 +160,9 @@ def _present(b: np.ndarray | None) -> np.ndarray:
 
 
 def _dense_tmatmul(e: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``e.T @ b`` mod 2^64 for a tall uniform ``e`` and a few columns ``b``, in row blocks:
-    one pass over ``e`` for all columns."""
-    out = np.zeros((e.shape[1], b.shape[1]), dtype=_U64)
-    with np.errstate(over="ignore"):
-        for a in range(0, e.shape[0], _BLOCK_ROWS):
-            blk = e[a : a + _BLOCK_ROWS]
-            for j in range(b.shape[1]):
-                out[:, j] += ring_matmul(blk.T, b[a : a + _BLOCK_ROWS, j])
-    return out
+    """``e.T @ b`` mod 2^64, a column of ``b`` at a time (``ring_matmul``'s fast matrix-vector
+    loop; numpy's integer ``matmul`` on a transposed operand is far slower)."""
+    return np.stack([ring_matmul(e.T, b[:, j]) for j in range(b.shape[1])], axis=1)
 
 
 class MatrixHostExchange(HostExchange):
@@ -200,9 +192,7 @@ class MatrixHostExchange(HostExchange):
                 e[np.arange(rows)[:, None], cols] += _U64(1)
             ctx.send(guest, f"{_NS}/{ctx.party}/E", e)
             del e
-        self.codes = (np.arange(f_count)[:, None] * width + bins.T.astype(np.int64)).astype(
-            np.int64
-        )  # (F, rows): the column of M holding each row's 1
+        self.codes = np.ascontiguousarray(bins.T)  # (F, rows): each row's bin, per feature
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         pass  # the masked gradients come per depth, over every row
@@ -214,16 +204,17 @@ class MatrixHostExchange(HostExchange):
         f = self.ctx.recv(self.guest, f"{_NS}/{tree}/{depth}/{self.ctx.party}/f")
         if not isinstance(f, np.ndarray) or f.dtype != _U64 or f.shape != (rows, k):
             raise ProtocolError("the guest sent malformed masked gradients")
-        size = f_count * self.width
-        share = np.zeros((size, k), dtype=_U64)
-        flat = self.codes.ravel()
+        # M^T f: per feature, the sums of f by bin (exact, in the share ring), for the (g, h)
+        # pair of each slot at once
+        limbs = self.ring.limb_arrays(f)
+        share = np.empty((f_count * self.width, k), dtype=_U64)
+        for s in range(n_slots):
+            pair = [
+                np.broadcast_to(limb[:, 2 * s : 2 * s + 2], (f_count, rows, 2)) for limb in limbs
+            ]
+            sums = self.ring.group_sums(self.codes, pair, self.width)  # (F, W, 2)
+            share[:, 2 * s : 2 * s + 2] = sums.reshape(f_count * self.width, 2)
         with np.errstate(over="ignore"):
-            for i, limb in enumerate(self.ring.limb_arrays(f)):  # exact float64 bincounts
-                shift = _U64(i * self.ring.limb_bits)
-                for j in range(k):
-                    w = np.broadcast_to(limb[:, j], (f_count, rows)).ravel()
-                    s = np.bincount(flat, weights=w, minlength=size)
-                    share[:, j] += s.astype(_U64) << shift
             for j, t in enumerate(triples):
                 share[:, j] += t.c
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/{self.ctx.party}/share", share)

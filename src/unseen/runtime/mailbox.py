@@ -85,11 +85,6 @@ class Mailbox:
                 j.failure = failure
             self._cond.notify_all()
 
-    def state(self, job: str) -> str:
-        with self._cond:
-            j = self._jobs.get(job)
-            return j.state if j is not None else UNKNOWN
-
     def status(self, job: str) -> tuple[str, Failure | None]:
         """The job's state here and, if it failed, the root cause (answered to probes)."""
         with self._cond:
