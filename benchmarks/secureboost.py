@@ -165,23 +165,22 @@ def run_secureboost(
     }
 
 
-def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[str, Any]:
+def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False) -> dict[str, Any]:
     import xgboost as xgb
 
     from unseen.ml.metrics import auc
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
-    params = {
-        "objective": "binary:logistic",
-        "max_depth": depth,
-        "eta": 0.3,
-        "max_bin": max_bin,
-        "tree_method": "hist",
-        "base_score": float(np.mean(ytr)),
-        "nthread": os.cpu_count() or 1,
-    }
-    if bins is not None:  # SecureBoost's bins as features: one xgboost bin per value
-        Xtr, Xte = bins.transform(Xtr).astype(np.float64), bins.transform(Xte).astype(np.float64)
-        params["max_bin"] = 256
+    if same_bins:  # SecureBoost's bins as features: one xgboost bin per value
+        Xtr, Xte = secureboost_bins(Xtr, Xte, max_bin)
+        max_bin = 256
+    params = xgboost_params(
+        max_depth=depth,
+        learning_rate=0.3,
+        max_bin=max_bin,
+        base_score=float(np.mean(ytr)),
+        nthread=os.cpu_count() or 1,
+    )
     # the whole fit, as a user runs it: matrix, quantile sketch (binning), trees
     began = time.perf_counter()
     booster = xgb.train(params, xgb.DMatrix(Xtr, label=ytr), trees)
@@ -201,15 +200,13 @@ def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, bins=None) -> dict[st
 
 
 def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from unseen.ml.sbt_binning import BinMapper
-
     Xtr, Xte, ytr, yte, n_guest = breast_cancer() if name == "a" else synthetic()
     trees, depth, max_bin = args.trees, args.depth, args.max_bin
     rows: list[dict[str, Any]] = []
     xg = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin)
     rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
     # each party bins its own columns; binning column by column is the same as binning jointly
-    same = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, BinMapper.fit(Xtr, max_bin))
+    same = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=True)
     rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
     with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
         d = Path(tmp)

@@ -19,18 +19,18 @@ from sklearn.preprocessing import StandardScaler
 
 from unseen.ml.metrics import auc
 from unseen.ml.model_io import PREDICTORS
-from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.secureboost import (
     PartyModel,
     SecureBoostClassifier,
     SecureBoostRegressor,
     predict_party,
     security_statement,
+    xgboost_reference,
 )
 from unseen.runtime.errors import ConfigError, InputError
 from unseen.runtime.local import run_local
 
-xgb = pytest.importorskip("xgboost")
+pytest.importorskip("xgboost")
 
 BREAST = dict(n_estimators=10, max_depth=5, learning_rate=0.3, max_bin=32)
 
@@ -70,27 +70,17 @@ def fit_jointly(
 
 
 def xgb_scores(Xtr, ytr, Xte, objective="binary:logistic", binned=False, **params):
-    max_bin = params["max_bin"]
-    if binned:  # SecureBoost's own cut points: every party bins its own columns alike
-        bm = BinMapper.fit(Xtr, max_bin)
-        Xtr, Xte = (np.where(np.isnan(X), np.nan, bm.transform(X)) for X in (Xtr, Xte))
-        max_bin = 256
-    booster = xgb.train(
-        {
-            "objective": objective,
-            "max_depth": params["max_depth"],
-            "eta": params["learning_rate"],
-            "max_bin": max_bin,
-            "tree_method": "hist",
-            "base_score": float(np.mean(ytr)),
-            "nthread": 1,
-            "reg_lambda": params.get("reg_lambda", 1.0),
-            "min_child_weight": params.get("min_child_weight", 1.0),
-        },
-        xgb.DMatrix(Xtr, label=ytr),
-        params["n_estimators"],
+    keys = ("n_estimators", "max_depth", "learning_rate", "max_bin")
+    extra = {k: params[k] for k in ("reg_lambda", "min_child_weight") if k in params}
+    return xgboost_reference(
+        Xtr,
+        ytr,
+        Xte,
+        objective=objective,
+        same_bins=binned,
+        **{k: params[k] for k in keys},
+        **extra,
     )
-    return booster.predict(xgb.DMatrix(Xte))
 
 
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer", "ss-dealer-matrix"])

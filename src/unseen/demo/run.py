@@ -26,6 +26,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.csv as pacsv
@@ -321,37 +322,22 @@ def baselines(bank_dir: Path, tel_dir: Path) -> dict:
     alone = fit_plain(xb, y, params, seed=None)
     out["lr_bank_only"] = evaluate(y_test, alone.predict_proba(xb_test)).to_json()
     try:
-        import xgboost as xgb
+        import xgboost  # noqa: F401 - only whether it is installed
     except ImportError:
         out["note"] = "pip install xgboost"
         return out
-    from unseen.ml.sbt_binning import BinMapper
+    from unseen.ml.secureboost import xgboost_reference
 
-    def boost(x_tr: np.ndarray, x_te: np.ndarray, max_bin: int) -> np.ndarray:
-        # xgboost's native API: its sklearn wrapper would need scikit-learn installed
-        model = xgb.train(
-            {
-                "objective": "binary:logistic",
-                "max_depth": int(SBT_FLAGS[3]),
-                "eta": float(SBT_FLAGS[5]),
-                "max_bin": max_bin,
-                "tree_method": "hist",
-                "base_score": float(np.mean(y)),
-                "nthread": 1,
-            },
-            xgb.DMatrix(x_tr, label=y),
-            num_boost_round=int(SBT_FLAGS[1]),
-        )
-        return model.predict(xgb.DMatrix(x_te))
-
-    p = boost(np.hstack([xb, xt]), np.hstack([xb_test, xt_test]), int(SBT_FLAGS[7]))
-    # SecureBoost's own bins (each party's cut points): the model SecureBoost must equal
-    mb, mt = BinMapper.fit(xb, int(SBT_FLAGS[7])), BinMapper.fit(xt, int(SBT_FLAGS[7]))
-    binned = boost(
-        np.hstack([mb.transform(xb), mt.transform(xt)]).astype(np.float64),
-        np.hstack([mb.transform(xb_test), mt.transform(xt_test)]).astype(np.float64),
-        256,
+    x_train, x_test = np.hstack([xb, xt]), np.hstack([xb_test, xt_test])
+    sbt: dict[str, Any] = dict(
+        n_estimators=int(SBT_FLAGS[1]),
+        max_depth=int(SBT_FLAGS[3]),
+        learning_rate=float(SBT_FLAGS[5]),
+        max_bin=int(SBT_FLAGS[7]),
     )
+    p = xgboost_reference(x_train, y, x_test, **sbt)
+    # on SecureBoost's own bins (each party's cut points): the model SecureBoost must equal
+    binned = xgboost_reference(x_train, y, x_test, same_bins=True, **sbt)
     out["xgb_same_bins"] = evaluate(y_test, binned).to_json()
     out["xgb_joined"] = evaluate(y_test, p).to_json()
     return out

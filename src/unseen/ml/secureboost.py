@@ -734,6 +734,71 @@ def predict_party(
 # --------------------------------------------------------------------------- scikit-learn style
 
 
+# --------------------------------------------------------------------------- plaintext reference
+
+
+def xgboost_params(
+    *,
+    objective: str = "binary:logistic",
+    max_depth: int,
+    learning_rate: float,
+    max_bin: int,
+    base_score: float,
+    reg_lambda: float = 1.0,
+    min_child_weight: float = 1.0,
+    nthread: int = 1,
+) -> dict[str, Any]:
+    """XGBoost's ``hist`` parameters for SecureBoost's hyper-parameters (plaintext reference)."""
+    return {
+        "objective": objective,
+        "max_depth": max_depth,
+        "eta": learning_rate,
+        "max_bin": max_bin,
+        "tree_method": "hist",
+        "base_score": base_score,
+        "reg_lambda": reg_lambda,
+        "min_child_weight": min_child_weight,
+        "nthread": nthread,
+    }
+
+
+def secureboost_bins(
+    X_train: np.ndarray, X_test: np.ndarray, max_bin: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both matrices as SecureBoost's bin indices (float, NaN kept), cut points from
+    ``X_train`` column by column -- as every party bins its own columns. XGBoost on these
+    with ``max_bin=256`` (one bin per index) is the model SecureBoost equals."""
+    bm = BinMapper.fit(X_train, max_bin)
+    return tuple(  # type: ignore[return-value]
+        np.where(np.isnan(X), np.nan, bm.transform(X)).astype(np.float64) for X in (X_train, X_test)
+    )
+
+
+def xgboost_reference(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    *,
+    n_estimators: int,
+    same_bins: bool = False,
+    **params: Any,
+) -> np.ndarray:
+    """Plaintext XGBoost on the joined data with SecureBoost's hyper-parameters (see
+    :func:`xgboost_params`); the test predictions. ``same_bins``: on SecureBoost's bins.
+    For tests, the demo and benchmarks only: no real party holds the joined data."""
+    import xgboost as xgb  # the native API: the sklearn wrapper needs scikit-learn
+
+    if same_bins:
+        X_train, X_test = secureboost_bins(X_train, X_test, params["max_bin"])
+        params = {**params, "max_bin": 256}
+    booster = xgb.train(
+        xgboost_params(base_score=float(np.mean(y_train)), **params),
+        xgb.DMatrix(X_train, label=y_train),
+        n_estimators,
+    )
+    return np.asarray(booster.predict(xgb.DMatrix(X_test)))
+
+
 class _SecureBoost:
     """Shared by the classifier and the regressor; see the module docstring."""
 
