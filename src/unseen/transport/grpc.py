@@ -73,6 +73,13 @@ def _ident(b: bytes) -> bytes:
     return b
 
 
+def _unary(ch: grpc.Channel, name: str) -> Any:
+    """A raw-bytes unary call of the service on ``ch``."""
+    return ch.unary_unary(
+        f"/{SERVICE}/{name}", request_serializer=_ident, response_deserializer=_ident
+    )
+
+
 class GrpcTransport(Transport):
     """This party's server and its channels to every peer in the parties file."""
 
@@ -213,9 +220,7 @@ class GrpcTransport(Transport):
         ch = self._channel(peer)
         # A probe that waits for the connection: unlike channel_ready_future it
         # leaves no gRPC polling thread behind to outlive the channel.
-        probe = ch.unary_unary(
-            f"/{SERVICE}/Probe", request_serializer=_ident, response_deserializer=_ident
-        )
+        probe = _unary(ch, "Probe")
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -278,9 +283,7 @@ class GrpcTransport(Transport):
 
     def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
         ch = self._ready(peer, wait)
-        call = ch.unary_unary(
-            f"/{SERVICE}/Fail", request_serializer=_ident, response_deserializer=_ident
-        )
+        call = _unary(ch, "Fail")
         body = json.dumps({"job": job, "failure": failure.to_json()}).encode()
         try:
             call(body, timeout=5.0, wait_for_ready=True)
@@ -289,9 +292,7 @@ class GrpcTransport(Transport):
 
     def probe(self, peer: str, job: str) -> tuple[str, Failure | None]:
         ch = self._channel(peer)
-        call = ch.unary_unary(
-            f"/{SERVICE}/Probe", request_serializer=_ident, response_deserializer=_ident
-        )
+        call = _unary(ch, "Probe")
         try:
             reply = call(json.dumps({"job": job}).encode(), timeout=3.0)
         except grpc.RpcError as e:
