@@ -174,10 +174,14 @@ class BinMapper:
         return np.array([len(c) + 1 for c in self.cuts], dtype=np.int64)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Bin indices (``uint8``, shape of ``X``); NaN goes to :attr:`missing_bin`."""
+        """Bin indices (``uint8``, shape of ``X``, Fortran order); NaN goes to :attr:`missing_bin`.
+
+        Fortran order keeps each feature's bins contiguous, which is how the
+        histograms read them.
+        """
         if X.shape[1] != self.n_features:
             raise ValueError(f"{X.shape[1]} features, the binning has {self.n_features}")
-        out = np.empty(X.shape, dtype=np.uint8)
+        out = np.empty(X.shape, dtype=np.uint8, order="F")
         for f, c in enumerate(self.cuts):
             col = X[:, f]
             b = np.searchsorted(c, col, side="right")

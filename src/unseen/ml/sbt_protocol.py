@@ -403,6 +403,13 @@ def _rows_by_node(node_of: np.ndarray, nodes: list[int]) -> dict[int, np.ndarray
     return {v: order[a:b] for v, a, b in zip(nodes, lo, hi, strict=True)}
 
 
+def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The tree's rows of ``bins``, in Fortran order like ``bins`` (no copy when all rows)."""
+    if rows.size == bins.shape[0]:  # rows is arange(n) when the tree is not subsampled
+        return bins
+    return np.asfortranarray(bins[rows])
+
+
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
     """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
     lut = np.full(n_nodes, -1, dtype=np.int32)
@@ -484,7 +491,7 @@ class Guest:
         with ctx.step(f"tree {t}: gradients to the hosts"):
             g, h = self.exchange.begin_tree(t, g, h, rows=rows)
         ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
-        bins = self.bins[rows]
+        bins = _take_rows(self.bins, rows)
         layout, splits = TreeLayout(), LocalSplits()
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
@@ -773,7 +780,7 @@ class Host:
                         raise ProtocolError("the guest sent a malformed row sample")
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
                 with ctx.step(f"tree {t}: gradients from the guest"):
-                    self.exchange.begin_tree(t, self.bins[rows], rows=rows)
+                    self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
                 layout, splits = self._grow(t, rows)
                 trees.layouts.append(layout)
                 trees.splits.append(splits)
