@@ -167,6 +167,10 @@ def test_dealt_permutations_are_permutations_and_deterministic():
     assert sorted(p.tolist()) == list(range(1000))
     assert np.array_equal(p, _permutation(seed, 3, 1, 1000))
     assert not np.array_equal(p, _permutation(seed, 3, 2, 1000))
+    # both ways of drawing one: index riding along a 47-bit key, and 64-bit keys (large n)
+    for n in (1, 2, 100_000, 1 << 20):
+        q = _permutation(seed, 0, 0, n)
+        assert q.dtype == np.int64 and np.array_equal(np.sort(q), np.arange(n))
     pairs = np.arange(20, dtype=np.uint64).reshape(10, 2)
     perm = np.array([3, 1, 0, 9, 2, 4, 5, 6, 7, 8])
     assert np.array_equal(_permute_rows(pairs, perm), pairs[perm])

@@ -47,14 +47,16 @@ class AesCtrPrg:
         ``bytes(8 * count)``).
         """
         count = int(np.prod(shape))
-        out = np.empty(count, dtype=np.uint64)
-        view = out.view(np.uint8)
-        chunk = max(1, min(view.size, _CHUNK))
+        size = 8 * count
+        # update_into writes the keystream in place; it wants 15 spare bytes past the end
+        raw = np.empty(size + 16, dtype=np.uint8)
+        target = memoryview(raw)
+        chunk = max(1, min(size, _CHUNK))
         zeros = bytes(chunk)
-        for start in range(0, view.size, chunk):
-            stop = min(start + chunk, view.size)
-            view[start:stop] = np.frombuffer(self._enc.update(zeros[: stop - start]), np.uint8)
-        return out.reshape(shape)
+        for start in range(0, size, chunk):
+            stop = min(start + chunk, size)
+            self._enc.update_into(zeros[: stop - start], target[start : stop + 15])
+        return raw[:size].view(np.uint64).reshape(shape)
 
     def below(self, bound: int) -> int:
         """A uniform integer in ``[0, bound)`` (rejection sampling, no modulo bias)."""

@@ -85,12 +85,27 @@ def _stream(seed: bytes, *labels: object) -> AesCtrPrg:
 
 
 def _permutation(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
-    """A uniform permutation of ``range(n)``: the order of ``n`` uniform 64-bit keys.
+    """A uniform permutation of ``range(n)``: the order of ``n`` uniform random keys.
 
-    Keys tie with probability below ``n^2 / 2^65``; then a second key decides,
-    so the order never depends on the sorting algorithm.
+    Fast path: each key holds ``64 - b`` random bits above the row's index (``b``
+    bits), and one ``sort`` of these words gives the order with the index
+    riding along. If two random parts tie (probability below
+    ``n^2 / 2^(65 - b)``, about 2^-15 at 100,000 rows), the index would decide
+    their order, so that draw is discarded and the slow path runs: the order
+    of ``n`` uniform 64-bit keys, ties broken by a second key. Given no tie, the
+    order of i.i.d. keys is uniform; so is the slow path's: the result is
+    uniform either way. Large ``n``, where ties would be common, goes straight
+    to the slow path.
     """
     prg = _stream(seed, "pi", tree, feature)
+    index_bits = max(1, (n - 1).bit_length())
+    random_bits = 64 - index_bits
+    if n > 1 and 2 * math.log2(n) < random_bits - 8:  # ties below about 1 in 512
+        keys = prg.uint64(n) >> _U64(index_bits)
+        words = np.sort((keys << _U64(index_bits)) | np.arange(n, dtype=_U64))
+        high = words >> _U64(index_bits)
+        if not np.any(high[1:] == high[:-1]):
+            return (words & _U64((1 << index_bits) - 1)).astype(np.int64)
     keys = prg.uint64(n)
     order = np.argsort(keys)
     ranked = keys[order]
