@@ -50,7 +50,7 @@ class AesCtrPrg:
         size = 8 * count
         # update_into writes the keystream in place; it wants 15 spare bytes past the end
         raw = np.empty(size + 16, dtype=np.uint8)
-        target = memoryview(raw)
+        target = raw.data  # a memoryview of the array
         chunk = max(1, min(size, _CHUNK))
         zeros = bytes(chunk)
         for start in range(0, size, chunk):
