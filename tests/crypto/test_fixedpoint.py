@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from unseen.crypto.fixedpoint import RingFixedPoint, ZnFixedPoint
@@ -125,6 +125,10 @@ def test_zn_edges() -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(finite, st.integers(0, 40), st.integers(0, 20))
+# just past max_int = 2^(63-h) - 1, which float64 rounds up to 2^(63-h) (found by hypothesis)
+@example(2.0**53, 1, 9)
+@example(2.0**63, 0, 0)
+@example(-(2.0**63), 0, 0)
 def test_ring_round_trip_or_overflow(x: float, f: int, headroom: int) -> None:
     assume(headroom < 63 - f)
     enc = RingFixedPoint(f, headroom)

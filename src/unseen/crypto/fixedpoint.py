@@ -56,7 +56,9 @@ class RingFixedPoint:
             raise ValueError("cannot encode NaN or infinite values")
         with np.errstate(over="ignore"):  # inf is caught by the range check below
             v = np.rint(a * self.scale)
-        if v.size and np.max(np.abs(v)) > self.max_int:
+        # v holds integers, so |v| > max_int = 2^(63-headroom) - 1 is |v| >= 2^(63-headroom),
+        # a bound float64 holds exactly (max_int itself would round up to it)
+        if v.size and np.max(np.abs(v)) >= float(self.max_int + 1):
             worst = float(a.flat[int(np.argmax(np.abs(v)))])
             raise OverflowError(
                 f"{worst!r} does not fit: |x| must stay below {self.max_int / self.scale:.6g} "
