@@ -203,11 +203,12 @@ def histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-bin sums of ``g`` and ``h`` for ``n_slots`` nodes: two ``(n_slots, F, width)`` arrays.
 
-    ``bins`` is ``(n, F)``, fastest in Fortran order (contiguous columns); row ``i``
-    counts toward node ``slot[i]`` (``-1``: none). Two ``bincount`` calls per feature over the selected rows, on (node, bin)
-    codes: about four times faster than one call over every (row, feature)
-    pair, which must first repeat ``g`` and ``h`` per feature. Each bin adds its
-    rows in row order either way, so the sums are the same to the last bit.
+    ``bins`` is ``(n, F)``, fastest in Fortran order (contiguous columns); row
+    ``i`` counts toward node ``slot[i]`` (``-1``: none). Two ``bincount`` calls
+    per feature over the selected rows, on (node, bin) codes: about four times
+    faster than one call over every (row, feature) pair, which must first
+    repeat ``g`` and ``h`` per feature. Each bin adds its rows in row order
+    either way, so the sums are the same to the last bit.
     """
     n_features = bins.shape[1]
     shape = (n_slots, n_features, width)
