@@ -53,8 +53,8 @@ histogram's work.
 
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
-feature); a permutation is the order of ``rows`` uniform 64-bit keys (a second
-key breaks ties, which occur with probability below ``rows^2 / 2^65``).
+feature); a permutation is the order of ``rows`` uniform random keys, drawn so
+that ties never decide it (see :func:`_permutation`): exactly uniform.
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters), and a host derives its
