@@ -54,7 +54,8 @@ histogram's work.
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
 feature); a permutation is the order of ``rows`` uniform random keys, drawn so
-that ties never decide it (see :func:`_permutation`): exactly uniform.
+that a tie can decide it only where two 128-bit keys tie (probability below
+``rows^2 / 2^129``; see :func:`_permutation`).
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters), and a host derives its
@@ -93,9 +94,9 @@ def _permutation(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
     ``n^2 / 2^(65 - b)``, about 2^-15 at 100,000 rows), the index would decide
     their order, so that draw is discarded and the slow path runs: the order
     of ``n`` uniform 64-bit keys, ties broken by a second key. Given no tie, the
-    order of i.i.d. keys is uniform; so is the slow path's: the result is
-    uniform either way. Large ``n``, where ties would be common, goes straight
-    to the slow path.
+    order of i.i.d. keys is uniform; so is the slow path's, up to a tie of both
+    its keys (probability below ``n^2 / 2^129``). Large ``n``, where ties would
+    be common, goes straight to the slow path.
     """
     prg = _stream(seed, "pi", tree, feature)
     index_bits = max(1, (n - 1).bit_length())
