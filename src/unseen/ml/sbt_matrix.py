@@ -94,11 +94,9 @@ class MatrixGuestExchange(GuestExchange):
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree_rows = np.arange(self.rows) if rows is None else rows
-        bound = float(max(np.abs(g).max(initial=0), h.max(initial=0)))
-        self.fxp = FixedPointGH(self.ring, g.size, bound)
+        self.fxp = FixedPointGH.for_gradients(self.ring, g, h)
         self.y = self.fxp.encode(g, h)
-        scale = float(1 << self.fxp.frac_bits)
-        return self.y[:, 0].view(np.int64) / scale, self.y[:, 1].view(np.int64) / scale
+        return self.fxp.rounded(self.y)
 
     def _vectors(self, slot: np.ndarray, n_slots: int) -> np.ndarray:
         """``(rows, 2 n_slots)``: column ``2s`` is ``g`` on slot ``s``'s rows, ``2s+1`` is ``h``."""

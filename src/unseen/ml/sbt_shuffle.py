@@ -199,6 +199,11 @@ class FixedPointGH:
                 "bits in the share ring: scale the label down"
             )
 
+    @classmethod
+    def for_gradients(cls, ring: ShareRing, g: np.ndarray, h: np.ndarray) -> FixedPointGH:
+        """The encoding with as many fraction bits as sums of these ``g``, ``h`` allow."""
+        return cls(ring, g.size, float(max(np.abs(g).max(initial=0), h.max(initial=0))))
+
     def encode(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
         scale = float(1 << self.frac_bits)
         y = np.stack([np.rint(g * scale), np.rint(h * scale)], axis=1).astype(np.int64)
@@ -215,6 +220,11 @@ class FixedPointGH:
             )
         )
         return signed.astype(np.float64) / float(1 << self.frac_bits)
+
+    def rounded(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reals that encoded ``y`` (``(rows, 2)``) stands for: ``g`` and ``h`` as summed."""
+        scale = float(1 << self.frac_bits)
+        return y[:, 0].view(np.int64) / scale, y[:, 1].view(np.int64) / scale
 
 
 def share_limbs(objective: str) -> int:
@@ -265,8 +275,7 @@ class ShuffleGuestExchange(GuestExchange):
         self.tree, self.rows = tree, g.size
         self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size)})
         self.ring = ShareRing(g.size, self.limbs)
-        bound = float(max(np.abs(g).max(initial=0), h.max(initial=0)))
-        self.fxp = FixedPointGH(self.ring, g.size, bound)
+        self.fxp = FixedPointGH.for_gradients(self.ring, g, h)
         y = self.fxp.encode(g, h)
         with np.errstate(over="ignore"):
             for host in self.hosts:
@@ -277,8 +286,7 @@ class ShuffleGuestExchange(GuestExchange):
         else:
             self._b = self._all_masks(tree, g.size)
         self._next = (tree + 1, g.size, self._pool.submit(self._all_masks, tree + 1, g.size))
-        scale = float(1 << self.fxp.frac_bits)
-        return y[:, 0].view(np.int64) / scale, y[:, 1].view(np.int64) / scale
+        return self.fxp.rounded(y)
 
     def _all_masks(self, tree: int, rows: int) -> dict[str, list[np.ndarray]]:
         """The guest's shares ``b_f`` of each host's permuted ``(g, h)``, as float64 limbs."""
