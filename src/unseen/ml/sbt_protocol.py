@@ -746,12 +746,15 @@ class Host:
         exchange: HostExchange,
         X_eval: np.ndarray | None = None,
         binner: BinMapper | None = None,
+        *,
+        bins: np.ndarray | None = None,
     ) -> None:
+        """``bins``: ``binner.transform(X)``, where the caller has it already."""
         self.ctx, self.X, self.guest, self.me, self.p = ctx, X, guest, me, params
         self.exchange = exchange
         self.X_eval = X_eval
         self.binner = binner or BinMapper.fit(X, params.max_bin)
-        self.bins = self.binner.transform(X)
+        self.bins = self.binner.transform(X) if bins is None else bins
 
     def fit(self) -> PartyTrees:
         ctx, p = self.ctx, self.p

@@ -631,6 +631,7 @@ def _train_host(
             assert roles.dealer is not None
             announce_features(ctx, roles.dealer, X.shape[1])
     mask = bin_mask(binner.n_bins(), missing, theirs.max_bin + 1)
+    bins = binner.transform(X)
     exchange = _exchanges(
         ctx,
         roles,
@@ -639,10 +640,12 @@ def _train_host(
         theirs,
         X.shape[0],
         {ctx.party: mask},
-        bins=binner.transform(X) if mode == "ss-dealer-matrix" else None,
+        bins=bins if mode == "ss-dealer-matrix" else None,
     )
     assert isinstance(exchange, HostExchange)
-    host = Host(ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner)
+    host = Host(
+        ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner, bins=bins
+    )
     trees = host.fit()
     return PartyModel(
         party=ctx.party,
