@@ -102,6 +102,23 @@ def test_dead_peer_fails_the_waiting_party_within_the_timeout():
     assert time.monotonic() - t0 < FAST.peer_timeout + 1.5
 
 
+def test_a_send_cut_off_by_a_failing_peer_reports_the_peers_root_cause():
+    """A failing peer tells us why, then closes its server mid-message (CI saw this race)."""
+    from unseen.runtime.mailbox import Failure
+
+    net = MemoryNetwork(["a", "b"])
+    transport = net.transport("a")
+
+    def cut_off(job, peer, key, message, *, wait, stop=None):
+        transport.mailbox.put_failure(job, Failure("b", "load data", "ValueError", "rows differ"))
+        raise ProtocolError(f"peer {peer!r} refused message {key!r}: CANCELLED")
+
+    transport.deliver = cut_off  # type: ignore[method-assign]
+    ctx = Context("job", "a", ["a", "b"], transport, config=FAST)
+    with pytest.raises(RemoteError, match="rows differ"):
+        ctx.send("b", "seed", b"x")
+
+
 def test_peer_that_never_starts_fails_after_connect_timeout():
     net = MemoryNetwork(["a", "b"])
     net.take_down("b")

@@ -188,6 +188,11 @@ class Context:
         except PeerUnreachable as e:
             self.check_cancelled()  # a peer's own failure explains it better
             raise PeerError(peer, self._step or key, f"could not deliver {key!r}: {e}") from None
+        except ProtocolError:
+            # A peer that fails closes its server, cancelling what is in flight
+            # to it; the failure notice it sent first is the better explanation.
+            self.check_cancelled()
+            raise
         self._seen[peer] = time.monotonic()
         self.stats.bytes_sent += wire
         self.stats.messages_sent += 1

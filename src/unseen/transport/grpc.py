@@ -269,6 +269,9 @@ class GrpcTransport(Transport):
                 return len(header) + payload.nbytes
             except grpc.RpcError as e:
                 code = e.code()
+                if code == grpc.StatusCode.CANCELLED:
+                    # The peer's server stopped mid-message: it went away.
+                    raise PeerUnreachable(f"{code.name}: {e.details()}") from None
                 if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     raise ProtocolError(
                         f"peer {peer!r} refused message {key!r}: {e.details()}"
