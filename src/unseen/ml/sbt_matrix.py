@@ -44,6 +44,7 @@ import threading
 import numpy as np
 
 from unseen.crypto.triples import DealerProvider, ring_matmul, serve_dealer
+from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_protocol import GuestExchange, HostExchange
 from unseen.ml.sbt_shuffle import FixedPointGH, ShareRing
 from unseen.runtime.context import Context
@@ -71,8 +72,8 @@ class MatrixGuestExchange(GuestExchange):
     ) -> None:
         self.ctx, self.hosts, self.width, self.rows = ctx, hosts, width, rows
         self.n_features = widths
-        # sums over up to `rows` rows in Z_2^64; limbs of the host's exact bincount
-        self.ring = ShareRing(rows, 2)
+        # sums over up to `rows` rows in Z_2^64
+        self.ring = ShareRing(rows, exact_float=False)
         self.fxp: FixedPointGH | None = None
         self.providers = {
             h: DealerProvider(ctx, dealer, [ctx.party, h], namespace=_namespace(h)) for h in hosts
@@ -177,7 +178,8 @@ class MatrixHostExchange(HostExchange):
         self.ctx, self.guest, self.width = ctx, guest, width
         self.bins = bins  # (rows, F): every training row
         rows, f_count = bins.shape
-        self.ring = ShareRing(rows, 2)
+        self.ring = ShareRing(rows, exact_float=False)
+        kernels.warm_up()
         self.provider = DealerProvider(
             ctx, dealer, [guest, ctx.party], namespace=_namespace(ctx.party)
         )
@@ -204,14 +206,7 @@ class MatrixHostExchange(HostExchange):
             raise ProtocolError("the guest sent malformed masked gradients")
         # M^T f: per feature, the sums of f by bin (exact, in the share ring), for the (g, h)
         # pair of each slot at once
-        limbs = self.ring.limb_arrays(f)
-        share = np.empty((f_count * self.width, k), dtype=_U64)
-        for s in range(n_slots):
-            pair = [
-                np.broadcast_to(limb[:, 2 * s : 2 * s + 2], (f_count, rows, 2)) for limb in limbs
-            ]
-            sums = self.ring.group_sums(self.codes, pair, self.width)  # (F, W, 2)
-            share[:, 2 * s : 2 * s + 2] = sums.reshape(f_count * self.width, 2)
+        share = kernels.bin_sums(self.codes, f, self.width).reshape(f_count * self.width, k)
         with np.errstate(over="ignore"):
             for j, t in enumerate(triples):
                 share[:, j] += t.c

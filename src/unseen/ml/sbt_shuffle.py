@@ -53,9 +53,11 @@ histogram's work.
 
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
-feature); a permutation is the order of ``rows`` uniform random keys, drawn so
-that a tie can decide it only where two 128-bit keys tie (probability below
-``rows^2 / 2^129``; see :func:`_permutation`).
+feature); a permutation is a Fisher-Yates shuffle driven by its stream, with
+exact rejection sampling (:func:`unseen.ml.sbt_kernels.permutation`).
+
+The per-row loops (shuffles, gathers through a permutation, sums of ``uint64``
+shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`).
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters), and a host derives its
@@ -71,6 +73,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
+from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_protocol import GuestExchange, HostExchange
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
@@ -86,33 +89,8 @@ def _stream(seed: bytes, *labels: object) -> AesCtrPrg:
 
 
 def _permutation(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
-    """A uniform permutation of ``range(n)``: the order of ``n`` uniform random keys.
-
-    Fast path: each key holds ``64 - b`` random bits above the row's index (``b``
-    bits), and one ``sort`` of these words gives the order with the index
-    riding along. If two random parts tie (probability below
-    ``n^2 / 2^(65 - b)``, about 2^-15 at 100,000 rows), the index would decide
-    their order, so that draw is discarded and the slow path runs: the order
-    of ``n`` uniform 64-bit keys, ties broken by a second key. Given no tie, the
-    order of i.i.d. keys is uniform; so is the slow path's, up to a tie of both
-    its keys (probability below ``n^2 / 2^129``). Large ``n``, where ties would
-    be common, goes straight to the slow path.
-    """
-    prg = _stream(seed, "pi", tree, feature)
-    index_bits = max(1, (n - 1).bit_length())
-    random_bits = 64 - index_bits
-    if n > 1 and 2 * math.log2(n) < random_bits - 8:  # ties below about 1 in 512
-        keys = prg.uint64(n) >> _U64(index_bits)
-        words = np.sort((keys << _U64(index_bits)) | np.arange(n, dtype=_U64))
-        high = words >> _U64(index_bits)
-        if not np.any(high[1:] == high[:-1]):
-            return (words & _U64((1 << index_bits) - 1)).astype(np.int64)
-    keys = prg.uint64(n)
-    order = np.argsort(keys)
-    ranked = keys[order]
-    if n > 1 and np.any(ranked[1:] == ranked[:-1]):
-        order = np.lexsort((prg.uint64(n), keys))
-    return order
+    """The uniform permutation ``pi_f`` of ``range(n)`` for ``(tree, feature)`` (int32)."""
+    return kernels.permutation(_stream(seed, "pi", tree, feature), n)
 
 
 def _mask_a(seed: bytes, tree: int, n: int) -> np.ndarray:
@@ -123,63 +101,32 @@ def _mask_b(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
     return _stream(seed, "b", tree, feature).uint64((n, 2))
 
 
-def _permute_rows(pairs: np.ndarray, perms: np.ndarray) -> np.ndarray:
-    """``pairs[perms]`` for ``(n, 2)`` uint64 rows: ``(..., n, 2)``, gathered as 16-byte items."""
-    items = np.ascontiguousarray(pairs).view(np.complex128).ravel()
-    return items[perms].view(_U64).reshape(*perms.shape, 2)
-
-
 class ShareRing:
-    """The ring ``Z_2^k`` of the shares, cut into limbs that a float64 ``bincount`` sums exactly.
+    """The ring ``Z_2^k`` of the shares (``k`` public, from public parameters only).
 
-    With ``rows`` rows, a limb of ``b = 53 - ceil(log2(rows + 1))`` bits sums
-    exactly in float64. ``limbs`` (public: the guest chooses it from public
-    parameters only) limbs give ``k = min(64, limbs * b)``. Shares are uniform
-    in ``Z_2^k``: the parties compute modulo ``2^64`` and keep the low ``k``
-    bits, which is the same sharing modulo ``2^k``.
+    Shares are summed modulo ``2^64`` and reduced to their low ``k`` bits, which
+    is the same sharing modulo ``2^k``. With ``exact_float`` (bounded,
+    logistic gradients), ``k = 53 - ceil(log2(rows + 1))``: the fixed point
+    then leaves every sum over the rows exact in float64 too, so the guest's
+    own (float64) histograms of the same rounded values equal the hosts'
+    sums and ties break alike. Otherwise ``k = 64``.
     """
 
-    def __init__(self, rows: int, limbs: int) -> None:
-        self.limb_bits = 53 - max(1, math.ceil(math.log2(rows + 1)))
-        self.limbs = limbs
-        self.bits = min(64, limbs * self.limb_bits)
+    def __init__(self, rows: int, exact_float: bool) -> None:
+        self.bits = 53 - max(1, math.ceil(math.log2(rows + 1))) if exact_float else 64
         self.mask = _U64((1 << self.bits) - 1) if self.bits < 64 else _U64(0xFFFFFFFFFFFFFFFF)
 
-    def limb_arrays(self, shares: np.ndarray) -> list[np.ndarray]:
-        """``shares`` (uint64 in the ring, any shape) as float64 limbs, lowest first."""
-        # (int64 to float64 converts faster than uint64 to float64; limbs are below 2^53)
-        if self.limbs == 1:
-            return [(shares & self.mask).view(np.int64).astype(np.float64)]
-        low = _U64((1 << self.limb_bits) - 1)
-        return [
-            ((shares >> _U64(i * self.limb_bits)) & low).view(np.int64).astype(np.float64)
-            for i in range(self.limbs)
-        ]
+    def label_sums(
+        self, slots: np.ndarray, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
+    ) -> np.ndarray:
+        """``out[f, slot * width + bin]``: the sum of ``shares[f]`` over rows with that label.
 
-    def group_sums(self, codes: np.ndarray, limbs: list[np.ndarray], size: int) -> np.ndarray:
-        """``out[c] = sum of the shares whose code is c``, mod ``2^k``.
-
-        ``codes``: ``(F, n)``, non-negative; codes from ``size`` up collect rows
-        not summed. ``limbs``: per limb, ``(F, n, 2)`` float64. Returns
-        ``(F, size, 2)`` uint64.
+        ``slots``, ``bins``: ``(F, n)`` unsigned, checked in range; slot ``n_slots``
+        marks rows not summed. ``shares``: ``(F, n, 2)`` uint64. Returns
+        ``(F, n_slots * width, 2)`` uint64 in the ring.
         """
-        f_count = codes.shape[0]
-        out = np.zeros((f_count, size, 2), dtype=_U64)
-        top = int(codes.max(initial=0)) + 1
-        with np.errstate(over="ignore"):
-            for i, limb in enumerate(limbs):
-                shift = _U64(i * self.limb_bits)
-                for f in range(f_count):
-                    for col in range(2):
-                        s = np.bincount(codes[f], weights=limb[f, :, col], minlength=max(top, size))
-                        out[f, :, col] += s[:size].astype(_U64) << shift
-        return out & self.mask
-
-
-def _codes(slots: np.ndarray, pbins: np.ndarray, width: int, n_slots: int) -> np.ndarray:
-    """Labels ``slot * width + bin`` of the permuted rows (the dropped slot ``n_slots`` included)."""
-    dtype = np.int16 if (n_slots + 1) * width < (1 << 15) else np.int32
-    return np.asarray(slots.astype(dtype) * width + pbins, dtype=dtype)
+        assert slots.max(initial=0) <= n_slots and bins.max(initial=0) < width
+        return kernels.label_sums(slots, bins, shares, width, n_slots) & self.mask
 
 
 class FixedPointGH:
@@ -227,14 +174,14 @@ class FixedPointGH:
         return y[:, 0].view(np.int64) / scale, y[:, 1].view(np.int64) / scale
 
 
-def share_limbs(objective: str) -> int:
-    """Limbs of the share ring, from public parameters only.
+def exact_float_ring(objective: str) -> bool:
+    """Whether the share ring keeps float64 sums exact (public parameters only).
 
-    Logistic gradients are bounded (``|g| <= 1``, ``h <= 1/4``), so one limb
+    Logistic gradients are bounded (``|g| <= 1``, ``h <= 1/4``), so such a ring
     leaves enough fraction bits up to about a million rows; regression
-    gradients are not, so they get two.
+    gradients are not, so they get the whole ``Z_2^64``.
     """
-    return 1 if objective == "binary:logistic" else 2
+    return objective == "binary:logistic"
 
 
 class ShuffleGuestExchange(GuestExchange):
@@ -251,8 +198,9 @@ class ShuffleGuestExchange(GuestExchange):
     ) -> None:
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
         self.n_features = widths
-        self.limbs = share_limbs(objective)
+        self.exact_float = exact_float_ring(objective)
         self.seeds: dict[str, bytes] = {}
+        kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
             for host in hosts:
                 seed = ctx.recv(dealer, f"{_NS}/seed/{host}")
@@ -260,21 +208,21 @@ class ShuffleGuestExchange(GuestExchange):
                     raise ProtocolError("the dealer sent a malformed seed")
                 self.seeds[host] = seed
         self.fxp: FixedPointGH | None = None
-        self.ring = ShareRing(1, self.limbs)
+        self.ring = ShareRing(1, self.exact_float)
         self.rows = 0
         self.tree = -1
-        self._b: dict[str, list[np.ndarray]] = {}  # this tree's masks b_f per host, as limbs
+        self._b: dict[str, np.ndarray] = {}  # this tree's masks b_f per host
         self._pbins: dict[str, np.ndarray] = {}  # this tree's permuted bins per host
         # the next tree's masks do not depend on the data: derive them in the background
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-masks")
-        self._next: tuple[int, int, Future[dict[str, list[np.ndarray]]]] | None = None
+        self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
 
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
         self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size)})
-        self.ring = ShareRing(g.size, self.limbs)
+        self.ring = ShareRing(g.size, self.exact_float)
         self.fxp = FixedPointGH.for_gradients(self.ring, g, h)
         y = self.fxp.encode(g, h)
         with np.errstate(over="ignore"):
@@ -288,19 +236,15 @@ class ShuffleGuestExchange(GuestExchange):
         self._next = (tree + 1, g.size, self._pool.submit(self._all_masks, tree + 1, g.size))
         return self.fxp.rounded(y)
 
-    def _all_masks(self, tree: int, rows: int) -> dict[str, list[np.ndarray]]:
-        """The guest's shares ``b_f`` of each host's permuted ``(g, h)``, as float64 limbs."""
-        ring = ShareRing(rows, self.limbs)
+    def _all_masks(self, tree: int, rows: int) -> dict[str, np.ndarray]:
+        """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, 2)``."""
         out = {}
         for host in self.hosts:
             b = np.empty((self.n_features[host], rows, 2), dtype=_U64)
             for f in range(self.n_features[host]):
                 b[f] = _mask_b(self.seeds[host], tree, f, rows)
-            out[host] = ring.limb_arrays(b)
+            out[host] = b
         return out
-
-    def _masks(self, host: str) -> list[np.ndarray]:
-        return self._b[host]
 
     def histograms(
         self, tree: int, depth: int, slot: np.ndarray, n_slots: int
@@ -328,8 +272,10 @@ class ShuffleGuestExchange(GuestExchange):
                 or slots.max(initial=0) > n_slots
             ):
                 raise ProtocolError(f"{host!r} sent malformed labels")
-            codes = _codes(slots, self._pbins[host], self.width, n_slots)
-            mine = self.ring.group_sums(codes, self._masks(host), size)  # while the host sums
+            # while the host sums its shares
+            mine = self.ring.label_sums(
+                slots, self._pbins[host], self._b[host], self.width, n_slots
+            )
             theirs = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/sums")
             if (
                 not isinstance(theirs, np.ndarray)
@@ -358,22 +304,23 @@ class ShuffleHostExchange(HostExchange):
         self, ctx: Context, guest: str, dealer: str, width: int, objective: str = "binary:logistic"
     ) -> None:
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
-        self.limbs = share_limbs(objective)
+        self.exact_float = exact_float_ring(objective)
+        kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
             seed = ctx.recv(dealer, f"{_NS}/seed")
             if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
                 raise ProtocolError("the dealer sent a malformed seed")
         self.seed = seed
-        self.ring = ShareRing(1, self.limbs)
-        self.perms = np.zeros((0, 0), dtype=np.int64)
-        self.shares: list[np.ndarray] = []
+        self.ring = ShareRing(1, self.exact_float)
+        self.perms = np.zeros((0, 0), dtype=np.int32)
+        self.shares = np.zeros((0, 0, 2), dtype=_U64)
         self.pbins = np.zeros((0, 0), dtype=np.int32)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-perms")
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
         if f_count == 0:
-            return np.zeros((0, n), dtype=np.int64)
+            return np.zeros((0, n), dtype=np.int32)
         return np.stack([_permutation(self.seed, tree, f, n) for f in range(f_count)])
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
@@ -386,12 +333,7 @@ class ShuffleHostExchange(HostExchange):
         # the next tree's permutations, in the background (trees have the same row count)
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
-        cols = np.ascontiguousarray(bins.T)
-        self.pbins = (
-            np.stack([cols[f][self.perms[f]] for f in range(f_count)])
-            if f_count
-            else np.zeros((0, n), dtype=np.uint8)
-        )
+        self.pbins = kernels.gather_each(np.ascontiguousarray(bins.T), self.perms)
         self.ctx.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, 2):
@@ -403,24 +345,20 @@ class ShuffleHostExchange(HostExchange):
             or delta.shape != (f_count, n, 2)
         ):
             raise ProtocolError("the dealer sent a malformed correction")
-        self.ring = ShareRing(n, self.limbs)
-        with np.errstate(over="ignore"):
-            delta += _permute_rows(m, self.perms)  # s_f = Y[pi_f] - b_f, in place
-        self.shares = self.ring.limb_arrays(delta)
+        self.ring = ShareRing(n, self.exact_float)
+        kernels.add_permuted(m, self.perms, delta)  # s_f = Y[pi_f] - b_f, in place
+        self.shares = delta
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
-        size = n_slots * self.width
         # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
-        slots = dump[self.perms]
+        slots = kernels.gather_columns(dump, self.perms)
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
-        codes = _codes(slots, self.pbins, self.width, n_slots)
-        self.ctx.send(
-            self.guest, f"{_NS}/{tree}/{depth}/sums", self.ring.group_sums(codes, self.shares, size)
-        )
+        sums = self.ring.label_sums(slots, self.pbins, self.shares, self.width, n_slots)
+        self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
     def end_tree(self, tree: int) -> None:
-        self.shares = []
+        self.shares = np.zeros((0, 0, 2), dtype=_U64)
 
     def finish(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -430,10 +368,10 @@ def deal_tree(guest_seed: bytes, host_seed: bytes, tree: int, n: int, features: 
     """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature."""
     a = _mask_a(guest_seed, tree, n)
     delta = np.empty((features, n, 2), dtype=_U64)
-    with np.errstate(over="ignore"):
-        for f in range(features):
-            pi = _permutation(host_seed, tree, f, n)
-            np.subtract(_permute_rows(a, pi), _mask_b(guest_seed, tree, f, n), out=delta[f])
+    for f in range(features):
+        delta[f] = _mask_b(guest_seed, tree, f, n)
+        pi = _permutation(host_seed, tree, f, n)
+        kernels.permuted_minus(a, pi[None], delta[f : f + 1])
     return delta
 
 
@@ -444,6 +382,7 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
     It deals tree ``t + 1`` while the parties grow tree ``t`` (every tree has
     the same number of rows), so each correction is at the host when needed.
     """
+    kernels.warm_up()
     with ctx.step("ss-dealer: seeds"):
         guest_seeds = {host: ctx.rng.token(SEED_BYTES) for host in hosts}
         host_seeds = {host: ctx.rng.token(SEED_BYTES) for host in hosts}

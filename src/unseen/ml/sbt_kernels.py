@@ -1,0 +1,178 @@
+"""Compiled loops (Numba) for ``ss-dealer`` SecureBoost: share sums, permutations, gathers.
+
+Each is one pass over the rows that numpy cannot do in one call without
+temporaries: a per-label sum of ``uint64`` shares (modulo ``2^64``, which a
+float64 ``bincount`` cannot do exactly), a Fisher-Yates shuffle, and
+gathers of ``(g, h)`` pairs through a permutation. They are compiled once
+per machine (Numba caches the machine code beside this module, or in the
+user's cache when that folder is read-only); :func:`warm_up` compiles them
+ahead of the first tree.
+
+Secrets pass through these loops but no randomness is made here: the
+shuffle consumes words drawn by the caller from an AES-CTR stream
+(:class:`~unseen.crypto.prg.AesCtrPrg`). The loops index with trusted
+arrays only (this party's permutations and bins, or a peer's labels checked
+in range beforehand): Numba does not check bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from unseen.crypto.prg import AesCtrPrg
+
+_U64 = np.uint64
+
+
+@njit(cache=True, nogil=True)
+def _fisher_yates(words: np.ndarray, n: int) -> tuple[np.ndarray, int]:  # pragma: no cover
+    """Durstenfeld's shuffle of ``range(n)`` from uniform 32-bit ``words``.
+
+    Position ``i`` swaps with ``j`` uniform in ``[0, i]``, drawn by Lemire's
+    multiply-and-reject ("Fast random integer generation in an interval",
+    ACM TOMACS 2019): exact, no modulo bias. Returns the permutation and the
+    words used, or ``-1`` if ``words`` ran out first (the caller draws more).
+    """
+    p = np.arange(n).astype(np.int32)
+    low32 = np.uint64(0xFFFFFFFF)
+    two32 = np.uint64(1) << np.uint64(32)
+    used = 0
+    for i in range(n - 1, 0, -1):
+        bound = np.uint64(i + 1)
+        if used >= words.size:
+            return p, -1
+        m = np.uint64(words[used]) * bound
+        used += 1
+        if (m & low32) < bound:  # rarely: the exact rejection threshold is needed
+            threshold = two32 % bound
+            while (m & low32) < threshold:
+                if used >= words.size:
+                    return p, -1
+                m = np.uint64(words[used]) * bound
+                used += 1
+        j = m >> np.uint64(32)
+        t = p[i]
+        p[i] = p[j]
+        p[j] = t
+    return p, used
+
+
+def permutation(prg: AesCtrPrg, n: int) -> np.ndarray:
+    """A uniform permutation of ``range(n)`` (int32), from the stream of ``prg``.
+
+    Exactly uniform given uniform words (Fisher-Yates with rejection). The
+    result is a function of the stream alone, so two parties holding the seed
+    draw the same permutation.
+    """
+    if not 0 <= n < 2**31:
+        raise ValueError(f"cannot permute {n} rows")
+    # n - 1 draws, each rejected with probability below n / 2^32; spare words cover that
+    words = prg.uint64((n + 1) // 2 + 64).view(np.uint32)
+    while True:
+        p, used = _fisher_yates(words, n)
+        if used >= 0:
+            return p
+        # ran out (vanishingly rare): the same shuffle over the longer stream
+        words = np.concatenate([words, prg.uint64(words.size // 2 + 64).view(np.uint32)])
+
+
+@njit(cache=True, nogil=True)
+def label_sums(
+    slots: np.ndarray, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
+) -> np.ndarray:  # pragma: no cover
+    """``out[f, slot * width + bin] = sum of shares[f, i]`` over rows ``i`` with that label, mod 2^64.
+
+    ``slots``, ``bins``: ``(F, n)``; a slot of ``n_slots`` or more marks a row
+    not summed. ``bins`` must be below ``width``. ``shares``: ``(F, n, 2)``
+    uint64. Returns ``(F, n_slots * width, 2)`` uint64.
+    """
+    f_count, n = slots.shape
+    out = np.zeros((f_count, n_slots * width, 2), dtype=np.uint64)
+    for f in range(f_count):
+        for i in range(n):
+            s = slots[f, i]
+            if s < n_slots:
+                k = s * width + bins[f, i]
+                out[f, k, 0] += shares[f, i, 0]
+                out[f, k, 1] += shares[f, i, 1]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def bin_sums(codes: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover
+    """``out[f, b, c] = sum of values[i, c]`` over rows ``i`` with ``codes[f, i] == b``, mod 2^64.
+
+    ``codes``: ``(F, n)`` below ``width``; ``values``: ``(n, C)`` uint64.
+    Returns ``(F, width, C)`` uint64.
+    """
+    f_count, n = codes.shape
+    cols = values.shape[1]
+    out = np.zeros((f_count, width, cols), dtype=np.uint64)
+    for f in range(f_count):
+        for i in range(n):
+            b = codes[f, i]
+            for c in range(cols):
+                out[f, b, c] += values[i, c]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, 2)``; ``out``: ``(F, n, 2)``)."""
+    f_count, n = perms.shape
+    for f in range(f_count):
+        for i in range(n):
+            r = perms[f, i]
+            out[f, i, 0] += pairs[r, 0]
+            out[f, i, 1] += pairs[r, 1]
+
+
+@njit(cache=True, nogil=True)
+def permuted_minus(
+    pairs: np.ndarray, perms: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``out[f] = pairs[perms[f]] - out[f]`` in place, mod 2^64."""
+    f_count, n = perms.shape
+    for f in range(f_count):
+        for i in range(n):
+            r = perms[f, i]
+            out[f, i, 0] = pairs[r, 0] - out[f, i, 0]
+            out[f, i, 1] = pairs[r, 1] - out[f, i, 1]
+
+
+@njit(cache=True, nogil=True)
+def gather_columns(values: np.ndarray, perms: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``out[f] = values[perms[f]]`` for a vector ``values`` (``perms``: ``(F, n)``)."""
+    f_count, n = perms.shape
+    out = np.empty((f_count, n), dtype=values.dtype)
+    for f in range(f_count):
+        for i in range(n):
+            out[f, i] = values[perms[f, i]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def gather_each(values: np.ndarray, perms: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``out[f] = values[f][perms[f]]`` (``values``, ``perms``: ``(F, n)``)."""
+    f_count, n = perms.shape
+    out = np.empty((f_count, n), dtype=values.dtype)
+    for f in range(f_count):
+        for i in range(n):
+            out[f, i] = values[f, perms[f, i]]
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) the loops for the types SecureBoost uses."""
+    perms = permutation(AesCtrPrg(bytes(16)), 4).reshape(1, 4)
+    pairs = np.zeros((4, 2), dtype=_U64)
+    shares = np.zeros((1, 4, 2), dtype=_U64)
+    add_permuted(pairs, perms, shares)
+    permuted_minus(pairs, perms, shares)
+    u8 = np.zeros((1, 4), dtype=np.uint8)
+    for slot_type in (np.uint8, np.uint16):
+        label_sums(np.zeros((1, 4), dtype=slot_type), u8, shares, 2, 1)
+        gather_columns(np.zeros(4, dtype=slot_type), perms)
+    gather_each(u8, perms)
+    bin_sums(u8, pairs, 2)

@@ -1,0 +1,109 @@
+"""The compiled loops of ss-dealer SecureBoost, against numpy on the same inputs."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from unseen.crypto.prg import AesCtrPrg
+from unseen.ml import sbt_kernels as kernels
+
+U64 = np.uint64
+rng = np.random.default_rng(11)  # test data only
+
+
+class _StubPrg:
+    """A stream whose first block is all zeros (every draw rejected), then AES-CTR."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = AesCtrPrg(bytes(range(16)))
+
+    def uint64(self, shape: int | tuple[int, ...]) -> np.ndarray:
+        self.calls += 1
+        out = self.real.uint64(shape)
+        return np.zeros_like(out) if self.calls == 1 else out
+
+
+def test_permutation_is_a_function_of_the_stream():
+    p = kernels.permutation(AesCtrPrg(bytes(16)), 5000)
+    assert p.dtype == np.int32 and np.array_equal(np.sort(p), np.arange(5000))
+    assert np.array_equal(p, kernels.permutation(AesCtrPrg(bytes(16)), 5000))
+    assert not np.array_equal(p, kernels.permutation(AesCtrPrg(bytes(15) + b"\x01"), 5000))
+    assert kernels.permutation(AesCtrPrg(), 0).size == 0
+    with pytest.raises(ValueError, match="cannot permute"):
+        kernels.permutation(AesCtrPrg(), -1)
+
+
+def test_permutation_of_three_is_uniform():
+    prg = AesCtrPrg(bytes(range(1, 17)))
+    counts = Counter(tuple(kernels.permutation(prg, 3).tolist()) for _ in range(6000))
+    assert set(counts) == set(itertools.permutations(range(3)))
+    # each order has probability 1/6: 1000 expected, standard deviation ~29
+    assert all(850 < c < 1150 for c in counts.values()), counts
+
+
+def test_shuffle_rejects_biased_draws_and_draws_more_words_when_they_run_out():
+    n = 1000  # not a power of two: a zero word is below the rejection threshold
+    words = np.zeros(10, dtype=np.uint32)
+    _, used = kernels._fisher_yates(words, n)
+    assert used == -1
+    stub = _StubPrg()
+    p = kernels.permutation(stub, n)  # type: ignore[arg-type]
+    assert stub.calls == 2 and np.array_equal(np.sort(p), np.arange(n))
+    # the same as one shuffle over the whole stream: zeros, then the real words
+    again = AesCtrPrg(bytes(range(16)))
+    first = again.uint64((n + 1) // 2 + 64)
+    stream = np.concatenate([np.zeros_like(first), again.uint64(first.size + 64)])
+    q, used = kernels._fisher_yates(stream.view(np.uint32), n)
+    assert used > 2 * first.size and np.array_equal(p, q)
+
+
+def test_label_sums_match_numpy_and_wrap_modulo_2_64():
+    f_count, n, width, n_slots = 3, 2000, 5, 4
+    shares = rng.integers(0, 2**64 - 1, size=(f_count, n, 2), dtype=U64, endpoint=True)
+    slots = rng.integers(0, n_slots + 1, size=(f_count, n)).astype(np.uint16)
+    bins = rng.integers(0, width, size=(f_count, n)).astype(np.uint8)
+    got = kernels.label_sums(slots, bins, shares, width, n_slots)
+    assert got.shape == (f_count, n_slots * width, 2) and got.dtype == U64
+    for f in range(f_count):
+        for code in range(n_slots * width):
+            sel = (slots[f].astype(int) * width + bins[f] == code) & (slots[f] < n_slots)
+            want = (
+                [int(v) for v in shares[f, sel].astype(object).sum(axis=0)] if sel.any() else [0, 0]
+            )
+            assert [int(x) for x in got[f, code]] == [w % 2**64 for w in want]
+
+
+def test_bin_sums_match_numpy():
+    f_count, n, width, cols = 4, 3000, 7, 6
+    codes = rng.integers(0, width, size=(f_count, n)).astype(np.uint8)
+    values = rng.integers(0, 2**64 - 1, size=(n, cols), dtype=U64, endpoint=True)
+    got = kernels.bin_sums(codes, values, width)
+    for f in range(f_count):
+        for b in range(width):
+            want = values[codes[f] == b].astype(object).sum(axis=0)
+            assert [int(x) for x in got[f, b]] == [int(w) % 2**64 for w in want]
+
+
+def test_gathers_through_permutations_match_numpy():
+    f_count, n = 3, 1000
+    prg = AesCtrPrg()
+    perms = np.stack([kernels.permutation(prg, n) for _ in range(f_count)])
+    pairs = rng.integers(0, 2**64 - 1, size=(n, 2), dtype=U64, endpoint=True)
+    out = rng.integers(0, 2**64 - 1, size=(f_count, n, 2), dtype=U64, endpoint=True)
+    with np.errstate(over="ignore"):
+        want_plus = out + pairs[perms]
+        want_minus = pairs[perms] - out
+    plus, minus = out.copy(), out.copy()
+    kernels.add_permuted(pairs, perms, plus)
+    kernels.permuted_minus(pairs, perms, minus)
+    assert np.array_equal(plus, want_plus) and np.array_equal(minus, want_minus)
+    vector = rng.integers(0, 200, size=n).astype(np.uint8)
+    assert np.array_equal(kernels.gather_columns(vector, perms), vector[perms])
+    table = rng.integers(0, 200, size=(f_count, n)).astype(np.uint8)
+    want = np.stack([table[f][perms[f]] for f in range(f_count)])
+    assert np.array_equal(kernels.gather_each(table, perms), want)
