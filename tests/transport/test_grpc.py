@@ -12,6 +12,7 @@ from unseen.runtime.context import Context, RuntimeConfig, run_role
 from unseen.runtime.errors import ConfigError, PeerError, RemoteError
 from unseen.runtime.launch import make_parties
 from unseen.transport import grpc as tgrpc
+from unseen.transport.codec import encode
 from unseen.transport.grpc import GrpcTransport
 from unseen.transport.identity import keygen, load_parties, load_private_key
 
@@ -70,6 +71,27 @@ def test_large_array_is_chunked_and_streamed(parties_file, monkeypatch):
     assert not errors, errors
     assert results["bank"] == {"sum": int(data.sum()), "n": data.size}
     assert results["telecom"] == data.nbytes
+
+
+def test_a_put_whose_payload_differs_from_its_header_is_refused(parties_file):
+    """A small message crosses in one ``Put`` call; the receiver checks it against its header."""
+    import json
+
+    import grpc
+
+    ts = transports(parties_file)
+    try:
+        ts["bank"].deliver("job", "telecom", "ok", encode(np.arange(4)), wait=5.0)
+        assert ts["telecom"].mailbox.take("job", "bank", "ok", timeout=1.0).tolist() == [0, 1, 2, 3]
+        put = tgrpc._unary(ts["bank"]._channel("telecom"), "Put")
+        header = json.dumps({"job": "job", "key": "bad", "kind": "bytes", "nbytes": 5}).encode()
+        with pytest.raises(grpc.RpcError) as info:
+            put(len(header).to_bytes(4, "little") + header + b"abc", timeout=5.0)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cut short: 3 of 5 bytes" in str(info.value.details())
+    finally:
+        for t in ts.values():
+            t.close()
 
 
 @pytest.mark.slow

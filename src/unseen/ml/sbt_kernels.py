@@ -83,20 +83,20 @@ def label_sums(
 ) -> np.ndarray:  # pragma: no cover
     """``out[f, slot * width + bin] = sum of shares[f, i]`` over rows ``i`` with that label, mod 2^64.
 
-    ``slots``, ``bins``: ``(F, n)``; a slot of ``n_slots`` or more marks a row
-    not summed. ``bins`` must be below ``width``. ``shares``: ``(F, n, 2)``
-    uint64. Returns ``(F, n_slots * width, 2)`` uint64.
+    ``slots``, ``bins``: ``(F, n)``; slot ``n_slots`` marks a row not summed
+    (``slots`` must not exceed it). ``bins`` must be below ``width``.
+    ``shares``: ``(F, n, 2)`` uint64. Returns ``(F, n_slots * width, 2)`` uint64.
     """
     f_count, n = slots.shape
-    out = np.zeros((f_count, n_slots * width, 2), dtype=np.uint64)
+    # rows not summed land in slot n_slots, cut off at the end: no branch per row
+    out = np.zeros((f_count, (n_slots + 1) * width, 2), dtype=np.uint64)
     for f in range(f_count):
+        o, row_slots, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
         for i in range(n):
-            s = slots[f, i]
-            if s < n_slots:
-                k = s * width + bins[f, i]
-                out[f, k, 0] += shares[f, i, 0]
-                out[f, k, 1] += shares[f, i, 1]
-    return out
+            k = np.intp(row_slots[i]) * width + np.intp(row_bins[i])
+            o[k, 0] += row_shares[i, 0]
+            o[k, 1] += row_shares[i, 1]
+    return out[:, : n_slots * width]
 
 
 @njit(cache=True, nogil=True)

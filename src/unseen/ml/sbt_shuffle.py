@@ -121,11 +121,12 @@ class ShareRing:
     ) -> np.ndarray:
         """``out[f, slot * width + bin]``: the sum of ``shares[f]`` over rows with that label.
 
-        ``slots``, ``bins``: ``(F, n)`` unsigned, checked in range; slot ``n_slots``
-        marks rows not summed. ``shares``: ``(F, n, 2)`` uint64. Returns
-        ``(F, n_slots * width, 2)`` uint64 in the ring.
+        ``slots``, ``bins``: ``(F, n)`` unsigned; slot ``n_slots`` marks rows not
+        summed. The caller has checked ``slots <= n_slots`` and ``bins < width``
+        (a peer's labels on receipt): the compiled loop does not check bounds.
+        ``shares``: ``(F, n, 2)`` uint64. Returns ``(F, n_slots * width, 2)``
+        uint64 in the ring.
         """
-        assert slots.max(initial=0) <= n_slots and bins.max(initial=0) < width
         return kernels.label_sums(slots, bins, shares, width, n_slots) & self.mask
 
 
@@ -268,7 +269,7 @@ class ShuffleGuestExchange(GuestExchange):
             if (
                 not isinstance(slots, np.ndarray)
                 or slots.shape != (f_count, self.rows)
-                or slots.dtype.kind != "u"
+                or slots.dtype not in (np.uint8, np.uint16)
                 or slots.max(initial=0) > n_slots
             ):
                 raise ProtocolError(f"{host!r} sent malformed labels")

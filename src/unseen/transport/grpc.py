@@ -4,9 +4,13 @@ Each party runs one gRPC server at its ``listen`` address and opens one channel
 per peer. Service ``unseen.Transport`` has three methods, all carrying raw
 bytes (no protobuf, no pickle):
 
+``Put`` (unary)
+    One message of at most :data:`CHUNK` payload bytes: the length of a JSON
+    header (4 bytes, little-endian), the header
+    ``{"job", "key", "kind", "nbytes", "dtype"?, "shape"?}``, the payload. One
+    call, so a small message costs one round trip and no streaming thread.
 ``Push`` (client stream -> unary)
-    One message. The first frame is a JSON header
-    ``{"job", "key", "kind", "nbytes", "dtype"?, "shape"?}``; the payload follows
+    One larger message. The first frame is the JSON header; the payload follows
     in frames of at most :data:`CHUNK` bytes, so messages of any size (2 GB and
     more) pass under gRPC's per-message limit. The receiver writes the frames
     into one preallocated buffer, then puts the decoded value in its mailbox.
@@ -94,6 +98,8 @@ class GrpcTransport(Transport):
         self._by_fingerprint = {p.fingerprint: name for name, p in parties.parties.items()}
         self._fp_cache: dict[bytes, str | None] = {}
         self._channels: dict[str, grpc.Channel] = {}
+        # peers whose last push went through: the next one goes without a probe first
+        self._connected: set[str] = set()
         self._lock = threading.Lock()
         self._server = self._start_server()
 
@@ -112,6 +118,9 @@ class GrpcTransport(Transport):
         handlers = {
             "Push": grpc.stream_unary_rpc_method_handler(
                 self._on_push, request_deserializer=_ident, response_serializer=_ident
+            ),
+            "Put": grpc.unary_unary_rpc_method_handler(
+                self._on_put, request_deserializer=_ident, response_serializer=_ident
             ),
             "Fail": grpc.unary_unary_rpc_method_handler(
                 self._on_fail, request_deserializer=_ident, response_serializer=_ident
@@ -149,11 +158,12 @@ class GrpcTransport(Transport):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "certificate is not pinned here")
         return name  # type: ignore[return-value]
 
-    def _on_push(self, frames: Any, context: grpc.ServicerContext) -> bytes:
+    def _receive(self, context: grpc.ServicerContext, header: bytes, frames: Any) -> bytes:
+        """Write ``frames`` into a buffer that ``header`` sizes; the value to the mailbox."""
         sender = self._sender(context)
         try:
-            header = json.loads(next(frames))
-            buf = allocate(header)
+            head = json.loads(header)
+            buf = allocate(head)
             view = memoryview(buf)
             at = 0
             for frame in frames:
@@ -164,11 +174,23 @@ class GrpcTransport(Transport):
                 at = end
             if at != len(buf):
                 raise ProtocolError(f"payload cut short: {at} of {len(buf)} bytes")
-            value = decode(header, buf)
-            self.mailbox.put(str(header["job"]), sender, str(header["key"]), value, nbytes=at)
+            value = decode(head, buf)
+            self.mailbox.put(str(head["job"]), sender, str(head["key"]), value, nbytes=at)
         except (ProtocolError, ValueError, KeyError, StopIteration) as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{type(e).__name__}: {e}")
         return b""
+
+    def _on_push(self, frames: Any, context: grpc.ServicerContext) -> bytes:
+        try:
+            header = next(frames)
+        except StopIteration:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty message")
+        return self._receive(context, header, frames)
+
+    def _on_put(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        size = int.from_bytes(request[:4], "little")
+        body = memoryview(request)
+        return self._receive(context, request[4 : 4 + size], [body[4 + size :]])
 
     def _on_fail(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         self._sender(context)
@@ -258,16 +280,29 @@ class GrpcTransport(Transport):
 
         deadline = time.monotonic() + wait
         while True:
-            ch = self._ready(peer, max(0.0, deadline - time.monotonic()), stop)
-            push = ch.stream_unary(
-                f"/{SERVICE}/Push", request_serializer=_ident, response_deserializer=_ident
-            )
+            if peer in self._connected:  # it answered just now: skip the probe's round trip
+                ch = self._channel(peer)
+            else:
+                ch = self._ready(peer, max(0.0, deadline - time.monotonic()), stop)
             try:
                 # Connected: do not wait for a peer that goes away meanwhile (it
                 # would hold this party until the deadline); fail fast and retry.
-                push(frames(), wait_for_ready=False, timeout=60 + payload.nbytes / 1e6)
+                timeout = 60 + payload.nbytes / 1e6
+                if payload.nbytes <= CHUNK:  # one call: no streaming thread, one round trip
+                    _unary(ch, "Put")(
+                        len(header).to_bytes(4, "little") + header + bytes(payload),
+                        wait_for_ready=False,
+                        timeout=timeout,
+                    )
+                else:
+                    push = ch.stream_unary(
+                        f"/{SERVICE}/Push", request_serializer=_ident, response_deserializer=_ident
+                    )
+                    push(frames(), wait_for_ready=False, timeout=timeout)
+                self._connected.add(peer)
                 return len(header) + payload.nbytes
             except grpc.RpcError as e:
+                self._connected.discard(peer)
                 code = e.code()
                 if code == grpc.StatusCode.CANCELLED:
                     # The peer's server stopped mid-message: it went away.
@@ -315,6 +350,7 @@ class GrpcTransport(Transport):
             for ch in self._channels.values():
                 ch.close()
             self._channels.clear()
+            self._connected.clear()
 
 
 def tls_preflight(peer: Any, key_pem: bytes, cert_pem: bytes, timeout: float = 2.0) -> str:
