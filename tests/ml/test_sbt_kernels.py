@@ -107,3 +107,23 @@ def test_gathers_through_permutations_match_numpy():
     table = rng.integers(0, 200, size=(f_count, n)).astype(np.uint8)
     want = np.stack([table[f][perms[f]] for f in range(f_count)])
     assert np.array_equal(kernels.gather_each(table, perms), want)
+
+
+def test_plaintext_histograms_equal_bincount_to_the_bit():
+    from unseen.ml.sbt_tree import histograms
+
+    n, f_count, width, n_slots = 5000, 4, 9, 3
+    bins = np.asfortranarray(rng.integers(0, width, size=(n, f_count)).astype(np.uint8))
+    slot = rng.integers(-1, n_slots, size=n).astype(np.int32)  # -1: in no node summed
+    g, h = rng.normal(size=n), rng.uniform(0, 0.25, size=n)
+    got_g, got_h = histograms(bins, slot, n_slots, width, g, h)
+    rows = np.flatnonzero(slot >= 0)
+    for f in range(f_count):
+        code = slot[rows] * width + bins[rows, f]
+        for got, w in ((got_g, g), (got_h, h)):
+            want = np.bincount(code, weights=w[rows], minlength=n_slots * width)
+            assert np.array_equal(got[:, f, :].ravel(), want)  # same order of additions
+    with pytest.raises(ValueError, match="not below 9"):
+        histograms(bins + np.uint8(width), slot, n_slots, width, g, h)
+    with pytest.raises(ValueError, match="slot is 3"):
+        histograms(bins, np.full(n, n_slots, dtype=np.int32), n_slots, width, g, h)

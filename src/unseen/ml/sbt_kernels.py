@@ -1,9 +1,10 @@
-"""Compiled loops (Numba) for ``ss-dealer`` SecureBoost: share sums, permutations, gathers.
+"""Compiled loops (Numba) of SecureBoost: histograms, share sums, permutations, gathers.
 
 Each is one pass over the rows that numpy cannot do in one call without
-temporaries: a per-label sum of ``uint64`` shares (modulo ``2^64``, which a
-float64 ``bincount`` cannot do exactly), a Fisher-Yates shuffle, and
-gathers of ``(g, h)`` pairs through a permutation. They are compiled once
+temporaries: the plaintext per-bin sums of ``g`` and ``h`` for every feature
+and node at once; for ``ss-dealer``, a per-label sum of ``uint64`` shares
+(modulo ``2^64``, which a float64 ``bincount`` cannot do exactly), a
+Fisher-Yates shuffle, and gathers of ``(g, h)`` pairs through a permutation. They are compiled once
 per machine (Numba caches the machine code beside this module, or in the
 user's cache when that folder is read-only); :func:`warm_up` compiles them
 ahead of the first tree.
@@ -75,6 +76,34 @@ def permutation(prg: AesCtrPrg, n: int) -> np.ndarray:
             return p
         # ran out (vanishingly rare): the same shuffle over the longer stream
         words = np.concatenate([words, prg.uint64(words.size // 2 + 64).view(np.uint32)])
+
+
+@njit(cache=True, nogil=True)
+def gh_histograms(
+    cols: np.ndarray,
+    rows: np.ndarray,
+    slot: np.ndarray,
+    g: np.ndarray,
+    h: np.ndarray,
+    n_slots: int,
+    width: int,
+) -> np.ndarray:  # pragma: no cover
+    """Per-bin sums of ``g`` and ``h``: ``out[slot[i], f, cols[f, i]] += (g[i], h[i])`` over ``rows``.
+
+    ``cols``: ``(F, n)`` bins below ``width``, feature-major; ``rows``: the rows
+    to add, ascending, with ``0 <= slot[row] < n_slots``. Each bin adds its rows
+    in row order, as ``numpy.bincount`` does, so the float64 sums are the same
+    to the last bit. Returns ``(n_slots, F, width, 2)``.
+    """
+    f_count = cols.shape[0]
+    out = np.zeros((n_slots, f_count, width, 2))
+    for r in rows:  # row by row: each row's slot, g and h are read once
+        s, gr, hr = slot[r], g[r], h[r]
+        for f in range(f_count):
+            b = cols[f, r]
+            out[s, f, b, 0] += gr
+            out[s, f, b, 1] += hr
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -176,3 +205,5 @@ def warm_up() -> None:
         gather_columns(np.zeros(4, dtype=slot_type), perms)
     gather_each(u8, perms)
     bin_sums(u8, pairs, 2)
+    zeros = np.zeros(4)
+    gh_histograms(u8, np.arange(4), np.zeros(4, dtype=np.int32), zeros, zeros, 1, 2)
