@@ -31,7 +31,7 @@ instance spaces, as in every mode.
 Cost: the guest's ``E^T b`` and the dealer's ``A^T b`` are dense ring products,
 ``rows x F W`` multiply-adds per vector, two vectors per node summed -- about
 ``32 F W`` times a plaintext histogram per tree at depth 5. The host's part is a
-per-feature histogram (``bincount``). Memory: ``E`` at the guest, ``A`` at the
+per-feature histogram (a compiled bin sum). Memory: ``E`` at the guest, ``A`` at the
 dealer, ``8 rows F W`` bytes each. Compare :mod:`unseen.ml.sbt_shuffle`
 (``ss-dealer``): plaintext-histogram speed, but the guest also learns how many
 rows of each node fall in each host bin.
@@ -165,7 +165,7 @@ def _dense_tmatmul(e: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class MatrixHostExchange(HostExchange):
-    """A host's side: the masked indicator once; per depth ``c_H + M^T f`` by bincount."""
+    """A host's side: the masked indicator once; per depth ``c_H + M^T f`` by bin sums."""
 
     def __init__(
         self,

@@ -47,9 +47,9 @@ Leakage (semi-honest; the dealer colludes with no one):
   labels from being linked across trees or features.
 
 Cost per host per tree: the guest sends ``16 rows`` bytes; the dealer sends
-``16 rows * features``; per depth the host sends ``2 rows * features`` bytes
-of labels and both sides run one ``bincount`` per feature -- the plaintext
-histogram's work.
+``16 rows * features``; the host sends ``rows * features`` bytes of permuted
+bins, and per depth as many of node slots; both sides sum their shares by
+label in one compiled pass -- the plaintext histogram's work.
 
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,

@@ -20,7 +20,7 @@ theorem 1):
   lowest bin;
 - trees grow depth-wise to ``max_depth``.
 
-Histograms are float64 sums over rows (``np.bincount``); the sibling of a
+Histograms are float64 sums over rows, in row order (a compiled loop); the sibling of a
 computed child is ``parent - child`` (histogram subtraction; Ke et al.,
 "LightGBM", NeurIPS 2017, section 3).
 """
