@@ -171,19 +171,11 @@ def permuted_minus(
 
 
 @njit(cache=True, nogil=True)
-def gather_columns(values: np.ndarray, perms: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """``out[f] = values[perms[f]]`` for a vector ``values`` (``perms``: ``(F, n)``)."""
-    f_count, n = perms.shape
-    out = np.empty((f_count, n), dtype=values.dtype)
-    for f in range(f_count):
-        for i in range(n):
-            out[f, i] = values[perms[f, i]]
-    return out
-
-
-@njit(cache=True, nogil=True)
 def gather_each(values: np.ndarray, perms: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """``out[f] = values[f][perms[f]]`` (``values``, ``perms``: ``(F, n)``)."""
+    """``out[f] = values[f][perms[f]]`` (``values``, ``perms``: ``(F, n)``).
+
+    One vector through every permutation: ``values = np.broadcast_to(vector, perms.shape)``.
+    """
     f_count, n = perms.shape
     out = np.empty((f_count, n), dtype=values.dtype)
     for f in range(f_count):
@@ -202,7 +194,7 @@ def warm_up() -> None:
     u8 = np.zeros((1, 4), dtype=np.uint8)
     for slot_type in (np.uint8, np.uint16):
         label_sums(np.zeros((1, 4), dtype=slot_type), u8, shares, 2, 1)
-        gather_columns(np.zeros(4, dtype=slot_type), perms)
+        gather_each(np.broadcast_to(np.zeros(4, dtype=slot_type), perms.shape), perms)
     gather_each(u8, perms)
     bin_sums(u8, pairs, 2)
     zeros = np.zeros(4)

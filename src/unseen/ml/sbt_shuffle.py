@@ -353,7 +353,7 @@ class ShuffleHostExchange(HostExchange):
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
-        slots = kernels.gather_columns(dump, self.perms)
+        slots = kernels.gather_each(np.broadcast_to(dump, self.perms.shape), self.perms)
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
         sums = self.ring.label_sums(slots, self.pbins, self.shares, self.width, n_slots)
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
