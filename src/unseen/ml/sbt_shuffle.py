@@ -318,6 +318,22 @@ class ShuffleHostExchange(HostExchange):
         self.pbins = np.zeros((0, 0), dtype=np.int32)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-perms")
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
+        # the labels go to the guest while this host sums its shares: one send in flight
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-send")
+        self._in_flight: Future[None] | None = None
+        self._m = np.zeros((0, 2), dtype=_U64)
+        self._summed = True  # whether self.shares holds this tree's s_f
+
+    def _send_behind(self, key: str, value: np.ndarray) -> None:
+        """Send ``value`` from the sender thread; the previous such send must be through."""
+        self._flush()
+        self._in_flight = self._sender.submit(self.ctx.send, self.guest, key, value)
+
+    def _flush(self) -> None:
+        """Wait for the send in flight; its error, if any, is raised here."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
         if f_count == 0:
@@ -335,7 +351,7 @@ class ShuffleHostExchange(HostExchange):
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
         self.pbins = kernels.gather_each(np.ascontiguousarray(bins.T), self.perms)
-        self.ctx.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
+        self._send_behind(f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, 2):
             raise ProtocolError("the guest sent a malformed masked vector")
@@ -347,21 +363,29 @@ class ShuffleHostExchange(HostExchange):
         ):
             raise ProtocolError("the dealer sent a malformed correction")
         self.ring = ShareRing(n, self.exact_float)
-        kernels.add_permuted(m, self.perms, delta)  # s_f = Y[pi_f] - b_f, in place
-        self.shares = delta
+        # s_f = m[pi_f] + delta_f is formed at the first depth, once the labels are on
+        # their way (the guest sums its own share meanwhile)
+        self._m, self.shares, self._summed = m, delta, False
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
         slots = kernels.gather_each(np.broadcast_to(dump, self.perms.shape), self.perms)
-        self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
+        self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
+        if not self._summed:
+            kernels.add_permuted(self._m, self.perms, self.shares)  # Y[pi_f] - b_f, in place
+            self._summed = True
         sums = self.ring.label_sums(slots, self.pbins, self.shares, self.width, n_slots)
+        self._flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
     def end_tree(self, tree: int) -> None:
+        self._flush()
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
 
     def finish(self) -> None:
+        self._flush()
+        self._sender.shutdown(wait=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

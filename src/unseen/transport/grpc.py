@@ -1,8 +1,9 @@
 """gRPC over mutual TLS between parties (separate processes or hosts).
 
 Each party runs one gRPC server at its ``listen`` address and opens one channel
-per peer. Service ``unseen.Transport`` has three methods, all carrying raw
-bytes (no protobuf, no pickle):
+per peer; large messages take a TLS socket beside it when the peer offers one
+(``Bulk`` below). Service ``unseen.Transport`` carries raw bytes only (no
+protobuf, no pickle):
 
 ``Put`` (unary)
     One message of at most :data:`CHUNK` payload bytes: the length of a JSON
@@ -14,6 +15,13 @@ bytes (no protobuf, no pickle):
     in frames of at most :data:`CHUNK` bytes, so messages of any size (2 GB and
     more) pass under gRPC's per-message limit. The receiver writes the frames
     into one preallocated buffer, then puts the decoded value in its mailbox.
+``Bulk`` (unary)
+    ``{}`` -> ``{"port"}``: where this party's bulk socket listens (on its
+    ``listen`` host), ``null`` if it has none. Messages of
+    :data:`~unseen.transport.bulk.BULK_MIN` bytes or more go there
+    (:mod:`unseen.transport.bulk`: a TLS stream with the same pinned
+    certificates, at a quarter of gRPC's CPU per byte); when it cannot be
+    reached, they go over ``Push`` like the rest.
 ``Fail`` (unary)
     ``{"job", "failure": {...}}``: the job failed at some party, with the root cause.
 ``Probe`` (unary)
@@ -51,6 +59,7 @@ import grpc  # noqa: E402
 from unseen.runtime.errors import ConfigError, ProtocolError
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
+from unseen.transport.bulk import BULK_MIN, BulkClient, BulkRefused, BulkServer
 from unseen.transport.codec import Encoded, allocate, decode
 from unseen.transport.identity import Parties, cert_fingerprint, check_key_matches
 
@@ -87,7 +96,7 @@ def _unary(ch: grpc.Channel, name: str) -> Any:
 class GrpcTransport(Transport):
     """This party's server and its channels to every peer in the parties file."""
 
-    def __init__(self, parties: Parties, party: str, key_pem: bytes) -> None:
+    def __init__(self, parties: Parties, party: str, key_pem: bytes, *, bulk: bool = True) -> None:
         self.party = party
         self.parties = parties
         self.mailbox = Mailbox()
@@ -102,6 +111,11 @@ class GrpcTransport(Transport):
         self._connected: set[str] = set()
         self._lock = threading.Lock()
         self._server = self._start_server()
+        self._bulk_server = self._start_bulk_server() if bulk else None
+        # per peer: its open bulk connection, or None where it offers none or it is out of reach
+        self._bulk: dict[str, BulkClient | None] = {}
+        self._bulk_lock = threading.Lock()
+        self.bytes_via_bulk = 0  # payload bytes sent over bulk connections
 
     # -- server ---------------------------------------------------------------
     def _start_server(self) -> grpc.Server:
@@ -122,6 +136,9 @@ class GrpcTransport(Transport):
             "Put": grpc.unary_unary_rpc_method_handler(
                 self._on_put, request_deserializer=_ident, response_serializer=_ident
             ),
+            "Bulk": grpc.unary_unary_rpc_method_handler(
+                self._on_bulk, request_deserializer=_ident, response_serializer=_ident
+            ),
             "Fail": grpc.unary_unary_rpc_method_handler(
                 self._on_fail, request_deserializer=_ident, response_serializer=_ident
             ),
@@ -141,6 +158,34 @@ class GrpcTransport(Transport):
             )
         server.start()
         return server
+
+    def _start_bulk_server(self) -> BulkServer | None:
+        host = self._me.listen.rpartition(":")[0].strip("[]")
+        try:
+            return BulkServer(
+                host,
+                self._key_pem,
+                self._me.cert_pem,
+                [p.cert_pem for p in self.parties.parties.values()],
+                self._by_fingerprint.get,
+                allocate,
+                self._deliver_bulk,
+            )
+        except OSError:  # no bulk socket: gRPC carries everything
+            return None
+
+    def _deliver_bulk(self, sender: str, header: dict[str, Any], buf: bytearray) -> str | None:
+        try:
+            value = decode(header, buf)
+            self.mailbox.put(str(header["job"]), sender, str(header["key"]), value, nbytes=len(buf))
+        except (ProtocolError, ValueError, KeyError) as e:
+            return f"{type(e).__name__}: {e}"
+        return None
+
+    def _on_bulk(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self._sender(context)
+        port = self._bulk_server.port if self._bulk_server is not None else None
+        return json.dumps({"port": port}).encode()
 
     def _sender(self, context: grpc.ServicerContext) -> str:
         """The party behind the TLS client certificate of this call."""
@@ -278,6 +323,18 @@ class GrpcTransport(Transport):
             for i in range(0, payload.nbytes, CHUNK):
                 yield bytes(payload[i : i + CHUNK])
 
+        if payload.nbytes >= BULK_MIN and peer in self._connected:
+            client = self._bulk_client(peer)
+            if client is not None:
+                try:
+                    client.send(header, payload, timeout=60 + payload.nbytes / 1e6)
+                    self.bytes_via_bulk += payload.nbytes
+                    return len(header) + payload.nbytes
+                except BulkRefused as e:
+                    raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
+                except (OSError, ValueError):
+                    # gRPC below: it also tells a peer that is slow from one that is gone
+                    self._drop_bulk(peer)
         deadline = time.monotonic() + wait
         while True:
             if peer in self._connected:  # it answered just now: skip the probe's round trip
@@ -319,6 +376,36 @@ class GrpcTransport(Transport):
                     raise PeerUnreachable(f"{code.name}: {e.details()}") from None
                 time.sleep(0.2)
 
+    def _bulk_client(self, peer: str) -> BulkClient | None:
+        """The open bulk connection to ``peer``: made on first use; ``None`` if it has none."""
+        with self._bulk_lock:
+            if peer in self._bulk:
+                return self._bulk[peer]
+            client = None
+            try:
+                answer = json.loads(_unary(self._channel(peer), "Bulk")(b"{}", timeout=5.0))
+                port = answer.get("port")
+                if isinstance(port, int) and 0 < port < 65536:
+                    host = self.parties[peer].address.rpartition(":")[0]
+                    client = BulkClient(
+                        host,
+                        port,
+                        peer,
+                        self.parties[peer].cert_pem,
+                        self._key_pem,
+                        self._me.cert_pem,
+                    )
+            except (grpc.RpcError, OSError, ValueError):
+                client = None  # an older peer, or its socket is out of reach: gRPC it is
+            self._bulk[peer] = client
+            return client
+
+    def _drop_bulk(self, peer: str) -> None:
+        with self._bulk_lock:
+            client = self._bulk.pop(peer, None)
+        if client is not None:
+            client.close()
+
     def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
         ch = self._ready(peer, wait)
         call = _unary(ch, "Fail")
@@ -345,6 +432,13 @@ class GrpcTransport(Transport):
         return str(answer["state"]), Failure.from_json(failure) if failure else None
 
     def close(self, grace: float = 1.0) -> None:
+        if self._bulk_server is not None:
+            self._bulk_server.close()
+        with self._bulk_lock:
+            clients, self._bulk = list(self._bulk.values()), {}
+        for client in clients:
+            if client is not None:
+                client.close()
         self._server.stop(grace).wait()
         with self._lock:
             for ch in self._channels.values():

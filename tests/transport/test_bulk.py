@@ -1,0 +1,109 @@
+"""The bulk socket beside gRPC: large messages, pinned certificates, refusals, fallback."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unseen.runtime.errors import ProtocolError
+from unseen.runtime.mailbox import MISSING
+from unseen.transport.bulk import BULK_MIN, BulkClient
+from unseen.transport.codec import encode
+from unseen.transport.grpc import GrpcTransport
+from unseen.transport.identity import keygen, load_parties, load_private_key
+
+
+def _pair(parties_file: Path, telecom_bulk: bool = True) -> tuple[GrpcTransport, GrpcTransport]:
+    parties = load_parties(parties_file)
+    d = parties_file.parent
+    bank = GrpcTransport(parties, "bank", load_private_key(d / "bank.key"))
+    tel = GrpcTransport(parties, "telecom", load_private_key(d / "telecom.key"), bulk=telecom_bulk)
+    return bank, tel
+
+
+def _send(t: GrpcTransport, key: str, value: object) -> None:
+    t.deliver("job", "telecom", key, encode(value), wait=10.0)
+
+
+def test_large_messages_take_the_bulk_socket_and_arrive_whole(parties_file):
+    bank, tel = _pair(parties_file)
+    try:
+        _send(bank, "hello", b"x")  # the first message goes over gRPC: the peer is up
+        big = np.arange(BULK_MIN // 8 * 3, dtype=np.int64)  # 3 MiB
+        _send(bank, "big", big)
+        _send(bank, "big2", big[::-1].copy())
+        got = tel.mailbox.take("job", "bank", "big", timeout=5.0)
+        assert np.array_equal(got, big)
+        assert np.array_equal(tel.mailbox.take("job", "bank", "big2", timeout=5.0), big[::-1])
+        assert bank.bytes_via_bulk == 2 * big.nbytes  # one connection, two messages
+        # a refusal at the receiver (a key used twice) reaches the sender as over gRPC
+        with pytest.raises(ProtocolError, match="refused message 'big'"):
+            _send(bank, "big", big)
+    finally:
+        bank.close()
+        tel.close()
+
+
+def test_a_peer_without_a_bulk_socket_gets_large_messages_over_grpc(parties_file):
+    bank, tel = _pair(parties_file, telecom_bulk=False)
+    try:
+        _send(bank, "hello", b"x")
+        big = np.ones(BULK_MIN, dtype=np.uint8)
+        _send(bank, "big", big)
+        assert np.array_equal(tel.mailbox.take("job", "bank", "big", timeout=5.0), big)
+        assert bank.bytes_via_bulk == 0
+    finally:
+        bank.close()
+        tel.close()
+
+
+def test_the_bulk_socket_refuses_a_certificate_that_is_not_pinned(parties_file, tmp_path):
+    bank, tel = _pair(parties_file)
+    try:
+        assert tel._bulk_server is not None
+        port = tel._bulk_server.port
+        stranger = tmp_path / "stranger"
+        key, cert, _ = keygen("bank", "127.0.0.1:1", stranger)  # bank's name, another key
+        client = BulkClient(
+            "127.0.0.1",
+            port,
+            "telecom",
+            load_parties(parties_file)["telecom"].cert_pem,
+            key.read_bytes(),
+            cert.read_bytes(),
+        )
+        # TLS 1.3 reports the rejected client certificate on the first read
+        with pytest.raises((ssl.SSLError, OSError)):
+            client.send(
+                b'{"job": "job", "key": "k", "kind": "bytes", "nbytes": 1}', memoryview(b"z"), 5.0
+            )
+        client.close()
+        assert tel.mailbox.take("job", "bank", "k", timeout=0.2) is MISSING
+    finally:
+        bank.close()
+        tel.close()
+
+
+def test_a_message_cut_short_is_not_delivered(parties_file):
+    bank, tel = _pair(parties_file)
+    try:
+        assert tel._bulk_server is not None
+        d = parties_file.parent
+        client = BulkClient(
+            "127.0.0.1",
+            tel._bulk_server.port,
+            "telecom",
+            load_parties(parties_file)["telecom"].cert_pem,
+            load_private_key(d / "bank.key"),
+            load_parties(parties_file)["bank"].cert_pem,
+        )
+        header = b'{"job": "job", "key": "cut", "kind": "bytes", "nbytes": 100}'
+        client._sock.sendall(len(header).to_bytes(4, "little") + header + b"only forty bytes" * 2)
+        client.close()  # the connection breaks mid-payload
+        assert tel.mailbox.take("job", "bank", "cut", timeout=0.5) is MISSING
+    finally:
+        bank.close()
+        tel.close()
