@@ -1,11 +1,12 @@
 """Bulk channel: large messages over a direct mutual-TLS stream beside gRPC.
 
-gRPC's Python stack spends about 3 ms of CPU per MB on each side of a large
-message on the 2-core reference machine; a TLS 1.3 socket of Python's ``ssl``
-(OpenSSL, AES-GCM) about a quarter of that (both measured here on loopback,
-``BENCHMARKS.md``). Where parties are CPU-bound -- SecureBoost's ``ss-dealer``
-moves 48 MB of dealer corrections and 18 MB of labels per tree at workload
-(b) -- that is 13% of the time per tree. So each party also listens on a TLS
+gRPC's Python stack spends 6-10 ms of CPU per MB of a large message (both
+ends together) on the 2-core reference machine; a TLS 1.3 socket of Python's
+``ssl`` (OpenSSL, AES-GCM) 1.7-2.4 times less, and delivers 1.5-2.7 times
+sooner (``benchmarks/transport.py``, two processes on loopback). Where
+parties are CPU-bound -- SecureBoost's ``ss-dealer`` moves 48 MB of dealer
+corrections and 18 MB of labels per tree at workload (b) -- that is 13% of
+the time per tree. So each party also listens on a TLS
 socket (an ephemeral port on its ``listen`` host), and messages of
 :data:`BULK_MIN` bytes or more go that way once the peer has told, over gRPC,
 where it listens (``Bulk`` call). gRPC stays the control channel: small

@@ -20,7 +20,7 @@ protobuf, no pickle):
     ``listen`` host), ``null`` if it has none. Messages of
     :data:`~unseen.transport.bulk.BULK_MIN` bytes or more go there
     (:mod:`unseen.transport.bulk`: a TLS stream with the same pinned
-    certificates, at a quarter of gRPC's CPU per byte); when it cannot be
+    certificates, at about half gRPC's CPU per byte); when it cannot be
     reached, they go over ``Push`` like the rest.
 ``Fail`` (unary)
     ``{"job", "failure": {...}}``: the job failed at some party, with the root cause.
