@@ -4,10 +4,10 @@ Each is one pass over the rows that numpy cannot do in one call without
 temporaries: the plaintext per-bin sums of ``g`` and ``h`` for every feature
 and node at once; for ``ss-dealer``, a per-label sum of ``uint64`` shares
 (modulo ``2^64``, which a float64 ``bincount`` cannot do exactly), a
-Fisher-Yates shuffle, and gathers of ``(g, h)`` pairs through a permutation. They are compiled once
-per machine (Numba caches the machine code beside this module, or in the
-user's cache when that folder is read-only); :func:`warm_up` compiles them
-ahead of the first tree.
+Fisher-Yates shuffle, and gathers of ``(g, h)`` pairs through a permutation.
+They are compiled once per machine (Numba caches the machine code beside this
+module, or in the user's cache when that folder is read-only); :func:`warm_up`
+compiles them ahead of the first tree.
 
 Secrets pass through these loops but no randomness is made here: the
 shuffle consumes words drawn by the caller from an AES-CTR stream
