@@ -78,15 +78,18 @@ def test_label_sums_match_numpy_and_wrap_modulo_2_64():
             assert [int(x) for x in got[f, code]] == [w % 2**64 for w in want]
 
 
-def test_bin_sums_match_numpy():
-    f_count, n, width, cols = 4, 3000, 7, 6
+def test_bin_sums_of_shares_match_numpy_modulo_2_64():
+    f_count, n, width, cols, n_slots = 4, 3000, 7, 6, 2
     codes = rng.integers(0, width, size=(f_count, n)).astype(np.uint8)
     values = rng.integers(0, 2**64 - 1, size=(n, cols), dtype=U64, endpoint=True)
-    got = kernels.bin_sums(codes, values, width)
-    for f in range(f_count):
-        for b in range(width):
-            want = values[codes[f] == b].astype(object).sum(axis=0)
-            assert [int(x) for x in got[f, b]] == [int(w) % 2**64 for w in want]
+    slot = rng.integers(-1, n_slots, size=n).astype(np.int32)  # -1: in no node summed
+    got = kernels.bin_sums(codes, np.flatnonzero(slot >= 0), slot, values, n_slots, width)
+    assert got.dtype == U64 and got.shape == (n_slots, f_count, width, cols)
+    for s in range(n_slots):
+        for f in range(f_count):
+            for b in range(width):
+                want = values[(codes[f] == b) & (slot == s)].astype(object).sum(axis=0)
+                assert [int(x) for x in got[s, f, b]] == [int(w) % 2**64 for w in want]
 
 
 def test_gathers_through_permutations_match_numpy():

@@ -79,30 +79,31 @@ def permutation(prg: AesCtrPrg, n: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def gh_histograms(
+def bin_sums(
     cols: np.ndarray,
     rows: np.ndarray,
     slot: np.ndarray,
-    g: np.ndarray,
-    h: np.ndarray,
+    values: np.ndarray,
     n_slots: int,
     width: int,
 ) -> np.ndarray:  # pragma: no cover
-    """Per-bin sums of ``g`` and ``h``: ``out[slot[i], f, cols[f, i]] += (g[i], h[i])`` over ``rows``.
+    """Per-bin sums by node: ``out[slot[i], f, cols[f, i]] += values[i]`` over ``rows``.
 
     ``cols``: ``(F, n)`` bins below ``width``, feature-major; ``rows``: the rows
-    to add, ascending, with ``0 <= slot[row] < n_slots``. Each bin adds its rows
-    in row order, as ``numpy.bincount`` does, so the float64 sums are the same
-    to the last bit. Returns ``(n_slots, F, width, 2)``.
+    to add, ascending, with ``0 <= slot[row] < n_slots``; ``values``: ``(n, C)``,
+    float64 (``g``, ``h``) or uint64 (shares, summed modulo ``2^64``). Each bin
+    adds its rows in row order, as ``numpy.bincount`` does, so float64 sums are
+    the same to the last bit. Returns ``(n_slots, F, width, C)`` of ``values``'
+    type.
     """
-    f_count = cols.shape[0]
-    out = np.zeros((n_slots, f_count, width, 2))
-    for r in rows:  # row by row: each row's slot, g and h are read once
-        s, gr, hr = slot[r], g[r], h[r]
+    f_count, n_cols = cols.shape[0], values.shape[1]
+    out = np.zeros((n_slots, f_count, width, n_cols), dtype=values.dtype)
+    for r in rows:  # row by row: each row's slot and values are read once
+        s = slot[r]
         for f in range(f_count):
             b = cols[f, r]
-            out[s, f, b, 0] += gr
-            out[s, f, b, 1] += hr
+            for c in range(n_cols):
+                out[s, f, b, c] += values[r, c]
     return out
 
 
@@ -126,24 +127,6 @@ def label_sums(
             o[k, 0] += row_shares[i, 0]
             o[k, 1] += row_shares[i, 1]
     return out[:, : n_slots * width]
-
-
-@njit(cache=True, nogil=True)
-def bin_sums(codes: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover
-    """``out[f, b, c] = sum of values[i, c]`` over rows ``i`` with ``codes[f, i] == b``, mod 2^64.
-
-    ``codes``: ``(F, n)`` below ``width``; ``values``: ``(n, C)`` uint64.
-    Returns ``(F, width, C)`` uint64.
-    """
-    f_count, n = codes.shape
-    cols = values.shape[1]
-    out = np.zeros((f_count, width, cols), dtype=np.uint64)
-    for f in range(f_count):
-        for i in range(n):
-            b = codes[f, i]
-            for c in range(cols):
-                out[f, b, c] += values[i, c]
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -196,6 +179,5 @@ def warm_up() -> None:
         label_sums(np.zeros((1, 4), dtype=slot_type), u8, shares, 2, 1)
         gather_each(np.broadcast_to(np.zeros(4, dtype=slot_type), perms.shape), perms)
     gather_each(u8, perms)
-    bin_sums(u8, pairs, 2)
-    zeros = np.zeros(4)
-    gh_histograms(u8, np.arange(4), np.zeros(4, dtype=np.int32), zeros, zeros, 1, 2)
+    for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
+        bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)

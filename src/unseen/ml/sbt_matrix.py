@@ -206,7 +206,10 @@ class MatrixHostExchange(HostExchange):
             raise ProtocolError("the guest sent malformed masked gradients")
         # M^T f: per feature, the sums of f by bin (exact, in the share ring), for the (g, h)
         # pair of each slot at once
-        share = kernels.bin_sums(self.codes, f, self.width).reshape(f_count * self.width, k)
+        every = np.arange(rows)
+        share = kernels.bin_sums(
+            self.codes, every, np.zeros(rows, dtype=np.int32), f, 1, self.width
+        ).reshape(f_count * self.width, k)
         with np.errstate(over="ignore"):
             for j, t in enumerate(triples):
                 share[:, j] += t.c

@@ -207,7 +207,7 @@ def histograms(
 
     ``bins`` is ``(n, F)``, fastest in Fortran order (contiguous columns); row
     ``i`` counts toward node ``slot[i]`` (``-1``: none). One compiled pass per
-    feature over the selected rows (:func:`unseen.ml.sbt_kernels.gh_histograms`);
+    feature over the selected rows (:func:`unseen.ml.sbt_kernels.bin_sums`);
     each bin adds its rows in row order, as ``numpy.bincount`` would, so the
     sums are the same to the last bit.
     """
@@ -221,15 +221,8 @@ def histograms(
     if n_features == 0:
         shape = (n_slots, 0, width)
         return np.zeros(shape), np.zeros(shape)
-    out = kernels.gh_histograms(
-        cols,
-        rows,
-        slot,
-        np.ascontiguousarray(g, dtype=np.float64),
-        np.ascontiguousarray(h, dtype=np.float64),
-        n_slots,
-        width,
-    )
+    values = np.stack([np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)], axis=1)
+    out = kernels.bin_sums(cols, rows, slot, values, n_slots, width)
     return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
 
 

@@ -734,9 +734,6 @@ def predict_party(
     return predict(ctx, model, X)
 
 
-# --------------------------------------------------------------------------- scikit-learn style
-
-
 # --------------------------------------------------------------------------- plaintext reference
 
 
@@ -800,6 +797,9 @@ def xgboost_reference(
         n_estimators,
     )
     return np.asarray(booster.predict(xgb.DMatrix(X_test)))
+
+
+# --------------------------------------------------------------------------- scikit-learn style
 
 
 class _SecureBoost:
