@@ -321,8 +321,8 @@ class ShuffleHostExchange(HostExchange):
         # the labels go to the guest while this host sums its shares: one send in flight
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-send")
         self._in_flight: Future[None] | None = None
-        self._m = np.zeros((0, 2), dtype=_U64)
-        self._summed = True  # whether self.shares holds this tree's s_f
+        # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
+        self._pending_m: np.ndarray | None = None
 
     def _send_behind(self, key: str, value: np.ndarray) -> None:
         """Send ``value`` from the sender thread; the previous such send must be through."""
@@ -365,16 +365,16 @@ class ShuffleHostExchange(HostExchange):
         self.ring = ShareRing(n, self.exact_float)
         # s_f = m[pi_f] + delta_f is formed at the first depth, once the labels are on
         # their way (the guest sums its own share meanwhile)
-        self._m, self.shares, self._summed = m, delta, False
+        self._pending_m, self.shares = m, delta
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
         slots = kernels.gather_each(np.broadcast_to(dump, self.perms.shape), self.perms)
         self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
-        if not self._summed:
-            kernels.add_permuted(self._m, self.perms, self.shares)  # Y[pi_f] - b_f, in place
-            self._summed = True
+        if self._pending_m is not None:
+            kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
+            self._pending_m = None
         sums = self.ring.label_sums(slots, self.pbins, self.shares, self.width, n_slots)
         self._flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
