@@ -47,8 +47,11 @@ _CONNECT_TIMEOUT = 3.0  # a bulk socket out of reach costs this once per peer
 _IDLE_TIMEOUT = 3600.0  # an open connection may wait this long for its next message
 
 
-def _load_identity(ctx: ssl.SSLContext, key_pem: bytes, cert_pem: bytes) -> None:
-    # ssl reads a key and certificate from files only: a private folder, gone at once
+def load_identity(ctx: ssl.SSLContext, key_pem: bytes, cert_pem: bytes) -> None:
+    """Give ``ctx`` this party's key and certificate.
+
+    ``ssl`` reads them from files only: a private folder, the key owner-only, gone at once.
+    """
     with tempfile.TemporaryDirectory() as d:
         k, c = Path(d) / "k.pem", Path(d) / "c.pem"
         k.touch(mode=0o600)
@@ -89,7 +92,7 @@ class BulkServer:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata="".join(pem.decode() for pem in trusted))
-        _load_identity(ctx, key_pem, cert_pem)
+        load_identity(ctx, key_pem, cert_pem)
         self._ctx = ctx
         self._sender_of, self._allocate, self._deliver = sender_of, allocate, deliver
         self._sock = socket.create_server((host, 0))
@@ -181,7 +184,7 @@ class BulkClient:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks the name against the cert
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_verify_locations(cadata=peer_cert_pem.decode())
-        _load_identity(ctx, key_pem, cert_pem)
+        load_identity(ctx, key_pem, cert_pem)
         raw = socket.create_connection((host.strip("[]"), port), timeout=_CONNECT_TIMEOUT)
         try:
             raw.settimeout(_HANDSHAKE_TIMEOUT)

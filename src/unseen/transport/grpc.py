@@ -42,12 +42,10 @@ import json
 import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 # gRPC's C core logs every refused handshake; Unseen reports errors itself.
@@ -59,7 +57,7 @@ import grpc  # noqa: E402
 from unseen.runtime.errors import ConfigError, ProtocolError
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
-from unseen.transport.bulk import BULK_MIN, BulkClient, BulkRefused, BulkServer
+from unseen.transport.bulk import BULK_MIN, BulkClient, BulkRefused, BulkServer, load_identity
 from unseen.transport.codec import Encoded, allocate, decode
 from unseen.transport.identity import Parties, cert_fingerprint, check_key_matches
 
@@ -459,11 +457,7 @@ def tls_preflight(peer: Any, key_pem: bytes, cert_pem: bytes, timeout: float = 2
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_verify_locations(cadata=peer.cert_pem.decode())
     ctx.set_alpn_protocols(["h2"])
-    with tempfile.TemporaryDirectory() as d:
-        k, c = Path(d) / "k.pem", Path(d) / "c.pem"
-        k.write_bytes(key_pem)
-        c.write_bytes(cert_pem)
-        ctx.load_cert_chain(str(c), str(k))
+    load_identity(ctx, key_pem, cert_pem)
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw:
             with ctx.wrap_socket(raw, server_hostname=peer.name) as s:
