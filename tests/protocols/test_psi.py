@@ -116,10 +116,13 @@ def test_missing_column_and_empty_id_are_named():
     t = pa.table({"id": ["a", "", "c"]})
     with pytest.raises(InputError, match=r"f.csv, row 2, column 'id': empty ID"):
         prepare_keys(t, ["id"], file="f.csv")
+    # bob's table is valid: alice's missing column is then the only root cause (with
+    # bob also failing, on the empty ID, either error could be reported first)
+    fine = pa.table({"id": ["a", "b", "c"]})
     with pytest.raises(InputError, match=r"no column 'phone'"):
         run_local(
             {"alice": psi_table, "bob": psi_table},
-            args={"alice": (t, ["phone"]), "bob": (t, ["id"])},
+            args={"alice": (t, ["phone"]), "bob": (fine, ["id"])},
         )
 
 
