@@ -18,6 +18,7 @@ from sklearn.datasets import load_breast_cancer
 from unseen.ml import sbt_protocol
 from unseen.ml.secureboost import SecureBoostClassifier
 from unseen.runtime.local import Transcript, run_local
+from unseen.transport.codec import encode
 
 PARAMS = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
 
@@ -56,25 +57,48 @@ def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ..
     return transcript, tuple(seen)
 
 
-def _patterns(values: np.ndarray) -> list[bytes]:
-    """Encodings of individual values a leak would show: float64/32, fixed point 8..40 bits."""
+def _patterns(values: np.ndarray) -> list[tuple[bytes, bool]]:
+    """Encodings of individual values a leak would show: float64/32, fixed point 8..40 bits.
+
+    Each with whether it is short: a fixed-point integer below 2^32, six or more of
+    whose eight bytes are zero or sign bytes.
+    """
     out = []
     for v in values:
         out += [
-            np.float64(v).tobytes(),
-            np.float64(v).byteswap().tobytes(),
-            np.float32(v).tobytes(),
+            (np.float64(v).tobytes(), False),
+            (np.float64(v).byteswap().tobytes(), False),
+            (np.float32(v).tobytes(), False),
         ]
         for f in range(8, 41):
             q = int(np.rint(v * 2.0**f))
             if abs(q) >= 1 << 12:  # short integers occur by chance
-                out.append(np.int64(q).tobytes())
+                out.append((np.int64(q).tobytes(), abs(q) < 1 << 32))
     return out
+
+
+def _aligned_words(transcript: Transcript) -> set[bytes]:
+    """Every 8-byte word at a multiple of 8 in a message: where an int64 array's entries sit."""
+    words: set[bytes] = set()
+    for *_, payload in transcript.messages:
+        words.update(payload[i : i + 8] for i in range(0, len(payload) - 7, 8))
+    return words
+
+
+def _on_wire(pattern: bytes, short: bool, wire: bytes, words: set[bytes]) -> bool:
+    """A long pattern anywhere; a short one where a leaked int64 array would put it.
+
+    A short integer's bytes also arise by chance across two shares of the share
+    ring (their high bytes are zero) or in runs of small labels, at offsets that
+    are not multiples of 8; a leaked vector crosses as an array, entry by entry.
+    """
+    return pattern in words if short else pattern in wire
 
 
 def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
     """What a transcript reveals in the clear (an empty list: nothing found)."""
     wire = transcript.all_bytes()
+    words = _aligned_words(transcript)
     found = []
     for name, blob in (
         ("labels as bytes", labels.astype(np.uint8).tobytes()),
@@ -88,7 +112,7 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
         # rows whose gradient is not a short number that occurs by chance
         pick = np.flatnonzero(np.abs(g) > 0.05)[:12]
         for what, vec in (("gradient", g), ("hessian", h)):
-            hits = sum(p in wire for p in _patterns(vec[pick]))
+            hits = sum(_on_wire(p, short, wire, words) for p, short in _patterns(vec[pick]))
             if hits:
                 found.append(f"tree {t} {what}: {hits} encodings")
     return found
@@ -148,3 +172,17 @@ def test_the_dealer_sees_sizes_only(mode):
     to_dealer = [m for m in transcript.messages if m[1] == "dealer"]
     assert to_dealer and all(m[3]["kind"] == "json" for m in to_dealer)
     assert all(len(m[4]) < 200 for m in to_dealer)
+
+
+def test_the_check_finds_short_fixed_point_entries_of_an_array():
+    """A gradient vector at 17 fraction bits (entries below 2^32) sent as an int64 array."""
+    _, y = _data()
+    g = np.where(y > 0, -0.3, 0.7) + np.linspace(0, 0.01, y.size)
+    h = np.full(y.size, 0.21)
+    transcript = Transcript()
+    record = transcript.recorder("guest")
+    record("host", "x", encode(np.rint(g * 2.0**17).astype(np.int64)))
+    assert "tree 0 gradient: 12 encodings" in leaks(transcript, [(g, h)], y)
+    clean = Transcript()
+    clean.recorder("guest")("host", "x", encode(np.zeros(3, dtype=np.int64)))
+    assert leaks(clean, [(g, h)], y) == []
