@@ -62,13 +62,47 @@ def test_shuffle_rejects_biased_draws_and_draws_more_words_when_they_run_out():
     assert used > 2 * first.size and np.array_equal(p, q)
 
 
+def _unpacked(packed: np.ndarray, bits: int, n: int) -> list[int]:
+    """The labels of one packed row, read as the documented layout says."""
+    per_byte = 8 // bits
+    return [
+        (int(packed[i // per_byte]) >> ((i % per_byte) * bits)) & (2**bits - 1) for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("bits", kernels.LABEL_BITS)
+def test_labels_pack_through_permutations(bits):
+    f_count, n = 3, 1001  # not a whole number of bytes for bits < 8
+    prg = AesCtrPrg()
+    perms = np.stack([kernels.permutation(prg, n) for _ in range(f_count)])
+    table = rng.integers(0, 2**bits, size=(f_count, n)).astype(np.uint8)
+    packed = kernels.pack_gathered(table, perms, bits)
+    assert packed.shape == (f_count, kernels.packed_size(n, bits)) and packed.dtype == np.uint8
+    for f in range(f_count):
+        assert _unpacked(packed[f], bits, n) == table[f][perms[f]].tolist()
+    assert kernels.largest_label(packed, bits) == table.max()
+    # one vector through every permutation, as uint16
+    vector = table[0].astype(np.uint16)
+    every = kernels.pack_gathered(np.broadcast_to(vector, perms.shape), perms, bits)
+    assert _unpacked(every[2], bits, n) == vector[perms[2]].tolist()
+
+
+def test_labels_pack_only_in_whole_fractions_of_a_byte():
+    perms = np.zeros((1, 4), dtype=np.int32)
+    with pytest.raises(ValueError, match="1, 2, 4 or 8 bits"):
+        kernels.pack_gathered(np.zeros((1, 4), dtype=np.uint8), perms, 3)
+
+
 def test_label_sums_match_numpy_and_wrap_modulo_2_64():
-    f_count, n, width, n_slots = 3, 2000, 5, 4
+    f_count, n, width, n_slots, bits = 3, 2001, 5, 4, 4
     shares = rng.integers(0, 2**64 - 1, size=(f_count, n, 2), dtype=U64, endpoint=True)
     slots = rng.integers(0, n_slots + 1, size=(f_count, n)).astype(np.uint16)
-    bins = rng.integers(0, width, size=(f_count, n)).astype(np.uint8)
-    got = kernels.label_sums(slots, bins, shares, width, n_slots)
+    bins = rng.integers(0, width, size=(f_count, n)).astype(np.uint16)
+    identity = np.broadcast_to(np.arange(n, dtype=np.int32), (f_count, n))
+    packed = kernels.pack_gathered(slots, np.ascontiguousarray(identity), bits)
+    got = kernels.label_sums(packed, bits, bins, shares, width, n_slots)
     assert got.shape == (f_count, n_slots * width, 2) and got.dtype == U64
+    assert kernels.largest_label(packed, bits) == n_slots
     for f in range(f_count):
         for code in range(n_slots * width):
             sel = (slots[f].astype(int) * width + bins[f] == code) & (slots[f] < n_slots)
@@ -76,6 +110,11 @@ def test_label_sums_match_numpy_and_wrap_modulo_2_64():
                 [int(v) for v in shares[f, sel].astype(object).sum(axis=0)] if sel.any() else [0, 0]
             )
             assert [int(x) for x in got[f, code]] == [w % 2**64 for w in want]
+    # a slot beyond n_slots (up to 2^bits - 1) is summed where it is cut off, and seen
+    slots[1, np.flatnonzero(slots[1] == n_slots)[0]] = 2**bits - 1  # a row not summed
+    packed = kernels.pack_gathered(slots, np.ascontiguousarray(identity), bits)
+    again = kernels.label_sums(packed, bits, bins, shares, width, n_slots)
+    assert kernels.largest_label(packed, bits) == 2**bits - 1 and np.array_equal(again, got)
 
 
 def test_bin_sums_of_shares_match_numpy_modulo_2_64():
@@ -105,12 +144,6 @@ def test_gathers_through_permutations_match_numpy():
     kernels.add_permuted(pairs, perms, plus)
     kernels.permuted_minus(pairs, perms, minus)
     assert np.array_equal(plus, want_plus) and np.array_equal(minus, want_minus)
-    vector = rng.integers(0, 200, size=n).astype(np.uint8)
-    every = np.broadcast_to(vector, perms.shape)
-    assert np.array_equal(kernels.gather_each(every, perms), vector[perms])
-    table = rng.integers(0, 200, size=(f_count, n)).astype(np.uint8)
-    want = np.stack([table[f][perms[f]] for f in range(f_count)])
-    assert np.array_equal(kernels.gather_each(table, perms), want)
 
 
 def test_plaintext_histograms_equal_bincount_to_the_bit():

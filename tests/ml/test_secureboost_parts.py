@@ -9,8 +9,16 @@ from hypothesis import strategies as st
 
 from unseen.ml import sbt_binning
 from unseen.ml.sbt_binning import BinMapper, QuantileSketch, bin_mask
-from unseen.ml.sbt_shuffle import FixedPointGH, ShareRing, _permutation
+from unseen.ml.sbt_kernels import label_sums, pack_gathered
+from unseen.ml.sbt_shuffle import (
+    FixedPointGH,
+    PackedGH,
+    _permutation,
+    checked_slots,
+    slot_bits,
+)
 from unseen.ml.sbt_tree import SplitRule, TreeLayout, find_splits, histograms, smaller_children
+from unseen.runtime.errors import ConfigError, ProtocolError
 
 
 def test_few_distinct_values_get_one_bin_each():
@@ -139,29 +147,62 @@ def test_histograms_and_subtraction():
     assert lay.split(0, 1) == (1, 2) and lay.leaves().tolist() == [1, 2]
 
 
-def test_share_ring_sums_exactly():
+@pytest.mark.parametrize("packed", [True, False])
+def test_shares_sum_to_the_fixed_point_sums(packed):
+    """Two additive shares of the encoded (g, h), summed by label, decode to the label sums."""
     rng = np.random.default_rng(4)
     n = 5000
-    ring = ShareRing(n, exact_float=True)
-    assert ring.bits == 53 - 13
-    assert ShareRing(n, exact_float=False).bits == 64
-    fxp = FixedPointGH(ring, n, 1.0)
     g, h = rng.uniform(-1, 1, n), rng.uniform(0, 0.25, n)
+    fxp = PackedGH.for_gradients(g, h) if packed else FixedPointGH.for_gradients(g, h)
     y = fxp.encode(g, h)
-    share = rng.integers(0, 2**63, size=(1, n, 2), dtype=np.uint64)
-    other = (y[None] - share) & ring.mask
+    assert y.shape == (n, fxp.lanes) and y.dtype == np.uint64
+    rg, rh = fxp.rounded(y)
+    step = 2.0 ** -(fxp.g_frac if packed else fxp.frac_bits)
+    assert np.abs(rg - g).max() <= step / 2 and np.abs(rh - h).max() <= step / 2
+    share = rng.integers(0, 2**64 - 1, size=(1, n, fxp.lanes), dtype=np.uint64, endpoint=True)
+    with np.errstate(over="ignore"):
+        other = y[None] - share
     slots = rng.integers(0, 3, size=(1, n)).astype(np.uint8)  # slot 2: not summed
     bins = rng.integers(0, 3, size=(1, n)).astype(np.uint8)
-    total = (
-        ring.label_sums(slots, bins, share & ring.mask, 3, 2)
-        + ring.label_sums(slots, bins, other, 3, 2)
-    ) & ring.mask
+    identity = np.arange(n, dtype=np.int32)[None]
+    labels = pack_gathered(slots, identity, 2)
+    with np.errstate(over="ignore"):
+        total = label_sums(labels, 2, bins, share, 3, 2) + label_sums(labels, 2, bins, other, 3, 2)
     got = fxp.decode(total)[0]
     codes = slots[0].astype(np.int64) * 3 + bins[0]
     for c in range(6):
-        sel = codes == c
-        assert got[c, 0] == pytest.approx(g[sel].sum(), abs=n * 2.0**-fxp.frac_bits)
-        assert got[c, 1] == pytest.approx(h[sel].sum(), abs=n * 2.0**-fxp.frac_bits)
+        sel = (codes == c) & (slots[0] < 2)
+        # exactly the sums of the rounded values, in float64 too
+        assert got[c, 0] == rg[sel].sum() and got[c, 1] == rh[sel].sum()
+
+
+def test_one_word_holds_g_and_h_sums_at_their_extremes():
+    n = 100_000
+    fxp = PackedGH(n, 1.0, 0.25)
+    assert (fxp.g_frac, fxp.h_frac) == (14, 15)  # at 100,000 logistic rows
+    for g_val, h_val in ((-1.0, 0.25), (1.0, 0.25), (-1.0, 0.0), (0.5, 0.125)):
+        g, h = np.full(n, g_val), np.full(n, h_val)
+        y = fxp.encode(g, h)
+        total = np.array([[int(y[:, 0].astype(object).sum()) % 2**64]], dtype=np.uint64)
+        assert fxp.decode(total)[0].tolist() == [g_val * n, h_val * n]
+    with pytest.raises(ConfigError, match="do not fit one share word"):
+        PackedGH(n, 2.0**30, 0.25)
+
+
+def test_node_slots_pack_in_few_bits_and_a_peers_are_checked():
+    assert [slot_bits(k) for k in (1, 2, 3, 4, 7, 8, 15, 16, 255)] == [1, 2, 2, 4, 4, 4, 4, 8, 8]
+    n, f_count, n_slots = 101, 2, 4  # slot 4: not summed; 4 bits a row
+    identity = np.broadcast_to(np.arange(n, dtype=np.int32), (f_count, n)).copy()
+    slots = np.full((f_count, n), n_slots, dtype=np.uint8)
+    packed = pack_gathered(slots, identity, slot_bits(n_slots))
+    assert checked_slots(packed, (f_count, n), n_slots, "h") is packed
+    slots[1, 50] = n_slots + 1  # a node slot not in use
+    bad = pack_gathered(slots, identity, slot_bits(n_slots))
+    with pytest.raises(ProtocolError, match="'h' put a row in node slot 5 of 4"):
+        checked_slots(bad, (f_count, n), n_slots, "h")
+    for wrong in (packed[:, :-1], packed.astype(np.uint16), packed.tolist()):
+        with pytest.raises(ProtocolError, match="'h' sent malformed labels"):
+            checked_slots(wrong, (f_count, n), n_slots, "h")
 
 
 def test_dealt_permutations_are_permutations_and_deterministic():

@@ -2,8 +2,9 @@
 
 Every byte every party sends is recorded (:class:`~unseen.runtime.local.Transcript`)
 and searched for the labels (as bytes, float64, int64, packed bits) and for the
-guest's gradients and hessians of every tree (float64, float32, and int64 fixed
-point at every fraction width the modes use). ``plain`` mode sends gradients,
+guest's gradients and hessians of every tree (float64, float32, int64 fixed
+point at every fraction width the modes use, and the one-word ``(g, h)`` of
+``ss-dealer``'s logistic shares). ``plain`` mode sends gradients,
 so the same check must flag it: the check can fail.
 """
 
@@ -16,6 +17,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from unseen.ml import sbt_protocol
+from unseen.ml.sbt_shuffle import PackedGH
 from unseen.ml.secureboost import SecureBoostClassifier
 from unseen.runtime.local import Transcript, run_local
 from unseen.transport.codec import encode
@@ -115,6 +117,11 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
             hits = sum(_on_wire(p, short, wire, words) for p, short in _patterns(vec[pick]))
             if hits:
                 found.append(f"tree {t} {what}: {hits} encodings")
+        # (g, h) in one word, as ss-dealer encodes logistic gradients before masking them
+        packed = PackedGH.for_gradients(g, h).encode(g, h)[pick, 0]
+        hits = sum(word.tobytes() in wire for word in packed)
+        if hits:
+            found.append(f"tree {t} (g, h) words: {hits}")
     return found
 
 
@@ -141,7 +148,7 @@ def test_ss_dealer_messages_to_hosts_look_uniform():
         payload = b"".join(
             m[4] for m in transcript.messages if m[0] == sender and m[2].endswith(key_part)
         )
-        assert len(payload) > 10_000
+        assert len(payload) > 5_000  # 8 bytes a row and tree: (g, h) in one word
         counts = np.bincount(np.frombuffer(payload, dtype=np.uint8), minlength=256)
         expected = len(payload) / 256
         chi2 = float(((counts - expected) ** 2 / expected).sum())
@@ -172,6 +179,15 @@ def test_the_dealer_sees_sizes_only(mode):
     to_dealer = [m for m in transcript.messages if m[1] == "dealer"]
     assert to_dealer and all(m[3]["kind"] == "json" for m in to_dealer)
     assert all(len(m[4]) < 200 for m in to_dealer)
+
+
+def test_the_check_finds_one_word_gradient_pairs():
+    _, y = _data()
+    g = np.where(y > 0, -0.3, 0.7) + np.linspace(0, 0.01, y.size)
+    h = np.full(y.size, 0.21)
+    transcript = Transcript()
+    transcript.recorder("guest")("host", "x", encode(PackedGH.for_gradients(g, h).encode(g, h)))
+    assert "tree 0 (g, h) words: 12" in leaks(transcript, [(g, h)], y)
 
 
 def test_the_check_finds_short_fixed_point_entries_of_an_array():

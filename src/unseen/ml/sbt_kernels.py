@@ -3,8 +3,9 @@
 Each is one pass over the rows that numpy cannot do in one call without
 temporaries: the plaintext per-bin sums of ``g`` and ``h`` for every feature
 and node at once; for ``ss-dealer``, a per-label sum of ``uint64`` shares
-(modulo ``2^64``, which a float64 ``bincount`` cannot do exactly), a
-Fisher-Yates shuffle, and gathers of ``(g, h)`` pairs through a permutation.
+(modulo ``2^64``, which a float64 ``bincount`` cannot do exactly) by labels
+packed in a few bits each, a Fisher-Yates shuffle, and gathers through a
+permutation (of ``(g, h)`` pairs, or of labels as they are packed).
 They are compiled once per machine (Numba caches the machine code beside this
 module, or in the user's cache when that folder is read-only); :func:`warm_up`
 compiles them ahead of the first tree.
@@ -107,37 +108,113 @@ def bin_sums(
     return out
 
 
+LABEL_BITS = (1, 2, 4, 8)  # label widths that never straddle a byte
+
+
+def packed_size(n: int, bits: int) -> int:
+    """Bytes per feature of ``n`` labels of ``bits`` bits (one of :data:`LABEL_BITS`)."""
+    return (n * bits + 7) // 8
+
+
+@njit(cache=True, nogil=True)
+def _lanes(bits: int) -> int:  # pragma: no cover
+    """``log2(8 // bits)``: label ``i`` is in byte ``i >> lanes``."""
+    if bits != 1 and bits != 2 and bits != 4 and bits != 8:
+        raise ValueError("labels are packed in 1, 2, 4 or 8 bits")
+    out = 0
+    k = 8 // bits
+    while k > 1:
+        k >>= 1
+        out += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pack_gathered(
+    values: np.ndarray, perms: np.ndarray, bits: int
+) -> np.ndarray:  # pragma: no cover
+    """``values[f][perms[f]]``, each label in ``bits`` bits (1, 2, 4 or 8), packed.
+
+    ``values``: ``(F, n)`` unsigned, each below ``2^bits`` (one vector for
+    all features: ``np.broadcast_to(vector, perms.shape)``). Label ``i`` of
+    feature ``f`` is bits ``(i % k) * bits ...`` of byte ``out[f, i // k]``,
+    ``k = 8 // bits``, lowest first. Returns ``(F, packed_size(n, bits))`` uint8.
+    """
+    f_count, n = perms.shape
+    # k = 8 // bits labels a byte: label i in byte i >> log2(k), at bit (i & (k - 1)) * bits
+    lanes = _lanes(bits)
+    lane = (1 << lanes) - 1
+    out = np.zeros((f_count, (n * bits + 7) // 8), dtype=np.uint8)
+    for f in range(f_count):
+        row, perm, labels = out[f], perms[f], values[f]
+        for i in range(n):
+            row[i >> lanes] |= np.uint8(labels[perm[i]] << ((i & lane) * bits))
+    return out
+
+
 @njit(cache=True, nogil=True)
 def label_sums(
-    slots: np.ndarray, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
+    slots: np.ndarray, bits: int, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
 ) -> np.ndarray:  # pragma: no cover
     """``out[f, slot * width + bin] = sum of shares[f, i]`` over rows ``i`` with that label, mod 2^64.
 
-    ``slots``, ``bins``: ``(F, n)``; slot ``n_slots`` marks a row not summed
-    (``slots`` must not exceed it). ``bins`` must be below ``width``.
-    ``shares``: ``(F, n, 2)`` uint64. Returns ``(F, n_slots * width, 2)`` uint64.
+    ``slots``: ``(F, packed_size(n, bits))``, each row's slot packed as by
+    :func:`pack_gathered`; slot ``n_slots`` marks a row not summed. ``bins``:
+    ``(F, n)``, each below ``width``. ``shares``: ``(F, n, L)`` uint64 (``L``
+    words a row). Returns ``(F, n_slots * width, L)`` uint64. A slot above ``n_slots`` (a
+    peer's malformed label, see :func:`largest_label`) is summed in a slot
+    that is cut off, never outside the output.
     """
-    f_count, n = slots.shape
-    # rows not summed land in slot n_slots, cut off at the end: no branch per row
-    out = np.zeros((f_count, (n_slots + 1) * width, 2), dtype=np.uint64)
+    f_count, n = bins.shape
+    lanes = _lanes(bits)  # as in pack_gathered
+    lane = (1 << lanes) - 1
+    mask = (1 << bits) - 1
+    # rows not summed land in slot n_slots and above, cut off at the end: no branch per row
+    words = shares.shape[2]
+    out = np.zeros((f_count, (mask + 1) * width, words), dtype=np.uint64)
     for f in range(f_count):
-        o, row_slots, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
+        o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
         for i in range(n):
-            k = np.intp(row_slots[i]) * width + np.intp(row_bins[i])
-            o[k, 0] += row_shares[i, 0]
-            o[k, 1] += row_shares[i, 1]
+            s = (np.intp(packed[i >> lanes]) >> ((i & lane) * bits)) & mask
+            k = s * width + np.intp(row_bins[i])
+            for c in range(words):
+                o[k, c] += row_shares[i, c]
     return out[:, : n_slots * width]
+
+
+def largest_label(packed: np.ndarray, bits: int) -> int:
+    """The largest label in ``packed`` (as :func:`pack_gathered` packs them); 0 if none.
+
+    Padding bits past the last label are zero, so they never raise it.
+    """
+    if packed.size == 0:
+        return 0
+    lanes = 8 // bits
+    per_byte = np.arange(256, dtype=np.uint16)
+    lut = np.zeros(256, dtype=np.uint16)  # each byte value's largest label
+    for k in range(lanes):
+        lut = np.maximum(lut, (per_byte >> (k * bits)) & ((1 << bits) - 1))
+    return int(_largest_entry(lut, packed))
+
+
+@njit(cache=True, nogil=True)
+def _largest_entry(lut: np.ndarray, packed: np.ndarray) -> int:  # pragma: no cover
+    """``lut[packed].max()`` without the temporary."""
+    out = 0
+    for b in packed.ravel():
+        out = max(out, lut[b])
+    return out
 
 
 @njit(cache=True, nogil=True)
 def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, 2)``; ``out``: ``(F, n, 2)``)."""
+    """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, L)``; ``out``: ``(F, n, L)``)."""
     f_count, n = perms.shape
     for f in range(f_count):
         for i in range(n):
             r = perms[f, i]
-            out[f, i, 0] += pairs[r, 0]
-            out[f, i, 1] += pairs[r, 1]
+            for c in range(pairs.shape[1]):
+                out[f, i, c] += pairs[r, c]
 
 
 @njit(cache=True, nogil=True)
@@ -149,22 +226,8 @@ def permuted_minus(
     for f in range(f_count):
         for i in range(n):
             r = perms[f, i]
-            out[f, i, 0] = pairs[r, 0] - out[f, i, 0]
-            out[f, i, 1] = pairs[r, 1] - out[f, i, 1]
-
-
-@njit(cache=True, nogil=True)
-def gather_each(values: np.ndarray, perms: np.ndarray) -> np.ndarray:  # pragma: no cover
-    """``out[f] = values[f][perms[f]]`` (``values``, ``perms``: ``(F, n)``).
-
-    One vector through every permutation: ``values = np.broadcast_to(vector, perms.shape)``.
-    """
-    f_count, n = perms.shape
-    out = np.empty((f_count, n), dtype=values.dtype)
-    for f in range(f_count):
-        for i in range(n):
-            out[f, i] = values[f, perms[f, i]]
-    return out
+            for c in range(pairs.shape[1]):
+                out[f, i, c] = pairs[r, c] - out[f, i, c]
 
 
 def warm_up() -> None:
@@ -175,9 +238,10 @@ def warm_up() -> None:
     add_permuted(pairs, perms, shares)
     permuted_minus(pairs, perms, shares)
     u8 = np.zeros((1, 4), dtype=np.uint8)
-    for slot_type in (np.uint8, np.uint16):
-        label_sums(np.zeros((1, 4), dtype=slot_type), u8, shares, 2, 1)
-        gather_each(np.broadcast_to(np.zeros(4, dtype=slot_type), perms.shape), perms)
-    gather_each(u8, perms)
+    for label_type in (np.uint8, np.uint16):  # a node slot per row
+        slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), perms.shape), perms, 1)
+    pack_gathered(u8, perms, 8)  # each feature's bins
+    label_sums(slots, 1, u8, shares, 2, 1)
+    largest_label(slots, 1)
     for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
         bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)

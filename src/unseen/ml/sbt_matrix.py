@@ -46,7 +46,7 @@ import numpy as np
 from unseen.crypto.triples import DealerProvider, ring_matmul, serve_dealer
 from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_protocol import GuestExchange, HostExchange
-from unseen.ml.sbt_shuffle import FixedPointGH, ShareRing
+from unseen.ml.sbt_shuffle import FixedPointGH
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ProtocolError
 
@@ -72,8 +72,6 @@ class MatrixGuestExchange(GuestExchange):
     ) -> None:
         self.ctx, self.hosts, self.width, self.rows = ctx, hosts, width, rows
         self.n_features = widths
-        # sums over up to `rows` rows in Z_2^64
-        self.ring = ShareRing(rows, exact_float=False)
         self.fxp: FixedPointGH | None = None
         self.providers = {
             h: DealerProvider(ctx, dealer, [ctx.party, h], namespace=_namespace(h)) for h in hosts
@@ -95,7 +93,7 @@ class MatrixGuestExchange(GuestExchange):
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree_rows = np.arange(self.rows) if rows is None else rows
-        self.fxp = FixedPointGH.for_gradients(self.ring, g, h)
+        self.fxp = FixedPointGH.for_gradients(g, h)  # sums in Z_2^64
         self.y = self.fxp.encode(g, h)
         return self.fxp.rounded(self.y)
 
@@ -138,7 +136,7 @@ class MatrixGuestExchange(GuestExchange):
             ):
                 raise ProtocolError(f"{host!r} sent a malformed product share")
             with np.errstate(over="ignore"):
-                total = (mine + theirs) & self.ring.mask
+                total = mine + theirs
             sums = self.fxp.decode(total).reshape(f_count, self.width, n_slots, 2)
             out[host] = (
                 np.ascontiguousarray(sums[..., 0].transpose(2, 0, 1)),
@@ -178,7 +176,6 @@ class MatrixHostExchange(HostExchange):
         self.ctx, self.guest, self.width = ctx, guest, width
         self.bins = bins  # (rows, F): every training row
         rows, f_count = bins.shape
-        self.ring = ShareRing(rows, exact_float=False)
         kernels.warm_up()
         self.provider = DealerProvider(
             ctx, dealer, [guest, ctx.party], namespace=_namespace(ctx.party)

@@ -15,8 +15,9 @@ in MPC", EUROCRYPT 2013, section 5; Chase, Ghosh & Poburinnaya, "Secret-shared
 shuffle", ASIACRYPT 2020, the dealer-assisted variant), applied as in
 secure group-by aggregation.
 
-Per host and tree, with ``Y`` the guest's ``(rows, 2)`` fixed-point ``(g, h)``
-(ring ``Z_2^64``):
+Per host and tree, with ``Y`` the guest's fixed-point ``(g, h)`` in ``Z_2^64``
+(one word a row for logistic gradients, :class:`PackedGH`; two otherwise,
+:class:`FixedPointGH`):
 
 1. **Dealer.** From seeds it shared at the start, it knows the guest's
    uniform masks ``a`` and ``b_f``, and the host's uniform permutations
@@ -29,15 +30,17 @@ Per host and tree, with ``Y`` the guest's ``(rows, 2)`` fixed-point ``(g, h)``
    ``b_f``) can read.
 4. **Per depth.** The host sends the guest each permuted row's label
    ``(node, bin)`` for feature ``f`` -- that is ``M_f`` with its rows
-   permuted by ``pi_f``, the masked indicator matrix. Both sides sum their
-   share by label (a local histogram), the host sends its sums, and the
-   guest adds: the per-bin sums, in the clear at the guest only.
+   permuted by ``pi_f``, the masked indicator matrix (the bins once a tree,
+   one byte a row; the node slots each depth, packed in 1, 2, 4 or 8 bits a
+   row). Both sides sum their share by label (a local histogram), the host
+   sends its sums, and the guest adds: the per-bin sums, in the clear at the
+   guest only.
 
 Leakage (semi-honest; the dealer colludes with no one):
 
 - the host sees ``m`` and ``delta_f``: uniform, independent of the data;
 - the dealer sees only seeds it made and public sizes (rows per tree, host
-  feature counts);
+  feature counts, words per row: 1 for logistic loss, 2 for regression);
 - the guest sees the per-(node, bin) sums that SecureBoost reveals, and the
   labels in an order that is uniform and unknown to it: so it also learns
   **how many rows of each node fall in each bin** of each host feature. Classic
@@ -46,10 +49,12 @@ Leakage (semi-honest; the dealer colludes with no one):
   are revealed in every tree. A fresh ``pi_f`` per tree and per feature keeps
   labels from being linked across trees or features.
 
-Cost per host per tree: the guest sends ``16 rows`` bytes; the dealer sends
-``16 rows * features``; the host sends ``rows * features`` bytes of permuted
-bins, and per depth as many of node slots; both sides sum their shares by
-label in one compiled pass -- the plaintext histogram's work.
+Cost per host per tree, with ``w`` words a row (8 bytes each; ``w = 1`` for
+logistic gradients): the guest sends ``8 w rows`` bytes; the dealer sends
+``8 w rows * features``; the host sends ``rows * features`` bytes of permuted
+bins, and per depth ``rows * features * b / 8`` bytes of node slots (``b``
+bits a slot: 1 at the root, 4 at depth 3 or 4); both sides sum their shares
+by label in one compiled pass -- the plaintext histogram's work.
 
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
@@ -93,54 +98,54 @@ def _permutation(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
     return kernels.permutation(_stream(seed, "pi", tree, feature), n)
 
 
-def _mask_a(seed: bytes, tree: int, n: int) -> np.ndarray:
-    return _stream(seed, "a", tree).uint64((n, 2))
+def _mask_a(seed: bytes, tree: int, n: int, lanes: int) -> np.ndarray:
+    return _stream(seed, "a", tree).uint64((n, lanes))
 
 
-def _mask_b(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
-    return _stream(seed, "b", tree, feature).uint64((n, 2))
+def _mask_b(seed: bytes, tree: int, feature: int, n: int, lanes: int) -> np.ndarray:
+    return _stream(seed, "b", tree, feature).uint64((n, lanes))
 
 
-class ShareRing:
-    """The ring ``Z_2^k`` of the shares (``k`` public, from public parameters only).
+def checked_slots(value: object, shape: tuple[int, int], n_slots: int, who: str) -> np.ndarray:
+    """A peer's packed node slots for ``shape`` (features, rows), checked; else ProtocolError."""
+    bits = slot_bits(n_slots)
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype != np.uint8
+        or value.shape != (shape[0], kernels.packed_size(shape[1], bits))
+    ):
+        raise ProtocolError(f"{who!r} sent malformed labels")
+    largest = kernels.largest_label(value, bits)
+    if largest > n_slots:
+        raise ProtocolError(f"{who!r} put a row in node slot {largest} of {n_slots}")
+    return value
 
-    Shares are summed modulo ``2^64`` and reduced to their low ``k`` bits, which
-    is the same sharing modulo ``2^k``. With ``exact_float`` (bounded,
-    logistic gradients), ``k = 53 - ceil(log2(rows + 1))``: the fixed point
-    then leaves every sum over the rows exact in float64 too, so the guest's
-    own (float64) histograms of the same rounded values equal the hosts'
-    sums and ties break alike. Otherwise ``k = 64``.
-    """
 
-    def __init__(self, rows: int, exact_float: bool) -> None:
-        self.bits = 53 - max(1, math.ceil(math.log2(rows + 1))) if exact_float else 64
-        self.mask = _U64((1 << self.bits) - 1) if self.bits < 64 else _U64(0xFFFFFFFFFFFFFFFF)
+def slot_bits(n_slots: int) -> int:
+    """Bits per packed node slot: slots ``0 .. n_slots - 1`` and ``n_slots`` (not summed)."""
+    need = int(n_slots).bit_length()
+    for bits in kernels.LABEL_BITS:
+        if bits >= need:
+            return bits
+    raise ConfigError(f"{n_slots} nodes at one depth need more than 8 bits a label")
 
-    def label_sums(
-        self, slots: np.ndarray, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
-    ) -> np.ndarray:
-        """``out[f, slot * width + bin]``: the sum of ``shares[f]`` over rows with that label.
 
-        ``slots``, ``bins``: ``(F, n)`` unsigned; slot ``n_slots`` marks rows not
-        summed. The caller has checked ``slots <= n_slots`` and ``bins < width``
-        (a peer's labels on receipt): the compiled loop does not check bounds.
-        ``shares``: ``(F, n, 2)`` uint64. Returns ``(F, n_slots * width, 2)``
-        uint64 in the ring.
-        """
-        return kernels.label_sums(slots, bins, shares, width, n_slots) & self.mask
+def _integer_bits(rows: int, bound: float) -> int:
+    """Bits that hold any sum of up to ``rows`` values of magnitude at most ``bound`` (one unit)."""
+    return math.ceil(math.log2(max(rows, 1) * max(bound, 2.0**-20)))
 
 
 class FixedPointGH:
-    """``(g, h)`` in fixed point in the ring, with as many fraction bits as the sums allow.
+    """``(g, h)`` as two fixed-point words of ``Z_2^64`` per row (``lanes = 2``).
 
     ``bound`` bounds ``|g|`` and ``h``; every sum over at most ``rows`` rows
-    then stays below ``2^(k-2)`` in magnitude.
+    then stays below ``2^62`` in magnitude. Any gradients, e.g. regression's.
     """
 
-    def __init__(self, ring: ShareRing, rows: int, bound: float) -> None:
-        need = math.ceil(math.log2(max(rows, 1) * max(bound, 2.0**-20)))
-        self.ring = ring
-        self.frac_bits = min(40, ring.bits - 2 - need)
+    lanes = 2
+
+    def __init__(self, rows: int, bound: float) -> None:
+        self.frac_bits = min(40, 62 - _integer_bits(rows, bound))
         if self.frac_bits < 4:
             raise ConfigError(
                 f"gradients up to {bound:.3g} over {rows} rows leave {self.frac_bits} fraction "
@@ -148,41 +153,101 @@ class FixedPointGH:
             )
 
     @classmethod
-    def for_gradients(cls, ring: ShareRing, g: np.ndarray, h: np.ndarray) -> FixedPointGH:
+    def for_gradients(cls, g: np.ndarray, h: np.ndarray) -> FixedPointGH:
         """The encoding with as many fraction bits as sums of these ``g``, ``h`` allow."""
-        return cls(ring, g.size, float(max(np.abs(g).max(initial=0), h.max(initial=0))))
+        return cls(g.size, float(max(np.abs(g).max(initial=0), h.max(initial=0))))
 
     def encode(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """``(rows, 2)`` uint64."""
         scale = float(1 << self.frac_bits)
         y = np.stack([np.rint(g * scale), np.rint(h * scale)], axis=1).astype(np.int64)
         return y.view(_U64)
 
     def decode(self, sums: np.ndarray) -> np.ndarray:
-        """Ring sums (uint64 < 2^k) to reals, reading the top half of the ring as negative."""
-        k = self.ring.bits
-        signed = (
-            sums.astype(np.int64)
-            if k == 64
-            else np.where(
-                sums >= _U64(1 << (k - 1)), sums.astype(np.int64) - (1 << k), sums.astype(np.int64)
-            )
-        )
-        return signed.astype(np.float64) / float(1 << self.frac_bits)
+        """Sums in ``Z_2^64`` (last axis: the 2 lanes) to reals ``(..., 2)``: ``g``, ``h``."""
+        return sums.astype(np.int64).astype(np.float64) / float(1 << self.frac_bits)
 
     def rounded(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The reals that encoded ``y`` (``(rows, 2)``) stands for: ``g`` and ``h`` as summed."""
-        scale = float(1 << self.frac_bits)
-        return y[:, 0].view(np.int64) / scale, y[:, 1].view(np.int64) / scale
+        """The reals that encoded ``y`` stands for: ``g`` and ``h`` as summed."""
+        gh = self.decode(y)
+        return gh[:, 0], gh[:, 1]
 
 
-def exact_float_ring(objective: str) -> bool:
-    """Whether the share ring keeps float64 sums exact (public parameters only).
+class PackedGH:
+    """``(g, h)`` in one word of ``Z_2^64`` per row (``lanes = 1``), for bounded gradients.
 
-    Logistic gradients are bounded (``|g| <= 1``, ``h <= 1/4``), so such a ring
-    leaves enough fraction bits up to about a million rows; regression
-    gradients are not, so they get the whole ``Z_2^64``.
+    The word is ``G + 2^split H`` with ``G = rint(g 2^fg)`` (signed) and
+    ``H = rint(h 2^fh) >= 0``. Summed over up to ``rows`` rows modulo ``2^64``,
+    it is still ``sum G + 2^split sum H`` with ``|sum G| < 2^(split - 1)`` and
+    ``0 <= sum H < 2^(64 - split)``: the low ``split`` bits, read as signed,
+    are ``sum G``, and the rest is ``sum H``. One word instead of two halves
+    every share, mask and correction, at the cost of fraction bits: the 61
+    bits left after the sums' integer parts (and a bit of headroom each for
+    rounding) are split between ``g`` and ``h``, e.g. 14 and 15 at 100,000
+    logistic rows. Sums of such values are exact in float64 too, so the
+    guest's own histograms of the rounded values equal the hosts' sums and
+    ties break alike.
     """
-    return objective == "binary:logistic"
+
+    lanes = 1
+
+    def __init__(self, rows: int, g_bound: float, h_bound: float) -> None:
+        int_g, int_h = _integer_bits(rows, g_bound), _integer_bits(rows, h_bound)
+        spare = 64 - (int_g + 2) - (int_h + 1)  # g: sign and headroom; h: headroom
+        self.g_frac, self.h_frac = min(40, spare // 2), min(40, spare - spare // 2)
+        self.split = int_g + 2 + self.g_frac
+        if min(self.g_frac, self.h_frac) < 4 or not 2 <= self.split <= 62:
+            raise ConfigError(
+                f"gradients up to {g_bound:.3g} (hessians {h_bound:.3g}) over {rows} rows do not "
+                "fit one share word with 4 fraction bits each"
+            )
+
+    @classmethod
+    def for_gradients(cls, g: np.ndarray, h: np.ndarray) -> PackedGH:
+        """The packing with as many fraction bits as sums of these ``g``, ``h`` allow."""
+        return cls(g.size, float(np.abs(g).max(initial=0)), float(h.max(initial=0)))
+
+    def encode(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """``(rows, 1)`` uint64."""
+        big = np.rint(g * float(1 << self.g_frac)).astype(np.int64).view(_U64)
+        small = np.rint(h * float(1 << self.h_frac)).astype(np.int64).view(_U64)
+        with np.errstate(over="ignore"):
+            return (big + (small << _U64(self.split)))[:, None]
+
+    def decode(self, sums: np.ndarray) -> np.ndarray:
+        """Sums in ``Z_2^64`` (last axis: the 1 lane) to reals ``(..., 2)``: ``g``, ``h``."""
+        word = sums[..., 0]
+        half = _U64(1 << (self.split - 1))
+        low = word & _U64((1 << self.split) - 1)
+        with np.errstate(over="ignore"):
+            g = (low ^ half).astype(np.int64) - np.int64(half)  # sign-extended low lane
+            h = (word - g.view(_U64)) >> _U64(self.split)
+        return np.stack(
+            [
+                g.astype(np.float64) / float(1 << self.g_frac),
+                h.astype(np.float64) / float(1 << self.h_frac),
+            ],
+            axis=-1,
+        )
+
+    def rounded(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reals that encoded ``y`` stands for: ``g`` and ``h`` as summed."""
+        gh = self.decode(y)
+        return gh[:, 0], gh[:, 1]
+
+
+def share_lanes(objective: str) -> int:
+    """Words per row of the shares (public parameters only): 1 for bounded gradients.
+
+    Logistic gradients are bounded (``|g| <= 1``, ``h <= 1/4``) and pack into
+    one word (:class:`PackedGH`); regression gradients are not, and take two
+    (:class:`FixedPointGH`).
+    """
+    return 1 if objective == "binary:logistic" else 2
+
+
+def encoding_for(lanes: int, g: np.ndarray, h: np.ndarray) -> FixedPointGH | PackedGH:
+    return PackedGH.for_gradients(g, h) if lanes == 1 else FixedPointGH.for_gradients(g, h)
 
 
 class ShuffleGuestExchange(GuestExchange):
@@ -199,7 +264,7 @@ class ShuffleGuestExchange(GuestExchange):
     ) -> None:
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
         self.n_features = widths
-        self.exact_float = exact_float_ring(objective)
+        self.lanes = share_lanes(objective)
         self.seeds: dict[str, bytes] = {}
         kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
@@ -208,8 +273,7 @@ class ShuffleGuestExchange(GuestExchange):
                 if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
                     raise ProtocolError("the dealer sent a malformed seed")
                 self.seeds[host] = seed
-        self.fxp: FixedPointGH | None = None
-        self.ring = ShareRing(1, self.exact_float)
+        self.fxp: FixedPointGH | PackedGH | None = None
         self.rows = 0
         self.tree = -1
         self._b: dict[str, np.ndarray] = {}  # this tree's masks b_f per host
@@ -222,13 +286,13 @@ class ShuffleGuestExchange(GuestExchange):
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
-        self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size)})
-        self.ring = ShareRing(g.size, self.exact_float)
-        self.fxp = FixedPointGH.for_gradients(self.ring, g, h)
+        self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size), "lanes": self.lanes})
+        self.fxp = encoding_for(self.lanes, g, h)
         y = self.fxp.encode(g, h)
         with np.errstate(over="ignore"):
             for host in self.hosts:
-                self.ctx.send(host, f"{_NS}/{tree}/m", y - _mask_a(self.seeds[host], tree, g.size))
+                a = _mask_a(self.seeds[host], tree, g.size, self.lanes)
+                self.ctx.send(host, f"{_NS}/{tree}/m", y - a)
         self._pbins = {}
         if self._next is not None and self._next[:2] == (tree, g.size):
             self._b = self._next[2].result()
@@ -238,12 +302,12 @@ class ShuffleGuestExchange(GuestExchange):
         return self.fxp.rounded(y)
 
     def _all_masks(self, tree: int, rows: int) -> dict[str, np.ndarray]:
-        """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, 2)``."""
+        """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, lanes)``."""
         out = {}
         for host in self.hosts:
-            b = np.empty((self.n_features[host], rows, 2), dtype=_U64)
+            b = np.empty((self.n_features[host], rows, self.lanes), dtype=_U64)
             for f in range(self.n_features[host]):
-                b[f] = _mask_b(self.seeds[host], tree, f, rows)
+                b[f] = _mask_b(self.seeds[host], tree, f, rows, self.lanes)
             out[host] = b
         return out
 
@@ -256,36 +320,31 @@ class ShuffleGuestExchange(GuestExchange):
         for host in self.hosts:
             f_count = self.n_features[host]
             if host not in self._pbins:  # once a tree: the bin part of the labels
-                pbins = self.ctx.recv(host, f"{_NS}/{tree}/bins")
+                packed = self.ctx.recv(host, f"{_NS}/{tree}/bins")
                 if (
-                    not isinstance(pbins, np.ndarray)
-                    or pbins.dtype != np.uint8
-                    or pbins.shape != (f_count, self.rows)
-                    or pbins.max(initial=0) >= self.width
+                    not isinstance(packed, np.ndarray)
+                    or packed.dtype != np.uint8
+                    or packed.shape != (f_count, self.rows)
+                    or packed.max(initial=0) >= self.width
                 ):
                     raise ProtocolError(f"{host!r} sent malformed permuted bins")
-                self._pbins[host] = pbins
-            slots = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
-            if (
-                not isinstance(slots, np.ndarray)
-                or slots.shape != (f_count, self.rows)
-                or slots.dtype not in (np.uint8, np.uint16)
-                or slots.max(initial=0) > n_slots
-            ):
-                raise ProtocolError(f"{host!r} sent malformed labels")
+                self._pbins[host] = packed
+            bits = slot_bits(n_slots)
+            got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
+            slots = checked_slots(got, (f_count, self.rows), n_slots, host)
             # while the host sums its shares
-            mine = self.ring.label_sums(
-                slots, self._pbins[host], self._b[host], self.width, n_slots
+            mine = kernels.label_sums(
+                slots, bits, self._pbins[host], self._b[host], self.width, n_slots
             )
             theirs = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/sums")
             if (
                 not isinstance(theirs, np.ndarray)
                 or theirs.dtype != _U64
-                or theirs.shape != (f_count, size, 2)
+                or theirs.shape != (f_count, size, self.lanes)
             ):
                 raise ProtocolError(f"{host!r} sent malformed share sums")
             with np.errstate(over="ignore"):
-                total = (mine + theirs) & self.ring.mask
+                total = mine + theirs
             sums = self.fxp.decode(total).reshape(f_count, n_slots, self.width, 2)
             out[host] = (
                 np.ascontiguousarray(sums[..., 0].transpose(1, 0, 2)),
@@ -305,17 +364,16 @@ class ShuffleHostExchange(HostExchange):
         self, ctx: Context, guest: str, dealer: str, width: int, objective: str = "binary:logistic"
     ) -> None:
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
-        self.exact_float = exact_float_ring(objective)
+        self.lanes = share_lanes(objective)
         kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
             seed = ctx.recv(dealer, f"{_NS}/seed")
             if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
                 raise ProtocolError("the dealer sent a malformed seed")
         self.seed = seed
-        self.ring = ShareRing(1, self.exact_float)
         self.perms = np.zeros((0, 0), dtype=np.int32)
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
-        self.pbins = np.zeros((0, 0), dtype=np.int32)
+        self.pbins = np.zeros((0, 0), dtype=np.uint8)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-perms")
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
         # the labels go to the guest while this host sums its shares: one send in flight
@@ -350,19 +408,18 @@ class ShuffleHostExchange(HostExchange):
         # the next tree's permutations, in the background (trees have the same row count)
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
-        self.pbins = kernels.gather_each(np.ascontiguousarray(bins.T), self.perms)
+        self.pbins = kernels.pack_gathered(np.ascontiguousarray(bins.T), self.perms, 8)
         self._send_behind(f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
-        if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, 2):
+        if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, self.lanes):
             raise ProtocolError("the guest sent a malformed masked vector")
         delta = self.ctx.recv(self.dealer, f"{_NS}/{tree}/delta")
         if (
             not isinstance(delta, np.ndarray)
             or delta.dtype != _U64
-            or delta.shape != (f_count, n, 2)
+            or delta.shape != (f_count, n, self.lanes)
         ):
             raise ProtocolError("the dealer sent a malformed correction")
-        self.ring = ShareRing(n, self.exact_float)
         # s_f = m[pi_f] + delta_f is formed at the first depth, once the labels are on
         # their way (the guest sums its own share meanwhile)
         self._pending_m, self.shares = m, delta
@@ -370,12 +427,13 @@ class ShuffleHostExchange(HostExchange):
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
-        slots = kernels.gather_each(np.broadcast_to(dump, self.perms.shape), self.perms)
+        bits = slot_bits(n_slots)
+        slots = kernels.pack_gathered(np.broadcast_to(dump, self.perms.shape), self.perms, bits)
         self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
         if self._pending_m is not None:
             kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
             self._pending_m = None
-        sums = self.ring.label_sums(slots, self.pbins, self.shares, self.width, n_slots)
+        sums = kernels.label_sums(slots, bits, self.pbins, self.shares, self.width, n_slots)
         self._flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
@@ -389,12 +447,14 @@ class ShuffleHostExchange(HostExchange):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def deal_tree(guest_seed: bytes, host_seed: bytes, tree: int, n: int, features: int) -> np.ndarray:
+def deal_tree(
+    guest_seed: bytes, host_seed: bytes, tree: int, n: int, features: int, lanes: int
+) -> np.ndarray:
     """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature."""
-    a = _mask_a(guest_seed, tree, n)
-    delta = np.empty((features, n, 2), dtype=_U64)
+    a = _mask_a(guest_seed, tree, n, lanes)
+    delta = np.empty((features, n, lanes), dtype=_U64)
     for f in range(features):
-        delta[f] = _mask_b(guest_seed, tree, f, n)
+        delta[f] = _mask_b(guest_seed, tree, f, n, lanes)
         pi = _permutation(host_seed, tree, f, n)
         kernels.permuted_minus(a, pi[None], delta[f : f + 1])
     return delta
@@ -421,38 +481,41 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
                 raise ProtocolError(f"{host!r} sent a malformed feature count")
             counts[host] = int(info["features"])
 
-    def deal(t: int, n: int) -> dict[str, np.ndarray]:
-        return {h: deal_tree(guest_seeds[h], host_seeds[h], t, n, counts[h]) for h in hosts}
+    def deal(t: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
+        return {
+            h: deal_tree(guest_seeds[h], host_seeds[h], t, size[0], counts[h], size[1])
+            for h in hosts
+        }
 
-    def request(tree: int) -> int | None:
-        """The guest's start of ``tree``: its row count, or ``None`` when training is over."""
+    def request(tree: int) -> tuple[int, int] | None:
+        """The guest's start of ``tree``: rows and share words per row; ``None``: training is over."""
         msg = ctx.recv(guest, f"{_NS}/{tree}/go")
         if not isinstance(msg, dict):
             raise ProtocolError("the guest sent a malformed request")
         if msg.get("stop"):
             return None
-        n = msg.get("rows")
-        if not isinstance(n, int) or n < 1:
-            raise ProtocolError("the guest sent a malformed row count")
-        return n
+        n, lanes = msg.get("rows"), msg.get("lanes")
+        if not isinstance(n, int) or n < 1 or lanes not in (1, 2):
+            raise ProtocolError("the guest sent a malformed tree size")
+        return n, lanes
 
     with ctx.step("ss-dealer: tree 0"):
-        rows = request(0)
-        if rows is None:
+        size = request(0)
+        if size is None:
             return 0
-        for host, delta in deal(0, rows).items():
+        for host, delta in deal(0, size).items():
             ctx.send(host, f"{_NS}/0/delta", delta)
     tree = 0
     while True:
         # deal tree + 1 while the parties grow tree: its correction is there when they need it
         with ctx.step(f"ss-dealer: tree {tree + 1}"):
-            for host, delta in deal(tree + 1, rows).items():
+            for host, delta in deal(tree + 1, size).items():
                 ctx.send(host, f"{_NS}/{tree + 1}/delta", delta)
-            n = request(tree + 1)
-            if n is None:
+            got = request(tree + 1)
+            if got is None:
                 return tree + 1
-            if n != rows:
-                raise ProtocolError(f"tree {tree + 1} has {n} rows, the others {rows}")
+            if got != size:
+                raise ProtocolError(f"tree {tree + 1} has size {got}, the others {size}")
         tree += 1
 
 
