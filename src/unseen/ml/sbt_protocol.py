@@ -410,6 +410,18 @@ def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asfortranarray(bins[rows])
 
 
+def _nodes_to_sum(frontier: list[int], node_rows: np.ndarray, n_nodes: int) -> list[int]:
+    """The frontier nodes whose histograms are summed; both sides work them out alike.
+
+    The root, then the smaller child of each sibling pair (fewer rows; the left
+    one on a tie): histogram subtraction gives the other as parent minus child.
+    """
+    if frontier == [0]:
+        return [0]
+    counts = np.bincount(node_rows, minlength=n_nodes)[frontier]
+    return [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
+
+
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
     """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
     lut = np.full(n_nodes, -1, dtype=np.int32)
@@ -500,17 +512,10 @@ class Guest:
         while frontier and depth < p.max_depth:
             node_rows = node_of[rows]
             with ctx.step(f"tree {t} depth {depth}: histograms"):
-                if depth == 0:
-                    compute = [0]
-                else:  # histogram subtraction: sum the smaller child of each pair only
-                    counts = np.bincount(node_rows, minlength=layout.n_nodes)[frontier]
-                    compute = [
-                        v for v, c in zip(frontier, smaller_children(counts), strict=True) if c
-                    ]
-                for host in self.hosts:
-                    ctx.send(host, f"sbt/{t}/{depth}/cmd", {"op": "hist", "compute": compute})
-                    if depth:
+                if depth:  # the instance space; the hosts work out the rest as below
+                    for host in self.hosts:
                         ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
+                compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 clock = time.perf_counter()
                 own = histograms(bins, slot, len(compute), self.width, g, h)
@@ -533,8 +538,6 @@ class Guest:
             )
             parent_hist = hist
             depth += 1
-        for host in self.hosts:
-            ctx.send(host, f"sbt/{t}/{depth}/cmd", {"op": "end"})
         # leaf weights w = -G / (H + lambda), from the guest's own exact sums
         node_rows = node_of[rows]
         tg = np.bincount(node_rows, weights=g, minlength=layout.n_nodes)
@@ -801,12 +804,11 @@ class Host:
         n = self.X.shape[0]
         layout, splits = TreeLayout(), LocalSplits()
         node_of = np.zeros(n, dtype=np.int16)
-        for depth in range(self.p.max_depth + 1):
-            cmd = ctx.recv(self.guest, f"sbt/{t}/{depth}/cmd")
-            if not isinstance(cmd, dict) or cmd.get("op") not in ("hist", "end"):
-                raise ProtocolError("the guest sent a malformed command")
-            if cmd["op"] == "end":
-                return layout, splits
+        frontier = [0]
+        # the tree ends, at both sides alike, at max_depth or when no node splits
+        for depth in range(self.p.max_depth):
+            if not frontier:
+                break
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 if depth:
                     node_of = ctx.recv(self.guest, f"sbt/{t}/{depth}/nodes")
@@ -814,13 +816,13 @@ class Host:
                         not isinstance(node_of, np.ndarray)
                         or node_of.shape != (n,)
                         or node_of.dtype != np.int16
+                        or node_of.min(initial=0) < 0
                         or node_of.max(initial=0) >= layout.n_nodes
                     ):
                         raise ProtocolError("the guest sent a malformed instance space")
-                compute = [int(v) for v in cmd["compute"]]
-                if any(not 0 <= v < layout.n_nodes for v in compute):
-                    raise ProtocolError("the guest asked for unknown nodes")
-                slot = _slots(node_of[rows], compute, layout.n_nodes)
+                node_rows = node_of[rows]
+                compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
+                slot = _slots(node_rows, compute, layout.n_nodes)
                 self.exchange.histograms(t, depth, slot, len(compute))
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 decided = ctx.recv(self.guest, f"sbt/{t}/{depth}/split")
@@ -839,7 +841,9 @@ class Host:
                     at = _rows_by_node(node_of, [m[0] for m in mine])
                     left = [goes_left(self.X[at[v], f], thr, dl) for v, f, thr, dl in mine]
                     ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(left)))
-        raise ProtocolError("the guest went past max_depth")
+                # the next frontier, in the guest's order: the children of each split, in turn
+                frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
+        return layout, splits
 
 
 # --------------------------------------------------------------------------- prediction
