@@ -190,7 +190,19 @@ def test_one_word_holds_g_and_h_sums_at_their_extremes():
 
 
 def test_node_slots_pack_in_few_bits_and_a_peers_are_checked():
-    assert [slot_bits(k) for k in (1, 2, 3, 4, 7, 8, 15, 16, 255)] == [1, 2, 2, 4, 4, 4, 4, 8, 8]
+    assert [slot_bits(k) for k in (1, 2, 3, 4, 7, 8, 15, 16, 255, 256, 4096)] == [
+        1,
+        2,
+        2,
+        4,
+        4,
+        4,
+        4,
+        8,
+        8,
+        16,
+        16,
+    ]
     n, f_count, n_slots = 101, 2, 4  # slot 4: not summed; 4 bits a row
     identity = np.broadcast_to(np.arange(n, dtype=np.int32), (f_count, n)).copy()
     slots = np.full((f_count, n), n_slots, dtype=np.uint8)

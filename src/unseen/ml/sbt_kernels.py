@@ -108,7 +108,7 @@ def bin_sums(
     return out
 
 
-LABEL_BITS = (1, 2, 4, 8)  # label widths that never straddle a byte
+LABEL_BITS = (1, 2, 4, 8, 16)  # label widths: within one byte, or two whole bytes
 
 
 def packed_size(n: int, bits: int) -> int:
@@ -118,9 +118,9 @@ def packed_size(n: int, bits: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _lanes(bits: int) -> int:  # pragma: no cover
-    """``log2(8 // bits)``: label ``i`` is in byte ``i >> lanes``."""
+    """``log2(8 // bits)``: label ``i`` is in byte ``i >> lanes`` (bits up to 8)."""
     if bits != 1 and bits != 2 and bits != 4 and bits != 8:
-        raise ValueError("labels are packed in 1, 2, 4 or 8 bits")
+        raise ValueError("labels are packed in 1, 2, 4, 8 or 16 bits")
     out = 0
     k = 8 // bits
     while k > 1:
@@ -133,14 +133,23 @@ def _lanes(bits: int) -> int:  # pragma: no cover
 def pack_gathered(
     values: np.ndarray, perms: np.ndarray, bits: int
 ) -> np.ndarray:  # pragma: no cover
-    """``values[f][perms[f]]``, each label in ``bits`` bits (1, 2, 4 or 8), packed.
+    """``values[f][perms[f]]``, each label in ``bits`` bits (1, 2, 4, 8 or 16), packed.
 
     ``values``: ``(F, n)`` unsigned, each below ``2^bits`` (one vector for
     all features: ``np.broadcast_to(vector, perms.shape)``). Label ``i`` of
     feature ``f`` is bits ``(i % k) * bits ...`` of byte ``out[f, i // k]``,
-    ``k = 8 // bits``, lowest first. Returns ``(F, packed_size(n, bits))`` uint8.
+    ``k = 8 // bits``, lowest first; 16-bit labels are two bytes each,
+    little-endian. Returns ``(F, packed_size(n, bits))`` uint8.
     """
     f_count, n = perms.shape
+    if bits == 16:
+        out = np.empty((f_count, 2 * n), dtype=np.uint8)
+        for f in range(f_count):
+            for i in range(n):
+                v = np.intp(values[f, perms[f, i]])
+                out[f, 2 * i] = np.uint8(v & 0xFF)
+                out[f, 2 * i + 1] = np.uint8(v >> 8)
+        return out
     # k = 8 // bits labels a byte: label i in byte i >> log2(k), at bit (i & (k - 1)) * bits
     lanes = _lanes(bits)
     lane = (1 << lanes) - 1
@@ -166,11 +175,21 @@ def label_sums(
     that is cut off, never outside the output.
     """
     f_count, n = bins.shape
+    words = shares.shape[2]
+    if bits == 16:  # deep trees: slots in two bytes; any beyond n_slots count as not summed
+        out = np.zeros((f_count, (n_slots + 1) * width, words), dtype=np.uint64)
+        for f in range(f_count):
+            o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
+            for i in range(n):
+                s = min(np.intp(packed[2 * i]) | (np.intp(packed[2 * i + 1]) << 8), n_slots)
+                k = s * width + np.intp(row_bins[i])
+                for c in range(words):
+                    o[k, c] += row_shares[i, c]
+        return out[:, : n_slots * width]
     lanes = _lanes(bits)  # as in pack_gathered
     lane = (1 << lanes) - 1
     mask = (1 << bits) - 1
     # rows not summed land in slot n_slots and above, cut off at the end: no branch per row
-    words = shares.shape[2]
     out = np.zeros((f_count, (mask + 1) * width, words), dtype=np.uint64)
     for f in range(f_count):
         o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
@@ -189,6 +208,8 @@ def largest_label(packed: np.ndarray, bits: int) -> int:
     """
     if packed.size == 0:
         return 0
+    if bits == 16:
+        return int(np.ascontiguousarray(packed).view("<u2").max())
     lanes = 8 // bits
     per_byte = np.arange(256, dtype=np.uint16)
     lut = np.zeros(256, dtype=np.uint16)  # each byte value's largest label
@@ -242,6 +263,7 @@ def warm_up() -> None:
         slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), perms.shape), perms, 1)
     pack_gathered(u8, perms, 8)  # each feature's bins
     label_sums(slots, 1, u8, shares, 2, 1)
+    label_sums(np.zeros((1, 8), dtype=np.uint8), 16, u8, shares, 2, 1)  # deep trees
     largest_label(slots, 1)
     for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
         bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)

@@ -127,7 +127,7 @@ def slot_bits(n_slots: int) -> int:
     for bits in kernels.LABEL_BITS:
         if bits >= need:
             return bits
-    raise ConfigError(f"{n_slots} nodes at one depth need more than 8 bits a label")
+    raise ConfigError(f"{n_slots} nodes at one depth need more than 16 bits a label")
 
 
 def _integer_bits(rows: int, bound: float) -> int:
