@@ -181,8 +181,10 @@ def label_sums(
         for f in range(f_count):
             o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
             for i in range(n):
-                s = min(np.intp(packed[2 * i]) | (np.intp(packed[2 * i + 1]) << 8), n_slots)
-                k = s * width + np.intp(row_bins[i])
+                label = np.intp(packed[2 * i]) | (np.intp(packed[2 * i + 1]) << 8)
+                if label > n_slots:
+                    label = np.intp(n_slots)
+                k = label * width + np.intp(row_bins[i])
                 for c in range(words):
                     o[k, c] += row_shares[i, c]
         return out[:, : n_slots * width]
