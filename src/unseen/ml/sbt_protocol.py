@@ -422,6 +422,19 @@ def _nodes_to_sum(frontier: list[int], node_rows: np.ndarray, n_nodes: int) -> l
     return [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
 
 
+def _routes(packed: Any, sizes: list[int], who: str) -> list[np.ndarray]:
+    """A routing answer, one bit a row (``True``: left), split into nodes of ``sizes`` rows."""
+    total = sum(sizes)
+    if (
+        not isinstance(packed, np.ndarray)
+        or packed.dtype != np.uint8
+        or packed.shape != ((total + 7) // 8,)
+    ):
+        raise ProtocolError(f"{who!r} sent a malformed routing answer")
+    bits = np.unpackbits(packed, count=total).astype(bool)
+    return np.split(bits, np.cumsum(sizes)[:-1]) if sizes else []
+
+
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
     """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
     lut = np.full(n_nodes, -1, dtype=np.int32)
@@ -458,6 +471,7 @@ class Guest:
         self.sampler = np.random.default_rng(params.random_state)  # row sampling, not secret
         self.importance_split: dict[str, int] = {}
         self.importance_gain: dict[str, float] = {}
+        self._split_by: set[str] = set()  # who split a node at the last depth ("": the guest)
 
     # -- row sampling -----------------------------------------------------------------
     def sample_rows(
@@ -512,8 +526,8 @@ class Guest:
         while frontier and depth < p.max_depth:
             node_rows = node_of[rows]
             with ctx.step(f"tree {t} depth {depth}: histograms"):
-                if depth:  # the instance space; the hosts work out the rest as below
-                    for host in self.hosts:
+                for host in self.hosts:  # a host routes the rows of its own and our splits
+                    if depth and self._needs_instance_space(host):
                         ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
                 compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
                 slot = _slots(node_rows, compute, layout.n_nodes)
@@ -635,10 +649,10 @@ class Guest:
                         f if mine else -1,
                         int(best.bin[j]) if mine else -1,
                         bool(best.default_left[j]) if mine else False,
+                        party == "",  # the guest's: its routing answer comes along
                     ]
                 )
-        for host in self.hosts:
-            ctx.send(host, f"sbt/{t}/{depth}/split", messages[host])
+        self._split_by = {parties[owner[j]] for j in range(len(frontier)) if do_split[j]}
         at = _rows_by_node(node_of, list(children))
         new_node_of = node_of.copy()
 
@@ -646,30 +660,32 @@ class Guest:
             lo, hi = children[v]
             new_node_of[at[v]] = np.where(left, lo, hi)
 
+        # the guest's own splits first: their routing goes out with the decisions, so a
+        # host can route every row itself and start the next depth at once
+        own_left = []
         for j, v in enumerate(frontier):
             if do_split[j] and owner[j] == 0:
                 f, b, dl = int(best.feature[j]), int(best.bin[j]), bool(best.default_left[j])
                 thr = self.binner.threshold(f, b)
                 splits.add(v, f, thr, dl)
-                route(v, goes_left(self.X[at[v], f], thr, dl))
+                own_left.append(goes_left(self.X[at[v], f], thr, dl))
+                route(v, own_left[-1])
+        for host in self.hosts:
+            ctx.send(host, f"sbt/{t}/{depth}/split", messages[host])
+            if own_left:
+                ctx.send(host, f"sbt/{t}/{depth}/routes", np.packbits(np.concatenate(own_left)))
         for host in self.hosts:
             mine = [int(m[0]) for m in messages[host] if m[1]]
-            if not mine:
-                continue
-            total = sum(at[v].size for v in mine)
-            packed = ctx.recv(host, f"sbt/{t}/{depth}/left")
-            if (
-                not isinstance(packed, np.ndarray)
-                or packed.dtype != np.uint8
-                or packed.shape != ((total + 7) // 8,)
-            ):
-                raise ProtocolError(f"{host!r} sent a malformed routing answer")
-            bits = np.unpackbits(packed, count=total).astype(bool)
-            pos = 0
-            for v in mine:
-                route(v, bits[pos : pos + at[v].size])
-                pos += at[v].size
+            if mine:
+                answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
+                sizes = [at[v].size for v in mine]
+                for v, left in zip(mine, _routes(answer, sizes, host), strict=True):
+                    route(v, left)
         return [c for v in frontier if v in children for c in children[v]], new_node_of
+
+    def _needs_instance_space(self, host: str) -> bool:
+        """Whether ``host`` needs the rows' nodes sent: another host split a node last depth."""
+        return bool(self._split_by - {"", host})
 
     # -- training ------------------------------------------------------------------------
     def fit(self) -> GuestResult:
@@ -805,12 +821,13 @@ class Host:
         layout, splits = TreeLayout(), LocalSplits()
         node_of = np.zeros(n, dtype=np.int16)
         frontier = [0]
+        routed = True  # whether this host routed every row of the last depth itself
         # the tree ends, at both sides alike, at max_depth or when no node splits
         for depth in range(self.p.max_depth):
             if not frontier:
                 break
             with ctx.step(f"tree {t} depth {depth}: histograms"):
-                if depth:
+                if depth and not routed:  # another host split a node: the guest tells
                     node_of = ctx.recv(self.guest, f"sbt/{t}/{depth}/nodes")
                     if (
                         not isinstance(node_of, np.ndarray)
@@ -826,8 +843,9 @@ class Host:
                 self.exchange.histograms(t, depth, slot, len(compute))
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 decided = ctx.recv(self.guest, f"sbt/{t}/{depth}/split")
-                mine = []
-                for v, own, f, b, dl in decided:
+                mine, theirs = [], []  # own splits; the guest's
+                routed = True
+                for v, own, f, b, dl, by_guest in decided:
                     if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
                         raise ProtocolError(f"the guest split unknown node {v}")
                     layout.split(v, self.me if own else -2)
@@ -837,10 +855,21 @@ class Host:
                         thr = self.binner.threshold(f, b)
                         splits.add(v, f, thr, bool(dl))
                         mine.append((v, f, thr, bool(dl)))
+                    elif by_guest:
+                        theirs.append(v)
+                    else:
+                        routed = False
+                at = _rows_by_node(node_of, [m[0] for m in mine] + theirs)
+                left = [goes_left(self.X[at[v], f], thr, dl) for v, f, thr, dl in mine]
                 if mine:
-                    at = _rows_by_node(node_of, [m[0] for m in mine])
-                    left = [goes_left(self.X[at[v], f], thr, dl) for v, f, thr, dl in mine]
                     ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(left)))
+                if theirs:
+                    answer = ctx.recv(self.guest, f"sbt/{t}/{depth}/routes")
+                    left += _routes(answer, [at[v].size for v in theirs], self.guest)
+                if routed:  # the next depth's nodes, as the guest routes them
+                    node_of = node_of.copy()
+                    for v, go_left in zip([m[0] for m in mine] + theirs, left, strict=True):
+                        node_of[at[v]] = np.where(go_left, layout.left[v], layout.right[v])
                 # the next frontier, in the guest's order: the children of each split, in turn
                 frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
         return layout, splits

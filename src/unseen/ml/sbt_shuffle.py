@@ -121,6 +121,11 @@ def checked_slots(value: object, shape: tuple[int, int], n_slots: int, who: str)
     return value
 
 
+def all_in_one_node(slot: np.ndarray) -> bool:
+    """Whether every row of the tree is in node slot 0 (the root): no labels need to cross."""
+    return not slot.any()
+
+
 def slot_bits(n_slots: int) -> int:
     """Bits per packed node slot: slots ``0 .. n_slots - 1`` and ``n_slots`` (not summed)."""
     need = int(n_slots).bit_length()
@@ -330,8 +335,11 @@ class ShuffleGuestExchange(GuestExchange):
                     raise ProtocolError(f"{host!r} sent malformed permuted bins")
                 self._pbins[host] = packed
             bits = slot_bits(n_slots)
-            got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
-            slots = checked_slots(got, (f_count, self.rows), n_slots, host)
+            if all_in_one_node(slot):  # the root: both sides know every row's slot
+                slots = np.zeros((f_count, kernels.packed_size(self.rows, bits)), np.uint8)
+            else:
+                got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
+                slots = checked_slots(got, (f_count, self.rows), n_slots, host)
             # while the host sums its shares
             mine = kernels.label_sums(
                 slots, bits, self._pbins[host], self._b[host], self.width, n_slots
@@ -429,7 +437,8 @@ class ShuffleHostExchange(HostExchange):
         dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
         bits = slot_bits(n_slots)
         slots = kernels.pack_gathered(np.broadcast_to(dump, self.perms.shape), self.perms, bits)
-        self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
+        if not all_in_one_node(slot):  # at the root the guest knows them: all zero
+            self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
         if self._pending_m is not None:
             kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
             self._pending_m = None
