@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 
@@ -104,6 +105,33 @@ def test_a_message_cut_short_is_not_delivered(parties_file):
         client._sock.sendall(len(header).to_bytes(4, "little") + header + b"only forty bytes" * 2)
         client.close()  # the connection breaks mid-payload
         assert tel.mailbox.take("job", "bank", "cut", timeout=0.5) is MISSING
+    finally:
+        bank.close()
+        tel.close()
+
+
+def test_both_ends_send_without_waiting_for_acknowledgements(parties_file):
+    """TCP_NODELAY: otherwise a message's last record and its one-byte answer can each
+    wait for the peer's delayed acknowledgement (up to 40 ms on Linux) before leaving."""
+    bank, tel = _pair(parties_file)
+    try:
+        assert tel._bulk_server is not None
+        d = parties_file.parent
+        client = BulkClient(
+            "127.0.0.1",
+            tel._bulk_server.port,
+            "telecom",
+            load_parties(parties_file)["telecom"].cert_pem,
+            load_private_key(d / "bank.key"),
+            load_parties(parties_file)["bank"].cert_pem,
+        )
+        header = b'{"job": "job", "key": "small", "kind": "bytes", "nbytes": 5}'
+        client.send(header, memoryview(b"hello"), timeout=5.0)
+        assert tel.mailbox.take("job", "bank", "small", timeout=5.0) == b"hello"
+        assert client._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        served = list(tel._bulk_server._conns)
+        assert served and all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in served)
+        client.close()
     finally:
         bank.close()
         tel.close()
