@@ -161,6 +161,17 @@ def pack_gathered(
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _slot_at(packed: np.ndarray, i: int, bits: int, lanes: int) -> int:  # pragma: no cover
+    """Label ``i`` of one feature's packed labels (as :func:`pack_gathered` packs them)."""
+    # np.intp, not int: numba reads a uint8 as unsigned, and unsigned with signed is a float
+    if bits == 16:
+        return int(np.intp(packed[2 * i]) | (np.intp(packed[2 * i + 1]) << 8))
+    return int(
+        (np.intp(packed[i >> lanes]) >> ((i & ((1 << lanes) - 1)) * bits)) & ((1 << bits) - 1)
+    )
+
+
 @njit(cache=True, nogil=True)
 def label_sums(
     slots: np.ndarray, bits: int, bins: np.ndarray, shares: np.ndarray, width: int, n_slots: int
@@ -169,37 +180,28 @@ def label_sums(
 
     ``slots``: ``(F, packed_size(n, bits))``, each row's slot packed as by
     :func:`pack_gathered`; slot ``n_slots`` marks a row not summed. ``bins``:
-    ``(F, n)``, each below ``width``. ``shares``: ``(F, n, L)`` uint64 (``L``
-    words a row). Returns ``(F, n_slots * width, L)`` uint64. A slot above ``n_slots`` (a
-    peer's malformed label, see :func:`largest_label`) is summed in a slot
-    that is cut off, never outside the output.
+    ``(F, n)``, each below ``width``. ``shares``: ``(F, n, L)`` uint64, ``L``
+    = 1 or 2 words a row. Returns ``(F, n_slots * width, L)`` uint64. A slot
+    above ``n_slots`` (a peer's malformed label, see :func:`largest_label`) is
+    summed where it is cut off, never outside the output.
     """
     f_count, n = bins.shape
     words = shares.shape[2]
-    if bits == 16:  # deep trees: slots in two bytes; any beyond n_slots count as not summed
-        out = np.zeros((f_count, (n_slots + 1) * width, words), dtype=np.uint64)
-        for f in range(f_count):
-            o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
-            for i in range(n):
-                label = np.intp(packed[2 * i]) | (np.intp(packed[2 * i + 1]) << 8)
-                if label > n_slots:
-                    label = np.intp(n_slots)
-                k = label * width + np.intp(row_bins[i])
-                for c in range(words):
-                    o[k, c] += row_shares[i, c]
-        return out[:, : n_slots * width]
-    lanes = _lanes(bits)  # as in pack_gathered
-    lane = (1 << lanes) - 1
-    mask = (1 << bits) - 1
+    lanes = 0 if bits >= 8 else _lanes(bits)
     # rows not summed land in slot n_slots and above, cut off at the end: no branch per row
-    out = np.zeros((f_count, (mask + 1) * width, words), dtype=np.uint64)
+    cap = n_slots if bits == 16 else (1 << bits) - 1  # the largest slot a label can name
+    out = np.zeros((f_count, (cap + 1) * width, words), dtype=np.uint64)
     for f in range(f_count):
         o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
-        for i in range(n):
-            s = (np.intp(packed[i >> lanes]) >> ((i & lane) * bits)) & mask
-            k = s * width + np.intp(row_bins[i])
-            for c in range(words):
-                o[k, c] += row_shares[i, c]
+        if words == 1:  # one loop per word count: a loop over the words costs twice the time
+            for i in range(n):
+                s = min(_slot_at(packed, i, bits, lanes), cap)
+                o[s * width + np.intp(row_bins[i]), 0] += row_shares[i, 0]
+        else:
+            for i in range(n):
+                k = min(_slot_at(packed, i, bits, lanes), cap) * width + np.intp(row_bins[i])
+                o[k, 0] += row_shares[i, 0]
+                o[k, 1] += row_shares[i, 1]
     return out[:, : n_slots * width]
 
 
@@ -234,23 +236,31 @@ def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:
     """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, L)``; ``out``: ``(F, n, L)``)."""
     f_count, n = perms.shape
     for f in range(f_count):
-        for i in range(n):
-            r = perms[f, i]
-            for c in range(pairs.shape[1]):
-                out[f, i, c] += pairs[r, c]
+        if pairs.shape[1] == 1:
+            for i in range(n):
+                out[f, i, 0] += pairs[perms[f, i], 0]
+        else:
+            for i in range(n):
+                r = perms[f, i]
+                out[f, i, 0] += pairs[r, 0]
+                out[f, i, 1] += pairs[r, 1]
 
 
 @njit(cache=True, nogil=True)
 def permuted_minus(
     pairs: np.ndarray, perms: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
-    """``out[f] = pairs[perms[f]] - out[f]`` in place, mod 2^64."""
+    """``out[f] = pairs[perms[f]] - out[f]`` in place, mod 2^64 (``L`` = 1 or 2 words a row)."""
     f_count, n = perms.shape
     for f in range(f_count):
-        for i in range(n):
-            r = perms[f, i]
-            for c in range(pairs.shape[1]):
-                out[f, i, c] = pairs[r, c] - out[f, i, c]
+        if pairs.shape[1] == 1:
+            for i in range(n):
+                out[f, i, 0] = pairs[perms[f, i], 0] - out[f, i, 0]
+        else:
+            for i in range(n):
+                r = perms[f, i]
+                out[f, i, 0] = pairs[r, 0] - out[f, i, 0]
+                out[f, i, 1] = pairs[r, 1] - out[f, i, 1]
 
 
 def warm_up() -> None:
@@ -265,7 +275,6 @@ def warm_up() -> None:
         slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), perms.shape), perms, 1)
     pack_gathered(u8, perms, 8)  # each feature's bins
     label_sums(slots, 1, u8, shares, 2, 1)
-    label_sums(np.zeros((1, 8), dtype=np.uint8), 16, u8, shares, 2, 1)  # deep trees
     largest_label(slots, 1)
     for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
         bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)
