@@ -58,6 +58,7 @@ import numpy as np
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     OBJECTIVES,
+    Histograms,
     LocalSplits,
     SplitRule,
     TreeLayout,
@@ -66,7 +67,6 @@ from unseen.ml.sbt_tree import (
     find_splits,
     goes_left,
     grad_hess,
-    histograms,
     is_worth_splitting,
     merge_best,
     reachable_leaves,
@@ -242,17 +242,17 @@ class PlainGuestExchange(GuestExchange):
 class PlainHostExchange(HostExchange):
     def __init__(self, ctx: Context, guest: str, width: int) -> None:
         self.ctx, self.guest, self.width = ctx, guest, width
-        self.gh = np.zeros((2, 0))
-        self.bins = np.zeros((0, 0), dtype=np.uint8)
+        self.sums: Histograms | None = None
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
-        self.bins = bins
-        self.gh = self.ctx.recv(self.guest, f"sbt/{tree}/plain-gh")
-        if not isinstance(self.gh, np.ndarray) or self.gh.shape != (2, bins.shape[0]):
+        gh = self.ctx.recv(self.guest, f"sbt/{tree}/plain-gh")
+        if not isinstance(gh, np.ndarray) or gh.shape != (2, bins.shape[0]):
             raise ProtocolError("the guest sent malformed gradients")
+        self.sums = Histograms(bins, self.width, gh[0], gh[1])
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
-        g, h = histograms(self.bins, slot, n_slots, self.width, self.gh[0], self.gh[1])
+        assert self.sums is not None
+        g, h = self.sums(slot, n_slots)
         self.ctx.send(self.guest, f"sbt/{tree}/{depth}/plain-hist", np.stack([g, h]))
 
 
@@ -458,7 +458,8 @@ class Guest:
         exchange: GuestExchange,
         eval_set: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        self.ctx, self.X, self.y, self.p = ctx, X, y, params
+        self.ctx, self.y, self.p = ctx, y, params
+        self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.features = features
         self.hosts = hosts
         self.host_features, self.host_bins = host_features, host_bins
@@ -517,7 +518,7 @@ class Guest:
         with ctx.step(f"tree {t}: gradients to the hosts"):
             g, h = self.exchange.begin_tree(t, g, h, rows=rows)
         ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
-        bins = _take_rows(self.bins, rows)
+        own_sums = Histograms(_take_rows(self.bins, rows), self.width, g, h)
         layout, splits = TreeLayout(), LocalSplits()
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
@@ -532,7 +533,7 @@ class Guest:
                 compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 clock = time.perf_counter()
-                own = histograms(bins, slot, len(compute), self.width, g, h)
+                own = own_sums(slot, len(compute))
                 theirs = self.exchange.histograms(t, depth, slot, len(compute))
                 ctx.log.debug(
                     "tree %d depth %d: histograms of %d nodes in %.3f s",
@@ -769,7 +770,8 @@ class Host:
         bins: np.ndarray | None = None,
     ) -> None:
         """``bins``: ``binner.transform(X)``, where the caller has it already."""
-        self.ctx, self.X, self.guest, self.me, self.p = ctx, X, guest, me, params
+        self.ctx, self.guest, self.me, self.p = ctx, guest, me, params
+        self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.exchange = exchange
         self.X_eval = X_eval
         self.binner = binner or BinMapper.fit(X, params.max_bin)

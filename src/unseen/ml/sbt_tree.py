@@ -200,30 +200,43 @@ def is_worth_splitting(gain: np.ndarray, rule: SplitRule) -> np.ndarray:
 # --------------------------------------------------------------------------- histograms
 
 
+class Histograms:
+    """Per-bin sums of ``g`` and ``h`` by node over one tree's binned rows.
+
+    ``bins`` is ``(n, F)``, fastest in Fortran order (contiguous columns); they
+    are checked and laid out feature-major, and ``g``, ``h`` stacked, once a
+    tree; each call then sums one depth's nodes in one compiled pass over the
+    selected rows (:func:`unseen.ml.sbt_kernels.bin_sums`). Each bin adds its
+    rows in row order, as ``numpy.bincount`` would, so the sums are the same
+    to the last bit.
+    """
+
+    def __init__(self, bins: np.ndarray, width: int, g: np.ndarray, h: np.ndarray) -> None:
+        if bins.size and int(bins.max()) >= width:
+            raise ValueError(f"a bin index is {int(bins.max())}, not below {width}")
+        self.cols = bins.T if bins.flags.f_contiguous else np.ascontiguousarray(bins.T)
+        self.width = width
+        self.values = np.stack(
+            [np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)], axis=1
+        )
+
+    def __call__(self, slot: np.ndarray, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two ``(n_slots, F, width)`` arrays; row ``i`` counts toward node ``slot[i]`` (-1: none)."""
+        if slot.size and int(slot.max()) >= n_slots:
+            raise ValueError(f"a slot is {int(slot.max())}, not below {n_slots}")
+        if self.cols.shape[0] == 0:
+            shape = (n_slots, 0, self.width)
+            return np.zeros(shape), np.zeros(shape)
+        rows = np.flatnonzero(slot >= 0)
+        out = kernels.bin_sums(self.cols, rows, slot, self.values, n_slots, self.width)
+        return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
+
+
 def histograms(
     bins: np.ndarray, slot: np.ndarray, n_slots: int, width: int, g: np.ndarray, h: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin sums of ``g`` and ``h`` for ``n_slots`` nodes: two ``(n_slots, F, width)`` arrays.
-
-    ``bins`` is ``(n, F)``, fastest in Fortran order (contiguous columns); row
-    ``i`` counts toward node ``slot[i]`` (``-1``: none). One compiled pass per
-    feature over the selected rows (:func:`unseen.ml.sbt_kernels.bin_sums`);
-    each bin adds its rows in row order, as ``numpy.bincount`` would, so the
-    sums are the same to the last bit.
-    """
-    n_features = bins.shape[1]
-    if bins.size and int(bins.max()) >= width:
-        raise ValueError(f"a bin index is {int(bins.max())}, not below {width}")
-    if slot.size and int(slot.max()) >= n_slots:
-        raise ValueError(f"a slot is {int(slot.max())}, not below {n_slots}")
-    rows = np.flatnonzero(slot >= 0)
-    cols = bins.T if bins.flags.f_contiguous else np.ascontiguousarray(bins.T)  # feature-major
-    if n_features == 0:
-        shape = (n_slots, 0, width)
-        return np.zeros(shape), np.zeros(shape)
-    values = np.stack([np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)], axis=1)
-    out = kernels.bin_sums(cols, rows, slot, values, n_slots, width)
-    return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
+    """Per-bin sums of ``g`` and ``h`` for ``n_slots`` nodes, once (see :class:`Histograms`)."""
+    return Histograms(bins, width, g, h)(slot, n_slots)
 
 
 def smaller_children(counts: np.ndarray) -> np.ndarray:
