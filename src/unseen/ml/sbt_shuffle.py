@@ -66,13 +66,17 @@ shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`).
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters), and a host derives its
-next permutations in a background thread.
+next permutations, the guest its next masks, in a background thread. That work
+runs at a lower CPU priority (nice 10, per thread on Linux), so where parties
+share cores it takes the cycles the current tree's steps leave idle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -85,6 +89,20 @@ from unseen.runtime.errors import ConfigError, ProtocolError
 
 _U64 = np.uint64
 _NS = "sbt-ss"
+
+
+def _yield_to_others(niceness: int = 10) -> None:
+    """Lower the calling thread's CPU priority (Linux: per thread; elsewhere: nothing).
+
+    For work done ahead (the next tree's masks, permutations, corrections): where
+    parties share cores it then takes only the cycles the current tree's
+    dependent steps leave idle, instead of slowing them.
+    """
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            pass
 
 
 def _stream(seed: bytes, *labels: object) -> AesCtrPrg:
@@ -284,7 +302,9 @@ class ShuffleGuestExchange(GuestExchange):
         self._b: dict[str, np.ndarray] = {}  # this tree's masks b_f per host
         self._pbins: dict[str, np.ndarray] = {}  # this tree's permuted bins per host
         # the next tree's masks do not depend on the data: derive them in the background
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-masks")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sbt-masks", initializer=_yield_to_others
+        )
         self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
 
     def begin_tree(
@@ -382,7 +402,9 @@ class ShuffleHostExchange(HostExchange):
         self.perms = np.zeros((0, 0), dtype=np.int32)
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
         self.pbins = np.zeros((0, 0), dtype=np.uint8)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-perms")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sbt-perms", initializer=_yield_to_others
+        )
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
         # the labels go to the guest while this host sums its shares: one send in flight
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-send")
@@ -508,6 +530,7 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
             raise ProtocolError("the guest sent a malformed tree size")
         return n, lanes
 
+    _yield_to_others()  # the dealer works a tree ahead
     with ctx.step("ss-dealer: tree 0"):
         size = request(0)
         if size is None:
