@@ -273,6 +273,32 @@ def encoding_for(lanes: int, g: np.ndarray, h: np.ndarray) -> FixedPointGH | Pac
     return PackedGH.for_gradients(g, h) if lanes == 1 else FixedPointGH.for_gradients(g, h)
 
 
+class _SendBehind:
+    """Sends from a thread, one at a time, while the caller goes on computing.
+
+    ``send`` waits for the previous send first; ``flush`` waits for the last
+    one. A failed send raises at the next ``send`` or ``flush``.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-send")
+        self._in_flight: Future[None] | None = None
+
+    def send(self, peer: str, key: str, value: object) -> None:
+        self.flush()
+        self._in_flight = self._thread.submit(self.ctx.send, peer, key, value)
+
+    def flush(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+
+    def close(self) -> None:
+        self.flush()
+        self._thread.shutdown(wait=True)
+
+
 class ShuffleGuestExchange(GuestExchange):
     """The guest's side: share ``(g, h)``, add the hosts' share sums to its own."""
 
@@ -306,18 +332,22 @@ class ShuffleGuestExchange(GuestExchange):
             max_workers=1, thread_name_prefix="sbt-masks", initializer=_yield_to_others
         )
         self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
+        self._sender = _SendBehind(ctx)
 
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
-        self.ctx.send(self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size), "lanes": self.lanes})
         self.fxp = encoding_for(self.lanes, g, h)
         y = self.fxp.encode(g, h)
+        # sent from a thread: the guest sums its own histograms meanwhile
         with np.errstate(over="ignore"):
             for host in self.hosts:
                 a = _mask_a(self.seeds[host], tree, g.size, self.lanes)
-                self.ctx.send(host, f"{_NS}/{tree}/m", y - a)
+                self._sender.send(host, f"{_NS}/{tree}/m", y - a)
+        self._sender.send(
+            self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size), "lanes": self.lanes}
+        )
         self._pbins = {}
         if self._next is not None and self._next[:2] == (tree, g.size):
             self._b = self._next[2].result()
@@ -341,6 +371,7 @@ class ShuffleGuestExchange(GuestExchange):
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         assert self.fxp is not None
         size = n_slots * self.width
+        self._sender.flush()  # the masked gradients (and a failure to send them) first
         out = {}
         for host in self.hosts:
             f_count = self.n_features[host]
@@ -381,6 +412,7 @@ class ShuffleGuestExchange(GuestExchange):
         return out
 
     def finish(self, trees: int) -> None:
+        self._sender.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.ctx.send(self.dealer, f"{_NS}/{self.tree + 1}/go", {"stop": True})
 
@@ -406,22 +438,10 @@ class ShuffleHostExchange(HostExchange):
             max_workers=1, thread_name_prefix="sbt-perms", initializer=_yield_to_others
         )
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
-        # the labels go to the guest while this host sums its shares: one send in flight
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sbt-send")
-        self._in_flight: Future[None] | None = None
+        # the labels go to the guest while this host sums its shares
+        self._sender = _SendBehind(ctx)
         # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
         self._pending_m: np.ndarray | None = None
-
-    def _send_behind(self, key: str, value: np.ndarray) -> None:
-        """Send ``value`` from the sender thread; the previous such send must be through."""
-        self._flush()
-        self._in_flight = self._sender.submit(self.ctx.send, self.guest, key, value)
-
-    def _flush(self) -> None:
-        """Wait for the send in flight; its error, if any, is raised here."""
-        if self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            in_flight.result()
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
         if f_count == 0:
@@ -439,7 +459,7 @@ class ShuffleHostExchange(HostExchange):
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
         self.pbins = kernels.pack_gathered(np.ascontiguousarray(bins.T), self.perms, 8)
-        self._send_behind(f"{_NS}/{tree}/bins", self.pbins)
+        self._sender.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, self.lanes):
             raise ProtocolError("the guest sent a malformed masked vector")
@@ -460,21 +480,20 @@ class ShuffleHostExchange(HostExchange):
         bits = slot_bits(n_slots)
         slots = kernels.pack_gathered(np.broadcast_to(dump, self.perms.shape), self.perms, bits)
         if not all_in_one_node(slot):  # at the root the guest knows them: all zero
-            self._send_behind(f"{_NS}/{tree}/{depth}/slots", slots)
+            self._sender.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
         if self._pending_m is not None:
             kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
             self._pending_m = None
         sums = kernels.label_sums(slots, bits, self.pbins, self.shares, self.width, n_slots)
-        self._flush()
+        self._sender.flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
     def end_tree(self, tree: int) -> None:
-        self._flush()
+        self._sender.flush()
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
 
     def finish(self) -> None:
-        self._flush()
-        self._sender.shutdown(wait=True)
+        self._sender.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
