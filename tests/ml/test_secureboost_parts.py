@@ -227,3 +227,22 @@ def test_dealt_permutations_are_permutations_and_deterministic():
     for n in (0, 1, 2, 100_000):
         q = _permutation(seed, 0, 0, n)
         assert q.dtype == np.int32 and np.array_equal(np.sort(q), np.arange(n))
+
+
+def test_split_decisions_carry_the_guests_routing_bits_and_are_checked():
+    import base64
+
+    from unseen.ml.sbt_protocol import _decisions
+
+    bits = np.packbits([True, False, True])
+    msg = {"splits": [[0, False, -1, -1, False, True]], "routes": base64.b64encode(bits).decode()}
+    splits, routes = _decisions(msg)
+    assert splits == msg["splits"] and np.array_equal(routes, bits)
+    for bad in (
+        [[0, False, -1, -1, False, True]],  # the old form: a bare list
+        {"splits": [[0, False]], "routes": ""},
+        {"splits": [], "routes": "not base64!"},
+        {"splits": []},
+    ):
+        with pytest.raises(ProtocolError, match="malformed split decisions"):
+            _decisions(bad)

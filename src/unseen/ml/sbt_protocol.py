@@ -47,6 +47,7 @@ and which (host, feature, bin) splits each node, never a host's threshold.
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from abc import ABC, abstractmethod
@@ -422,6 +423,19 @@ def _nodes_to_sum(frontier: list[int], node_rows: np.ndarray, n_nodes: int) -> l
     return [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
 
 
+def _decisions(msg: Any) -> tuple[list[Any], np.ndarray]:
+    """The guest's split message: the decisions, and its routing bits as packed bytes."""
+    try:
+        if not isinstance(msg, dict) or not isinstance(msg.get("splits"), list):
+            raise ValueError("no list of splits")
+        routes = np.frombuffer(base64.b64decode(msg["routes"], validate=True), dtype=np.uint8)
+    except (ValueError, TypeError, KeyError) as e:  # binascii.Error is a ValueError
+        raise ProtocolError(f"the guest sent malformed split decisions ({e})") from None
+    if any(not isinstance(d, list) or len(d) != 6 for d in msg["splits"]):
+        raise ProtocolError("the guest sent malformed split decisions")
+    return msg["splits"], routes
+
+
 def _routes(packed: Any, sizes: list[int], who: str) -> list[np.ndarray]:
     """A routing answer, one bit a row (``True``: left), split into nodes of ``sizes`` rows."""
     total = sum(sizes)
@@ -671,10 +685,11 @@ class Guest:
                 splits.add(v, f, thr, dl)
                 own_left.append(goes_left(self.X[at[v], f], thr, dl))
                 route(v, own_left[-1])
+        # one message a host: the decisions and the guest's routing bits (base64)
+        routes = np.packbits(np.concatenate(own_left)).tobytes() if own_left else b""
         for host in self.hosts:
-            ctx.send(host, f"sbt/{t}/{depth}/split", messages[host])
-            if own_left:
-                ctx.send(host, f"sbt/{t}/{depth}/routes", np.packbits(np.concatenate(own_left)))
+            decided = {"splits": messages[host], "routes": base64.b64encode(routes).decode()}
+            ctx.send(host, f"sbt/{t}/{depth}/split", decided)
         for host in self.hosts:
             mine = [int(m[0]) for m in messages[host] if m[1]]
             if mine:
@@ -844,7 +859,7 @@ class Host:
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 self.exchange.histograms(t, depth, slot, len(compute))
             with ctx.step(f"tree {t} depth {depth}: splits"):
-                decided = ctx.recv(self.guest, f"sbt/{t}/{depth}/split")
+                decided, routes = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 mine, theirs = [], []  # own splits; the guest's
                 routed = True
                 for v, own, f, b, dl, by_guest in decided:
@@ -866,8 +881,7 @@ class Host:
                 if mine:
                     ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(left)))
                 if theirs:
-                    answer = ctx.recv(self.guest, f"sbt/{t}/{depth}/routes")
-                    left += _routes(answer, [at[v].size for v in theirs], self.guest)
+                    left += _routes(routes, [at[v].size for v in theirs], self.guest)
                 if routed:  # the next depth's nodes, as the guest routes them
                     node_of = node_of.copy()
                     for v, go_left in zip([m[0] for m in mine] + theirs, left, strict=True):
