@@ -13,15 +13,18 @@ so that a tree costs ``O(max_depth)`` rounds, not ``O(nodes)``):
 
 1. the guest computes every row's gradient ``g`` and hessian ``h`` and hands
    them to the hosts *protected* (how depends on the mode, see below);
-2. for the nodes of the current depth, the guest tells the hosts which rows
-   are in which node (the *instance space*); each host obtains, for each of
-   its features and bins, the sums ``sum g`` and ``sum h`` over the node's
-   rows in that bin, and they reach the guest -- never the rows' values;
+2. for the nodes of the current depth, each host knows which rows are in
+   which node (the *instance space*); it obtains, for each of its features
+   and bins, the sums ``sum g`` and ``sum h`` over the node's rows in that
+   bin, and they reach the guest -- never the rows' values;
 3. the guest, which bins its own features in plaintext, finds the best split
    of every node over all parties' bins (XGBoost's gain,
    :mod:`unseen.ml.sbt_tree`);
-4. a host whose feature wins is told only (feature, bin); it keeps the
-   threshold, and answers which rows of the node go left;
+4. one message to each host per depth: the tree's new shape, the (feature,
+   bin) of that host's winning splits (it keeps the thresholds) and which rows
+   go left at the guest's own splits; the host answers which rows go left at
+   its splits and routes every row itself (only when another host split a node
+   does the guest send it the rows' nodes);
 5. the guest routes the rows, and at the last depth sets the leaf weights,
    which only it knows.
 
