@@ -270,6 +270,7 @@ def share_lanes(objective: str) -> int:
 
 
 def encoding_for(lanes: int, g: np.ndarray, h: np.ndarray) -> FixedPointGH | PackedGH:
+    """The fixed point of these gradients in ``lanes`` words a row (see :func:`share_lanes`)."""
     return PackedGH.for_gradients(g, h) if lanes == 1 else FixedPointGH.for_gradients(g, h)
 
 
