@@ -25,6 +25,20 @@ def _pair(parties_file: Path, telecom_bulk: bool = True) -> tuple[GrpcTransport,
     return bank, tel
 
 
+def _bank_client(parties_file: Path, tel: GrpcTransport) -> BulkClient:
+    """A bulk connection from bank straight to telecom's bulk socket."""
+    assert tel._bulk_server is not None
+    parties = load_parties(parties_file)
+    return BulkClient(
+        "127.0.0.1",
+        tel._bulk_server.port,
+        "telecom",
+        parties["telecom"].cert_pem,
+        load_private_key(parties_file.parent / "bank.key"),
+        parties["bank"].cert_pem,
+    )
+
+
 def _send(t: GrpcTransport, key: str, value: object) -> None:
     t.deliver("job", "telecom", key, encode(value), wait=10.0)
 
@@ -91,16 +105,7 @@ def test_the_bulk_socket_refuses_a_certificate_that_is_not_pinned(parties_file, 
 def test_a_message_cut_short_is_not_delivered(parties_file):
     bank, tel = _pair(parties_file)
     try:
-        assert tel._bulk_server is not None
-        d = parties_file.parent
-        client = BulkClient(
-            "127.0.0.1",
-            tel._bulk_server.port,
-            "telecom",
-            load_parties(parties_file)["telecom"].cert_pem,
-            load_private_key(d / "bank.key"),
-            load_parties(parties_file)["bank"].cert_pem,
-        )
+        client = _bank_client(parties_file, tel)
         header = b'{"job": "job", "key": "cut", "kind": "bytes", "nbytes": 100}'
         client._sock.sendall(len(header).to_bytes(4, "little") + header + b"only forty bytes" * 2)
         client.close()  # the connection breaks mid-payload
@@ -115,20 +120,12 @@ def test_both_ends_send_without_waiting_for_acknowledgements(parties_file):
     wait for the peer's delayed acknowledgement (up to 40 ms on Linux) before leaving."""
     bank, tel = _pair(parties_file)
     try:
-        assert tel._bulk_server is not None
-        d = parties_file.parent
-        client = BulkClient(
-            "127.0.0.1",
-            tel._bulk_server.port,
-            "telecom",
-            load_parties(parties_file)["telecom"].cert_pem,
-            load_private_key(d / "bank.key"),
-            load_parties(parties_file)["bank"].cert_pem,
-        )
+        client = _bank_client(parties_file, tel)
         header = b'{"job": "job", "key": "small", "kind": "bytes", "nbytes": 5}'
         client.send(header, memoryview(b"hello"), timeout=5.0)
         assert tel.mailbox.take("job", "bank", "small", timeout=5.0) == b"hello"
         assert client._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert tel._bulk_server is not None
         served = list(tel._bulk_server._conns)
         assert served and all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in served)
         client.close()
