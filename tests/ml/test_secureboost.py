@@ -356,3 +356,22 @@ def test_security_statements_name_what_leaks():
     assert "per-bin sums and nothing else" in security_statement("ss-dealer-matrix")
     with pytest.raises(ConfigError):
         security_statement("magic")
+
+
+def test_deep_trees_sum_more_than_255_nodes_a_depth(monkeypatch):
+    """ss-dealer's node slots take 16 bits when a depth sums 256 nodes or more."""
+    from unseen.ml import sbt_shuffle
+
+    widest: list[int] = []
+    real = sbt_shuffle.slot_bits
+    monkeypatch.setattr(sbt_shuffle, "slot_bits", lambda k: (widest.append(k), real(k))[1])
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 6))
+    y = X.sum(axis=1) + rng.normal(size=20_000)
+    params = dict(n_estimators=1, max_depth=11, learning_rate=0.3, max_bin=32, min_child_weight=0.0)
+    parts = [X[:, :3], X[:, 3:]]
+    got, _ = fit_jointly("ss-dealer", parts, y, parts, estimator=SecureBoostRegressor, **params)
+    assert max(widest) >= 256 and real(max(widest)) == 16
+    # regression shares keep 40 fraction bits: the same tree as with plaintext gradients
+    want, _ = fit_jointly("plain", parts, y, parts, estimator=SecureBoostRegressor, **params)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
