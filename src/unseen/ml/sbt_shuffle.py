@@ -31,8 +31,8 @@ Per host and tree, with ``Y`` the guest's fixed-point ``(g, h)`` in ``Z_2^64``
 4. **Per depth.** The host sends the guest each permuted row's label
    ``(node, bin)`` for feature ``f`` -- that is ``M_f`` with its rows
    permuted by ``pi_f``, the masked indicator matrix (the bins once a tree,
-   one byte a row; the node slots each depth, packed in 1, 2, 4 or 8 bits a
-   row). Both sides sum their share by label (a local histogram), the host
+   one byte a row; the node slots each depth below the root, packed in 1, 2,
+   4, 8 or 16 bits a row). Both sides sum their share by label (a local histogram), the host
    sends its sums, and the guest adds: the per-bin sums, in the clear at the
    guest only.
 
@@ -142,6 +142,11 @@ def checked_slots(value: object, shape: tuple[int, int], n_slots: int, who: str)
 def all_in_one_node(slot: np.ndarray) -> bool:
     """Whether every row of the tree is in node slot 0 (the root): no labels need to cross."""
     return not slot.any()
+
+
+def root_slots(f_count: int, rows: int) -> np.ndarray:
+    """The packed node slots at the root, which both sides know: every row in slot 0."""
+    return np.zeros((f_count, kernels.packed_size(rows, slot_bits(1))), dtype=np.uint8)
 
 
 def slot_bits(n_slots: int) -> int:
@@ -388,7 +393,7 @@ class ShuffleGuestExchange(GuestExchange):
                 self._pbins[host] = packed
             bits = slot_bits(n_slots)
             if all_in_one_node(slot):  # the root: both sides know every row's slot
-                slots = np.zeros((f_count, kernels.packed_size(self.rows, bits)), np.uint8)
+                slots = root_slots(f_count, self.rows)
             else:
                 got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
                 slots = checked_slots(got, (f_count, self.rows), n_slots, host)
@@ -476,11 +481,15 @@ class ShuffleHostExchange(HostExchange):
         self._pending_m, self.shares = m, delta
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
-        # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
-        dump = np.where(slot < 0, n_slots, slot).astype(np.uint8 if n_slots < 255 else np.uint16)
         bits = slot_bits(n_slots)
-        slots = kernels.pack_gathered(np.broadcast_to(dump, self.perms.shape), self.perms, bits)
-        if not all_in_one_node(slot):  # at the root the guest knows them: all zero
+        if all_in_one_node(slot):  # the root: the guest knows every row's slot too
+            slots = root_slots(*self.perms.shape)
+        else:
+            # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
+            dump = np.where(slot < 0, n_slots, slot)
+            dump = dump.astype(np.uint8 if n_slots < 255 else np.uint16)
+            every = np.broadcast_to(dump, self.perms.shape)
+            slots = kernels.pack_gathered(every, self.perms, bits)
             self._sender.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
         if self._pending_m is not None:
             kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
