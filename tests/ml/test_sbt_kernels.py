@@ -151,13 +151,13 @@ def test_gathers_through_permutations_match_numpy():
 
 
 def test_plaintext_histograms_equal_bincount_to_the_bit():
-    from unseen.ml.sbt_tree import histograms
+    from unseen.ml.sbt_tree import Histograms
 
     n, f_count, width, n_slots = 5000, 4, 9, 3
     bins = np.asfortranarray(rng.integers(0, width, size=(n, f_count)).astype(np.uint8))
     slot = rng.integers(-1, n_slots, size=n).astype(np.int32)  # -1: in no node summed
     g, h = rng.normal(size=n), rng.uniform(0, 0.25, size=n)
-    got_g, got_h = histograms(bins, slot, n_slots, width, g, h)
+    got_g, got_h = Histograms(bins, width, g, h)(slot, n_slots)
     rows = np.flatnonzero(slot >= 0)
     for f in range(f_count):
         code = slot[rows] * width + bins[rows, f]
@@ -165,6 +165,6 @@ def test_plaintext_histograms_equal_bincount_to_the_bit():
             want = np.bincount(code, weights=w[rows], minlength=n_slots * width)
             assert np.array_equal(got[:, f, :].ravel(), want)  # same order of additions
     with pytest.raises(ValueError, match="not below 9"):
-        histograms(bins + np.uint8(width), slot, n_slots, width, g, h)
+        Histograms(bins + np.uint8(width), width, g, h)
     with pytest.raises(ValueError, match="slot is 3"):
-        histograms(bins, np.full(n, n_slots, dtype=np.int32), n_slots, width, g, h)
+        Histograms(bins, width, g, h)(np.full(n, n_slots, dtype=np.int32), n_slots)

@@ -17,7 +17,7 @@ from unseen.ml.sbt_shuffle import (
     checked_slots,
     slot_bits,
 )
-from unseen.ml.sbt_tree import SplitRule, TreeLayout, find_splits, histograms, smaller_children
+from unseen.ml.sbt_tree import Histograms, SplitRule, TreeLayout, find_splits, smaller_children
 from unseen.runtime.errors import ConfigError, ProtocolError
 
 
@@ -118,7 +118,7 @@ def test_split_search_matches_brute_force(seed):
     bins[rng.random((n, f)) < 0.15] = w - 1  # missing values
     slot = rng.integers(0, 2, size=n).astype(np.int32)
     g, h = np.round(rng.normal(size=n), 3), np.round(rng.random(n), 3)
-    hg, hh = histograms(bins.astype(np.uint8), slot, 2, w, g, h)
+    hg, hh = Histograms(bins.astype(np.uint8), w, g, h)(slot, 2)
     tg = np.bincount(slot, weights=g, minlength=2)
     th = np.bincount(slot, weights=h, minlength=2)
     rule = SplitRule(reg_lambda=1.0, gamma=0.0, min_child_weight=1.0)
@@ -135,7 +135,7 @@ def test_histograms_and_subtraction():
     bins = rng.integers(0, 5, size=(100, 3)).astype(np.uint8)
     g, h = rng.normal(size=100), rng.random(100)
     slot = rng.integers(-1, 2, size=100).astype(np.int32)
-    hg, hh = histograms(bins, slot, 2, 6, g, h)
+    hg, hh = Histograms(bins, 6, g, h)(slot, 2)
     for s in range(2):
         for f in range(3):
             for b in range(6):

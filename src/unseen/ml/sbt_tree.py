@@ -232,13 +232,6 @@ class Histograms:
         return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
 
 
-def histograms(
-    bins: np.ndarray, slot: np.ndarray, n_slots: int, width: int, g: np.ndarray, h: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin sums of ``g`` and ``h`` for ``n_slots`` nodes, once (see :class:`Histograms`)."""
-    return Histograms(bins, width, g, h)(slot, n_slots)
-
-
 def smaller_children(counts: np.ndarray) -> np.ndarray:
     """For sibling pairs ``(2j, 2j+1)`` with row ``counts``: True for the one to compute."""
     left, right = counts[0::2], counts[1::2]
