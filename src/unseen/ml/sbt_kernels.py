@@ -222,11 +222,10 @@ def largest_label(packed: np.ndarray, bits: int) -> int:
         return 0
     if bits == 16:
         return int(np.ascontiguousarray(packed).view("<u2").max())
-    lanes = 8 // bits
-    per_byte = np.arange(256, dtype=np.uint16)
+    byte = np.arange(256, dtype=np.uint16)
     lut = np.zeros(256, dtype=np.uint16)  # each byte value's largest label
-    for k in range(lanes):
-        lut = np.maximum(lut, (per_byte >> (k * bits)) & ((1 << bits) - 1))
+    for k in range(8 // bits):  # the labels a byte holds
+        lut = np.maximum(lut, (byte >> (k * bits)) & ((1 << bits) - 1))
     return int(_largest_entry(lut, packed))
 
 
