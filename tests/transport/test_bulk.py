@@ -1,9 +1,12 @@
-"""The bulk socket beside gRPC: large messages, pinned certificates, refusals, fallback."""
+"""The bulk socket beside gRPC: every message once connected, pinned certificates, refusals,
+fallback."""
 
 from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 
 from unseen.runtime.errors import ProtocolError
 from unseen.runtime.mailbox import MISSING
-from unseen.transport.bulk import BULK_MIN, BulkClient
+from unseen.transport.bulk import BulkClient
 from unseen.transport.codec import encode
 from unseen.transport.grpc import GrpcTransport
 from unseen.transport.identity import keygen, load_parties, load_private_key
@@ -43,17 +46,22 @@ def _send(t: GrpcTransport, key: str, value: object) -> None:
     t.deliver("job", "telecom", key, encode(value), wait=10.0)
 
 
-def test_large_messages_take_the_bulk_socket_and_arrive_whole(parties_file):
+def test_messages_take_the_bulk_socket_once_connected_and_arrive_whole(parties_file):
     bank, tel = _pair(parties_file)
     try:
         _send(bank, "hello", b"x")  # the first message goes over gRPC: the peer is up
-        big = np.arange(BULK_MIN // 8 * 3, dtype=np.int64)  # 3 MiB
+        assert bank.bytes_via_bulk == 0
+        big = np.arange(3 << 17, dtype=np.int64)  # 3 MiB
         _send(bank, "big", big)
         _send(bank, "big2", big[::-1].copy())
+        _send(bank, "small", {"op": "tree"})
         got = tel.mailbox.take("job", "bank", "big", timeout=5.0)
         assert np.array_equal(got, big)
         assert np.array_equal(tel.mailbox.take("job", "bank", "big2", timeout=5.0), big[::-1])
-        assert bank.bytes_via_bulk == 2 * big.nbytes  # one connection, two messages
+        assert tel.mailbox.take("job", "bank", "small", timeout=5.0) == {"op": "tree"}
+        small = len(b'{"op":"tree"}')
+        assert bank.bytes_via_bulk == 2 * big.nbytes + small
+        assert len(bank._bulk_idle["telecom"]) == 1  # one connection, three messages
         # a refusal at the receiver (a key used twice) reaches the sender as over gRPC
         with pytest.raises(ProtocolError, match="refused message 'big'"):
             _send(bank, "big", big)
@@ -66,7 +74,7 @@ def test_a_peer_without_a_bulk_socket_gets_large_messages_over_grpc(parties_file
     bank, tel = _pair(parties_file, telecom_bulk=False)
     try:
         _send(bank, "hello", b"x")
-        big = np.ones(BULK_MIN, dtype=np.uint8)
+        big = np.ones(1 << 20, dtype=np.uint8)
         _send(bank, "big", big)
         assert np.array_equal(tel.mailbox.take("job", "bank", "big", timeout=5.0), big)
         assert bank.bytes_via_bulk == 0
@@ -129,6 +137,28 @@ def test_both_ends_send_without_waiting_for_acknowledgements(parties_file):
         served = list(tel._bulk_server._conns)
         assert served and all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in served)
         client.close()
+    finally:
+        bank.close()
+        tel.close()
+
+
+def test_a_small_message_does_not_wait_behind_a_large_one_to_the_same_peer(parties_file):
+    """Each thread sending at once gets its own connection, and gives it back after."""
+    bank, tel = _pair(parties_file)
+    try:
+        _send(bank, "hello", b"x")
+        big = np.ones(64 << 20, dtype=np.uint8)
+        sent_big = threading.Thread(target=_send, args=(bank, "big", big))
+        sent_big.start()
+        while not bank.bytes_via_bulk and not bank._bulk_port.get("telecom"):
+            time.sleep(0.001)  # the large one has its connection
+        _send(bank, "small", b"s")
+        small_done = sent_big.is_alive()  # the small one was not queued behind the large one
+        sent_big.join(timeout=30)
+        assert tel.mailbox.take("job", "bank", "small", timeout=5.0) == b"s"
+        assert np.array_equal(tel.mailbox.take("job", "bank", "big", timeout=5.0), big)
+        assert small_done
+        assert len(bank._bulk_idle["telecom"]) == 2
     finally:
         bank.close()
         tel.close()

@@ -80,15 +80,20 @@ def encode(value: Value) -> Encoded:
     return Encoded("json", memoryview(data.encode("utf-8")))
 
 
-def allocate(header: dict[str, Any]) -> bytearray:
-    """A buffer the receiver fills with the payload described by ``header``."""
+def allocate(header: dict[str, Any]) -> np.ndarray:
+    """A buffer (uint8) the receiver fills with the payload described by ``header``.
+
+    Not zeroed: the transports write every byte before they decode it (a payload
+    cut short is never decoded), and zeroing first would touch each page twice --
+    a third of the receiving CPU of a 24 MB message.
+    """
     nbytes = int(header["nbytes"])
     if nbytes < 0:
         raise ProtocolError(f"negative payload size {nbytes}")
-    return bytearray(nbytes)
+    return np.empty(nbytes, dtype=np.uint8)
 
 
-def decode(header: dict[str, Any], payload: bytearray | bytes) -> Value:
+def decode(header: dict[str, Any], payload: np.ndarray | bytearray | bytes) -> Value:
     """Rebuild the value described by ``header`` from its ``payload``."""
     kind = header.get("kind")
     if len(payload) != header.get("nbytes"):

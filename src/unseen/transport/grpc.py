@@ -1,7 +1,7 @@
 """gRPC over mutual TLS between parties (separate processes or hosts).
 
 Each party runs one gRPC server at its ``listen`` address and opens one channel
-per peer; large messages take a TLS socket beside it when the peer offers one
+per peer; messages take a TLS socket beside it when the peer offers one
 (``Bulk`` below). Service ``unseen.Transport`` carries raw bytes only (no
 protobuf, no pickle):
 
@@ -17,11 +17,11 @@ protobuf, no pickle):
     into one preallocated buffer, then puts the decoded value in its mailbox.
 ``Bulk`` (unary)
     ``{}`` -> ``{"port"}``: where this party's bulk socket listens (on its
-    ``listen`` host), ``null`` if it has none. Messages of
-    :data:`~unseen.transport.bulk.BULK_MIN` bytes or more go there
-    (:mod:`unseen.transport.bulk`: a TLS stream with the same pinned
-    certificates, at about half gRPC's CPU per byte); when it cannot be
-    reached, they go over ``Push`` like the rest.
+    ``listen`` host), ``null`` if it has none. Once a peer has answered, every
+    message to it goes there (:mod:`unseen.transport.bulk`: a TLS stream with
+    the same pinned certificates, at half gRPC's time for small messages and
+    about half its CPU per byte for large ones); when it cannot be reached,
+    they go over ``Put`` and ``Push``.
 ``Fail`` (unary)
     ``{"job", "failure": {...}}``: the job failed at some party, with the root cause.
 ``Probe`` (unary)
@@ -48,6 +48,8 @@ from collections.abc import Callable
 from concurrent import futures
 from typing import Any
 
+import numpy as np
+
 # gRPC's C core logs every refused handshake; Unseen reports errors itself.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 os.environ.setdefault("GRPC_TRACE", "")
@@ -57,7 +59,7 @@ import grpc  # noqa: E402
 from unseen.runtime.errors import ConfigError, ProtocolError
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
-from unseen.transport.bulk import BULK_MIN, BulkClient, BulkRefused, BulkServer, load_identity
+from unseen.transport.bulk import BulkClient, BulkRefused, BulkServer, load_identity
 from unseen.transport.codec import Encoded, allocate, decode
 from unseen.transport.identity import Parties, cert_fingerprint, check_key_matches
 
@@ -110,8 +112,11 @@ class GrpcTransport(Transport):
         self._lock = threading.Lock()
         self._server = self._start_server()
         self._bulk_server = self._start_bulk_server() if bulk else None
-        # per peer: its open bulk connection, or None where it offers none or it is out of reach
-        self._bulk: dict[str, BulkClient | None] = {}
+        # per peer: where its bulk socket listens (None: it offers none, or it is out of
+        # reach), and its open connections not in use: one per thread sending at once, so
+        # a small message does not wait behind a large one
+        self._bulk_port: dict[str, int | None] = {}
+        self._bulk_idle: dict[str, list[BulkClient]] = {}
         self._bulk_lock = threading.Lock()
         self.bytes_via_bulk = 0  # payload bytes sent over bulk connections
 
@@ -172,7 +177,7 @@ class GrpcTransport(Transport):
         except OSError:  # no bulk socket: gRPC carries everything
             return None
 
-    def _deliver_bulk(self, sender: str, header: dict[str, Any], buf: bytearray) -> str | None:
+    def _deliver_bulk(self, sender: str, header: dict[str, Any], buf: np.ndarray) -> str | None:
         try:
             value = decode(header, buf)
             self.mailbox.put(str(header["job"]), sender, str(header["key"]), value, nbytes=len(buf))
@@ -207,7 +212,7 @@ class GrpcTransport(Transport):
         try:
             head = json.loads(header)
             buf = allocate(head)
-            view = memoryview(buf)
+            view = buf.data  # a memoryview of the array
             at = 0
             for frame in frames:
                 end = at + len(frame)
@@ -321,18 +326,22 @@ class GrpcTransport(Transport):
             for i in range(0, payload.nbytes, CHUNK):
                 yield bytes(payload[i : i + CHUNK])
 
-        if payload.nbytes >= BULK_MIN and peer in self._connected:
+        if peer in self._connected:  # it answered over gRPC: the bulk socket, if offered
             client = self._bulk_client(peer)
             if client is not None:
                 try:
                     client.send(header, payload, timeout=60 + payload.nbytes / 1e6)
-                    self.bytes_via_bulk += payload.nbytes
-                    return len(header) + payload.nbytes
                 except BulkRefused as e:
+                    self._bulk_done(peer, client)
                     raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
                 except (OSError, ValueError):
                     # gRPC below: it also tells a peer that is slow from one that is gone
+                    client.close()
                     self._drop_bulk(peer)
+                else:
+                    self._bulk_done(peer, client)
+                    self.bytes_via_bulk += payload.nbytes
+                    return len(header) + payload.nbytes
         deadline = time.monotonic() + wait
         while True:
             if peer in self._connected:  # it answered just now: skip the probe's round trip
@@ -375,33 +384,50 @@ class GrpcTransport(Transport):
                 time.sleep(0.2)
 
     def _bulk_client(self, peer: str) -> BulkClient | None:
-        """The open bulk connection to ``peer``: made on first use; ``None`` if it has none."""
+        """An open bulk connection to ``peer`` for this send; ``None`` if it has none.
+
+        An idle one if there is one, else a new one (the first asks the peer, over
+        gRPC, where it listens). Hand it back with :meth:`_bulk_done`.
+        """
         with self._bulk_lock:
-            if peer in self._bulk:
-                return self._bulk[peer]
-            client = None
-            try:
+            idle = self._bulk_idle.setdefault(peer, [])
+            if idle:
+                return idle.pop()
+            if peer in self._bulk_port and self._bulk_port[peer] is None:
+                return None
+        try:
+            port = self._bulk_port.get(peer)
+            if port is None:
                 answer = json.loads(_unary(self._channel(peer), "Bulk")(b"{}", timeout=5.0))
                 port = answer.get("port")
-                if isinstance(port, int) and 0 < port < 65536:
-                    host = self.parties[peer].address.rpartition(":")[0]
-                    client = BulkClient(
-                        host,
-                        port,
-                        peer,
-                        self.parties[peer].cert_pem,
-                        self._key_pem,
-                        self._me.cert_pem,
-                    )
-            except (grpc.RpcError, OSError, ValueError):
-                client = None  # an older peer, or its socket is out of reach: gRPC it is
-            self._bulk[peer] = client
-            return client
+                if not (isinstance(port, int) and 0 < port < 65536):
+                    port = None
+            client = None
+            if port is not None:
+                host = self.parties[peer].address.rpartition(":")[0]
+                client = BulkClient(
+                    host, port, peer, self.parties[peer].cert_pem, self._key_pem, self._me.cert_pem
+                )
+        except (grpc.RpcError, OSError, ValueError):
+            port, client = None, None  # an older peer, or its socket is out of reach: gRPC it is
+        with self._bulk_lock:
+            self._bulk_port[peer] = port
+        return client
+
+    def _bulk_done(self, peer: str, client: BulkClient) -> None:
+        """``client`` is free for the next message to ``peer``."""
+        with self._bulk_lock:
+            if self._bulk_port.get(peer) is not None:
+                self._bulk_idle.setdefault(peer, []).append(client)
+                return
+        client.close()  # the peer's socket failed meanwhile
 
     def _drop_bulk(self, peer: str) -> None:
+        """A bulk connection to ``peer`` failed: close the idle ones, ask again next time."""
         with self._bulk_lock:
-            client = self._bulk.pop(peer, None)
-        if client is not None:
+            self._bulk_port.pop(peer, None)
+            idle = self._bulk_idle.pop(peer, [])
+        for client in idle:
             client.close()
 
     def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
@@ -433,10 +459,10 @@ class GrpcTransport(Transport):
         if self._bulk_server is not None:
             self._bulk_server.close()
         with self._bulk_lock:
-            clients, self._bulk = list(self._bulk.values()), {}
+            clients = [c for idle in self._bulk_idle.values() for c in idle]
+            self._bulk_idle, self._bulk_port = {}, {p: None for p in self._bulk_port}
         for client in clients:
-            if client is not None:
-                client.close()
+            client.close()
         self._server.stop(grace).wait()
         with self._lock:
             for ch in self._channels.values():
