@@ -316,7 +316,11 @@ class ShuffleGuestExchange(GuestExchange):
         widths: dict[str, int],
         width: int,
         objective: str = "binary:logistic",
+        rows: int | None = None,
     ) -> None:
+        """``rows``: rows in every tree (public, from the parameters), if known ahead:
+        then the dealer deals the first tree, and this guest derives its masks, during
+        set-up instead of in the first tree."""
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
         self.n_features = widths
         self.lanes = share_lanes(objective)
@@ -339,6 +343,16 @@ class ShuffleGuestExchange(GuestExchange):
         )
         self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
         self._sender = _SendBehind(ctx)
+        self._asked = -1  # the last tree the dealer was asked to deal
+        if rows is not None:
+            self._ask_dealer(0, rows)
+            self._next = (0, rows, self._pool.submit(self._all_masks, 0, rows))
+
+    def _ask_dealer(self, tree: int, rows: int) -> None:
+        """The dealer's go for ``tree`` (it deals ``tree + 1`` right after ``tree``)."""
+        if tree > self._asked:
+            self._sender.send(self.dealer, f"{_NS}/{tree}/go", {"rows": rows, "lanes": self.lanes})
+            self._asked = tree
 
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
@@ -351,9 +365,7 @@ class ShuffleGuestExchange(GuestExchange):
             for host in self.hosts:
                 a = _mask_a(self.seeds[host], tree, g.size, self.lanes)
                 self._sender.send(host, f"{_NS}/{tree}/m", y - a)
-        self._sender.send(
-            self.dealer, f"{_NS}/{tree}/go", {"rows": int(g.size), "lanes": self.lanes}
-        )
+        self._ask_dealer(tree, int(g.size))
         self._pbins = {}
         if self._next is not None and self._next[:2] == (tree, g.size):
             self._b = self._next[2].result()
@@ -427,8 +439,16 @@ class ShuffleHostExchange(HostExchange):
     """A host's side: hold a share of each permuted ``(g, h)``; reveal labels and share sums."""
 
     def __init__(
-        self, ctx: Context, guest: str, dealer: str, width: int, objective: str = "binary:logistic"
+        self,
+        ctx: Context,
+        guest: str,
+        dealer: str,
+        width: int,
+        objective: str = "binary:logistic",
+        size: tuple[int, int] | None = None,
     ) -> None:
+        """``size``: (rows in every tree, this host's features), if known ahead: then
+        the first tree's permutations are derived during set-up."""
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
         self.lanes = share_lanes(objective)
         kernels.warm_up()
@@ -444,6 +464,8 @@ class ShuffleHostExchange(HostExchange):
             max_workers=1, thread_name_prefix="sbt-perms", initializer=_yield_to_others
         )
         self._next: tuple[int, int, Future[np.ndarray]] | None = None
+        if size is not None:
+            self._next = (0, size[0], self._pool.submit(self._permutations, 0, *size))
         # the labels go to the guest while this host sums its shares
         self._sender = _SendBehind(ctx)
         # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
@@ -461,6 +483,8 @@ class ShuffleHostExchange(HostExchange):
         else:
             perms = self._pool.submit(self._permutations, tree, n, f_count)
         self.perms = perms.result()
+        if self.perms.shape != (f_count, n):  # set-up guessed another size: derive them anew
+            self.perms = self._permutations(tree, n, f_count)
         # the next tree's permutations, in the background (trees have the same row count)
         self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
@@ -559,13 +583,13 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
             raise ProtocolError("the guest sent a malformed tree size")
         return n, lanes
 
-    _yield_to_others()  # the dealer works a tree ahead
-    with ctx.step("ss-dealer: tree 0"):
+    with ctx.step("ss-dealer: tree 0"):  # everyone waits for it: at full priority
         size = request(0)
         if size is None:
             return 0
         for host, delta in deal(0, size).items():
             ctx.send(host, f"{_NS}/0/delta", delta)
+    _yield_to_others()  # from here on the dealer works a tree ahead
     tree = 0
     while True:
         # deal tree + 1 while the parties grow tree: its correction is there when they need it

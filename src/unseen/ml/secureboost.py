@@ -372,6 +372,10 @@ def _exchanges(
     """
     host_widths = {h: m.shape[0] for h, m in masks.items()}
     width = params.max_bin + 1
+    if role == "guest" or mode != "he":  # compiled loops: load them now, not in the first tree
+        from unseen.ml import sbt_kernels
+
+        sbt_kernels.warm_up()
     if mode == "plain":
         if role == "guest":
             return PlainGuestExchange(ctx, list(roles.hosts), width)
@@ -393,9 +397,16 @@ def _exchanges(
         if role == "guest":
             assert host_widths is not None
             return ShuffleGuestExchange(
-                ctx, list(roles.hosts), roles.dealer, host_widths, width, params.objective
+                ctx,
+                list(roles.hosts),
+                roles.dealer,
+                host_widths,
+                width,
+                params.objective,
+                rows=tree_rows(rows, params)[0],
             )
-        return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective)
+        size = (tree_rows(rows, params)[0], host_widths[ctx.party])
+        return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective, size)
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
 
     if role == "guest":
