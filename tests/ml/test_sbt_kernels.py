@@ -168,3 +168,40 @@ def test_plaintext_histograms_equal_bincount_to_the_bit():
         Histograms(bins + np.uint8(width), width, g, h)
     with pytest.raises(ValueError, match="slot is 3"):
         Histograms(bins, width, g, h)(np.full(n, n_slots, dtype=np.int32), n_slots)
+
+
+def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
+    from unseen.ml.sbt_tree import goes_left
+
+    n = 1000
+    X = np.asfortranarray(rng.normal(size=(n, 3)))
+    X[rng.random(n) < 0.1, 1] = np.nan  # missing values take the default way
+    node_of = rng.integers(0, 4, n).astype(np.int16)  # nodes 0..3; 1 and 3 split now
+    left = np.array([-1, 4, -1, 6, -1, -1, -1, -1], dtype=np.int16)
+    right = np.array([-1, 5, -1, 7, -1, -1, -1, -1], dtype=np.int16)
+    rules = {3: (1, 0.2, True), 1: (0, -0.5, False)}  # node -> (column, threshold, default left)
+    order = [3, 1]  # the bits come node by node in this order
+    counts = np.bincount(node_of, minlength=8)
+    pos = np.full(8, -1, dtype=np.int64)
+    pos[order] = np.cumsum(counts[order]) - counts[order]
+    column, threshold = np.zeros(8, dtype=np.int64), np.zeros(8)
+    default_left = np.zeros(8, dtype=np.bool_)
+    for v, (f, thr, dl) in rules.items():
+        column[v], threshold[v], default_left[v] = f, thr, dl
+    bits = np.full(counts[order].sum(), 9, dtype=np.uint8)
+    out = node_of.copy()
+    args = (column, threshold, default_left, X)
+    kernels.route_rows(node_of, pos.copy(), *args, bits, True, left, right, out)
+    expected_bits, expected = [], node_of.copy()
+    for v in order:
+        at = np.flatnonzero(node_of == v)
+        go = goes_left(X[at, rules[v][0]], rules[v][1], rules[v][2])
+        expected_bits.append(go)
+        expected[at] = np.where(go, left[v], right[v])
+    assert np.array_equal(bits, np.concatenate(expected_bits).astype(np.uint8))
+    assert np.array_equal(out, expected)
+    # the other way: the same bits read back (as a peer's answer) route the rows alike
+    again = node_of.copy()
+    kernels.route_rows(node_of, pos.copy(), *args, bits, False, left, right, again)
+    assert np.array_equal(again, expected)
+    assert np.array_equal(again[np.isin(node_of, [0, 2])], node_of[np.isin(node_of, [0, 2])])

@@ -246,3 +246,19 @@ def test_split_decisions_carry_the_guests_routing_bits_and_are_checked():
     ):
         with pytest.raises(ProtocolError, match="malformed split decisions"):
             _decisions(bad)
+
+
+def test_a_routing_answer_is_checked_against_the_rows_of_its_nodes():
+    from unseen.ml.sbt_protocol import _route
+    from unseen.ml.sbt_tree import TreeLayout
+
+    layout = TreeLayout()
+    layout.split(0, 1)  # nodes 1, 2
+    node_of = np.array([0, 0, 0, 0, 0], dtype=np.int16)
+    out = node_of.copy()
+    good = np.packbits([1, 0, 0, 1, 1]).astype(np.uint8)
+    bits = _route(node_of, out, layout, [0], answer=good, who="h")
+    assert bits.tolist() == [1, 0, 0, 1, 1] and out.tolist() == [1, 2, 2, 1, 1]
+    for bad in (np.zeros(2, dtype=np.uint8), good.astype(np.int8), [1, 0, 0, 1, 1], None):
+        with pytest.raises(ProtocolError, match="'h' sent a malformed routing answer"):
+            _route(node_of, node_of.copy(), layout, [0], answer=bad, who="h")

@@ -2,7 +2,7 @@
 
 Each is one pass over the rows that numpy cannot do in one call without
 temporaries: the plaintext per-bin sums of ``g`` and ``h`` for every feature
-and node at once; for ``ss-dealer``, a per-label sum of ``uint64`` shares
+and node at once; a depth's routing of the rows; for ``ss-dealer``, a per-label sum of ``uint64`` shares
 (modulo ``2^64``, which a float64 ``bincount`` cannot do exactly) by labels
 packed in a few bits each, a Fisher-Yates shuffle, and gathers through a
 permutation (of ``(g, h)`` pairs, or of labels as they are packed).
@@ -270,6 +270,45 @@ def permuted_minus(
                 out[f, i, 1] = pairs[r, 1] - out[f, i, 1]
 
 
+@njit(cache=True, nogil=True)
+def route_rows(
+    node_of: np.ndarray,
+    pos: np.ndarray,
+    column: np.ndarray,
+    threshold: np.ndarray,
+    default_left: np.ndarray,
+    X: np.ndarray,
+    bits: np.ndarray,
+    decide: bool,
+    left: np.ndarray,
+    right: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover
+    """One depth's routing of the rows in the split nodes ``v`` with ``pos[v] >= 0``.
+
+    A node's rows, in increasing order, have the routing bits ``bits[pos[v]]``,
+    ``bits[pos[v] + 1]``, ... (``1``: left); ``pos`` is advanced in place. With
+    ``decide``, the bits are written: ``X[i, column[v]] < threshold[v]``, a
+    missing value going ``default_left[v]`` (XGBoost's rule, as
+    :func:`unseen.ml.sbt_tree.goes_left`); otherwise they are read (a peer's
+    answer). Each such row ``i`` moves to ``out[i] = left[v]`` or ``right[v]``.
+    The caller sizes ``bits`` from the nodes' row counts: every index is in range.
+    """
+    for i in range(node_of.size):
+        v = node_of[i]
+        p = pos[v]
+        if p < 0:
+            continue
+        pos[v] = p + 1
+        if decide:
+            x = X[i, column[v]]
+            go = default_left[v] if np.isnan(x) else x < threshold[v]
+            bits[p] = go
+        else:
+            go = bits[p] != 0
+        out[i] = left[v] if go else right[v]
+
+
 def warm_up() -> None:
     """Compile (or load from Numba's cache) the loops for the types SecureBoost uses."""
     perms = permutation(AesCtrPrg(bytes(16)), 4).reshape(1, 4)
@@ -285,3 +324,18 @@ def warm_up() -> None:
     largest_label(slots, 1)
     for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
         bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)
+    node_of, children = np.zeros(4, dtype=np.int16), np.array([1, -1, -1], dtype=np.int16)
+    for decide in (True, False):
+        route_rows(
+            node_of,
+            np.array([0, -1, -1], dtype=np.int64),
+            np.zeros(3, dtype=np.int64),
+            np.zeros(3),
+            np.zeros(3, dtype=np.bool_),
+            np.zeros((4, 1), order="F"),
+            np.zeros(4, dtype=np.uint8),
+            decide,
+            children,
+            children,
+            node_of.copy(),
+        )

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     OBJECTIVES,
@@ -69,7 +70,6 @@ from unseen.ml.sbt_tree import (
     base_margin,
     eval_loss,
     find_splits,
-    goes_left,
     grad_hess,
     is_worth_splitting,
     merge_best,
@@ -398,15 +398,6 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
 # --------------------------------------------------------------------------- guest
 
 
-def _rows_by_node(node_of: np.ndarray, nodes: list[int]) -> dict[int, np.ndarray]:
-    """The rows (in increasing order) of each of ``nodes``."""
-    order = np.argsort(node_of, kind="stable")
-    sorted_nodes = node_of[order]
-    lo = np.searchsorted(sorted_nodes, nodes, side="left")
-    hi = np.searchsorted(sorted_nodes, nodes, side="right")
-    return {v: order[a:b] for v, a, b in zip(nodes, lo, hi, strict=True)}
-
-
 def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The tree's rows of ``bins``, in Fortran order like ``bins`` (no copy when all rows)."""
     if rows.size == bins.shape[0]:  # rows is arange(n) when the tree is not subsampled
@@ -439,17 +430,51 @@ def _decisions(msg: Any) -> tuple[list[Any], np.ndarray]:
     return msg["splits"], routes
 
 
-def _routes(packed: Any, sizes: list[int], who: str) -> list[np.ndarray]:
-    """A routing answer, one bit a row (``True``: left), split into nodes of ``sizes`` rows."""
-    total = sum(sizes)
-    if (
-        not isinstance(packed, np.ndarray)
-        or packed.dtype != np.uint8
-        or packed.shape != ((total + 7) // 8,)
-    ):
-        raise ProtocolError(f"{who!r} sent a malformed routing answer")
-    bits = np.unpackbits(packed, count=total).astype(bool)
-    return np.split(bits, np.cumsum(sizes)[:-1]) if sizes else []
+def _route(
+    node_of: np.ndarray,
+    out: np.ndarray,
+    layout: TreeLayout,
+    nodes: list[int],
+    *,
+    X: np.ndarray | None = None,
+    rules: list[tuple[int, float, bool]] | None = None,
+    answer: Any = None,
+    who: str = "",
+) -> np.ndarray:
+    """Route the rows of ``nodes`` (split at this depth) to their children in ``out``.
+
+    This party decides, from ``X`` and ``rules`` (column, threshold, default
+    left per node), or reads ``answer``, the routing bits that ``who`` sent
+    (packed). Either way the bits come node by node, in the order of
+    ``nodes``, a node's rows in increasing order (``1``: left); they are
+    returned unpacked (uint8), to be sent where this party decided.
+    """
+    counts = np.bincount(node_of, minlength=layout.n_nodes)[nodes]
+    total = int(counts.sum())
+    pos = np.full(layout.n_nodes, -1, dtype=np.int64)
+    pos[nodes] = np.cumsum(counts) - counts  # where each node's bits begin
+    column = np.zeros(layout.n_nodes, dtype=np.int64)
+    threshold = np.zeros(layout.n_nodes)
+    default_left = np.zeros(layout.n_nodes, dtype=np.bool_)
+    if X is not None:
+        assert rules is not None and len(rules) == len(nodes)
+        for v, (f, thr, dl) in zip(nodes, rules, strict=True):
+            column[v], threshold[v], default_left[v] = f, thr, dl
+        bits = np.empty(total, dtype=np.uint8)
+    else:
+        if (
+            not isinstance(answer, np.ndarray)
+            or answer.dtype != np.uint8
+            or answer.shape != ((total + 7) // 8,)
+        ):
+            raise ProtocolError(f"{who!r} sent a malformed routing answer")
+        bits = np.unpackbits(answer, count=total)
+        X = np.zeros((1, 1), order="F")  # not read
+    if nodes:
+        left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
+        rule = (column, threshold, default_left)
+        kernels.route_rows(node_of, pos, *rule, X, bits, rules is not None, left, right, out)
+    return bits
 
 
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
@@ -671,35 +696,28 @@ class Guest:
                     ]
                 )
         self._split_by = {parties[owner[j]] for j in range(len(frontier)) if do_split[j]}
-        at = _rows_by_node(node_of, list(children))
         new_node_of = node_of.copy()
-
-        def route(v: int, left: np.ndarray) -> None:
-            lo, hi = children[v]
-            new_node_of[at[v]] = np.where(left, lo, hi)
-
         # the guest's own splits first: their routing goes out with the decisions, so a
         # host can route every row itself and start the next depth at once
-        own_left = []
+        own, rules = [], []
         for j, v in enumerate(frontier):
             if do_split[j] and owner[j] == 0:
                 f, b, dl = int(best.feature[j]), int(best.bin[j]), bool(best.default_left[j])
                 thr = self.binner.threshold(f, b)
                 splits.add(v, f, thr, dl)
-                own_left.append(goes_left(self.X[at[v], f], thr, dl))
-                route(v, own_left[-1])
+                own.append(v)
+                rules.append((f, thr, dl))
+        left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules)
         # one message a host: the decisions and the guest's routing bits (base64)
-        routes = np.packbits(np.concatenate(own_left)).tobytes() if own_left else b""
+        routes = np.packbits(left).tobytes() if own else b""
         for host in self.hosts:
             decided = {"splits": messages[host], "routes": base64.b64encode(routes).decode()}
             ctx.send(host, f"sbt/{t}/{depth}/split", decided)
         for host in self.hosts:
-            mine = [int(m[0]) for m in messages[host] if m[1]]
-            if mine:
+            theirs = [int(m[0]) for m in messages[host] if m[1]]
+            if theirs:
                 answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
-                sizes = [at[v].size for v in mine]
-                for v, left in zip(mine, _routes(answer, sizes, host), strict=True):
-                    route(v, left)
+                _route(node_of, new_node_of, layout, theirs, answer=answer, who=host)
         return [c for v in frontier if v in children for c in children[v]], new_node_of
 
     def _needs_instance_space(self, host: str) -> bool:
@@ -879,16 +897,15 @@ class Host:
                         theirs.append(v)
                     else:
                         routed = False
-                at = _rows_by_node(node_of, [m[0] for m in mine] + theirs)
-                left = [goes_left(self.X[at[v], f], thr, dl) for v, f, thr, dl in mine]
+                new_node_of = node_of.copy()
                 if mine:
-                    ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(left)))
+                    own, rules = [m[0] for m in mine], [m[1:] for m in mine]
+                    left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules)
+                    ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(left))
                 if theirs:
-                    left += _routes(routes, [at[v].size for v in theirs], self.guest)
+                    _route(node_of, new_node_of, layout, theirs, answer=routes, who=self.guest)
                 if routed:  # the next depth's nodes, as the guest routes them
-                    node_of = node_of.copy()
-                    for v, go_left in zip([m[0] for m in mine] + theirs, left, strict=True):
-                        node_of[at[v]] = np.where(go_left, layout.left[v], layout.right[v])
+                    node_of = new_node_of
                 # the next frontier, in the guest's order: the children of each split, in turn
                 frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
         return layout, splits
