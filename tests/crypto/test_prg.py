@@ -27,6 +27,18 @@ def test_uint64_is_the_byte_stream_in_any_chunking(monkeypatch, shape):
     got[...] = 0  # a writable array of its own
 
 
+def test_fill_uint64_writes_in_place_and_touches_nothing_else(monkeypatch):
+    monkeypatch.setattr(prg, "_CHUNK", 40)
+    block = np.full((3, 9, 1), 7, dtype=np.uint64)
+    AesCtrPrg(bytes(16)).fill_uint64(block[1])  # a feature's mask, between two others
+    assert np.array_equal(block[1, :, 0], AesCtrPrg(bytes(16)).uint64(9))
+    assert (block[0] == 7).all() and (block[2] == 7).all()
+    with pytest.raises(ValueError, match="C-contiguous uint64"):
+        AesCtrPrg().fill_uint64(np.zeros((4, 2), dtype=np.uint64)[:, 0])
+    with pytest.raises(ValueError, match="C-contiguous uint64"):
+        AesCtrPrg().fill_uint64(np.zeros(4, dtype=np.int64))
+
+
 def test_draws_continue_the_stream_and_seeds_differ():
     a, b = AesCtrPrg(bytes(16)), AesCtrPrg(bytes(16))
     first = a.uint64(3)

@@ -40,23 +40,29 @@ class AesCtrPrg:
         return self._enc.update(b"\x00" * n)
 
     def uint64(self, shape: int | tuple[int, ...]) -> np.ndarray:
-        """Uniform ``uint64`` values (uniform over Z_2^64).
+        """Uniform ``uint64`` values (uniform over Z_2^64): the next ``8 * count`` bytes."""
+        return self.fill_uint64(np.empty(shape, dtype=np.uint64))
 
-        The keystream is written in chunks straight into the result, so a large
-        array costs its own size in memory and no more (the same stream as
-        ``bytes(8 * count)``).
+    def fill_uint64(self, out: np.ndarray) -> np.ndarray:
+        """Overwrite ``out`` (C-contiguous ``uint64``) with the stream's next words.
+
+        The same words as ``uint64(out.shape)``, written in chunks straight into
+        ``out``: no temporary and no copy.
         """
-        count = int(np.prod(shape))
-        size = 8 * count
-        # update_into writes the keystream in place; it wants 15 spare bytes past the end
-        raw = np.empty(size + 16, dtype=np.uint8)
-        target = raw.data  # a memoryview of the array
-        chunk = max(1, min(size, _CHUNK))
-        zeros = bytes(chunk)
-        for start in range(0, size, chunk):
-            stop = min(start + chunk, size)
+        if out.dtype != np.uint64 or not out.flags.c_contiguous:
+            raise ValueError("fill_uint64 needs a C-contiguous uint64 array")
+        view = out.reshape(-1).view(np.uint8)
+        size = view.size
+        # update_into wants 15 spare bytes past what it writes: all but the last 16
+        # bytes are written in place, those through update()
+        body = max(0, size - 16)
+        target = view.data
+        zeros = bytes(min(body, _CHUNK))
+        for start in range(0, body, _CHUNK):
+            stop = min(start + _CHUNK, body)
             self._enc.update_into(zeros[: stop - start], target[start : stop + 15])
-        return raw[:size].view(np.uint64).reshape(shape)
+        view[body:] = np.frombuffer(self._enc.update(bytes(size - body)), dtype=np.uint8)
+        return out
 
     def below(self, bound: int) -> int:
         """A uniform integer in ``[0, bound)`` (rejection sampling, no modulo bias)."""

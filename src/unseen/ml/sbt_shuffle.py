@@ -89,6 +89,8 @@ from unseen.runtime.errors import ConfigError, ProtocolError
 
 _U64 = np.uint64
 _NS = "sbt-ss"
+#: a host's work for a tree done ahead: permutations, the bins they permuted, permuted bins
+_Ahead = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
 def _yield_to_others(niceness: int = 10) -> None:
@@ -120,8 +122,9 @@ def _mask_a(seed: bytes, tree: int, n: int, lanes: int) -> np.ndarray:
     return _stream(seed, "a", tree).uint64((n, lanes))
 
 
-def _mask_b(seed: bytes, tree: int, feature: int, n: int, lanes: int) -> np.ndarray:
-    return _stream(seed, "b", tree, feature).uint64((n, lanes))
+def _mask_b(seed: bytes, tree: int, feature: int, out: np.ndarray) -> np.ndarray:
+    """The guest's mask ``b_f`` for ``(tree, feature)``, written into ``out`` (rows, lanes)."""
+    return _stream(seed, "b", tree, feature).fill_uint64(out)
 
 
 def checked_slots(value: object, shape: tuple[int, int], n_slots: int, who: str) -> np.ndarray:
@@ -380,7 +383,7 @@ class ShuffleGuestExchange(GuestExchange):
         for host in self.hosts:
             b = np.empty((self.n_features[host], rows, self.lanes), dtype=_U64)
             for f in range(self.n_features[host]):
-                b[f] = _mask_b(self.seeds[host], tree, f, rows, self.lanes)
+                _mask_b(self.seeds[host], tree, f, b[f])
             out[host] = b
         return out
 
@@ -463,9 +466,12 @@ class ShuffleHostExchange(HostExchange):
         self._pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sbt-perms", initializer=_yield_to_others
         )
-        self._next: tuple[int, int, Future[np.ndarray]] | None = None
+        # work done a tree ahead: (tree, rows, its permutations and permuted bins)
+        self._next: tuple[int, int, Future[_Ahead]] | None = None
         if size is not None:
-            self._next = (0, size[0], self._pool.submit(self._permutations, 0, *size))
+            self._next = (0, size[0], self._pool.submit(self._ahead, 0, *size, None))
+        self._bins: np.ndarray | None = None  # the last tree's bins, and feature-major:
+        self._cols = np.zeros((0, 0), dtype=np.uint8)
         # the labels go to the guest while this host sums its shares
         self._sender = _SendBehind(ctx)
         # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
@@ -476,20 +482,29 @@ class ShuffleHostExchange(HostExchange):
             return np.zeros((0, n), dtype=np.int32)
         return np.stack([_permutation(self.seed, tree, f, n) for f in range(f_count)])
 
+    def _ahead(self, tree: int, n: int, f_count: int, cols: np.ndarray | None) -> _Ahead:
+        """Tree ``tree``'s permutations and, where its bins are known ahead (``cols``,
+        feature-major: every tree has all rows), the permuted bins."""
+        perms = self._permutations(tree, n, f_count)
+        return perms, cols, kernels.pack_gathered(cols, perms, 8) if cols is not None else None
+
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         n, f_count = bins.shape
+        if bins is not self._bins:  # the first tree, or rows sampled anew
+            self._bins, self._cols = bins, np.ascontiguousarray(bins.T)
         if self._next is not None and self._next[:2] == (tree, n):
-            perms = self._next[2]
+            perms, cols, pbins = self._next[2].result()
         else:
-            perms = self._pool.submit(self._permutations, tree, n, f_count)
-        self.perms = perms.result()
-        if self.perms.shape != (f_count, n):  # set-up guessed another size: derive them anew
-            self.perms = self._permutations(tree, n, f_count)
-        # the next tree's permutations, in the background (trees have the same row count)
-        self._next = (tree + 1, n, self._pool.submit(self._permutations, tree + 1, n, f_count))
+            perms, cols, pbins = self._ahead(tree, n, f_count, None)
+        if perms.shape != (f_count, n):  # set-up guessed another size: derive them anew
+            perms, cols, pbins = self._ahead(tree, n, f_count, None)
+        if pbins is None or cols is not self._cols:
+            pbins = kernels.pack_gathered(self._cols, perms, 8)
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
-        self.pbins = kernels.pack_gathered(np.ascontiguousarray(bins.T), self.perms, 8)
+        self.perms, self.pbins = perms, pbins
         self._sender.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
+        # the next tree's, in the background (trees have the same row count)
+        self._next = (tree + 1, n, self._pool.submit(self._ahead, tree + 1, n, f_count, self._cols))
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, self.lanes):
             raise ProtocolError("the guest sent a malformed masked vector")
@@ -538,7 +553,7 @@ def deal_tree(
     a = _mask_a(guest_seed, tree, n, lanes)
     delta = np.empty((features, n, lanes), dtype=_U64)
     for f in range(features):
-        delta[f] = _mask_b(guest_seed, tree, f, n, lanes)
+        _mask_b(guest_seed, tree, f, delta[f])
         pi = _permutation(host_seed, tree, f, n)
         kernels.permuted_minus(a, pi[None], delta[f : f + 1])
     return delta
