@@ -162,3 +162,33 @@ def test_a_small_message_does_not_wait_behind_a_large_one_to_the_same_peer(parti
     finally:
         bank.close()
         tel.close()
+
+
+def test_a_receiver_that_closes_right_after_a_delivery_still_answers_it(parties_file):
+    """The receiver's job may end as soon as the message is in its mailbox; the sender
+    must still get its answer, not a broken connection (it would send the message
+    again over gRPC, to a server already gone)."""
+    bank, tel = _pair(parties_file)
+    try:
+        server = tel._bulk_server
+        assert server is not None
+        real, closing = server._deliver, []
+
+        def deliver_then_close(sender: str, header: dict, buf: np.ndarray) -> str | None:
+            refused = real(sender, header, buf)
+            closing.append(threading.Thread(target=server.close))  # grace: 1 s
+            closing[0].start()
+            time.sleep(0.3)  # the job ends, and closes, before the answer is written
+            return refused
+
+        server._deliver = deliver_then_close
+        client = _bank_client(parties_file, tel)
+        header = b'{"job": "job", "key": "last", "kind": "bytes", "nbytes": 4}'
+        client.send(header, memoryview(b"done"), timeout=5.0)  # answered: no error
+        assert tel.mailbox.take("job", "bank", "last", timeout=1.0) == b"done"
+        closing[0].join(timeout=5.0)
+        assert not closing[0].is_alive()
+        client.close()
+    finally:
+        bank.close()
+        tel.close()

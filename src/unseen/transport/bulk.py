@@ -109,6 +109,8 @@ class BulkServer:
         self._closed = threading.Event()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._busy = 0  # connections between a message's first byte and its answer
+        self._idle = threading.Condition(self._lock)
         threading.Thread(target=self._accept, name="bulk-accept", daemon=True).start()
 
     def _accept(self) -> None:
@@ -151,6 +153,16 @@ class BulkServer:
             _recv_exactly(s, memoryview(size_bytes))
         except ConnectionError:
             return False  # closed between messages: the normal end
+        with self._lock:
+            self._busy += 1
+        try:
+            return self._read_and_answer(s, sender, size_bytes)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _read_and_answer(self, s: ssl.SSLSocket, sender: str, size_bytes: bytearray) -> bool:
         s.settimeout(_HANDSHAKE_TIMEOUT)
         size = int.from_bytes(size_bytes, "little")
         if size > _HEADER_MAX:
@@ -169,10 +181,14 @@ class BulkServer:
         s.sendall(b"\x00" if refused is None else b"\x01" + refused.encode())
         return True
 
-    def close(self) -> None:
+    def close(self, grace: float = 1.0) -> None:
+        """Stop listening, let messages being read get their answer (up to ``grace``
+        seconds: a sender whose message was delivered must not see the connection
+        break and send it again), then shut every connection down."""
         self._closed.set()
         self._sock.close()
         with self._lock:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=grace)
             for c in list(self._conns):
                 try:
                     c.shutdown(socket.SHUT_RDWR)

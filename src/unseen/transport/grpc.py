@@ -457,7 +457,7 @@ class GrpcTransport(Transport):
 
     def close(self, grace: float = 1.0) -> None:
         if self._bulk_server is not None:
-            self._bulk_server.close()
+            self._bulk_server.close(grace)
         with self._bulk_lock:
             clients = [c for idle in self._bulk_idle.values() for c in idle]
             self._bulk_idle, self._bulk_port = {}, {p: None for p in self._bulk_port}
