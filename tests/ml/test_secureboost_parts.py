@@ -130,6 +130,56 @@ def test_split_search_matches_brute_force(seed):
         assert got.gain[node] == pytest.approx(gain, abs=1e-9)
 
 
+def _find_splits_numpy(hist_g, hist_h, total_g, total_h, n_bins, rule):
+    """The split search in numpy array operations (the code before it was compiled)."""
+    from unseen.ml.sbt_tree import first_best
+
+    k, f, w = hist_g.shape
+    values = w - 1
+    gl = np.cumsum(hist_g[:, :, :values], axis=2)
+    hl = np.cumsum(hist_h[:, :, :values], axis=2)
+    gm, hm = hist_g[:, :, values:], hist_h[:, :, values:]
+    tg, th = total_g[:, None, None], total_h[:, None, None]
+    parent = rule.score(total_g, total_h)[:, None, None]
+    has_missing = hm[:, :, 0] > 0
+    j = np.arange(values)[None, None, :]
+    cut = j < (n_bins[None, :, None] - 1)
+    all_values = (j == n_bins[None, :, None] - 1) & has_missing[:, :, None]
+
+    def gains(gl_, hl_, valid):
+        gr_, hr_ = tg - gl_, th - hl_
+        ok = valid & (hl_ >= rule.min_child_weight) & (hr_ >= rule.min_child_weight)
+        return np.where(ok, rule.score(gl_, hl_) + rule.score(gr_, hr_) - parent, -np.inf)
+
+    right = gains(gl, hl, cut | all_values)
+    left = gains(gl + gm, hl + hm, cut)
+    use_left = (left > right) & has_missing[:, :, None]
+    flat = np.where(use_left, left, right).reshape(k, -1)
+    arg = first_best(flat)
+    feature, cut_bin = np.divmod(arg, values)
+    return flat[np.arange(k), arg], feature, cut_bin, use_left.reshape(k, -1)[np.arange(k), arg]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_compiled_split_search_equals_the_array_version_to_the_bit(seed):
+    rng = np.random.default_rng(seed)
+    k, f, w = 4, 5, 7
+    n_bins = rng.integers(1, w, size=f)
+    hg = np.round(rng.normal(size=(k, f, w)), 2)
+    hh = np.round(rng.random((k, f, w)) * rng.integers(0, 2, size=(k, f, w)), 2)  # empty bins
+    hh[:, :, -1] *= rng.integers(0, 2, size=(k, f))  # features without missing values
+    hg[:, 1] = hg[:, 0]  # ties between features: the first one wins
+    hh[:, 1] = hh[:, 0]
+    tg, th = hg.sum(axis=2)[:, 0], hh.sum(axis=2)[:, 0]
+    rule = SplitRule(reg_lambda=float(rng.choice([0.0, 1.0])), min_child_weight=0.5)
+    got = find_splits(hg, hh, tg, th, n_bins, rule)
+    gain, feature, cut_bin, dleft = _find_splits_numpy(hg, hh, tg, th, n_bins, rule)
+    assert np.array_equal(got.gain, gain)  # the same floats, -inf where nothing splits
+    assert np.array_equal(got.feature, feature) and np.array_equal(got.bin, cut_bin)
+    assert np.array_equal(got.default_left, dleft)
+
+
 def test_histograms_and_subtraction():
     rng = np.random.default_rng(2)
     bins = rng.integers(0, 5, size=(100, 3)).astype(np.uint8)

@@ -1,8 +1,9 @@
 """Compiled loops (Numba) of SecureBoost: histograms, share sums, permutations, gathers.
 
-Each is one pass over the rows that numpy cannot do in one call without
-temporaries: the plaintext per-bin sums of ``g`` and ``h`` for every feature
-and node at once; a depth's routing of the rows; for ``ss-dealer``, a per-label sum of ``uint64`` shares
+Each is a loop that numpy cannot do in one call without temporaries (most are
+one pass over the rows): the plaintext per-bin sums of ``g`` and ``h`` for every feature
+and node at once; the best split of every node of a depth; a depth's routing of
+the rows; for ``ss-dealer``, a per-label sum of ``uint64`` shares
 (modulo ``2^64``, which a float64 ``bincount`` cannot do exactly) by labels
 packed in a few bits each, a Fisher-Yates shuffle, and gathers through a
 permutation (of ``(g, h)`` pairs, or of labels as they are packed).
@@ -270,6 +271,86 @@ def permuted_minus(
                 out[f, i, 1] = pairs[r, 1] - out[f, i, 1]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _score(g: float, h: float, lam: float, min_h: float) -> float:  # pragma: no cover
+    """``G^2 / (H + lambda)``, 0 where ``H < min_child_weight`` or ``H <= 0`` (SplitRule.score)."""
+    if h >= min_h and h > 0:
+        return g * g / (h + lam)
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def best_splits(
+    hist_g: np.ndarray,
+    hist_h: np.ndarray,
+    total_g: np.ndarray,
+    total_h: np.ndarray,
+    n_bins: np.ndarray,
+    reg_lambda: float,
+    min_child_weight: float,
+    tie: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """:func:`unseen.ml.sbt_tree.find_splits` for ``K`` nodes: gain, feature, bin, default left.
+
+    The same arithmetic in the same order (so the same gains to the last bit):
+    left sums accumulate bin by bin; missing values (the last bin) go right
+    first, left where strictly better; the first (feature, bin) within ``tie``
+    (relative) of the node's best gain wins.
+    """
+    k_count, f_count, width = hist_g.shape
+    values = width - 1
+    gain = np.full(k_count, -np.inf)
+    feature = np.zeros(k_count, dtype=np.int64)
+    cut_bin = np.zeros(k_count, dtype=np.int64)
+    default_left = np.zeros(k_count, dtype=np.bool_)
+    best = np.empty(f_count * values)
+    left_wins = np.zeros(f_count * values, dtype=np.bool_)
+    for k in range(k_count):
+        tg, th = total_g[k], total_h[k]
+        parent = _score(tg, th, reg_lambda, min_child_weight)
+        for f in range(f_count):
+            gm, hm = hist_g[k, f, values], hist_h[k, f, values]
+            has_missing = hm > 0
+            gl = 0.0
+            hl = 0.0
+            for j in range(values):
+                gl += hist_g[k, f, j]
+                hl += hist_h[k, f, j]
+                cut = j < n_bins[f] - 1
+                right = -np.inf  # missing values right
+                if cut or (j == n_bins[f] - 1 and has_missing):
+                    gr, hr = tg - gl, th - hl
+                    if hl >= min_child_weight and hr >= min_child_weight:
+                        right = (
+                            _score(gl, hl, reg_lambda, min_child_weight)
+                            + _score(gr, hr, reg_lambda, min_child_weight)
+                            - parent
+                        )
+                left = -np.inf  # missing values left
+                if cut:
+                    gl2, hl2 = gl + gm, hl + hm
+                    gr, hr = tg - gl2, th - hl2
+                    if hl2 >= min_child_weight and hr >= min_child_weight:
+                        left = (
+                            _score(gl2, hl2, reg_lambda, min_child_weight)
+                            + _score(gr, hr, reg_lambda, min_child_weight)
+                            - parent
+                        )
+                at = f * values + j
+                left_wins[at] = left > right and has_missing
+                best[at] = left if left_wins[at] else right
+        top = -np.inf
+        for at in range(f_count * values):
+            top = max(top, best[at])
+        tol = tie * max(1.0, abs(top) if np.isfinite(top) else 0.0)
+        for at in range(f_count * values):
+            if best[at] >= top - tol:
+                gain[k], feature[k], cut_bin[k] = best[at], at // values, at % values
+                default_left[k] = left_wins[at]
+                break
+    return gain, feature, cut_bin, default_left
+
+
 @njit(cache=True, nogil=True)
 def route_rows(
     node_of: np.ndarray,
@@ -324,6 +405,8 @@ def warm_up() -> None:
     largest_label(slots, 1)
     for values in (np.zeros((4, 2)), pairs):  # plaintext (g, h) and shares
         bin_sums(u8, np.arange(4), np.zeros(4, dtype=np.int32), values, 1, 2)
+    hist = np.zeros((1, 1, 2))
+    best_splits(hist, hist, np.zeros(1), np.zeros(1), np.ones(1, dtype=np.int64), 1.0, 1.0, 1e-9)
     node_of, children = np.zeros(4, dtype=np.int16), np.array([1, -1, -1], dtype=np.int16)
     for decide in (True, False):
         route_rows(

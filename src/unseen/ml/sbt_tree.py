@@ -143,39 +143,25 @@ def find_splits(
 
     ``W - 1`` is the missing bin; feature ``f`` has ``n_bins[f]`` value bins.
     ``total_g``, ``total_h`` (``(K,)``) are the nodes' sums over all their rows.
+    Candidates: a cut after bin ``j`` for ``j < n_bins[f] - 1``, with missing
+    values right (forward enumeration) or left (backward, kept where strictly
+    better); with missing values, also "every value left, missing right". A
+    compiled loop (:func:`unseen.ml.sbt_kernels.best_splits`).
     """
-    k, f, w = hist_g.shape
+    k, f, _ = hist_g.shape
     if k == 0 or f == 0:
         return BestSplits.none(k)
-    values = w - 1
-    gl = np.cumsum(hist_g[:, :, :values], axis=2)  # left sums: bins 0..j go left
-    hl = np.cumsum(hist_h[:, :, :values], axis=2)
-    gm, hm = hist_g[:, :, values:], hist_h[:, :, values:]  # missing bin, (K, F, 1)
-    tg, th = total_g[:, None, None], total_h[:, None, None]
-    parent = rule.score(total_g, total_h)[:, None, None]
-    has_missing = hm[:, :, 0] > 0
-    # a cut after bin j exists for j < n_bins[f] - 1; with missing values, also
-    # "every value left, missing right" (j = n_bins[f] - 1)
-    j = np.arange(values)[None, None, :]
-    cut = j < (n_bins[None, :, None] - 1)
-    all_values = (j == n_bins[None, :, None] - 1) & has_missing[:, :, None]
-
-    def gains(gl_: np.ndarray, hl_: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        gr_, hr_ = tg - gl_, th - hl_
-        ok = valid & (hl_ >= rule.min_child_weight) & (hr_ >= rule.min_child_weight)
-        gain = rule.score(gl_, hl_) + rule.score(gr_, hr_) - parent
-        return np.where(ok, gain, -np.inf)
-
-    right = gains(gl, hl, cut | all_values)  # missing values go right (forward enumeration)
-    left = gains(gl + gm, hl + hm, cut)  # missing values go left (backward enumeration)
-    use_left = (left > right) & has_missing[:, :, None]
-    best = np.where(use_left, left, right)
-    flat = best.reshape(k, -1)
-    arg = first_best(flat)  # lowest feature, then lowest bin
-    gain = flat[np.arange(k), arg]
-    feature, cut = np.divmod(arg, values)
-    dleft = use_left.reshape(k, -1)[np.arange(k), arg]
-    return BestSplits(gain, feature.astype(np.int64), cut.astype(np.int64), dleft)
+    gain, feature, cut, dleft = kernels.best_splits(
+        np.ascontiguousarray(hist_g, dtype=np.float64),
+        np.ascontiguousarray(hist_h, dtype=np.float64),
+        np.asarray(total_g, dtype=np.float64),
+        np.asarray(total_h, dtype=np.float64),
+        np.asarray(n_bins, dtype=np.int64),
+        float(rule.reg_lambda),
+        float(rule.min_child_weight),
+        TIE,
+    )
+    return BestSplits(gain, feature, cut, dleft)
 
 
 def merge_best(candidates: list[BestSplits]) -> tuple[np.ndarray, BestSplits]:
