@@ -1,13 +1,13 @@
 """Bulk channel: messages over a direct mutual-TLS stream beside gRPC.
 
-gRPC's Python stack spends 6-10 ms of CPU per MB of a large message (both
+gRPC's Python stack spends 5-7 ms of CPU per MB of a large message (both
 ends together) on the 2-core reference machine; a TLS 1.3 socket of Python's
-``ssl`` (OpenSSL, AES-GCM) 1.7-2.6 times less, and delivers 1.3-4 times
+``ssl`` (OpenSSL, AES-GCM) 1.8-2.4 times less, and delivers 1.8-3.1 times
 sooner (``benchmarks/transport.py``, two processes on loopback). Small
-messages gain too: 0.7 ms a 10-byte message instead of 1.3 ms, 0.9 ms for
+messages gain too: 0.87 ms a 10-byte message instead of 1.59 ms, 1.7 ms for
 250 kB instead of 4.1. Where parties are CPU-bound and trade many messages --
 SecureBoost's ``ss-dealer`` moves 24 MB of dealer corrections per tree at
-workload (b), and a dozen small messages per depth -- that counts. So each
+workload (b), and a few small messages per depth -- that counts. So each
 party also listens on a TLS socket (an ephemeral port on its ``listen``
 host), and every message goes that way once the peer has answered over gRPC
 and told where it listens (``Bulk`` call). gRPC stays the control channel:
