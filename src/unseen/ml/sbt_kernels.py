@@ -279,6 +279,18 @@ def _score(g: float, h: float, lam: float, min_h: float) -> float:  # pragma: no
     return 0.0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _split_gain(
+    gl: float, hl: float, tg: float, th: float, parent: float, lam: float, min_h: float
+) -> float:  # pragma: no cover
+    """The gain of ``(gl, hl)`` left and the rest of ``(tg, th)`` right; ``-inf`` where a
+    child's hessian sum is below ``min_h`` (XGBoost's validity test)."""
+    gr, hr = tg - gl, th - hl
+    if hl >= min_h and hr >= min_h:
+        return _score(gl, hl, lam, min_h) + _score(gr, hr, lam, min_h) - parent
+    return -np.inf
+
+
 @njit(cache=True, nogil=True)
 def best_splits(
     hist_g: np.ndarray,
@@ -319,23 +331,12 @@ def best_splits(
                 cut = j < n_bins[f] - 1
                 right = -np.inf  # missing values right
                 if cut or (j == n_bins[f] - 1 and has_missing):
-                    gr, hr = tg - gl, th - hl
-                    if hl >= min_child_weight and hr >= min_child_weight:
-                        right = (
-                            _score(gl, hl, reg_lambda, min_child_weight)
-                            + _score(gr, hr, reg_lambda, min_child_weight)
-                            - parent
-                        )
+                    right = _split_gain(gl, hl, tg, th, parent, reg_lambda, min_child_weight)
                 left = -np.inf  # missing values left
                 if cut:
-                    gl2, hl2 = gl + gm, hl + hm
-                    gr, hr = tg - gl2, th - hl2
-                    if hl2 >= min_child_weight and hr >= min_child_weight:
-                        left = (
-                            _score(gl2, hl2, reg_lambda, min_child_weight)
-                            + _score(gr, hr, reg_lambda, min_child_weight)
-                            - parent
-                        )
+                    left = _split_gain(
+                        gl + gm, hl + hm, tg, th, parent, reg_lambda, min_child_weight
+                    )
                 at = f * values + j
                 left_wins[at] = left > right and has_missing
                 best[at] = left if left_wins[at] else right
