@@ -176,7 +176,6 @@ class MatrixHostExchange(HostExchange):
         self.ctx, self.guest, self.width = ctx, guest, width
         self.bins = bins  # (rows, F): every training row
         rows, f_count = bins.shape
-        kernels.warm_up()
         self.provider = DealerProvider(
             ctx, dealer, [guest, ctx.party], namespace=_namespace(ctx.party)
         )

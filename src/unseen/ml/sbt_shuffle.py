@@ -328,7 +328,6 @@ class ShuffleGuestExchange(GuestExchange):
         self.n_features = widths
         self.lanes = share_lanes(objective)
         self.seeds: dict[str, bytes] = {}
-        kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
             for host in hosts:
                 seed = ctx.recv(dealer, f"{_NS}/seed/{host}")
@@ -346,7 +345,7 @@ class ShuffleGuestExchange(GuestExchange):
         )
         self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
         self._sender = _SendBehind(ctx)
-        self._asked = -1  # the last tree the dealer was asked to deal
+        self._asked, self._asked_rows = -1, 0  # the last tree the dealer was asked to deal
         if rows is not None:
             self._ask_dealer(0, rows)
             self._next = (0, rows, self._pool.submit(self._all_masks, 0, rows))
@@ -355,7 +354,11 @@ class ShuffleGuestExchange(GuestExchange):
         """The dealer's go for ``tree`` (it deals ``tree + 1`` right after ``tree``)."""
         if tree > self._asked:
             self._sender.send(self.dealer, f"{_NS}/{tree}/go", {"rows": rows, "lanes": self.lanes})
-            self._asked = tree
+            self._asked, self._asked_rows = tree, rows
+        elif rows != self._asked_rows:  # cannot happen: both come from tree_rows()
+            raise ProtocolError(
+                f"tree {tree} has {rows} rows, the dealer was told {self._asked_rows}"
+            )
 
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
@@ -454,7 +457,6 @@ class ShuffleHostExchange(HostExchange):
         the first tree's permutations are derived during set-up."""
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
         self.lanes = share_lanes(objective)
-        kernels.warm_up()
         with ctx.step("ss-dealer: seeds"):
             seed = ctx.recv(dealer, f"{_NS}/seed")
             if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
@@ -470,7 +472,8 @@ class ShuffleHostExchange(HostExchange):
         self._next: tuple[int, int, Future[_Ahead]] | None = None
         if size is not None:
             self._next = (0, size[0], self._pool.submit(self._ahead, 0, *size, None))
-        self._bins: np.ndarray | None = None  # the last tree's bins, and feature-major:
+        # the last tree's bins, and the same feature-major (copied once while they stay)
+        self._bins: np.ndarray | None = None
         self._cols = np.zeros((0, 0), dtype=np.uint8)
         # the labels go to the guest while this host sums its shares
         self._sender = _SendBehind(ctx)

@@ -332,7 +332,7 @@ class GrpcTransport(Transport):
                 try:
                     client.send(header, payload, timeout=60 + payload.nbytes / 1e6)
                 except BulkRefused as e:
-                    self._bulk_done(peer, client)
+                    client.close()  # a refusal may have ended the connection: a new one next
                     raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
                 except (OSError, ValueError):
                     # gRPC below: it also tells a peer that is slow from one that is gone
