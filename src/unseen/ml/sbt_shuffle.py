@@ -65,10 +65,13 @@ The per-row loops (shuffles, gathers through a permutation, sums of ``uint64``
 shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`).
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
-(the row count of a tree is fixed by the parameters), and a host derives its
-next permutations, the guest its next masks, in a background thread. That work
-runs at a lower CPU priority (nice 10, per thread on Linux), so where parties
-share cores it takes the cycles the current tree's steps leave idle.
+(the row count of a tree is fixed by the parameters, so the guest asks for the
+first tree during set-up), and a host derives its next permutations (and, when
+every tree has all rows, its next permuted bins), the guest its next masks, in
+a background thread. That work runs at a lower CPU priority (nice 10, per
+thread on Linux), so where parties share cores it takes the cycles the current
+tree's steps leave idle; only the first tree's dealing runs at full priority,
+as everyone waits for it.
 """
 
 from __future__ import annotations
