@@ -68,7 +68,7 @@ Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters, so the guest asks for the
 first tree during set-up), and a host derives its next permutations (and, when
 every tree has all rows, its next permuted bins), the guest its next masks, in
-a background thread. That work runs at a lower CPU priority (nice 10, per
+a background thread. That work runs at a lower CPU priority (nice 19, per
 thread on Linux), so where parties share cores it takes the cycles the current
 tree's steps leave idle; only the first tree's dealing runs at full priority,
 as everyone waits for it.
@@ -96,7 +96,7 @@ _NS = "sbt-ss"
 _Ahead = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
-def _yield_to_others(niceness: int = 10) -> None:
+def _yield_to_others(niceness: int = 19) -> None:
     """Lower the calling thread's CPU priority (Linux: per thread; elsewhere: nothing).
 
     For work done ahead (the next tree's masks, permutations, corrections): where
