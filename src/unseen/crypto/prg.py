@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 SEED_BYTES = 16
 _CHUNK = 1 << 22  # keystream bytes generated at a time by uint64()
+# the plaintext that AES-CTR encrypts into keystream, made once: a fresh zero buffer
+# per call costs more than the AES itself (its pages are faulted in at each first read)
+_ZEROS = memoryview(bytes(_CHUNK))
 
 
 class AesCtrPrg:
@@ -57,10 +60,9 @@ class AesCtrPrg:
         # bytes are written in place, those through update()
         body = max(0, size - 16)
         target = view.data
-        zeros = bytes(min(body, _CHUNK))
         for start in range(0, body, _CHUNK):
             stop = min(start + _CHUNK, body)
-            self._enc.update_into(zeros[: stop - start], target[start : stop + 15])
+            self._enc.update_into(_ZEROS[: stop - start], target[start : stop + 15])
         view[body:] = np.frombuffer(self._enc.update(bytes(size - body)), dtype=np.uint8)
         return out
 

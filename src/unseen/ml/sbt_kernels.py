@@ -138,6 +138,31 @@ def _lanes(bits: int) -> int:  # pragma: no cover
     return out
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _pack_row(
+    row: np.ndarray, perm: np.ndarray, labels: np.ndarray, bits: int
+) -> None:  # pragma: no cover
+    """``row`` = ``labels[perm]`` packed ``8 // bits`` a byte, each byte written once.
+
+    Always inlined with a constant ``bits``, so the loop over a byte's labels
+    is unrolled with constant shifts (twice as fast as one loop for every width).
+    """
+    per = 8 // bits
+    n = perm.size
+    full = n // per
+    for byte in range(full):
+        base = byte * per
+        v = np.intp(0)
+        for j in range(per):
+            v |= np.intp(labels[perm[base + j]]) << (j * bits)
+        row[byte] = np.uint8(v)
+    if full * per < n:  # the last, partial byte: its padding bits are zero
+        v = np.intp(0)
+        for i in range(full * per, n):
+            v |= np.intp(labels[perm[i]]) << ((i - full * per) * bits)
+        row[full] = np.uint8(v)
+
+
 @njit(cache=True, nogil=True)
 def pack_gathered(
     values: np.ndarray, perms: np.ndarray, bits: int
@@ -159,14 +184,17 @@ def pack_gathered(
                 out[f, 2 * i] = np.uint8(v & 0xFF)
                 out[f, 2 * i + 1] = np.uint8(v >> 8)
         return out
-    # k = 8 // bits labels a byte: label i in byte i >> log2(k), at bit (i & (k - 1)) * bits
-    lanes = _lanes(bits)
-    lane = (1 << lanes) - 1
-    out = np.zeros((f_count, (n * bits + 7) // 8), dtype=np.uint8)
-    for f in range(f_count):
-        row, perm, labels = out[f], perms[f], values[f]
-        for i in range(n):
-            row[i >> lanes] |= np.uint8(labels[perm[i]] << ((i & lane) * bits))
+    _lanes(bits)  # checks the width
+    out = np.empty((f_count, (n * bits + 7) // 8), dtype=np.uint8)
+    for f in range(f_count):  # one unrolled loop per width
+        if bits == 1:
+            _pack_row(out[f], perms[f], values[f], 1)
+        elif bits == 2:
+            _pack_row(out[f], perms[f], values[f], 2)
+        elif bits == 4:
+            _pack_row(out[f], perms[f], values[f], 4)
+        else:
+            _pack_row(out[f], perms[f], values[f], 8)
     return out
 
 
@@ -179,6 +207,39 @@ def _slot_at(packed: np.ndarray, i: int, bits: int, lanes: int) -> int:  # pragm
     return int(
         (np.intp(packed[i >> lanes]) >> ((i & ((1 << lanes) - 1)) * bits)) & ((1 << bits) - 1)
     )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sum_row(
+    o: np.ndarray,
+    packed: np.ndarray,
+    row_bins: np.ndarray,
+    row_shares: np.ndarray,
+    width: int,
+    bits: int,
+) -> None:  # pragma: no cover
+    """``o[label * width + bin] += share`` over one feature's rows (one word a row).
+
+    Labels packed in ``bits`` = 1, 2, 4 or 8 bits; ``o`` has ``2^bits * width``
+    entries, so every label lands inside it. Always inlined with a constant
+    ``bits``: a byte's labels are unpacked with constant shifts, in an
+    unrolled loop (twice as fast as :func:`_slot_at` row by row).
+    """
+    per = 8 // bits
+    mask = (1 << bits) - 1
+    n = row_bins.size
+    full = n // per
+    for byte in range(full):
+        v = np.intp(packed[byte])
+        base = byte * per
+        for j in range(per):
+            k = ((v >> (j * bits)) & mask) * width + np.intp(row_bins[base + j])
+            o[k] += row_shares[base + j]
+    if full * per < n:
+        v = np.intp(packed[full])
+        for i in range(full * per, n):
+            k = ((v >> ((i - full * per) * bits)) & mask) * width + np.intp(row_bins[i])
+            o[k] += row_shares[i]
 
 
 @njit(cache=True, nogil=True)
@@ -196,13 +257,26 @@ def label_sums(
     """
     f_count, n = bins.shape
     words = shares.shape[2]
-    lanes = 0 if bits >= 8 else _lanes(bits)
     # rows not summed land in slot n_slots and above, cut off at the end: no branch per row
     cap = n_slots if bits == 16 else (1 << bits) - 1  # the largest slot a label can name
     out = np.zeros((f_count, (cap + 1) * width, words), dtype=np.uint64)
+    if words == 1 and bits != 16:  # logistic gradients: one unrolled loop per width
+        _lanes(bits)  # checks the width
+        for f in range(f_count):
+            o, row_shares = out[f, :, 0], shares[f, :, 0]
+            if bits == 1:
+                _sum_row(o, slots[f], bins[f], row_shares, width, 1)
+            elif bits == 2:
+                _sum_row(o, slots[f], bins[f], row_shares, width, 2)
+            elif bits == 4:
+                _sum_row(o, slots[f], bins[f], row_shares, width, 4)
+            else:
+                _sum_row(o, slots[f], bins[f], row_shares, width, 8)
+        return out[:, : n_slots * width]
+    lanes = 0 if bits >= 8 else _lanes(bits)
     for f in range(f_count):
         o, packed, row_bins, row_shares = out[f], slots[f], bins[f], shares[f]
-        if words == 1:  # one loop per word count: a loop over the words costs twice the time
+        if words == 1:
             for i in range(n):
                 s = min(_slot_at(packed, i, bits, lanes), cap)
                 o[s * width + np.intp(row_bins[i]), 0] += row_shares[i, 0]
@@ -223,20 +297,33 @@ def largest_label(packed: np.ndarray, bits: int) -> int:
         return 0
     if bits == 16:
         return int(np.ascontiguousarray(packed).view("<u2").max())
-    byte = np.arange(256, dtype=np.uint16)
-    lut = np.zeros(256, dtype=np.uint16)  # each byte value's largest label
-    for k in range(8 // bits):  # the labels a byte holds
-        lut = np.maximum(lut, (byte >> (k * bits)) & ((1 << bits) - 1))
-    return int(_largest_entry(lut, packed))
+    return _largest_packed(np.ascontiguousarray(packed).reshape(-1), bits)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _largest_in_bytes(flat: np.ndarray, bits: int) -> int:  # pragma: no cover
+    """The largest ``bits``-bit label in the bytes ``flat``; inlined with a constant ``bits``
+    (unrolled, vectorised: 3 to 5 times faster than a lookup table per byte)."""
+    per = 8 // bits
+    mask = np.uint8((1 << bits) - 1)
+    out = np.uint8(0)
+    for b in flat:
+        for j in range(per):
+            out = max(out, (b >> np.uint8(j * bits)) & mask)
+    return int(out)
 
 
 @njit(cache=True, nogil=True)
-def _largest_entry(lut: np.ndarray, packed: np.ndarray) -> int:  # pragma: no cover
-    """``lut[packed].max()`` without the temporary."""
-    out = 0
-    for b in packed.ravel():
-        out = max(out, lut[b])
-    return out
+def _largest_packed(flat: np.ndarray, bits: int) -> int:  # pragma: no cover
+    """:func:`largest_label` for labels of 1, 2, 4 or 8 bits."""
+    if bits == 1:
+        return _largest_in_bytes(flat, 1)
+    if bits == 2:
+        return _largest_in_bytes(flat, 2)
+    if bits == 4:
+        return _largest_in_bytes(flat, 4)
+    _lanes(bits)  # checks the width
+    return _largest_in_bytes(flat, 8)
 
 
 @njit(cache=True, nogil=True)
@@ -244,9 +331,10 @@ def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:
     """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, L)``; ``out``: ``(F, n, L)``)."""
     f_count, n = perms.shape
     for f in range(f_count):
-        if pairs.shape[1] == 1:
+        if pairs.shape[1] == 1:  # through 1-d views: a third faster than 3-d indexing
+            src, o, perm = pairs[:, 0], out[f, :, 0], perms[f]
             for i in range(n):
-                out[f, i, 0] += pairs[perms[f, i], 0]
+                o[i] += src[perm[i]]
         else:
             for i in range(n):
                 r = perms[f, i]
@@ -262,8 +350,9 @@ def permuted_minus(
     f_count, n = perms.shape
     for f in range(f_count):
         if pairs.shape[1] == 1:
+            src, o, perm = pairs[:, 0], out[f, :, 0], perms[f]
             for i in range(n):
-                out[f, i, 0] = pairs[perms[f, i], 0] - out[f, i, 0]
+                o[i] = src[perm[i]] - o[i]
         else:
             for i in range(n):
                 r = perms[f, i]
