@@ -38,6 +38,18 @@ def test_permutation_is_a_function_of_the_stream():
         kernels.permutation(AesCtrPrg(), -1)
 
 
+def test_permutation_written_into_a_row_is_the_same_permutation():
+    stack = np.full((2, 300), -1, dtype=np.int32)
+    got = kernels.permutation(AesCtrPrg(bytes(16)), 300, stack[1])
+    assert got is stack[1] or np.shares_memory(got, stack)
+    assert np.array_equal(stack[1], kernels.permutation(AesCtrPrg(bytes(16)), 300))
+    assert (stack[0] == -1).all()  # the other row is untouched
+    with pytest.raises(ValueError, match="contiguous int32"):
+        kernels.permutation(AesCtrPrg(), 300, np.empty(300, dtype=np.int64))
+    with pytest.raises(ValueError, match="contiguous int32"):
+        kernels.permutation(AesCtrPrg(), 300, stack[:, 0])
+
+
 def test_permutation_of_three_is_uniform():
     prg = AesCtrPrg(bytes(range(1, 17)))
     counts = Counter(tuple(kernels.permutation(prg, 3).tolist()) for _ in range(6000))
@@ -49,8 +61,7 @@ def test_permutation_of_three_is_uniform():
 def test_shuffle_rejects_biased_draws_and_draws_more_words_when_they_run_out():
     n = 1000  # not a power of two: a zero word is below the rejection threshold
     words = np.zeros(10, dtype=np.uint32)
-    _, used = kernels._fisher_yates(words, n)
-    assert used == -1
+    assert kernels._fisher_yates(words, np.empty(n, dtype=np.int32)) == -1
     stub = _StubPrg()
     p = kernels.permutation(stub, n)  # type: ignore[arg-type]
     assert stub.calls == 2 and np.array_equal(np.sort(p), np.arange(n))
@@ -58,7 +69,8 @@ def test_shuffle_rejects_biased_draws_and_draws_more_words_when_they_run_out():
     again = AesCtrPrg(bytes(range(16)))
     first = again.uint64((n + 1) // 2 + 64)
     stream = np.concatenate([np.zeros_like(first), again.uint64(first.size + 64)])
-    q, used = kernels._fisher_yates(stream.view(np.uint32), n)
+    q = np.empty(n, dtype=np.int32)
+    used = kernels._fisher_yates(stream.view(np.uint32), q)
     assert used > 2 * first.size and np.array_equal(p, q)
 
 

@@ -29,55 +29,60 @@ _U64 = np.uint64
 
 
 @njit(cache=True, nogil=True)
-def _fisher_yates(words: np.ndarray, n: int) -> tuple[np.ndarray, int]:  # pragma: no cover
-    """Durstenfeld's shuffle of ``range(n)`` from uniform 32-bit ``words``.
+def _fisher_yates(words: np.ndarray, p: np.ndarray) -> int:  # pragma: no cover
+    """Durstenfeld's shuffle of ``range(n)`` into ``p`` (``n = p.size``) from uniform 32-bit ``words``.
 
     Position ``i`` swaps with ``j`` uniform in ``[0, i]``, drawn by Lemire's
     multiply-and-reject ("Fast random integer generation in an interval",
-    ACM TOMACS 2019): exact, no modulo bias. Returns the permutation and the
-    words used, or ``-1`` if ``words`` ran out first (the caller draws more).
+    ACM TOMACS 2019): exact, no modulo bias. Returns the words used, or
+    ``-1`` if ``words`` ran out first (the caller draws more and starts again).
     """
-    p = np.arange(n).astype(np.int32)
+    n = p.size
+    for i in range(n):
+        p[i] = i
     low32 = np.uint64(0xFFFFFFFF)
     two32 = np.uint64(1) << np.uint64(32)
     used = 0
     for i in range(n - 1, 0, -1):
         bound = np.uint64(i + 1)
         if used >= words.size:
-            return p, -1
+            return -1
         m = np.uint64(words[used]) * bound
         used += 1
         if (m & low32) < bound:  # rarely: the exact rejection threshold is needed
             threshold = two32 % bound
             while (m & low32) < threshold:
                 if used >= words.size:
-                    return p, -1
+                    return -1
                 m = np.uint64(words[used]) * bound
                 used += 1
         j = m >> np.uint64(32)
         t = p[i]
         p[i] = p[j]
         p[j] = t
-    return p, used
+    return used
 
 
-def permutation(prg: AesCtrPrg, n: int) -> np.ndarray:
+def permutation(prg: AesCtrPrg, n: int, out: np.ndarray | None = None) -> np.ndarray:
     """A uniform permutation of ``range(n)`` (int32), from the stream of ``prg``.
 
     Exactly uniform given uniform words (Fisher-Yates with rejection). The
     result is a function of the stream alone, so two parties holding the seed
-    draw the same permutation.
+    draw the same permutation. ``out``: an int32 array of ``n`` to write it
+    into (e.g. a row of a stack of permutations), instead of a new one.
     """
     if not 0 <= n < 2**31:
         raise ValueError(f"cannot permute {n} rows")
+    if out is None:
+        out = np.empty(n, dtype=np.int32)
+    elif out.shape != (n,) or out.dtype != np.int32 or not out.flags.c_contiguous:
+        raise ValueError(f"a permutation of {n} rows needs a contiguous int32 array of {n}")
     # n - 1 draws, each rejected with probability below n / 2^32; spare words cover that
     words = prg.uint64((n + 1) // 2 + 64).view(np.uint32)
-    while True:
-        p, used = _fisher_yates(words, n)
-        if used >= 0:
-            return p
+    while _fisher_yates(words, out) < 0:
         # ran out (vanishingly rare): the same shuffle over the longer stream
         words = np.concatenate([words, prg.uint64(words.size // 2 + 64).view(np.uint32)])
+    return out
 
 
 @njit(cache=True, nogil=True)

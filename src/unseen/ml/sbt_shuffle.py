@@ -116,9 +116,12 @@ def _stream(seed: bytes, *labels: object) -> AesCtrPrg:
     return AesCtrPrg(hashlib.sha256(seed + b"|" + tag).digest()[:SEED_BYTES])
 
 
-def _permutation(seed: bytes, tree: int, feature: int, n: int) -> np.ndarray:
-    """The uniform permutation ``pi_f`` of ``range(n)`` for ``(tree, feature)`` (int32)."""
-    return kernels.permutation(_stream(seed, "pi", tree, feature), n)
+def _permutation(
+    seed: bytes, tree: int, feature: int, n: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The uniform permutation ``pi_f`` of ``range(n)`` for ``(tree, feature)`` (int32),
+    written into ``out`` if given."""
+    return kernels.permutation(_stream(seed, "pi", tree, feature), n, out)
 
 
 def _mask_a(seed: bytes, tree: int, n: int, lanes: int) -> np.ndarray:
@@ -484,9 +487,10 @@ class ShuffleHostExchange(HostExchange):
         self._pending_m: np.ndarray | None = None
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
-        if f_count == 0:
-            return np.zeros((0, n), dtype=np.int32)
-        return np.stack([_permutation(self.seed, tree, f, n) for f in range(f_count)])
+        perms = np.empty((f_count, n), dtype=np.int32)
+        for f in range(f_count):  # each written in place: no copy of the stack
+            _permutation(self.seed, tree, f, n, perms[f])
+        return perms
 
     def _ahead(self, tree: int, n: int, f_count: int, cols: np.ndarray | None) -> _Ahead:
         """Tree ``tree``'s permutations and, where its bins are known ahead (``cols``,
