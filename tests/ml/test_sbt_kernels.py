@@ -217,3 +217,15 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     kernels.route_rows(node_of, pos.copy(), *args, bits, False, left, right, again)
     assert np.array_equal(again, expected)
     assert np.array_equal(again[np.isin(node_of, [0, 2])], node_of[np.isin(node_of, [0, 2])])
+
+
+def test_node_totals_equal_bincount_to_the_last_bit():
+    rng = np.random.default_rng(5)
+    for n, n_nodes in ((1, 1), (1000, 7), (20_001, 31)):
+        node_rows = rng.integers(0, n_nodes, n).astype(np.int16)
+        gh = rng.standard_normal((n, 2)) * 10.0 ** rng.integers(-8, 8, (n, 2))
+        g, h = gh[:, 0], gh[:, 1]  # strided, as decoded shares come
+        count, sum_g, sum_h = kernels.node_totals(node_rows, g, h, n_nodes)
+        assert np.array_equal(count, np.bincount(node_rows, minlength=n_nodes))
+        assert np.array_equal(sum_g, np.bincount(node_rows, weights=g, minlength=n_nodes))
+        assert np.array_equal(sum_h, np.bincount(node_rows, weights=h, minlength=n_nodes))

@@ -405,16 +405,16 @@ def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asfortranarray(bins[rows])
 
 
-def _nodes_to_sum(frontier: list[int], node_rows: np.ndarray, n_nodes: int) -> list[int]:
+def _nodes_to_sum(frontier: list[int], counts: np.ndarray) -> list[int]:
     """The frontier nodes whose histograms are summed; both sides work them out alike.
 
-    The root, then the smaller child of each sibling pair (fewer rows; the left
-    one on a tie): histogram subtraction gives the other as parent minus child.
+    ``counts``: the tree's rows in each node. The root, then the smaller child of
+    each sibling pair (fewer rows; the left one on a tie): histogram subtraction
+    gives the other as parent minus child.
     """
     if frontier == [0]:
         return [0]
-    counts = np.bincount(node_rows, minlength=n_nodes)[frontier]
-    return [v for v, c in zip(frontier, smaller_children(counts), strict=True) if c]
+    return [v for v, c in zip(frontier, smaller_children(counts[frontier]), strict=True) if c]
 
 
 def _decisions(msg: Any) -> tuple[list[Any], np.ndarray]:
@@ -567,12 +567,14 @@ class Guest:
         parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         depth = 0
         while frontier and depth < p.max_depth:
-            node_rows = node_of[rows]
+            node_rows = node_of[rows] if sampled else node_of
+            # each node's rows and sums of g, h: the subtraction's choice, the splits' totals
+            counts, total_g, total_h = kernels.node_totals(node_rows, g, h, layout.n_nodes)
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 for host in self.hosts:  # a host routes the rows of its own and our splits
                     if depth and self._needs_instance_space(host):
                         ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
-                compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
+                compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 clock = time.perf_counter()
                 own = own_sums(slot, len(compute))
@@ -588,7 +590,7 @@ class Guest:
                 hist = self._all_histograms(frontier, compute, own, theirs, layout, parent_hist)
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 frontier, node_of = self._split_layer(
-                    t, depth, frontier, hist, g, h, rows, node_of, layout, splits
+                    t, depth, frontier, hist, total_g, total_h, node_of, layout, splits
                 )
             ctx.log.debug(
                 "tree %d depth %d: splits in %.3f s", t, depth, time.perf_counter() - clock
@@ -596,9 +598,8 @@ class Guest:
             parent_hist = hist
             depth += 1
         # leaf weights w = -G / (H + lambda), from the guest's own exact sums
-        node_rows = node_of[rows]
-        tg = np.bincount(node_rows, weights=g, minlength=layout.n_nodes)
-        th = np.bincount(node_rows, weights=h, minlength=layout.n_nodes)
+        node_rows = node_of[rows] if sampled else node_of
+        _, tg, th = kernels.node_totals(node_rows, g, h, layout.n_nodes)
         values = np.full(layout.n_nodes, np.nan)
         leaves = layout.leaves()
         values[leaves] = p.learning_rate * self.rule.weight(tg[leaves], th[leaves])
@@ -651,18 +652,17 @@ class Guest:
         depth: int,
         frontier: list[int],
         hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
-        g: np.ndarray,
-        h: np.ndarray,
-        rows: np.ndarray,
+        total_g: np.ndarray,
+        total_h: np.ndarray,
         node_of: np.ndarray,
         layout: TreeLayout,
         splits: LocalSplits,
     ) -> tuple[list[int], np.ndarray]:
-        """Choose each frontier node's split, have its owner route the rows; the next frontier."""
+        """Choose each frontier node's split, have its owner route the rows; the next frontier.
+
+        ``total_g``, ``total_h``: every node's sums of the tree's ``g`` and ``h``."""
         ctx = self.ctx
-        node_rows = node_of[rows]
-        tg = np.bincount(node_rows, weights=g, minlength=layout.n_nodes)[frontier]
-        th = np.bincount(node_rows, weights=h, minlength=layout.n_nodes)[frontier]
+        tg, th = total_g[frontier], total_h[frontier]
         parties = ["", *self.hosts]
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
@@ -875,8 +875,9 @@ class Host:
                         or node_of.max(initial=0) >= layout.n_nodes
                     ):
                         raise ProtocolError("the guest sent a malformed instance space")
-                node_rows = node_of[rows]
-                compute = _nodes_to_sum(frontier, node_rows, layout.n_nodes)
+                node_rows = node_of[rows] if rows.size < n else node_of
+                counts = np.bincount(node_rows, minlength=layout.n_nodes)
+                compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 self.exchange.histograms(t, depth, slot, len(compute))
             with ctx.step(f"tree {t} depth {depth}: splits"):
