@@ -229,3 +229,20 @@ def test_node_totals_equal_bincount_to_the_last_bit():
         assert np.array_equal(count, np.bincount(node_rows, minlength=n_nodes))
         assert np.array_equal(sum_g, np.bincount(node_rows, weights=g, minlength=n_nodes))
         assert np.array_equal(sum_h, np.bincount(node_rows, weights=h, minlength=n_nodes))
+
+
+@pytest.mark.parametrize("words", [1, 2])
+def test_add_permuted_bin_sums_is_add_permuted_then_the_roots_label_sums(words):
+    rng = np.random.default_rng(9)
+    f_count, n, width = 3, 1001, 5
+    perms = np.stack([rng.permutation(n) for _ in range(f_count)]).astype(np.int32)
+    pairs = rng.integers(0, 2**64, (n, words), dtype=np.uint64)
+    start = rng.integers(0, 2**64, (f_count, n, words), dtype=np.uint64)
+    bins = rng.integers(0, width, (f_count, n)).astype(np.uint8)
+    expected = start.copy()
+    kernels.add_permuted(pairs, perms, expected)
+    root = np.zeros((f_count, kernels.packed_size(n, 1)), dtype=np.uint8)  # every row in slot 0
+    expected_sums = kernels.label_sums(root, 1, bins, expected, width, 1)
+    got = start.copy()
+    sums = kernels.add_permuted_bin_sums(pairs, perms, got, bins, width)
+    assert np.array_equal(got, expected) and np.array_equal(sums, expected_sums)

@@ -348,6 +348,38 @@ def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(cache=True, nogil=True)
+def add_permuted_bin_sums(
+    pairs: np.ndarray, perms: np.ndarray, out: np.ndarray, bins: np.ndarray, width: int
+) -> np.ndarray:  # pragma: no cover
+    """:func:`add_permuted`, and the root's :func:`label_sums` of the result, in one pass.
+
+    At the root every row is in slot 0, so the label is the bin: returns
+    ``(F, width, L)``, the sums of the new ``out[f]`` by ``bins[f]`` modulo
+    ``2^64``, equal to ``label_sums`` over all-zero slots, without reading
+    ``out`` a second time.
+    """
+    f_count, n = perms.shape
+    words = pairs.shape[1]
+    sums = np.zeros((f_count, width, words), dtype=np.uint64)
+    for f in range(f_count):
+        perm, row_bins = perms[f], bins[f]
+        if words == 1:
+            src, o, s = pairs[:, 0], out[f, :, 0], sums[f, :, 0]
+            for i in range(n):
+                v = o[i] + src[perm[i]]
+                o[i] = v
+                s[np.intp(row_bins[i])] += v
+        else:
+            for i in range(n):
+                r, b = perm[i], np.intp(row_bins[i])
+                for c in range(2):
+                    v = out[f, i, c] + pairs[r, c]
+                    out[f, i, c] = v
+                    sums[f, b, c] += v
+    return sums
+
+
+@njit(cache=True, nogil=True)
 def permuted_minus(
     pairs: np.ndarray, perms: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
@@ -513,6 +545,10 @@ def warm_up() -> None:
     shares = np.zeros((1, 4, 2), dtype=_U64)
     add_permuted(pairs, perms, shares)
     permuted_minus(pairs, perms, shares)
+    add_permuted_bin_sums(pairs, perms, shares, np.zeros((1, 4), dtype=np.uint8), 2)
+    add_permuted_bin_sums(
+        pairs[:, :1], perms, shares[:, :, :1], np.zeros((1, 4), dtype=np.uint8), 2
+    )
     u8 = np.zeros((1, 4), dtype=np.uint8)
     for label_type in (np.uint8, np.uint16):  # a node slot per row
         slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), perms.shape), perms, 1)

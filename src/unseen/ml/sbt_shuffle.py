@@ -540,10 +540,17 @@ class ShuffleHostExchange(HostExchange):
             every = np.broadcast_to(dump, self.perms.shape)
             slots = kernels.pack_gathered(every, self.perms, bits)
             self._sender.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
-        if self._pending_m is not None:
-            kernels.add_permuted(self._pending_m, self.perms, self.shares)  # Y[pi_f] - b_f
+        if self._pending_m is not None and all_in_one_node(slot):
+            # the root: form s_f = Y[pi_f] - b_f and sum it by bin in one pass
+            sums = kernels.add_permuted_bin_sums(
+                self._pending_m, self.perms, self.shares, self.pbins, self.width
+            )
             self._pending_m = None
-        sums = kernels.label_sums(slots, bits, self.pbins, self.shares, self.width, n_slots)
+        else:
+            if self._pending_m is not None:
+                kernels.add_permuted(self._pending_m, self.perms, self.shares)
+                self._pending_m = None
+            sums = kernels.label_sums(slots, bits, self.pbins, self.shares, self.width, n_slots)
         self._sender.flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
@@ -562,9 +569,10 @@ def deal_tree(
     """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature."""
     a = _mask_a(guest_seed, tree, n, lanes)
     delta = np.empty((features, n, lanes), dtype=_U64)
+    pi = np.empty(n, dtype=np.int32)
     for f in range(features):
-        _mask_b(guest_seed, tree, f, delta[f])
-        pi = _permutation(host_seed, tree, f, n)
+        _permutation(host_seed, tree, f, n, pi)
+        _mask_b(guest_seed, tree, f, delta[f])  # still in cache for the next line
         kernels.permuted_minus(a, pi[None], delta[f : f + 1])
     return delta
 
