@@ -440,6 +440,7 @@ def _route(
     rules: list[tuple[int, float, bool]] | None = None,
     answer: Any = None,
     who: str = "",
+    counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Route the rows of ``nodes`` (split at this depth) to their children in ``out``.
 
@@ -447,9 +448,12 @@ def _route(
     left per node), or reads ``answer``, the routing bits that ``who`` sent
     (packed). Either way the bits come node by node, in the order of
     ``nodes``, a node's rows in increasing order (``1``: left); they are
-    returned unpacked (uint8), to be sent where this party decided.
+    returned unpacked (uint8), to be sent where this party decided. ``counts``: the
+    rows in each node of ``node_of``, if the caller has them.
     """
-    counts = np.bincount(node_of, minlength=layout.n_nodes)[nodes]
+    if counts is None:
+        counts = np.bincount(node_of, minlength=layout.n_nodes)
+    counts = counts[nodes]
     total = int(counts.sum())
     pos = np.full(layout.n_nodes, -1, dtype=np.int64)
     pos[nodes] = np.cumsum(counts) - counts  # where each node's bits begin
@@ -590,7 +594,15 @@ class Guest:
                 hist = self._all_histograms(frontier, compute, own, theirs, layout, parent_hist)
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 frontier, node_of = self._split_layer(
-                    t, depth, frontier, hist, total_g, total_h, node_of, layout, splits
+                    t,
+                    depth,
+                    frontier,
+                    hist,
+                    (total_g, total_h),
+                    None if sampled else counts,
+                    node_of,
+                    layout,
+                    splits,
                 )
             ctx.log.debug(
                 "tree %d depth %d: splits in %.3f s", t, depth, time.perf_counter() - clock
@@ -652,17 +664,20 @@ class Guest:
         depth: int,
         frontier: list[int],
         hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
-        total_g: np.ndarray,
-        total_h: np.ndarray,
+        totals: tuple[np.ndarray, np.ndarray],
+        counts: np.ndarray | None,
         node_of: np.ndarray,
         layout: TreeLayout,
         splits: LocalSplits,
     ) -> tuple[list[int], np.ndarray]:
         """Choose each frontier node's split, have its owner route the rows; the next frontier.
 
-        ``total_g``, ``total_h``: every node's sums of the tree's ``g`` and ``h``."""
+        ``totals``: every node's sums of the tree's ``g`` and ``h``; ``counts``: the rows
+        of ``node_of`` in each node (``None``: counted here)."""
         ctx = self.ctx
-        tg, th = total_g[frontier], total_h[frontier]
+        tg, th = totals[0][frontier], totals[1][frontier]
+        if counts is None:
+            counts = np.bincount(node_of, minlength=layout.n_nodes)
         parties = ["", *self.hosts]
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
@@ -707,7 +722,7 @@ class Guest:
                 splits.add(v, f, thr, dl)
                 own.append(v)
                 rules.append((f, thr, dl))
-        left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules)
+        left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules, counts=counts)
         # one message a host: the decisions and the guest's routing bits (base64)
         routes = np.packbits(left).tobytes() if own else b""
         for host in self.hosts:
@@ -717,7 +732,7 @@ class Guest:
             theirs = [int(m[0]) for m in messages[host] if m[1]]
             if theirs:
                 answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
-                _route(node_of, new_node_of, layout, theirs, answer=answer, who=host)
+                _route(node_of, new_node_of, layout, theirs, answer=answer, who=host, counts=counts)
         return [c for v in frontier if v in children for c in children[v]], new_node_of
 
     def _needs_instance_space(self, host: str) -> bool:
@@ -877,6 +892,7 @@ class Host:
                         raise ProtocolError("the guest sent a malformed instance space")
                 node_rows = node_of[rows] if rows.size < n else node_of
                 counts = np.bincount(node_rows, minlength=layout.n_nodes)
+                every = None if rows.size < n else counts  # the rows of node_of in each node
                 compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 self.exchange.histograms(t, depth, slot, len(compute))
@@ -901,10 +917,20 @@ class Host:
                 new_node_of = node_of.copy()
                 if mine:
                     own, rules = [m[0] for m in mine], [m[1:] for m in mine]
-                    left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules)
+                    left = _route(
+                        node_of, new_node_of, layout, own, X=self.X, rules=rules, counts=every
+                    )
                     ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(left))
                 if theirs:
-                    _route(node_of, new_node_of, layout, theirs, answer=routes, who=self.guest)
+                    _route(
+                        node_of,
+                        new_node_of,
+                        layout,
+                        theirs,
+                        answer=routes,
+                        who=self.guest,
+                        counts=every,
+                    )
                 if routed:  # the next depth's nodes, as the guest routes them
                     node_of = new_node_of
                 # the next frontier, in the guest's order: the children of each split, in turn
