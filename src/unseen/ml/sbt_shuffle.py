@@ -54,7 +54,9 @@ logistic gradients): the guest sends ``8 w rows`` bytes; the dealer sends
 ``8 w rows * features``; the host sends ``rows * features`` bytes of permuted
 bins, and per depth ``rows * features * b / 8`` bytes of node slots (``b``
 bits a slot: 1 at the root, 4 at depth 3 or 4); both sides sum their shares
-by label in one compiled pass -- the plaintext histogram's work.
+by label in one compiled pass -- the plaintext histogram's work. At the root
+(every row in node 0, no slots sent) the host forms ``s_f`` and sums it by
+bin in the same pass.
 
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
