@@ -546,12 +546,13 @@ def warm_up() -> None:
     add_permuted(pairs, perms, shares)
     permuted_minus(pairs, perms, shares)
     add_permuted_bin_sums(pairs, perms, shares, np.zeros((1, 4), dtype=np.uint8), 2)
-    add_permuted_bin_sums(
-        pairs[:, :1], perms, shares[:, :, :1], np.zeros((1, 4), dtype=np.uint8), 2
-    )
     u8 = np.zeros((1, 4), dtype=np.uint8)
-    for label_type in (np.uint8, np.uint16):  # a node slot per row
-        slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), perms.shape), perms, 1)
+    # a node slot per row, one vector for every feature: with two features or more the
+    # broadcast is not contiguous, a type of its own
+    two = np.concatenate([perms, perms])
+    for label_type in (np.uint8, np.uint16):
+        for some in (two, perms):
+            slots = pack_gathered(np.broadcast_to(np.zeros(4, label_type), some.shape), some, 1)
     pack_gathered(u8, perms, 8)  # each feature's bins
     label_sums(slots, 1, u8, shares, 2, 1)
     largest_label(slots, 1)
@@ -570,7 +571,7 @@ def warm_up() -> None:
             np.zeros(3, dtype=np.int64),
             np.zeros(3),
             np.zeros(3, dtype=np.bool_),
-            np.zeros((4, 1), order="F"),
+            np.zeros((4, 2), order="F"),  # X, column-major (one column would be C too)
             np.zeros(4, dtype=np.uint8),
             decide,
             children,

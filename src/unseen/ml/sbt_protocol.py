@@ -473,7 +473,7 @@ def _route(
         ):
             raise ProtocolError(f"{who!r} sent a malformed routing answer")
         bits = np.unpackbits(answer, count=total)
-        X = np.zeros((1, 1), order="F")  # not read
+        X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
     if nodes:
         left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
         rule = (column, threshold, default_left)
