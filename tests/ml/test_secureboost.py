@@ -92,6 +92,26 @@ def test_breast_cancer_is_lossless(mode):
     np.testing.assert_allclose(p, same_bins, atol=1e-5)
 
 
+def _compiled_variants() -> dict[str, int]:
+    from unseen.ml import sbt_kernels
+
+    loops = {name: getattr(sbt_kernels, name) for name in dir(sbt_kernels)}
+    return {name: len(f.signatures) for name, f in loops.items() if hasattr(f, "signatures")}
+
+
+def test_training_runs_only_loops_compiled_during_set_up():
+    """The warm-up covers every type training passes the compiled loops (a type it
+    missed would make a tree wait while Numba loads or compiles that variant)."""
+    from unseen.ml import sbt_kernels
+
+    sbt_kernels.warm_up()
+    before = _compiled_variants()
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=2)
+    fit_jointly("ss-dealer", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **params)
+    assert _compiled_variants() == before
+
+
 @pytest.mark.parametrize("scheme", ["paillier", "ou"])
 def test_he_mode_is_lossless(scheme):
     Xtr, Xte, ytr, yte = breast_cancer()
