@@ -372,8 +372,8 @@ def _exchanges(
     """
     host_widths = {h: m.shape[0] for h, m in masks.items()}
     width = params.max_bin + 1
-    if role == "guest" or mode != "he":  # compiled loops: load them now, not in the first tree
-        from unseen.ml import sbt_kernels
+    if role == "guest":  # compiled loops: load them now, not in the first tree (a host
+        from unseen.ml import sbt_kernels  # loads them before it answers the guest's set-up)
 
         sbt_kernels.warm_up()
     if mode == "plain":
@@ -627,6 +627,11 @@ def _train_host(
             )
         binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
         missing = np.isnan(X).any(axis=0)
+        bins = binner.transform(X)
+        if mode != "he":  # the compiled loops: loaded before the guest, on our answer, starts
+            from unseen.ml import sbt_kernels  # the first tree (else that tree waits for them)
+
+            sbt_kernels.warm_up()
         ctx.send(
             roles.guest,
             "sbt/host-info",
@@ -642,7 +647,6 @@ def _train_host(
             assert roles.dealer is not None
             announce_features(ctx, roles.dealer, X.shape[1])
     mask = bin_mask(binner.n_bins(), missing, theirs.max_bin + 1)
-    bins = binner.transform(X)
     exchange = _exchanges(
         ctx,
         roles,
