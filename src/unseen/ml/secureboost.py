@@ -372,10 +372,6 @@ def _exchanges(
     """
     host_widths = {h: m.shape[0] for h, m in masks.items()}
     width = params.max_bin + 1
-    if role == "guest":  # compiled loops: load them now, not in the first tree (a host
-        from unseen.ml import sbt_kernels  # loads them before it answers the guest's set-up)
-
-        sbt_kernels.warm_up()
     if mode == "plain":
         if role == "guest":
             return PlainGuestExchange(ctx, list(roles.hosts), width)
@@ -536,6 +532,11 @@ def _train_guest(
                     "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
                 },
             )
+        # the compiled loops load while the hosts bin their columns and load theirs (the
+        # first use of Numba in a process takes up to a second): not in the first tree
+        from unseen.ml import sbt_kernels
+
+        sbt_kernels.warm_up()
         host_features: dict[str, list[str]] = {}
         host_bins: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
