@@ -202,3 +202,11 @@ def test_the_check_finds_short_fixed_point_entries_of_an_array():
     clean = Transcript()
     clean.recorder("guest")("host", "x", encode(np.zeros(3, dtype=np.int64)))
     assert leaks(clean, [(g, h)], y) == []
+
+
+def test_the_dealer_deals_no_tree_past_n_estimators():
+    transcript, _ = _run("ss-dealer")
+    dealt = sorted(
+        key for party, _, key, *_ in transcript.messages if party == "dealer" and "delta" in key
+    )
+    assert dealt == [f"sbt-ss/{t}/delta" for t in range(PARAMS["n_estimators"])]

@@ -40,7 +40,8 @@ Leakage (semi-honest; the dealer colludes with no one):
 
 - the host sees ``m`` and ``delta_f``: uniform, independent of the data;
 - the dealer sees only seeds it made and public sizes (rows per tree, host
-  feature counts, words per row: 1 for logistic loss, 2 for regression);
+  feature counts, words per row: 1 for logistic loss, 2 for regression, and
+  ``n_estimators``, the most trees there can be);
 - the guest sees the per-(node, bin) sums that SecureBoost reveals, and the
   labels in an order that is uniform and unknown to it: so it also learns
   **how many rows of each node fall in each bin** of each host feature. Classic
@@ -328,11 +329,14 @@ class ShuffleGuestExchange(GuestExchange):
         width: int,
         objective: str = "binary:logistic",
         rows: int | None = None,
+        trees: int | None = None,
     ) -> None:
         """``rows``: rows in every tree (public, from the parameters), if known ahead:
         then the dealer deals the first tree, and this guest derives its masks, during
-        set-up instead of in the first tree."""
+        set-up instead of in the first tree. ``trees``: the most trees training grows
+        (``n_estimators``, public): the dealer deals none past them."""
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
+        self.trees = trees
         self.n_features = widths
         self.lanes = share_lanes(objective)
         self.seeds: dict[str, bytes] = {}
@@ -361,7 +365,8 @@ class ShuffleGuestExchange(GuestExchange):
     def _ask_dealer(self, tree: int, rows: int) -> None:
         """The dealer's go for ``tree`` (it deals ``tree + 1`` right after ``tree``)."""
         if tree > self._asked:
-            self._sender.send(self.dealer, f"{_NS}/{tree}/go", {"rows": rows, "lanes": self.lanes})
+            go = {"rows": rows, "lanes": self.lanes, "trees": self.trees}
+            self._sender.send(self.dealer, f"{_NS}/{tree}/go", go)
             self._asked, self._asked_rows = tree, rows
         elif rows != self._asked_rows:  # cannot happen: both come from tree_rows()
             raise ProtocolError(
@@ -584,7 +589,8 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
 
     Returns the number of trees served. The dealer learns public sizes only.
     It deals tree ``t + 1`` while the parties grow tree ``t`` (every tree has
-    the same number of rows), so each correction is at the host when needed.
+    the same number of rows), so each correction is at the host when needed,
+    and none past the last tree when the guest says how many there can be.
     """
     kernels.warm_up()
     with ctx.step("ss-dealer: seeds"):
@@ -606,22 +612,26 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
             for h in hosts
         }
 
-    def request(tree: int) -> tuple[int, int] | None:
-        """The guest's start of ``tree``: rows and share words per row; ``None``: training is over."""
+    def request(tree: int) -> tuple[int, int, int | None] | None:
+        """The guest's start of ``tree``: rows, share words per row and the most trees there
+        can be (``None``: not said); ``None``: training is over."""
         msg = ctx.recv(guest, f"{_NS}/{tree}/go")
         if not isinstance(msg, dict):
             raise ProtocolError("the guest sent a malformed request")
         if msg.get("stop"):
             return None
-        n, lanes = msg.get("rows"), msg.get("lanes")
+        n, lanes, most = msg.get("rows"), msg.get("lanes"), msg.get("trees")
         if not isinstance(n, int) or n < 1 or lanes not in (1, 2):
             raise ProtocolError("the guest sent a malformed tree size")
-        return n, lanes
+        if most is not None and (not isinstance(most, int) or most < 1):
+            raise ProtocolError("the guest sent a malformed tree count")
+        return n, lanes, most
 
     with ctx.step("ss-dealer: tree 0"):  # everyone waits for it: at full priority
-        size = request(0)
-        if size is None:
+        first = request(0)
+        if first is None:
             return 0
+        size, most = first[:2], first[2]
         for host, delta in deal(0, size).items():
             ctx.send(host, f"{_NS}/0/delta", delta)
     _yield_to_others()  # from here on the dealer works a tree ahead
@@ -629,13 +639,16 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
     while True:
         # deal tree + 1 while the parties grow tree: its correction is there when they need it
         with ctx.step(f"ss-dealer: tree {tree + 1}"):
-            for host, delta in deal(tree + 1, size).items():
-                ctx.send(host, f"{_NS}/{tree + 1}/delta", delta)
+            if most is None or tree + 1 < most:  # else training ends with tree
+                for host, delta in deal(tree + 1, size).items():
+                    ctx.send(host, f"{_NS}/{tree + 1}/delta", delta)
             got = request(tree + 1)
             if got is None:
                 return tree + 1
-            if got != size:
-                raise ProtocolError(f"tree {tree + 1} has size {got}, the others {size}")
+            if got[:2] != size:
+                raise ProtocolError(f"tree {tree + 1} has size {got[:2]}, the others {size}")
+            if most is not None and tree + 1 >= most:
+                raise ProtocolError(f"the guest started tree {tree + 1} of at most {most}")
         tree += 1
 
 

@@ -400,6 +400,7 @@ def _exchanges(
                 width,
                 params.objective,
                 rows=tree_rows(rows, params)[0],
+                trees=params.n_estimators,
             )
         size = (tree_rows(rows, params)[0], host_widths[ctx.party])
         return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective, size)
