@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -12,6 +13,17 @@ from unseen.runtime.launch import make_parties
 from vertical_jobs import predict_job, train_job, write_inputs
 
 TREES = ("--n-estimators", "5", "--max-depth", "3")
+
+
+def _traffic(stdout: str) -> dict[str, float]:
+    """Bytes sent and received, read back from a party's summary line."""
+    scale = {"kB": 1e3, "MB": 1e6}
+    found = re.search(r"sent ([\d.]+) (kB|MB), received ([\d.]+) (kB|MB)", stdout)
+    assert found, stdout
+    return {
+        "sent": float(found[1]) * scale[found[2]],
+        "received": float(found[3]) * scale[found[4]],
+    }
 
 
 @pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix"])
@@ -34,6 +46,13 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert "host: 5 trees" in procs[1].stdout()
     assert "saw no data" in procs[2].stdout()
     assert f"mode {mode}:" in procs[0].stdout()  # the security statement of the mode
+    # each party's summary says what it sent and received: the dealer's correlations
+    # go to the host (and the guest), the dealer itself receives only small requests
+    dealer, host = _traffic(procs[2].stdout()), _traffic(procs[1].stdout())
+    assert dealer["sent"] > 10_000 and dealer["received"] < dealer["sent"] / 10
+    assert host["received"] > 0 and "CPU" in procs[1].stdout()
+    if mode == "ss-dealer":  # every correction goes to the host
+        assert host["received"] >= dealer["sent"]
     meta = json.loads((tmp_path / "tel_model" / "model.json").read_text())
     assert meta["role"] == "host" and meta["model"] == "secureboost" and "base_margin" not in meta
     assert meta["mode"] == mode

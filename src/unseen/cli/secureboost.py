@@ -152,10 +152,12 @@ def secureboost(
     def role(ctx):  # type: ignore[no-untyped-def]
         from unseen.ml.sbt_protocol import handshake
         from unseen.ml.secureboost import load_table, train
+        from unseen.runtime.context import megabytes
 
         # shake hands first: once every party is connected, a bad input anywhere
         # reaches every party as the root cause
         who = "dealer" if input_path is None else "guest" if label is not None else "host"
+        cpu_began = time.process_time()
         roles = handshake(ctx, who, mode)
         table = evals = None
         with ctx.step("load data"):
@@ -198,16 +200,25 @@ def secureboost(
                 ctx.recv(peer, "sbt/trained")
             if model is not None and output is not None:
                 model.save(output)
-        return model, seconds
+        # what this party's part cost: the traffic it sent and received, its CPU time
+        # (every thread, set-up included)
+        cost = (
+            f"sent {megabytes(ctx.stats.bytes_sent)}, received "
+            f"{megabytes(ctx.bytes_received)}; CPU {time.process_time() - cpu_began:.1f} s"
+        )
+        return model, seconds, cost
 
-    model, seconds = run_party(role, default_job="secureboost", job_parties=job_parties, **party)
+    model, seconds, cost = run_party(
+        role, default_job="secureboost", job_parties=job_parties, **party
+    )
     if model is None:
         click.echo(
-            f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s"
+            f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s; "
+            f"{cost}"
         )
         return
     click.echo(
-        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s; "
+        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s; {cost}; "
         f"model part written to {output}"
     )
     if model.tree_seconds:

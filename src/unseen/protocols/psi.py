@@ -67,7 +67,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unseen.crypto.ecdh import HASH_DOMAIN, POINT_BYTES, Blinder, hash_to_points
-from unseen.runtime.context import Context
+from unseen.runtime.context import Context, megabytes
 from unseen.runtime.errors import InputError, ProtocolError
 
 PROTOCOL = "ecdh-psi"
@@ -402,12 +402,8 @@ class PsiTableResult:
         return (
             f"[{party}] PSI done: {k.total_rows} rows, {r.own_size} distinct ids{dup}; "
             f"peer {r.peer_size} ids; intersection {inter}; {self.seconds:.1f} s; "
-            f"sent {_mb(self.bytes_sent)}, received {_mb(self.bytes_received)}"
+            f"sent {megabytes(self.bytes_sent)}, received {megabytes(self.bytes_received)}"
         )
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
 def psi_table(

@@ -61,6 +61,11 @@ class RuntimeConfig:
     """How often a waiting party probes the peer it waits for."""
 
 
+def megabytes(n: int) -> str:
+    """A byte count as people read traffic: ``"24.0 MB"``, or ``"3.2 kB"`` below 0.1 MB."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
 @dataclass
 class TrafficStats:
     bytes_sent: int = 0
