@@ -38,6 +38,8 @@ from machine import describe
 
 RESULT_RE = re.compile(r"(\d+) trees in ([\d.]+) s")
 TREES_RE = re.compile(r"trees alone: ([\d.]+) s for (\d+) trees")
+COST_RE = re.compile(r"sent ([\d.]+) (kB|MB), received ([\d.]+) (kB|MB); CPU ([\d.]+) s")
+_UNIT = {"kB": 1e-3, "MB": 1.0}
 
 
 def breast_cancer() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -154,7 +156,11 @@ def run_secureboost(
     )
     assert g_test.y is not None
     peak = {p.name: getattr(p.rusage, "ru_maxrss", 0) / 1024 for p in procs}
+    # each party's own summary: what it sent and its CPU time (every thread, set-up included)
+    cost = {p.name: COST_RE.search(p.stdout()) for p in procs}
     return {
+        "cpu_s": {n: float(m.group(5)) for n, m in cost.items() if m},
+        "sent_mb": {n: float(m.group(1)) * _UNIT[m.group(2)] for n, m in cost.items() if m},
         "mode": mode,
         "trees": n_trees,
         "fit_s": seconds,
@@ -271,6 +277,13 @@ def main() -> None:
             f"{r['workload']:8} {r['system']:30} {r['trees']:5d} {r['fit_s']:8.2f} {fr:>6} "
             f"{r['s_per_tree']:8.3f} {tr:>6} {r['auc']:7.4f}"
         )
+    costs = [r for r in rows if r.get("cpu_s")]
+    if costs:
+        print("\neach party's CPU (every thread, set-up included) and what it sent:")
+        for r in costs:
+            cpu = ", ".join(f"{n} {v:.1f} s" for n, v in r["cpu_s"].items())
+            sent = ", ".join(f"{n} {v:.2f} MB" for n, v in r["sent_mb"].items())
+            print(f"  {r['workload']} {r['system']}: CPU {cpu}; sent {sent}")
     print(f"\n{machine_line}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
