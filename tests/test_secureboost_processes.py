@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from unseen.runtime.launch import make_parties
+from unseen.runtime.launch import make_parties, start_party, wait_all
 from vertical_jobs import predict_job, train_job, write_inputs
 
 TREES = ("--n-estimators", "5", "--max-depth", "3")
@@ -128,3 +129,44 @@ def test_hyper_parameters_must_agree(tmp_path):
     for p in procs:
         assert p.returncode != 0
         assert "max_bin=64 here, 32 at the guest" in p.stderr(), p.stderr()
+
+
+def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
+    """The dealer is killed while the trees grow: guest and host stop within the peer
+    timeout, and the guest (where the job is watched) names the dealer as the cause."""
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
+    # many trees, so that training is still running when the dealer dies
+    common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet", "--timeout", "3"]
+    common += ["--n-estimators", "5000", "--max-depth", "3"]
+    bank = start_party(
+        "bank",
+        ["secureboost", "--as", "bank", *common, "--input", str(f["bank_train"]), "--id", "phone"]
+        + ["--label", "default", "--output", str(tmp_path / "bank_model"), "-v"],
+        tmp_path / "logs",
+    )
+    tel = start_party(
+        "telecom",
+        ["secureboost", "--as", "telecom", *common, "--input", str(f["telecom_train"])]
+        + ["--id", "msisdn", "--output", str(tmp_path / "tel_model")],
+        tmp_path / "logs",
+    )
+    dealer = start_party("dealer", ["secureboost", "--as", "dealer", *common], tmp_path / "logs")
+    procs = [bank, tel, dealer]
+    try:
+        deadline = time.monotonic() + 120
+        while "tree 3: gradients handed over" not in bank.stderr():
+            assert time.monotonic() < deadline and bank.popen.poll() is None, bank.stderr()
+            time.sleep(0.05)
+        dealer.popen.kill()
+        killed = time.monotonic()
+        wait_all([bank, tel], 60)
+    finally:
+        for p in procs:
+            if p.popen.poll() is None:
+                p.popen.kill()
+    assert time.monotonic() - killed < 45  # the peer timeout (3 s) and its probes, not more
+    assert bank.returncode == 1 and tel.returncode == 1, (bank.stderr(), tel.stderr())
+    error = bank.stderr().strip().splitlines()[-1]
+    assert error.startswith("unseen: error: [bank]") and "'dealer'" in error, error
+    assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()

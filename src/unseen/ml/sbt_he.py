@@ -189,6 +189,8 @@ def _to_mpz(raw: bytes, width_bytes: int) -> list[Any]:
 class HeHostExchange(HostExchange):
     """A host's side: sum the guest's ciphertexts per bin, pack, re-randomise, return."""
 
+    arrives = "encrypted gradients from the guest"
+
     def __init__(
         self, ctx: Context, guest: str, width: int, mask: np.ndarray, rows: int = 0
     ) -> None:

@@ -165,6 +165,8 @@ def _dense_tmatmul(e: np.ndarray, b: np.ndarray) -> np.ndarray:
 class MatrixHostExchange(HostExchange):
     """A host's side: the masked indicator once; per depth ``c_H + M^T f`` by bin sums."""
 
+    arrives = "start of the tree"  # the masked gradients come per depth
+
     def __init__(
         self,
         ctx: Context,

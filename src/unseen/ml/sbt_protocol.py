@@ -202,6 +202,9 @@ class GuestExchange(ABC):
 class HostExchange(ABC):
     """A host's side of :class:`GuestExchange`."""
 
+    #: what :meth:`begin_tree` waits for, as the step a failure names
+    arrives = "gradients from the guest"
+
     @abstractmethod
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         """Receive this tree's protected gradients; ``bins`` are the tree's rows' bins,
@@ -854,7 +857,7 @@ class Host:
                     if not isinstance(packed, np.ndarray) or packed.shape != ((n + 7) // 8,):
                         raise ProtocolError("the guest sent a malformed row sample")
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
-                with ctx.step(f"tree {t}: gradients from the guest"):
+                with ctx.step(f"tree {t}: {self.exchange.arrives}"):
                     self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
                 layout, splits = self._grow(t, rows)
                 trees.layouts.append(layout)

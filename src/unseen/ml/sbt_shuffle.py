@@ -457,6 +457,8 @@ class ShuffleGuestExchange(GuestExchange):
 class ShuffleHostExchange(HostExchange):
     """A host's side: hold a share of each permuted ``(g, h)``; reveal labels and share sums."""
 
+    arrives = "masked gradients from the guest, corrections from the dealer"
+
     def __init__(
         self,
         ctx: Context,
