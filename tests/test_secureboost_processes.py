@@ -6,6 +6,7 @@ import json
 import re
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -170,3 +171,64 @@ def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
     error = bank.stderr().strip().splitlines()[-1]
     assert error.startswith("unseen: error: [bank]") and "'dealer'" in error, error
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
+
+
+def test_regression_trains_and_predict_reports_rmse(tmp_path):
+    """A regression model through the CLI: `unseen predict` with the label column
+    writes a regression report (RMSE, MAE, R²), not a binary one."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    ids = [f"p{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
+    guest.insert(0, "id", ids)
+    guest["target"] = y
+    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
+    host.insert(0, "id", ids)
+    files = {}
+    for tag, rows in (("train", slice(0, 350)), ("test", slice(350, None))):
+        for name, frame in (("g", guest), ("h", host)):
+            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
+            frame[rows].to_csv(files[name, tag], index=False)
+    parties = make_parties(tmp_path / "keys", ["g", "h"])
+    common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
+    common += ["--objective", "reg:squarederror", "--n-estimators", "5", "--max-depth", "3"]
+    procs = [
+        start_party(
+            "g",
+            ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
+            + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")],
+            tmp_path / "logs",
+        ),
+        start_party(
+            "h",
+            ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
+            + ["--id", "id", "--output", str(tmp_path / "hm")],
+            tmp_path / "logs",
+        ),
+    ]
+    wait_all(procs, 120)
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    flags = ["--parties", str(parties), "--id", "id", "--quiet"]
+    pred = [
+        start_party(
+            "g",
+            ["predict", "--as", "g", *flags, "--model", str(tmp_path / "gm")]
+            + ["--input", str(files["g", "test"]), "--output", str(tmp_path / "scores.csv")],
+            tmp_path / "plogs",
+        ),
+        start_party(
+            "h",
+            ["predict", "--as", "h", *flags, "--model", str(tmp_path / "hm")]
+            + ["--input", str(files["h", "test"])],
+            tmp_path / "plogs",
+        ),
+    ]
+    wait_all(pred, 120)
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    labels = pd.read_csv(files["g", "test"])["target"].to_numpy()
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    assert saved["rmse"] == pytest.approx(float(np.sqrt(np.mean((scores - labels) ** 2))))
+    assert "auc" not in saved and saved["n"] == len(labels)
+    assert "RMSE" in pred[0].stdout()

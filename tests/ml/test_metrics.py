@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from unseen.ml.metrics import accuracy, auc, curves_table, evaluate, ks, log_loss, roc_curve
+from unseen.ml.metrics import (
+    accuracy,
+    auc,
+    curves_table,
+    evaluate,
+    evaluate_regression,
+    ks,
+    log_loss,
+    roc_curve,
+)
 from unseen.ml.report import matplotlib_available, write_report
 
 
@@ -75,3 +84,28 @@ def test_report_files(tmp_path, scored):
         assert (tmp_path / "rep" / "roc.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert not (tmp_path / "rep" / "roc.png").exists()
+
+
+def test_regression_metrics_match_sklearn():
+    rng = np.random.default_rng(3)
+    y = rng.normal(100, 30, 400)
+    p = y + rng.normal(0, 10, 400)
+    r = evaluate_regression(y, p)
+    assert r.rmse == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)), rel=1e-12)
+    assert r.mae == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    assert r.r2 == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+    assert r.n == 400 and "RMSE" in r.line()
+    assert np.isnan(evaluate_regression(np.ones(3), np.arange(3.0)).r2)  # constant labels
+
+
+def test_regression_report_files(tmp_path):
+    y = np.linspace(0, 50, 60)
+    p = y + np.sin(y)
+    report, files = write_report(
+        tmp_path / "rep", y, p, title="t", extra={"mode": "x"}, objective="reg:squarederror"
+    )
+    saved = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert saved["rmse"] == pytest.approx(report.rmse) and saved["mode"] == "x"
+    assert "auc" not in saved and not (tmp_path / "rep" / "curves.csv").exists()
+    names = {f.name for f in files}
+    assert ("predicted.png" in names) == matplotlib_available()

@@ -113,6 +113,7 @@ def predict(
     if predictor is None:
         fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
     to = learner or meta.get("guest")
+    objective = str(meta.get("objective", "binary:logistic"))  # LR models: binary
     job_parties = meta.get("job_parties")
 
     def role(ctx):  # type: ignore[no-untyped-def]
@@ -133,6 +134,7 @@ def predict(
                 features=list(meta["features"]),
                 allow_constant=True,
                 allow_missing=bool(meta.get("missing_values", False)),
+                label_kind="binary" if objective == "binary:logistic" else "real",
             )
             if me == to and output is None:
                 from unseen.runtime.errors import ConfigError
@@ -148,7 +150,9 @@ def predict(
         result: dict[str, Any] = {"n": len(scores)}
         if data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
-            result["report"], _ = write_report(where, data.y, scores, title="prediction")
+            result["report"], _ = write_report(
+                where, data.y, scores, title="prediction", objective=objective
+            )
             result["report_dir"] = where
         return result
 

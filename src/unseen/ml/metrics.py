@@ -1,4 +1,5 @@
-"""Binary-classification metrics computed at the label holder: AUC, KS, accuracy, log-loss.
+"""Metrics computed at the label holder: AUC, KS, accuracy and log-loss for binary
+classification; RMSE, MAE and R² for regression.
 
 Pure numpy, so that every party can evaluate without extra dependencies; the
 tests check them against scikit-learn.
@@ -94,3 +95,33 @@ def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     """ROC and KS curve data (columns for a CSV): threshold, fpr, tpr, ks = tpr - fpr."""
     fpr, tpr, thr = roc_curve(y, p)
     return {"threshold": thr, "fpr": fpr, "tpr": tpr, "ks": tpr - fpr}
+
+
+@dataclass
+class RegressionReport:
+    rmse: float
+    mae: float
+    r2: float
+    n: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return f"RMSE {self.rmse:.4f}  MAE {self.mae:.4f}  R² {self.r2:.4f}  (n={self.n})"
+
+
+def evaluate_regression(y: np.ndarray, p: np.ndarray) -> RegressionReport:
+    """Root-mean-square and mean absolute error, and R² (1 - SSE / SST; ``nan`` if the
+    labels are constant)."""
+    y, p = _check(y, p)
+    if not y.size:
+        raise ValueError("no rows to evaluate")
+    err = p - y
+    sst = float(np.sum((y - y.mean()) ** 2))
+    return RegressionReport(
+        rmse=float(np.sqrt(np.mean(err**2))),
+        mae=float(np.mean(np.abs(err))),
+        r2=1.0 - float(np.sum(err**2)) / sst if sst > 0 else float("nan"),
+        n=int(y.size),
+    )

@@ -8,6 +8,10 @@
 - ``roc.png`` and ``ks.png`` when matplotlib is installed (the ``plot`` extra:
   ``pip install 'unseen[plot]'``); without it the report says so and skips them.
 
+and for regression (``objective="reg:squarederror"``): ``metrics.json`` with RMSE, MAE,
+R² and rows, and ``predicted.png`` (predictions against labels) when matplotlib is
+installed.
+
 Everything is computed at the party that holds the labels, from its own labels
 and the scores it learned; nothing here talks to other parties.
 """
@@ -22,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from unseen.ml.metrics import BinaryReport, curves_table, evaluate
+from unseen.ml.metrics import (
+    BinaryReport,
+    RegressionReport,
+    curves_table,
+    evaluate,
+    evaluate_regression,
+)
 
 
 def _depth(y: np.ndarray, thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -39,12 +49,19 @@ def write_report(
     *,
     title: str = "",
     extra: dict[str, Any] | None = None,
-) -> tuple[BinaryReport, list[Path]]:
-    """Write the report to ``directory``; returns the metrics and the files written."""
+    objective: str = "binary:logistic",
+) -> tuple[BinaryReport | RegressionReport, list[Path]]:
+    """Write the report to ``directory``; returns the metrics and the files written.
+
+    ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
+    class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values).
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y, dtype=np.float64).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
+    if objective != "binary:logistic":
+        return _regression_report(out, y, scores, title, extra)
     report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
@@ -62,6 +79,33 @@ def write_report(
             w.writerow([repr(float(v)) for v in row])
     files.append(path)
     files += _plots(out, curves, report, title)
+    return report, files
+
+
+def _regression_report(
+    out: Path, y: np.ndarray, predicted: np.ndarray, title: str, extra: dict[str, Any] | None
+) -> tuple[RegressionReport, list[Path]]:
+    report = evaluate_regression(y, predicted)
+    path = out / "metrics.json"
+    path.write_text(json.dumps({**report.to_json(), **(extra or {})}, indent=2) + "\n", "utf-8")
+    files = [path]
+    if matplotlib_available():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(y, predicted, s=6, alpha=0.5)
+        low, high = float(min(y.min(), predicted.min())), float(max(y.max(), predicted.max()))
+        ax.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=0.8)
+        ax.set_xlabel("label")
+        ax.set_ylabel("prediction")
+        ax.set_title(f"{title} (RMSE {report.rmse:.4g}, R² {report.r2:.3f})".strip())
+        fig.tight_layout()
+        fig.savefig(out / "predicted.png", dpi=100)
+        plt.close(fig)
+        files.append(out / "predicted.png")
     return report, files
 
 
