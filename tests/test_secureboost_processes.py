@@ -70,6 +70,16 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert scores["phone"].tolist() == test["phone"].tolist()
     assert roc_auc_score(test["default"], scores["score"]) > 0.97
 
+    # rows of one class only: scored all the same, with no report (AUC and KS need both)
+    one = test["default"] == 1
+    test[one].to_csv(tmp_path / "bank_one.csv", index=False)
+    pd.read_csv(f["telecom_test"])[one.to_numpy()].to_csv(tmp_path / "tel_one.csv", index=False)
+    (tmp_path / "scores.csv").unlink()
+    pred = predict_job(tmp_path, parties, tmp_path / "bank_one.csv", tmp_path / "tel_one.csv")
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    assert len(pd.read_csv(tmp_path / "scores.csv")) == int(one.sum())
+    assert "no report: the label has only one class" in pred[0].stdout()
+
 
 def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
     f = write_inputs(tmp_path)

@@ -67,6 +67,11 @@ def test_label_must_be_binary_and_is_never_shown(tmp_path):
         load_party_data(
             write(tmp_path / "o.csv", one_class, HEADER), label="label", id_columns=["id"]
         )
+    # for scoring, where the label only serves the report, one class is accepted
+    scored = load_party_data(
+        tmp_path / "o.csv", label="label", id_columns=["id"], allow_one_class=True
+    )
+    assert scored.y is not None and set(scored.y.tolist()) == {1.0}
 
 
 def test_missing_columns_and_no_features(tmp_path):

@@ -19,7 +19,7 @@ from unseen.ml.metrics import (
     log_loss,
     roc_curve,
 )
-from unseen.ml.report import matplotlib_available, write_report
+from unseen.ml.report import cannot_report, matplotlib_available, write_report
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -109,3 +109,10 @@ def test_regression_report_files(tmp_path):
     assert "auc" not in saved and not (tmp_path / "rep" / "curves.csv").exists()
     names = {f.name for f in files}
     assert ("predicted.png" in names) == matplotlib_available()
+
+
+def test_cannot_report_one_class_or_no_rows():
+    assert cannot_report(np.array([1.0, 1.0])) is not None
+    assert cannot_report(np.array([])) == "no rows"
+    assert cannot_report(np.array([0.0, 1.0])) is None
+    assert cannot_report(np.array([3.0, 3.0]), "reg:squarederror") is None

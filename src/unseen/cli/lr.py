@@ -114,7 +114,7 @@ def lr(
     from unseen.crypto import parallel
     from unseen.ml.data import load_party_data
     from unseen.ml.lr_common import LRParams
-    from unseen.ml.report import write_report
+    from unseen.ml.report import cannot_report, write_report
     from unseen.ml.vertical_lr import VerticalLR
     from unseen.runtime.errors import UnseenError
 
@@ -178,9 +178,12 @@ def lr(
                     id_columns=ids,
                     features=model.feature_names_in_,
                     allow_constant=True,
+                    allow_one_class=True,  # the label only serves the report
                 )
             scores = model.predict_proba(ctx, test, namespace="lr-validate")
-            if scores is not None and test.y is not None:
+            if scores is not None and test.y is not None and cannot_report(test.y):
+                out["no_report"] = cannot_report(test.y)
+            elif scores is not None and test.y is not None:
                 where = report or output / "validation"
                 out["report"], out["files"] = write_report(
                     where,
@@ -210,3 +213,5 @@ def lr(
     if "report" in res:
         click.echo(f"[{me}] validation: {res['report'].line()}")
         click.echo(f"[{me}] report written to {res['report_dir']}")
+    if "no_report" in res:
+        click.echo(f"[{me}] no validation report: {res['no_report']}")

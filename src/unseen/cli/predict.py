@@ -98,7 +98,7 @@ def predict(
     from unseen.data.io import read_table, write_table
     from unseen.ml.data import party_data_from_table
     from unseen.ml.model_io import load_model_part
-    from unseen.ml.report import write_report
+    from unseen.ml.report import cannot_report, write_report
     from unseen.runtime.errors import UnseenError
 
     me = party["party"]
@@ -135,6 +135,7 @@ def predict(
                 allow_constant=True,
                 allow_missing=bool(meta.get("missing_values", False)),
                 label_kind="binary" if objective == "binary:logistic" else "real",
+                allow_one_class=True,  # the label only serves the report
             )
             if me == to and output is None:
                 from unseen.runtime.errors import ConfigError
@@ -148,7 +149,9 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
-        if data.y is not None:
+        if data.y is not None and cannot_report(data.y, objective):
+            result["no_report"] = cannot_report(data.y, objective)
+        elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
             result["report"], _ = write_report(
                 where, data.y, scores, title="prediction", objective=objective
@@ -164,3 +167,5 @@ def predict(
     if "report" in res:
         click.echo(f"[{me}] {res['report'].line()}")
         click.echo(f"[{me}] report written to {res['report_dir']}")
+    if "no_report" in res:
+        click.echo(f"[{me}] no report: {res['no_report']}")

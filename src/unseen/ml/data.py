@@ -96,8 +96,11 @@ def _numeric(
     return x
 
 
-def _label(col: pa.ChunkedArray, name: str, file: str, kind: str = "binary") -> np.ndarray:
-    """The label: 0/1 (``kind="binary"``) or any finite number (``kind="real"``)."""
+def _label(
+    col: pa.ChunkedArray, name: str, file: str, kind: str = "binary", one_class: bool = False
+) -> np.ndarray:
+    """The label: 0/1 (``kind="binary"``; both classes unless ``one_class``) or any finite
+    number (``kind="real"``)."""
     if kind == "real":
         return _numeric(col, name, file)
     values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
@@ -112,7 +115,7 @@ def _label(col: pa.ChunkedArray, name: str, file: str, kind: str = "binary") -> 
             raise InputError(
                 "the label must be binary: 0/1 or true/false", file=file, row=i + 1, column=name
             )
-    if len(y) and (y.min() == y.max()):
+    if not one_class and len(y) and (y.min() == y.max()):
         raise InputError("the label has only one class", file=file, column=name)
     return y
 
@@ -127,11 +130,14 @@ def load_party_data(
     allow_constant: bool = False,
     allow_missing: bool = False,
     label_kind: str = "binary",
+    allow_one_class: bool = False,
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
     ``allow_missing``: missing feature cells (empty, NA, NaN, null, ...) become NaN
     instead of an error. ``label_kind``: ``"binary"`` (0/1, true/false) or ``"real"``.
+    ``allow_one_class``: a binary label of one class is accepted (for scoring, where
+    the label only serves the report).
     """
     file = str(path)
     data = party_data_from_table(
@@ -144,6 +150,7 @@ def load_party_data(
         allow_constant=allow_constant,
         allow_missing=allow_missing,
         label_kind=label_kind,
+        allow_one_class=allow_one_class,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -161,6 +168,7 @@ def party_data_from_table(
     allow_constant: bool = False,
     allow_missing: bool = False,
     label_kind: str = "binary",
+    allow_one_class: bool = False,
 ) -> PartyData:
     """:func:`load_party_data` for a table already in memory (``file`` names it in errors)."""
     require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
@@ -181,7 +189,7 @@ def party_data_from_table(
                 file=file,
                 column=name,
             )
-    y = _label(table.column(label), label, file, label_kind) if label else None
+    y = _label(table.column(label), label, file, label_kind, allow_one_class) if label else None
     ids = None
     if id_columns:
         cols = [table.column(c).to_pylist() for c in id_columns]

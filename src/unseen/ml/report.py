@@ -42,6 +42,16 @@ def _depth(y: np.ndarray, thresholds: np.ndarray, scores: np.ndarray) -> np.ndar
     return above / max(1, s.size)
 
 
+def cannot_report(y: np.ndarray, objective: str = "binary:logistic") -> str | None:
+    """Why no report can be made for these labels, or ``None`` if one can."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if not y.size:
+        return "no rows"
+    if objective == "binary:logistic" and y.min() == y.max():
+        return "the label has only one class here (AUC and KS need both)"
+    return None
+
+
 def write_report(
     directory: str | os.PathLike[str],
     y: np.ndarray,
