@@ -70,9 +70,12 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert scores["phone"].tolist() == test["phone"].tolist()
     assert roc_auc_score(test["default"], scores["score"]) > 0.97
 
-    # rows of one class only: scored all the same, with no report (AUC and KS need both)
+    # rows of one class only, and a missing value: scored all the same (the missing value
+    # goes where its split learned), with no report (AUC and KS need both classes)
     one = test["default"] == 1
-    test[one].to_csv(tmp_path / "bank_one.csv", index=False)
+    with_gap = test[one].copy()
+    with_gap.iloc[0, 1] = None
+    with_gap.to_csv(tmp_path / "bank_one.csv", index=False)
     pd.read_csv(f["telecom_test"])[one.to_numpy()].to_csv(tmp_path / "tel_one.csv", index=False)
     (tmp_path / "scores.csv").unlink()
     pred = predict_job(tmp_path, parties, tmp_path / "bank_one.csv", tmp_path / "tel_one.csv")
