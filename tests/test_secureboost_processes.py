@@ -105,6 +105,8 @@ def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
         err = p.stderr()
         assert "row 8" in err and "column 't3'" in err and "not a number" in err, err
     assert "party 'telecom' failed" in procs[0].stderr()
+    # the offending cell is shown at the telecom only, never sent to the bank
+    assert "'n/a?'" in procs[1].stderr() and "n/a" not in procs[0].stderr()
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 

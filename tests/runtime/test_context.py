@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from unseen.runtime.context import Context, RuntimeConfig, run_role
-from unseen.runtime.errors import JobCancelled, PeerError, ProtocolError, RemoteError
+from unseen.runtime.errors import (
+    InputError,
+    JobCancelled,
+    PeerError,
+    ProtocolError,
+    RemoteError,
+)
 from unseen.runtime.local import Transcript, run_local
 from unseen.transport.memory import MemoryNetwork
 
@@ -76,6 +82,36 @@ def test_root_cause_reaches_every_party():
         assert isinstance(e, RemoteError)
         assert e.party == "broken" and e.step == "load data"
         assert "column 'age' is not numeric" in str(e)
+
+
+def test_a_bad_cell_is_shown_here_and_never_sent_to_peers():
+    """An input error names file, row and column everywhere; the cell itself (this
+    party's data) only in the party that read it."""
+    secret = "Zhang San, 13800000000"
+    seen = {}
+
+    def broken(ctx):
+        with ctx.step("load data"):
+            try:
+                raise InputError(
+                    "not a number", file="t.csv", row=3, column="age", value=repr(secret)
+                )
+            except InputError as e:
+                seen["broken"] = str(e)
+                raise
+
+    def waiting(ctx):
+        try:
+            ctx.recv("broken", "never")
+        except RemoteError as e:
+            seen["waiting"] = str(e)
+            raise
+
+    with pytest.raises(InputError):
+        run_local({"broken": broken, "waiting": waiting}, config=FAST)
+    assert seen["broken"] == f"t.csv, row 3, column 'age': not a number: {secret!r}"
+    assert "t.csv, row 3, column 'age': not a number" in seen["waiting"]
+    assert "Zhang" not in seen["waiting"] and "1380" not in seen["waiting"]
 
 
 def test_run_local_raises_the_root_cause_not_the_echo():

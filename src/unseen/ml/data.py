@@ -74,8 +74,11 @@ def _numeric(
                 try:
                     float(s)
                 except (TypeError, ValueError):
-                    what = "empty value" if s == "" else f"not a number: {s!r}"
-                    raise InputError(what, file=file, row=i + 1, column=name) from None
+                    if s == "":
+                        raise InputError("empty value", file=file, row=i + 1, column=name) from None
+                    raise InputError(
+                        "not a number", file=file, row=i + 1, column=name, value=repr(s)
+                    ) from None
             raise
     elif (
         pa.types.is_integer(arr.type)

@@ -279,7 +279,9 @@ class Context:
             failure = mb.Failure(error.party, error.step, error.error_type, error.root_message)
         else:
             step = self._failed_step or self._step
-            failure = mb.Failure(self.party, step, type(error).__name__, str(error))
+            # peers get the shared message: an input error's offending cell stays here
+            message = error.shared_message if isinstance(error, UnseenError) else str(error)
+            failure = mb.Failure(self.party, step, type(error).__name__, message)
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
 

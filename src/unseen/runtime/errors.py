@@ -11,9 +11,18 @@ from __future__ import annotations
 class UnseenError(Exception):
     """Base class of all errors Unseen raises on purpose."""
 
+    @property
+    def shared_message(self) -> str:
+        """What the peers are told of this error (the root cause they print)."""
+        return str(self)
+
 
 class InputError(UnseenError):
-    """Bad user input: names the file and, where it applies, the row and column."""
+    """Bad user input: names the file and, where it applies, the row and column.
+
+    ``value``: the offending cell, shown at this party only: the message the peers
+    get (:attr:`shared_message`) leaves it out, as it is this party's data.
+    """
 
     def __init__(
         self,
@@ -22,6 +31,7 @@ class InputError(UnseenError):
         file: str | None = None,
         row: int | None = None,
         column: str | None = None,
+        value: str | None = None,
     ) -> None:
         self.file, self.row, self.column = file, row, column
         where = []
@@ -31,7 +41,12 @@ class InputError(UnseenError):
             where.append(f"row {row}")
         if column is not None:
             where.append(f"column {column!r}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        self._shared = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(self._shared if value is None else f"{self._shared}: {value}")
+
+    @property
+    def shared_message(self) -> str:
+        return self._shared
 
 
 class ConfigError(UnseenError):
