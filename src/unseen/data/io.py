@@ -62,7 +62,23 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
             ),
         )
     except pa.ArrowInvalid as e:
-        raise InputError(f"malformed CSV: {e}", file=str(p)) from None
+        raise _malformed(p, len(header), e) from None
+
+
+def _malformed(p: Path, columns: int, error: pa.ArrowInvalid) -> InputError:
+    """The first data row whose field count is not the header's. Arrow's own message
+    quotes that row: it is shown here only, never sent to the peers (see InputError)."""
+    with p.open(newline="", encoding="utf-8") as f:
+        rows = (fields for fields in csv.reader(f) if fields)  # Arrow skips empty lines
+        next(rows, None)  # the header
+        for row, fields in enumerate(rows, start=1):
+            if len(fields) != columns:
+                return InputError(
+                    f"malformed CSV: {len(fields)} fields, the header has {columns}",
+                    file=str(p),
+                    row=row,
+                )
+    return InputError("malformed CSV", file=str(p), value=str(error))
 
 
 def require_columns(table: pa.Table, columns: Sequence[str], file: str) -> None:

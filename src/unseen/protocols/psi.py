@@ -162,7 +162,7 @@ def key_columns_as_text(table: pa.Table, id_columns: Sequence[str], file: str) -
                 col = pc.cast(col, pa.string())
             except pa.ArrowInvalid as e:
                 raise InputError(
-                    f"cannot read the IDs as text: {e}", file=file, column=name
+                    "cannot read the IDs as text", file=file, column=name, value=str(e)
                 ) from None
         bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_length(col), 0))
         bad = pc.fill_null(bad, True)
