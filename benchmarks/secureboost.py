@@ -279,7 +279,10 @@ def main() -> None:
         )
     costs = [r for r in rows if r.get("cpu_s")]
     if costs:
-        print("\neach party's CPU (every thread, set-up included) and what it sent:")
+        print(
+            "\neach party's CPU (every thread and crypto worker process, set-up included)"
+            " and what it sent:"
+        )
         for r in costs:
             cpu = ", ".join(f"{n} {v:.1f} s" for n, v in r["cpu_s"].items())
             sent = ", ".join(f"{n} {v:.2f} MB" for n, v in r["sent_mb"].items())

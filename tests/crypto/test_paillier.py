@@ -383,7 +383,10 @@ def test_parallel_paths_match(sk, pk, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
     try:
         m = [int(v) for v in RNG.integers(-(2**40), 2**40, size=8)]
+        workers_before = parallel.worker_cpu_seconds()
         c = pk.encrypt_raw(m, n_jobs=2)
+        if parallel.effective_jobs(2) > 1:  # the workers' CPU time is counted here
+            assert parallel.worker_cpu_seconds() > workers_before
         assert signed(sk.decrypt_signed(c, n_jobs=2)) == m
         c2 = sk.encrypt_raw(m, n_jobs=2)
         assert signed(sk.decrypt_signed(c2, n_jobs=1)) == m

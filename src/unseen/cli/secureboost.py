@@ -157,7 +157,7 @@ def secureboost(
         # shake hands first: once every party is connected, a bad input anywhere
         # reaches every party as the root cause
         who = "dealer" if input_path is None else "guest" if label is not None else "host"
-        cpu_began = time.process_time()
+        cpu_began = time.process_time() + parallel.worker_cpu_seconds()
         roles = handshake(ctx, who, mode)
         table = evals = None
         with ctx.step("load data"):
@@ -201,10 +201,11 @@ def secureboost(
             if model is not None and output is not None:
                 model.save(output)
         # what this party's part cost: the traffic it sent and received, its CPU time
-        # (every thread, set-up included)
+        # (every thread and the crypto worker processes, set-up included)
+        cpu = time.process_time() + parallel.worker_cpu_seconds() - cpu_began
         cost = (
             f"sent {megabytes(ctx.stats.bytes_sent)}, received "
-            f"{megabytes(ctx.bytes_received)}; CPU {time.process_time() - cpu_began:.1f} s"
+            f"{megabytes(ctx.bytes_received)}; CPU {cpu:.1f} s"
         )
         return model, seconds, cost
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,6 +39,7 @@ _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
 _default_jobs: int | None = None
 _in_worker = False
+_worker_cpu = 0.0  # CPU seconds the workers spent on this process's calls
 
 
 def usable_cpus() -> int:
@@ -116,19 +118,33 @@ def _get_pool(size: int) -> Executor:
         return _pool
 
 
+def worker_cpu_seconds() -> float:
+    """CPU time the pool's workers have spent on this process's calls so far."""
+    return _worker_cpu
+
+
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    """In a worker: ``fn(*args)`` and the CPU time it took (a worker runs one call at a time)."""
+    began = time.process_time()
+    out = fn(*args)
+    return out, time.process_time() - began
+
+
 def run(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], jobs: int) -> list[T]:
     """``[fn(*args) for args in calls]``, over ``jobs`` worker processes when ``jobs > 1``.
 
     ``fn`` must be a module-level function and its arguments picklable. Results
-    come back in order. Exceptions raised by ``fn`` propagate unchanged.
+    come back in order. Exceptions raised by ``fn`` propagate unchanged. The
+    workers' CPU time is added up (:func:`worker_cpu_seconds`).
     """
+    global _worker_cpu
     jobs = min(jobs, effective_jobs(jobs), len(calls))
     if jobs <= 1:
         return [fn(*args) for args in calls]
     pool = _get_pool(jobs)
     try:
-        futures = [pool.submit(fn, *args) for args in calls]
-        return [f.result() for f in futures]
+        futures = [pool.submit(_timed, fn, *args) for args in calls]
+        done = [f.result() for f in futures]
     except BrokenProcessPool as exc:
         shutdown()
         raise RuntimeError(
@@ -136,6 +152,9 @@ def run(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], jobs: int) -> li
             "their entry point with `if __name__ == '__main__':` (workers are started with "
             "forkserver/spawn and import the main module), or pass n_jobs=1"
         ) from exc
+    with _lock:
+        _worker_cpu += sum(seconds for _, seconds in done)
+    return [out for out, _ in done]
 
 
 def shutdown() -> None:
