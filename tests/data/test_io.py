@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from unseen.data.io import read_table, write_table
+from unseen.data.io import _malformed, read_table, write_table
 from unseen.runtime.errors import InputError
 
 
@@ -26,3 +26,13 @@ def test_csv_round_trip_keeps_identifiers_as_text(tmp_path):
     back = read_table(path)
     assert back.column("id").to_pylist() == ["007", "12345678901234567890"]
     assert not list(tmp_path.glob(".out.csv.*"))  # no temporary file left behind
+
+
+def test_other_csv_faults_keep_arrows_detail_at_this_party(tmp_path):
+    # every row has the header's field count, so only Arrow's message can say what is
+    # wrong: it stays at this party
+    path = tmp_path / "q.csv"
+    path.write_text("id,a\nr1,1\n", encoding="utf-8")
+    error = _malformed(path, 2, pa.ArrowInvalid("CSV parse error: r1,secret"))
+    assert error.shared_message == f"{path}: malformed CSV"
+    assert str(error) == f"{path}: malformed CSV: CSV parse error: r1,secret"

@@ -68,16 +68,19 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
 def _malformed(p: Path, columns: int, error: pa.ArrowInvalid) -> InputError:
     """The first data row whose field count is not the header's. Arrow's own message
     quotes that row: it is shown here only, never sent to the peers (see InputError)."""
-    with p.open(newline="", encoding="utf-8") as f:
-        rows = (fields for fields in csv.reader(f) if fields)  # Arrow skips empty lines
-        next(rows, None)  # the header
-        for row, fields in enumerate(rows, start=1):
-            if len(fields) != columns:
-                return InputError(
-                    f"malformed CSV: {len(fields)} fields, the header has {columns}",
-                    file=str(p),
-                    row=row,
-                )
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            rows = (fields for fields in csv.reader(f) if fields)  # Arrow skips empty lines
+            next(rows, None)  # the header
+            for row, fields in enumerate(rows, start=1):
+                if len(fields) != columns:
+                    return InputError(
+                        f"malformed CSV: {len(fields)} fields, the header has {columns}",
+                        file=str(p),
+                        row=row,
+                    )
+    except (csv.Error, UnicodeDecodeError):
+        pass  # not a field count (an open quote, bad text): Arrow's message says what
     return InputError("malformed CSV", file=str(p), value=str(error))
 
 
