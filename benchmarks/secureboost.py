@@ -16,7 +16,9 @@ training time (handshake to last tree, data loading excluded) over the trees.
 Test AUC comes from joint prediction with the saved model parts. XGBoost
 (``tree_method="hist"``, same hyper-parameters, every core) trains on the
 joined data; "xgboost, same bins" trains on the data binned with SecureBoost's
-cut points, so it should match SecureBoost to rounding.
+cut points, so it should match SecureBoost to rounding. Each party's CPU time
+(every thread and crypto worker process, set-up included) and the bytes it sent
+come from its own summary line and are printed after the table.
 
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
