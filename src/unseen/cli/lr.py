@@ -181,8 +181,8 @@ def lr(
                     allow_one_class=True,  # the label only serves the report
                 )
             scores = model.predict_proba(ctx, test, namespace="lr-validate")
-            if scores is not None and test.y is not None and cannot_report(test.y):
-                out["no_report"] = cannot_report(test.y)
+            if scores is not None and test.y is not None and (problem := cannot_report(test.y)):
+                out["no_report"] = problem
             elif scores is not None and test.y is not None:
                 where = report or output / "validation"
                 out["report"], out["files"] = write_report(

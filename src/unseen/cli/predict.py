@@ -149,8 +149,8 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
-        if data.y is not None and cannot_report(data.y, objective):
-            result["no_report"] = cannot_report(data.y, objective)
+        if data.y is not None and (problem := cannot_report(data.y, objective)):
+            result["no_report"] = problem
         elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
             result["report"], _ = write_report(

@@ -75,11 +75,7 @@ def write_report(
     report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
-    files = []
-    metrics = {**report.to_json(), **(extra or {})}
-    path = out / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    files.append(path)
+    files = [_write_metrics(out, report, extra)]
     path = out / "curves.csv"
     names = ["threshold", "depth", "fpr", "tpr", "ks"]
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -92,13 +88,21 @@ def write_report(
     return report, files
 
 
+def _write_metrics(
+    out: Path, report: BinaryReport | RegressionReport, extra: dict[str, Any] | None
+) -> Path:
+    """``metrics.json``: the report's figures and the caller's ``extra`` fields."""
+    path = out / "metrics.json"
+    metrics = {**report.to_json(), **(extra or {})}
+    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def _regression_report(
     out: Path, y: np.ndarray, predicted: np.ndarray, title: str, extra: dict[str, Any] | None
 ) -> tuple[RegressionReport, list[Path]]:
     report = evaluate_regression(y, predicted)
-    path = out / "metrics.json"
-    path.write_text(json.dumps({**report.to_json(), **(extra or {})}, indent=2) + "\n", "utf-8")
-    files = [path]
+    files = [_write_metrics(out, report, extra)]
     if matplotlib_available():
         import matplotlib
 
