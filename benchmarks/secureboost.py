@@ -20,6 +20,12 @@ cut points, so it should match SecureBoost to rounding. Each party's CPU time
 (every thread and crypto worker process, set-up included) and the bytes it sent
 come from its own summary line and are printed after the table.
 
+``--cores-per-party K`` models production, where every party has a machine of its
+own: party i (guest, host, dealer) is pinned to cores [iK, (i+1)K) and XGBoost to
+the K cores after them, with K threads, so each party has what XGBoost has. By
+default every process shares every core (on the 2-core development machine, three
+parties on two cores).
+
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
 """
@@ -76,8 +82,25 @@ def write_parts(d: Path, name: str, X: np.ndarray, y: np.ndarray, n_guest: int) 
     pq.write_table(pa.table(host), d / f"{name}_host.parquet")
 
 
+def party_cores(k: int | None, index: int) -> set[int] | None:
+    """The cores of party ``index`` (XGBoost is index 3) with ``k`` cores each; None: all."""
+    if k is None:
+        return None
+    mine = set(range(index * k, (index + 1) * k))
+    if not mine <= os.sched_getaffinity(0):
+        raise SystemExit(f"--cores-per-party {k} needs cores 0..{4 * k - 1}")
+    return mine
+
+
 def run_secureboost(
-    d: Path, mode: str, trees: int, depth: int, max_bin: int, extra: list[str], timeout: float
+    d: Path,
+    mode: str,
+    trees: int,
+    depth: int,
+    max_bin: int,
+    extra: list[str],
+    timeout: float,
+    cores_per_party: int | None = None,
 ) -> dict[str, Any]:
     """Train with every party as a process; return the guest's timing and the test AUC."""
     from unseen.ml.metrics import auc
@@ -132,7 +155,12 @@ def run_secureboost(
         "dealer": ["--as", "dealer"],
     }
     began = time.perf_counter()
-    procs = [start_party(n, [*common, *args[n]], d / f"logs-{mode}") for n in names]
+    procs = []
+    for i, n in enumerate(names):
+        procs.append(start_party(n, [*common, *args[n]], d / f"logs-{mode}"))
+        # pinned before the interpreter has started a thread: all of them inherit it
+        if (cores := party_cores(cores_per_party, i)) is not None:
+            os.sched_setaffinity(procs[-1].popen.pid, cores)
     wait_all(procs, timeout)
     wall = time.perf_counter() - began
     for p in procs:
@@ -173,10 +201,11 @@ def run_secureboost(
     }
 
 
-def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False) -> dict[str, Any]:
+def run_xgboost(
+    Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False, cores=None
+) -> dict[str, Any]:
     import xgboost as xgb
 
-    from unseen.ml.metrics import auc
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
     if same_bins:  # SecureBoost's bins as features: one xgboost bin per value
@@ -187,8 +216,21 @@ def run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False) -> d
         learning_rate=0.3,
         max_bin=max_bin,
         base_score=float(np.mean(ytr)),
-        nthread=os.cpu_count() or 1,
+        # the cores this process may use (os.cpu_count() ignores taskset and pinning)
+        nthread=len(cores or os.sched_getaffinity(0)),
     )
+    everywhere = os.sched_getaffinity(0)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+    try:
+        return _train_xgboost(xgb, params, Xtr, Xte, ytr, yte, trees)
+    finally:
+        os.sched_setaffinity(0, everywhere)
+
+
+def _train_xgboost(xgb, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from unseen.ml.metrics import auc
+
     # the whole fit, as a user runs it: matrix, quantile sketch (binning), trees
     began = time.perf_counter()
     booster = xgb.train(params, xgb.DMatrix(Xtr, label=ytr), trees)
@@ -211,10 +253,13 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     Xtr, Xte, ytr, yte, n_guest = breast_cancer() if name == "a" else synthetic()
     trees, depth, max_bin = args.trees, args.depth, args.max_bin
     rows: list[dict[str, Any]] = []
-    xg = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin)
+    k = args.cores_per_party
+    xg = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3))
     rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
     # each party bins its own columns; binning column by column is the same as binning jointly
-    same = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=True)
+    same = run_xgboost(
+        Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=True, cores=party_cores(k, 3)
+    )
     rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
     with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
         d = Path(tmp)
@@ -225,7 +270,7 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             t = args.he_trees if (mode == "he" and args.he_trees) else trees
             scheme = "ou" if name_mode == "he-ou" else "paillier"
             extra = ["--he-scheme", scheme] if mode == "he" else []
-            r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout)
+            r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k)
             r["mode"] = name_mode
             r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
             r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
@@ -255,9 +300,24 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--max-bin", type=int, default=32)
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument(
+        "--cores-per-party",
+        type=int,
+        default=None,
+        metavar="K",
+        help="pin each party, and XGBoost, to K cores of its own (production: a machine each)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
     args = ap.parse_args()
     machine_line = describe()
+    if args.cores_per_party:
+        k = args.cores_per_party
+        machine_line += (
+            f"\nplacement: {k} cores each, pinned: guest {0}-{k - 1}, host {k}-{2 * k - 1},"
+            f" dealer {2 * k}-{3 * k - 1}, xgboost {3 * k}-{4 * k - 1}"
+        )
+    else:
+        machine_line += f"\nplacement: every process on all {len(os.sched_getaffinity(0))} cores"
     print(machine_line, flush=True)
     rows: list[dict[str, Any]] = []
     for name in ["a", "b"] if args.workload == "both" else [args.workload]:

@@ -46,6 +46,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from unseen.crypto.parallel import usable_cpus
+
 try:
     # The binding that X25519PublicKey.from_public_bytes wraps. The public classmethod
     # re-imports the backend and re-checks X25519 support on every call, about 5 us,
@@ -107,12 +109,13 @@ def blind(secret: bytes, points: bytes) -> bytes:
 class Blinder:
     """Raises batches of points to one secret scalar, on a pool of worker processes.
 
-    ``workers=1`` computes in-process. The pool uses at most the machine's cores.
+    ``workers=1`` computes in-process. The pool uses at most the cores this process may
+    run on (its affinity: a party pinned with taskset uses only its own).
     """
 
     def __init__(self, secret: bytes | None = None, workers: int | None = None) -> None:
         self._secret = secret if secret is not None else new_secret()
-        cores = os.cpu_count() or 1
+        cores = usable_cpus()
         self.workers = max(1, min(workers or cores, cores))
         self._pool: Executor | None = None
 
