@@ -246,3 +246,16 @@ def test_add_permuted_bin_sums_is_add_permuted_then_the_roots_label_sums(words):
     got = start.copy()
     sums = kernels.add_permuted_bin_sums(pairs, perms, got, bins, width)
     assert np.array_equal(got, expected) and np.array_equal(sums, expected_sums)
+
+
+def test_node_counts_take_and_slot_labels_match_numpy():
+    rng = np.random.default_rng(5)
+    node_rows = rng.integers(0, 31, 1000).astype(np.int16)
+    assert np.array_equal(kernels.node_counts(node_rows, 40), np.bincount(node_rows, minlength=40))
+    lut = np.full(40, -1, dtype=np.int32)
+    lut[[3, 7, 30]] = [0, 1, 2]
+    slot = kernels.take(lut, node_rows)
+    assert slot.dtype == np.int32 and np.array_equal(slot, lut[node_rows])
+    for label_type in (np.uint8, np.uint16):
+        out = kernels.slot_labels(slot, 3, np.empty(slot.size, dtype=label_type))
+        assert np.array_equal(out, np.where(slot < 0, 3, slot))

@@ -241,6 +241,20 @@ def test_one_word_holds_g_and_h_sums_at_their_extremes():
         PackedGH(n, 2.0**30, 0.25)
 
 
+@pytest.mark.parametrize("packed", [True, False])
+def test_encode_rounded_is_encode_and_rounded_to_the_bit(packed):
+    """The guest's one-pass encoding (compiled for PackedGH) equals the numpy definition."""
+    rng = np.random.default_rng(9)
+    g = np.concatenate([rng.uniform(-1, 1, 999), [-1.0, 1.0, 0.0, -1e-12, 0.5 / 2**14]])
+    h = np.concatenate([rng.uniform(0, 0.25, 999), [0.25, 0.0, 0.25, 1e-12, 0.5 / 2**15]])
+    fxp = PackedGH.for_gradients(g, h) if packed else FixedPointGH.for_gradients(g, h)
+    y, rg, rh = fxp.encode_rounded(g, h)
+    want = fxp.encode(g, h)
+    assert y.dtype == want.dtype and np.array_equal(y, want)
+    wg, wh = fxp.rounded(want)
+    assert np.array_equal(rg, wg) and np.array_equal(rh, wh)
+
+
 def test_node_slots_pack_in_few_bits_and_a_peers_are_checked():
     assert [slot_bits(k) for k in (1, 2, 3, 4, 7, 8, 15, 16, 255, 256, 4096)] == [
         1,

@@ -210,3 +210,14 @@ def test_the_dealer_deals_no_tree_past_n_estimators():
         key for party, _, key, *_ in transcript.messages if party == "dealer" and "delta" in key
     )
     assert dealt == [f"sbt-ss/{t}/delta" for t in range(PARAMS["n_estimators"])]
+
+
+def test_a_host_sends_each_trees_permuted_bins_once_and_none_past_n_estimators():
+    """Every tree has all rows here: a tree's permuted bins go at the end of the tree
+    before (the first tree's at its start), once each, and none for a tree never grown."""
+    transcript, _ = _run("ss-dealer")
+    sent = [key for party, _, key, *_ in transcript.messages if party == "host"]
+    bins = [key for key in sent if key.endswith("/bins")]
+    assert bins == [f"sbt-ss/{t}/bins" for t in range(PARAMS["n_estimators"])]
+    for t in range(PARAMS["n_estimators"]):  # each before the host's first sums of its tree
+        assert sent.index(f"sbt-ss/{t}/bins") < sent.index(f"sbt-ss/{t}/0/sums")

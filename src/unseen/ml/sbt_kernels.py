@@ -20,12 +20,57 @@ in range beforehand): Numba does not check bounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 from numba import njit
 
+from unseen.crypto.parallel import usable_cpus
 from unseen.crypto.prg import AesCtrPrg
 
 _U64 = np.uint64
+_T = TypeVar("_T")
+
+
+class FeatureThreads:
+    """Runs a loop over features in parts, one part per core of this party, in threads.
+
+    The loops here release the GIL (``nogil``), so parts run at once. A party
+    on a machine of its own (production) then uses all its cores on a depth's
+    share sums and label packing, which are on the path every depth waits on;
+    where parties share cores, the parts only take turns. ``threads`` defaults
+    to the cores this process may run on (its affinity), at most 8.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = max(1, threads if threads is not None else min(usable_cpus(), 8))
+        self._pool = (
+            ThreadPoolExecutor(self.threads - 1, thread_name_prefix="sbt-features")
+            if self.threads > 1
+            else None
+        )
+
+    def map(self, f_count: int, work: Callable[[slice], _T]) -> list[_T]:
+        """``work`` over features ``0 .. f_count - 1`` in consecutive parts, results in order."""
+        parts = min(self.threads, f_count)
+        cuts = [f_count * i // parts for i in range(parts + 1)]
+        spans = [slice(cuts[i], cuts[i + 1]) for i in range(max(parts, 1))]
+        if self._pool is None or len(spans) == 1:
+            return [work(span) for span in spans]
+        others = [self._pool.submit(work, span) for span in spans[1:]]
+        first = work(spans[0])  # this thread takes a part too
+        return [first, *(f.result() for f in others)]
+
+    def concat(self, f_count: int, work: Callable[[slice], np.ndarray]) -> np.ndarray:
+        """:meth:`map`, its arrays joined along the feature axis (the first)."""
+        parts = self.map(f_count, work)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 @njit(cache=True, nogil=True)
@@ -119,6 +164,56 @@ def bin_sums(
             b = cols[f, r]
             for c in range(n_cols):
                 out[s, f, b, c] += values[r, c]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def encode_packed(
+    g: np.ndarray, h: np.ndarray, g_frac: int, h_frac: int, split: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Each row's ``(g, h)`` as one word ``G + 2^split H`` of ``Z_2^64``, and the reals it encodes.
+
+    ``G = rint(g 2^g_frac)`` (signed, as its two's complement), ``H = rint(h
+    2^h_frac)``; returns the ``(n, 1)`` uint64 words and ``G / 2^g_frac``,
+    ``H / 2^h_frac`` (float64). One pass instead of numpy's eleven (each a fresh
+    temporary array): the guest does this at the start of every tree.
+    """
+    n = g.size
+    words = np.empty((n, 1), dtype=np.uint64)
+    g_out, h_out = np.empty(n), np.empty(n)
+    g_scale, h_scale = float(1 << g_frac), float(1 << h_frac)
+    shift = np.uint64(split)
+    for i in range(n):
+        big, small = np.rint(g[i] * g_scale), np.rint(h[i] * h_scale)
+        words[i, 0] = np.uint64(np.int64(big)) + (np.uint64(np.int64(small)) << shift)
+        g_out[i], h_out[i] = big / g_scale, small / h_scale
+    return words, g_out, h_out
+
+
+@njit(cache=True, nogil=True)
+def take(table: np.ndarray, index: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``table[index]`` (``index`` in range; one pass, without numpy's cast of the index)."""
+    out = np.empty(index.size, dtype=table.dtype)
+    for i in range(index.size):
+        out[i] = table[index[i]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def node_counts(node_rows: np.ndarray, n_nodes: int) -> np.ndarray:  # pragma: no cover
+    """``numpy.bincount(node_rows, minlength=n_nodes)`` (int64), in one pass."""
+    out = np.zeros(n_nodes, dtype=np.int64)
+    for i in range(node_rows.size):
+        out[node_rows[i]] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def slot_labels(slot: np.ndarray, n_slots: int, out: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """``out[i] = slot[i]``, or ``n_slots`` where ``slot[i] < 0`` (a row not summed)."""
+    for i in range(slot.size):
+        s = slot[i]
+        out[i] = n_slots if s < 0 else s
     return out
 
 
@@ -561,6 +656,11 @@ def warm_up() -> None:
     strided = np.zeros((4, 2))[:, 0]  # g, h as a column of decoded pairs
     for gh in (np.zeros(4), strided):
         node_totals(np.zeros(4, dtype=np.int16), gh, gh, 1)
+    encode_packed(np.zeros(4), np.zeros(4), 14, 15, 33)
+    slot = take(np.zeros(3, dtype=np.int32), np.zeros(4, dtype=np.int16))  # node to slot
+    node_counts(np.zeros(4, dtype=np.int16), 3)
+    for label_type in (np.uint8, np.uint16):
+        slot_labels(slot, 1, np.empty(4, dtype=label_type))
     hist = np.zeros((1, 1, 2))
     best_splits(hist, hist, np.zeros(1), np.zeros(1), np.ones(1, dtype=np.int64), 1.0, 1.0, 1e-9)
     node_of, children = np.zeros(4, dtype=np.int16), np.array([1, -1, -1], dtype=np.int16)

@@ -488,7 +488,7 @@ def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarra
     """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
     lut = np.full(n_nodes, -1, dtype=np.int32)
     lut[compute] = np.arange(len(compute), dtype=np.int32)
-    return lut[node_rows]
+    return kernels.take(lut, node_rows)
 
 
 class Guest:
@@ -894,7 +894,7 @@ class Host:
                     ):
                         raise ProtocolError("the guest sent a malformed instance space")
                 node_rows = node_of[rows] if rows.size < n else node_of
-                counts = np.bincount(node_rows, minlength=layout.n_nodes)
+                counts = kernels.node_counts(node_rows, layout.n_nodes)
                 every = None if rows.size < n else counts  # the rows of node_of in each node
                 compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)

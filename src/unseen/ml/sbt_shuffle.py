@@ -203,6 +203,13 @@ class FixedPointGH:
         y = np.stack([np.rint(g * scale), np.rint(h * scale)], axis=1).astype(np.int64)
         return y.view(_U64)
 
+    def encode_rounded(
+        self, g: np.ndarray, h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`encode`, and the reals it stands for (:meth:`rounded`)."""
+        y = self.encode(g, h)
+        return (y, *self.rounded(y))
+
     def decode(self, sums: np.ndarray) -> np.ndarray:
         """Sums in ``Z_2^64`` (last axis: the 2 lanes) to reals ``(..., 2)``: ``g``, ``h``."""
         return sums.astype(np.int64).astype(np.float64) / float(1 << self.frac_bits)
@@ -254,6 +261,18 @@ class PackedGH:
         with np.errstate(over="ignore"):
             return (big + (small << _U64(self.split)))[:, None]
 
+    def encode_rounded(
+        self, g: np.ndarray, h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`encode`, and the reals it stands for (:meth:`rounded`), in one compiled pass."""
+        return kernels.encode_packed(
+            np.ascontiguousarray(g, dtype=np.float64),
+            np.ascontiguousarray(h, dtype=np.float64),
+            self.g_frac,
+            self.h_frac,
+            self.split,
+        )
+
     def decode(self, sums: np.ndarray) -> np.ndarray:
         """Sums in ``Z_2^64`` (last axis: the 1 lane) to reals ``(..., 2)``: ``g``, ``h``."""
         word = sums[..., 0]
@@ -289,6 +308,22 @@ def share_lanes(objective: str) -> int:
 def encoding_for(lanes: int, g: np.ndarray, h: np.ndarray) -> FixedPointGH | PackedGH:
     """The fixed point of these gradients in ``lanes`` words a row (see :func:`share_lanes`)."""
     return PackedGH.for_gradients(g, h) if lanes == 1 else FixedPointGH.for_gradients(g, h)
+
+
+def _label_sums(
+    threads: kernels.FeatureThreads,
+    slots: np.ndarray,
+    bits: int,
+    bins: np.ndarray,
+    shares: np.ndarray,
+    width: int,
+    n_slots: int,
+) -> np.ndarray:
+    """:func:`~unseen.ml.sbt_kernels.label_sums`, the features in parts on this party's cores."""
+    return threads.concat(
+        bins.shape[0],
+        lambda f: kernels.label_sums(slots[f], bits, bins[f], shares[f], width, n_slots),
+    )
 
 
 class _SendBehind:
@@ -357,6 +392,7 @@ class ShuffleGuestExchange(GuestExchange):
         )
         self._next: tuple[int, int, Future[dict[str, np.ndarray]]] | None = None
         self._sender = _SendBehind(ctx)
+        self._threads = kernels.FeatureThreads()
         self._asked, self._asked_rows = -1, 0  # the last tree the dealer was asked to deal
         if rows is not None:
             self._ask_dealer(0, rows)
@@ -378,7 +414,7 @@ class ShuffleGuestExchange(GuestExchange):
     ) -> tuple[np.ndarray, np.ndarray]:
         self.tree, self.rows = tree, g.size
         self.fxp = encoding_for(self.lanes, g, h)
-        y = self.fxp.encode(g, h)
+        y, g_rounded, h_rounded = self.fxp.encode_rounded(g, h)
         # sent from a thread: the guest sums its own histograms meanwhile
         with np.errstate(over="ignore"):
             for host in self.hosts:
@@ -391,7 +427,7 @@ class ShuffleGuestExchange(GuestExchange):
         else:
             self._b = self._all_masks(tree, g.size)
         self._next = (tree + 1, g.size, self._pool.submit(self._all_masks, tree + 1, g.size))
-        return self.fxp.rounded(y)
+        return g_rounded, h_rounded
 
     def _all_masks(self, tree: int, rows: int) -> dict[str, np.ndarray]:
         """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, lanes)``."""
@@ -429,8 +465,8 @@ class ShuffleGuestExchange(GuestExchange):
                 got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/slots")
                 slots = checked_slots(got, (f_count, self.rows), n_slots, host)
             # while the host sums its shares
-            mine = kernels.label_sums(
-                slots, bits, self._pbins[host], self._b[host], self.width, n_slots
+            mine = _label_sums(
+                self._threads, slots, bits, self._pbins[host], self._b[host], self.width, n_slots
             )
             theirs = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/sums")
             if (
@@ -450,6 +486,7 @@ class ShuffleGuestExchange(GuestExchange):
 
     def finish(self, trees: int) -> None:
         self._sender.close()
+        self._threads.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.ctx.send(self.dealer, f"{_NS}/{self.tree + 1}/go", {"stop": True})
 
@@ -467,9 +504,15 @@ class ShuffleHostExchange(HostExchange):
         width: int,
         objective: str = "binary:logistic",
         size: tuple[int, int] | None = None,
+        trees: int | None = None,
+        all_rows: bool = False,
     ) -> None:
         """``size``: (rows in every tree, this host's features), if known ahead: then
-        the first tree's permutations are derived during set-up."""
+        the first tree's permutations are derived during set-up. ``all_rows``: every
+        tree has all rows (no ``subsample``, no GOSS), so every tree has the same bins;
+        then each tree's permuted bins go to the guest at the end of the tree before, up
+        to ``trees`` (``n_estimators``), and the guest can sum its share of a root as
+        soon as the tree begins."""
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
         self.lanes = share_lanes(objective)
         with ctx.step("ss-dealer: seeds"):
@@ -477,6 +520,8 @@ class ShuffleHostExchange(HostExchange):
             if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
                 raise ProtocolError("the dealer sent a malformed seed")
         self.seed = seed
+        self.trees = trees if all_rows else None
+        self._bins_sent = -1  # the last tree whose permuted bins went to the guest
         self.perms = np.zeros((0, 0), dtype=np.int32)
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
         self.pbins = np.zeros((0, 0), dtype=np.uint8)
@@ -492,6 +537,7 @@ class ShuffleHostExchange(HostExchange):
         self._cols = np.zeros((0, 0), dtype=np.uint8)
         # the labels go to the guest while this host sums its shares
         self._sender = _SendBehind(ctx)
+        self._threads = kernels.FeatureThreads()
         # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
         self._pending_m: np.ndarray | None = None
 
@@ -521,7 +567,8 @@ class ShuffleHostExchange(HostExchange):
             pbins = kernels.pack_gathered(self._cols, perms, 8)
         # the permuted bins: M_f with its rows permuted, part of every depth's labels
         self.perms, self.pbins = perms, pbins
-        self._sender.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
+        if self._bins_sent < tree:  # else sent at the end of the tree before
+            self._sender.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
         # the next tree's, in the background (trees have the same row count)
         self._next = (tree + 1, n, self._pool.submit(self._ahead, tree + 1, n, f_count, self._cols))
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
@@ -540,35 +587,56 @@ class ShuffleHostExchange(HostExchange):
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         bits = slot_bits(n_slots)
+        perms, pbins, shares, m = self.perms, self.pbins, self.shares, self._pending_m
+        f_count, width, threads = perms.shape[0], self.width, self._threads
         if all_in_one_node(slot):  # the root: the guest knows every row's slot too
-            slots = root_slots(*self.perms.shape)
+            slots = root_slots(*perms.shape)
         else:
             # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
-            dump = np.where(slot < 0, n_slots, slot)
-            dump = dump.astype(np.uint8 if n_slots < 255 else np.uint16)
-            every = np.broadcast_to(dump, self.perms.shape)
-            slots = kernels.pack_gathered(every, self.perms, bits)
-            self._sender.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
-        if self._pending_m is not None and all_in_one_node(slot):
-            # the root: form s_f = Y[pi_f] - b_f and sum it by bin in one pass
-            sums = kernels.add_permuted_bin_sums(
-                self._pending_m, self.perms, self.shares, self.pbins, self.width
+            dump = np.empty(slot.size, dtype=np.uint8 if n_slots < 255 else np.uint16)
+            every = np.broadcast_to(kernels.slot_labels(slot, n_slots, dump), perms.shape)
+            slots = threads.concat(
+                f_count, lambda f: kernels.pack_gathered(every[f], perms[f], bits)
             )
-            self._pending_m = None
+            # sent before the share sums, not beside them: the guest's own sums wait for
+            # these labels, and a sending thread would compete with the sums for the cores
+            self._sender.flush()
+            self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/slots", slots)
+        self._pending_m = None
+        if m is not None and all_in_one_node(slot):
+            # the root: form s_f = Y[pi_f] - b_f and sum it by bin in one pass
+            sums = threads.concat(
+                f_count,
+                lambda f: kernels.add_permuted_bin_sums(m, perms[f], shares[f], pbins[f], width),
+            )
         else:
-            if self._pending_m is not None:
-                kernels.add_permuted(self._pending_m, self.perms, self.shares)
-                self._pending_m = None
-            sums = kernels.label_sums(slots, bits, self.pbins, self.shares, self.width, n_slots)
+            if m is not None:
+                threads.map(f_count, lambda f: kernels.add_permuted(m, perms[f], shares[f]))
+            sums = _label_sums(threads, slots, bits, pbins, shares, width, n_slots)
         self._sender.flush()
         self.ctx.send(self.guest, f"{_NS}/{tree}/{depth}/sums", sums)
 
     def end_tree(self, tree: int) -> None:
         self._sender.flush()
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
+        # every tree has all rows: the next tree's permuted bins are known (being made a
+        # tree ahead), so they go now, off the next root's path (sent at the next tree's
+        # start otherwise, and none past the last tree)
+        ahead = self._next
+        if (
+            self.trees is not None
+            and tree + 1 < self.trees
+            and ahead is not None
+            and ahead[:2] == (tree + 1, self._cols.shape[1])
+        ):
+            _, cols, pbins = ahead[2].result()
+            if pbins is not None and cols is self._cols:
+                self._sender.send(self.guest, f"{_NS}/{tree + 1}/bins", pbins)
+                self._bins_sent = tree + 1
 
     def finish(self) -> None:
         self._sender.close()
+        self._threads.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -403,7 +403,16 @@ def _exchanges(
                 trees=params.n_estimators,
             )
         size = (tree_rows(rows, params)[0], host_widths[ctx.party])
-        return ShuffleHostExchange(ctx, roles.guest, roles.dealer, width, params.objective, size)
+        return ShuffleHostExchange(
+            ctx,
+            roles.guest,
+            roles.dealer,
+            width,
+            params.objective,
+            size,
+            trees=params.n_estimators,
+            all_rows=size[0] == rows,
+        )
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
 
     if role == "guest":
