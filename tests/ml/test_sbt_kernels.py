@@ -203,7 +203,8 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     bits = np.full(counts[order].sum(), 9, dtype=np.uint8)
     out = node_of.copy()
     args = (column, threshold, default_left, X)
-    kernels.route_rows(node_of, pos.copy(), *args, bits, True, left, right, out)
+    mine, nothing = np.ones(8, dtype=np.bool_), np.zeros(0, dtype=np.uint8)
+    kernels.route_rows(node_of, pos.copy(), *args, mine, bits, nothing, left, right, out)
     expected_bits, expected = [], node_of.copy()
     for v in order:
         at = np.flatnonzero(node_of == v)
@@ -214,9 +215,20 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     assert np.array_equal(out, expected)
     # the other way: the same bits read back (as a peer's answer) route the rows alike
     again = node_of.copy()
-    kernels.route_rows(node_of, pos.copy(), *args, bits, False, left, right, again)
+    theirs = np.zeros(8, dtype=np.bool_)
+    kernels.route_rows(node_of, pos.copy(), *args, theirs, nothing, bits, left, right, again)
     assert np.array_equal(again, expected)
     assert np.array_equal(again[np.isin(node_of, [0, 2])], node_of[np.isin(node_of, [0, 2])])
+    # both in one pass: node 3 decided here, node 1 read from a peer's bits
+    n3 = counts[3]
+    split_pos = pos.copy()
+    split_pos[1] = 0  # node 1's bits begin the peer's answer
+    one_node = np.zeros(8, dtype=np.bool_)
+    one_node[3] = True
+    decided = np.full(n3, 9, dtype=np.uint8)
+    both = node_of.copy()
+    kernels.route_rows(node_of, split_pos, *args, one_node, decided, bits[n3:], left, right, both)
+    assert np.array_equal(decided, bits[:n3]) and np.array_equal(both, expected)
 
 
 def test_node_totals_equal_bincount_to_the_last_bit():

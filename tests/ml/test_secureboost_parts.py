@@ -323,8 +323,28 @@ def test_a_routing_answer_is_checked_against_the_rows_of_its_nodes():
     node_of = np.array([0, 0, 0, 0, 0], dtype=np.int16)
     out = node_of.copy()
     good = np.packbits([1, 0, 0, 1, 1]).astype(np.uint8)
-    bits = _route(node_of, out, layout, [0], answer=good, who="h")
-    assert bits.tolist() == [1, 0, 0, 1, 1] and out.tolist() == [1, 2, 2, 1, 1]
+    decided = _route(node_of, out, layout, read=([0], good, "h"))
+    assert decided.size == 0 and out.tolist() == [1, 2, 2, 1, 1]
     for bad in (np.zeros(2, dtype=np.uint8), good.astype(np.int8), [1, 0, 0, 1, 1], None):
         with pytest.raises(ProtocolError, match="'h' sent a malformed routing answer"):
-            _route(node_of, node_of.copy(), layout, [0], answer=bad, who="h")
+            _route(node_of, node_of.copy(), layout, read=([0], bad, "h"))
+
+
+def test_one_pass_routes_a_partys_own_splits_and_a_peers():
+    """A host's own split and the guest's at the same depth, routed in one pass."""
+    from unseen.ml.sbt_protocol import _route
+    from unseen.ml.sbt_tree import TreeLayout
+
+    layout = TreeLayout()
+    layout.split(0, 1)  # nodes 1, 2
+    layout.split(1, 1)  # nodes 3, 4 (this party's)
+    layout.split(2, 0)  # nodes 5, 6 (the guest's)
+    node_of = np.array([1, 2, 1, 2, 2, 1], dtype=np.int16)
+    X = np.asfortranarray([[0.1], [9.0], [0.9], [9.0], [9.0], [np.nan]])
+    out = node_of.copy()
+    answer = np.packbits([0, 1, 1]).astype(np.uint8)  # the guest's rows 1, 3, 4
+    decided = _route(
+        node_of, out, layout, [1], X=X, rules=[(0, 0.5, True)], read=([2], answer, "guest")
+    )
+    assert decided.tolist() == [1, 0, 1]  # rows 0, 2, 5: 0.1 < 0.5, 0.9 not, NaN by default
+    assert out.tolist() == [3, 6, 4, 5, 5, 3]

@@ -602,21 +602,23 @@ def route_rows(
     threshold: np.ndarray,
     default_left: np.ndarray,
     X: np.ndarray,
-    bits: np.ndarray,
-    decide: bool,
+    decide: np.ndarray,
+    decided: np.ndarray,
+    read: np.ndarray,
     left: np.ndarray,
     right: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover
     """One depth's routing of the rows in the split nodes ``v`` with ``pos[v] >= 0``.
 
-    A node's rows, in increasing order, have the routing bits ``bits[pos[v]]``,
-    ``bits[pos[v] + 1]``, ... (``1``: left); ``pos`` is advanced in place. With
-    ``decide``, the bits are written: ``X[i, column[v]] < threshold[v]``, a
-    missing value going ``default_left[v]`` (XGBoost's rule, as
-    :func:`unseen.ml.sbt_tree.goes_left`); otherwise they are read (a peer's
-    answer). Each such row ``i`` moves to ``out[i] = left[v]`` or ``right[v]``.
-    The caller sizes ``bits`` from the nodes' row counts: every index is in range.
+    A node's rows, in increasing order, have the routing bits ``pos[v]``,
+    ``pos[v] + 1``, ... (``1``: left); ``pos`` is advanced in place. Where
+    ``decide[v]`` (this party's split), the bits are written to ``decided``:
+    ``X[i, column[v]] < threshold[v]``, a missing value going
+    ``default_left[v]`` (XGBoost's rule, as :func:`unseen.ml.sbt_tree.goes_left`);
+    elsewhere they are read from ``read`` (a peer's answer). Each such row ``i``
+    moves to ``out[i] = left[v]`` or ``right[v]``. The caller sizes both bit
+    arrays from the nodes' row counts: every index is in range.
     """
     for i in range(node_of.size):
         v = node_of[i]
@@ -624,12 +626,12 @@ def route_rows(
         if p < 0:
             continue
         pos[v] = p + 1
-        if decide:
+        if decide[v]:
             x = X[i, column[v]]
             go = default_left[v] if np.isnan(x) else x < threshold[v]
-            bits[p] = go
+            decided[p] = go
         else:
-            go = bits[p] != 0
+            go = read[p] != 0
         out[i] = left[v] if go else right[v]
 
 
@@ -664,17 +666,17 @@ def warm_up() -> None:
     hist = np.zeros((1, 1, 2))
     best_splits(hist, hist, np.zeros(1), np.zeros(1), np.ones(1, dtype=np.int64), 1.0, 1.0, 1e-9)
     node_of, children = np.zeros(4, dtype=np.int16), np.array([1, -1, -1], dtype=np.int16)
-    for decide in (True, False):
-        route_rows(
-            node_of,
-            np.array([0, -1, -1], dtype=np.int64),
-            np.zeros(3, dtype=np.int64),
-            np.zeros(3),
-            np.zeros(3, dtype=np.bool_),
-            np.zeros((4, 2), order="F"),  # X, column-major (one column would be C too)
-            np.zeros(4, dtype=np.uint8),
-            decide,
-            children,
-            children,
-            node_of.copy(),
-        )
+    route_rows(
+        node_of,
+        np.array([0, -1, -1], dtype=np.int64),
+        np.zeros(3, dtype=np.int64),
+        np.zeros(3),
+        np.zeros(3, dtype=np.bool_),
+        np.zeros((4, 2), order="F"),  # X, column-major (one column would be C too)
+        np.ones(3, dtype=np.bool_),
+        np.zeros(4, dtype=np.uint8),
+        np.zeros(4, dtype=np.uint8),
+        children,
+        children,
+        node_of.copy(),
+    )

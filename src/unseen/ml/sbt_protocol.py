@@ -54,6 +54,7 @@ import base64
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,51 +438,69 @@ def _route(
     node_of: np.ndarray,
     out: np.ndarray,
     layout: TreeLayout,
-    nodes: list[int],
+    nodes: Sequence[int] = (),
     *,
     X: np.ndarray | None = None,
-    rules: list[tuple[int, float, bool]] | None = None,
-    answer: Any = None,
-    who: str = "",
+    rules: Sequence[tuple[int, float, bool]] = (),
+    read: tuple[Sequence[int], Any, str] | None = None,
     counts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Route the rows of ``nodes`` (split at this depth) to their children in ``out``.
+    """Route the rows of the nodes split at this depth to their children in ``out``, in one pass.
 
-    This party decides, from ``X`` and ``rules`` (column, threshold, default
-    left per node), or reads ``answer``, the routing bits that ``who`` sent
-    (packed). Either way the bits come node by node, in the order of
-    ``nodes``, a node's rows in increasing order (``1``: left); they are
-    returned unpacked (uint8), to be sent where this party decided. ``counts``: the
+    ``nodes`` are this party's splits: it decides from ``X`` and ``rules``
+    (column, threshold, default left per node). ``read`` is ``(nodes, answer,
+    who)``: another party's splits, with the routing bits that ``who`` sent
+    (packed). Either way the bits come node by node, in the order of the nodes,
+    a node's rows in increasing order (``1``: left). Returns the bits decided
+    here, unpacked (uint8), to be sent where this party decided. ``counts``: the
     rows in each node of ``node_of``, if the caller has them.
     """
     if counts is None:
         counts = np.bincount(node_of, minlength=layout.n_nodes)
-    counts = counts[nodes]
-    total = int(counts.sum())
     pos = np.full(layout.n_nodes, -1, dtype=np.int64)
-    pos[nodes] = np.cumsum(counts) - counts  # where each node's bits begin
     column = np.zeros(layout.n_nodes, dtype=np.int64)
     threshold = np.zeros(layout.n_nodes)
     default_left = np.zeros(layout.n_nodes, dtype=np.bool_)
-    if X is not None:
-        assert rules is not None and len(rules) == len(nodes)
-        for v, (f, thr, dl) in zip(nodes, rules, strict=True):
-            column[v], threshold[v], default_left[v] = f, thr, dl
-        bits = np.empty(total, dtype=np.uint8)
-    else:
+    decide = np.zeros(layout.n_nodes, dtype=np.bool_)
+    mine = np.asarray(nodes, dtype=np.int64)
+    here = counts[mine]
+    pos[mine] = np.cumsum(here) - here  # where each node's bits begin
+    decide[mine] = True
+    for v, (f, thr, dl) in zip(nodes, rules, strict=True):
+        column[v], threshold[v], default_left[v] = f, thr, dl
+    decided = np.empty(int(here.sum()), dtype=np.uint8)
+    theirs, bits = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    if read is not None:
+        theirs = np.asarray(read[0], dtype=np.int64)
+        there = counts[theirs]
+        total, answer = int(there.sum()), read[1]
         if (
             not isinstance(answer, np.ndarray)
             or answer.dtype != np.uint8
             or answer.shape != ((total + 7) // 8,)
         ):
-            raise ProtocolError(f"{who!r} sent a malformed routing answer")
+            raise ProtocolError(f"{read[2]!r} sent a malformed routing answer")
         bits = np.unpackbits(answer, count=total)
-        X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
-    if nodes:
+        pos[theirs] = np.cumsum(there) - there
+    if mine.size or theirs.size:
+        if X is None:
+            X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
         left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
-        rule = (column, threshold, default_left)
-        kernels.route_rows(node_of, pos, *rule, X, bits, rules is not None, left, right, out)
-    return bits
+        kernels.route_rows(
+            node_of,
+            pos,
+            column,
+            threshold,
+            default_left,
+            X,
+            decide,
+            decided,
+            bits,
+            left,
+            right,
+            out,
+        )
+    return decided
 
 
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
@@ -735,7 +754,7 @@ class Guest:
             theirs = [int(m[0]) for m in messages[host] if m[1]]
             if theirs:
                 answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
-                _route(node_of, new_node_of, layout, theirs, answer=answer, who=host, counts=counts)
+                _route(node_of, new_node_of, layout, read=(theirs, answer, host), counts=counts)
         return [c for v in frontier if v in children for c in children[v]], new_node_of
 
     def _needs_instance_space(self, host: str) -> bool:
@@ -918,22 +937,19 @@ class Host:
                     else:
                         routed = False
                 new_node_of = node_of.copy()
+                # this host's splits and the guest's, in one pass over the rows
+                left = _route(
+                    node_of,
+                    new_node_of,
+                    layout,
+                    [m[0] for m in mine],
+                    X=self.X,
+                    rules=[m[1:] for m in mine],
+                    read=(theirs, routes, self.guest) if theirs else None,
+                    counts=every,
+                )
                 if mine:
-                    own, rules = [m[0] for m in mine], [m[1:] for m in mine]
-                    left = _route(
-                        node_of, new_node_of, layout, own, X=self.X, rules=rules, counts=every
-                    )
                     ctx.send(self.guest, f"sbt/{t}/{depth}/left", np.packbits(left))
-                if theirs:
-                    _route(
-                        node_of,
-                        new_node_of,
-                        layout,
-                        theirs,
-                        answer=routes,
-                        who=self.guest,
-                        counts=every,
-                    )
                 if routed:  # the next depth's nodes, as the guest routes them
                     node_of = new_node_of
                 # the next frontier, in the guest's order: the children of each split, in turn
