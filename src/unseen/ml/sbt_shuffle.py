@@ -65,7 +65,9 @@ feature); a permutation is a Fisher-Yates shuffle driven by its stream, with
 exact rejection sampling (:func:`unseen.ml.sbt_kernels.permutation`).
 
 The per-row loops (shuffles, gathers through a permutation, sums of ``uint64``
-shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`).
+shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`); a party
+runs each depth's loops over its features in parts on every core it may use
+(:class:`~unseen.ml.sbt_kernels.FeatureThreads`).
 
 Pipelining: the dealer deals tree ``t + 1`` while the others grow tree ``t``
 (the row count of a tree is fixed by the parameters, so the guest asks for the
@@ -74,7 +76,8 @@ every tree has all rows, its next permuted bins), the guest its next masks, in
 a background thread. That work runs at a lower CPU priority (nice 19, per
 thread on Linux), so where parties share cores it takes the cycles the current
 tree's steps leave idle; only the first tree's dealing runs at full priority,
-as everyone waits for it.
+as everyone waits for it. When every tree has all rows, a host sends the next
+tree's permuted bins at the end of a tree, so they are not in flight at the root.
 """
 
 from __future__ import annotations
