@@ -271,3 +271,29 @@ def test_node_counts_take_and_slot_labels_match_numpy():
     for label_type in (np.uint8, np.uint16):
         out = kernels.slot_labels(slot, 3, np.empty(slot.size, dtype=label_type))
         assert np.array_equal(out, np.where(slot < 0, 3, slot))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_feature_threads_split_features_into_ordered_parts(threads):
+    """Every feature in exactly one part, parts in order, the same sums as one call."""
+    f_count, n = 5, 300
+    pool = kernels.FeatureThreads(threads)
+    try:
+        spans = pool.map(f_count, lambda f: (f.start, f.stop))
+        assert spans[0][0] == 0 and spans[-1][1] == f_count
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert len(spans) == min(threads, f_count)
+        slots = kernels.pack_gathered(
+            rng.integers(0, 4, (f_count, n)).astype(np.uint8),
+            np.stack([rng.permutation(n).astype(np.int32) for _ in range(f_count)]),
+            2,
+        )
+        bins = rng.integers(0, 7, (f_count, n)).astype(np.uint8)
+        shares = rng.integers(0, 2**63, (f_count, n, 1), dtype=np.uint64)
+        whole = kernels.label_sums(slots, 2, bins, shares, 7, 3)
+        parts = pool.concat(
+            f_count, lambda f: kernels.label_sums(slots[f], 2, bins[f], shares[f], 7, 3)
+        )
+        assert np.array_equal(parts, whole)
+    finally:
+        pool.close()
