@@ -48,7 +48,10 @@ Leakage (semi-honest; the dealer colludes with no one):
   SecureBoost reveals those counts too in its first tree (every row has the
   same hessian there) and, for squared-error loss, in every tree; here they
   are revealed in every tree. A fresh ``pi_f`` per tree and per feature keeps
-  labels from being linked across trees or features.
+  labels from being linked across trees or features. (A tree's permuted bins
+  can arrive at the end of the tree before; when early stopping ends training
+  there, the guest holds those of a tree never grown: the root's bin counts,
+  the same in every tree when all trees have all rows.)
 
 Cost per host per tree, with ``w`` words a row (8 bytes each; ``w = 1`` for
 logistic gradients): the guest sends ``8 w rows`` bytes; the dealer sends
