@@ -295,5 +295,6 @@ def test_feature_threads_split_features_into_ordered_parts(threads):
             f_count, lambda f: kernels.label_sums(slots[f], 2, bins[f], shares[f], 7, 3)
         )
         assert np.array_equal(parts, whole)
+        assert pool.map(0, lambda f: (f.start, f.stop)) == [(0, 0)]  # no features: one call
     finally:
         pool.close()

@@ -54,9 +54,9 @@ class FeatureThreads:
 
     def map(self, f_count: int, work: Callable[[slice], _T]) -> list[_T]:
         """``work`` over features ``0 .. f_count - 1`` in consecutive parts, results in order."""
-        parts = min(self.threads, f_count)
+        parts = max(1, min(self.threads, f_count))  # one (empty) part for no features
         cuts = [f_count * i // parts for i in range(parts + 1)]
-        spans = [slice(cuts[i], cuts[i + 1]) for i in range(max(parts, 1))]
+        spans = [slice(cuts[i], cuts[i + 1]) for i in range(parts)]
         if self._pool is None or len(spans) == 1:
             return [work(span) for span in spans]
         others = [self._pool.submit(work, span) for span in spans[1:]]

@@ -517,8 +517,8 @@ class ShuffleHostExchange(HostExchange):
         the first tree's permutations are derived during set-up. ``all_rows``: every
         tree has all rows (no ``subsample``, no GOSS), so every tree has the same bins;
         then each tree's permuted bins go to the guest at the end of the tree before, up
-        to ``trees`` (``n_estimators``), and the guest can sum its share of a root as
-        soon as the tree begins."""
+        to ``trees`` (``n_estimators``): they are at the guest when the tree begins,
+        not in flight beside the root's sums."""
         self.ctx, self.guest, self.dealer, self.width = ctx, guest, dealer, width
         self.lanes = share_lanes(objective)
         with ctx.step("ss-dealer: seeds"):
