@@ -455,6 +455,8 @@ def _route(
     here, unpacked (uint8), to be sent where this party decided. ``counts``: the
     rows in each node of ``node_of``, if the caller has them.
     """
+    if not len(nodes) and read is None:  # no split at this depth is routed here
+        return np.zeros(0, dtype=np.uint8)
     if counts is None:
         counts = np.bincount(node_of, minlength=layout.n_nodes)
     pos = np.full(layout.n_nodes, -1, dtype=np.int64)
@@ -482,24 +484,12 @@ def _route(
             raise ProtocolError(f"{read[2]!r} sent a malformed routing answer")
         bits = np.unpackbits(answer, count=total)
         pos[theirs] = np.cumsum(there) - there
-    if mine.size or theirs.size:
-        if X is None:
-            X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
-        left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
-        kernels.route_rows(
-            node_of,
-            pos,
-            column,
-            threshold,
-            default_left,
-            X,
-            decide,
-            decided,
-            bits,
-            left,
-            right,
-            out,
-        )
+    if X is None:
+        X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
+    left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
+    kernels.route_rows(
+        node_of, pos, column, threshold, default_left, X, decide, decided, bits, left, right, out
+    )
     return decided
 
 

@@ -629,14 +629,9 @@ class ShuffleHostExchange(HostExchange):
         # tree ahead), so they go now, off the next root's path (sent at the next tree's
         # start otherwise, and none past the last tree)
         ahead = self._next
-        if (
-            self.trees is not None
-            and tree + 1 < self.trees
-            and ahead is not None
-            and ahead[:2] == (tree + 1, self._cols.shape[1])
-        ):
+        if self.trees is not None and tree + 1 < self.trees and ahead and ahead[0] == tree + 1:
             _, cols, pbins = ahead[2].result()
-            if pbins is not None and cols is self._cols:
+            if pbins is not None and cols is self._cols:  # made from this tree's bins
                 self._sender.send(self.guest, f"{_NS}/{tree + 1}/bins", pbins)
                 self._bins_sent = tree + 1
 
