@@ -201,6 +201,51 @@ def test_digits_is_lossless():
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
 
+def test_fair_is_lossless():
+    """statsmodels' Fair (6,366 women, 8 features; 32% had an affair): the larger data set
+    the CI runs (Caravan needs ISLP, which needs torch)."""
+    from statsmodels.datasets import fair
+
+    df = fair.load_pandas().data
+    y = (df.pop("affairs") > 0).to_numpy(dtype=float)
+    X = df.to_numpy(dtype=float)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    params = dict(n_estimators=20, max_depth=5, learning_rate=0.1, max_bin=32)
+    p, _ = fit_jointly(
+        "ss-dealer", [Xtr[:, :4], Xtr[:, 4:]], ytr, [Xte[:, :4], Xte[:, 4:]], **params
+    )
+    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+
+
+def test_randhie_regression_is_lossless():
+    """statsmodels' RAND health insurance experiment (20,190 person-years, 9 features):
+    doctor visits, squared error."""
+    from statsmodels.datasets import randhie
+
+    df = randhie.load_pandas().data
+    y = df.pop("mdvis").to_numpy(dtype=float)
+    X = df.to_numpy(dtype=float)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
+    params = dict(n_estimators=10, max_depth=4, learning_rate=0.3, max_bin=32)
+    p, _ = fit_jointly(
+        "ss-dealer",
+        [Xtr[:, :4], Xtr[:, 4:]],
+        ytr,
+        [Xte[:, :4], Xte[:, 4:]],
+        estimator=SecureBoostRegressor,
+        **params,
+    )
+    obj = "reg:squarederror"
+    ref = xgb_scores(Xtr, ytr, Xte, objective=obj, binned=True, **params)
+    np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-3)
+    rmse, rmse_xgb = (
+        float(np.sqrt(np.mean((yte - q) ** 2)))
+        for q in (p, xgb_scores(Xtr, ytr, Xte, objective=obj, **params))
+    )
+    assert abs(rmse - rmse_xgb) < 0.005 * rmse_xgb
+
+
 def test_regression_matches_xgboost():
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
