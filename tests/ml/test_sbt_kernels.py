@@ -298,3 +298,40 @@ def test_feature_threads_split_features_into_ordered_parts(threads):
         assert pool.map(0, lambda f: (f.start, f.stop)) == [(0, 0)]  # no features: one call
     finally:
         pool.close()
+
+
+def test_a_warm_up_step_is_held_by_one_process_at_a_time():
+    with kernels._step_lock("test-step", wait=False) as first:
+        assert first
+        # flock locks belong to the open file: a second open conflicts as another process's
+        with kernels._step_lock("test-step", wait=False) as second:
+            assert not second
+    with kernels._step_lock("test-step", wait=False) as again:
+        assert again
+
+
+def test_warm_up_passes_over_a_step_another_process_compiles_then_loads_it():
+    import threading
+    import time
+
+    kernels.warm_up()  # compiled (or loaded) once, so the steps below are quick
+    done = threading.Event()
+    order: list[str] = []
+    steps = [(name, lambda name=name: order.append(name)) for name, _ in kernels._WARM_STEPS]
+    held = steps[0][0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernels, "_WARM_STEPS", tuple(steps))
+        with kernels._step_lock(held, wait=False) as mine:
+            assert mine
+            worker = threading.Thread(target=lambda: (kernels.warm_up(), done.set()))
+            worker.start()
+            # every other step is done while the first is held elsewhere; not the first
+            for _ in range(200):
+                if len(order) == len(steps) - 1:
+                    break
+                time.sleep(0.05)
+            assert order == [name for name, _ in steps[1:]]
+            assert not done.wait(0.5)
+        worker.join(timeout=30)
+    assert done.is_set()
+    assert order == [name for name, _ in steps[1:]] + [held]
