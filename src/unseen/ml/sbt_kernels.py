@@ -651,16 +651,15 @@ def _warm_permutations() -> None:
     add_permuted_bin_sums(pairs, perms, shares, np.zeros((1, 4), dtype=np.uint8), 2)
 
 
-def _warm_labels() -> None:
+def _warm_labels(label_type: type) -> None:
     perms = np.arange(4, dtype=np.int32).reshape(1, 4)
-    u8 = np.zeros((1, 4), dtype=np.uint8)
     # a node slot per row, one vector for every feature: with two features or more the
     # broadcast is not contiguous, a type of its own
     two = np.concatenate([perms, perms])
-    for label_type in (np.uint8, np.uint16):
-        for some in (two, perms):
-            pack_gathered(np.broadcast_to(np.zeros(4, label_type), some.shape), some, 1)
-    pack_gathered(u8, perms, 8)  # each feature's bins
+    for some in (two, perms):
+        pack_gathered(np.broadcast_to(np.zeros(4, label_type), some.shape), some, 1)
+    if label_type is np.uint8:
+        pack_gathered(np.zeros((1, 4), dtype=np.uint8), perms, 8)  # each feature's bins
 
 
 def _warm_label_sums() -> None:
@@ -711,7 +710,8 @@ def _warm_routing() -> None:
 
 #: warm-up steps, the costliest first; each compiles the types SecureBoost passes
 _WARM_STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
-    ("labels", _warm_labels),
+    ("labels-8", lambda: _warm_labels(np.uint8)),
+    ("labels-16", lambda: _warm_labels(np.uint16)),
     ("label-sums", _warm_label_sums),
     ("histograms", _warm_histograms),
     ("splits", _warm_splits),
