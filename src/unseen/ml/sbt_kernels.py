@@ -730,22 +730,19 @@ def _step_lock(name: str, wait: bool) -> Iterator[bool]:
     another user's file), yields ``True`` without a lock: the step is then compiled
     here as well, which is never wrong, only slower.
     """
+    fd = _lock_file(name)
+    if fd is None:
+        yield True
+        return
     try:
         import fcntl
-    except ImportError:  # not POSIX
-        yield True
-        return
-    key = hashlib.sha256(f"{__file__}|{numba.__version__}".encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"unseen-numba-{key}-{name}.lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError:
-        yield True
-        return
-    try:
+
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            held = True
         except BlockingIOError:
+            held = False
+        if not held:
             yield False
             return
         try:
@@ -754,6 +751,24 @@ def _step_lock(name: str, wait: bool) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _lock_file(name: str) -> int | None:
+    """An open descriptor of step ``name``'s lock file (one per copy of this module and
+    Numba version), or ``None`` where there can be none."""
+    try:
+        import fcntl  # noqa: F401 - POSIX only
+    except ImportError:
+        return None
+    key = hashlib.sha256(f"{__file__}|{numba.__version__}".encode()).hexdigest()[:16]
+    try:
+        return os.open(
+            Path(tempfile.gettempdir()) / f"unseen-numba-{key}-{name}.lock",
+            os.O_RDWR | os.O_CREAT,
+            0o600,
+        )
+    except OSError:
+        return None
 
 
 def warm_up() -> None:
@@ -765,7 +780,7 @@ def warm_up() -> None:
     once through, loads the steps it passed over from Numba's cache as their
     compilers finish. On the 2-core reference machine compiling everything takes
     about 15 s of one core; three parties each compiling all of it at once took
-    24-27 s before their first tree. Once compiled, loading takes about a second.
+    24-34 s before their first tree. Once compiled, loading takes about a second.
     """
     passed_over = []
     for name, step in _WARM_STEPS:
