@@ -174,16 +174,22 @@ def _caravan():
     return df.to_numpy(dtype=float), y
 
 
-def test_caravan_is_lossless():
-    """ISLP's Caravan (5,822 insurance customers, 85 features, 6% buyers)."""
-    X, y = _caravan()
+def assert_lossless(X, y, guest_columns, **params):
+    """ss-dealer on a stratified 75/25 split, guest: label + the first ``guest_columns``
+    columns, host: the rest; AUC within 0.005 of XGBoost, scores equal on the same bins."""
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    params = dict(n_estimators=20, max_depth=4, learning_rate=0.1, max_bin=32)
+    g = guest_columns
     p, _ = fit_jointly(
-        "ss-dealer", [Xtr[:, :25], Xtr[:, 25:]], ytr, [Xte[:, :25], Xte[:, 25:]], **params
+        "ss-dealer", [Xtr[:, :g], Xtr[:, g:]], ytr, [Xte[:, :g], Xte[:, g:]], **params
     )
     assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
     np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+
+
+def test_caravan_is_lossless():
+    """ISLP's Caravan (5,822 insurance customers, 85 features, 6% buyers)."""
+    X, y = _caravan()
+    assert_lossless(X, y, 25, n_estimators=20, max_depth=4, learning_rate=0.1, max_bin=32)
 
 
 def test_digits_is_lossless():
@@ -192,13 +198,7 @@ def test_digits_is_lossless():
 
     X, d = load_digits(return_X_y=True)
     y = (d >= 5).astype(float)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    params = dict(n_estimators=10, max_depth=4, learning_rate=0.3, max_bin=16)
-    p, _ = fit_jointly(
-        "ss-dealer", [Xtr[:, :24], Xtr[:, 24:]], ytr, [Xte[:, :24], Xte[:, 24:]], **params
-    )
-    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
-    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+    assert_lossless(X, y, 24, n_estimators=10, max_depth=4, learning_rate=0.3, max_bin=16)
 
 
 def test_fair_is_lossless():
@@ -208,14 +208,9 @@ def test_fair_is_lossless():
 
     df = fair.load_pandas().data
     y = (df.pop("affairs") > 0).to_numpy(dtype=float)
-    X = df.to_numpy(dtype=float)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
-    params = dict(n_estimators=20, max_depth=5, learning_rate=0.1, max_bin=32)
-    p, _ = fit_jointly(
-        "ss-dealer", [Xtr[:, :4], Xtr[:, 4:]], ytr, [Xte[:, :4], Xte[:, 4:]], **params
+    assert_lossless(
+        df.to_numpy(dtype=float), y, 4, n_estimators=20, max_depth=5, learning_rate=0.1, max_bin=32
     )
-    assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
-    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
 
 
 def test_randhie_regression_is_lossless():
