@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -311,9 +313,6 @@ def test_a_warm_up_step_is_held_by_one_process_at_a_time():
 
 
 def test_warm_up_passes_over_a_step_another_process_compiles_then_loads_it():
-    import threading
-    import time
-
     kernels.warm_up()  # compiled (or loaded) once, so the steps below are quick
     done = threading.Event()
     order: list[str] = []

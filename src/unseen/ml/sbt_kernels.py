@@ -34,6 +34,11 @@ import numba
 import numpy as np
 from numba import njit
 
+try:
+    import fcntl  # the warm-up's file locks: POSIX only
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 from unseen.crypto.parallel import usable_cpus
 from unseen.crypto.prg import AesCtrPrg
 
@@ -735,8 +740,6 @@ def _step_lock(name: str, wait: bool) -> Iterator[bool]:
         yield True
         return
     try:
-        import fcntl
-
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             held = True
@@ -756,9 +759,7 @@ def _step_lock(name: str, wait: bool) -> Iterator[bool]:
 def _lock_file(name: str) -> int | None:
     """An open descriptor of step ``name``'s lock file (one per copy of this module and
     Numba version), or ``None`` where there can be none."""
-    try:
-        import fcntl  # noqa: F401 - POSIX only
-    except ImportError:
+    if fcntl is None:
         return None
     key = hashlib.sha256(f"{__file__}|{numba.__version__}".encode()).hexdigest()[:16]
     try:
