@@ -364,6 +364,46 @@ def test_model_files_round_trip_and_predictor(tmp_path):
     res = run_local({"guest": run("guest", Xte[:, :10]), "host1": run("host1", Xte[:, 10:])})
     np.testing.assert_allclose(res["guest"], p)
     assert res["host1"] is None
+    # the estimator's own load: the same parameters, and it predicts as before
+    loaded = {n: SecureBoostClassifier.load(tmp_path / n) for n in ("guest", "host1")}
+    assert loaded["guest"].get_params() == models["guest"].get_params()
+    res = run_local(
+        {
+            "guest": lambda ctx: loaded["guest"].predict_proba(ctx, Xte[:, :10]),
+            "host1": lambda ctx: loaded["host1"].predict_proba(ctx, Xte[:, 10:]),
+        }
+    )
+    np.testing.assert_allclose(res["guest"][:, 1], p)
+
+
+def test_parameters_follow_scikit_learns_convention():
+    """get_params gives the constructor's arguments (so clone works), set_params checks
+    them as the constructor does and changes nothing when one is bad."""
+    from sklearn.base import clone
+
+    est = SecureBoostClassifier(
+        n_estimators=3, goss=(0.2, 0.1), mode="he", he_options={"scheme": "ou"}
+    )
+    copy = clone(est)
+    assert copy is not est and copy.get_params() == est.get_params()
+    assert type(est)(**est.get_params()).get_params() == est.get_params()
+    assert "objective" not in est.get_params()
+    assert repr(est) == (
+        "SecureBoostClassifier(n_estimators=3, goss=(0.2, 0.1), mode='he', "
+        "he_options={'scheme': 'ou'})"
+    )
+    assert est.set_params(max_depth=4, mode="plain") is est
+    assert est.params.max_depth == 4 and est.mode == "plain"
+    before = est.get_params()
+    with pytest.raises(ConfigError, match="max_depth"):
+        est.set_params(max_depth=0)
+    with pytest.raises(ConfigError, match="unknown mode"):
+        est.set_params(learning_rate=0.1, mode="magic")
+    with pytest.raises(ConfigError, match="unknown parameter.*depth"):
+        est.set_params(depth=3)
+    assert est.get_params() == before
+    assert SecureBoostRegressor().params.objective == "reg:squarederror"
+    assert repr(SecureBoostRegressor(max_bin=16)) == "SecureBoostRegressor(max_bin=16)"
 
 
 def test_bad_inputs_fail_with_the_root_cause():

@@ -50,7 +50,7 @@ space"), and protection against malicious parties.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -872,8 +872,31 @@ class _SecureBoost:
         self.he_options = he_options
         self.model_: PartyModel | None = None
 
-    def get_params(self) -> dict[str, Any]:
-        return {**self.params.to_json(), "mode": self.mode}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as scikit-learn's ``get_params``: ``clone`` and
+        ``type(est)(**est.get_params())`` make an unfitted copy. ``deep`` changes
+        nothing (no parameter is an estimator)."""
+        # the very objects passed (scikit-learn's clone checks identity), not copies
+        params = {f.name: getattr(self.params, f.name) for f in fields(self.params)}
+        del params["objective"]  # the class's, not an argument
+        return {**params, "mode": self.mode, "he_options": self.he_options}
+
+    def set_params(self, **params: Any) -> _SecureBoost:
+        """Change constructor arguments, checked as the constructor checks them; a fitted
+        model is kept until the next ``fit``."""
+        unknown = sorted(set(params) - set(self.get_params()))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} for {type(self).__name__}"
+            )
+        checked = type(self)(**{**self.get_params(), **params})  # raises before any change
+        self.params, self.mode, self.he_options = checked.params, checked.mode, checked.he_options
+        return self
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params()
+        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def fit(
         self,
@@ -926,15 +949,9 @@ class _SecureBoost:
     @classmethod
     def load(cls, directory: str | Path) -> _SecureBoost:
         part = PartyModel.load(directory)
-        est = cls(
-            mode=part.mode,
-            **{
-                k: v
-                for k, v in part.params.to_json().items()
-                if k not in ("objective",) and k != "goss"
-            },
-            goss=part.params.goss,
-        )
+        params = asdict(part.params)
+        del params["objective"]
+        est = cls(mode=part.mode, **params)
         est.model_ = part
         return est
 
