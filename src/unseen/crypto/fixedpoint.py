@@ -26,6 +26,7 @@ Value ranges:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -196,7 +197,7 @@ def _round_scaled_array(a: np.ndarray, frac_bits: int) -> list[int]:
         r = fl + (y - fl >= 0.5)
     small = np.abs(r) < 2.0**62
     if small.all():
-        return r.astype(np.int64).tolist()
+        return cast(list[int], r.astype(np.int64).tolist())  # Python ints
     out: list[int] = []
     for x, ri, ok in zip(flat.tolist(), r.tolist(), small.tolist(), strict=True):
         if ok:

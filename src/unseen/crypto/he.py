@@ -135,7 +135,7 @@ def random_unit(n: mpz) -> mpz:
 
 def mulmod_seconds(modulus_bits: int) -> float:
     """Rough cost of one multiplication and reduction (5 us at 4096 bits, 2.5 GHz Xeon)."""
-    return 5e-6 * (modulus_bits / 4096) ** 1.6
+    return float(5e-6 * (modulus_bits / 4096) ** 1.6)
 
 
 # --------------------------------------------------------------------------- arrays

@@ -174,7 +174,7 @@ class SlotLayout:
         return ints.astype(np.float64) / float(2 ** (frac_bits * scale))
 
 
-def _pack_chunk(modulus: mpz, slot_bits: int, n_slots: int, flat: list) -> list[mpz]:
+def _pack_chunk(modulus: mpz, slot_bits: int, n_slots: int, flat: list[mpz]) -> list[mpz]:
     """Horner shift-and-add of consecutive groups of ``n_slots`` ciphertexts."""
     shift = 1 << slot_bits
     out = []

@@ -722,7 +722,7 @@ class PaillierProvider(TripleProvider):
             raise ProtocolError(f"{self.other!r} sent bad ciphertexts under {key!r}: {e}") from None
         if ct.shape != shape:
             raise ProtocolError(f"{self.other!r} sent ciphertexts {ct.shape}, expected {shape}")
-        return ct
+        return np.asarray(ct)
 
     def _masks(self, shape: Shape, value_bits: int) -> np.ndarray:
         """Masks uniform in ``[0, 2^(value_bits + sigma))`` (Python ints), from ``secrets``."""
@@ -782,8 +782,11 @@ class PaillierProvider(TripleProvider):
 
             def elementwise(pk: Any, ct: list[np.ndarray]) -> np.ndarray:
                 # Enc(a0)^b1 * Enc(b0)^a1 = Enc(a0 b1 + a1 b0)
-                return pk.add(
-                    pk.mul_plain(ct[0], b, n_jobs=n_jobs), pk.mul_plain(ct[1], a, n_jobs=n_jobs)
+                return np.asarray(
+                    pk.add(
+                        pk.mul_plain(ct[0], b, n_jobs=n_jobs),
+                        pk.mul_plain(ct[1], a, n_jobs=n_jobs),
+                    )
                 )
 
             cross = self._cross(
@@ -804,7 +807,7 @@ class PaillierProvider(TripleProvider):
                 right = np.stack(
                     [pk.matvec(a2, eb0[:, j], n_jobs=n_jobs) for j in range(out2[1])], axis=1
                 )
-                return pk.add(left.reshape(out2), right.reshape(out2))
+                return np.asarray(pk.add(left.reshape(out2), right.reshape(out2)))
 
             inner = max(1, sa[-1])
             cross = self._cross(

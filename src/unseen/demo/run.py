@@ -182,7 +182,7 @@ class Demo:
             args += ["--label", LABEL, "--exclude", "name"]
         return args
 
-    def vertical_lr(self) -> dict:
+    def vertical_lr(self) -> dict[str, Any]:
         _say("4. Vertical logistic regression, ss-dealer mode (secret sharing + a dealer)")
         commands = {
             party: [
@@ -207,7 +207,7 @@ class Demo:
         )
         return metrics
 
-    def secureboost(self) -> dict:
+    def secureboost(self) -> dict[str, Any]:
         _say("5. SecureBoost, ss-dealer mode, then joint prediction on the test rows")
         commands = {
             party: [
@@ -244,7 +244,7 @@ class Demo:
         )
         return metrics
 
-    def summary(self, lr: dict, sbt: dict) -> int:
+    def summary(self, lr: dict[str, Any], sbt: dict[str, Any]) -> int:
         _say("6. Summary on the test rows (AUC / KS)")
         base = baselines(self.dir(BANK), self.dir(TELECOM))
         rows = [
@@ -284,9 +284,10 @@ def _show_statement(proc: PartyProcess, lines: int = 3) -> None:
         _say(f"     | {line}")
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return doc
     except FileNotFoundError:
         raise DemoFailed(f"{path} was not written") from None
 
@@ -295,7 +296,7 @@ def _short(arg: str, root: Path) -> str:
     return arg.replace(str(root) + "/", "")
 
 
-def baselines(bank_dir: Path, tel_dir: Path) -> dict:
+def baselines(bank_dir: Path, tel_dir: Path) -> dict[str, Any]:
     """Plaintext models on the joined data: what federation should match (demo only)."""
     from unseen.ml.lr_common import LRParams
     from unseen.ml.lr_plain import fit_plain
@@ -314,7 +315,7 @@ def baselines(bank_dir: Path, tel_dir: Path) -> dict:
     params = LRParams(
         epochs=int(LR_FLAGS[1]), learning_rate=float(LR_FLAGS[3]), l2=float(LR_FLAGS[5])
     )
-    out: dict = {}
+    out: dict[str, Any] = {}
     joined = fit_plain(np.hstack([xb, xt]), y, params, seed=None)
     out["lr_joined"] = evaluate(
         y_test, joined.predict_proba(np.hstack([xb_test, xt_test]))

@@ -96,7 +96,7 @@ def _numeric(
     if bad.any():
         row = int(np.argmax(bad))
         raise InputError(f"{x[row]} is not a finite number", file=file, row=row + 1, column=name)
-    return x
+    return np.asarray(x)
 
 
 def _label(

@@ -151,7 +151,7 @@ class Standardizer:
         return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean) / self.std
+        return np.asarray((x - self.mean) / self.std)
 
 
 # -- the local optimiser ----------------------------------------------------------------

@@ -251,7 +251,7 @@ class HeParty:
             raise ProtocolError(f"{self.other!r} sent bad ciphertexts under {key!r}: {e}") from None
         if ct.shape != (count,):
             raise ProtocolError(f"{self.other!r} sent {ct.shape} ciphertexts, expected {count}")
-        return ct
+        return np.asarray(ct)
 
     # -- online: one batch ----------------------------------------------------------------
     def _batch(self, epoch: int, t: int, k: int, lr: float, acc: dict[str, Any]) -> None:
@@ -320,7 +320,7 @@ class HeParty:
         u = (w - 4 * acc["t_y"]) & _MASK64  # -4 y.u + S_H, scaled
         u_real = (u - (1 << 64) if u >> 63 else u) / SCALE
         total = loss_from_parts(self.roles.rows, acc["sum_d"], acc["y_dot_dg"], acc["s"])
-        return (total + 0.5 * u_real) / self.roles.rows
+        return float((total + 0.5 * u_real) / self.roles.rows)
 
     def fit(self, on_epoch: Announce | None = None) -> TrainResult:
         ctx = self.ctx

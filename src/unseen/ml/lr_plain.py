@@ -35,7 +35,7 @@ class PlainResult:
     epoch_seconds: list[float] = field(default_factory=list)
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        return self.scaler.transform(x) @ self.weights + self.intercept
+        return np.asarray(self.scaler.transform(x) @ self.weights + self.intercept)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return sigmoid(self.decision_function(x))

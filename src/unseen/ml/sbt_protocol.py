@@ -810,7 +810,7 @@ class Guest:
             for host in self.hosts
         ]
         (leaf,) = combine_masks(mine, theirs)
-        return trees.values[t][trees.layouts[t].leaves()][leaf]
+        return np.asarray(trees.values[t][trees.layouts[t].leaves()][leaf])
 
 
 # --------------------------------------------------------------------------- host

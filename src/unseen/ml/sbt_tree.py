@@ -128,7 +128,7 @@ def first_best(gains: np.ndarray) -> np.ndarray:
     """Per row, the first column whose gain is within :data:`TIE` of the row's maximum."""
     best = gains.max(axis=1, keepdims=True)
     tol = TIE * np.maximum(1.0, np.abs(np.where(np.isfinite(best), best, 0.0)))
-    return np.argmax(gains >= best - tol, axis=1)
+    return np.asarray(np.argmax(gains >= best - tol, axis=1))
 
 
 def find_splits(
@@ -180,7 +180,7 @@ def merge_best(candidates: list[BestSplits]) -> tuple[np.ndarray, BestSplits]:
 
 def is_worth_splitting(gain: np.ndarray, rule: SplitRule) -> np.ndarray:
     """XGBoost's validity test for a candidate split."""
-    return np.isfinite(gain) & (gain > MIN_GAIN) & (gain >= rule.gamma)
+    return np.asarray(np.isfinite(gain) & (gain > MIN_GAIN) & (gain >= rule.gamma))
 
 
 # --------------------------------------------------------------------------- histograms

@@ -162,7 +162,9 @@ def as_party_data(
 
 
 # -- the handshake -----------------------------------------------------------------------------
-def handshake(ctx: Context, data: PartyData | None, params: LRParams) -> tuple[JobRoles, dict]:
+def handshake(
+    ctx: Context, data: PartyData | None, params: LRParams
+) -> tuple[JobRoles, dict[str, Any]]:
     """Tell every party what I have; derive the roles (the same at every party); check params.
 
     Returns the roles and the guest's job values (row-order seed, model id).
@@ -190,7 +192,9 @@ def handshake(ctx: Context, data: PartyData | None, params: LRParams) -> tuple[J
         return _roles(ctx, told, params)
 
 
-def _roles(ctx: Context, told: dict[str, dict], params: LRParams) -> tuple[JobRoles, dict]:
+def _roles(
+    ctx: Context, told: dict[str, dict[str, Any]], params: LRParams
+) -> tuple[JobRoles, dict[str, Any]]:
     order = list(ctx.parties)
     modes = {p: m["params"].get("mode") for p, m in told.items()}
     if len(set(modes.values())) != 1:
@@ -344,7 +348,7 @@ class VerticalLR:
         z = self.scaler_.transform(x) @ self.coef_
         if self.intercept_ is not None:
             z = z + self.intercept_
-        return z
+        return np.asarray(z)
 
     def decision_function(
         self, ctx: Context, data: Any, *, to: str | None = None, namespace: str = "lr-predict"

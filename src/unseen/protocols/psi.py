@@ -61,6 +61,7 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -239,7 +240,7 @@ def _batches(
         yield points[i : i + size] if order is None else points[order[i : i + size]]
 
 
-def _hello(ctx: Context, peer: str, n: int, opts: PsiOptions, id_count: int) -> dict:
+def _hello(ctx: Context, peer: str, n: int, opts: PsiOptions, id_count: int) -> dict[str, Any]:
     mine = {
         "protocol": PROTOCOL,
         "version": VERSION,

@@ -31,6 +31,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from cryptography import x509
@@ -219,7 +220,7 @@ def keygen(
     key_path, cert_path, parties_path = d / f"{name}.key", d / f"{name}.crt", d / "parties.toml"
     if key_path.exists() and not force:
         raise ConfigError(f"{key_path} exists already (use --force to replace it)")
-    doc: dict = {}
+    doc: dict[str, Any] = {}
     if parties_path.exists():
         try:
             doc = tomllib.loads(parties_path.read_text(encoding="utf-8"))
