@@ -212,7 +212,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
         start_party(
             "g",
             ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
-            + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")],
+            + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")]
+            + ["--colsample-bytree", "0.5", "--random-state", "3"],
             tmp_path / "logs",
         ),
         start_party(
@@ -224,6 +225,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     ]
     wait_all(procs, 120)
     assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    params = json.loads((tmp_path / "gm" / "model.json").read_text())["params"]
+    assert params["colsample_bytree"] == 0.5 and params["random_state"] == 3
     flags = ["--parties", str(parties), "--id", "id", "--quiet"]
     pred = [
         start_party(

@@ -334,6 +334,56 @@ def test_subsample_and_goss_train():
         assert auc(yte, p) > 0.97
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_colsample_bytree_is_xgboosts_with_the_same_feature_samples(mode):
+    """Each tree splits only on its sample of all parties' features: the model equals
+    XGBoost grown tree by tree on the same bins and the same samples (XGBoost's
+    ``feature_weights`` 1 on a tree's sampled features, 0 elsewhere)."""
+    import xgboost as xgb
+
+    from unseen.ml.sbt_protocol import feature_sampler, tree_features
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=6, colsample_bytree=0.3, random_state=5)
+    p, _ = fit_jointly(mode, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **params)
+    rng = feature_sampler(5)
+    samples = [tree_features(rng, 30, 0.3) for _ in range(6)]
+    assert all(s is not None and s.size == 9 for s in samples)  # int(0.3 * 30) of 30
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    dtrain = xgb.DMatrix(btr, label=ytr)
+    booster = None
+    for sample in samples:
+        weights = np.zeros(30)
+        weights[sample] = 1.0
+        dtrain.set_info(feature_weights=weights)
+        booster = xgb.train({**reference, "colsample_bytree": 0.3}, dtrain, 1, xgb_model=booster)
+    assert booster is not None
+    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), atol=1e-5)
+    # the sampling took effect: every feature gives another model
+    every = xgb_scores(Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=6))
+    assert np.abs(p - every).max() > 1e-3
+
+
+def test_colsample_bytree_counts_as_xgboost_does():
+    from unseen.ml.sbt_protocol import tree_features
+
+    rng = np.random.default_rng(0)
+    assert tree_features(rng, 10, 1.0) is None
+    # in single precision, as XGBoost: 0.84 of 75 is 62 (63 in double precision)
+    assert tree_features(rng, 75, 0.84).size == 62
+    assert tree_features(rng, 10, 0.01).size == 1  # at least one
+    drawn = tree_features(rng, 40, 0.5)
+    assert drawn.size == 20 and np.all(np.diff(drawn) > 0) and drawn.max() < 40
+    with pytest.raises(ConfigError, match="colsample_bytree"):
+        SecureBoostClassifier(colsample_bytree=0)
+    with pytest.raises(ConfigError, match="colsample_bytree"):
+        SecureBoostClassifier(colsample_bytree=1.5)
+
+
 def test_model_files_round_trip_and_predictor(tmp_path):
     Xtr, Xte, ytr, yte = breast_cancer()
     p, models = fit_jointly(

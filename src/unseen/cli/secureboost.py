@@ -21,6 +21,7 @@ HYPER = (
     "gamma",
     "min_child_weight",
     "subsample",
+    "colsample_bytree",
     "base_score",
     "early_stopping_rounds",
     "random_state",
@@ -55,9 +56,17 @@ HYPER = (
 )
 @click.option("--subsample", type=float, default=None, help="Rows per tree, (0, 1] [default: 1].")
 @click.option(
+    "--colsample-bytree",
+    type=float,
+    default=None,
+    help="Features per tree (all parties' together), (0, 1] [default: 1].",
+)
+@click.option(
     "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."
 )
-@click.option("--random-state", type=int, default=None, help="Seed of the row sampling.")
+@click.option(
+    "--random-state", type=int, default=None, help="Seed of the row and feature sampling."
+)
 @click.option(
     "--goss", default=None, help="GOSS sampling 'top,other', e.g. 0.2,0.1 (instead of --subsample)."
 )

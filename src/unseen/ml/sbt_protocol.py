@@ -101,6 +101,7 @@ class BoostParams:
     gamma: float = 0.0
     min_child_weight: float = 1.0
     subsample: float = 1.0
+    colsample_bytree: float = 1.0
     base_score: float | None = None
     early_stopping_rounds: int | None = None
     goss: tuple[float, float] | None = None  # (top_rate, other_rate)
@@ -124,6 +125,8 @@ class BoostParams:
             bad("reg_lambda, gamma and min_child_weight must be non-negative")
         if not 0 < self.subsample <= 1:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
+        if not 0 < self.colsample_bytree <= 1:
+            bad(f"colsample_bytree must lie in (0, 1], not {self.colsample_bytree}")
         if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
             bad("early_stopping_rounds must be at least 1")
         if self.goss is not None:
@@ -151,6 +154,28 @@ class BoostParams:
             return cls(**d)
         except TypeError as e:
             raise ProtocolError(f"malformed parameters: {e}") from None
+
+
+def feature_sampler(random_state: int | None) -> np.random.Generator:
+    """The guest's generator of ``colsample_bytree`` samples (not secret: which features a
+    tree may use), apart from the row sampler so that it leaves the rows' samples as
+    they are."""
+    return np.random.default_rng(None if random_state is None else [random_state, 1])
+
+
+def tree_features(rng: np.random.Generator, n_features: int, rate: float) -> np.ndarray | None:
+    """The features one tree may split on, as sorted indices into all parties' features
+    (the guest's, then each host's, in order); ``None``: every feature.
+
+    XGBoost's ``colsample_bytree``: ``max(1, int(rate * n_features))`` features drawn
+    without replacement, the product computed in single precision as XGBoost does (0.84
+    of 75 features is 62, not 63). Drawn over all parties' features together, as XGBoost
+    draws over the joined columns, so a party may have none in a tree.
+    """
+    if rate >= 1:
+        return None
+    k = max(1, int(np.float32(rate) * np.float32(n_features)))
+    return np.sort(rng.choice(n_features, size=k, replace=False))
 
 
 def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
@@ -528,6 +553,9 @@ class Guest:
         self.bins = self.binner.transform(X)
         self.width = self.binner.width
         self.sampler = np.random.default_rng(params.random_state)  # row sampling, not secret
+        self.feature_sampler = feature_sampler(params.random_state)
+        # per party, the local indices of the features this tree may split on (None: all)
+        self.columns: dict[str, np.ndarray | None] = {}
         self.importance_split: dict[str, int] = {}
         self.importance_gain: dict[str, float] = {}
         self._split_by: set[str] = set()  # who split a node at the last depth ("": the guest)
@@ -557,6 +585,21 @@ class Guest:
             return rows, g[rows], h[rows]
         return np.arange(n), g, h
 
+    def sample_columns(self) -> dict[str, np.ndarray | None]:
+        """Per party (``""``: the guest), the features this tree may split on
+        (:func:`tree_features`); a host still sums all of its features."""
+        counts = {"": self.X.shape[1], **{h: len(self.host_features[h]) for h in self.hosts}}
+        chosen = tree_features(self.feature_sampler, sum(counts.values()), self.p.colsample_bytree)
+        if chosen is None:
+            return dict.fromkeys(counts)
+        out: dict[str, np.ndarray | None] = {}
+        start = 0
+        for party, count in counts.items():
+            mine = chosen[(chosen >= start) & (chosen < start + count)]
+            out[party] = mine - start
+            start += count
+        return out
+
     # -- one tree ------------------------------------------------------------------------
     def grow_tree(
         self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees
@@ -566,6 +609,7 @@ class Guest:
         n = self.X.shape[0]
         rows, g, h = self.sample_rows(g_all, h_all)
         sampled = rows.size < n
+        self.columns = self.sample_columns()
         for host in self.hosts:
             ctx.send(host, f"sbt/{t}/begin", {"op": "tree", "sampled": sampled})
             if sampled:
@@ -696,7 +740,14 @@ class Guest:
         for party in parties:
             hg = np.stack([hist[v][party][0] for v in frontier])
             hh = np.stack([hist[v][party][1] for v in frontier])
-            candidates.append(find_splits(hg, hh, tg, th, n_bins[party], self.rule))
+            cols = self.columns.get(party)
+            if cols is None:
+                candidates.append(find_splits(hg, hh, tg, th, n_bins[party], self.rule))
+                continue
+            # colsample_bytree: only this tree's features, in their order (ties as XGBoost)
+            best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[party][cols], self.rule)
+            best.feature = cols[best.feature] if cols.size else best.feature
+            candidates.append(best)
         owner, best = merge_best(candidates)
         do_split = is_worth_splitting(best.gain, self.rule)
         # every host learns the layer's shape; each host, its own winning (feature, bin)
