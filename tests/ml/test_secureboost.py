@@ -334,38 +334,95 @@ def test_subsample_and_goss_train():
         assert auc(yte, p) > 0.97
 
 
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
-def test_colsample_bytree_is_xgboosts_with_the_same_feature_samples(mode):
-    """Each tree splits only on its sample of all parties' features: the model equals
-    XGBoost grown tree by tree on the same bins and the same samples (XGBoost's
-    ``feature_weights`` 1 on a tree's sampled features, 0 elsewhere)."""
+def xgb_with_feature_samples(Xtr, ytr, Xte, rate, samples, **params):
+    """XGBoost on SecureBoost's bins, grown tree by tree, each tree on the given sample of
+    features (``feature_weights`` 1 there, 0 elsewhere: XGBoost draws exactly those)."""
     import xgboost as xgb
 
-    from unseen.ml.sbt_protocol import feature_sampler, tree_features
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
-    Xtr, Xte, ytr, _ = breast_cancer()
-    params = dict(BREAST, n_estimators=6, colsample_bytree=0.3, random_state=5)
-    p, _ = fit_jointly(mode, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **params)
-    rng = feature_sampler(5)
-    samples = [tree_features(rng, 30, 0.3) for _ in range(6)]
-    assert all(s is not None and s.size == 9 for s in samples)  # int(0.3 * 30) of 30
-    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
     reference = xgboost_params(
-        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=float(np.mean(ytr)),
     )
     dtrain = xgb.DMatrix(btr, label=ytr)
     booster = None
     for sample in samples:
-        weights = np.zeros(30)
+        weights = np.zeros(Xtr.shape[1])
         weights[sample] = 1.0
         dtrain.set_info(feature_weights=weights)
-        booster = xgb.train({**reference, "colsample_bytree": 0.3}, dtrain, 1, xgb_model=booster)
+        booster = xgb.train({**reference, "colsample_bytree": rate}, dtrain, 1, xgb_model=booster)
     assert booster is not None
-    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), atol=1e-5)
+    return booster.predict(xgb.DMatrix(bte))
+
+
+@pytest.mark.parametrize(
+    "mode, rate, per_tree",
+    [
+        ("plain", 0.3, 9),  # int(0.3 * 30) of 30 features a tree
+        ("ss-dealer", 0.3, 9),
+        ("he", 0.3, 9),
+        ("plain", 0.03, 1),  # one feature a tree: a party with none in most trees
+        ("he", 0.03, 1),
+    ],
+)
+def test_colsample_bytree_is_xgboosts_with_the_same_feature_samples(mode, rate, per_tree):
+    """Each tree splits only on its sample of all parties' features: the model equals
+    XGBoost grown tree by tree on the same bins and the same samples. In plain and he
+    modes the host sums only its sampled features; in ss-dealer it sums all of them."""
+    from unseen.ml.sbt_protocol import feature_sampler, tree_features
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    trees = 6 if mode != "he" else 3
+    params = dict(BREAST, n_estimators=trees, colsample_bytree=rate, random_state=5)
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    p, _ = fit_jointly(mode, parts_tr, ytr, parts_te, **params, **extra)
+    rng = feature_sampler(5)
+    samples = [tree_features(rng, 30, rate) for _ in range(trees)]
+    assert all(s is not None and s.size == per_tree for s in samples)
+    if per_tree == 1:  # some tree had only a guest feature, some only a host feature
+        assert {bool(s[0] < 10) for s in samples} == {True, False}
+    reference = xgb_with_feature_samples(Xtr, ytr, Xte, rate, samples, **params)
+    np.testing.assert_allclose(p, reference, atol=1e-5)
     # the sampling took effect: every feature gives another model
-    every = xgb_scores(Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=6))
+    every = xgb_scores(Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=trees))
     assert np.abs(p - every).max() > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["plain", "he"])
+def test_hosts_sum_only_the_sampled_features(mode):
+    """With colsample_bytree, a plain or he host sums (and sends) only its share of the
+    tree's features: its sums take a fraction of the bytes of every feature's."""
+    from unseen.runtime.local import Transcript
+
+    Xtr, _, ytr, _ = breast_cancer()
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+
+    def bytes_of_host_sums(rate: float) -> int:
+        transcript = Transcript()
+        params = dict(BREAST, n_estimators=2, max_depth=3, colsample_bytree=rate, random_state=5)
+        run_local(
+            {
+                "guest": lambda ctx: SecureBoostClassifier(mode=mode, **params, **extra).fit(
+                    ctx, Xtr[:, :10], ytr
+                ),
+                "host1": lambda ctx: SecureBoostClassifier(mode=mode).fit(ctx, Xtr[:, 10:]),
+            },
+            transcript=transcript,
+            timeout=120,
+        )
+        return sum(
+            len(payload)
+            for sender, _, key, _, payload in transcript.messages
+            if sender == "host1" and key.endswith(("/plain-hist", "/sums"))
+        )
+
+    sent = {rate: bytes_of_host_sums(rate) for rate in (1.0, 0.3)}
+    assert 0 < sent[0.3] < 0.6 * sent[1.0], sent
 
 
 def test_colsample_bytree_counts_as_xgboost_does():

@@ -314,6 +314,23 @@ def test_split_decisions_carry_the_guests_routing_bits_and_are_checked():
             _decisions(bad)
 
 
+def test_a_feature_sample_is_checked_and_sums_land_on_their_features():
+    from unseen.ml.sbt_protocol import _features, _over_all_features
+
+    assert _features(None, 5) is None
+    assert np.array_equal(_features([0, 3], 5), [0, 3])
+    assert _features([], 5).size == 0  # no feature of this host in the tree
+    for bad in ([3, 0], [1, 1], [-1], [5], [1.0], "0,1", {"f": 1}):
+        with pytest.raises(ProtocolError, match="malformed feature sample"):
+            _features(bad, 5)
+    g, h = np.ones((2, 2, 4)), 2 * np.ones((2, 2, 4))
+    full_g, full_h = _over_all_features((g, h), np.array([1, 3]), (2, 5, 4))
+    assert full_g[:, [1, 3]].min() == 1 and full_g[:, [0, 2, 4]].max() == 0
+    assert full_h.sum() == 2 * g.size
+    wrong = (np.ones((2, 3, 4)), np.ones((2, 3, 4)))
+    assert _over_all_features(wrong, np.array([1, 3]), (2, 5, 4)) is wrong  # left to the check
+
+
 def test_a_routing_answer_is_checked_against_the_rows_of_its_nodes():
     from unseen.ml.sbt_protocol import _route
     from unseen.ml.sbt_tree import TreeLayout

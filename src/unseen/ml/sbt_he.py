@@ -213,6 +213,11 @@ class HeHostExchange(HostExchange):
             warm_up(self.pk.encrypt_raw, rows)  # re-randomisation encrypts zeros
         self.cts = np.zeros((0, 0), dtype=np.uint8)
         self.bins = np.zeros((0, 0), dtype=np.uint8)
+        self.features: np.ndarray | None = None  # the tree's sample (None: every feature)
+        self.tree_mask = mask
+
+    def use_features(self, tree: int, features: np.ndarray | None) -> None:
+        self.features = features
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         got = self.ctx.recv(self.guest, f"{_NS}/{tree}/gh")
@@ -223,6 +228,10 @@ class HeHostExchange(HostExchange):
             or got.shape != (bins.shape[0], width_bytes)
         ):
             raise ProtocolError("the guest sent malformed ciphertexts")
+        if self.features is not None:  # only the tree's sample of features
+            bins, self.tree_mask = bins[:, self.features], self.mask[self.features]
+        else:
+            self.tree_mask = self.mask
         self.cts, self.bins = got, bins
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
@@ -253,7 +262,7 @@ class HeHostExchange(HostExchange):
         cell = (
             slot[rows].astype(np.int64)[:, None] * f_count + np.arange(f_count)
         ) * self.width + self.bins[rows]
-        keep = np.bincount(cell.ravel(), minlength=n_slots * self.mask.size) > 0
+        keep = np.bincount(cell.ravel(), minlength=n_slots * self.tree_mask.size) > 0
         chosen = object_array([v for v, k in zip(sums, keep.tolist(), strict=True) if k])
         packed = pack_ciphertexts(pk, chosen, self.layout) if chosen.size else chosen
         fresh = pk.rerandomize(packed) if packed.size else packed
@@ -297,6 +306,10 @@ class HeGuestExchange(GuestExchange):
         )  # CRT if offered
         with ctx.step("he: tables"):
             warm_up(self.encrypt, rows)
+        self.features: dict[str, np.ndarray | None] = {}
+
+    def use_features(self, tree: int, features: dict[str, np.ndarray | None]) -> None:
+        self.features = features
 
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
@@ -325,7 +338,9 @@ class HeGuestExchange(GuestExchange):
         out = {}
         scale = float(1 << self.frac_bits)
         for host in self.hosts:
-            mask = self.masks[host]
+            mask, cols = self.masks[host], self.features.get(host)
+            if cols is not None:  # the host summed only the tree's sample of its features
+                mask = mask[cols]
             cells = n_slots * mask.size
             bits = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/cells")
             if (

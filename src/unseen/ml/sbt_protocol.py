@@ -218,6 +218,12 @@ class GuestExchange(ABC):
         The hosts know ``slot`` already (the guest sent the instance spaces).
         """
 
+    def use_features(self, tree: int, features: dict[str, np.ndarray | None]) -> None:  # noqa: B027
+        """This tree's ``colsample_bytree`` sample per host (local feature indices,
+        ``None``: every feature), told before :meth:`begin_tree`. Where the hosts sum only
+        those features (``plain``, ``he``), :meth:`histograms` returns theirs alone, in
+        that order; elsewhere the hosts sum every feature and this is not needed."""
+
     def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
         """Called after each tree."""
 
@@ -239,6 +245,10 @@ class HostExchange(ABC):
     @abstractmethod
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         """Produce this depth's per-bin sums for the guest."""
+
+    def use_features(self, tree: int, features: np.ndarray | None) -> None:  # noqa: B027
+        """This tree's ``colsample_bytree`` sample of this host's features (``None``:
+        all), told before :meth:`begin_tree`: an exchange may sum only those."""
 
     def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
         """Called after each tree."""
@@ -276,11 +286,17 @@ class PlainHostExchange(HostExchange):
     def __init__(self, ctx: Context, guest: str, width: int) -> None:
         self.ctx, self.guest, self.width = ctx, guest, width
         self.sums: Histograms | None = None
+        self.features: np.ndarray | None = None
+
+    def use_features(self, tree: int, features: np.ndarray | None) -> None:
+        self.features = features
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         gh = self.ctx.recv(self.guest, f"sbt/{tree}/plain-gh")
         if not isinstance(gh, np.ndarray) or gh.shape != (2, bins.shape[0]):
             raise ProtocolError("the guest sent malformed gradients")
+        if self.features is not None:  # only the tree's sample of features
+            bins = bins[:, self.features]
         self.sums = Histograms(bins, self.width, gh[0], gh[1])
 
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
@@ -425,6 +441,43 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
 
 
 # --------------------------------------------------------------------------- guest
+
+
+def _as_list(cols: np.ndarray | None) -> list[int] | None:
+    return None if cols is None else [int(c) for c in cols]
+
+
+def _features(told: Any, n_features: int) -> np.ndarray | None:
+    """A host's sample of its features for a tree, as the guest told it, checked."""
+    if told is None:
+        return None
+    cols = np.asarray(told, dtype=np.int64) if isinstance(told, list) else None
+    if (
+        cols is None
+        or cols.ndim != 1
+        or not all(isinstance(c, int) for c in told)
+        or np.any(np.diff(cols) <= 0)
+        or cols.min(initial=0) < 0
+        or cols.max(initial=0) >= n_features
+    ):
+        raise ProtocolError("the guest sent a malformed feature sample")
+    return cols
+
+
+def _over_all_features(
+    sums: tuple[np.ndarray, np.ndarray], cols: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A host's sums over its sampled features ``cols``, placed among all its features
+    (zeros elsewhere: those features take no part in this tree's splits)."""
+    out = []
+    for part in sums:
+        full = np.zeros(shape)
+        if part.shape == (shape[0], cols.size, shape[2]):
+            full[:, cols] = part
+        else:  # the shape check that follows names the host
+            return sums
+        out.append(full)
+    return out[0], out[1]
 
 
 def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -610,8 +663,11 @@ class Guest:
         rows, g, h = self.sample_rows(g_all, h_all)
         sampled = rows.size < n
         self.columns = self.sample_columns()
+        self.exchange.use_features(t, {host: self.columns[host] for host in self.hosts})
         for host in self.hosts:
-            ctx.send(host, f"sbt/{t}/begin", {"op": "tree", "sampled": sampled})
+            cols = self.columns[host]
+            begin = {"op": "tree", "sampled": sampled}
+            ctx.send(host, f"sbt/{t}/begin", begin | {"features": _as_list(cols)})
             if sampled:
                 mask = np.zeros(n, dtype=bool)
                 mask[rows] = True
@@ -691,6 +747,9 @@ class Guest:
         for host in self.hosts:
             shape = (len(compute), len(self.host_features[host]), self.width)
             got = parties.get(host)
+            cols = self.columns.get(host)
+            if got is not None and cols is not None and got[0].shape[1:2] == (cols.size,):
+                parties[host] = got = _over_all_features(got, cols, shape)
             if got is None or got[0].shape != shape or got[1].shape != shape:
                 raise ProtocolError(
                     f"{host!r} sent histograms of the wrong shape (expected {shape})"
@@ -917,6 +976,7 @@ class Host:
                     if not isinstance(packed, np.ndarray) or packed.shape != ((n + 7) // 8,):
                         raise ProtocolError("the guest sent a malformed row sample")
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
+                self.exchange.use_features(t, _features(msg.get("features"), self.bins.shape[1]))
                 with ctx.step(f"tree {t}: {self.exchange.arrives}"):
                     self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
                 layout, splits = self._grow(t, rows)

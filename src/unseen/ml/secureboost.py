@@ -29,9 +29,10 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
   rows) and the tree shapes. The guest learns, for every node, the per-bin
   sums of ``g`` and ``h`` over each host feature's bins, and which host
   (feature index, bin) split a node -- never the host's threshold, which stays
-  at the host. Hosts share their feature names. In joint prediction the guest
-  learns, for each row and each host split, which way the row goes (the
-  host's leaf masks); the hosts learn nothing.
+  at the host. Hosts share their feature names. With ``colsample_bytree`` a
+  host also learns which of its own features each tree may use. In joint
+  prediction the guest learns, for each row and each host split, which way the
+  row goes (the host's leaf masks); the hosts learn nothing.
 - ``he`` (:mod:`unseen.ml.sbt_he`): Paillier, no third party. Hosts see only
   ciphertexts of ``g``, ``h``.
 - ``ss-dealer`` (:mod:`unseen.ml.sbt_shuffle`): secret sharing with a dealer
@@ -87,7 +88,8 @@ _COMMON = (
     "Every mode: each host learns the instance space of every node (which rows reach it) and\n"
     "the tree shapes; the guest learns each host feature's per-bin sums of gradients and\n"
     "hessians at every node, and which host (feature, bin) was chosen -- never a host's\n"
-    "threshold, which stays at the host. Hosts share their feature names. In prediction the\n"
+    "threshold, which stays at the host. Hosts share their feature names (and, with\n"
+    "colsample_bytree, learn which of their own features each tree may use). In prediction the\n"
     "guest learns which way each row goes at each host split; hosts learn nothing.\n"
     "Not offered yet: the stricter variant that hides instance spaces from the hosts."
 )
