@@ -366,13 +366,15 @@ def xgb_with_feature_samples(Xtr, ytr, Xte, rate, samples, **params):
         ("ss-dealer", 0.3, 9),
         ("he", 0.3, 9),
         ("plain", 0.03, 1),  # one feature a tree: a party with none in most trees
+        ("ss-dealer", 0.03, 1),
         ("he", 0.03, 1),
     ],
 )
 def test_colsample_bytree_is_xgboosts_with_the_same_feature_samples(mode, rate, per_tree):
     """Each tree splits only on its sample of all parties' features: the model equals
     XGBoost grown tree by tree on the same bins and the same samples. In plain and he
-    modes the host sums only its sampled features; in ss-dealer it sums all of them."""
+    A host sums only its sampled features (in ss-dealer the dealer deals correlations for
+    those alone)."""
     from unseen.ml.sbt_protocol import feature_sampler, tree_features
 
     Xtr, Xte, ytr, _ = breast_cancer()
@@ -393,36 +395,40 @@ def test_colsample_bytree_is_xgboosts_with_the_same_feature_samples(mode, rate, 
     assert np.abs(p - every).max() > 1e-3
 
 
-@pytest.mark.parametrize("mode", ["plain", "he"])
+@pytest.mark.parametrize("mode", ["plain", "he", "ss-dealer"])
 def test_hosts_sum_only_the_sampled_features(mode):
-    """With colsample_bytree, a plain or he host sums (and sends) only its share of the
-    tree's features: its sums take a fraction of the bytes of every feature's."""
+    """With colsample_bytree, a host sums (and sends) only its share of the tree's
+    features, and the dealer deals correlations for those alone: a fraction of the bytes
+    of every feature's."""
     from unseen.runtime.local import Transcript
 
     Xtr, _, ytr, _ = breast_cancer()
     extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
 
-    def bytes_of_host_sums(rate: float) -> int:
+    def bytes_sent(rate: float) -> tuple[int, int]:
+        """What the host sent as sums, and what the dealer sent."""
         transcript = Transcript()
         params = dict(BREAST, n_estimators=2, max_depth=3, colsample_bytree=rate, random_state=5)
-        run_local(
-            {
-                "guest": lambda ctx: SecureBoostClassifier(mode=mode, **params, **extra).fit(
-                    ctx, Xtr[:, :10], ytr
-                ),
-                "host1": lambda ctx: SecureBoostClassifier(mode=mode).fit(ctx, Xtr[:, 10:]),
-            },
-            transcript=transcript,
-            timeout=120,
-        )
-        return sum(
+        roles = {
+            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **params, **extra).fit(
+                ctx, Xtr[:, :10], ytr
+            ),
+            "host1": lambda ctx: SecureBoostClassifier(mode=mode).fit(ctx, Xtr[:, 10:]),
+        }
+        if mode == "ss-dealer":
+            roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode).fit(ctx)
+        run_local(roles, transcript=transcript, timeout=120)
+        sums = sum(
             len(payload)
             for sender, _, key, _, payload in transcript.messages
             if sender == "host1" and key.endswith(("/plain-hist", "/sums"))
         )
+        return sums, len(transcript.bytes_sent_by("dealer"))
 
-    sent = {rate: bytes_of_host_sums(rate) for rate in (1.0, 0.3)}
-    assert 0 < sent[0.3] < 0.6 * sent[1.0], sent
+    every, some = bytes_sent(1.0), bytes_sent(0.3)
+    assert 0 < some[0] < 0.6 * every[0], (some, every)
+    if mode == "ss-dealer":  # the corrections, 8 bytes a row and feature
+        assert 0 < some[1] < 0.6 * every[1], (some, every)
 
 
 def test_colsample_bytree_counts_as_xgboost_does():

@@ -216,7 +216,9 @@ class HeHostExchange(HostExchange):
         self.features: np.ndarray | None = None  # the tree's sample (None: every feature)
         self.tree_mask = mask
 
-    def use_features(self, tree: int, features: np.ndarray | None) -> None:
+    def use_features(
+        self, tree: int, features: np.ndarray | None, upcoming: np.ndarray | None
+    ) -> None:
         self.features = features
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
@@ -308,7 +310,12 @@ class HeGuestExchange(GuestExchange):
             warm_up(self.encrypt, rows)
         self.features: dict[str, np.ndarray | None] = {}
 
-    def use_features(self, tree: int, features: dict[str, np.ndarray | None]) -> None:
+    def use_features(
+        self,
+        tree: int,
+        features: dict[str, np.ndarray | None],
+        upcoming: dict[str, np.ndarray | None],
+    ) -> None:
         self.features = features
 
     def begin_tree(

@@ -218,11 +218,17 @@ class GuestExchange(ABC):
         The hosts know ``slot`` already (the guest sent the instance spaces).
         """
 
-    def use_features(self, tree: int, features: dict[str, np.ndarray | None]) -> None:  # noqa: B027
+    def use_features(  # noqa: B027 - optional hook
+        self,
+        tree: int,
+        features: dict[str, np.ndarray | None],
+        upcoming: dict[str, np.ndarray | None],
+    ) -> None:
         """This tree's ``colsample_bytree`` sample per host (local feature indices,
-        ``None``: every feature), told before :meth:`begin_tree`. Where the hosts sum only
-        those features (``plain``, ``he``), :meth:`histograms` returns theirs alone, in
-        that order; elsewhere the hosts sum every feature and this is not needed."""
+        ``None``: every feature) and the next tree's, told before :meth:`begin_tree`.
+        Where the hosts sum only those features (``plain``, ``he``, ``ss-dealer``),
+        :meth:`histograms` returns theirs alone, in that order; a mode that prepares a
+        tree ahead uses ``upcoming``."""
 
     def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
         """Called after each tree."""
@@ -246,9 +252,12 @@ class HostExchange(ABC):
     def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
         """Produce this depth's per-bin sums for the guest."""
 
-    def use_features(self, tree: int, features: np.ndarray | None) -> None:  # noqa: B027
+    def use_features(  # noqa: B027 - optional hook
+        self, tree: int, features: np.ndarray | None, upcoming: np.ndarray | None
+    ) -> None:
         """This tree's ``colsample_bytree`` sample of this host's features (``None``:
-        all), told before :meth:`begin_tree`: an exchange may sum only those."""
+        all) and the next tree's, told before :meth:`begin_tree`: an exchange may sum
+        only those."""
 
     def end_tree(self, tree: int) -> None:  # noqa: B027 - optional hook
         """Called after each tree."""
@@ -288,7 +297,9 @@ class PlainHostExchange(HostExchange):
         self.sums: Histograms | None = None
         self.features: np.ndarray | None = None
 
-    def use_features(self, tree: int, features: np.ndarray | None) -> None:
+    def use_features(
+        self, tree: int, features: np.ndarray | None, upcoming: np.ndarray | None
+    ) -> None:
         self.features = features
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
@@ -609,6 +620,7 @@ class Guest:
         self.feature_sampler = feature_sampler(params.random_state)
         # per party, the local indices of the features this tree may split on (None: all)
         self.columns: dict[str, np.ndarray | None] = {}
+        self._samples: list[dict[str, np.ndarray | None]] = []  # per tree, drawn in order
         self.importance_split: dict[str, int] = {}
         self.importance_gain: dict[str, float] = {}
         self._split_by: set[str] = set()  # who split a node at the last depth ("": the guest)
@@ -638,20 +650,25 @@ class Guest:
             return rows, g[rows], h[rows]
         return np.arange(n), g, h
 
-    def sample_columns(self) -> dict[str, np.ndarray | None]:
-        """Per party (``""``: the guest), the features this tree may split on
-        (:func:`tree_features`); a host still sums all of its features."""
+    def sample_columns(self, t: int) -> dict[str, np.ndarray | None]:
+        """Per party (``""``: the guest), the features tree ``t`` may split on
+        (:func:`tree_features`), drawn in tree order (a tree ahead: the next tree's
+        sample goes out with this one's)."""
         counts = {"": self.X.shape[1], **{h: len(self.host_features[h]) for h in self.hosts}}
-        chosen = tree_features(self.feature_sampler, sum(counts.values()), self.p.colsample_bytree)
-        if chosen is None:
-            return dict.fromkeys(counts)
-        out: dict[str, np.ndarray | None] = {}
-        start = 0
-        for party, count in counts.items():
-            mine = chosen[(chosen >= start) & (chosen < start + count)]
-            out[party] = mine - start
-            start += count
-        return out
+        while len(self._samples) <= t:
+            rate = self.p.colsample_bytree
+            chosen = tree_features(self.feature_sampler, sum(counts.values()), rate)
+            if chosen is None:
+                self._samples.append(dict.fromkeys(counts))
+                continue
+            out: dict[str, np.ndarray | None] = {}
+            start = 0
+            for party, count in counts.items():
+                mine = chosen[(chosen >= start) & (chosen < start + count)]
+                out[party] = mine - start
+                start += count
+            self._samples.append(out)
+        return self._samples[t]
 
     # -- one tree ------------------------------------------------------------------------
     def grow_tree(
@@ -662,12 +679,15 @@ class Guest:
         n = self.X.shape[0]
         rows, g, h = self.sample_rows(g_all, h_all)
         sampled = rows.size < n
-        self.columns = self.sample_columns()
-        self.exchange.use_features(t, {host: self.columns[host] for host in self.hosts})
+        self.columns, upcoming = self.sample_columns(t), self.sample_columns(t + 1)
+        self.exchange.use_features(
+            t,
+            {host: self.columns[host] for host in self.hosts},
+            {host: upcoming[host] for host in self.hosts},
+        )
         for host in self.hosts:
-            cols = self.columns[host]
-            begin = {"op": "tree", "sampled": sampled}
-            ctx.send(host, f"sbt/{t}/begin", begin | {"features": _as_list(cols)})
+            begin = {"op": "tree", "sampled": sampled, "features": _as_list(self.columns[host])}
+            ctx.send(host, f"sbt/{t}/begin", begin | {"next": _as_list(upcoming[host])})
             if sampled:
                 mask = np.zeros(n, dtype=bool)
                 mask[rows] = True
@@ -976,7 +996,10 @@ class Host:
                     if not isinstance(packed, np.ndarray) or packed.shape != ((n + 7) // 8,):
                         raise ProtocolError("the guest sent a malformed row sample")
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
-                self.exchange.use_features(t, _features(msg.get("features"), self.bins.shape[1]))
+                f_count = self.bins.shape[1]
+                self.exchange.use_features(
+                    t, _features(msg.get("features"), f_count), _features(msg.get("next"), f_count)
+                )
                 with ctx.step(f"tree {t}: {self.exchange.arrives}"):
                     self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
                 layout, splits = self._grow(t, rows)

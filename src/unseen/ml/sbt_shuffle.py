@@ -379,6 +379,9 @@ class ShuffleGuestExchange(GuestExchange):
         self.ctx, self.hosts, self.dealer, self.width = ctx, hosts, dealer, width
         self.trees = trees
         self.n_features = widths
+        # colsample_bytree: per tree, how many features of each host it uses (absent: all);
+        # correlations, masks and sums cover those alone, the j-th by seed label j
+        self._counts: dict[int, dict[str, int]] = {}
         self.lanes = share_lanes(objective)
         self.seeds: dict[str, bytes] = {}
         with ctx.step("ss-dealer: seeds"):
@@ -404,10 +407,29 @@ class ShuffleGuestExchange(GuestExchange):
             self._ask_dealer(0, rows)
             self._next = (0, rows, self._pool.submit(self._all_masks, 0, rows))
 
+    def use_features(
+        self,
+        tree: int,
+        features: dict[str, np.ndarray | None],
+        upcoming: dict[str, np.ndarray | None],
+    ) -> None:
+        for t, sample in ((tree, features), (tree + 1, upcoming)):
+            if any(cols is not None for cols in sample.values()):
+                self._counts[t] = {
+                    h: self.n_features[h] if c is None else int(c.size) for h, c in sample.items()
+                }
+
+    def _count(self, tree: int, host: str) -> int:
+        """How many of ``host``'s features tree ``tree`` sums."""
+        return self._counts.get(tree, self.n_features)[host]
+
     def _ask_dealer(self, tree: int, rows: int) -> None:
         """The dealer's go for ``tree`` (it deals ``tree + 1`` right after ``tree``)."""
         if tree > self._asked:
-            go = {"rows": rows, "lanes": self.lanes, "trees": self.trees}
+            go: dict[str, object] = {"rows": rows, "lanes": self.lanes, "trees": self.trees}
+            if tree in self._counts or tree + 1 in self._counts:  # sizes only
+                go["features"] = {h: self._count(tree, h) for h in self.hosts}
+                go["next"] = {h: self._count(tree + 1, h) for h in self.hosts}
             self._sender.send(self.dealer, f"{_NS}/{tree}/go", go)
             self._asked, self._asked_rows = tree, rows
         elif rows != self._asked_rows:  # cannot happen: both come from tree_rows()
@@ -439,8 +461,8 @@ class ShuffleGuestExchange(GuestExchange):
         """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, lanes)``."""
         out = {}
         for host in self.hosts:
-            b = np.empty((self.n_features[host], rows, self.lanes), dtype=_U64)
-            for f in range(self.n_features[host]):
+            b = np.empty((self._count(tree, host), rows, self.lanes), dtype=_U64)
+            for f in range(b.shape[0]):
                 _mask_b(self.seeds[host], tree, f, b[f])
             out[host] = b
         return out
@@ -453,7 +475,7 @@ class ShuffleGuestExchange(GuestExchange):
         self._sender.flush()  # the masked gradients (and a failure to send them) first
         out = {}
         for host in self.hosts:
-            f_count = self.n_features[host]
+            f_count = self._count(tree, host)
             if host not in self._pbins:  # once a tree: the bin part of the labels
                 packed = self.ctx.recv(host, f"{_NS}/{tree}/bins")
                 if (
@@ -546,6 +568,15 @@ class ShuffleHostExchange(HostExchange):
         self._threads = kernels.FeatureThreads()
         # the guest's masked vector m until s_f = m[pi_f] + delta_f is formed in self.shares
         self._pending_m: np.ndarray | None = None
+        # colsample_bytree: this tree's sample of features and the next tree's size
+        self.features: np.ndarray | None = None
+        self._next_count: int | None = None
+
+    def use_features(
+        self, tree: int, features: np.ndarray | None, upcoming: np.ndarray | None
+    ) -> None:
+        self.features = features
+        self._next_count = None if upcoming is None else int(upcoming.size)
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
         perms = np.empty((f_count, n), dtype=np.int32)
@@ -560,6 +591,9 @@ class ShuffleHostExchange(HostExchange):
         return perms, cols, kernels.pack_gathered(cols, perms, 8) if cols is not None else None
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
+        sampled = self.features is not None
+        if self.features is not None:  # only the tree's sample of features, in order
+            bins = bins[:, self.features]
         n, f_count = bins.shape
         if bins is not self._bins:  # the first tree, or rows sampled anew
             self._bins, self._cols = bins, np.ascontiguousarray(bins.T)
@@ -575,8 +609,14 @@ class ShuffleHostExchange(HostExchange):
         self.perms, self.pbins = perms, pbins
         if self._bins_sent < tree:  # else sent at the end of the tree before
             self._sender.send(self.guest, f"{_NS}/{tree}/bins", self.pbins)
-        # the next tree's, in the background (trees have the same row count)
-        self._next = (tree + 1, n, self._pool.submit(self._ahead, tree + 1, n, f_count, self._cols))
+        # the next tree's, in the background (trees have the same row count); with a sample
+        # of features, its permutations only (the next tree's bins are other columns)
+        if sampled or self._next_count is not None:
+            f_next = f_count if self._next_count is None else self._next_count
+            ahead = self._pool.submit(self._ahead, tree + 1, n, f_next, None)
+        else:
+            ahead = self._pool.submit(self._ahead, tree + 1, n, f_count, self._cols)
+        self._next = (tree + 1, n, ahead)
         m = self.ctx.recv(self.guest, f"{_NS}/{tree}/m")
         if not isinstance(m, np.ndarray) or m.dtype != _U64 or m.shape != (n, self.lanes):
             raise ProtocolError("the guest sent a malformed masked vector")
@@ -677,15 +717,28 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
                 raise ProtocolError(f"{host!r} sent a malformed feature count")
             counts[host] = int(info["features"])
 
+    # per tree, each host's features in it (colsample_bytree; the guest says how many)
+    per_tree: dict[int, dict[str, int]] = {}
+
     def deal(t: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
+        k = per_tree.get(t, counts)
         return {
-            h: deal_tree(guest_seeds[h], host_seeds[h], t, size[0], counts[h], size[1])
-            for h in hosts
+            h: deal_tree(guest_seeds[h], host_seeds[h], t, size[0], k[h], size[1]) for h in hosts
         }
+
+    def feature_counts(value: object) -> dict[str, int]:
+        if (
+            not isinstance(value, dict)
+            or set(value) != set(hosts)
+            or not all(isinstance(k, int) and 0 <= k <= counts[h] for h, k in value.items())
+        ):
+            raise ProtocolError("the guest sent malformed feature counts")
+        return {h: int(value[h]) for h in hosts}
 
     def request(tree: int) -> tuple[int, int, int | None] | None:
         """The guest's start of ``tree``: rows, share words per row and the most trees there
-        can be (``None``: not said); ``None``: training is over."""
+        can be (``None``: not said); ``None``: training is over. With a sample of features
+        per tree, also how many of each host's this tree and the next use."""
         msg = ctx.recv(guest, f"{_NS}/{tree}/go")
         if not isinstance(msg, dict):
             raise ProtocolError("the guest sent a malformed request")
@@ -696,6 +749,14 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
             raise ProtocolError("the guest sent a malformed tree size")
         if most is not None and (not isinstance(most, int) or most < 1):
             raise ProtocolError("the guest sent a malformed tree count")
+        if "features" in msg:
+            now = feature_counts(msg["features"])
+            if per_tree.get(tree, now) != now:  # dealt a tree ahead with other counts
+                raise ProtocolError(
+                    f"tree {tree} uses {now} features, the dealer was told {per_tree[tree]}"
+                )
+            per_tree[tree] = now
+            per_tree[tree + 1] = feature_counts(msg.get("next"))
         return n, lanes, most
 
     with ctx.step("ss-dealer: tree 0"):  # everyone waits for it: at full priority

@@ -392,6 +392,9 @@ def _exchanges(
         from unseen.ml.sbt_shuffle import ShuffleGuestExchange, ShuffleHostExchange
 
         assert roles.dealer is not None
+        # the first tree is dealt during set-up unless its features are sampled (colsample:
+        # the guest tells the dealer how many with the first tree's start)
+        ahead = params.colsample_bytree >= 1
         if role == "guest":
             assert host_widths is not None
             return ShuffleGuestExchange(
@@ -401,7 +404,7 @@ def _exchanges(
                 host_widths,
                 width,
                 params.objective,
-                rows=tree_rows(rows, params)[0],
+                rows=tree_rows(rows, params)[0] if ahead else None,
                 trees=params.n_estimators,
             )
         size = (tree_rows(rows, params)[0], host_widths[ctx.party])
@@ -411,7 +414,7 @@ def _exchanges(
             roles.dealer,
             width,
             params.objective,
-            size,
+            size if ahead else None,
             trees=params.n_estimators,
             all_rows=size[0] == rows,
         )
