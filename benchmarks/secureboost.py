@@ -202,7 +202,7 @@ def run_secureboost(
 
 
 def run_xgboost(
-    Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False, cores=None
+    Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False, cores=None, colsample=1.0
 ) -> dict[str, Any]:
     import xgboost as xgb
 
@@ -219,6 +219,8 @@ def run_xgboost(
         # the cores this process may use (os.cpu_count() ignores taskset and pinning)
         nthread=len(cores or os.sched_getaffinity(0)),
     )
+    if colsample < 1:  # XGBoost draws its own samples: same rate, not the same features
+        params["colsample_bytree"] = colsample
     everywhere = os.sched_getaffinity(0)
     if cores is not None:
         os.sched_setaffinity(0, cores)
@@ -257,11 +259,23 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     trees, depth, max_bin = args.trees, args.depth, args.max_bin
     rows: list[dict[str, Any]] = []
     k = args.cores_per_party
-    xg = run_xgboost(Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3))
+    cs = args.colsample_bytree
+    xg = run_xgboost(
+        Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
+    )
     rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
     # each party bins its own columns; binning column by column is the same as binning jointly
     same = run_xgboost(
-        Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=True, cores=party_cores(k, 3)
+        Xtr,
+        Xte,
+        ytr,
+        yte,
+        trees,
+        depth,
+        max_bin,
+        same_bins=True,
+        cores=party_cores(k, 3),
+        colsample=cs,
     )
     rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
     with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
@@ -273,6 +287,8 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             t = args.he_trees if (mode == "he" and args.he_trees) else trees
             scheme = "ou" if name_mode == "he-ou" else "paillier"
             extra = ["--he-scheme", scheme] if mode == "he" else []
+            if cs < 1:
+                extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
             r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k)
             r["mode"] = name_mode
             r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
@@ -302,6 +318,12 @@ def main() -> None:
     )
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--max-bin", type=int, default=32)
+    ap.add_argument(
+        "--colsample-bytree",
+        type=float,
+        default=1.0,
+        help="features per tree, at every system (XGBoost draws its own samples)",
+    )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument(
         "--cores-per-party",

@@ -696,7 +696,10 @@ class Guest:
         with ctx.step(f"tree {t}: gradients to the hosts"):
             g, h = self.exchange.begin_tree(t, g, h, rows=rows)
         ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
-        own_sums = Histograms(_take_rows(self.bins, rows), self.width, g, h)
+        own_bins, own_cols = _take_rows(self.bins, rows), self.columns[""]
+        if own_cols is not None:  # colsample_bytree: the tree's sample of own features only
+            own_bins = own_bins[:, own_cols]
+        own_sums = Histograms(own_bins, self.width, g, h)
         layout, splits = TreeLayout(), LocalSplits()
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
@@ -714,6 +717,9 @@ class Guest:
                 slot = _slots(node_rows, compute, layout.n_nodes)
                 clock = time.perf_counter()
                 own = own_sums(slot, len(compute))
+                if own_cols is not None:
+                    shape = (len(compute), self.X.shape[1], self.width)
+                    own = _over_all_features(own, own_cols, shape)
                 theirs = self.exchange.histograms(t, depth, slot, len(compute))
                 ctx.log.debug(
                     "tree %d depth %d: histograms of %d nodes in %.3f s",

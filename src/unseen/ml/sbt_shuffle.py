@@ -40,8 +40,9 @@ Leakage (semi-honest; the dealer colludes with no one):
 
 - the host sees ``m`` and ``delta_f``: uniform, independent of the data;
 - the dealer sees only seeds it made and public sizes (rows per tree, host
-  feature counts, words per row: 1 for logistic loss, 2 for regression, and
-  ``n_estimators``, the most trees there can be);
+  feature counts and, with ``colsample_bytree``, how many each tree uses, words
+  per row: 1 for logistic loss, 2 for regression, and ``n_estimators``, the
+  most trees there can be);
 - the guest sees the per-(node, bin) sums that SecureBoost reveals, and the
   labels in an order that is uniform and unknown to it: so it also learns
   **how many rows of each node fall in each bin** of each host feature. Classic
