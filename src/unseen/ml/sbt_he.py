@@ -47,7 +47,7 @@ from gmpy2 import mpz
 from unseen.crypto import parallel
 from unseen.crypto.he import HEPrivateKey, HEPublicKey, object_array
 from unseen.crypto.packing import SlotLayout, pack_ciphertexts
-from unseen.ml.sbt_protocol import GuestExchange, HostExchange
+from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
@@ -308,14 +308,9 @@ class HeGuestExchange(GuestExchange):
         )  # CRT if offered
         with ctx.step("he: tables"):
             warm_up(self.encrypt, rows)
-        self.features: dict[str, np.ndarray | None] = {}
+        self.features: FeatureSample = {}
 
-    def use_features(
-        self,
-        tree: int,
-        features: dict[str, np.ndarray | None],
-        upcoming: dict[str, np.ndarray | None],
-    ) -> None:
+    def use_features(self, tree: int, features: FeatureSample, upcoming: FeatureSample) -> None:
         self.features = features
 
     def begin_tree(

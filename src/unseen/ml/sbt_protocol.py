@@ -191,6 +191,9 @@ def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
 
 # --------------------------------------------------------------------------- exchanges
 
+#: a tree's ``colsample_bytree`` sample per host: local feature indices (``None``: all)
+FeatureSample = dict[str, np.ndarray | None]
+
 
 class GuestExchange(ABC):
     """How the guest obtains the hosts' per-bin gradient sums (one object for all hosts)."""
@@ -219,10 +222,7 @@ class GuestExchange(ABC):
         """
 
     def use_features(  # noqa: B027 - optional hook
-        self,
-        tree: int,
-        features: dict[str, np.ndarray | None],
-        upcoming: dict[str, np.ndarray | None],
+        self, tree: int, features: FeatureSample, upcoming: FeatureSample
     ) -> None:
         """This tree's ``colsample_bytree`` sample per host (local feature indices,
         ``None``: every feature) and the next tree's, told before :meth:`begin_tree`.

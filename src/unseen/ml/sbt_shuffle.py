@@ -96,7 +96,7 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.sbt_protocol import GuestExchange, HostExchange
+from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
@@ -408,12 +408,7 @@ class ShuffleGuestExchange(GuestExchange):
             self._ask_dealer(0, rows)
             self._next = (0, rows, self._pool.submit(self._all_masks, 0, rows))
 
-    def use_features(
-        self,
-        tree: int,
-        features: dict[str, np.ndarray | None],
-        upcoming: dict[str, np.ndarray | None],
-    ) -> None:
+    def use_features(self, tree: int, features: FeatureSample, upcoming: FeatureSample) -> None:
         for t, sample in ((tree, features), (tree + 1, upcoming)):
             if any(cols is not None for cols in sample.values()):
                 self._counts[t] = {
