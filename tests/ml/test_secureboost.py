@@ -303,6 +303,9 @@ def test_early_stopping_truncates_every_part():
     history = guest.history
     assert len(history) == guest.n_trees + 3  # stopped after 3 rounds without improvement
     assert int(np.argmin(history)) == guest.n_trees - 1
+    # feature importance counts the kept trees' splits only, not the three dropped trees'
+    kept_splits = sum(int(np.sum(np.array(lay.left) >= 0)) for lay in guest.trees.layouts)
+    assert sum(guest.feature_importance("weight").values()) == kept_splits
 
 
 def test_matrix_mode_two_hosts_with_missing_values_and_subsample():
@@ -332,6 +335,40 @@ def test_subsample_and_goss_train():
         ref, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **params)
         np.testing.assert_allclose(p, ref, atol=1e-5)
         assert auc(yte, p) > 0.97
+
+
+def test_feature_importance_is_xgboosts():
+    """Every kind of XGBoost's get_score (weight, gain, total_gain, cover, total_cover)
+    equals XGBoost's on the same bins, hosts' features named "host:<name>"."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    _, models = fit_jointly(
+        "plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **BREAST
+    )
+    model = models["guest"].model_
+    btr, _ = secureboost_bins(Xtr, Xte, 32)
+    booster = xgb.train(
+        xgboost_params(max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))),
+        xgb.DMatrix(btr, label=ytr),
+        10,
+    )
+
+    def xgboost_name(name: str) -> str:  # the joined columns: the guest's 10, the host's 20
+        column = int(name.split(":")[-1].removeprefix("x"))
+        return f"f{column + 10 if name.startswith('host1:') else column}"
+
+    for kind in ("weight", "gain", "total_gain", "cover", "total_cover"):
+        ours = {xgboost_name(k): v for k, v in model.feature_importance(kind).items()}
+        theirs = booster.get_score(importance_type=kind)
+        assert ours.keys() == theirs.keys(), kind
+        for name, value in theirs.items():
+            assert ours[name] == pytest.approx(value, rel=1e-5), (kind, name)
+    assert models["guest"].feature_importances_ == model.feature_importance("total_gain")
+    with pytest.raises(ConfigError, match="importance kind"):
+        model.feature_importance("gains")
 
 
 def xgb_with_feature_samples(Xtr, ytr, Xte, rate, samples, **params):
@@ -463,6 +500,7 @@ def test_model_files_round_trip_and_predictor(tmp_path):
     assert host.role == "host" and "value" not in np.load(tmp_path / "host1" / "arrays.npz")
     imp = guest.feature_importance("weight")
     assert imp and all(k.startswith(("x", "host1:x")) for k in imp)
+    assert guest.feature_importance("cover") == models["guest"].model_.feature_importance("cover")
 
     class Data:  # what `unseen predict` passes: X and feature names
         def __init__(self, X, features):

@@ -348,6 +348,7 @@ class GuestResult:
     host_features: dict[str, list[str]]
     importance_split: dict[str, int]
     importance_gain: dict[str, float]
+    importance_cover: dict[str, float]
     history: list[float]
     best_iteration: int
     tree_seconds: list[float] = field(default_factory=list)  # each tree's wall time at the guest
@@ -621,8 +622,9 @@ class Guest:
         # per party, the local indices of the features this tree may split on (None: all)
         self.columns: dict[str, np.ndarray | None] = {}
         self._samples: list[dict[str, np.ndarray | None]] = []  # per tree, drawn in order
-        self.importance_split: dict[str, int] = {}
-        self.importance_gain: dict[str, float] = {}
+        # per tree, per feature: its splits, their gain and their cover (hessian sum), so
+        # that the model's importance counts the trees it keeps (early stopping drops some)
+        self.tree_importance: list[dict[str, list[float]]] = []
         self._split_by: set[str] = set()  # who split a node at the last depth ("": the guest)
 
     # -- row sampling -----------------------------------------------------------------
@@ -680,6 +682,7 @@ class Guest:
         rows, g, h = self.sample_rows(g_all, h_all)
         sampled = rows.size < n
         self.columns, upcoming = self.sample_columns(t), self.sample_columns(t + 1)
+        self.tree_importance.append({})
         self.exchange.use_features(
             t,
             {host: self.columns[host] for host in self.hosts},
@@ -844,8 +847,12 @@ class Guest:
             children[v] = layout.split(v, int(owner[j]))
             party, f = parties[owner[j]], int(best.feature[j])
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
-            self.importance_split[name] = self.importance_split.get(name, 0) + 1
-            self.importance_gain[name] = self.importance_gain.get(name, 0.0) + float(best.gain[j])
+            split_count, gain, cover = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
+            self.tree_importance[-1][name] = [
+                split_count + 1,
+                gain + float(best.gain[j]),
+                cover + float(th[j]),
+            ]
             for host in self.hosts:
                 mine = host == party
                 messages[host].append(
@@ -920,6 +927,12 @@ class Guest:
                         break
         kept = best_iter + 1 if (val_margin is not None and p.early_stopping_rounds) else t
         trees.truncate(kept)
+        totals: dict[str, list[float]] = {}
+        for per_tree in self.tree_importance[:kept]:
+            for name, values in per_tree.items():
+                totals[name] = [
+                    a + b for a, b in zip(totals.get(name, [0, 0, 0]), values, strict=True)
+                ]
         for host in self.hosts:
             ctx.send(host, f"sbt/{t}/begin", {"op": "stop", "trees": kept})
         self.exchange.finish(kept)
@@ -928,8 +941,9 @@ class Guest:
             base,
             self.features,
             self.host_features,
-            self.importance_split,
-            self.importance_gain,
+            {name: int(v[0]) for name, v in totals.items()},
+            {name: v[1] for name, v in totals.items()},
+            {name: v[2] for name, v in totals.items()},
             history,
             kept - 1,
             seconds,

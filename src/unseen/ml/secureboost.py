@@ -146,7 +146,8 @@ class PartyModel:
     base_margin: float = 0.0
     host_features: dict[str, list[str]] = field(default_factory=dict)
     importance_split: dict[str, int] = field(default_factory=dict)
-    importance_gain: dict[str, float] = field(default_factory=dict)
+    importance_gain: dict[str, float] = field(default_factory=dict)  # total per feature
+    importance_cover: dict[str, float] | None = None  # total; None: a model saved before
     history: list[float] = field(default_factory=list)
     model_id: str = ""
     label: str | None = None
@@ -156,15 +157,28 @@ class PartyModel:
     def n_trees(self) -> int:
         return len(self.trees.layouts)
 
-    def feature_importance(self, kind: str = "gain") -> dict[str, float]:
-        """Split counts (``"weight"``) or total gain (``"gain"``) per feature, at the guest."""
+    def feature_importance(self, kind: str = "total_gain") -> dict[str, float]:
+        """Per feature used in a split, at the guest, as XGBoost's ``get_score``:
+        ``"weight"`` (splits), ``"total_gain"``, ``"gain"`` (per split), ``"total_cover"``,
+        ``"cover"`` (per split; a split's cover is its node's hessian sum)."""
         if self.role != "guest":
             raise ConfigError("feature importance is known at the guest only")
+        splits = self.importance_split
         if kind == "weight":
-            return {k: float(v) for k, v in self.importance_split.items()}
-        if kind == "gain":
-            return dict(self.importance_gain)
-        raise ValueError("kind must be 'weight' or 'gain'")
+            return {k: float(v) for k, v in splits.items()}
+        if kind in ("gain", "total_gain"):
+            totals = self.importance_gain
+        elif kind in ("cover", "total_cover"):
+            if self.importance_cover is None:
+                raise ConfigError("this model was saved without cover; train it again")
+            totals = self.importance_cover
+        else:
+            raise ConfigError(
+                f"importance kind {kind!r}: choose weight, gain, total_gain, cover or total_cover"
+            )
+        if kind.startswith("total_"):
+            return dict(totals)
+        return {k: v / splits[k] for k, v in totals.items()}
 
     # -- files ------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -209,7 +223,15 @@ class PartyModel:
             meta |= {
                 "base_margin": self.base_margin,
                 "host_features": self.host_features,
-                "importance": {"weight": self.importance_split, "gain": self.importance_gain},
+                "importance": {
+                    "weight": self.importance_split,
+                    "gain": self.importance_gain,  # totals
+                    **(
+                        {"cover": self.importance_cover}
+                        if self.importance_cover is not None
+                        else {}
+                    ),
+                },
                 "validation_history": self.history,
                 "tree_seconds": self.tree_seconds,
             }
@@ -268,6 +290,7 @@ class PartyModel:
                 host_features={k: list(v) for k, v in meta.get("host_features", {}).items()},
                 importance_split=dict(imp.get("weight", {})),
                 importance_gain=dict(imp.get("gain", {})),
+                importance_cover=dict(imp["cover"]) if "cover" in imp else None,
                 history=list(meta.get("validation_history", [])),
                 model_id=str(meta.get("model_id", "")),
                 label=meta.get("label"),
@@ -598,6 +621,7 @@ def _train_guest(
         host_features=host_features,
         importance_split=result.importance_split,
         importance_gain=result.importance_gain,
+        importance_cover=result.importance_cover,
         history=result.history,
         model_id=model_id,
         tree_seconds=result.tree_seconds,
@@ -944,7 +968,7 @@ class _SecureBoost:
 
     @property
     def feature_importances_(self) -> dict[str, float]:
-        return self._model().feature_importance("gain")
+        return self._model().feature_importance("total_gain")
 
     @property
     def n_trees_(self) -> int:
