@@ -468,6 +468,23 @@ def test_hosts_sum_only_the_sampled_features(mode):
         assert 0 < some[1] < 0.6 * every[1], (some, every)
 
 
+def test_colsample_bytree_with_two_hosts():
+    """Three parties: the sample spans the guest's and both hosts' features; the dealer
+    deals each host's count a tree ahead."""
+    from unseen.ml.sbt_protocol import feature_sampler, tree_features
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
+    params = dict(BREAST, n_estimators=4, colsample_bytree=0.2, random_state=9)
+    p, _ = fit_jointly(
+        "ss-dealer", [Xtr[:, c] for c in cols], ytr, [Xte[:, c] for c in cols], **params
+    )
+    rng = feature_sampler(9)
+    samples = [tree_features(rng, 30, 0.2) for _ in range(4)]
+    reference = xgb_with_feature_samples(Xtr, ytr, Xte, 0.2, samples, **params)
+    np.testing.assert_allclose(p, reference, atol=1e-5)
+
+
 def test_colsample_bytree_counts_as_xgboost_does():
     from unseen.ml.sbt_protocol import tree_features
 
