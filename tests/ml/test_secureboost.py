@@ -485,6 +485,37 @@ def test_colsample_bytree_with_two_hosts():
     np.testing.assert_allclose(p, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
+def test_scale_pos_weight_is_xgboosts(mode):
+    """The positive rows' g and h weigh scale_pos_weight: the model equals XGBoost's with
+    the same weight on the same bins (he and ss-dealer encode the larger gradients)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=4 if mode == "he" else 10, scale_pos_weight=3.0)
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    p, _ = fit_jointly(mode, parts_tr, ytr, parts_te, **params, **extra)
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    booster = xgb.train(
+        {**reference, "scale_pos_weight": 3.0},
+        xgb.DMatrix(btr, label=ytr),
+        params["n_estimators"],
+    )
+    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), atol=1e-5)
+    unweighted = xgb_scores(
+        Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=params["n_estimators"])
+    )
+    assert np.abs(p - unweighted).max() > 1e-3
+    with pytest.raises(ConfigError, match="binary:logistic only"):
+        SecureBoostRegressor(scale_pos_weight=2.0)
+
+
 def test_colsample_bytree_counts_as_xgboost_does():
     from unseen.ml.sbt_protocol import tree_features
 

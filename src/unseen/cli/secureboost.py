@@ -22,6 +22,7 @@ HYPER = (
     "min_child_weight",
     "subsample",
     "colsample_bytree",
+    "scale_pos_weight",
     "base_score",
     "early_stopping_rounds",
     "random_state",
@@ -60,6 +61,12 @@ HYPER = (
     type=float,
     default=None,
     help="Features per tree (all parties' together), (0, 1] [default: 1].",
+)
+@click.option(
+    "--scale-pos-weight",
+    type=float,
+    default=None,
+    help="Weight of the positive rows' gradients, e.g. negatives / positives [default: 1].",
 )
 @click.option(
     "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."

@@ -102,6 +102,7 @@ class BoostParams:
     min_child_weight: float = 1.0
     subsample: float = 1.0
     colsample_bytree: float = 1.0
+    scale_pos_weight: float = 1.0
     base_score: float | None = None
     early_stopping_rounds: int | None = None
     goss: tuple[float, float] | None = None  # (top_rate, other_rate)
@@ -127,6 +128,10 @@ class BoostParams:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
         if not 0 < self.colsample_bytree <= 1:
             bad(f"colsample_bytree must lie in (0, 1], not {self.colsample_bytree}")
+        if not 0 < self.scale_pos_weight <= 1e6:
+            bad(f"scale_pos_weight must lie in (0, 1e6], not {self.scale_pos_weight}")
+        if self.scale_pos_weight != 1 and self.objective != "binary:logistic":
+            bad("scale_pos_weight is for binary:logistic only")
         if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
             bad("early_stopping_rounds must be at least 1")
         if self.goss is not None:
@@ -911,6 +916,9 @@ class Guest:
                 ctx.check_cancelled()
                 clock = time.perf_counter()
                 g, h = grad_hess(p.objective, y, margin)
+                if p.scale_pos_weight != 1:  # XGBoost's: the positive rows weigh more
+                    w = np.where(y == 1, p.scale_pos_weight, 1.0)
+                    g, h = g * w, h * w
                 margin += self.grow_tree(t, g, h, trees)
                 seconds.append(time.perf_counter() - clock)
                 t += 1

@@ -453,7 +453,7 @@ def _exchanges(
             masks=masks,
             rows=per_tree,
             objective=params.objective,
-            weight=weight,
+            weight=weight * params.scale_pos_weight,  # the largest factor on a row's g, h
             **(he_options or {}),
         )
     return HeHostExchange(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
@@ -874,6 +874,7 @@ class _SecureBoost:
         min_child_weight: float = 1.0,
         subsample: float = 1.0,
         colsample_bytree: float = 1.0,
+        scale_pos_weight: float = 1.0,
         base_score: float | None = None,
         early_stopping_rounds: int | None = None,
         goss: tuple[float, float] | None = None,
@@ -892,6 +893,7 @@ class _SecureBoost:
             min_child_weight=min_child_weight,
             subsample=subsample,
             colsample_bytree=colsample_bytree,
+            scale_pos_weight=scale_pos_weight,
             base_score=base_score,
             early_stopping_rounds=early_stopping_rounds,
             goss=goss,
