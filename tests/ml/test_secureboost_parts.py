@@ -174,7 +174,11 @@ def _compare_split_searches(rng: np.random.Generator, k: int, f: int, w: int) ->
     hg[:, -1] = hg[:, 0]  # ties between features: the first one wins
     hh[:, -1] = hh[:, 0]
     tg, th = hg.sum(axis=2)[:, 0], hh.sum(axis=2)[:, 0]
-    rule = SplitRule(reg_lambda=float(rng.choice([0.0, 1.0])), min_child_weight=0.5)
+    rule = SplitRule(
+        reg_lambda=float(rng.choice([0.0, 1.0])),
+        min_child_weight=0.5,
+        reg_alpha=float(rng.choice([0.0, 0.3])),  # L1: G shrunk towards 0
+    )
     got = find_splits(hg, hh, tg, th, n_bins, rule)
     gain, feature, cut_bin, dleft = _find_splits_numpy(hg, hh, tg, th, n_bins, rule)
     assert np.array_equal(got.gain, gain)  # the same floats, -inf where nothing splits

@@ -18,6 +18,7 @@ HYPER = (
     "learning_rate",
     "max_bin",
     "reg_lambda",
+    "reg_alpha",
     "gamma",
     "min_child_weight",
     "subsample",
@@ -48,6 +49,7 @@ HYPER = (
 @click.option("--learning-rate", type=float, default=None, help="[default: 0.3]")
 @click.option("--max-bin", type=int, default=None, help="Bins per feature, 2..255 [default: 32].")
 @click.option("--reg-lambda", type=float, default=None, help="L2 on leaf weights [default: 1].")
+@click.option("--reg-alpha", type=float, default=None, help="L1 on leaf weights [default: 0].")
 @click.option("--gamma", type=float, default=None, help="Minimum split gain [default: 0].")
 @click.option(
     "--min-child-weight",

@@ -505,22 +505,33 @@ def permuted_minus(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score(g: float, h: float, lam: float, min_h: float) -> float:  # pragma: no cover
-    """``G^2 / (H + lambda)``, 0 where ``H < min_child_weight`` or ``H <= 0`` (SplitRule.score)."""
+def _score(g: float, h: float, lam: float, alpha: float, min_h: float) -> float:  # pragma: no cover
+    """``T(G)^2 / (H + lambda)``, 0 where ``H < min_child_weight`` or ``H <= 0``
+    (SplitRule.score; ``T`` shrinks ``G`` towards 0 by ``alpha``)."""
     if h >= min_h and h > 0:
-        return g * g / (h + lam)
+        if alpha == 0:
+            return g * g / (h + lam)
+        t = g - alpha if g > alpha else (g + alpha if g < -alpha else 0.0)
+        return t * t / (h + lam)
     return 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _split_gain(
-    gl: float, hl: float, tg: float, th: float, parent: float, lam: float, min_h: float
+    gl: float,
+    hl: float,
+    tg: float,
+    th: float,
+    parent: float,
+    lam: float,
+    alpha: float,
+    min_h: float,
 ) -> float:  # pragma: no cover
     """The gain of ``(gl, hl)`` left and the rest of ``(tg, th)`` right; ``-inf`` where a
     child's hessian sum is below ``min_h`` (XGBoost's validity test)."""
     gr, hr = tg - gl, th - hl
     if hl >= min_h and hr >= min_h:
-        return _score(gl, hl, lam, min_h) + _score(gr, hr, lam, min_h) - parent
+        return _score(gl, hl, lam, alpha, min_h) + _score(gr, hr, lam, alpha, min_h) - parent
     return -np.inf
 
 
@@ -532,6 +543,7 @@ def best_splits(
     total_h: np.ndarray,
     n_bins: np.ndarray,
     reg_lambda: float,
+    reg_alpha: float,
     min_child_weight: float,
     tie: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
@@ -552,7 +564,7 @@ def best_splits(
     left_wins = np.zeros(f_count * values, dtype=np.bool_)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
-        parent = _score(tg, th, reg_lambda, min_child_weight)
+        parent = _score(tg, th, reg_lambda, reg_alpha, min_child_weight)
         for f in range(f_count):
             gm, hm = hist_g[k, f, values], hist_h[k, f, values]
             has_missing = hm > 0
@@ -564,11 +576,13 @@ def best_splits(
                 cut = j < n_bins[f] - 1
                 right = -np.inf  # missing values right
                 if cut or (j == n_bins[f] - 1 and has_missing):
-                    right = _split_gain(gl, hl, tg, th, parent, reg_lambda, min_child_weight)
+                    right = _split_gain(
+                        gl, hl, tg, th, parent, reg_lambda, reg_alpha, min_child_weight
+                    )
                 left = -np.inf  # missing values left
                 if cut:
                     left = _split_gain(
-                        gl + gm, hl + hm, tg, th, parent, reg_lambda, min_child_weight
+                        gl + gm, hl + hm, tg, th, parent, reg_lambda, reg_alpha, min_child_weight
                     )
                 at = f * values + j
                 left_wins[at] = left > right and has_missing
@@ -692,7 +706,8 @@ def _warm_nodes() -> None:
 
 def _warm_splits() -> None:
     hist = np.zeros((1, 1, 2))
-    best_splits(hist, hist, np.zeros(1), np.zeros(1), np.ones(1, dtype=np.int64), 1.0, 1.0, 1e-9)
+    ones = np.ones(1, dtype=np.int64)
+    best_splits(hist, hist, np.zeros(1), np.zeros(1), ones, 1.0, 0.0, 1.0, 1e-9)
 
 
 def _warm_routing() -> None:

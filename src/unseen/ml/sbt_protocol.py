@@ -98,6 +98,7 @@ class BoostParams:
     learning_rate: float = 0.3
     max_bin: int = 32
     reg_lambda: float = 1.0
+    reg_alpha: float = 0.0
     gamma: float = 0.0
     min_child_weight: float = 1.0
     subsample: float = 1.0
@@ -122,8 +123,13 @@ class BoostParams:
             bad(f"learning_rate must lie in (0, 1], not {self.learning_rate}")
         if not 2 <= self.max_bin <= 255:
             bad(f"max_bin must lie in [2, 255], not {self.max_bin}")
-        if not (self.reg_lambda >= 0 and self.gamma >= 0 and self.min_child_weight >= 0):
-            bad("reg_lambda, gamma and min_child_weight must be non-negative")
+        if not (
+            self.reg_lambda >= 0
+            and self.reg_alpha >= 0
+            and self.gamma >= 0
+            and self.min_child_weight >= 0
+        ):
+            bad("reg_lambda, reg_alpha, gamma and min_child_weight must be non-negative")
         if not 0 < self.subsample <= 1:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
         if not 0 < self.colsample_bytree <= 1:
@@ -143,7 +149,7 @@ class BoostParams:
 
     @property
     def rule(self) -> SplitRule:
-        return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight)
+        return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha)
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

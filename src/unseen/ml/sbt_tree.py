@@ -90,17 +90,27 @@ class SplitRule:
     reg_lambda: float = 1.0
     gamma: float = 0.0
     min_child_weight: float = 1.0
+    reg_alpha: float = 0.0
+
+    def _l1(self, g: np.ndarray) -> np.ndarray:
+        """``G`` shrunk towards 0 by ``reg_alpha`` (XGBoost's ThresholdL1)."""
+        if self.reg_alpha == 0:
+            return g
+        a = self.reg_alpha
+        return np.where(g > a, g - a, np.where(g < -a, g + a, 0.0))
 
     def score(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """``G^2 / (H + lambda)``, 0 where ``H < min_child_weight`` (XGBoost's CalcGain)."""
+        """``T(G)^2 / (H + lambda)``, 0 where ``H < min_child_weight`` (XGBoost's CalcGain;
+        ``T`` is :meth:`_l1`)."""
         ok = (h >= self.min_child_weight) & (h > 0)
-        return np.where(ok, g * g / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        t = self._l1(g)
+        return np.where(ok, t * t / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
 
     def weight(self, g: np.ndarray | float, h: np.ndarray | float) -> np.ndarray:
-        """The optimal leaf weight ``-G / (H + lambda)`` (0 where ``H < min_child_weight``)."""
+        """The optimal leaf weight ``-T(G) / (H + lambda)`` (0 where ``H < min_child_weight``)."""
         g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
         ok = (h >= self.min_child_weight) & (h > 0)
-        return np.where(ok, -g / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        return np.where(ok, -self._l1(g) / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
 
 
 @dataclass
@@ -158,6 +168,7 @@ def find_splits(
         np.asarray(total_h, dtype=np.float64),
         np.asarray(n_bins, dtype=np.int64),
         float(rule.reg_lambda),
+        float(rule.reg_alpha),
         float(rule.min_child_weight),
         TIE,
     )
