@@ -401,6 +401,7 @@ def xgb_with_feature_samples(Xtr, ytr, Xte, rate, samples, **params):
     [
         ("plain", 0.3, 9),  # int(0.3 * 30) of 30 features a tree
         ("ss-dealer", 0.3, 9),
+        ("ss-dealer-matrix", 0.3, 9),  # its hosts sum every feature: the guest picks
         ("he", 0.3, 9),
         ("plain", 0.03, 1),  # one feature a tree: a party with none in most trees
         ("ss-dealer", 0.03, 1),
