@@ -517,23 +517,32 @@ def test_scale_pos_weight_is_xgboosts(mode):
         SecureBoostRegressor(scale_pos_weight=2.0)
 
 
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
-def test_reg_alpha_is_xgboosts(mode):
-    """L1 regularisation (gains and leaf weights from G shrunk by reg_alpha): the model
-    equals XGBoost's with the same reg_alpha on the same bins."""
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {"reg_alpha": 2.0}),
+        ("ss-dealer", {"reg_alpha": 2.0}),
+        ("plain", {"max_delta_step": 0.3}),
+        ("ss-dealer", {"max_delta_step": 0.3, "reg_alpha": 0.5}),
+    ],
+)
+def test_reg_alpha_and_max_delta_step_are_xgboosts(mode, extra):
+    """L1 regularisation (gains and leaf weights from G shrunk by reg_alpha) and the
+    largest leaf weight (gains at the clipped weight): the model equals XGBoost's with
+    the same parameters on the same bins."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
     Xtr, Xte, ytr, _ = breast_cancer()
-    params = dict(BREAST, reg_alpha=2.0)
+    params = dict(BREAST, **extra)
     parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
     p, _ = fit_jointly(mode, parts_tr, ytr, parts_te, **params)
     btr, bte = secureboost_bins(Xtr, Xte, 32)
     reference = xgboost_params(
         max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
     )
-    booster = xgb.train({**reference, "reg_alpha": 2.0}, xgb.DMatrix(btr, label=ytr), 10)
+    booster = xgb.train({**reference, **extra}, xgb.DMatrix(btr, label=ytr), 10)
     np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), atol=1e-5)
     assert np.abs(p - xgb_scores(Xtr, ytr, Xte, binned=True, **BREAST)).max() > 1e-3
 

@@ -178,6 +178,7 @@ def _compare_split_searches(rng: np.random.Generator, k: int, f: int, w: int) ->
         reg_lambda=float(rng.choice([0.0, 1.0])),
         min_child_weight=0.5,
         reg_alpha=float(rng.choice([0.0, 0.3])),  # L1: G shrunk towards 0
+        max_delta_step=float(rng.choice([0.0, 0.4])),  # weights clipped, gains at them
     )
     got = find_splits(hg, hh, tg, th, n_bins, rule)
     gain, feature, cut_bin, dleft = _find_splits_numpy(hg, hh, tg, th, n_bins, rule)

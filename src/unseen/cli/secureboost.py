@@ -24,6 +24,7 @@ HYPER = (
     "subsample",
     "colsample_bytree",
     "scale_pos_weight",
+    "max_delta_step",
     "base_score",
     "early_stopping_rounds",
     "random_state",
@@ -69,6 +70,12 @@ HYPER = (
     type=float,
     default=None,
     help="Weight of the positive rows' gradients, e.g. negatives / positives [default: 1].",
+)
+@click.option(
+    "--max-delta-step",
+    type=float,
+    default=None,
+    help="Largest leaf weight, 0: none [default: 0] (helps very unbalanced labels).",
 )
 @click.option(
     "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."

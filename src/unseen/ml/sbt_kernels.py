@@ -505,14 +505,18 @@ def permuted_minus(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _score(g: float, h: float, lam: float, alpha: float, min_h: float) -> float:  # pragma: no cover
+def _score(
+    g: float, h: float, lam: float, alpha: float, step: float, min_h: float
+) -> float:  # pragma: no cover
     """``T(G)^2 / (H + lambda)``, 0 where ``H < min_child_weight`` or ``H <= 0``
-    (SplitRule.score; ``T`` shrinks ``G`` towards 0 by ``alpha``)."""
+    (SplitRule.score; ``T`` shrinks ``G`` towards 0 by ``alpha``); with a maximum
+    step, ``-(2 G w + (H + lambda) w^2)`` at the clipped weight ``w``."""
     if h >= min_h and h > 0:
-        if alpha == 0:
-            return g * g / (h + lam)
-        t = g - alpha if g > alpha else (g + alpha if g < -alpha else 0.0)
-        return t * t / (h + lam)
+        t = g if alpha == 0 else (g - alpha if g > alpha else (g + alpha if g < -alpha else 0.0))
+        if step == 0:
+            return t * t / (h + lam)
+        w = min(max(-t / (h + lam), -step), step)
+        return -(2.0 * g * w + (h + lam) * w * w)
     return 0.0
 
 
@@ -525,13 +529,15 @@ def _split_gain(
     parent: float,
     lam: float,
     alpha: float,
+    step: float,
     min_h: float,
 ) -> float:  # pragma: no cover
     """The gain of ``(gl, hl)`` left and the rest of ``(tg, th)`` right; ``-inf`` where a
     child's hessian sum is below ``min_h`` (XGBoost's validity test)."""
     gr, hr = tg - gl, th - hl
     if hl >= min_h and hr >= min_h:
-        return _score(gl, hl, lam, alpha, min_h) + _score(gr, hr, lam, alpha, min_h) - parent
+        left = _score(gl, hl, lam, alpha, step, min_h)
+        return left + _score(gr, hr, lam, alpha, step, min_h) - parent
     return -np.inf
 
 
@@ -544,6 +550,7 @@ def best_splits(
     n_bins: np.ndarray,
     reg_lambda: float,
     reg_alpha: float,
+    max_delta_step: float,
     min_child_weight: float,
     tie: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
@@ -556,6 +563,7 @@ def best_splits(
     """
     k_count, f_count, width = hist_g.shape
     values = width - 1
+    min_h = min_child_weight
     gain = np.full(k_count, -np.inf)
     feature = np.zeros(k_count, dtype=np.int64)
     cut_bin = np.zeros(k_count, dtype=np.int64)
@@ -564,7 +572,7 @@ def best_splits(
     left_wins = np.zeros(f_count * values, dtype=np.bool_)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
-        parent = _score(tg, th, reg_lambda, reg_alpha, min_child_weight)
+        parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_child_weight)
         for f in range(f_count):
             gm, hm = hist_g[k, f, values], hist_h[k, f, values]
             has_missing = hm > 0
@@ -577,12 +585,20 @@ def best_splits(
                 right = -np.inf  # missing values right
                 if cut or (j == n_bins[f] - 1 and has_missing):
                     right = _split_gain(
-                        gl, hl, tg, th, parent, reg_lambda, reg_alpha, min_child_weight
+                        gl, hl, tg, th, parent, reg_lambda, reg_alpha, max_delta_step, min_h
                     )
                 left = -np.inf  # missing values left
                 if cut:
                     left = _split_gain(
-                        gl + gm, hl + hm, tg, th, parent, reg_lambda, reg_alpha, min_child_weight
+                        gl + gm,
+                        hl + hm,
+                        tg,
+                        th,
+                        parent,
+                        reg_lambda,
+                        reg_alpha,
+                        max_delta_step,
+                        min_h,
                     )
                 at = f * values + j
                 left_wins[at] = left > right and has_missing
@@ -707,7 +723,7 @@ def _warm_nodes() -> None:
 def _warm_splits() -> None:
     hist = np.zeros((1, 1, 2))
     ones = np.ones(1, dtype=np.int64)
-    best_splits(hist, hist, np.zeros(1), np.zeros(1), ones, 1.0, 0.0, 1.0, 1e-9)
+    best_splits(hist, hist, np.zeros(1), np.zeros(1), ones, 1.0, 0.0, 0.0, 1.0, 1e-9)
 
 
 def _warm_routing() -> None:

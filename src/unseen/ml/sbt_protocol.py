@@ -104,6 +104,7 @@ class BoostParams:
     subsample: float = 1.0
     colsample_bytree: float = 1.0
     scale_pos_weight: float = 1.0
+    max_delta_step: float = 0.0
     base_score: float | None = None
     early_stopping_rounds: int | None = None
     goss: tuple[float, float] | None = None  # (top_rate, other_rate)
@@ -128,8 +129,12 @@ class BoostParams:
             and self.reg_alpha >= 0
             and self.gamma >= 0
             and self.min_child_weight >= 0
+            and self.max_delta_step >= 0
         ):
-            bad("reg_lambda, reg_alpha, gamma and min_child_weight must be non-negative")
+            bad(
+                "reg_lambda, reg_alpha, gamma, min_child_weight and max_delta_step must be"
+                " non-negative"
+            )
         if not 0 < self.subsample <= 1:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
         if not 0 < self.colsample_bytree <= 1:
@@ -149,7 +154,9 @@ class BoostParams:
 
     @property
     def rule(self) -> SplitRule:
-        return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha)
+        return SplitRule(
+            self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha, self.max_delta_step
+        )
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)

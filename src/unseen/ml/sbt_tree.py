@@ -91,6 +91,7 @@ class SplitRule:
     gamma: float = 0.0
     min_child_weight: float = 1.0
     reg_alpha: float = 0.0
+    max_delta_step: float = 0.0
 
     def _l1(self, g: np.ndarray) -> np.ndarray:
         """``G`` shrunk towards 0 by ``reg_alpha`` (XGBoost's ThresholdL1)."""
@@ -101,16 +102,24 @@ class SplitRule:
 
     def score(self, g: np.ndarray, h: np.ndarray) -> np.ndarray:
         """``T(G)^2 / (H + lambda)``, 0 where ``H < min_child_weight`` (XGBoost's CalcGain;
-        ``T`` is :meth:`_l1`)."""
+        ``T`` is :meth:`_l1`); with ``max_delta_step``, ``-(2 G w + (H + lambda) w^2)`` at
+        the clipped weight ``w`` (XGBoost's CalcGainGivenWeight)."""
         ok = (h >= self.min_child_weight) & (h > 0)
         t = self._l1(g)
-        return np.where(ok, t * t / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        if self.max_delta_step == 0:
+            return np.where(ok, t * t / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        w = self.weight(g, h)
+        return np.where(ok, -(2.0 * g * w + (h + self.reg_lambda) * w * w), 0.0)
 
     def weight(self, g: np.ndarray | float, h: np.ndarray | float) -> np.ndarray:
-        """The optimal leaf weight ``-T(G) / (H + lambda)`` (0 where ``H < min_child_weight``)."""
+        """The optimal leaf weight ``-T(G) / (H + lambda)`` (0 where ``H < min_child_weight``),
+        clipped to ``[-max_delta_step, max_delta_step]`` where that is set."""
         g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
         ok = (h >= self.min_child_weight) & (h > 0)
-        return np.where(ok, -self._l1(g) / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        w = np.where(ok, -self._l1(g) / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
+        if self.max_delta_step:
+            w = np.clip(w, -self.max_delta_step, self.max_delta_step)
+        return w
 
 
 @dataclass
@@ -169,6 +178,7 @@ def find_splits(
         np.asarray(n_bins, dtype=np.int64),
         float(rule.reg_lambda),
         float(rule.reg_alpha),
+        float(rule.max_delta_step),
         float(rule.min_child_weight),
         TIE,
     )
