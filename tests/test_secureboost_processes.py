@@ -198,6 +198,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
     guest.insert(0, "id", ids)
     guest["target"] = y
+    guest["w"] = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))  # row weights
     host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
     host.insert(0, "id", ids)
     files = {}
@@ -213,7 +214,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
             "g",
             ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
             + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")]
-            + ["--colsample-bytree", "0.5", "--random-state", "3"],
+            + ["--colsample-bytree", "0.5", "--random-state", "3", "--weight", "w"],
             tmp_path / "logs",
         ),
         start_party(
@@ -225,8 +226,9 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     ]
     wait_all(procs, 120)
     assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
-    params = json.loads((tmp_path / "gm" / "model.json").read_text())["params"]
-    assert params["colsample_bytree"] == 0.5 and params["random_state"] == 3
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["params"]["colsample_bytree"] == 0.5 and meta["params"]["random_state"] == 3
+    assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
     flags = ["--parties", str(parties), "--id", "id", "--quiet"]
     pred = [
         start_party(

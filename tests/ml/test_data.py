@@ -31,6 +31,24 @@ def test_loads_features_label_and_ids(tmp_path):
     assert d.ids == ["x1", "x2", "x3"] and d.n == 3
 
 
+def test_a_weight_column_is_read_checked_and_no_feature(tmp_path):
+    path = write(tmp_path / "t.csv", GOOD, HEADER)
+    d = load_party_data(path, label="label", id_columns=["id"], weight="b")
+    assert d.features == ["a"] and np.array_equal(d.w, [2, 3, 4])
+    assert load_party_data(path, label="label", id_columns=["id"]).w is None
+    rows = [r.copy() for r in GOOD]
+    rows[1][2] = "-1"
+    with pytest.raises(InputError, match="row 2, column 'b': a weight must not be negative"):
+        load_party_data(
+            write(tmp_path / "n.csv", rows, HEADER), label="label", id_columns=["id"], weight="b"
+        )
+    rows[1][2] = ""
+    with pytest.raises(InputError, match="row 2, column 'b': empty value"):
+        load_party_data(
+            write(tmp_path / "e.csv", rows, HEADER), label="label", id_columns=["id"], weight="b"
+        )
+
+
 @pytest.mark.parametrize(
     "cell,value,message",
     [

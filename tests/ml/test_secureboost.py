@@ -547,6 +547,58 @@ def test_reg_alpha_and_max_delta_step_are_xgboosts(mode, extra):
     assert np.abs(p - xgb_scores(Xtr, ytr, Xte, binned=True, **BREAST)).max() > 1e-3
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
+def test_sample_weight_is_xgboosts(mode):
+    """The guest's row weights scale its g and h (XGBoost's instance weights): the model
+    equals XGBoost's with the same weights on the same bins."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    w = np.random.default_rng(3).uniform(0.2, 3.0, size=ytr.size)
+    trees = 4 if mode == "he" else 10
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+
+    def guest(ctx):
+        est = SecureBoostClassifier(mode=mode, **dict(BREAST, n_estimators=trees), **extra)
+        est.fit(ctx, Xtr[:, :10], ytr, sample_weight=w)
+        return est.predict_proba(ctx, Xte[:, :10])[:, 1]
+
+    def host(ctx):
+        est = SecureBoostClassifier(mode=mode).fit(ctx, Xtr[:, 10:])
+        return est.predict_proba(ctx, Xte[:, 10:])
+
+    roles = {"guest": guest, "host1": host}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode).fit(ctx)
+    p = run_local(roles, timeout=120)["guest"]
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.average(ytr, weights=w))
+    )
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr, weight=w), trees)
+    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), atol=1e-5)
+    unweighted = xgb_scores(Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=trees))
+    assert np.abs(p - unweighted).max() > 1e-3
+
+
+def test_bad_sample_weights_are_named():
+    from unseen.ml.secureboost import check_weights
+
+    assert check_weights(None, 3) is None
+    assert np.array_equal(check_weights([1, 0, 2], 3), [1.0, 0.0, 2.0])
+    for bad, message in (
+        ([1, 2], "2 values for 3 rows"),
+        ([1, -1, 2], "non-negative"),
+        ([1, np.nan, 2], "non-negative"),
+        ([0, 0, 0], "0 for every row"),
+        (["a", "b", "c"], "numbers"),
+    ):
+        with pytest.raises(InputError, match=message):
+            check_weights(bad, 3)
+
+
 def test_colsample_bytree_counts_as_xgboost_does():
     from unseen.ml.sbt_protocol import tree_features
 

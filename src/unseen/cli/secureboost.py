@@ -81,6 +81,12 @@ HYPER = (
     "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."
 )
 @click.option(
+    "--weight",
+    "weight_column",
+    default=None,
+    help="Guest: a column of row weights (non-negative; not a feature) [default: none].",
+)
+@click.option(
     "--random-state", type=int, default=None, help="Seed of the row and feature sampling."
 )
 @click.option(
@@ -125,6 +131,7 @@ def secureboost(
     key_bits: int,
     he_scheme: str,
     workers: int | None,
+    weight_column: str | None,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -167,6 +174,8 @@ def secureboost(
         fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
     if input_path is None and (label or eval_input):
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
+    if weight_column is not None and label is None:
+        fail(f"[{me}] --weight is the guest's: only the party with --label weighs rows")
     if workers is not None:
         parallel.set_default_jobs(workers)
     ids = split_columns(id_columns)
@@ -193,6 +202,7 @@ def secureboost(
                     id_columns=ids,
                     exclude=split_columns(exclude),
                     objective=params.objective,
+                    weight=weight_column,
                 )
             if eval_input is not None and table is not None:
                 evals = load_table(
@@ -217,6 +227,7 @@ def secureboost(
             label=label,
             he_options=he_options,
             roles=roles,
+            sample_weight=None if table is None else table.w,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model

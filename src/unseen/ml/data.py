@@ -41,6 +41,7 @@ class PartyData:
     X: np.ndarray  # (n, d) float64
     features: list[str]
     y: np.ndarray | None = None  # (n,) float64 in {0, 1}, at the label holder only
+    w: np.ndarray | None = None  # (n,) row weights, finite and >= 0, where a column gave them
     ids: list[str] | None = None  # the ID values, for the alignment check (never sent)
     file: str = "<input>"
 
@@ -134,6 +135,7 @@ def load_party_data(
     allow_missing: bool = False,
     label_kind: str = "binary",
     allow_one_class: bool = False,
+    weight: str | None = None,
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
@@ -154,6 +156,7 @@ def load_party_data(
         allow_missing=allow_missing,
         label_kind=label_kind,
         allow_one_class=allow_one_class,
+        weight=weight,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -172,11 +175,15 @@ def party_data_from_table(
     allow_missing: bool = False,
     label_kind: str = "binary",
     allow_one_class: bool = False,
+    weight: str | None = None,
 ) -> PartyData:
-    """:func:`load_party_data` for a table already in memory (``file`` names it in errors)."""
-    require_columns(table, [*id_columns, *([label] if label else []), *exclude], file)
+    """:func:`load_party_data` for a table already in memory (``file`` names it in errors).
+
+    ``weight``: a column of row weights (finite, non-negative), not a feature."""
+    extra = [c for c in (label, weight) if c]
+    require_columns(table, [*id_columns, *extra, *exclude], file)
     if features is None:
-        skip = {*id_columns, *exclude, *([label] if label else [])}
+        skip = {*id_columns, *exclude, *extra}
         features = [c for c in table.column_names if c not in skip]
     else:
         require_columns(table, features, file)
@@ -193,11 +200,17 @@ def party_data_from_table(
                 column=name,
             )
     y = _label(table.column(label), label, file, label_kind, allow_one_class) if label else None
+    w = None
+    if weight:
+        w = _numeric(table.column(weight), weight, file, allow_missing=False)
+        if np.any(w < 0):
+            row = int(np.argmax(w < 0))
+            raise InputError("a weight must not be negative", file=file, row=row + 1, column=weight)
     ids = None
     if id_columns:
         cols = [table.column(c).to_pylist() for c in id_columns]
         ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
-    return PartyData(X=X, features=list(features), y=y, ids=ids, file=file)
+    return PartyData(X=X, features=list(features), y=y, w=w, ids=ids, file=file)
 
 
 def check_alignment(

@@ -623,8 +623,11 @@ class Guest:
         host_bins: dict[str, np.ndarray],
         exchange: GuestExchange,
         eval_set: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        weights: np.ndarray | None = None,
     ) -> None:
         self.ctx, self.y, self.p = ctx, y, params
+        self.weights = weights  # the rows' weights (None: 1 each); they scale g and h
         self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.features = features
         self.hosts = hosts
@@ -916,7 +919,7 @@ class Guest:
     def fit(self) -> GuestResult:
         ctx, p = self.ctx, self.p
         y = self.y
-        base = base_margin(p.objective, y, p.base_score)
+        base = base_margin(p.objective, y, p.base_score, self.weights)
         margin = np.full(y.size, base)
         trees = PartyTrees(me=0)
         history: list[float] = []
@@ -932,6 +935,8 @@ class Guest:
                 if p.scale_pos_weight != 1:  # XGBoost's: the positive rows weigh more
                     w = np.where(y == 1, p.scale_pos_weight, 1.0)
                     g, h = g * w, h * w
+                if self.weights is not None:  # instance weights, as XGBoost's
+                    g, h = g * self.weights, h * self.weights
                 margin += self.grow_tree(t, g, h, trees)
                 seconds.append(time.perf_counter() - clock)
                 t += 1

@@ -48,9 +48,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def base_margin(objective: str, y: np.ndarray, base_score: float | None) -> float:
-    """The starting margin: ``base_score`` (default: the mean label), on the margin scale."""
-    score = float(np.mean(y)) if base_score is None else float(base_score)
+def base_margin(
+    objective: str, y: np.ndarray, base_score: float | None, weights: np.ndarray | None = None
+) -> float:
+    """The starting margin: ``base_score`` (default: the mean label, weighted where rows
+    have weights), on the margin scale."""
+    score = float(np.average(y, weights=weights)) if base_score is None else float(base_score)
     if objective == "binary:logistic":
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))

@@ -341,6 +341,25 @@ def check_label(y: Any, objective: str, rows: int, what: str = "y") -> np.ndarra
     return arr
 
 
+def check_weights(w: Any, rows: int) -> np.ndarray | None:
+    """The guest's row weights (``None``: every row weighs 1): finite, non-negative, not all 0."""
+    if w is None:
+        return None
+    try:
+        arr = np.asarray(w, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputError("sample_weight must be numbers") from None
+    if arr.size != rows:
+        raise InputError(f"sample_weight has {arr.size} values for {rows} rows")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise InputError("sample_weight must be finite and non-negative", row=row)
+    if not arr.sum() > 0:
+        raise InputError("sample_weight is 0 for every row")
+    return arr
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -352,6 +371,7 @@ def load_table(
     exclude: list[str] | tuple[str, ...] = (),
     features: list[str] | None = None,
     objective: str = "binary:logistic",
+    weight: str | None = None,
 ) -> PartyData:
     """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
 
@@ -369,6 +389,7 @@ def load_table(
         allow_constant=True,
         allow_missing=True,
         label_kind="binary" if objective == "binary:logistic" else "real",
+        weight=weight,
     )
     if data.n == 0:
         raise InputError("no rows", file=data.file)
@@ -388,8 +409,11 @@ def _exchanges(
     masks: dict[str, np.ndarray],
     he_options: dict[str, Any] | None = None,
     bins: np.ndarray | None = None,
+    max_weight: float = 1.0,
 ) -> GuestExchange | HostExchange:
     """This party's histogram exchange for ``mode``.
+
+    ``max_weight``: the largest row weight at the guest (``he`` sizes its slots for it).
 
     ``masks``: per host (at a host: its own, under its name), which of its
     (feature, bin) cells can hold rows; ``rows``: rows of the training set;
@@ -453,7 +477,8 @@ def _exchanges(
             masks=masks,
             rows=per_tree,
             objective=params.objective,
-            weight=weight * params.scale_pos_weight,  # the largest factor on a row's g, h
+            # the largest factor on a row's g, h
+            weight=weight * params.scale_pos_weight * max_weight,
             **(he_options or {}),
         )
     return HeHostExchange(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
@@ -474,6 +499,7 @@ def train(
     expect: dict[str, Any] | None = None,
     he_options: dict[str, Any] | None = None,
     roles: Roles | None = None,
+    sample_weight: Any = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -483,6 +509,8 @@ def train(
     the guest and ``(X_val, None)`` at hosts, for early stopping. ``ids``: the
     rows' identifiers, to check alignment (never sent). ``label``: the label
     column's name, kept in the guest's model for ``unseen predict``.
+    ``sample_weight``: the guest's row weights (its g and h are scaled by them, as
+    XGBoost's instance weights); never sent.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -528,6 +556,7 @@ def train(
             X_eval,
             file,
             he_options,
+            sample_weight,
         )
         model.label = label
         return model
@@ -546,8 +575,10 @@ def _train_guest(
     X_eval: np.ndarray | None,
     file: str,
     he_options: dict[str, Any] | None,
+    sample_weight: Any = None,
 ) -> PartyModel:
     y = check_label(y, params.objective, X.shape[0])
+    weights = check_weights(sample_weight, X.shape[0])
     y_eval = None
     if X_eval is not None:
         if eval_set[1] is None:
@@ -594,7 +625,10 @@ def _train_guest(
             masks[host] = bin_mask(
                 host_bins[host], np.asarray(info["missing"], dtype=bool), params.max_bin + 1
             )
-    exchange = _exchanges(ctx, roles, mode, "guest", params, X.shape[0], masks, he_options)
+    top = 1.0 if weights is None else max(1.0, float(weights.max()))
+    exchange = _exchanges(
+        ctx, roles, mode, "guest", params, X.shape[0], masks, he_options, max_weight=top
+    )
     assert isinstance(exchange, GuestExchange)
     guest = Guest(
         ctx,
@@ -607,6 +641,7 @@ def _train_guest(
         host_bins,
         exchange,
         None if X_eval is None or y_eval is None else (X_eval, y_eval),
+        weights=weights,
     )
     result = guest.fit()
     return PartyModel(
@@ -944,8 +979,10 @@ class _SecureBoost:
         feature_names: list[str] | None = None,
         eval_set: tuple[Any, Any] | None = None,
         ids: list[str] | None = None,
+        sample_weight: Any = None,
     ) -> _SecureBoost:
-        """Train jointly: the guest passes ``y``, hosts only ``X``, the dealer nothing."""
+        """Train jointly: the guest passes ``y`` (and ``sample_weight``, if rows weigh
+        differently), hosts only ``X``, the dealer nothing."""
         self.model_ = train(
             ctx,
             mode=self.mode,
@@ -957,6 +994,7 @@ class _SecureBoost:
             eval_set=(eval_set[0], eval_set[1] if y is not None else None) if eval_set else None,
             ids=ids,
             he_options=self.he_options,
+            sample_weight=sample_weight,
         )
         return self
 
