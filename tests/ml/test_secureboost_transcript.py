@@ -30,15 +30,23 @@ def _data():
     return X[:300], y[:300].astype(float)
 
 
+#: row weights of the weighted runs (distinctive values: a leak of them would show)
+WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
+
+
 @functools.cache
-def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
+def _run(
+    mode: str, weighted: bool = False
+) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
+    """A job's transcript, and the (g, h) the guest protected in each tree."""
     X, y = _data()
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     real = sbt_protocol.grad_hess
+    w = WEIGHTS if weighted else np.ones(y.size)
 
     def spy(objective, labels, margin):
         g, h = real(objective, labels, margin)
-        seen.append((g.copy(), h.copy()))
+        seen.append((g * w, h * w))  # what the guest hands over: weighted
         return g, h
 
     sbt_protocol.grad_hess = spy
@@ -47,7 +55,7 @@ def _run(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ..
         extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
         roles = {
             "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra).fit(
-                ctx, X[:, :10], y
+                ctx, X[:, :10], y, sample_weight=WEIGHTS if weighted else None
             ),
             "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 10:]),
         }
@@ -133,6 +141,16 @@ def test_labels_and_gradients_never_cross_in_the_clear(mode):
     assert leaks(transcript, gradients, y) == []
     keys = {m[2] for m in transcript.messages}
     assert not any("plain" in k for k in keys)
+
+
+@pytest.mark.parametrize("mode", ["ss-dealer", "he"])
+def test_weights_and_weighted_gradients_never_cross_in_the_clear(mode):
+    transcript, gradients = _run(mode, weighted=True)
+    _, y = _data()
+    assert leaks(transcript, gradients, y) == []
+    wire = transcript.all_bytes()
+    for v in WEIGHTS[:12]:
+        assert np.float64(v).tobytes() not in wire and np.float32(v).tobytes() not in wire
 
 
 def test_the_check_catches_plain_mode():
