@@ -572,7 +572,7 @@ def best_splits(
     left_wins = np.zeros(f_count * values, dtype=np.bool_)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
-        parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_child_weight)
+        parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_h)
         for f in range(f_count):
             gm, hm = hist_g[k, f, values], hist_h[k, f, values]
             has_missing = hm > 0

@@ -499,15 +499,11 @@ def _over_all_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A host's sums over its sampled features ``cols``, placed among all its features
     (zeros elsewhere: those features take no part in this tree's splits)."""
-    out = []
-    for part in sums:
-        full = np.zeros(shape)
-        if part.shape == (shape[0], cols.size, shape[2]):
-            full[:, cols] = part
-        else:  # the shape check that follows names the host
-            return sums
-        out.append(full)
-    return out[0], out[1]
+    if any(part.shape != (shape[0], cols.size, shape[2]) for part in sums):
+        return sums  # the shape check that follows names the host
+    g, h = np.zeros(shape), np.zeros(shape)
+    g[:, cols], h[:, cols] = sums
+    return g, h
 
 
 def _take_rows(bins: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -627,7 +623,14 @@ class Guest:
         weights: np.ndarray | None = None,
     ) -> None:
         self.ctx, self.y, self.p = ctx, y, params
-        self.weights = weights  # the rows' weights (None: 1 each); they scale g and h
+        self.weights = weights  # the rows' weights (None: 1 each)
+        # what scales each row's g and h: its weight and, for positive rows,
+        # scale_pos_weight (XGBoost's); None: nothing
+        gh_weight = weights
+        if params.scale_pos_weight != 1:
+            positive = np.where(y == 1, params.scale_pos_weight, 1.0)
+            gh_weight = positive if weights is None else positive * weights
+        self.gh_weight = gh_weight
         self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.features = features
         self.hosts = hosts
@@ -868,12 +871,10 @@ class Guest:
             children[v] = layout.split(v, int(owner[j]))
             party, f = parties[owner[j]], int(best.feature[j])
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
-            split_count, gain, cover = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
-            self.tree_importance[-1][name] = [
-                split_count + 1,
-                gain + float(best.gain[j]),
-                cover + float(th[j]),
-            ]
+            record = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
+            record[0] += 1
+            record[1] += float(best.gain[j])
+            record[2] += float(th[j])
             for host in self.hosts:
                 mine = host == party
                 messages[host].append(
@@ -932,11 +933,8 @@ class Guest:
                 ctx.check_cancelled()
                 clock = time.perf_counter()
                 g, h = grad_hess(p.objective, y, margin)
-                if p.scale_pos_weight != 1:  # XGBoost's: the positive rows weigh more
-                    w = np.where(y == 1, p.scale_pos_weight, 1.0)
-                    g, h = g * w, h * w
-                if self.weights is not None:  # instance weights, as XGBoost's
-                    g, h = g * self.weights, h * self.weights
+                if self.gh_weight is not None:
+                    g, h = g * self.gh_weight, h * self.gh_weight
                 margin += self.grow_tree(t, g, h, trees)
                 seconds.append(time.perf_counter() - clock)
                 t += 1

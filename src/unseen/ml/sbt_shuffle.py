@@ -588,7 +588,7 @@ class ShuffleHostExchange(HostExchange):
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
         sampled = self.features is not None
-        if self.features is not None:  # only the tree's sample of features, in order
+        if sampled:  # only the tree's sample of features, in order
             bins = bins[:, self.features]
         n, f_count = bins.shape
         if bins is not self._bins:  # the first tree, or rows sampled anew
