@@ -252,3 +252,94 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert saved["rmse"] == pytest.approx(float(np.sqrt(np.mean((scores - labels) ** 2))))
     assert "auc" not in saved and saved["n"] == len(labels)
     assert "RMSE" in pred[0].stdout()
+
+
+def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
+    """Three classes through the CLI, with a dealer: a tree per class each round, and
+    `unseen predict` writes each class's probability, the likeliest class and a
+    multi-class report. A label outside 0 .. num_class - 1 is refused by file, row
+    and column at every party first."""
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    ids = [f"w{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :5], columns=[f"g{i}" for i in range(5)])
+    guest.insert(0, "id", ids)
+    guest["kind"] = y
+    host = pd.DataFrame(x[:, 5:], columns=[f"h{i}" for i in range(8)])
+    host.insert(0, "id", ids)
+    files = {}
+    for tag, rows in (("train", slice(0, 130)), ("test", slice(130, None))):
+        for name, frame in (("g", guest), ("h", host)):
+            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
+            frame[rows].to_csv(files[name, tag], index=False)
+    bad = pd.read_csv(files["g", "train"])
+    bad.loc[6, "kind"] = 3
+    bad.to_csv(tmp_path / "g_bad.csv", index=False)
+    parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
+    common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet"]
+    common += ["--objective", "multi:softprob", "--num-class", "3"]
+    common += ["--n-estimators", "4", "--max-depth", "3"]
+
+    def train(guest_input):
+        procs = [
+            start_party(
+                "g",
+                ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
+                + ["--id", "id", "--label", "kind", "--output", str(tmp_path / "gm")],
+                tmp_path / "logs",
+            ),
+            start_party(
+                "h",
+                ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
+                + ["--id", "id", "--output", str(tmp_path / "hm")],
+                tmp_path / "logs",
+            ),
+            start_party("dealer", ["secureboost", "--as", "dealer", *common], tmp_path / "logs"),
+        ]
+        wait_all(procs, 180)
+        return procs
+
+    procs = train(tmp_path / "g_bad.csv")
+    assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
+    err = procs[0].stderr()
+    assert "g_bad.csv" in err and "row 7" in err and "column 'kind'" in err, err
+    assert "num_class (3)" in err
+    assert "party 'g' failed" in procs[1].stderr(), procs[1].stderr()
+    assert not (tmp_path / "gm").exists() and not (tmp_path / "hm").exists()
+
+    procs = train(files["g", "train"])
+    assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
+    assert "guest: 12 trees" in procs[0].stdout()  # 4 rounds of 3 trees
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["objective"] == "multi:softprob" and len(meta["base_margin"]) == 3
+    flags = ["--parties", str(parties), "--id", "id", "--quiet"]
+    pred = [
+        start_party(
+            "g",
+            ["predict", "--as", "g", *flags, "--model", str(tmp_path / "gm")]
+            + ["--input", str(files["g", "test"]), "--output", str(tmp_path / "scores.csv")],
+            tmp_path / "plogs",
+        ),
+        start_party(
+            "h",
+            ["predict", "--as", "h", *flags, "--model", str(tmp_path / "hm")]
+            + ["--input", str(files["h", "test"])],
+            tmp_path / "plogs",
+        ),
+    ]
+    wait_all(pred, 120)
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    proba = scores[["score_0", "score_1", "score_2"]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert (scores["predicted_class"].to_numpy() == proba.argmax(axis=1)).all()
+    labels = pd.read_csv(files["g", "test"])["kind"].to_numpy()
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    assert saved["n"] == len(labels) and saved["classes"] == 3 and "auc" not in saved
+    assert saved["accuracy"] == pytest.approx(float(np.mean(proba.argmax(axis=1) == labels)))
+    assert saved["accuracy"] > 0.85
+    assert (tmp_path / "scores_report" / "confusion.csv").exists()
+    assert "accuracy" in pred[0].stdout()

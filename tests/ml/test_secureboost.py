@@ -658,6 +658,173 @@ def test_model_files_round_trip_and_predictor(tmp_path):
     np.testing.assert_allclose(res["guest"][:, 1], p)
 
 
+def wine():
+    """Three classes (59, 71, 48 rows), shuffled; 130 rows to train, 48 to test."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    return X[order][:130], X[order][130:], y[order][:130], y[order][130:]
+
+
+def fit_classes_jointly(mode, parts_tr, ytr, parts_te, eval_set=None, **params):
+    """:func:`fit_jointly` for several classes: the guest's ``(n, K)`` probabilities."""
+    names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **params)
+            ev = None if eval_set is None else (eval_set[0][i], eval_set[1] if i == 0 else None)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None, eval_set=ev)
+            return est, est.predict_proba(ctx, parts_te[i])
+
+        return role
+
+    roles = {name: party(i) for i, name in enumerate(names)}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=300)
+    return res["guest"][1], {n: res[n][0] for n in names}
+
+
+def xgb_classes(Xtr, ytr, Xte, rounds, **params):
+    """XGBoost's multi:softprob on the joined data binned with SecureBoost's cut points."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    booster = xgb.train(
+        {
+            "objective": "multi:softprob",
+            "num_class": int(ytr.max()) + 1,
+            "max_depth": params["max_depth"],
+            "eta": params["learning_rate"],
+            "max_bin": 256,
+            "tree_method": "hist",
+            "nthread": 1,
+        },
+        xgb.DMatrix(btr, label=ytr),
+        rounds,
+    )
+    return booster.predict(xgb.DMatrix(bte))
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {}),
+        ("ss-dealer", {}),
+        ("ss-dealer-matrix", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+    ],
+)
+def test_multiclass_is_xgboosts(mode, extra):
+    """More than two classes: a tree per class each round (multi:softprob), XGBoost's
+    softmax gradients and its default base margins; equal to XGBoost on the same bins."""
+    Xtr, Xte, ytr, yte = wine()
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16)
+    p, models = fit_classes_jointly(
+        mode, [Xtr[:, :5], Xtr[:, 5:]], ytr, [Xte[:, :5], Xte[:, 5:]], **params, **extra
+    )
+    assert p.shape == (yte.size, 3)
+    np.testing.assert_allclose(p, xgb_classes(Xtr, ytr, Xte, 4, **params), atol=1e-5)
+    guest = models["guest"]
+    assert guest.n_trees_ == 12 and guest.model_.params.objective == "multi:softprob"
+    assert list(guest.classes_) == [0, 1, 2] and np.mean(guest.classes_[p.argmax(1)] == yte) > 0.9
+    assert models["host1"].model_.params.num_class == 3  # the guest's, told at set-up
+
+
+def test_multiclass_labels_early_stopping_and_files(tmp_path):
+    """Any class labels (here names): ``classes_`` keeps them, ``predict`` answers with
+    them, and the saved model too; early stopping keeps whole rounds (a tree per
+    class), and what it keeps equals XGBoost with as many rounds."""
+    Xtr, Xte, ytr, _ = wine()
+    names = np.array(["barbera", "barolo", "grignolino"])[ytr.astype(int)]
+    Xfit, Xval, nfit, nval = Xtr[:90], Xtr[90:], names[:90], names[90:]
+    params = dict(
+        n_estimators=40, max_depth=3, learning_rate=0.5, max_bin=16, early_stopping_rounds=2
+    )
+    p, models = fit_classes_jointly(
+        "ss-dealer",
+        [Xfit[:, :5], Xfit[:, 5:]],
+        nfit,
+        [Xte[:, :5], Xte[:, 5:]],
+        eval_set=([Xval[:, :5], Xval[:, 5:]], nval),
+        **params,
+    )
+    guest, host = models["guest"], models["host1"]
+    rounds = guest.n_trees_ // 3
+    assert guest.n_trees_ % 3 == 0 and host.n_trees_ == guest.n_trees_ and rounds < 40
+    history = guest.model_.history
+    assert len(history) > rounds and int(np.argmin(history)) == rounds - 1
+    codes = np.searchsorted(np.unique(nfit), nfit).astype(float)
+    np.testing.assert_allclose(p, xgb_classes(Xfit, codes, Xte, rounds, **params), atol=1e-5)
+    assert list(guest.classes_) == ["barbera", "barolo", "grignolino"]
+
+    for name, est in models.items():
+        est.save(tmp_path / name)
+    loaded = {n: SecureBoostClassifier.load(tmp_path / n) for n in ("guest", "host1")}
+    res = run_local(
+        {
+            "guest": lambda ctx: loaded["guest"].predict(ctx, Xte[:, :5]),
+            "host1": lambda ctx: loaded["host1"].predict(ctx, Xte[:, 5:]),
+        }
+    )
+    assert list(res["guest"]) == list(guest.classes_[p.argmax(axis=1)])
+    assert loaded["guest"].get_params() == guest.get_params()
+    assert "num_class" not in guest.get_params()  # from the label, as the objective
+
+    with pytest.raises(InputError, match="row 2: the validation label has a class"):
+        fit_classes_jointly(
+            "plain",
+            [Xfit[:, :5], Xfit[:, 5:]],
+            nfit,
+            [Xte[:, :5], Xte[:, 5:]],
+            eval_set=([Xval[:, :5], Xval[:, 5:]], np.r_[nval[:1], ["merlot"], nval[2:]]),
+            **params,
+        )
+
+
+def test_two_class_labels_of_any_kind():
+    """Two labels other than 0/1 (here "no"/"yes") train the binary model of 0/1, and
+    ``predict`` answers with the labels."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=2)
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    p, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **params)
+    words = np.where(ytr == 1, "yes", "no")
+    q, models = fit_classes_jointly("plain", parts_tr, words, parts_te, **params)
+    np.testing.assert_allclose(q[:, 1], p)
+    assert models["guest"].model_.params.objective == "binary:logistic"
+    assert list(models["guest"].classes_) == ["no", "yes"]
+    res = run_local(
+        {
+            "guest": lambda ctx: models["guest"].predict(ctx, Xte[:, :10]),
+            "host1": lambda ctx: models["host1"].predict(ctx, Xte[:, 10:]),
+        }
+    )
+    assert list(res["guest"]) == ["yes" if v >= 0.5 else "no" for v in p]
+
+
+def test_multiclass_parameters_and_labels_are_checked():
+    from unseen.ml.sbt_protocol import BoostParams
+    from unseen.ml.secureboost import check_label
+
+    with pytest.raises(ConfigError, match="num_class in"):
+        BoostParams(objective="multi:softprob")
+    with pytest.raises(ConfigError, match="num_class is for multi:softprob"):
+        BoostParams(num_class=3)
+    with pytest.raises(ConfigError, match="scale_pos_weight"):
+        BoostParams(objective="multi:softprob", num_class=3, scale_pos_weight=2)
+    assert BoostParams(objective="multi:softprob", num_class=3, n_estimators=5).max_trees == 15
+    y = np.array([0, 1, 2, 1.5])
+    with pytest.raises(InputError, match="row 4: y must be a class index 0 .. 2"):
+        check_label(y, "multi:softprob", 4, num_class=3)
+    with pytest.raises(InputError, match="row 3"):
+        check_label(np.array([0, 1, 3]), "multi:softprob", 3, num_class=3)
+
+
 def test_parameters_follow_scikit_learns_convention():
     """get_params gives the constructor's arguments (so clone works), set_params checks
     them as the constructor does and changes nothing when one is bad."""
@@ -702,8 +869,10 @@ def test_bad_inputs_fail_with_the_root_cause():
         }
         run_local(roles, timeout=60)
 
-    with pytest.raises(InputError, match="binary"):
-        run(y=ytr * 2)
+    with pytest.raises(InputError, match="row 5: y has a missing or infinite value"):
+        run(y=np.where(np.arange(ytr.size) == 4, np.nan, ytr))
+    with pytest.raises(InputError, match="only one class"):
+        run(y=np.ones_like(ytr))
     with pytest.raises(InputError, match="not aligned"):
         run(host_X=Xtr[:-1, 10:])
     with pytest.raises(InputError, match="infinite"):

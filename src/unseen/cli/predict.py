@@ -134,7 +134,9 @@ def predict(
                 features=list(meta["features"]),
                 allow_constant=True,
                 allow_missing=bool(meta.get("missing_values", False)),
-                label_kind="binary" if objective == "binary:logistic" else "real",
+                label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(
+                    objective, "real"
+                ),
                 allow_one_class=True,  # the label only serves the report
             )
             if me == to and output is None:
@@ -145,11 +147,20 @@ def predict(
         if scores is None:
             return None
         columns: dict[str, Any] = {c: table.column(c) for c in ids}
-        columns["score"] = pa.array(np.asarray(scores, dtype=np.float64))
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim == 2:  # several classes: each one's probability, and the likeliest
+            for k in range(scores.shape[1]):
+                columns[f"score_{k}"] = pa.array(scores[:, k])
+            columns["predicted_class"] = pa.array(scores.argmax(axis=1))
+        else:
+            columns["score"] = pa.array(scores)
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
-        if data.y is not None and (problem := cannot_report(data.y, objective)):
+        problem = None if data.y is None else cannot_report(data.y, objective)
+        if data.y is not None and scores.ndim == 2 and data.y.max(initial=0) >= scores.shape[1]:
+            problem = f"the label has a class the model does not know (it has {scores.shape[1]})"
+        if problem:
             result["no_report"] = problem
         elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")

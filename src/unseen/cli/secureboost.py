@@ -28,6 +28,7 @@ HYPER = (
     "base_score",
     "early_stopping_rounds",
     "random_state",
+    "num_class",
 )
 
 
@@ -41,11 +42,23 @@ HYPER = (
 )
 @click.option(
     "--objective",
-    type=click.Choice(["binary:logistic", "reg:squarederror"]),
+    type=click.Choice(["binary:logistic", "reg:squarederror", "multi:softprob"]),
     default=None,
-    help="[default: binary:logistic]",
+    help="multi:softprob: several classes, labels 0 .. K-1, give --num-class "
+    "[default: binary:logistic]",
 )
-@click.option("--n-estimators", type=int, default=None, help="Trees [default: 100].")
+@click.option(
+    "--num-class",
+    type=int,
+    default=None,
+    help="multi:softprob: the number of classes K (a tree per class each round).",
+)
+@click.option(
+    "--n-estimators",
+    type=int,
+    default=None,
+    help="Boosting rounds: trees, or K trees each with --num-class K [default: 100].",
+)
 @click.option("--max-depth", type=int, default=None, help="[default: 6]")
 @click.option("--learning-rate", type=float, default=None, help="[default: 0.3]")
 @click.option("--max-bin", type=int, default=None, help="Bins per feature, 2..255 [default: 32].")
@@ -102,7 +115,7 @@ HYPER = (
     "--early-stopping-rounds",
     type=int,
     default=None,
-    help="Stop when the validation loss has not improved for this many trees.",
+    help="Stop when the validation loss has not improved for this many rounds (trees).",
 )
 @click.option("--key-bits", type=int, default=2048, show_default=True, help="he mode: key size.")
 @click.option(
@@ -203,6 +216,7 @@ def secureboost(
                     exclude=split_columns(exclude),
                     objective=params.objective,
                     weight=weight_column,
+                    num_class=params.num_class,
                 )
             if eval_input is not None and table is not None:
                 evals = load_table(
@@ -211,6 +225,7 @@ def secureboost(
                     id_columns=ids,
                     features=table.features,
                     objective=params.objective,
+                    num_class=params.num_class,
                 )
         began = time.perf_counter()
         model = train(

@@ -103,10 +103,21 @@ def _numeric(
 def _label(
     col: pa.ChunkedArray, name: str, file: str, kind: str = "binary", one_class: bool = False
 ) -> np.ndarray:
-    """The label: 0/1 (``kind="binary"``; both classes unless ``one_class``) or any finite
-    number (``kind="real"``)."""
+    """The label: 0/1 (``kind="binary"``; both classes unless ``one_class``), any finite
+    number (``kind="real"``) or a class index 0, 1, 2, ... (``kind="class"``)."""
     if kind == "real":
         return _numeric(col, name, file)
+    if kind == "class":
+        y = _numeric(col, name, file)
+        bad = (y != np.round(y)) | (y < 0)
+        if bad.any():  # never echo label values
+            raise InputError(
+                "the label must be a class index: 0, 1, 2, ...",
+                file=file,
+                row=int(np.argmax(bad)) + 1,
+                column=name,
+            )
+        return y
     values = [str(v).strip().lower() if v is not None else "" for v in col.to_pylist()]
     y = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
@@ -140,8 +151,8 @@ def load_party_data(
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
     ``allow_missing``: missing feature cells (empty, NA, NaN, null, ...) become NaN
-    instead of an error. ``label_kind``: ``"binary"`` (0/1, true/false) or ``"real"``.
-    ``allow_one_class``: a binary label of one class is accepted (for scoring, where
+    instead of an error. ``label_kind``: ``"binary"`` (0/1, true/false), ``"real"`` or
+    ``"class"`` (0, 1, 2, ...). ``allow_one_class``: a binary label of one class is accepted (for scoring, where
     the label only serves the report).
     """
     file = str(path)

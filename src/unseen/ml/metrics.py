@@ -111,6 +111,43 @@ class RegressionReport:
         return f"RMSE {self.rmse:.4f}  MAE {self.mae:.4f}  R² {self.r2:.4f}  (n={self.n})"
 
 
+@dataclass(frozen=True)
+class MulticlassReport:
+    accuracy: float
+    mlogloss: float
+    n: int
+    classes: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"accuracy {self.accuracy:.4f}  mlogloss {self.mlogloss:.4f}  "
+            f"(n={self.n}, {self.classes} classes)"
+        )
+
+
+def evaluate_multiclass(y: np.ndarray, proba: np.ndarray) -> MulticlassReport:
+    """Accuracy (the most probable class) and multi-class log-loss of ``(n, K)``
+    probabilities against class indices ``y``."""
+    y = np.asarray(y, dtype=np.int64).ravel()
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[0] != y.size:
+        raise ValueError(f"{y.size} labels for probabilities of shape {proba.shape}")
+    if not y.size:
+        raise ValueError("no rows to evaluate")
+    if y.min() < 0 or y.max() >= proba.shape[1]:
+        raise ValueError(f"labels must be class indices below {proba.shape[1]}")
+    picked = np.clip(proba[np.arange(y.size), y], 1e-15, 1.0)
+    return MulticlassReport(
+        accuracy=float(np.mean(proba.argmax(axis=1) == y)),
+        mlogloss=float(-np.mean(np.log(picked))),
+        n=int(y.size),
+        classes=int(proba.shape[1]),
+    )
+
+
 def evaluate_regression(y: np.ndarray, p: np.ndarray) -> RegressionReport:
     """Root-mean-square and mean absolute error, and R² (1 - SSE / SST; ``nan`` if the
     labels are constant)."""

@@ -8,9 +8,12 @@
 - ``roc.png`` and ``ks.png`` when matplotlib is installed (the ``plot`` extra:
   ``pip install 'unseen[plot]'``); without it the report says so and skips them.
 
-and for regression (``objective="reg:squarederror"``): ``metrics.json`` with RMSE, MAE,
+for regression (``objective="reg:squarederror"``): ``metrics.json`` with RMSE, MAE,
 R² and rows, and ``predicted.png`` (predictions against labels) when matplotlib is
-installed.
+installed; and for several classes (``objective="multi:softprob"``, ``scores`` the
+``(n, K)`` class probabilities): ``metrics.json`` with accuracy, multi-class log-loss,
+rows and classes, and ``confusion.csv`` (rows: the label, columns: the most probable
+class).
 
 Everything is computed at the party that holds the labels, from its own labels
 and the scores it learned; nothing here talks to other parties.
@@ -28,9 +31,11 @@ import numpy as np
 
 from unseen.ml.metrics import (
     BinaryReport,
+    MulticlassReport,
     RegressionReport,
     curves_table,
     evaluate,
+    evaluate_multiclass,
     evaluate_regression,
 )
 
@@ -60,15 +65,18 @@ def write_report(
     title: str = "",
     extra: dict[str, Any] | None = None,
     objective: str = "binary:logistic",
-) -> tuple[BinaryReport | RegressionReport, list[Path]]:
+) -> tuple[BinaryReport | RegressionReport | MulticlassReport, list[Path]]:
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
-    class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values).
+    class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values;
+    ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y, dtype=np.float64).ravel()
+    if objective == "multi:softprob":
+        return _multiclass_report(out, y, np.asarray(scores, dtype=np.float64), extra)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if objective != "binary:logistic":
         return _regression_report(out, y, scores, title, extra)
@@ -89,13 +97,31 @@ def write_report(
 
 
 def _write_metrics(
-    out: Path, report: BinaryReport | RegressionReport, extra: dict[str, Any] | None
+    out: Path,
+    report: BinaryReport | RegressionReport | MulticlassReport,
+    extra: dict[str, Any] | None,
 ) -> Path:
     """``metrics.json``: the report's figures and the caller's ``extra`` fields."""
     path = out / "metrics.json"
     metrics = {**report.to_json(), **(extra or {})}
     path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _multiclass_report(
+    out: Path, y: np.ndarray, proba: np.ndarray, extra: dict[str, Any] | None
+) -> tuple[MulticlassReport, list[Path]]:
+    report = evaluate_multiclass(y, proba)
+    k = proba.shape[1]
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y.astype(np.int64), proba.argmax(axis=1)), 1)
+    path = out / "confusion.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["label", *(f"predicted_{j}" for j in range(k))])
+        for i in range(k):
+            w.writerow([i, *confusion[i].tolist()])
+    return report, [_write_metrics(out, report, extra), path]
 
 
 def _regression_report(

@@ -48,6 +48,7 @@ from unseen.crypto import parallel
 from unseen.crypto.he import HEPrivateKey, HEPublicKey, object_array
 from unseen.crypto.packing import SlotLayout, pack_ciphertexts
 from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
+from unseen.ml.sbt_tree import BOUNDED
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
@@ -100,8 +101,10 @@ def warm_up(encrypt: Any, rows: int, batch: int = 4096) -> None:
 
 
 def slot_bits(rows: int, objective: str, weight: float = 1.0) -> int:
-    """Bits of one slot (g or h), from public sizes: sums over ``rows`` rows fit with a sign bit."""
-    if objective != "binary:logistic":
+    """Bits of one slot (g or h), from public sizes: sums over ``rows`` rows fit with a sign bit.
+
+    Logistic and softmax gradients are bounded by 1 (``|g| <= 1``, ``h <= 1/2``)."""
+    if objective not in BOUNDED:
         return REGRESSION_SLOT_BITS
     return (
         LOGISTIC_FRAC_BITS
@@ -316,7 +319,7 @@ class HeGuestExchange(GuestExchange):
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if self.objective == "binary:logistic":
+        if self.objective in BOUNDED:
             self.frac_bits = LOGISTIC_FRAC_BITS
         else:  # private: as many fraction bits as the largest sum allows
             bound = float(max(np.abs(g).max(initial=0), h.max(initial=0), 2.0**-20))

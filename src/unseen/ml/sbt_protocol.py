@@ -109,6 +109,7 @@ class BoostParams:
     early_stopping_rounds: int | None = None
     goss: tuple[float, float] | None = None  # (top_rate, other_rate)
     random_state: int | None = None
+    num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -116,6 +117,11 @@ class BoostParams:
 
         if self.objective not in OBJECTIVES:
             bad(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if self.objective == "multi:softprob":
+            if not 2 <= self.num_class <= 1000:
+                bad(f"multi:softprob needs num_class in [2, 1000], not {self.num_class}")
+        elif self.num_class != 1:
+            bad(f"num_class is for multi:softprob only (objective {self.objective!r})")
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
         if not 1 <= self.max_depth <= 14:
@@ -151,6 +157,17 @@ class BoostParams:
                 bad(f"goss rates (top, other) must be in (0, 1) with top + other <= 1: {self.goss}")
             if self.subsample < 1:
                 bad("choose either subsample or goss, not both")
+
+    @property
+    def trees_per_round(self) -> int:
+        """Trees a boosting round grows: one per class for ``multi:softprob`` (XGBoost's),
+        else one. ``n_estimators`` counts rounds, as XGBoost's ``num_boost_round``."""
+        return self.num_class if self.objective == "multi:softprob" else 1
+
+    @property
+    def max_trees(self) -> int:
+        """The most trees training grows: ``n_estimators`` rounds of :attr:`trees_per_round`."""
+        return self.n_estimators * self.trees_per_round
 
     @property
     def rule(self) -> SplitRule:
@@ -361,7 +378,7 @@ class PartyTrees:
 @dataclass
 class GuestResult:
     trees: PartyTrees
-    base_margin: float
+    base_margin: float | np.ndarray  # multi:softprob: one per class
     features: list[str]
     host_features: dict[str, list[str]]
     importance_split: dict[str, int]
@@ -920,36 +937,55 @@ class Guest:
     def fit(self) -> GuestResult:
         ctx, p = self.ctx, self.p
         y = self.y
-        base = base_margin(p.objective, y, p.base_score, self.weights)
-        margin = np.full(y.size, base)
+        per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
+        base = base_margin(p.objective, y, p.base_score, self.weights, p.num_class)
+        margin = np.tile(base, (y.size, 1)) if per_round > 1 else np.full(y.size, base)
         trees = PartyTrees(me=0)
-        history: list[float] = []
-        best_iter, best_loss = -1, math.inf
-        val_margin = np.full(self.eval_set[1].size, base) if self.eval_set is not None else None
-        t = 0
+        history: list[float] = []  # per round
+        best_iter, best_loss = -1, math.inf  # the best round
+        val_margin = None
+        if self.eval_set is not None:
+            n_val = self.eval_set[1].size
+            val_margin = np.tile(base, (n_val, 1)) if per_round > 1 else np.full(n_val, base)
+        t = 0  # trees grown
         seconds: list[float] = []
-        with ctx.progress("SecureBoost trees", total=p.n_estimators, unit="tree") as bar:
-            while t < p.n_estimators:
+        w = self.gh_weight
+        if w is not None and per_round > 1:
+            w = w[:, None]
+        with ctx.progress("SecureBoost trees", total=p.max_trees, unit="tree") as bar:
+            for rnd in range(p.n_estimators):
                 ctx.check_cancelled()
-                clock = time.perf_counter()
-                g, h = grad_hess(p.objective, y, margin)
-                if self.gh_weight is not None:
-                    g, h = g * self.gh_weight, h * self.gh_weight
-                margin += self.grow_tree(t, g, h, trees)
-                seconds.append(time.perf_counter() - clock)
-                t += 1
-                bar.update()
+                clock = time.perf_counter()  # a round's first tree counts its gradients
+                g_all, h_all = grad_hess(p.objective, y, margin)
+                if w is not None:
+                    g_all, h_all = g_all * w, h_all * w
+                for k in range(per_round):
+                    if per_round > 1:  # the class's column: its tree adds to its margin
+                        g, h = np.ascontiguousarray(g_all[:, k]), np.ascontiguousarray(h_all[:, k])
+                        margin[:, k] += self.grow_tree(t, g, h, trees)
+                    else:
+                        margin += self.grow_tree(t, g_all, h_all, trees)
+                    seconds.append(time.perf_counter() - clock)
+                    t += 1
+                    bar.update()
+                    if val_margin is not None:
+                        with ctx.step(f"tree {t - 1}: validation"):
+                            scores = self._validation_scores(t - 1, trees)
+                        if per_round > 1:
+                            val_margin[:, k] += scores
+                        else:
+                            val_margin += scores
+                    clock = time.perf_counter()  # the round's next tree
                 if self.eval_set is not None and val_margin is not None:
-                    with ctx.step(f"tree {t - 1}: validation"):
-                        val_margin += self._validation_scores(t - 1, trees)
                     loss = eval_loss(p.objective, self.eval_set[1], val_margin)
                     history.append(loss)
                     bar.set_postfix(val_loss=f"{loss:.5f}")
                     if loss < best_loss:
-                        best_iter, best_loss = t - 1, loss
-                    elif p.early_stopping_rounds and t - 1 - best_iter >= p.early_stopping_rounds:
+                        best_iter, best_loss = rnd, loss
+                    elif p.early_stopping_rounds and rnd - best_iter >= p.early_stopping_rounds:
                         break
-        kept = best_iter + 1 if (val_margin is not None and p.early_stopping_rounds) else t
+        stopped_early = val_margin is not None and p.early_stopping_rounds
+        kept = (best_iter + 1) * per_round if stopped_early else t
         trees.truncate(kept)
         totals: dict[str, list[float]] = {}
         for per_tree in self.tree_importance[:kept]:
@@ -969,7 +1005,7 @@ class Guest:
             {name: v[1] for name, v in totals.items()},
             {name: v[2] for name, v in totals.items()},
             history,
-            kept - 1,
+            kept // per_round - 1,  # the last round kept
             seconds,
         )
 
@@ -1018,8 +1054,8 @@ class Host:
         ctx, p = self.ctx, self.p
         n = self.X.shape[0]
         trees = PartyTrees(me=self.me)
-        with ctx.progress("SecureBoost trees", total=p.n_estimators, unit="tree") as bar:
-            for t in range(p.n_estimators + 1):
+        with ctx.progress("SecureBoost trees", total=p.max_trees, unit="tree") as bar:
+            for t in range(p.max_trees + 1):
                 msg = ctx.recv(self.guest, f"sbt/{t}/begin")
                 if not isinstance(msg, dict) or msg.get("op") not in ("tree", "stop"):
                     raise ProtocolError("the guest sent a malformed tree start")
@@ -1032,7 +1068,7 @@ class Host:
                     trees.truncate(kept)
                     self.exchange.finish()
                     return trees
-                if t == p.n_estimators:
+                if t == p.max_trees:
                     raise ProtocolError("the guest went past n_estimators")
                 rows = np.arange(n)
                 if msg.get("sampled"):
@@ -1131,18 +1167,27 @@ class Host:
 def predict_guest(
     ctx: Context,
     trees: PartyTrees,
-    base: float,
+    base: float | np.ndarray,
     X: np.ndarray,
     hosts: list[str],
     key: str = "sbt-predict",
 ) -> np.ndarray:
-    """The guest's side of joint prediction: margins of every row (only the guest learns them)."""
+    """The guest's side of joint prediction: margins of every row (only the guest learns them).
+
+    ``base``: one margin, or one per class (``multi:softprob``: tree ``t`` adds to class
+    ``t mod K``; the margins are ``(rows, K)``)."""
     widths = [int(lay.leaves().size) for lay in trees.layouts]
     mine = trees.leaf_masks(X)
     theirs = [_unpack_masks(ctx.recv(hh, f"{key}/masks"), X.shape[0], widths, hh) for hh in hosts]
-    margin = np.full(X.shape[0], base)
+    start = np.asarray(base, dtype=np.float64)
+    margin = np.tile(start, (X.shape[0], 1)) if start.ndim else np.full(X.shape[0], float(start))
+    classes = start.size if start.ndim else 0
     for t, leaf in enumerate(combine_masks(mine, theirs)):
-        margin += trees.values[t][trees.layouts[t].leaves()][leaf]
+        scores = trees.values[t][trees.layouts[t].leaves()][leaf]
+        if classes:
+            margin[:, t % classes] += scores
+        else:
+            margin += scores
     return margin
 
 

@@ -41,8 +41,8 @@ Leakage (semi-honest; the dealer colludes with no one):
 - the host sees ``m`` and ``delta_f``: uniform, independent of the data;
 - the dealer sees only seeds it made and public sizes (rows per tree, host
   feature counts and, with ``colsample_bytree``, how many each tree uses, words
-  per row: 1 for logistic loss, 2 for regression, and ``n_estimators``, the
-  most trees there can be);
+  per row: 1 for logistic and softmax losses, 2 for regression, and the most
+  trees there can be: ``n_estimators``, times the classes for ``multi:softprob``);
 - the guest sees the per-(node, bin) sums that SecureBoost reveals, and the
   labels in an order that is uniform and unknown to it: so it also learns
   **how many rows of each node fall in each bin** of each host feature. Classic
@@ -97,6 +97,7 @@ import numpy as np
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
+from unseen.ml.sbt_tree import BOUNDED
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
@@ -305,11 +306,11 @@ class PackedGH:
 def share_lanes(objective: str) -> int:
     """Words per row of the shares (public parameters only): 1 for bounded gradients.
 
-    Logistic gradients are bounded (``|g| <= 1``, ``h <= 1/4``) and pack into
-    one word (:class:`PackedGH`); regression gradients are not, and take two
+    Logistic and softmax gradients are bounded (``|g| <= 1``, ``h <= 1/2``) and pack
+    into one word (:class:`PackedGH`); regression gradients are not, and take two
     (:class:`FixedPointGH`).
     """
-    return 1 if objective == "binary:logistic" else 2
+    return 1 if objective in BOUNDED else 2
 
 
 def encoding_for(lanes: int, g: np.ndarray, h: np.ndarray) -> FixedPointGH | PackedGH:

@@ -37,8 +37,12 @@ from unseen.ml import sbt_kernels as kernels
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
 MIN_GAIN = 1e-6
 
-Objective = Literal["binary:logistic", "reg:squarederror"]
-OBJECTIVES: tuple[str, ...] = ("binary:logistic", "reg:squarederror")
+Objective = Literal["binary:logistic", "reg:squarederror", "multi:softprob"]
+OBJECTIVES: tuple[str, ...] = ("binary:logistic", "reg:squarederror", "multi:softprob")
+#: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
+BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
+#: the smallest class share the default multi-class base margin takes (XGBoost's, near)
+_MIN_SHARE = 1e-6
 
 
 # --------------------------------------------------------------------------- losses
@@ -48,11 +52,34 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def softmax(margin: np.ndarray) -> np.ndarray:
+    """Rows of ``(n, K)`` margins to class probabilities (shifted by the row's largest)."""
+    e = np.exp(margin - margin.max(axis=1, keepdims=True))
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
 def base_margin(
-    objective: str, y: np.ndarray, base_score: float | None, weights: np.ndarray | None = None
-) -> float:
+    objective: str,
+    y: np.ndarray,
+    base_score: float | None,
+    weights: np.ndarray | None = None,
+    n_classes: int = 1,
+) -> float | np.ndarray:
     """The starting margin: ``base_score`` (default: the mean label, weighted where rows
-    have weights), on the margin scale."""
+    have weights), on the margin scale.
+
+    ``multi:softprob`` (``n_classes`` classes): a margin per class, by default as
+    XGBoost estimates it, the log of each class's (weighted) share, centred
+    (``log p_k - mean_j log p_j``; a class absent from ``y`` counts as a share of
+    1e-6); a ``base_score`` is the margin of every class (XGBoost's 0.5 gives equal
+    classes).
+    """
+    if objective == "multi:softprob":
+        if base_score is not None:
+            return np.full(n_classes, float(base_score))
+        share = np.bincount(y.astype(np.int64), weights=weights, minlength=n_classes)
+        logs = np.log(np.maximum(share / share.sum(), _MIN_SHARE))
+        return np.asarray(logs - logs.mean())
     score = float(np.average(y, weights=weights)) if base_score is None else float(base_score)
     if objective == "binary:logistic":
         score = min(max(score, 1e-6), 1 - 1e-6)
@@ -61,25 +88,41 @@ def base_margin(
 
 
 def grad_hess(objective: str, y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and second derivatives of the loss at ``margin``, per row."""
+    """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
+    per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
+    ``h = 2 p (1 - p)``)."""
     if objective == "binary:logistic":
         p = sigmoid(margin)
         return p - y, np.maximum(p * (1 - p), 1e-16)
     if objective == "reg:squarederror":
         return margin - y, np.ones_like(margin)
+    if objective == "multi:softprob":
+        p = softmax(margin)
+        g = p.copy()
+        g[np.arange(y.size), y.astype(np.int64)] -= 1.0
+        return g, np.maximum(2.0 * p * (1.0 - p), 1e-16)
     raise ValueError(f"unknown objective {objective!r} (choose from {OBJECTIVES})")
 
 
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
-    """Margins to predictions: probabilities, or the regression value."""
-    return sigmoid(margin) if objective == "binary:logistic" else margin
+    """Margins to predictions: probabilities (of class 1; per class for
+    ``multi:softprob``), or the regression value."""
+    if objective == "binary:logistic":
+        return sigmoid(margin)
+    if objective == "multi:softprob":
+        return softmax(margin)
+    return margin
 
 
 def eval_loss(objective: str, y: np.ndarray, margin: np.ndarray) -> float:
-    """The early-stopping metric (XGBoost's default): log-loss, or RMSE."""
+    """The early-stopping metric (XGBoost's default): log-loss, multi-class log-loss
+    (``mlogloss``), or RMSE."""
     if objective == "binary:logistic":
         p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    if objective == "multi:softprob":
+        p = softmax(margin)[np.arange(y.size), y.astype(np.int64)]
+        return float(-np.mean(np.log(np.clip(p, 1e-15, 1.0))))
     return float(np.sqrt(np.mean((margin - y) ** 2)))
 
 

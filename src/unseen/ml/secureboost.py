@@ -18,7 +18,7 @@ its own :class:`~unseen.runtime.context.Context` and its own columns::
 
     model = SecureBoostClassifier(n_estimators=10, max_depth=5, mode="ss-dealer")
     model.fit(ctx, X_mine, y)          # guest; hosts: fit(ctx, X_mine); dealer: fit(ctx)
-    p = model.predict_proba(ctx, X_new_mine)   # the guest gets (n, 2); hosts get None
+    p = model.predict_proba(ctx, X_new_mine)   # the guest gets (n, classes); hosts None
     model.save("model-dir")            # this party's part only
 
 Modes and what each party learns (semi-honest parties; printed with every job
@@ -51,7 +51,7 @@ space"), and protection against malicious parties.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ class PartyModel:
     params: BoostParams
     features: list[str]
     trees: PartyTrees
-    base_margin: float = 0.0
+    base_margin: float | np.ndarray = 0.0  # multi:softprob: one per class
     host_features: dict[str, list[str]] = field(default_factory=dict)
     importance_split: dict[str, int] = field(default_factory=dict)
     importance_gain: dict[str, float] = field(default_factory=dict)  # total per feature
@@ -152,6 +152,8 @@ class PartyModel:
     model_id: str = ""
     label: str | None = None
     tree_seconds: list[float] = field(default_factory=list)  # guest: wall time of each tree
+    # guest, when trained by SecureBoostClassifier: the labels of classes 0, 1, ...
+    classes: list[Any] | None = None
 
     @property
     def n_trees(self) -> int:
@@ -221,7 +223,11 @@ class PartyModel:
         }
         if self.role == "guest":
             meta |= {
-                "base_margin": self.base_margin,
+                "base_margin": (
+                    self.base_margin.tolist()
+                    if isinstance(self.base_margin, np.ndarray)
+                    else self.base_margin
+                ),
                 "host_features": self.host_features,
                 "importance": {
                     "weight": self.importance_split,
@@ -234,6 +240,7 @@ class PartyModel:
                 },
                 "validation_history": self.history,
                 "tree_seconds": self.tree_seconds,
+                **({"classes": self.classes} if self.classes is not None else {}),
             }
         return save_model_part(directory, meta, arrays)
 
@@ -286,7 +293,7 @@ class PartyModel:
                 params=BoostParams.from_json(meta["params"]),
                 features=list(meta["features"]),
                 trees=trees,
-                base_margin=float(meta.get("base_margin", 0.0)),
+                base_margin=_base_margin(meta.get("base_margin", 0.0)),
                 host_features={k: list(v) for k, v in meta.get("host_features", {}).items()},
                 importance_split=dict(imp.get("weight", {})),
                 importance_gain=dict(imp.get("gain", {})),
@@ -294,9 +301,17 @@ class PartyModel:
                 history=list(meta.get("validation_history", [])),
                 model_id=str(meta.get("model_id", "")),
                 label=meta.get("label"),
+                classes=list(meta["classes"]) if "classes" in meta else None,
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
+
+
+def _base_margin(saved: Any) -> float | np.ndarray:
+    """A saved base margin: a number, or a list of numbers (one per class)."""
+    if isinstance(saved, list):
+        return np.asarray(saved, dtype=np.float64)
+    return float(saved)
 
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -325,14 +340,28 @@ def check_features(X: Any, what: str = "X") -> np.ndarray:
     return arr
 
 
-def check_label(y: Any, objective: str, rows: int, what: str = "y") -> np.ndarray:
-    arr = np.asarray(y, dtype=np.float64).ravel()
+def check_label(
+    y: Any, objective: str, rows: int, what: str = "y", num_class: int = 1
+) -> np.ndarray:
+    """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
+    (``multi:softprob``) or any finite number (regression); else InputError naming the row."""
+    try:
+        arr = np.asarray(y, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers") from None
     if arr.size != rows:
         raise InputError(f"{what} has {arr.size} values for {rows} rows")
     if not np.all(np.isfinite(arr)):
         raise InputError(
             f"{what} has a missing or infinite value", row=int(np.argmin(np.isfinite(arr))) + 1
         )
+    if objective == "multi:softprob":
+        bad = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
+        if bad.any():
+            raise InputError(
+                f"{what} must be a class index 0 .. {num_class - 1} (num_class {num_class})",
+                row=int(np.argmax(bad)) + 1,
+            )
     if objective == "binary:logistic":
         if not np.all((arr == 0) | (arr == 1)):
             raise InputError(f"{what} must be binary (0/1) for binary:logistic")
@@ -372,13 +401,14 @@ def load_table(
     features: list[str] | None = None,
     objective: str = "binary:logistic",
     weight: str | None = None,
+    num_class: int | None = None,
 ) -> PartyData:
     """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
 
     :func:`unseen.ml.data.load_party_data` with SecureBoost's rules: missing values
     are allowed (trees send them to the better side), constant columns are kept,
-    and the label is 0/1 or, for regression, any number. Errors name the file, row
-    (1 = first data row) and column.
+    and the label is 0/1, a class index below ``num_class`` (``multi:softprob``) or, for
+    regression, any number. Errors name the file, row (1 = first data row) and column.
     """
     data = load_party_data(
         path,
@@ -388,11 +418,20 @@ def load_table(
         features=features,
         allow_constant=True,
         allow_missing=True,
-        label_kind="binary" if objective == "binary:logistic" else "real",
+        label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
         weight=weight,
     )
     if data.n == 0:
         raise InputError("no rows", file=data.file)
+    if data.y is not None and num_class is not None and objective == "multi:softprob":
+        beyond = data.y >= num_class
+        if beyond.any():  # never echo label values
+            raise InputError(
+                f"the label must be a class index below num_class ({num_class})",
+                file=data.file,
+                row=int(np.argmax(beyond)) + 1,
+                column=label,
+            )
     return data
 
 
@@ -452,7 +491,7 @@ def _exchanges(
                 width,
                 params.objective,
                 rows=tree_rows(rows, params)[0] if ahead else None,
-                trees=params.n_estimators,
+                trees=params.max_trees,
             )
         size = (tree_rows(rows, params)[0], host_widths[ctx.party])
         return ShuffleHostExchange(
@@ -462,7 +501,7 @@ def _exchanges(
             width,
             params.objective,
             size if ahead else None,
-            trees=params.n_estimators,
+            trees=params.max_trees,
             all_rows=size[0] == rows,
         )
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
@@ -577,13 +616,19 @@ def _train_guest(
     he_options: dict[str, Any] | None,
     sample_weight: Any = None,
 ) -> PartyModel:
-    y = check_label(y, params.objective, X.shape[0])
+    y = check_label(y, params.objective, X.shape[0], num_class=params.num_class)
     weights = check_weights(sample_weight, X.shape[0])
     y_eval = None
     if X_eval is not None:
         if eval_set[1] is None:
             raise InputError("the guest's validation set needs labels")
-        y_eval = check_label(eval_set[1], params.objective, X_eval.shape[0], "the validation label")
+        y_eval = check_label(
+            eval_set[1],
+            params.objective,
+            X_eval.shape[0],
+            "the validation label",
+            num_class=params.num_class,
+        )
         if X_eval.shape[1] != X.shape[1]:
             raise InputError(f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}")
     elif params.early_stopping_rounds:
@@ -752,11 +797,19 @@ def _train_host(
 # --------------------------------------------------------------------------- prediction
 
 
-def predict(ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict") -> np.ndarray | None:
+def predict(
+    ctx: Context,
+    model: PartyModel,
+    X: Any,
+    key: str = "sbt-predict",
+    *,
+    output_margin: bool = False,
+) -> np.ndarray | None:
     """Joint prediction: every party runs it with its part and its columns of the same rows.
 
-    The guest gets predictions (probabilities of class 1, or regression
-    values); hosts get ``None`` and learn nothing.
+    The guest gets predictions (probabilities of class 1, ``(n, K)`` class
+    probabilities for ``multi:softprob``, or regression values; the margins
+    with ``output_margin``); hosts get ``None`` and learn nothing.
     """
     X = check_features(X)
     if X.shape[1] != len(model.features):
@@ -787,7 +840,7 @@ def predict(ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict") -
             margin = predict_guest(
                 ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
             )
-            return transform(model.params.objective, margin)
+            return margin if output_margin else transform(model.params.objective, margin)
         predict_host(ctx, model.trees, X, model.roles.guest, key)
         return None
 
@@ -950,7 +1003,7 @@ class _SecureBoost:
         nothing (no parameter is an estimator)."""
         # the very objects passed (scikit-learn's clone checks identity), not copies
         params = {f.name: getattr(self.params, f.name) for f in fields(self.params)}
-        del params["objective"]  # the class's, not an argument
+        del params["objective"], params["num_class"]  # the class's and the label's
         return {**params, "mode": self.mode, "he_options": self.he_options}
 
     def set_params(self, **params: Any) -> _SecureBoost:
@@ -983,13 +1036,26 @@ class _SecureBoost:
     ) -> _SecureBoost:
         """Train jointly: the guest passes ``y`` (and ``sample_weight``, if rows weigh
         differently), hosts only ``X``, the dealer nothing."""
+        return self._fit(ctx, X, y, self.params, feature_names, eval_set, ids, sample_weight)
+
+    def _fit(
+        self,
+        ctx: Context,
+        X: Any,
+        y: Any,
+        params: BoostParams,
+        feature_names: list[str] | None,
+        eval_set: tuple[Any, Any] | None,
+        ids: list[str] | None,
+        sample_weight: Any,
+    ) -> _SecureBoost:
         self.model_ = train(
             ctx,
             mode=self.mode,
             X=X,
             y=y,
             features=feature_names,
-            params=self.params if y is not None else None,
+            params=params if y is not None else None,
             expect=None,
             eval_set=(eval_set[0], eval_set[1] if y is not None else None) if eval_set else None,
             ids=ids,
@@ -1004,11 +1070,8 @@ class _SecureBoost:
         return self.model_
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
-        m = self._model()
-        p = predict(ctx, m, X)
-        if p is None:
-            return None
-        return np.log(p / (1 - p)) if m.params.objective == "binary:logistic" else p
+        """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
+        return predict(ctx, self._model(), X, output_margin=True)
 
     @property
     def feature_importances_(self) -> dict[str, float]:
@@ -1025,25 +1088,102 @@ class _SecureBoost:
     def load(cls, directory: str | Path) -> _SecureBoost:
         part = PartyModel.load(directory)
         params = asdict(part.params)
-        del params["objective"]
+        del params["objective"], params["num_class"]
         est = cls(mode=part.mode, **params)
         est.model_ = part
         return est
 
 
 class SecureBoostClassifier(_SecureBoost):
-    """Binary classification (``binary:logistic``)."""
+    """Classification: binary (``binary:logistic``) or, when the guest's ``y`` has more
+    than two classes, multi-class (``multi:softprob``: a tree per class each round, as
+    XGBoost's ``XGBClassifier``). Labels may be any values; ``classes_`` lists them in
+    order, and they become 0, 1, ... for training."""
 
     objective = "binary:logistic"
 
+    def fit(
+        self,
+        ctx: Context,
+        X: Any = None,
+        y: Any = None,
+        *,
+        feature_names: list[str] | None = None,
+        eval_set: tuple[Any, Any] | None = None,
+        ids: list[str] | None = None,
+        sample_weight: Any = None,
+    ) -> SecureBoostClassifier:
+        params, classes = self.params, None
+        if y is not None:
+            y, classes = _class_codes(y)
+            if classes is not None and len(classes) > 2:
+                params = replace(params, objective="multi:softprob", num_class=len(classes))
+            if eval_set is not None and classes is not None:
+                eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
+        self._fit(ctx, X, y, params, feature_names, eval_set, ids, sample_weight)
+        if self.model_ is not None and classes is not None and not _are_indices(classes):
+            self.model_.classes = [c.item() if hasattr(c, "item") else c for c in classes]
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels, in the order of ``predict_proba``'s columns (the guest's)."""
+        m = self._model()
+        if m.classes is not None:
+            return np.asarray(m.classes)
+        return np.arange(max(2, m.params.num_class))
+
     def predict_proba(self, ctx: Context, X: Any) -> np.ndarray | None:
-        """``(n, 2)`` class probabilities at the guest; ``None`` at hosts."""
+        """``(n, classes)`` class probabilities at the guest; ``None`` at hosts."""
         p = predict(ctx, self._model(), X)
-        return None if p is None else np.stack([1 - p, p], axis=1)
+        if p is None:
+            return None
+        return p if p.ndim == 2 else np.stack([1 - p, p], axis=1)
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
-        p = predict(ctx, self._model(), X)
-        return None if p is None else (p >= 0.5).astype(np.int64)
+        """The most probable class label of each row at the guest; ``None`` at hosts."""
+        p = self.predict_proba(ctx, X)
+        if p is None:
+            return None
+        # binary: class 1 from probability 0.5 on, as before (argmax would break ties to 0)
+        index = p.argmax(axis=1) if p.shape[1] > 2 else (p[:, 1] >= 0.5).astype(np.int64)
+        return np.asarray(self.classes_[index])
+
+
+def _class_codes(y: Any) -> tuple[Any, np.ndarray | None]:
+    """``y`` as class indices 0, 1, ... and the sorted class labels; ``y`` as it is (and
+    ``None``) when it has a missing value, which the label check then reports by row."""
+    arr = np.asarray(y).ravel()
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        return y, None
+    if arr.dtype.kind == "O" and any(v is None for v in arr):
+        return y, None
+    try:
+        classes, codes = np.unique(arr, return_inverse=True)
+    except TypeError:
+        raise InputError("y mixes labels of different types") from None
+    return codes.astype(np.float64), classes
+
+
+def _are_indices(classes: np.ndarray) -> bool:
+    """Whether the labels are 0, 1, ... themselves (then the model keeps no class list)."""
+    if classes.dtype.kind not in "iuf":
+        return False
+    return bool(np.array_equal(classes, np.arange(classes.size)))
+
+
+def _codes_of(y: Any, classes: np.ndarray) -> np.ndarray:
+    """Validation labels as the training classes' indices; InputError naming the first
+    row with a class the training labels do not have."""
+    arr = np.asarray(y).ravel()
+    index = np.searchsorted(classes, arr)
+    known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == arr)
+    if not known.all():
+        raise InputError(
+            "the validation label has a class the training label does not",
+            row=int(np.argmin(known)) + 1,
+        )
+    return index.astype(np.float64)
 
 
 class SecureBoostRegressor(_SecureBoost):
