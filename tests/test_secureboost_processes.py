@@ -312,7 +312,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
 
     procs = train(files["g", "train"])
     assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
-    assert "guest: 12 trees" in procs[0].stdout()  # 4 rounds of 3 trees
+    assert "guest: 12 trees (4 rounds x 3 classes)" in procs[0].stdout()
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["objective"] == "multi:softprob" and len(meta["base_margin"]) == 3
     flags = ["--parties", str(parties), "--id", "id", "--quiet"]

@@ -811,7 +811,7 @@ def test_multiclass_parameters_and_labels_are_checked():
     from unseen.ml.sbt_protocol import BoostParams
     from unseen.ml.secureboost import check_label
 
-    with pytest.raises(ConfigError, match="num_class in"):
+    with pytest.raises(ConfigError, match=r"needs num_class \(--num-class\)"):
         BoostParams(objective="multi:softprob")
     with pytest.raises(ConfigError, match="num_class is for multi:softprob"):
         BoostParams(num_class=3)

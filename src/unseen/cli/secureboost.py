@@ -269,8 +269,12 @@ def secureboost(
             f"{cost}"
         )
         return
+    per_round = model.params.trees_per_round
+    rounds = (
+        f" ({model.n_trees // per_round} rounds x {per_round} classes)" if per_round > 1 else ""
+    )
     click.echo(
-        f"[{me}] {model.role}: {model.n_trees} trees in {seconds:.2f} s; {cost}; "
+        f"[{me}] {model.role}: {model.n_trees} trees{rounds} in {seconds:.2f} s; {cost}; "
         f"model part written to {output}"
     )
     if model.tree_seconds:
@@ -283,7 +287,9 @@ def secureboost(
     if model.role == "guest":
         if model.history:
             best = min(model.history)
-            click.echo(f"[{me}] validation loss: best {best:.5f} after {model.n_trees} trees")
+            click.echo(
+                f"[{me}] validation loss: best {best:.5f} after {model.n_trees} trees{rounds}"
+            )
         top = sorted(model.importance_gain.items(), key=lambda kv: -kv[1])[:10]
         if top:
             click.echo(f"[{me}] feature importance (total gain, split count):")

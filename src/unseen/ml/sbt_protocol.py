@@ -119,9 +119,15 @@ class BoostParams:
             bad(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
         if self.objective == "multi:softprob":
             if not 2 <= self.num_class <= 1000:
-                bad(f"multi:softprob needs num_class in [2, 1000], not {self.num_class}")
+                bad(
+                    "multi:softprob needs num_class (--num-class), the number of classes, "
+                    f"in [2, 1000]; got {self.num_class}"
+                )
         elif self.num_class != 1:
-            bad(f"num_class is for multi:softprob only (objective {self.objective!r})")
+            bad(
+                f"num_class is for multi:softprob only (objective {self.objective!r}; "
+                "--objective multi:softprob)"
+            )
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
         if not 1 <= self.max_depth <= 14:
