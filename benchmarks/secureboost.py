@@ -283,17 +283,23 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         write_parts(d, "train", Xtr, ytr, n_guest)
         write_parts(d, "test", Xte, yte, n_guest)
         for name_mode in args.modes:
-            mode = "he" if name_mode.startswith("he") else name_mode
-            t = args.he_trees if (mode == "he" and args.he_trees) else trees
-            scheme = "ou" if name_mode == "he-ou" else "paillier"
-            extra = ["--he-scheme", scheme] if mode == "he" else []
+            mode = name_mode.removesuffix("-ou")  # he-ou: he with OU
+            he = mode.startswith("he")
+            t = args.he_trees if (he and args.he_trees) else trees
+            scheme = "ou" if name_mode.endswith("-ou") else "paillier"
+            extra = ["--he-scheme", scheme] if he else []
             if cs < 1:
                 extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
             r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k)
             r["mode"] = name_mode
             r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
             r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
-            label = {"he": "he (Paillier)", "he-ou": "he (OU)"}.get(name_mode, name_mode)
+            label = {
+                "he": "he (Paillier)",
+                "he-ou": "he (OU)",
+                "he-hidden": "he-hidden (Paillier)",
+                "he-hidden-ou": "he-hidden (OU)",
+            }.get(name_mode, name_mode)
             rows.append({"workload": name, "system": f"unseen {label}", **r})
             print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -306,7 +312,15 @@ def main() -> None:
         "--modes",
         nargs="+",
         default=["ss-dealer", "ss-dealer-matrix", "he", "he-ou"],
-        choices=["ss-dealer", "ss-dealer-matrix", "he", "he-ou", "plain"],
+        choices=[
+            "ss-dealer",
+            "ss-dealer-matrix",
+            "he",
+            "he-ou",
+            "he-hidden",
+            "he-hidden-ou",
+            "plain",
+        ],
         help="he: Paillier; he-ou: Okamoto-Uchiyama",
     )
     ap.add_argument("--trees", type=int, default=10)

@@ -128,6 +128,31 @@ def test_he_mode_two_processes(tmp_path):
     assert json.loads((tmp_path / "bank_model" / "model.json").read_text())["n_trees"] == 2
 
 
+def test_he_hidden_two_processes(tmp_path):
+    """he-hidden through the CLI: two processes, the statement says instance spaces are
+    hidden, and `unseen predict` scores with the parts as for any mode."""
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
+    procs = train_job(
+        "secureboost",
+        tmp_path,
+        parties,
+        "he-hidden",
+        f["bank_train"],
+        f["telecom_train"],
+        common=("--n-estimators", "2", "--max-depth", "3"),
+        bank_extra=("--he-scheme", "ou"),
+    )
+    for p in procs:
+        assert p.returncode == 0, p.stderr()
+        assert "mode he-hidden" in p.stdout() and "hidden from the hosts" in p.stdout()
+    assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == "he-hidden"
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert roc_auc_score(pd.read_csv(f["bank_test"])["default"], scores["score"]) > 0.95
+
+
 def test_hyper_parameters_must_agree(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])

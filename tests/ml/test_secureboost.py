@@ -128,6 +128,25 @@ def test_he_mode_is_lossless(scheme):
     assert models["guest"].model_.mode == "he"
 
 
+def test_he_hidden_is_lossless():
+    """Instance spaces hidden from the hosts: the same trees as XGBoost on the same bins;
+    with deeper trees (more nodes than one OU plaintext's slots), a row sample and a
+    feature sample, the same as plain mode."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    ou = {"he_options": {"scheme": "ou"}}
+    params = dict(BREAST, n_estimators=3, max_depth=4)
+    p, models = fit_jointly("he-hidden", parts_tr, ytr, parts_te, **params, **ou)
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+    assert models["host1"].model_.mode == "he-hidden"
+    params = dict(
+        BREAST, n_estimators=2, max_depth=6, subsample=0.7, colsample_bytree=0.6, random_state=1
+    )
+    p, _ = fit_jointly("he-hidden", parts_tr, ytr, parts_te, **params, **ou)
+    q, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **params)
+    np.testing.assert_allclose(p, q, atol=1e-5)
+
+
 def test_three_parties_two_hosts():
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
@@ -898,8 +917,11 @@ def test_every_party_must_agree_on_the_mode():
 def test_security_statements_name_what_leaks():
     for mode in ("ss-dealer", "ss-dealer-matrix", "he", "plain"):
         text = security_statement(mode)
-        assert "instance space" in text and "threshold" in text
-        assert "Not offered yet" in text
+        assert "instance space of every node" in text and "threshold" in text
+        assert "he-hidden" in text  # where instance spaces stay hidden
+    hidden = security_statement("he-hidden")
+    assert "hidden from the hosts" in hidden and "instance space of every node" not in hidden
+    assert "side every" in hidden and "threshold" in hidden
     assert "INSECURE" in security_statement("plain")
     assert "must not collude" in security_statement("ss-dealer")
     assert "per-bin sums and nothing else" in security_statement("ss-dealer-matrix")

@@ -133,7 +133,7 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix", "he"])
+@pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix", "he", "he-hidden"])
 def test_labels_and_gradients_never_cross_in_the_clear(mode):
     transcript, gradients = _run(mode)
     _, y = _data()
@@ -199,6 +199,36 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
         assert any("gradient" in what for what in found)
     else:
         assert found == []
+
+
+def test_he_hidden_tells_the_host_no_instance_space():
+    """he-hidden: nothing sent to the host depends on which rows reach a node. No row's
+    node, no routing bits, no row sample; every depth's ciphertexts cover every row, one
+    plaintext slot group per row; the host answers its splits for every row. In he, the
+    host is told (the guest's routing bits), so the check can fail."""
+    import base64
+
+    from unseen.transport.codec import decode
+
+    X, _ = _data()
+    rows = X.shape[0]
+    for mode in ("he-hidden", "he"):
+        transcript, _ = _run(mode)
+        to_host = [(m[2], decode(m[3], m[4])) for m in transcript.messages if m[1] == "host"]
+        told = [
+            key
+            for key, value in to_host
+            if (key.startswith("sbt/") and key.endswith(("/nodes", "/rows")))
+            or (key.endswith("/split") and base64.b64decode(value["routes"]))
+        ]
+        if mode == "he":
+            assert told, "he tells the host the guest's routing"
+            continue
+        assert told == []
+        gh = [value for key, value in to_host if key.endswith("/gh")]
+        assert gh and all(v.ndim == 3 and v.shape[1] == rows for v in gh)
+        answers = [decode(m[3], m[4]) for m in transcript.messages if m[2].endswith("/left")]
+        assert answers and all(a.size * 8 % rows < 8 for a in answers)
 
 
 def test_the_check_catches_plain_mode():

@@ -35,10 +35,11 @@ HYPER = (
 @click.command()
 @party_options
 @training_options(
-    ["ss-dealer", "ss-dealer-matrix", "he", "plain"],
+    ["ss-dealer", "ss-dealer-matrix", "he", "he-hidden", "plain"],
     "ss-dealer: secret sharing with a dealer party (fast; the guest also learns per-bin row "
     "counts); ss-dealer-matrix: matrix triples from the dealer (the guest learns the per-bin "
-    "sums only; slower); he: Paillier or OU, no third party; plain: INSECURE, development only.",
+    "sums only; slower); he: Paillier or OU, no third party; he-hidden: he with the instance "
+    "spaces hidden from the hosts (slower); plain: INSECURE, development only.",
 )
 @click.option(
     "--objective",
@@ -117,19 +118,19 @@ HYPER = (
     default=None,
     help="Stop when the validation loss has not improved for this many rounds (trees).",
 )
-@click.option("--key-bits", type=int, default=2048, show_default=True, help="he mode: key size.")
+@click.option("--key-bits", type=int, default=2048, show_default=True, help="he modes: key size.")
 @click.option(
     "--he-scheme",
     type=click.Choice(["paillier", "ou"]),
     default="paillier",
     show_default=True,
-    help="he mode: Paillier, or Okamoto-Uchiyama (faster).",
+    help="he modes: Paillier, or Okamoto-Uchiyama (faster).",
 )
 @click.option(
     "--workers",
     type=int,
     default=None,
-    help="he mode: processes for the ciphertext work [default: all cores].",
+    help="he modes: processes for the ciphertext work [default: all cores].",
 )
 def secureboost(
     input_path: Path | None,

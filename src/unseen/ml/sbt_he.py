@@ -319,15 +319,8 @@ class HeGuestExchange(GuestExchange):
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if self.objective in BOUNDED:
-            self.frac_bits = LOGISTIC_FRAC_BITS
-        else:  # private: as many fraction bits as the largest sum allows
-            bound = float(max(np.abs(g).max(initial=0), h.max(initial=0), 2.0**-20))
-            self.frac_bits = min(40, self.slot_bits - 2 - math.ceil(math.log2(g.size * bound)))
-            if self.frac_bits < 4:
-                raise ConfigError("gradients too large for the he slots: scale the label down")
+        gq, hq = self._fixed_point(g, h)
         scale = float(1 << self.frac_bits)
-        gq, hq = np.rint(g * scale).astype(np.int64), np.rint(h * scale).astype(np.int64)
         shift = self.slot_bits
         plain = object_array(
             [a + (b << shift) for a, b in zip(gq.tolist(), hq.tolist(), strict=True)]
@@ -336,6 +329,18 @@ class HeGuestExchange(GuestExchange):
         for host in self.hosts:
             self.ctx.send(host, f"{_NS}/{tree}/gh", cts)
         return gq / scale, hq / scale
+
+    def _fixed_point(self, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tree's ``g``, ``h`` as integers at ``frac_bits`` fraction bits (set here)."""
+        if self.objective in BOUNDED:
+            self.frac_bits = LOGISTIC_FRAC_BITS
+        else:  # private: as many fraction bits as the largest sum allows
+            bound = float(max(np.abs(g).max(initial=0), h.max(initial=0), 2.0**-20))
+            self.frac_bits = min(40, self.slot_bits - 2 - math.ceil(math.log2(g.size * bound)))
+            if self.frac_bits < 4:
+                raise ConfigError("gradients too large for the he slots: scale the label down")
+        scale = float(1 << self.frac_bits)
+        return np.rint(g * scale).astype(np.int64), np.rint(h * scale).astype(np.int64)
 
     def histograms(
         self, tree: int, depth: int, slot: np.ndarray, n_slots: int

@@ -14,9 +14,11 @@ so that a tree costs ``O(max_depth)`` rounds, not ``O(nodes)``):
 1. the guest computes every row's gradient ``g`` and hessian ``h`` and hands
    them to the hosts *protected* (how depends on the mode, see below);
 2. for the nodes of the current depth, each host knows which rows are in
-   which node (the *instance space*); it obtains, for each of its features
-   and bins, the sums ``sum g`` and ``sum h`` over the node's rows in that
-   bin, and they reach the guest -- never the rows' values;
+   which node (the *instance space*; not in ``he-hidden``, where a host sums
+   every row's ciphertext and the node is inside the plaintext); it obtains,
+   for each of its features and bins, the sums ``sum g`` and ``sum h`` over
+   the node's rows in that bin, and they reach the guest -- never the rows'
+   values;
 3. the guest, which bins its own features in plaintext, finds the best split
    of every node over all parties' bins (XGBoost's gain,
    :mod:`unseen.ml.sbt_tree`);
@@ -34,7 +36,9 @@ guest gets its sibling as parent minus child. The mode decides step 1-2
 
 - ``plain``: gradients cross in the clear. Development only.
 - ``ss-dealer``: :mod:`unseen.ml.sbt_shuffle`;
-- ``he``: :mod:`unseen.ml.sbt_he`.
+- ``he``: :mod:`unseen.ml.sbt_he`;
+- ``he-hidden``: :mod:`unseen.ml.sbt_he_hidden` (no instance space at the hosts:
+  a host answers its splits for every row, :meth:`Host._grow_blind`).
 
 Joint prediction (section 5 of the paper, in its batched form): each party
 walks its own splits and marks which leaves a row can still reach; the hosts
@@ -71,6 +75,7 @@ from unseen.ml.sbt_tree import (
     base_margin,
     eval_loss,
     find_splits,
+    goes_left,
     grad_hess,
     is_worth_splitting,
     merge_best,
@@ -80,7 +85,7 @@ from unseen.ml.sbt_tree import (
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 
-MODES = ("ss-dealer", "ss-dealer-matrix", "he", "plain")
+MODES = ("ss-dealer", "ss-dealer-matrix", "he", "he-hidden", "plain")
 #: modes with a dealer party
 DEALER_MODES = ("ss-dealer", "ss-dealer-matrix")
 
@@ -239,6 +244,10 @@ FeatureSample = dict[str, np.ndarray | None]
 class GuestExchange(ABC):
     """How the guest obtains the hosts' per-bin gradient sums (one object for all hosts)."""
 
+    #: whether the hosts must not learn instance spaces (``he-hidden``): then the guest
+    #: tells them no row's node and no routing, and a host answers its splits for every row
+    hides_instance_space = False
+
     @abstractmethod
     def begin_tree(
         self, tree: int, g: np.ndarray, h: np.ndarray, rows: np.ndarray | None = None
@@ -280,6 +289,9 @@ class GuestExchange(ABC):
 
 class HostExchange(ABC):
     """A host's side of :class:`GuestExchange`."""
+
+    #: see :attr:`GuestExchange.hides_instance_space`
+    hides_instance_space = False
 
     #: what :meth:`begin_tree` waits for, as the step a failure names
     arrives = "gradients from the guest"
@@ -620,6 +632,21 @@ def _route(
     return decided
 
 
+def _node_bits(answer: Any, nodes: list[int], node_of: np.ndarray, who: str) -> np.ndarray:
+    """A host's sides of every row for its splits at ``nodes`` (in turn, packed) as
+    :func:`_route` reads them: each node's own rows' bits, the nodes in turn."""
+    n = node_of.size
+    total = len(nodes) * n
+    if (
+        not isinstance(answer, np.ndarray)
+        or answer.dtype != np.uint8
+        or answer.shape != ((total + 7) // 8,)
+    ):
+        raise ProtocolError(f"{who!r} sent a malformed routing answer")
+    bits = np.unpackbits(answer, count=total).reshape(len(nodes), n)
+    return np.packbits(np.concatenate([bits[k][node_of == v] for k, v in enumerate(nodes)]))
+
+
 def _slots(node_rows: np.ndarray, compute: list[int], n_nodes: int) -> np.ndarray:
     """Each tree row's slot among the nodes to ``compute`` (``-1``: none)."""
     lut = np.full(n_nodes, -1, dtype=np.int32)
@@ -735,10 +762,13 @@ class Guest:
             {host: self.columns[host] for host in self.hosts},
             {host: upcoming[host] for host in self.hosts},
         )
+        hidden = self.exchange.hides_instance_space
         for host in self.hosts:
-            begin = {"op": "tree", "sampled": sampled, "features": _as_list(self.columns[host])}
+            # with instance spaces hidden, hosts are not told the tree's rows either
+            told = sampled and not hidden
+            begin = {"op": "tree", "sampled": told, "features": _as_list(self.columns[host])}
             ctx.send(host, f"sbt/{t}/begin", begin | {"next": _as_list(upcoming[host])})
-            if sampled:
+            if told:
                 mask = np.zeros(n, dtype=bool)
                 mask[rows] = True
                 ctx.send(host, f"sbt/{t}/rows", np.packbits(mask))
@@ -761,7 +791,7 @@ class Guest:
             counts, total_g, total_h = kernels.node_totals(node_rows, g, h, layout.n_nodes)
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 for host in self.hosts:  # a host routes the rows of its own and our splits
-                    if depth and self._needs_instance_space(host):
+                    if depth and not hidden and self._needs_instance_space(host):
                         ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
                 compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)
@@ -923,8 +953,10 @@ class Guest:
                 own.append(v)
                 rules.append((f, thr, dl))
         left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules, counts=counts)
-        # one message a host: the decisions and the guest's routing bits (base64)
-        routes = np.packbits(left).tobytes() if own else b""
+        # one message a host: the decisions and the guest's routing bits (base64; none when
+        # instance spaces are hidden: a host then routes no row)
+        hidden = self.exchange.hides_instance_space
+        routes = np.packbits(left).tobytes() if own and not hidden else b""
         for host in self.hosts:
             decided = {"splits": messages[host], "routes": base64.b64encode(routes).decode()}
             ctx.send(host, f"sbt/{t}/{depth}/split", decided)
@@ -932,6 +964,8 @@ class Guest:
             theirs = [int(m[0]) for m in messages[host] if m[1]]
             if theirs:
                 answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
+                if hidden:  # every row's side of each split: keep the node's rows'
+                    answer = _node_bits(answer, theirs, node_of, host)
                 _route(node_of, new_node_of, layout, read=(theirs, answer, host), counts=counts)
         return [c for v in frontier if v in children for c in children[v]], new_node_of
 
@@ -1055,6 +1089,7 @@ class Host:
         self.X_eval = X_eval
         self.binner = binner or BinMapper.fit(X, params.max_bin)
         self.bins = self.binner.transform(X) if bins is None else bins
+        self.hidden = exchange.hides_instance_space  # he-hidden: this host learns no node
 
     def fit(self) -> PartyTrees:
         ctx, p = self.ctx, self.p
@@ -1088,7 +1123,8 @@ class Host:
                 )
                 with ctx.step(f"tree {t}: {self.exchange.arrives}"):
                     self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
-                layout, splits = self._grow(t, rows)
+                grow = self._grow_blind if self.hidden else self._grow
+                layout, splits = grow(t, rows)
                 trees.layouts.append(layout)
                 trees.splits.append(splits)
                 trees.values.append(np.zeros(0))
@@ -1163,6 +1199,39 @@ class Host:
                 if routed:  # the next depth's nodes, as the guest routes them
                     node_of = new_node_of
                 # the next frontier, in the guest's order: the children of each split, in turn
+                frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
+        return layout, splits
+
+    def _grow_blind(self, t: int, rows: np.ndarray) -> tuple[TreeLayout, LocalSplits]:
+        """:meth:`_grow` knowing no instance space (``he-hidden``): the exchange sums
+        every row, and this host answers its splits with the side of every row."""
+        ctx = self.ctx
+        layout, splits = TreeLayout(), LocalSplits()
+        frontier = [0]
+        for depth in range(self.p.max_depth):
+            if not frontier:
+                break
+            with ctx.step(f"tree {t} depth {depth}: histograms"):
+                # the nodes summed, from the tree's shape: the root, then one child a pair
+                n_sums = 1 if depth == 0 else len(frontier) // 2
+                self.exchange.histograms(t, depth, np.zeros(0, dtype=np.int32), n_sums)
+            with ctx.step(f"tree {t} depth {depth}: splits"):
+                decided, _ = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
+                sides = []
+                for v, own, f, b, dl, _by_guest in decided:
+                    if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
+                        raise ProtocolError(f"the guest split unknown node {v}")
+                    layout.split(v, self.me if own else -2)
+                    if own:
+                        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
+                            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
+                        thr = self.binner.threshold(f, b)
+                        splits.add(v, f, thr, bool(dl))
+                        sides.append(goes_left(self.X[:, f], thr, bool(dl)))
+                if sides:
+                    ctx.send(
+                        self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(sides))
+                    )
                 frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
         return layout, splits
 

@@ -24,7 +24,7 @@ its own :class:`~unseen.runtime.context.Context` and its own columns::
 Modes and what each party learns (semi-honest parties; printed with every job
 by :func:`security_statement`, and in ``docs/secureboost.md``):
 
-- every mode: each host learns the **instance space** of every node (which
+- every mode but ``he-hidden``: each host learns the **instance space** of every node (which
   rows reach it; hence how the guest's and other hosts' splits partition the
   rows) and the tree shapes. The guest learns, for every node, the per-bin
   sums of ``g`` and ``h`` over each host feature's bins, and which host
@@ -42,11 +42,15 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
 - ``ss-dealer-matrix`` (:mod:`unseen.ml.sbt_matrix`): the same dealer; each
   host's masked bin-indicator matrix times the shared gradients with matrix
   triples. The guest learns the per-bin sums only (not the counts); slower.
+- ``he-hidden`` (:mod:`unseen.ml.sbt_he_hidden`): ``he`` with the instance
+  spaces hidden from the hosts (each row's gradients encrypted in its node's
+  slot, every depth); a host answers its splits with every row's side, so the
+  guest learns that side for every training row, as joint prediction of those
+  rows would tell it.
 - ``plain``: gradients in the clear; development only.
 
-Not offered yet: the stricter variant that also hides instance spaces from
-the hosts (e.g. SecureBoost+'s / SecretFlow's "SGB with protected instance
-space"), and protection against malicious parties.
+Not offered: hiding the instance spaces from the guest too (Pivot's full
+protocol), and protection against malicious parties.
 """
 
 from __future__ import annotations
@@ -83,15 +87,18 @@ from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
 MODEL_TYPE = "secureboost"
 
+_THREAT = "Threat model: semi-honest parties (each follows the protocol, may try to learn more).\n"
+_SPACES = (
+    "Each host learns the instance space of every node (which rows reach it); mode he-hidden\n"
+    "hides them from the hosts.\n"
+)
 _COMMON = (
-    "Threat model: semi-honest parties (each follows the protocol, may try to learn more).\n"
-    "Every mode: each host learns the instance space of every node (which rows reach it) and\n"
-    "the tree shapes; the guest learns each host feature's per-bin sums of gradients and\n"
-    "hessians at every node, and which host (feature, bin) was chosen -- never a host's\n"
-    "threshold, which stays at the host. Hosts share their feature names (and, with\n"
-    "colsample_bytree, learn which of their own features each tree may use). In prediction the\n"
-    "guest learns which way each row goes at each host split; hosts learn nothing.\n"
-    "Not offered yet: the stricter variant that hides instance spaces from the hosts."
+    "Every mode: hosts learn the tree shapes; the guest learns each host feature's per-bin\n"
+    "sums of gradients and hessians at every node, and which host (feature, bin) was chosen --\n"
+    "never a host's threshold, which stays at the host. Hosts share their feature names (and,\n"
+    "with colsample_bytree, learn which of their own features each tree may use). In\n"
+    "prediction the guest learns which way each row goes at each host split; hosts learn\n"
+    "nothing."
 )
 
 STATEMENTS = {
@@ -115,6 +122,14 @@ STATEMENTS = {
         "only ciphertexts of the gradients and hessians; bin sums are re-randomised before\n"
         "they return to the guest, the only key holder.\n"
     ),
+    "he-hidden": (
+        "SecureBoost, mode he-hidden: he (Paillier or OU, no third party) with the instance\n"
+        "spaces hidden from the hosts: every depth the guest encrypts every row's gradients in\n"
+        "its node's slot, so a host sums ciphertexts without learning which rows reach a node,\n"
+        "a node's size or the tree's row sample; it answers its own splits with the side of\n"
+        "every row, so the guest also learns, for each host split chosen, which side every\n"
+        "training row falls on (as joint prediction of the training rows would tell it).\n"
+    ),
     "plain": (
         "SecureBoost, mode plain: INSECURE -- the guest sends gradients and hessians in the\n"
         "clear, from which hosts can infer labels. For development only.\n"
@@ -126,7 +141,8 @@ def security_statement(mode: str) -> str:
     """What each party learns in ``mode`` (printed with every job)."""
     if mode not in STATEMENTS:
         raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
-    return STATEMENTS[mode] + _COMMON
+    spaces = "" if mode == "he-hidden" else _SPACES
+    return STATEMENTS[mode] + _THREAT + spaces + _COMMON
 
 
 # --------------------------------------------------------------------------- models
@@ -505,14 +521,12 @@ def _exchanges(
             all_rows=size[0] == rows,
         )
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
+    from unseen.ml.sbt_he_hidden import HiddenGuestExchange, HiddenHostExchange
 
+    hidden = mode == "he-hidden"
     if role == "guest":
         per_tree, weight = tree_rows(rows, params)
-        return HeGuestExchange(
-            ctx,
-            list(roles.hosts),
-            host_widths,
-            width,
+        options: dict[str, Any] = dict(
             masks=masks,
             rows=per_tree,
             objective=params.objective,
@@ -520,7 +534,13 @@ def _exchanges(
             weight=weight * params.scale_pos_weight * max_weight,
             **(he_options or {}),
         )
-    return HeHostExchange(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
+        if hidden:  # every depth's ciphertexts cover every training row
+            return HiddenGuestExchange(
+                ctx, list(roles.hosts), host_widths, width, n_rows=rows, **options
+            )
+        return HeGuestExchange(ctx, list(roles.hosts), host_widths, width, **options)
+    host_side = HiddenHostExchange if hidden else HeHostExchange
+    return host_side(ctx, roles.guest, width, masks[ctx.party], tree_rows(rows, params)[0])
 
 
 def train(
@@ -748,7 +768,9 @@ def _train_host(
         binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
         missing = np.isnan(X).any(axis=0)
         bins = binner.transform(X)
-        if mode != "he":  # the compiled loops: loaded before the guest, on our answer, starts
+        if not mode.startswith(
+            "he"
+        ):  # the compiled loops: loaded before the guest, on our answer, starts
             from unseen.ml import sbt_kernels  # the first tree (else that tree waits for them)
 
             sbt_kernels.warm_up()
