@@ -824,6 +824,10 @@ def test_two_class_labels_of_any_kind():
         }
     )
     assert list(res["guest"]) == ["yes" if v >= 0.5 else "no" for v in p]
+    gaps = words.astype(object)
+    gaps[2] = None
+    with pytest.raises(InputError, match="row 3: y has a missing value"):
+        SecureBoostClassifier(mode="plain").fit(None, Xtr[:, :10], gaps)
 
 
 def test_multiclass_parameters_and_labels_are_checked():

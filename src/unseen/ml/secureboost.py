@@ -768,10 +768,10 @@ def _train_host(
         binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
         missing = np.isnan(X).any(axis=0)
         bins = binner.transform(X)
-        if not mode.startswith(
-            "he"
-        ):  # the compiled loops: loaded before the guest, on our answer, starts
-            from unseen.ml import sbt_kernels  # the first tree (else that tree waits for them)
+        # the compiled loops (not used by the he modes' hosts): loaded before the guest,
+        # on our answer, starts the first tree (else that tree waits for them)
+        if not mode.startswith("he"):
+            from unseen.ml import sbt_kernels
 
             sbt_kernels.warm_up()
         ctx.send(
@@ -1173,13 +1173,16 @@ class SecureBoostClassifier(_SecureBoost):
 
 
 def _class_codes(y: Any) -> tuple[Any, np.ndarray | None]:
-    """``y`` as class indices 0, 1, ... and the sorted class labels; ``y`` as it is (and
-    ``None``) when it has a missing value, which the label check then reports by row."""
+    """``y`` as class indices 0, 1, ... and the sorted class labels. ``y`` as it is (and
+    ``None``) when it is numbers with a missing one, which the label check reports by
+    row; InputError naming the row for a missing label of another kind (None)."""
     arr = np.asarray(y).ravel()
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         return y, None
-    if arr.dtype.kind == "O" and any(v is None for v in arr):
-        return y, None
+    if arr.dtype.kind == "O":
+        missing = [i for i, v in enumerate(arr) if v is None or v != v]  # None or NaN
+        if missing:
+            raise InputError("y has a missing value", row=missing[0] + 1)
     try:
         classes, codes = np.unique(arr, return_inverse=True)
     except TypeError:
