@@ -110,14 +110,17 @@ def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 
-def test_he_mode_two_processes(tmp_path):
+@pytest.mark.parametrize("mode", ["he", "he-hidden"])
+def test_he_modes_two_processes(tmp_path, mode):
+    """he and he-hidden through the CLI: two processes, no third party; the statement
+    says whether instance spaces are hidden, and `unseen predict` scores with the parts."""
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = train_job(
         "secureboost",
         tmp_path,
         parties,
-        "he",
+        mode,
         f["bank_train"],
         f["telecom_train"],
         common=(*TREES, "--n-estimators", "2"),
@@ -125,28 +128,10 @@ def test_he_mode_two_processes(tmp_path):
     )
     for p in procs:
         assert p.returncode == 0, p.stderr()
+        assert f"mode {mode}:" in p.stdout()
+        assert ("hidden from the hosts" in p.stdout()) == (mode == "he-hidden")
     assert json.loads((tmp_path / "bank_model" / "model.json").read_text())["n_trees"] == 2
-
-
-def test_he_hidden_two_processes(tmp_path):
-    """he-hidden through the CLI: two processes, the statement says instance spaces are
-    hidden, and `unseen predict` scores with the parts as for any mode."""
-    f = write_inputs(tmp_path)
-    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
-    procs = train_job(
-        "secureboost",
-        tmp_path,
-        parties,
-        "he-hidden",
-        f["bank_train"],
-        f["telecom_train"],
-        common=("--n-estimators", "2", "--max-depth", "3"),
-        bank_extra=("--he-scheme", "ou"),
-    )
-    for p in procs:
-        assert p.returncode == 0, p.stderr()
-        assert "mode he-hidden" in p.stdout() and "hidden from the hosts" in p.stdout()
-    assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == "he-hidden"
+    assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == mode
     pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
     assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
     scores = pd.read_csv(tmp_path / "scores.csv")
@@ -213,6 +198,25 @@ def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 
+def _predict_g_h(tmp_path, parties, files):
+    """`unseen predict` at parties g (learns the scores: tmp_path/scores.csv) and h, with
+    their models gm and hm, on files[g/h, "test"]; both finished and succeeded."""
+    flags = ["--parties", str(parties), "--id", "id", "--quiet"]
+    pred = [
+        start_party(
+            name,
+            ["predict", "--as", name, *flags, "--model", str(tmp_path / f"{name}m")]
+            + ["--input", str(files[name, "test"])]
+            + (["--output", str(tmp_path / "scores.csv")] if name == "g" else []),
+            tmp_path / "plogs",
+        )
+        for name in ("g", "h")
+    ]
+    wait_all(pred, 120)
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    return pred
+
+
 def test_regression_trains_and_predict_reports_rmse(tmp_path):
     """A regression model through the CLI: `unseen predict` with the label column
     writes a regression report (RMSE, MAE, R²), not a binary one."""
@@ -254,23 +258,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["params"]["colsample_bytree"] == 0.5 and meta["params"]["random_state"] == 3
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
-    flags = ["--parties", str(parties), "--id", "id", "--quiet"]
-    pred = [
-        start_party(
-            "g",
-            ["predict", "--as", "g", *flags, "--model", str(tmp_path / "gm")]
-            + ["--input", str(files["g", "test"]), "--output", str(tmp_path / "scores.csv")],
-            tmp_path / "plogs",
-        ),
-        start_party(
-            "h",
-            ["predict", "--as", "h", *flags, "--model", str(tmp_path / "hm")]
-            + ["--input", str(files["h", "test"])],
-            tmp_path / "plogs",
-        ),
-    ]
-    wait_all(pred, 120)
-    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    pred = _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
     labels = pd.read_csv(files["g", "test"])["target"].to_numpy()
     saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
@@ -340,23 +328,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     assert "guest: 12 trees (4 rounds x 3 classes)" in procs[0].stdout()
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["objective"] == "multi:softprob" and len(meta["base_margin"]) == 3
-    flags = ["--parties", str(parties), "--id", "id", "--quiet"]
-    pred = [
-        start_party(
-            "g",
-            ["predict", "--as", "g", *flags, "--model", str(tmp_path / "gm")]
-            + ["--input", str(files["g", "test"]), "--output", str(tmp_path / "scores.csv")],
-            tmp_path / "plogs",
-        ),
-        start_party(
-            "h",
-            ["predict", "--as", "h", *flags, "--model", str(tmp_path / "hm")]
-            + ["--input", str(files["h", "test"])],
-            tmp_path / "plogs",
-        ),
-    ]
-    wait_all(pred, 120)
-    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    pred = _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")
     proba = scores[["score_0", "score_1", "score_2"]].to_numpy()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)

@@ -43,9 +43,17 @@ def breast_cancer():
 
 
 def fit_jointly(
-    mode, parts_tr, ytr, parts_te, estimator=SecureBoostClassifier, eval_set=None, **params
+    mode,
+    parts_tr,
+    ytr,
+    parts_te,
+    estimator=SecureBoostClassifier,
+    eval_set=None,
+    all_classes=False,
+    **params,
 ):
-    """Train with parties guest, host1.. (+ dealer in ss-dealer mode); the guest's test scores."""
+    """Train with parties guest, host1.. (+ dealer in ss-dealer mode); the guest's test
+    scores (a classifier's: class 1's probability, or with ``all_classes`` every class's)."""
     names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
 
     def party(i):
@@ -57,7 +65,7 @@ def fit_jointly(
             est.fit(ctx, parts_tr[i], ytr if i == 0 else None, eval_set=ev)
             if estimator is SecureBoostClassifier:
                 out = est.predict_proba(ctx, parts_te[i])
-                return est, None if out is None else out[:, 1]
+                return est, out if out is None or all_classes else out[:, 1]
             return est, est.predict(ctx, parts_te[i])
 
         return role
@@ -688,22 +696,7 @@ def wine():
 
 def fit_classes_jointly(mode, parts_tr, ytr, parts_te, eval_set=None, **params):
     """:func:`fit_jointly` for several classes: the guest's ``(n, K)`` probabilities."""
-    names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
-
-    def party(i):
-        def role(ctx):
-            est = SecureBoostClassifier(mode=mode, **params)
-            ev = None if eval_set is None else (eval_set[0][i], eval_set[1] if i == 0 else None)
-            est.fit(ctx, parts_tr[i], ytr if i == 0 else None, eval_set=ev)
-            return est, est.predict_proba(ctx, parts_te[i])
-
-        return role
-
-    roles = {name: party(i) for i, name in enumerate(names)}
-    if mode.startswith("ss-dealer"):
-        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
-    res = run_local(roles, timeout=300)
-    return res["guest"][1], {n: res[n][0] for n in names}
+    return fit_jointly(mode, parts_tr, ytr, parts_te, eval_set=eval_set, all_classes=True, **params)
 
 
 def xgb_classes(Xtr, ytr, Xte, rounds, **params):

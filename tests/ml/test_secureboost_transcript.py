@@ -36,28 +36,40 @@ WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
 
 @functools.cache
 def _run(
-    mode: str, weighted: bool = False
+    mode: str, weighted: bool = False, classes: bool = False
 ) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
-    """A job's transcript, and the (g, h) the guest protected in each tree."""
-    X, y = _data()
+    """A job's transcript, and the (g, h) the guest protected in each tree (``classes``:
+    a three-class job on the wine data, each tree protecting one class's column)."""
+    if classes:
+        from sklearn.datasets import load_wine
+
+        X, y = load_wine(return_X_y=True)
+        guest_cols = 5
+    else:
+        (X, y), guest_cols = _data(), 10
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     real = sbt_protocol.grad_hess
     w = WEIGHTS if weighted else np.ones(y.size)
 
     def spy(objective, labels, margin):
         g, h = real(objective, labels, margin)
-        seen.append((g * w, h * w))  # what the guest hands over: weighted
+        if g.ndim == 2:  # a tree per class
+            seen.extend((g[:, k].copy(), h[:, k].copy()) for k in range(g.shape[1]))
+        else:
+            seen.append((g * w, h * w))  # what the guest hands over: weighted
         return g, h
 
     sbt_protocol.grad_hess = spy
     try:
         transcript = Transcript()
-        extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+        extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
         roles = {
             "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra).fit(
-                ctx, X[:, :10], y, sample_weight=WEIGHTS if weighted else None
+                ctx, X[:, :guest_cols], y, sample_weight=WEIGHTS if weighted else None
             ),
-            "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 10:]),
+            "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(
+                ctx, X[:, guest_cols:]
+            ),
         }
         if mode.startswith("ss-dealer"):
             roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
@@ -153,45 +165,13 @@ def test_weights_and_weighted_gradients_never_cross_in_the_clear(mode):
         assert np.float64(v).tobytes() not in wire and np.float32(v).tobytes() not in wire
 
 
-@functools.cache
-def _run_classes(mode: str) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
-    """A three-class job's transcript, and each tree's (g, h): one class's column."""
-    from sklearn.datasets import load_wine
-
-    X, y = load_wine(return_X_y=True)
-    seen: list[tuple[np.ndarray, np.ndarray]] = []
-    real = sbt_protocol.grad_hess
-
-    def spy(objective, labels, margin):
-        g, h = real(objective, labels, margin)
-        seen.extend((g[:, k].copy(), h[:, k].copy()) for k in range(g.shape[1]))
-        return g, h
-
-    sbt_protocol.grad_hess = spy
-    try:
-        transcript = Transcript()
-        extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
-        roles = {
-            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra).fit(
-                ctx, X[:, :5], y
-            ),
-            "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx, X[:, 5:]),
-        }
-        if mode.startswith("ss-dealer"):
-            roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
-        run_local(roles, transcript=transcript, timeout=300)
-    finally:
-        sbt_protocol.grad_hess = real
-    return transcript, tuple(seen)
-
-
 @pytest.mark.parametrize("mode", ["ss-dealer", "he", "plain"])
 def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
     """multi:softprob: every class's tree protects its gradients as a binary tree does
     (the same check flags plain mode)."""
     from sklearn.datasets import load_wine
 
-    transcript, gradients = _run_classes(mode)
+    transcript, gradients = _run(mode, classes=True)
     y = load_wine(return_X_y=True)[1].astype(float)
     assert len(gradients) == 3 * PARAMS["n_estimators"]
     found = leaks(transcript, gradients, y)

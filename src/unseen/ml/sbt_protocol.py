@@ -1169,14 +1169,8 @@ class Host:
                 mine, theirs = [], []  # own splits; the guest's
                 routed = True
                 for v, own, f, b, dl, by_guest in decided:
-                    if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
-                        raise ProtocolError(f"the guest split unknown node {v}")
-                    layout.split(v, self.me if own else -2)
+                    thr = self._take_split(layout, splits, v, own, f, b, dl)
                     if own:
-                        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
-                            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
-                        thr = self.binner.threshold(f, b)
-                        splits.add(v, f, thr, bool(dl))
                         mine.append((v, f, thr, bool(dl)))
                     elif by_guest:
                         theirs.append(v)
@@ -1202,6 +1196,22 @@ class Host:
                 frontier = [c for v, *_ in decided for c in (layout.left[v], layout.right[v])]
         return layout, splits
 
+    def _take_split(
+        self, layout: TreeLayout, splits: LocalSplits, v: int, own: Any, f: int, b: int, dl: Any
+    ) -> float:
+        """Record the guest's decision for node ``v`` (checked); this host's threshold for
+        its own (feature ``f``, bin ``b``) split, which it keeps (NaN for another's)."""
+        if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
+            raise ProtocolError(f"the guest split unknown node {v}")
+        layout.split(v, self.me if own else -2)
+        if not own:
+            return math.nan
+        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
+            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
+        thr = self.binner.threshold(f, b)
+        splits.add(v, f, thr, bool(dl))
+        return thr
+
     def _grow_blind(self, t: int, rows: np.ndarray) -> tuple[TreeLayout, LocalSplits]:
         """:meth:`_grow` knowing no instance space (``he-hidden``): the exchange sums
         every row, and this host answers its splits with the side of every row."""
@@ -1219,14 +1229,8 @@ class Host:
                 decided, _ = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 sides = []
                 for v, own, f, b, dl, _by_guest in decided:
-                    if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
-                        raise ProtocolError(f"the guest split unknown node {v}")
-                    layout.split(v, self.me if own else -2)
+                    thr = self._take_split(layout, splits, v, own, f, b, dl)
                     if own:
-                        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
-                            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
-                        thr = self.binner.threshold(f, b)
-                        splits.add(v, f, thr, bool(dl))
                         sides.append(goes_left(self.X[:, f], thr, bool(dl)))
                 if sides:
                     ctx.send(
