@@ -174,12 +174,14 @@ def test_three_parties_two_hosts():
     assert owners == {0, 1, 2}  # every party's features were used
 
 
-def test_he_three_parties():
+@pytest.mark.parametrize("mode", ["he", "he-hidden"])
+def test_he_three_parties(mode):
+    """A guest and two hosts; in he-hidden each host answers its splits for every row."""
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
     params = dict(BREAST, n_estimators=2, max_depth=3)
     p, _ = fit_jointly(
-        "he",
+        mode,
         [Xtr[:, c] for c in cols],
         ytr,
         [Xte[:, c] for c in cols],
