@@ -118,9 +118,10 @@ STATEMENTS = {
         "uniform values. The guest learns the per-bin sums and nothing else of the hosts' bins.\n"
     ),
     "he": (
-        "SecureBoost, mode he: Paillier (2048-bit, DCR assumption), no third party. Hosts see\n"
-        "only ciphertexts of the gradients and hessians; bin sums are re-randomised before\n"
-        "they return to the guest, the only key holder.\n"
+        "SecureBoost, mode he: Paillier (DCR assumption) or, with --he-scheme ou, Okamoto-\n"
+        "Uchiyama (p-subgroup assumption), 2048-bit keys, no third party. Hosts see only\n"
+        "ciphertexts of the gradients and hessians; bin sums are re-randomised before they\n"
+        "return to the guest, the only key holder.\n"
     ),
     "he-hidden": (
         "SecureBoost, mode he-hidden: he (Paillier or OU, no third party) with the instance\n"
