@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -60,6 +61,19 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert meta["mode"] == mode
     guest_meta = json.loads((tmp_path / "bank_model" / "model.json").read_text())
     assert guest_meta["label"] == "default" and guest_meta["job_parties"] == ["bank", "telecom"]
+    # the guest's feature importance beside its model, every kind of XGBoost's get_score
+    importance = pd.read_csv(tmp_path / "bank_model" / "importance.csv")
+    assert list(importance.columns) == [
+        "feature", "total_gain", "weight", "gain", "total_cover", "cover"
+    ]  # fmt: skip
+    assert importance["total_gain"].is_monotonic_decreasing and len(importance) > 0
+    assert set(importance["feature"]) == set(guest_meta["importance"]["weight"])
+    np.testing.assert_allclose(
+        importance["gain"] * importance["weight"], importance["total_gain"], rtol=1e-9
+    )
+    assert not (tmp_path / "tel_model" / "importance.csv").exists()  # hosts: no importance
+    if importlib.util.find_spec("matplotlib"):
+        assert (tmp_path / "bank_model" / "importance.png").stat().st_size > 0
 
     # `unseen predict` with the saved parts: two processes, no dealer
     pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])

@@ -252,6 +252,11 @@ def secureboost(
                 ctx.recv(peer, "sbt/trained")
             if model is not None and output is not None:
                 model.save(output)
+                if model.role == "guest" and model.importance_cover is not None:
+                    from unseen.ml.report import write_importance
+
+                    kinds = ("total_gain", "weight", "gain", "total_cover", "cover")
+                    write_importance(output, {k: model.feature_importance(k) for k in kinds})
         # what this party's part cost: the traffic it sent and received, its CPU time
         # (every thread and the crypto worker processes, set-up included)
         cpu = time.process_time() + parallel.worker_cpu_seconds() - cpu_began
@@ -293,6 +298,9 @@ def secureboost(
             )
         top = sorted(model.importance_gain.items(), key=lambda kv: -kv[1])[:10]
         if top:
-            click.echo(f"[{me}] feature importance (total gain, split count):")
+            click.echo(
+                f"[{me}] feature importance (total gain, split count; every kind in "
+                f"{output}/importance.csv):"
+            )
             for name, gain in top:
                 click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")

@@ -149,6 +149,44 @@ def _regression_report(
     return report, files
 
 
+def write_importance(
+    directory: str | os.PathLike[str], kinds: dict[str, dict[str, float]], top: int = 20
+) -> list[Path]:
+    """A tree model's feature importance beside it: ``importance.csv`` (one row per
+    feature used in a split, every kind of ``kinds`` a column, by the first kind, largest
+    first) and ``importance.png`` (the ``top`` features by the first kind) when
+    matplotlib is installed. ``kinds``: kind -> feature -> value (XGBoost's
+    ``get_score`` kinds)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(kinds)
+    first = kinds[names[0]] if names else {}
+    order = sorted(first, key=lambda f: (-first[f], f))
+    path = out / "importance.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["feature", *names])
+        for feature in order:
+            w.writerow([feature, *(repr(float(kinds[k].get(feature, 0.0))) for k in names)])
+    files = [path]
+    if order and matplotlib_available():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        shown = order[:top][::-1]  # the largest at the top
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.2))
+        ax.barh(shown, [first[f] for f in shown])
+        ax.set_xlabel(names[0].replace("_", " "))
+        ax.set_title(f"feature importance ({names[0].replace('_', ' ')}, top {len(shown)})")
+        fig.tight_layout()
+        fig.savefig(out / "importance.png", dpi=100)
+        plt.close(fig)
+        files.append(out / "importance.png")
+    return files
+
+
 def matplotlib_available() -> bool:
     try:
         import matplotlib  # noqa: F401
