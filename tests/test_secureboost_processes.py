@@ -272,6 +272,23 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["params"]["colsample_bytree"] == 0.5 and meta["params"]["random_state"] == 3
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
+    # continued: two more trees on the saved parts, as a new model beside the first
+    more = ["--n-estimators", "2", "--colsample-bytree", "0.5", "--random-state", "3"]
+    procs = [
+        start_party(
+            name,
+            ["secureboost", "--as", name, *common, "--input", str(files[name, "train"])]
+            + ["--id", "id", "--output", str(tmp_path / f"{name}m2")]
+            + ["--init-model", str(tmp_path / f"{name}m"), *more]
+            + (["--label", "target", "--weight", "w"] if name == "g" else []),
+            tmp_path / "logs2",
+        )
+        for name in ("g", "h")
+    ]
+    wait_all(procs, 120)
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    assert "guest: 7 trees" in procs[0].stdout()
+    assert json.loads((tmp_path / "hm2" / "model.json").read_text())["n_trees"] == 7
     pred = _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
     labels = pd.read_csv(files["g", "test"])["target"].to_numpy()

@@ -945,3 +945,76 @@ def test_deep_trees_sum_more_than_255_nodes_a_depth(monkeypatch):
     # regression shares keep 40 fraction bits: the same tree as with plaintext gradients
     want, _ = fit_jointly("plain", parts, y, parts, estimator=SecureBoostRegressor, **params)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def _fit_on(mode, parts_tr, ytr, parts_te, init=None, estimator=SecureBoostClassifier, **params):
+    """:func:`fit_jointly` where each party may continue its part of ``init`` (a dict of
+    fitted estimators by party); returns the guest's test scores and the estimators."""
+    names = ["guest"] + [f"host{i}" for i in range(1, len(parts_tr))]
+
+    def party(i, name):
+        def role(ctx):
+            est = estimator(mode=mode, **params)
+            start = None if init is None else init.get(name)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None, init_model=start)
+            out = est.predict_proba(ctx, parts_te[i])
+            return est, out
+
+        return role
+
+    roles = {name: party(i, name) for i, name in enumerate(names)}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: estimator(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=300)
+    return res["guest"][1], {n: res[n][0] for n in names}
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_continued_training_equals_one_longer_run(mode, tmp_path):
+    """init_model (XGBoost's xgb_model): 3 rounds, saved, then 2 more from the saved parts,
+    give the model of 5 rounds in one run, tree for tree; the importance adds up."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    params = dict(BREAST, max_depth=3)
+    whole, full = _fit_on(mode, parts_tr, ytr, parts_te, **dict(params, n_estimators=5))
+    _, first = _fit_on(mode, parts_tr, ytr, parts_te, **dict(params, n_estimators=3))
+    for name, est in first.items():
+        est.save(tmp_path / name)
+    parts = {name: tmp_path / name for name in first}  # continued from the saved parts
+    more, cont = _fit_on(mode, parts_tr, ytr, parts_te, init=parts, **dict(params, n_estimators=2))
+    np.testing.assert_allclose(more, whole, atol=1e-9)
+    guest, whole_guest = cont["guest"].model_, full["guest"].model_
+    assert guest.n_trees == 5 and cont["host1"].model_.n_trees == 5
+    assert guest.importance_split == whole_guest.importance_split
+    assert guest.base_margin == whole_guest.base_margin
+    assert guest.model_id != first["guest"].model_.model_id  # a new model
+    assert cont["host1"].model_.model_id == guest.model_id
+
+
+def test_continued_training_of_several_classes_and_its_errors():
+    """Class labels continue as the model knows them; a party without its part, a part of
+    another model, or an objective that differs fail with the reason."""
+    Xtr, Xte, ytr, _ = wine()
+    names = np.array(["barbera", "barolo", "grignolino"])[ytr.astype(int)]
+    parts_tr, parts_te = [Xtr[:, :5], Xtr[:, 5:]], [Xte[:, :5], Xte[:, 5:]]
+    params = dict(max_depth=3, learning_rate=0.3, max_bin=16)
+    whole, _ = _fit_on("plain", parts_tr, names, parts_te, **dict(params, n_estimators=3))
+    _, first = _fit_on("plain", parts_tr, names, parts_te, **dict(params, n_estimators=2))
+    more, cont = _fit_on(
+        "plain", parts_tr, names, parts_te, init=first, **dict(params, n_estimators=1)
+    )
+    np.testing.assert_allclose(more, whole, atol=1e-9)
+    assert cont["guest"].n_trees_ == 9 and list(cont["guest"].classes_) == list(np.unique(names))
+    with pytest.raises(InputError, match="continues model .*--init-model"):
+        _fit_on("plain", parts_tr, names, parts_te, init={"guest": first["guest"]}, **params)
+    with pytest.raises(InputError, match="is another model's"):
+        _fit_on("plain", parts_tr, names, parts_te, init={**first, "host1": cont["host1"]},
+                **params)  # fmt: skip
+    with pytest.raises(ConfigError, match="gave a model to continue, the guest did not"):
+        _fit_on("plain", parts_tr, names, parts_te, init={"host1": first["host1"]}, **params)
+    with pytest.raises(InputError, match="training label does not"):
+        _fit_on("plain", parts_tr, np.where(names == "barolo", "merlot", names), parts_te,
+                init=first, **params)  # fmt: skip
+    with pytest.raises(InputError, match="model to continue has the features"):
+        _fit_on("plain", [Xtr[:, :4], Xtr[:, 4:]], names, [Xte[:, :4], Xte[:, 4:]],
+                init=first, **params)  # fmt: skip

@@ -118,6 +118,13 @@ HYPER = (
     default=None,
     help="Stop when the validation loss has not improved for this many rounds (trees).",
 )
+@click.option(
+    "--init-model",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Continue this model (my part of it): --n-estimators more rounds are added. "
+    "Every data party gives its part of the same model.",
+)
 @click.option("--key-bits", type=int, default=2048, show_default=True, help="he modes: key size.")
 @click.option(
     "--he-scheme",
@@ -146,6 +153,7 @@ def secureboost(
     he_scheme: str,
     workers: int | None,
     weight_column: str | None,
+    init_model: Path | None,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -188,6 +196,8 @@ def secureboost(
         fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
     if input_path is None and (label or eval_input):
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
+    if init_model is not None and input_path is None:
+        fail(f"[{me}] --init-model is a data party's: the dealer holds no part of a model")
     if weight_column is not None and label is None:
         fail(f"[{me}] --weight is the guest's: only the party with --label weighs rows")
     if workers is not None:
@@ -228,6 +238,9 @@ def secureboost(
                     objective=params.objective,
                     num_class=params.num_class,
                 )
+        from unseen.ml.secureboost import PartyModel
+
+        init = None if init_model is None else PartyModel.load(init_model)
         began = time.perf_counter()
         model = train(
             ctx,
@@ -244,6 +257,7 @@ def secureboost(
             he_options=he_options,
             roles=roles,
             sample_weight=None if table is None else table.w,
+            init_model=init,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model

@@ -393,6 +393,11 @@ class PartyTrees:
         return [reachable_leaves(self.layouts[t], self.splits[t], X, self.me)[1] for t in trees]
 
 
+#: where training starts from a model it continues: the model's base margin, and its
+#: margins on the training rows and on the validation rows (None: no validation set)
+Start = tuple[float | np.ndarray, np.ndarray, np.ndarray | None]
+
+
 @dataclass
 class GuestResult:
     trees: PartyTrees
@@ -974,19 +979,29 @@ class Guest:
         return bool(self._split_by - {"", host})
 
     # -- training ------------------------------------------------------------------------
-    def fit(self) -> GuestResult:
+    def fit(self, start: Start | None = None) -> GuestResult:
+        """Grow the trees. ``start``: continue a model (its base margin, and its margins on
+        the training and validation rows, from joint prediction); else from the base score."""
         ctx, p = self.ctx, self.p
         y = self.y
         per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
-        base = base_margin(p.objective, y, p.base_score, self.weights, p.num_class)
-        margin = np.tile(base, (y.size, 1)) if per_round > 1 else np.full(y.size, base)
+        if start is None:
+            base = base_margin(p.objective, y, p.base_score, self.weights, p.num_class)
+        else:
+            base = start[0]
+
+        def margins(n: int, given: np.ndarray | None) -> np.ndarray:
+            if given is not None:
+                return np.array(given, dtype=np.float64)  # a copy: it is added to
+            return np.tile(base, (n, 1)) if per_round > 1 else np.full(n, base)
+
+        margin = margins(y.size, None if start is None else start[1])
         trees = PartyTrees(me=0)
         history: list[float] = []  # per round
         best_iter, best_loss = -1, math.inf  # the best round
         val_margin = None
         if self.eval_set is not None:
-            n_val = self.eval_set[1].size
-            val_margin = np.tile(base, (n_val, 1)) if per_round > 1 else np.full(n_val, base)
+            val_margin = margins(self.eval_set[1].size, None if start is None else start[2])
         t = 0  # trees grown
         seconds: list[float] = []
         w = self.gh_weight

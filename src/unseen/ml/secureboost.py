@@ -98,7 +98,7 @@ _COMMON = (
     "never a host's threshold, which stays at the host. Hosts share their feature names (and,\n"
     "with colsample_bytree, learn which of their own features each tree may use). In\n"
     "prediction the guest learns which way each row goes at each host split; hosts learn\n"
-    "nothing."
+    "nothing (continued training first does that on the training rows)."
 )
 
 STATEMENTS = {
@@ -560,6 +560,7 @@ def train(
     he_options: dict[str, Any] | None = None,
     roles: Roles | None = None,
     sample_weight: Any = None,
+    init_model: PartyModel | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -571,6 +572,9 @@ def train(
     column's name, kept in the guest's model for ``unseen predict``.
     ``sample_weight``: the guest's row weights (its g and h are scaled by them, as
     XGBoost's instance weights); never sent.
+    ``init_model``: this party's part of a model to continue (XGBoost's ``xgb_model``):
+    every data party gives its part of the same model, and the new trees are added to
+    it (``n_estimators`` more rounds), starting from its margins on the rows.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -617,10 +621,11 @@ def train(
             file,
             he_options,
             sample_weight,
+            init_model,
         )
         model.label = label
         return model
-    return _train_host(ctx, roles, mode, X, features, expect, X_eval, file)
+    return _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model)
 
 
 def _train_guest(
@@ -636,8 +641,17 @@ def _train_guest(
     file: str,
     he_options: dict[str, Any] | None,
     sample_weight: Any = None,
+    init: PartyModel | None = None,
 ) -> PartyModel:
     y = check_label(y, params.objective, X.shape[0], num_class=params.num_class)
+    if init is not None:
+        _check_init(init, "guest", ctx.party, roles, features, file)
+        if (init.params.objective, init.params.num_class) != (params.objective, params.num_class):
+            raise ConfigError(
+                f"the model to continue is {init.params.objective} with num_class "
+                f"{init.params.num_class}; training asks for {params.objective} with "
+                f"{params.num_class}"
+            )
     weights = check_weights(sample_weight, X.shape[0])
     y_eval = None
     if X_eval is not None:
@@ -665,6 +679,7 @@ def _train_guest(
                     "index": i + 1,
                     "model_id": model_id,
                     "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
+                    "init": None if init is None else init.model_id,
                 },
             )
         # the compiled loops load while the hosts bin their columns and load theirs (the
@@ -691,6 +706,17 @@ def _train_guest(
             masks[host] = bin_mask(
                 host_bins[host], np.asarray(info["missing"], dtype=bool), params.max_bin + 1
             )
+    start = None
+    if init is not None:  # the model's margins on our rows: joint prediction, as it scores
+        with ctx.step("the model to continue: its margins"):
+            hosts = list(roles.hosts)
+            on_train = predict_guest(ctx, init.trees, init.base_margin, X, hosts, _INIT_TRAIN)
+            on_eval = None
+            if X_eval is not None:
+                on_eval = predict_guest(
+                    ctx, init.trees, init.base_margin, X_eval, hosts, _INIT_EVAL
+                )
+        start = (init.base_margin, on_train, on_eval)
     top = 1.0 if weights is None else max(1.0, float(weights.max()))
     exchange = _exchanges(
         ctx, roles, mode, "guest", params, X.shape[0], masks, he_options, max_weight=top
@@ -709,8 +735,8 @@ def _train_guest(
         None if X_eval is None or y_eval is None else (X_eval, y_eval),
         weights=weights,
     )
-    result = guest.fit()
-    return PartyModel(
+    result = guest.fit(start)
+    model = PartyModel(
         party=ctx.party,
         role="guest",
         roles=roles,
@@ -727,6 +753,59 @@ def _train_guest(
         model_id=model_id,
         tree_seconds=result.tree_seconds,
     )
+    return model if init is None else _continued(init, model)
+
+
+#: the message keys of the joint prediction that gives a continued model's margins
+_INIT_TRAIN, _INIT_EVAL = "sbt-init/train", "sbt-init/eval"
+
+
+def _check_init(
+    init: PartyModel, role: str, party: str, roles: Roles, features: list[str], file: str
+) -> None:
+    """That ``init`` is this party's part of a model of these parties, on these features."""
+    if init.role != role or init.party != party:
+        raise InputError(
+            f"the model to continue is {init.party!r}'s part as {init.role}, not {party!r}'s "
+            f"as {role}",
+            file=file,
+        )
+    if (init.roles.guest, tuple(init.roles.hosts)) != (roles.guest, tuple(roles.hosts)):
+        raise ConfigError(
+            f"the model to continue was trained by {[init.roles.guest, *init.roles.hosts]}, "
+            f"this job has {[roles.guest, *roles.hosts]}"
+        )
+    if init.features != features:
+        raise InputError(
+            f"the model to continue has the features {init.features}, the input {features}",
+            file=file,
+        )
+
+
+def _continued(init: PartyModel, new: PartyModel) -> PartyModel:
+    """``new``'s trees after ``init``'s, as one model (the new model id); at the guest the
+    importance of both."""
+    trees = PartyTrees(
+        me=new.trees.me,
+        layouts=[*init.trees.layouts, *new.trees.layouts],
+        splits=[*init.trees.splits, *new.trees.splits],
+        values=[*init.trees.values, *new.trees.values],
+    )
+
+    def total(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
+
+    cover = None
+    if init.importance_cover is not None and new.importance_cover is not None:
+        cover = total(init.importance_cover, new.importance_cover)
+    return replace(
+        new,
+        trees=trees,
+        base_margin=init.base_margin,
+        importance_split=total(init.importance_split, new.importance_split),
+        importance_gain=total(init.importance_gain, new.importance_gain),
+        importance_cover=cover,
+    )
 
 
 def _train_host(
@@ -738,7 +817,10 @@ def _train_host(
     expect: dict[str, Any] | None,
     X_eval: np.ndarray | None,
     file: str,
+    init: PartyModel | None = None,
 ) -> PartyModel:
+    if init is not None:
+        _check_init(init, "host", ctx.party, roles, features, file)
     with ctx.step("setup"):
         setup = ctx.recv(roles.guest, "sbt/setup")
         if not isinstance(setup, dict) or "params" not in setup:
@@ -751,6 +833,16 @@ def _train_host(
                 f"{k}={(expect or {})[k]!r} here, {given.get(k)!r} at the guest" for k in diff
             )
             raise ConfigError(f"hyper-parameters differ from the guest's: {shown}")
+        wanted = setup.get("init")
+        if wanted != (None if init is None else init.model_id):
+            if wanted is None:
+                raise ConfigError("this party gave a model to continue, the guest did not")
+            raise InputError(
+                f"the guest continues model {wanted}: give this party's part of it "
+                "(--init-model)"
+                + ("" if init is None else f"; {init.model_id} is another model's"),
+                file=file,
+            )
         eval_rows = setup.get("eval_rows")
         if (eval_rows is None) != (X_eval is None):
             where = "the guest" if eval_rows is not None else ctx.party
@@ -789,6 +881,11 @@ def _train_host(
 
             assert roles.dealer is not None
             announce_features(ctx, roles.dealer, X.shape[1])
+    if init is not None:  # our side of the joint prediction of the continued model's margins
+        with ctx.step("the model to continue: its margins"):
+            predict_host(ctx, init.trees, X, roles.guest, _INIT_TRAIN)
+            if X_eval is not None:
+                predict_host(ctx, init.trees, X_eval, roles.guest, _INIT_EVAL)
     mask = bin_mask(binner.n_bins(), missing, theirs.max_bin + 1)
     exchange = _exchanges(
         ctx,
@@ -805,7 +902,7 @@ def _train_host(
         ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner, bins=bins
     )
     trees = host.fit()
-    return PartyModel(
+    model = PartyModel(
         party=ctx.party,
         role="host",
         roles=roles,
@@ -815,6 +912,7 @@ def _train_host(
         trees=trees,
         model_id=str(setup.get("model_id", "")),
     )
+    return model if init is None else _continued(init, model)
 
 
 # --------------------------------------------------------------------------- prediction
@@ -1056,10 +1154,15 @@ class _SecureBoost:
         eval_set: tuple[Any, Any] | None = None,
         ids: list[str] | None = None,
         sample_weight: Any = None,
+        init_model: Any = None,
     ) -> _SecureBoost:
         """Train jointly: the guest passes ``y`` (and ``sample_weight``, if rows weigh
-        differently), hosts only ``X``, the dealer nothing."""
-        return self._fit(ctx, X, y, self.params, feature_names, eval_set, ids, sample_weight)
+        differently), hosts only ``X``, the dealer nothing. ``init_model``: continue a
+        model (XGBoost's ``xgb_model``): every data party passes its part of it (a fitted
+        estimator, a :class:`PartyModel` or a model directory); ``n_estimators`` more
+        rounds are added."""
+        init = _init_part(init_model)
+        return self._fit(ctx, X, y, self.params, feature_names, eval_set, ids, sample_weight, init)
 
     def _fit(
         self,
@@ -1071,6 +1174,7 @@ class _SecureBoost:
         eval_set: tuple[Any, Any] | None,
         ids: list[str] | None,
         sample_weight: Any,
+        init: PartyModel | None = None,
     ) -> _SecureBoost:
         self.model_ = train(
             ctx,
@@ -1084,6 +1188,7 @@ class _SecureBoost:
             ids=ids,
             he_options=self.he_options,
             sample_weight=sample_weight,
+            init_model=init,
         )
         return self
 
@@ -1135,15 +1240,27 @@ class SecureBoostClassifier(_SecureBoost):
         eval_set: tuple[Any, Any] | None = None,
         ids: list[str] | None = None,
         sample_weight: Any = None,
+        init_model: Any = None,
     ) -> SecureBoostClassifier:
         params, classes = self.params, None
-        if y is not None:
+        init = _init_part(init_model)
+        if y is not None and init is not None and init.role == "guest":
+            # the continued model's classes, in its order (labels it does not know: an error)
+            params = replace(
+                params, objective=init.params.objective, num_class=init.params.num_class
+            )
+            known = init.classes if init.classes is not None else range(init.params.num_class)
+            classes = np.asarray(list(known) if init.params.num_class > 1 else [0, 1])
+            y = _codes_of(y, classes, "the label")
+            if eval_set is not None:
+                eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
+        elif y is not None:
             y, classes = _class_codes(y)
             if classes is not None and len(classes) > 2:
                 params = replace(params, objective="multi:softprob", num_class=len(classes))
             if eval_set is not None and classes is not None:
                 eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
-        self._fit(ctx, X, y, params, feature_names, eval_set, ids, sample_weight)
+        self._fit(ctx, X, y, params, feature_names, eval_set, ids, sample_weight, init)
         if self.model_ is not None and classes is not None and not _are_indices(classes):
             self.model_.classes = [c.item() if hasattr(c, "item") else c for c in classes]
         return self
@@ -1173,6 +1290,16 @@ class SecureBoostClassifier(_SecureBoost):
         return np.asarray(self.classes_[index])
 
 
+def _init_part(init_model: Any) -> PartyModel | None:
+    """This party's part of a model to continue: from a fitted estimator, a
+    :class:`PartyModel` or a model directory (``None``: none)."""
+    if init_model is None or isinstance(init_model, PartyModel):
+        return init_model
+    if isinstance(init_model, _SecureBoost):
+        return init_model._model()
+    return PartyModel.load(init_model)
+
+
 def _class_codes(y: Any) -> tuple[Any, np.ndarray | None]:
     """``y`` as class indices 0, 1, ... and the sorted class labels. ``y`` as it is (and
     ``None``) when it is numbers with a missing one, which the label check reports by
@@ -1198,15 +1325,15 @@ def _are_indices(classes: np.ndarray) -> bool:
     return bool(np.array_equal(classes, np.arange(classes.size)))
 
 
-def _codes_of(y: Any, classes: np.ndarray) -> np.ndarray:
-    """Validation labels as the training classes' indices; InputError naming the first
-    row with a class the training labels do not have."""
+def _codes_of(y: Any, classes: np.ndarray, what: str = "the validation label") -> np.ndarray:
+    """Labels as the training classes' indices; InputError naming the first row with a
+    class the training labels do not have."""
     arr = np.asarray(y).ravel()
     index = np.searchsorted(classes, arr)
     known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == arr)
     if not known.all():
         raise InputError(
-            "the validation label has a class the training label does not",
+            f"{what} has a class the training label does not",
             row=int(np.argmin(known)) + 1,
         )
     return index.astype(np.float64)
