@@ -731,6 +731,7 @@ def xgb_classes(Xtr, ytr, Xte, rounds, **params):
         ("ss-dealer", {}),
         ("ss-dealer-matrix", {}),
         ("he", {"he_options": {"scheme": "ou"}}),
+        ("he-hidden", {"he_options": {"scheme": "ou"}}),
     ],
 )
 def test_multiclass_is_xgboosts(mode, extra):
