@@ -1019,3 +1019,39 @@ def test_continued_training_of_several_classes_and_its_errors():
     with pytest.raises(InputError, match="model to continue has the features"):
         _fit_on("plain", [Xtr[:, :4], Xtr[:, 4:]], names, [Xte[:, :4], Xte[:, 4:]],
                 init=first, **params)  # fmt: skip
+
+
+def test_dataframes_name_the_features():
+    """pandas in: a DataFrame's columns name the features, and prediction takes the
+    model's columns by name (in any order); a missing one is named."""
+    import pandas as pd
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    names = load_breast_cancer().feature_names
+    frames = [pd.DataFrame(X, columns=list(names)) for X in (Xtr, Xte)]
+    guest_cols, host_cols = list(names[:10]), list(names[10:])
+    params = dict(BREAST, n_estimators=2)
+    p, models = fit_jointly(
+        "plain",
+        [frames[0][guest_cols], frames[0][host_cols]],
+        ytr,
+        [frames[1][guest_cols[::-1]], frames[1][host_cols]],  # another order: taken by name
+        **params,
+    )
+    q, _ = fit_jointly(
+        "plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **params
+    )
+    np.testing.assert_allclose(p, q)
+    assert models["guest"].model_.features == guest_cols
+    assert set(models["guest"].feature_importances_) <= {
+        *guest_cols,
+        *(f"host1:{c}" for c in host_cols),
+    }
+    with pytest.raises(InputError, match="no column 'mean radius'"):
+        run_local(
+            {
+                "guest": lambda ctx: models["guest"].predict_proba(ctx, frames[1][guest_cols[1:]]),
+                "host1": lambda ctx: models["host1"].predict_proba(ctx, frames[1][host_cols]),
+            },
+            timeout=60,
+        )

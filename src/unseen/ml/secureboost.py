@@ -598,6 +598,9 @@ def train(
 
             serve_shuffle_dealer(ctx, roles.guest, list(roles.hosts))
         return None
+    columns = getattr(X, "columns", None)
+    if features is None and columns is not None:  # a DataFrame: its column names
+        features = [str(c) for c in columns]
     X = check_features(X)
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(features) != X.shape[1]:
@@ -930,8 +933,17 @@ def predict(
 
     The guest gets predictions (probabilities of class 1, ``(n, K)`` class
     probabilities for ``multi:softprob``, or regression values; the margins
-    with ``output_margin``); hosts get ``None`` and learn nothing.
+    with ``output_margin``); hosts get ``None`` and learn nothing. A DataFrame's
+    columns are taken by the model's feature names (in any order; extra ones ignored).
     """
+    if hasattr(X, "columns"):
+        names = [str(c) for c in X.columns]
+        missing = [f for f in model.features if f not in names]
+        if missing:
+            raise InputError(
+                f"no column {missing[0]!r} (the model needs {model.features})", column=missing[0]
+            )
+        X = np.asarray(X)[:, [names.index(f) for f in model.features]]
     X = check_features(X)
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
