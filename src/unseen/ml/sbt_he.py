@@ -233,35 +233,39 @@ class HeHostExchange(HostExchange):
             or got.shape != (bins.shape[0], width_bytes)
         ):
             raise ProtocolError("the guest sent malformed ciphertexts")
-        if self.features is not None:  # only the tree's sample of features
-            bins, self.tree_mask = bins[:, self.features], self.mask[self.features]
-        else:
-            self.tree_mask = self.mask
-        self.cts, self.bins = got, bins
+        self.cts, self.bins = got, self._tree_bins(bins)
 
-    def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
+    def _tree_bins(self, bins: np.ndarray) -> np.ndarray:
+        """The tree's columns of ``bins`` (its sample of features, if any); sets ``tree_mask``."""
+        if self.features is None:
+            self.tree_mask = self.mask
+            return bins
+        self.tree_mask = self.mask[self.features]
+        return bins[:, self.features]
+
+    def _sums_by_cell(
+        self, cts: np.ndarray, slot: np.ndarray, bins: np.ndarray, n_slots: int
+    ) -> list[Any]:
+        """Products of the ciphertexts ``cts`` (bytes, a row each) per (slot, feature, bin)
+        of the rows' ``slot`` and ``bins``, on every core: ``n_slots * F * width`` values."""
         pk, width_bytes = self.pk, self.pk.ciphertext_bytes
-        rows = np.flatnonzero(slot >= 0)
-        jobs = parallel.worth_parallel(rows.size * self.bins.shape[1], 3e-6, None)
-        parts = parallel.split(rows.size, jobs)
+        jobs = parallel.worth_parallel(slot.size * bins.shape[1], 3e-6, None)
         modulus = int(pk.ciphertext_modulus)
         calls = [
-            (
-                modulus,
-                width_bytes,
-                self.cts[rows[s]].tobytes(),
-                slot[rows[s]],
-                self.bins[rows[s]],
-                n_slots,
-                self.width,
-            )
-            for s in parts
+            (modulus, width_bytes, cts[s].tobytes(), slot[s], bins[s], n_slots, self.width)
+            for s in parallel.split(slot.size, jobs)
         ]
         partial = [_to_mpz(r, width_bytes) for r in parallel.run(_accumulate, calls, jobs)]
         sums = partial[0]
         n = pk.ciphertext_modulus
         for other in partial[1:]:
             sums = [a * b % n for a, b in zip(sums, other, strict=True)]
+        return sums
+
+    def histograms(self, tree: int, depth: int, slot: np.ndarray, n_slots: int) -> None:
+        pk = self.pk
+        rows = np.flatnonzero(slot >= 0)
+        sums = self._sums_by_cell(self.cts[rows], slot[rows], self.bins[rows], n_slots)
         # only the cells that hold rows: the guest learns which do from the hessian sums anyway
         f_count = self.bins.shape[1]
         cell = (
@@ -330,6 +334,29 @@ class HeGuestExchange(GuestExchange):
             self.ctx.send(host, f"{_NS}/{tree}/gh", cts)
         return gq / scale, hq / scale
 
+    def _recv_cells(self, host: str, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A host's map of the cells it returns sums for (packed bits), checked."""
+        size = math.prod(shape)
+        bits = self.ctx.recv(host, key)
+        if (
+            not isinstance(bits, np.ndarray)
+            or bits.dtype != np.uint8
+            or bits.shape != ((size + 7) // 8,)
+        ):
+            raise ProtocolError(f"{host!r} sent a malformed cell map")
+        return np.unpackbits(bits, count=size).astype(bool).reshape(shape)
+
+    def _recv_sums(self, host: str, key: str, count: int) -> Any:
+        """``count`` ciphertexts of a host's sums, checked."""
+        got = self.ctx.recv(host, key)
+        expected = (count, self.pk.ciphertext_bytes)
+        if not isinstance(got, np.ndarray) or got.dtype != np.uint8 or got.shape != expected:
+            raise ProtocolError(f"{host!r} sent malformed encrypted sums")
+        try:
+            return self.pk.from_bytes(got)
+        except ValueError as e:
+            raise ProtocolError(f"{host!r} sent invalid ciphertexts: {e}") from None
+
     def _fixed_point(self, g: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The tree's ``g``, ``h`` as integers at ``frac_bits`` fraction bits (set here)."""
         if self.objective in BOUNDED:
@@ -351,26 +378,13 @@ class HeGuestExchange(GuestExchange):
             mask, cols = self.masks[host], self.features.get(host)
             if cols is not None:  # the host summed only the tree's sample of its features
                 mask = mask[cols]
-            cells = n_slots * mask.size
-            bits = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/cells")
-            if (
-                not isinstance(bits, np.ndarray)
-                or bits.dtype != np.uint8
-                or bits.shape != ((cells + 7) // 8,)
-            ):
-                raise ProtocolError(f"{host!r} sent a malformed cell map")
-            keep = np.unpackbits(bits, count=cells).astype(bool).reshape(n_slots, *mask.shape)
+            keep = self._recv_cells(host, f"{_NS}/{tree}/{depth}/cells", (n_slots, *mask.shape))
             if np.any(keep & ~mask[None]):
                 raise ProtocolError(f"{host!r} reports rows in bins that cannot hold any")
             count = int(keep.sum())
-            got = self.ctx.recv(host, f"{_NS}/{tree}/{depth}/sums")
-            expected = (self.layout.packed_count(count), self.pk.ciphertext_bytes)
-            if not isinstance(got, np.ndarray) or got.dtype != np.uint8 or got.shape != expected:
-                raise ProtocolError(f"{host!r} sent malformed encrypted sums")
-            try:
-                packed = self.pk.from_bytes(got)
-            except ValueError as e:
-                raise ProtocolError(f"{host!r} sent invalid ciphertexts: {e}") from None
+            packed = self._recv_sums(
+                host, f"{_NS}/{tree}/{depth}/sums", self.layout.packed_count(count)
+            )
             try:
                 values = self.layout.unpack(self.sk.decrypt_signed(packed), count)
                 gh = self.pair.unpack(values).astype(np.float64).reshape(-1, 2) / scale

@@ -53,10 +53,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from unseen.crypto import parallel
 from unseen.crypto.he import object_array
 from unseen.crypto.packing import SlotLayout, pack_ciphertexts
-from unseen.ml.sbt_he import _NS, HeGuestExchange, HeHostExchange, _accumulate, _to_mpz
+from unseen.ml.sbt_he import _NS, HeGuestExchange, HeHostExchange
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ProtocolError
 
@@ -125,26 +124,16 @@ class HiddenGuestExchange(HeGuestExchange):
             mask, cols = self.masks[host], self.features.get(host)
             if cols is not None:  # the host summed only the tree's sample of its features
                 mask = mask[cols]
-            bits = self.ctx.recv(host, f"{_HIDDEN}/{tree}/{depth}/cells")
-            if (
-                not isinstance(bits, np.ndarray)
-                or bits.dtype != np.uint8
-                or bits.shape != ((mask.size + 7) // 8,)
-            ):
-                raise ProtocolError(f"{host!r} sent a malformed cell map")
-            keep = np.unpackbits(bits, count=mask.size).astype(bool).reshape(mask.shape)
+            keep = self._recv_cells(host, f"{_HIDDEN}/{tree}/{depth}/cells", mask.shape)
             if np.any(keep & ~mask):
                 raise ProtocolError(f"{host!r} reports rows in bins that cannot hold any")
             count = int(keep.sum())
             layouts = [_cell_layout(self.layout, n_slots, q) for q in range(groups)]
-            got = self.ctx.recv(host, f"{_HIDDEN}/{tree}/{depth}/sums")
-            expected = (sum(lay.packed_count(count) for lay in layouts), self.pk.ciphertext_bytes)
-            if not isinstance(got, np.ndarray) or got.dtype != np.uint8 or got.shape != expected:
-                raise ProtocolError(f"{host!r} sent malformed encrypted sums")
-            try:
-                sums = self.pk.from_bytes(got)
-            except ValueError as e:
-                raise ProtocolError(f"{host!r} sent invalid ciphertexts: {e}") from None
+            sums = self._recv_sums(
+                host,
+                f"{_HIDDEN}/{tree}/{depth}/sums",
+                sum(lay.packed_count(count) for lay in layouts),
+            )
             g_full = np.zeros((n_slots, *mask.shape))
             h_full = np.zeros((n_slots, *mask.shape))
             start = 0
@@ -173,11 +162,7 @@ class HiddenHostExchange(HeHostExchange):
     arrives = "the tree's start (encrypted gradients come at every depth)"
 
     def begin_tree(self, tree: int, bins: np.ndarray, rows: np.ndarray | None = None) -> None:
-        if self.features is not None:  # only the tree's sample of features
-            bins, self.tree_mask = bins[:, self.features], self.mask[self.features]
-        else:
-            self.tree_mask = self.mask
-        self.bins = bins
+        self.bins = bins = self._tree_bins(bins)
         f_count = bins.shape[1]
         # the (feature, bin) cells that hold any row: the same at every depth of the tree
         cell = np.arange(f_count) * self.width + bins.astype(np.int64)
@@ -198,28 +183,10 @@ class HiddenHostExchange(HeHostExchange):
             raise ProtocolError(
                 f"the guest sent {got.shape[0]} ciphertexts a row for {n_slots} nodes"
             )
-        modulus = int(pk.ciphertext_modulus)
-        jobs = parallel.worth_parallel(rows * self.bins.shape[1], 3e-6, None)
-        parts = parallel.split(rows, jobs)
-        n = pk.ciphertext_modulus
+        one_node = np.zeros(rows, dtype=np.int64)  # every row: its node is in the plaintext
         packed = []
-        for q, group in enumerate(got):  # every row in one "node": its node is in the plaintext
-            calls = [
-                (
-                    modulus,
-                    width_bytes,
-                    group[s].tobytes(),
-                    np.zeros(s.stop - s.start, dtype=np.int64),
-                    self.bins[s],
-                    1,
-                    self.width,
-                )
-                for s in parts
-            ]
-            partial = [_to_mpz(r, width_bytes) for r in parallel.run(_accumulate, calls, jobs)]
-            sums = partial[0]
-            for other in partial[1:]:
-                sums = [a * b % n for a, b in zip(sums, other, strict=True)]
+        for q, group in enumerate(got):
+            sums = self._sums_by_cell(group, one_node, self.bins, 1)
             cells = object_array([v for v, k in zip(sums, self.keep.tolist(), strict=True) if k])
             if cells.size:  # as many cells a ciphertext as the group's node slots leave room for
                 packed += list(pack_ciphertexts(pk, cells, _cell_layout(self.layout, n_slots, q)))
