@@ -1006,6 +1006,15 @@ def test_continued_training_of_several_classes_and_its_errors():
     )
     np.testing.assert_allclose(more, whole, atol=1e-9)
     assert cont["guest"].n_trees_ == 9 and list(cont["guest"].classes_) == list(np.unique(names))
+    # two classes named "no" and "yes": continued with the same names
+    Xb, Xbt, yb, _ = breast_cancer()
+    words = np.where(yb == 1, "yes", "no")
+    bparts, bte = [Xb[:, :10], Xb[:, 10:]], [Xbt[:, :10], Xbt[:, 10:]]
+    two, _ = _fit_on("plain", bparts, words, bte, **dict(BREAST, n_estimators=2))
+    _, one = _fit_on("plain", bparts, words, bte, **dict(BREAST, n_estimators=1))
+    again, cont2 = _fit_on("plain", bparts, words, bte, init=one, **dict(BREAST, n_estimators=1))
+    np.testing.assert_allclose(again, two, atol=1e-9)
+    assert list(cont2["guest"].classes_) == ["no", "yes"]
     with pytest.raises(InputError, match="continues model .*--init-model"):
         _fit_on("plain", parts_tr, names, parts_te, init={"guest": first["guest"]}, **params)
     with pytest.raises(InputError, match="is another model's"):

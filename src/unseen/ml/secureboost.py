@@ -1261,8 +1261,11 @@ class SecureBoostClassifier(_SecureBoost):
             params = replace(
                 params, objective=init.params.objective, num_class=init.params.num_class
             )
-            known = init.classes if init.classes is not None else range(init.params.num_class)
-            classes = np.asarray(list(known) if init.params.num_class > 1 else [0, 1])
+            classes = (
+                np.asarray(init.classes)
+                if init.classes is not None
+                else np.arange(max(2, init.params.num_class))
+            )
             y = _codes_of(y, classes, "the label")
             if eval_set is not None:
                 eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
