@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from unseen.ml import sbt_binning
 from unseen.ml.sbt_binning import BinMapper, QuantileSketch, bin_mask
 from unseen.ml.sbt_kernels import label_sums, pack_gathered
+from unseen.ml.sbt_protocol import RowSampler
 from unseen.ml.sbt_shuffle import (
     FixedPointGH,
     PackedGH,
@@ -298,6 +299,27 @@ def test_dealt_permutations_are_permutations_and_deterministic():
     for n in (0, 1, 2, 100_000):
         q = _permutation(seed, 0, 0, n)
         assert q.dtype == np.int32 and np.array_equal(np.sort(q), np.arange(n))
+
+
+def test_row_samples_come_from_an_aes_stream_and_are_uniform(monkeypatch):
+    # numpy's generator is never asked (the sample is secret in he-hidden)
+    def no_numpy(*_a: object, **_k: object) -> None:
+        raise AssertionError("row sampling used numpy.random")
+
+    monkeypatch.setattr(np.random, "default_rng", no_numpy)
+    draws = [RowSampler().choice(10, 3) for _ in range(6000)]
+    assert all(d.size == 3 and np.unique(d).size == 3 for d in draws)
+    # every item as often (chi-square, 9 degrees of freedom: 27.9 is p = 0.001)
+    counts = np.bincount(np.concatenate(draws), minlength=10)
+    assert ((counts - 1800) ** 2 / 1800).sum() < 27.9
+    # random_state: reproducible; otherwise fresh
+    assert np.array_equal(RowSampler(5).choice(1000, 50), RowSampler(5).choice(1000, 50))
+    assert not np.array_equal(RowSampler(5).choice(1000, 50), RowSampler(6).choice(1000, 50))
+    assert not np.array_equal(RowSampler().choice(1000, 50), RowSampler().choice(1000, 50))
+    items = np.arange(100, 200)
+    assert set(RowSampler(1).choice(items, 100).tolist()) == set(items.tolist())
+    with pytest.raises(ValueError, match="cannot draw 11 of 10"):
+        RowSampler().choice(10, 11)
 
 
 def test_split_decisions_carry_the_guests_routing_bits_and_are_checked():

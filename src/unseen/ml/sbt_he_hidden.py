@@ -38,7 +38,8 @@ Leakage (semi-honest parties, IND-CPA of the scheme):
 
 - a **host** sees only ciphertexts, the tree shapes, and which of its own
   (feature, bin) splits were chosen at which node (as in ``he``); not which rows
-  reach any node, not a node's size, not the tree's row sample;
+  reach any node, not a node's size, not the tree's row sample (drawn from an
+  AES-CTR stream, :class:`~unseen.ml.sbt_protocol.RowSampler`);
 - the **guest** learns what it learns in ``he`` and, for each host split chosen,
   which side every training row falls on, not only the node's rows: what joint
   prediction of the training rows (:func:`unseen.ml.sbt_protocol.predict_guest`)

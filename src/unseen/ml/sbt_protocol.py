@@ -55,6 +55,7 @@ and which (host, feature, bin) splits each node, never a host's threshold.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 import time
 from abc import ABC, abstractmethod
@@ -64,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
@@ -207,6 +209,32 @@ def feature_sampler(random_state: int | None) -> np.random.Generator:
     tree may use), apart from the row sampler so that it leaves the rows' samples as
     they are."""
     return np.random.default_rng(None if random_state is None else [random_state, 1])
+
+
+class RowSampler:
+    """The guest's draws of each tree's rows (``subsample``, GOSS's sample of the rest).
+
+    In ``he-hidden`` the row sample is kept from the hosts, so it is drawn as a
+    secret: from an AES-128-CTR stream (:class:`~unseen.crypto.prg.AesCtrPrg`)
+    seeded by ``secrets``, never from numpy's generator. A sample is the head
+    of a uniform permutation (exact Fisher-Yates with rejection,
+    :func:`unseen.ml.sbt_kernels.permutation`). ``random_state`` makes the
+    samples reproducible instead: the seed is then derived from it, so whoever
+    knows ``random_state`` knows the samples.
+    """
+
+    def __init__(self, random_state: int | None = None) -> None:
+        seed = None
+        if random_state is not None:
+            seed = hashlib.sha256(f"unseen-sbt-rows/{random_state}".encode()).digest()
+        self._prg = AesCtrPrg(None if seed is None else seed[:SEED_BYTES])
+
+    def choice(self, population: int | np.ndarray, size: int) -> np.ndarray:
+        """``size`` distinct items of ``population`` (an array, or ``range(n)``), uniformly."""
+        items = np.arange(population) if isinstance(population, int) else population
+        if not 0 <= size <= items.size:
+            raise ValueError(f"cannot draw {size} of {items.size} items")
+        return items[kernels.permutation(self._prg, items.size)[:size]]
 
 
 def tree_features(rng: np.random.Generator, n_features: int, rate: float) -> np.ndarray | None:
@@ -696,7 +724,7 @@ class Guest:
         self.binner = BinMapper.fit(X, params.max_bin)
         self.bins = self.binner.transform(X)
         self.width = self.binner.width
-        self.sampler = np.random.default_rng(params.random_state)  # row sampling, not secret
+        self.sampler = RowSampler(params.random_state)  # secret in he-hidden
         self.feature_sampler = feature_sampler(params.random_state)
         # per party, the local indices of the features this tree may split on (None: all)
         self.columns: dict[str, np.ndarray | None] = {}
@@ -721,13 +749,13 @@ class Guest:
         if self.p.goss is not None:
             n_top = int(self.p.goss[0] * n)
             order = np.argsort(-np.abs(g), kind="stable")
-            rest = self.sampler.choice(order[n_top:], size=size - n_top, replace=False)
+            rest = self.sampler.choice(order[n_top:], size - n_top)
             rows = np.sort(np.r_[order[:n_top], rest])
             w = np.ones(n)
             w[rest] = weight
             return rows, g[rows] * w[rows], h[rows] * w[rows]
         if size < n:
-            rows = np.sort(self.sampler.choice(n, size=size, replace=False))
+            rows = np.sort(self.sampler.choice(n, size))
             return rows, g[rows], h[rows]
         return np.arange(n), g, h
 
