@@ -234,7 +234,8 @@ class RowSampler:
         items = np.arange(population) if isinstance(population, int) else population
         if not 0 <= size <= items.size:
             raise ValueError(f"cannot draw {size} of {items.size} items")
-        return items[kernels.permutation(self._prg, items.size)[:size]]
+        head: np.ndarray = items[kernels.permutation(self._prg, items.size)[:size]]
+        return head
 
 
 def tree_features(rng: np.random.Generator, n_features: int, rate: float) -> np.ndarray | None:
