@@ -257,7 +257,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
             "g",
             ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
             + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")]
-            + ["--colsample-bytree", "0.5", "--random-state", "3", "--weight", "w"],
+            + ["--colsample-bytree", "0.5", "--random-state", "3", "--weight", "w"]
+            + ["--colsample-bylevel", "0.9", "--colsample-bynode", "0.7"],
             tmp_path / "logs",
         ),
         start_party(
@@ -271,6 +272,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["params"]["colsample_bytree"] == 0.5 and meta["params"]["random_state"] == 3
+    assert meta["params"]["colsample_bynode"] == 0.7
+    assert meta["params"]["colsample_bylevel"] == 0.9
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
     # continued: two more trees on the saved parts, as a new model beside the first
     more = ["--n-estimators", "2", "--colsample-bytree", "0.5", "--random-state", "3"]

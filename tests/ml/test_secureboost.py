@@ -515,6 +515,127 @@ def test_colsample_bytree_with_two_hosts():
     np.testing.assert_allclose(p, reference, atol=1e-5)
 
 
+def xgb_with_fixed_sample(Xtr, ytr, Xte, sample, **params):
+    """XGBoost on SecureBoost's bins with ``colsample_bylevel`` or ``colsample_bynode``
+    (in ``params``) drawing exactly ``sample`` at every depth or node (``feature_weights``
+    1 there, 0 elsewhere, and as many features drawn as the sample holds)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    reference = xgboost_params(
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=float(np.mean(ytr)),
+    )
+    for name in ("colsample_bylevel", "colsample_bynode"):
+        reference[name] = params.get(name, 1.0)
+    dtrain = xgb.DMatrix(btr, label=ytr)
+    weights = np.zeros(Xtr.shape[1])
+    weights[sample] = 1.0
+    dtrain.set_info(feature_weights=weights)
+    booster = xgb.train(reference, dtrain, params["n_estimators"])
+    return booster.predict(xgb.DMatrix(bte))
+
+
+# 15 of the 30 features (0.5 of them): 4 of the guest's 10, 11 of the host's 20
+FIXED_SAMPLE = np.array([1, 3, 6, 8, 10, 12, 13, 16, 19, 21, 22, 24, 26, 27, 29])
+
+
+@pytest.mark.parametrize(
+    "mode, name",
+    [
+        ("plain", "colsample_bylevel"),
+        ("plain", "colsample_bynode"),
+        ("ss-dealer", "colsample_bynode"),
+        ("he", "colsample_bylevel"),
+    ],
+)
+def test_colsample_bylevel_and_bynode_are_xgboosts_with_the_same_sample(mode, name, monkeypatch):
+    """Each depth (bylevel) or node (bynode) splits only among its sample of the tree's
+    features: with the sampler made to draw one fixed sample every time, the model equals
+    XGBoost's drawing that same sample, on the same bins."""
+    from unseen.ml import sbt_protocol
+
+    draws = []
+
+    def draw(rng, n_features, rate):
+        if rate >= 1:
+            return None
+        assert n_features == 30 and rate == 0.5
+        draws.append(n_features)
+        return FIXED_SAMPLE
+
+    monkeypatch.setattr(sbt_protocol, "tree_features", draw)
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=3 if mode == "he" else 6, **{name: 0.5})
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    p, _ = fit_jointly(mode, parts_tr, ytr, parts_te, **params, **extra)
+    # a draw per depth (bylevel) or per node (bynode) of every tree
+    assert len(draws) >= params["n_estimators"] * (4 if name == "colsample_bylevel" else 8)
+    reference = xgb_with_fixed_sample(Xtr, ytr, Xte, FIXED_SAMPLE, **params)
+    np.testing.assert_allclose(p, reference, atol=1e-5)
+    # the sample took effect: every feature gives another model
+    every = xgb_scores(
+        Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=params["n_estimators"])
+    )
+    assert np.abs(p - every).max() > 1e-3
+
+
+def test_every_split_lies_in_its_nodes_sample(monkeypatch):
+    """With colsample_bytree, bylevel and bynode together, drawn as they come: each
+    node's chosen split is among the node's sample, the node's sample among its depth's,
+    the depth's among the tree's; ss-dealer grows the very trees plain grows."""
+    from unseen.ml import sbt_protocol
+
+    seen = []  # per layer: the tree's sample, each node's sample, the winners
+    node_columns = sbt_protocol.Guest.node_columns
+    merge_best = sbt_protocol.merge_best
+
+    def record_samples(self, n_nodes):
+        out = node_columns(self, n_nodes)
+        seen.append({"tree": self._tree_chosen, "nodes": out})
+        return out
+
+    def record_winners(candidates):
+        owner, best = merge_best(candidates)
+        seen[-1]["won"] = (owner, best)
+        return owner, best
+
+    monkeypatch.setattr(sbt_protocol.Guest, "node_columns", record_samples)
+    monkeypatch.setattr(sbt_protocol, "merge_best", record_winners)
+    Xtr, Xte, ytr, _ = breast_cancer()
+    rates = dict(colsample_bytree=0.8, colsample_bylevel=0.7, colsample_bynode=0.5)
+    params = dict(BREAST, n_estimators=4, random_state=3, **rates)
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    p, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **params)
+    offsets = {"": 0, "host1": 10}
+    splits = 0
+    for layer in seen:
+        tree = set(layer["tree"].tolist())
+        assert len(tree) == int(np.float32(0.8) * np.float32(30))  # 24
+        owner, best = layer["won"]
+        levels = set()
+        for j, node in enumerate(layer["nodes"]):
+            chosen = {int(c) + offsets[party] for party, cols in node.items() for c in cols}
+            assert len(chosen) == 8 and chosen <= tree  # int(0.5 * int(0.7 * 24)) = 8
+            levels |= chosen
+            if np.isfinite(best.gain[j]) and best.gain[j] > 0:
+                party = ["", "host1"][owner[j]]
+                assert int(best.feature[j]) + offsets[party] in chosen
+                splits += 1
+        assert len(levels) <= 16  # within the depth's sample of int(0.7 * 24)
+    assert splits >= 4 * 7  # most nodes split: the check bit
+    q, _ = fit_jointly("ss-dealer", parts_tr, ytr, parts_te, **params)
+    np.testing.assert_allclose(p, q, atol=1e-5)
+    # the samples took effect
+    r, _ = fit_jointly("plain", parts_tr, ytr, parts_te, **dict(params, colsample_bynode=1.0))
+    assert np.abs(p - r).max() > 1e-3
+
+
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
 def test_scale_pos_weight_is_xgboosts(mode):
     """The positive rows' g and h weigh scale_pos_weight: the model equals XGBoost's with
@@ -642,6 +763,10 @@ def test_colsample_bytree_counts_as_xgboost_does():
         SecureBoostClassifier(colsample_bytree=0)
     with pytest.raises(ConfigError, match="colsample_bytree"):
         SecureBoostClassifier(colsample_bytree=1.5)
+    with pytest.raises(ConfigError, match="colsample_bylevel must lie in"):
+        SecureBoostClassifier(colsample_bylevel=0)
+    with pytest.raises(ConfigError, match="colsample_bynode must lie in"):
+        SecureBoostClassifier(colsample_bynode=1.01)
 
 
 def test_model_files_round_trip_and_predictor(tmp_path):

@@ -23,6 +23,8 @@ HYPER = (
     "min_child_weight",
     "subsample",
     "colsample_bytree",
+    "colsample_bylevel",
+    "colsample_bynode",
     "scale_pos_weight",
     "max_delta_step",
     "base_score",
@@ -78,6 +80,18 @@ HYPER = (
     type=float,
     default=None,
     help="Features per tree (all parties' together), (0, 1] [default: 1].",
+)
+@click.option(
+    "--colsample-bylevel",
+    type=float,
+    default=None,
+    help="Features per depth, of the tree's, (0, 1] [default: 1].",
+)
+@click.option(
+    "--colsample-bynode",
+    type=float,
+    default=None,
+    help="Features per node, of the depth's, (0, 1] [default: 1].",
 )
 @click.option(
     "--scale-pos-weight",

@@ -70,6 +70,7 @@ from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     OBJECTIVES,
+    BestSplits,
     Histograms,
     LocalSplits,
     SplitRule,
@@ -110,6 +111,8 @@ class BoostParams:
     min_child_weight: float = 1.0
     subsample: float = 1.0
     colsample_bytree: float = 1.0
+    colsample_bylevel: float = 1.0
+    colsample_bynode: float = 1.0
     scale_pos_weight: float = 1.0
     max_delta_step: float = 0.0
     base_score: float | None = None
@@ -156,8 +159,9 @@ class BoostParams:
             )
         if not 0 < self.subsample <= 1:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
-        if not 0 < self.colsample_bytree <= 1:
-            bad(f"colsample_bytree must lie in (0, 1], not {self.colsample_bytree}")
+        for name in ("colsample_bytree", "colsample_bylevel", "colsample_bynode"):
+            if not 0 < getattr(self, name) <= 1:
+                bad(f"{name} must lie in (0, 1], not {getattr(self, name)}")
         if not 0 < self.scale_pos_weight <= 1e6:
             bad(f"scale_pos_weight must lie in (0, 1e6], not {self.scale_pos_weight}")
         if self.scale_pos_weight != 1 and self.objective != "binary:logistic":
@@ -204,11 +208,12 @@ class BoostParams:
             raise ProtocolError(f"malformed parameters: {e}") from None
 
 
-def feature_sampler(random_state: int | None) -> np.random.Generator:
-    """The guest's generator of ``colsample_bytree`` samples (not secret: which features a
-    tree may use), apart from the row sampler so that it leaves the rows' samples as
-    they are."""
-    return np.random.default_rng(None if random_state is None else [random_state, 1])
+def feature_sampler(random_state: int | None, stream: int = 1) -> np.random.Generator:
+    """The guest's generator of feature samples (not secret: which features a tree, a
+    depth or a node may use): ``stream`` 1 for ``colsample_bytree``, 2 for
+    ``colsample_bylevel`` and ``colsample_bynode``, so that each leaves the other's
+    samples as they are."""
+    return np.random.default_rng(None if random_state is None else [random_state, stream])
 
 
 class RowSampler:
@@ -251,6 +256,24 @@ def tree_features(rng: np.random.Generator, n_features: int, rate: float) -> np.
         return None
     k = max(1, int(np.float32(rate) * np.float32(n_features)))
     return np.sort(rng.choice(n_features, size=k, replace=False))
+
+
+def _best_among(
+    hg: np.ndarray,
+    hh: np.ndarray,
+    tg: np.ndarray,
+    th: np.ndarray,
+    n_bins: np.ndarray,
+    rule: SplitRule,
+    cols: np.ndarray | None,
+) -> BestSplits:
+    """The nodes' best splits over a party's features ``cols`` (local indices; ``None``:
+    all of them), in their order (ties as XGBoost); features as the party's indices."""
+    if cols is None:
+        return find_splits(hg, hh, tg, th, n_bins, rule)
+    best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[cols], rule)
+    best.feature = cols[best.feature] if cols.size else best.feature
+    return best
 
 
 def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
@@ -727,9 +750,12 @@ class Guest:
         self.width = self.binner.width
         self.sampler = RowSampler(params.random_state)  # secret in he-hidden
         self.feature_sampler = feature_sampler(params.random_state)
+        self.node_sampler = feature_sampler(params.random_state, 2)
         # per party, the local indices of the features this tree may split on (None: all)
         self.columns: dict[str, np.ndarray | None] = {}
         self._samples: list[dict[str, np.ndarray | None]] = []  # per tree, drawn in order
+        self._chosen: list[np.ndarray] = []  # per tree, its sample as indices of all features
+        self._tree_chosen = np.zeros(0, np.int64)  # the tree being grown's
         # per tree, per feature: its splits, their gain and their cover (hessian sum), so
         # that the model's importance counts the trees it keeps (early stopping drops some)
         self.tree_importance: list[dict[str, list[float]]] = []
@@ -764,21 +790,49 @@ class Guest:
         """Per party (``""``: the guest), the features tree ``t`` may split on
         (:func:`tree_features`), drawn in tree order (a tree ahead: the next tree's
         sample goes out with this one's)."""
-        counts = {"": self.X.shape[1], **{h: len(self.host_features[h]) for h in self.hosts}}
+        total = self.X.shape[1] + sum(len(self.host_features[h]) for h in self.hosts)
         while len(self._samples) <= t:
-            rate = self.p.colsample_bytree
-            chosen = tree_features(self.feature_sampler, sum(counts.values()), rate)
+            chosen = tree_features(self.feature_sampler, total, self.p.colsample_bytree)
             if chosen is None:
-                self._samples.append(dict.fromkeys(counts))
+                self._samples.append(dict.fromkeys(["", *self.hosts]))
+                self._chosen.append(np.arange(total))
                 continue
-            out: dict[str, np.ndarray | None] = {}
-            start = 0
-            for party, count in counts.items():
-                mine = chosen[(chosen >= start) & (chosen < start + count)]
-                out[party] = mine - start
-                start += count
-            self._samples.append(out)
+            self._samples.append(self._by_party(chosen))
+            self._chosen.append(chosen)
         return self._samples[t]
+
+    def _by_party(self, chosen: np.ndarray) -> dict[str, np.ndarray | None]:
+        """Sorted indices of all parties' features, as each party's local indices."""
+        counts = {"": self.X.shape[1], **{h: len(self.host_features[h]) for h in self.hosts}}
+        out: dict[str, np.ndarray | None] = {}
+        start = 0
+        for party, count in counts.items():
+            out[party] = chosen[(chosen >= start) & (chosen < start + count)] - start
+            start += count
+        return out
+
+    def node_columns(self, n_nodes: int) -> list[dict[str, np.ndarray | None]] | None:
+        """XGBoost's ``colsample_bylevel`` and ``colsample_bynode``: per node of a depth,
+        the features it may split on, per party (local indices); ``None``: the tree's.
+
+        As XGBoost's column sampler: a depth's sample is ``max(1, int(r × k))`` of the
+        tree's ``k`` features (``r = colsample_bylevel``), a node's the same share
+        (``colsample_bynode``) of its depth's, each drawn without replacement. Only the
+        guest's choice of split is restricted; the hosts sum the tree's features as
+        before, and are not told the samples.
+        """
+        p = self.p
+        if p.colsample_bylevel >= 1 and p.colsample_bynode >= 1:
+            return None
+        level = self._tree_chosen
+        if p.colsample_bylevel < 1:
+            level = level[tree_features(self.node_sampler, level.size, p.colsample_bylevel)]
+        if p.colsample_bynode >= 1:
+            return [self._by_party(level)] * n_nodes
+        return [
+            self._by_party(level[tree_features(self.node_sampler, level.size, p.colsample_bynode)])
+            for _ in range(n_nodes)
+        ]
 
     # -- one tree ------------------------------------------------------------------------
     def grow_tree(
@@ -790,6 +844,7 @@ class Guest:
         rows, g, h = self.sample_rows(g_all, h_all)
         sampled = rows.size < n
         self.columns, upcoming = self.sample_columns(t), self.sample_columns(t + 1)
+        self._tree_chosen = self._chosen[t]
         self.tree_importance.append({})
         self.exchange.use_features(
             t,
@@ -936,17 +991,31 @@ class Guest:
         parties = ["", *self.hosts]
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
+        per_node = self.node_columns(len(frontier))
         for party in parties:
             hg = np.stack([hist[v][party][0] for v in frontier])
             hh = np.stack([hist[v][party][1] for v in frontier])
-            cols = self.columns.get(party)
-            if cols is None:
-                candidates.append(find_splits(hg, hh, tg, th, n_bins[party], self.rule))
+            if per_node is None:
+                cols = self.columns.get(party)
+                candidates.append(_best_among(hg, hh, tg, th, n_bins[party], self.rule, cols))
                 continue
-            # colsample_bytree: only this tree's features, in their order (ties as XGBoost)
-            best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[party][cols], self.rule)
-            best.feature = cols[best.feature] if cols.size else best.feature
-            candidates.append(best)
+            # colsample_bylevel / bynode: node by node, among the node's sample
+            each = [
+                _best_among(
+                    hg[j : j + 1],
+                    hh[j : j + 1],
+                    tg[j : j + 1],
+                    th[j : j + 1],
+                    n_bins[party],
+                    self.rule,
+                    per_node[j][party],
+                )
+                for j in range(len(frontier))
+            ]
+            fields = ("gain", "feature", "bin", "default_left")
+            candidates.append(
+                BestSplits(*(np.concatenate([getattr(b, k) for b in each]) for k in fields))
+            )
         owner, best = merge_best(candidates)
         do_split = is_worth_splitting(best.gain, self.rule)
         # every host learns the layer's shape; each host, its own winning (feature, bin)
