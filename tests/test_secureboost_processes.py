@@ -275,6 +275,14 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert meta["params"]["colsample_bynode"] == 0.7
     assert meta["params"]["colsample_bylevel"] == 0.9
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
+    # every node as each party sees it: the guest all of them, the host its thresholds
+    g_nodes, h_nodes = (pd.read_csv(tmp_path / m / "trees.csv") for m in ("gm", "hm"))
+    assert g_nodes["ID"].tolist() == h_nodes["ID"].tolist() and g_nodes["Tree"].max() == 4
+    assert g_nodes["Cover"].notna().all() and h_nodes["Cover"].isna().all()
+    at_host = h_nodes["Party"] == "h"
+    assert at_host.any() and h_nodes.loc[at_host, "Split"].notna().all()
+    assert g_nodes.loc[at_host, "Split"].isna().all()
+    assert g_nodes.loc[at_host, "Feature"].str.startswith("h:h").all()
     # continued: two more trees on the saved parts, as a new model beside the first
     more = ["--n-estimators", "2", "--colsample-bytree", "0.5", "--random-state", "3"]
     procs = [

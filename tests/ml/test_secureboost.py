@@ -12,6 +12,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.model_selection import train_test_split
@@ -769,6 +770,62 @@ def test_colsample_bytree_counts_as_xgboost_does():
         SecureBoostClassifier(colsample_bynode=1.01)
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_trees_to_dataframe_is_xgboosts_at_the_guest_and_keeps_thresholds_at_the_host(
+    mode, tmp_path
+):
+    """The guest's table of every node equals XGBoost's trees_to_dataframe on the same
+    bins: the same nodes, children, missing-value sides, features, gains, covers and leaf
+    values (XGBoost's split value on bin indices is the last bin going left plus one). A
+    host's splits show their thresholds there only; the guest shows a host's split by
+    feature and bin, no threshold. The records survive saving."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=3, max_depth=4)
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    _, models = fit_jointly(mode, parts_tr, ytr, parts_te, **params)
+    ours = models["guest"].trees_to_dataframe()
+    btr, _ = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=4, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    theirs = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 3).trees_to_dataframe()
+    assert ours["ID"].tolist() == theirs["ID"].tolist()
+    for column in ("Yes", "No", "Missing"):
+        assert ours[column].fillna("").tolist() == theirs[column].fillna("").tolist(), column
+    np.testing.assert_allclose(ours["Gain"], theirs["Gain"], rtol=1e-5, atol=1e-6)  # leaves too
+    np.testing.assert_allclose(ours["Cover"], theirs["Cover"], rtol=1e-5, atol=1e-6)
+    split = ours["Feature"] != "Leaf"
+    names = [
+        f"f{int(f[len('host1:x') :]) + 10}" if f.startswith("host1:") else f"f{int(f[1:])}"
+        for f in ours.loc[split, "Feature"]
+    ]
+    assert names == theirs.loc[split, "Feature"].tolist()
+    np.testing.assert_array_equal(ours.loc[split, "Bin"] + 1, theirs.loc[split, "Split"])
+    hosts = ours["Party"] == "host1"
+    assert hosts.any() and (ours["Party"] == "guest").any()
+    assert ours.loc[hosts, "Split"].isna().all() and ours.loc[~hosts & split, "Split"].notna().all()
+    # the host: its own splits with thresholds, the guest's not even by name
+    at_host = models["host1"].trees_to_dataframe()
+    assert at_host["ID"].tolist() == ours["ID"].tolist()
+    mine = at_host["Party"] == "host1"
+    assert mine.tolist() == hosts.tolist()
+    assert at_host.loc[mine, "Feature"].tolist() == [
+        f[len("host1:") :] for f in ours.loc[hosts, "Feature"]
+    ]
+    assert at_host.loc[mine, "Split"].notna().all()
+    other = split & ~hosts
+    assert (at_host.loc[other, "Feature"] == "").all() and at_host.loc[other, "Split"].isna().all()
+    assert at_host["Gain"].isna().all() and at_host["Cover"].isna().all()
+    # saved and loaded: the same table
+    models["guest"].save(tmp_path / "g")
+    again = SecureBoostClassifier.load(tmp_path / "g").trees_to_dataframe()
+    pd.testing.assert_frame_equal(again, ours)
+
+
 def test_model_files_round_trip_and_predictor(tmp_path):
     Xtr, Xte, ytr, yte = breast_cancer()
     p, models = fit_jointly(
@@ -800,6 +857,19 @@ def test_model_files_round_trip_and_predictor(tmp_path):
     res = run_local({"guest": run("guest", Xte[:, :10]), "host1": run("host1", Xte[:, 10:])})
     np.testing.assert_allclose(res["guest"], p)
     assert res["host1"] is None
+    # a model saved before the nodes were recorded: its table, with what it knows
+    arrays = dict(np.load(tmp_path / "guest" / "arrays.npz"))
+    np.savez(
+        tmp_path / "guest" / "arrays.npz", **{k: v for k, v in arrays.items() if "node_" not in k}
+    )
+    old = PartyModel.load(tmp_path / "guest").trees_to_dataframe()
+    new = guest.trees_to_dataframe()
+    assert old["Gain"].isna().sum() > 0 and old["Cover"].isna().all()
+    leaves = new["Feature"] == "Leaf"
+    np.testing.assert_array_equal(old.loc[leaves, "Gain"], new.loc[leaves, "Gain"])
+    assert old["Feature"].tolist() == [
+        f if not f.startswith("host1:") else "" for f in new["Feature"]
+    ]
     # the estimator's own load: the same parameters, and it predicts as before
     loaded = {n: SecureBoostClassifier.load(tmp_path / n) for n in ("guest", "host1")}
     assert loaded["guest"].get_params() == models["guest"].get_params()
@@ -1113,6 +1183,9 @@ def test_continued_training_equals_one_longer_run(mode, tmp_path):
     assert guest.n_trees == 5 and cont["host1"].model_.n_trees == 5
     assert guest.importance_split == whole_guest.importance_split
     assert guest.base_margin == whole_guest.base_margin
+    pd.testing.assert_frame_equal(  # every node's record, old trees and new
+        cont["guest"].trees_to_dataframe(), full["guest"].trees_to_dataframe(), atol=1e-9
+    )
     assert guest.model_id != first["guest"].model_.model_id  # a new model
     assert cont["host1"].model_.model_id == guest.model_id
 
@@ -1131,6 +1204,12 @@ def test_continued_training_of_several_classes_and_its_errors():
     )
     np.testing.assert_allclose(more, whole, atol=1e-9)
     assert cont["guest"].n_trees_ == 9 and list(cont["guest"].classes_) == list(np.unique(names))
+    table = cont["guest"].trees_to_dataframe()  # a tree per class and round
+    assert sorted(set(zip(table["Tree"], table["Class"], strict=True)))[-3:] == [
+        (6, 0),
+        (7, 1),
+        (8, 2),
+    ]
     # two classes named "no" and "yes": continued with the same names
     Xb, Xbt, yb, _ = breast_cancer()
     words = np.where(yb == 1, "yes", "no")

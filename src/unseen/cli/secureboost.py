@@ -280,6 +280,8 @@ def secureboost(
                 ctx.recv(peer, "sbt/trained")
             if model is not None and output is not None:
                 model.save(output)
+                # every node as this party sees it (XGBoost's trees_to_dataframe columns)
+                model.trees_to_dataframe().to_csv(Path(output) / "trees.csv", index=False)
                 if model.role == "guest" and model.importance_cover is not None:
                     from unseen.ml.report import write_importance
 
@@ -309,7 +311,7 @@ def secureboost(
     )
     click.echo(
         f"[{me}] {model.role}: {model.n_trees} trees{rounds} in {seconds:.2f} s; {cost}; "
-        f"model part written to {output}"
+        f"model part written to {output} (every node as this party sees it: trees.csv)"
     )
     if model.tree_seconds:
         grown = model.tree_seconds

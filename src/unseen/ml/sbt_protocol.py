@@ -425,19 +425,44 @@ class PlainHostExchange(HostExchange):
 
 
 @dataclass
+class NodeRecords:
+    """The guest's record of one tree's nodes, all of which it chose: per node, the
+    split's gain (XGBoost's ``loss_chg``; NaN at leaves), the node's cover (its hessian
+    sum), the split's feature (local to the party that holds it) and last bin going left
+    (-1 at leaves), and where missing values go. What ``trees_to_dataframe`` shows."""
+
+    gain: np.ndarray
+    cover: np.ndarray
+    feature: np.ndarray
+    bin: np.ndarray
+    default_left: np.ndarray
+
+    FIELDS = ("gain", "cover", "feature", "bin", "default_left")
+
+    @classmethod
+    def empty(cls, n_nodes: int) -> NodeRecords:
+        """Nothing known (a model saved before nodes were recorded): NaN, -1, False."""
+        nan, none = np.full(n_nodes, np.nan), np.full(n_nodes, -1, dtype=np.int32)
+        return cls(nan, nan.copy(), none, none.copy(), np.zeros(n_nodes, dtype=bool))
+
+
+@dataclass
 class PartyTrees:
     """One party's part of a trained model: the tree shapes and its own splits.
 
-    At the guest, ``values`` holds each tree's leaf weights (NaN at inner nodes).
+    At the guest, ``values`` holds each tree's leaf weights (NaN at inner nodes) and
+    ``records`` what it knows of each tree's nodes (:class:`NodeRecords`).
     """
 
     me: int
     layouts: list[TreeLayout] = field(default_factory=list)
     splits: list[LocalSplits] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
+    records: list[NodeRecords] = field(default_factory=list)
 
     def truncate(self, n_trees: int) -> None:
         del self.layouts[n_trees:], self.splits[n_trees:], self.values[n_trees:]
+        del self.records[n_trees:]
 
     def leaf_masks(self, X: np.ndarray, trees: range | None = None) -> list[np.ndarray]:
         """Per tree, which leaves each row may reach given this party's splits."""
@@ -760,6 +785,8 @@ class Guest:
         # that the model's importance counts the trees it keeps (early stopping drops some)
         self.tree_importance: list[dict[str, list[float]]] = []
         self._split_by: set[str] = set()  # who split a node at the last depth ("": the guest)
+        # the tree being grown: per node evaluated, (gain, cover, feature, bin, default left)
+        self._nodes: dict[int, tuple[float, float, int, int, bool]] = {}
 
     # -- row sampling -----------------------------------------------------------------
     def sample_rows(
@@ -870,6 +897,7 @@ class Guest:
             own_bins = own_bins[:, own_cols]
         own_sums = Histograms(own_bins, self.width, g, h)
         layout, splits = TreeLayout(), LocalSplits()
+        self._nodes = {}
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
         parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
@@ -925,6 +953,12 @@ class Guest:
         trees.layouts.append(layout)
         trees.splits.append(splits)
         trees.values.append(values)
+        records = NodeRecords.empty(layout.n_nodes)
+        records.cover[leaves] = th[leaves]  # leaves below the last depth were no frontier
+        for v, (gain, cover, feature, last_bin, default_left) in self._nodes.items():
+            records.gain[v], records.cover[v], records.feature[v] = gain, cover, feature
+            records.bin[v], records.default_left[v] = last_bin, default_left
+        trees.records.append(records)
         self.exchange.end_tree(t)
         return values[node_of]
 
@@ -1018,6 +1052,13 @@ class Guest:
             )
         owner, best = merge_best(candidates)
         do_split = is_worth_splitting(best.gain, self.rule)
+        for j, v in enumerate(frontier):  # what trees_to_dataframe shows
+            self._nodes[v] = (
+                (float(best.gain[j]), float(th[j]), int(best.feature[j]), int(best.bin[j]))
+                + (bool(best.default_left[j]),)
+                if do_split[j]
+                else (np.nan, float(th[j]), -1, -1, False)
+            )
         # every host learns the layer's shape; each host, its own winning (feature, bin)
         children: dict[int, tuple[int, int]] = {}
         messages: dict[str, list[list[Any]]] = {host: [] for host in self.hosts}

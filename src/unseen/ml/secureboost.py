@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -72,6 +72,7 @@ from unseen.ml.sbt_protocol import (
     GuestExchange,
     Host,
     HostExchange,
+    NodeRecords,
     PartyTrees,
     PlainGuestExchange,
     PlainHostExchange,
@@ -84,6 +85,9 @@ from unseen.ml.sbt_protocol import (
 from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODEL_TYPE = "secureboost"
 
@@ -199,6 +203,74 @@ class PartyModel:
             return dict(totals)
         return {k: v / splits[k] for k, v in totals.items()}
 
+    def trees_to_dataframe(self) -> pd.DataFrame:
+        """Every node of every tree as this party sees it, in the columns of XGBoost's
+        ``Booster.trees_to_dataframe``: ``Tree``, ``Node``, ``ID`` (``"tree-node"``),
+        ``Feature`` (``"Leaf"`` at leaves), ``Split`` (the threshold: ``x < Split`` goes
+        to ``Yes``), ``Yes``, ``No``, ``Missing`` (the child missing values go to),
+        ``Gain`` (the split's loss reduction; at a leaf, as XGBoost, the leaf's value) and
+        ``Cover`` (the node's hessian sum), with ``Party`` (who holds the split), ``Bin``
+        (the split's last bin going left) and, for several classes, ``Class``.
+
+        The guest knows every node but a host's thresholds: a host's split shows its
+        feature as ``"host:feature"`` and its bin, with ``Split`` empty. A host knows its
+        own splits with their thresholds, and of the rest only the shape: no gain,
+        cover, leaf value or other party's split.
+        """
+        import pandas as pd
+
+        guest = self.role == "guest"
+        parties = [self.roles.guest, *self.roles.hosts]
+        classes = self.params.num_class
+        out: list[dict[str, Any]] = []
+        for t, (layout, splits) in enumerate(
+            zip(self.trees.layouts, self.trees.splits, strict=True)
+        ):
+            own = {v: i for i, v in enumerate(splits.node)}
+            records = self.trees.records[t] if guest else NodeRecords.empty(layout.n_nodes)
+            for v in range(layout.n_nodes):
+                row: dict[str, Any] = {"Tree": t, "Node": v, "ID": f"{t}-{v}"}
+                if classes > 1:
+                    row["Class"] = t % classes
+                known = guest or v in own
+                left, right = layout.left[v], layout.right[v]
+                if left < 0:  # a leaf
+                    value = self.trees.values[t][v] if guest else np.nan
+                    row |= {"Party": "", "Feature": "Leaf", "Split": np.nan, "Bin": pd.NA}
+                    row |= {"Yes": None, "No": None, "Missing": None, "Gain": value}
+                else:
+                    owner = layout.owner[v]
+                    party = parties[owner] if owner >= 0 else ""
+                    if v in own:
+                        i = own[v]
+                        feature, split = self.features[splits.feature[i]], splits.threshold[i]
+                        default_left = splits.default_left[i]
+                    else:  # at the guest a host's split; at a host another party's
+                        feature = (
+                            f"{party}:{self.host_features[party][records.feature[v]]}"
+                            if guest and records.feature[v] >= 0
+                            else ""
+                        )
+                        split, default_left = np.nan, bool(records.default_left[v])
+                    missing = (left if default_left else right) if known else None
+                    row |= {
+                        "Party": party,
+                        "Feature": feature,
+                        "Split": split,
+                        "Bin": int(records.bin[v]) if records.bin[v] >= 0 else pd.NA,
+                        "Yes": f"{t}-{left}",
+                        "No": f"{t}-{right}",
+                        "Missing": f"{t}-{missing}" if missing is not None else None,
+                        "Gain": records.gain[v],
+                    }
+                row["Cover"] = records.cover[v]
+                out.append(row)
+        columns = ["Tree", "Node", "ID", *(["Class"] if classes > 1 else [])]
+        columns += ["Party", "Feature", "Split", "Bin", "Yes", "No", "Missing", "Gain", "Cover"]
+        frame = pd.DataFrame(out, columns=columns)
+        frame["Bin"] = frame["Bin"].astype("Int64")
+        return frame
+
     # -- files ------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write this party's part atomically (nothing half-written on failure)."""
@@ -216,6 +288,13 @@ class PartyModel:
         }
         if self.role == "guest":
             arrays["value"] = _cat(self.trees.values, np.float64)
+            records = self.trees.records
+            if len(records) == len(layouts):  # each tree's nodes (gain, cover, ...)
+                for name in NodeRecords.FIELDS:
+                    kind = {"gain": np.float64, "cover": np.float64, "default_left": np.bool_}
+                    arrays[f"node_{name}"] = _cat(
+                        [getattr(r, name) for r in records], kind.get(name, np.int32)
+                    )
         meta: dict[str, Any] = {
             "model": MODEL_TYPE,
             "party": self.party,
@@ -287,6 +366,11 @@ class PartyModel:
                 )
                 if meta["role"] == "guest":
                     trees.values.append(arrays["value"][sl].copy())
+                    trees.records.append(
+                        NodeRecords(*(arrays[f"node_{f}"][sl].copy() for f in NodeRecords.FIELDS))
+                        if "node_gain" in arrays  # else saved before nodes were recorded
+                        else NodeRecords.empty(k)
+                    )
                 else:
                     trees.values.append(np.zeros(0))
                 node_pos += k
@@ -793,6 +877,7 @@ def _continued(init: PartyModel, new: PartyModel) -> PartyModel:
         layouts=[*init.trees.layouts, *new.trees.layouts],
         splits=[*init.trees.splits, *new.trees.splits],
         values=[*init.trees.values, *new.trees.values],
+        records=[*init.trees.records, *new.trees.records],
     )
 
     def total(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -1224,6 +1309,11 @@ class _SecureBoost:
     @property
     def n_trees_(self) -> int:
         return self._model().n_trees
+
+    def trees_to_dataframe(self) -> pd.DataFrame:
+        """Every node of every tree, as this party sees it (see
+        :meth:`PartyModel.trees_to_dataframe`): XGBoost's columns."""
+        return self._model().trees_to_dataframe()
 
     def save(self, directory: str | Path) -> Path:
         return self._model().save(directory)
