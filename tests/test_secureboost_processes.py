@@ -382,3 +382,78 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     assert saved["accuracy"] > 0.85
     assert (tmp_path / "scores_report" / "confusion.csv").exists()
     assert "accuracy" in pred[0].stdout()
+
+
+def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
+    """Insurance-style amounts with zeros (reg:tweedie) through the CLI: a negative
+    amount is refused by file, row and column at every party first; then `unseen
+    predict` writes predicted means and a report with the mean Tweedie deviance."""
+    from sklearn.datasets import load_diabetes
+
+    x, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    mu = np.exp(0.5 + x[:, :6] @ rng.normal(0, 6, 6))
+    y = np.where(rng.random(mu.size) < 0.4, 0.0, rng.gamma(2.0, mu / 2.0))
+    ids = [f"p{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
+    guest.insert(0, "id", ids)
+    guest["claims"] = y
+    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
+    host.insert(0, "id", ids)
+    files = {}
+    for tag, rows in (("train", slice(0, 340)), ("test", slice(340, None))):
+        for name, frame in (("g", guest), ("h", host)):
+            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
+            frame[rows].to_csv(files[name, tag], index=False)
+    bad = pd.read_csv(files["g", "train"])
+    bad.loc[6, "claims"] = -5.0
+    bad.to_csv(tmp_path / "g_bad.csv", index=False)
+    parties = make_parties(tmp_path / "keys", ["g", "h"])
+    common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
+    common += ["--objective", "reg:tweedie", "--tweedie-variance-power", "1.4"]
+    common += ["--n-estimators", "5", "--max-depth", "3"]
+
+    def train(guest_input):
+        procs = [
+            start_party(
+                "g",
+                ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
+                + ["--id", "id", "--label", "claims", "--output", str(tmp_path / "gm")],
+                tmp_path / "logs",
+            ),
+            start_party(
+                "h",
+                ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
+                + ["--id", "id", "--output", str(tmp_path / "hm")],
+                tmp_path / "logs",
+            ),
+        ]
+        wait_all(procs, 120)
+        return procs
+
+    procs = train(tmp_path / "g_bad.csv")
+    assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
+    err = procs[0].stderr()
+    assert "g_bad.csv" in err and "row 7" in err and "column 'claims'" in err, err
+    assert "non-negative for reg:tweedie" in err
+    assert "party 'g' failed" in procs[1].stderr(), procs[1].stderr()
+    assert not (tmp_path / "gm").exists() and not (tmp_path / "hm").exists()
+
+    procs = train(files["g", "train"])
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["objective"] == "reg:tweedie"
+    assert meta["params"]["tweedie_variance_power"] == 1.4
+    pred = _predict_g_h(tmp_path, parties, files)
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    assert scores.min() > 0  # predicted means
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    labels = pd.read_csv(files["g", "test"])["claims"].to_numpy()
+    rho = 1.4
+    deviance = 2 * np.mean(
+        labels ** (2 - rho) / ((1 - rho) * (2 - rho))
+        - labels * scores ** (1 - rho) / (1 - rho)
+        + scores ** (2 - rho) / (2 - rho)
+    )
+    assert saved["mean_tweedie_deviance"] == pytest.approx(deviance)
+    assert "tweedie (power 1.4) deviance" in pred[0].stdout()

@@ -98,6 +98,30 @@ def test_regression_metrics_match_sklearn():
     assert np.isnan(evaluate_regression(np.ones(3), np.arange(3.0)).r2)  # constant labels
 
 
+@pytest.mark.parametrize(
+    "objective, power, key",
+    [
+        ("count:poisson", 1.0, "mean_poisson_deviance"),
+        ("reg:gamma", 2.0, "mean_gamma_deviance"),
+        ("reg:tweedie", 1.3, "mean_tweedie_deviance"),
+    ],
+)
+def test_log_link_reports_add_the_mean_deviance(objective, power, key, tmp_path):
+    rng = np.random.default_rng(4)
+    mu = rng.uniform(0.5, 4.0, 300)
+    y = rng.poisson(mu).astype(float) if power == 1 else rng.gamma(2.0, mu / 2.0)
+    if objective == "reg:tweedie":
+        y[::3] = 0.0  # claims with zeros
+    p = mu * rng.uniform(0.8, 1.2, 300)
+    r = evaluate_regression(y, p, objective, power)
+    assert r.deviance == pytest.approx(skm.mean_tweedie_deviance(y, p, power=power), rel=1e-10)
+    assert "deviance" in r.line()
+    report, _ = write_report(tmp_path, y, p, objective=objective, tweedie_power=power)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved[key] == pytest.approx(r.deviance) and saved["rmse"] == pytest.approx(r.rmse)
+    assert evaluate_regression(y, p).deviance is None  # squared error: none
+
+
 def test_regression_report_files(tmp_path):
     y = np.linspace(0, 50, 60)
     p = y + np.sin(y)

@@ -291,6 +291,143 @@ def test_regression_matches_xgboost():
         np.testing.assert_allclose(p, ref, rtol=1e-4, atol=1e-3)
 
 
+def claims_data(objective: str, power: float = 1.5):
+    """Diabetes features with a synthetic label of the objective's kind (fixed seed):
+    counts (count:poisson), positive amounts (reg:gamma), amounts with 40% zeros
+    (reg:tweedie), each with a log-linear mean in six of the features."""
+    X, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    mu = np.exp(0.5 + X[:, :6] @ rng.normal(0, 6, 6))
+    if objective == "count:poisson":
+        y = rng.poisson(mu).astype(float)
+    elif objective == "reg:gamma":
+        y = rng.gamma(2.0, mu / 2.0)
+    else:
+        y = np.where(rng.random(mu.size) < 0.4, 0.0, rng.gamma(2.0, mu / 2.0))
+    return X[:300], X[300:], y[:300], y[300:]
+
+
+@pytest.mark.parametrize(
+    "mode, objective",
+    [
+        ("plain", "count:poisson"),
+        ("plain", "reg:gamma"),
+        ("plain", "reg:tweedie"),
+        ("ss-dealer", "count:poisson"),
+        ("ss-dealer", "reg:tweedie"),
+        ("ss-dealer-matrix", "reg:gamma"),
+        ("he", "count:poisson"),
+        ("he-hidden", "reg:tweedie"),
+    ],
+)
+def test_log_link_losses_are_xgboosts(mode, objective):
+    """count:poisson (XGBoost's max_delta_step of 0.7 included), reg:gamma and reg:tweedie:
+    the same model as XGBoost's on the same bins, predicting means (exp of the margin)."""
+    Xtr, Xte, ytr, _ = claims_data(objective)
+    power = 1.3 if objective == "reg:tweedie" else 1.5
+    params = dict(n_estimators=8, max_depth=4, learning_rate=0.3, max_bin=16)
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    p, models = fit_jointly(
+        mode,
+        [Xtr[:, :4], Xtr[:, 4:]],
+        ytr,
+        [Xte[:, :4], Xte[:, 4:]],
+        estimator=SecureBoostRegressor,
+        objective=objective,
+        tweedie_variance_power=power,
+        **params,
+        **extra,
+    )
+    reference = xgb_log_link(Xtr, ytr, Xte, objective, power, **params)
+    np.testing.assert_allclose(p, reference, rtol=1e-5, atol=1e-6)
+    assert p.min() > 0  # means
+    assert models["guest"].get_params()["objective"] == objective
+
+
+def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
+    """XGBoost on SecureBoost's bins with a log-link loss; with ``eval_set`` also its
+    default metric on it per round."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    reference = xgboost_params(
+        objective=objective,
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=float(np.mean(ytr)),
+    )
+    if objective == "reg:tweedie":
+        reference["tweedie_variance_power"] = power
+    dtrain = xgb.DMatrix(btr, label=ytr)
+    if eval_set is None:
+        booster = xgb.train(reference, dtrain, params["n_estimators"])
+        return booster.predict(xgb.DMatrix(bte))
+    _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
+    result = {}
+    deval = xgb.DMatrix(bev, label=eval_set[1])
+    xgb.train(
+        reference, dtrain, params["n_estimators"], evals=[(deval, "eval")], evals_result=result
+    )
+    return next(iter(result["eval"].values()))
+
+
+@pytest.mark.parametrize("objective", ["count:poisson", "reg:gamma", "reg:tweedie"])
+def test_log_link_validation_loss_is_xgboosts_metric(objective):
+    """The validation history is XGBoost's default metric for the loss, round by round:
+    poisson-nloglik, gamma-deviance, tweedie-nloglik@rho."""
+    Xtr, Xte, ytr, yte = claims_data(objective)
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    _, models = fit_jointly(
+        "plain",
+        [Xtr[:, :4], Xtr[:, 4:]],
+        ytr,
+        [Xte[:, :4], Xte[:, 4:]],
+        estimator=SecureBoostRegressor,
+        eval_set=([Xte[:, :4], Xte[:, 4:]], yte),
+        objective=objective,
+        **params,
+    )
+    theirs = xgb_log_link(Xtr, ytr, Xte, objective, 1.5, eval_set=(Xte, yte), **params)
+    np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)
+
+
+def test_log_link_labels_and_parameters_are_checked(tmp_path):
+    from unseen.ml.secureboost import check_label
+
+    with pytest.raises(InputError, match=r"f.csv, row 2, column 'claims': y must be non-neg"):
+        check_label([1.0, -1.0], "count:poisson", 2, file="f.csv", column="claims")
+    with pytest.raises(InputError, match="row 3.*must be positive for reg:gamma"):
+        check_label([1.0, 2.0, 0.0], "reg:gamma", 3)
+    with pytest.raises(InputError, match="0 everywhere"):
+        check_label([0.0, 0.0], "reg:tweedie", 2)
+    assert check_label([0.0, 2.5], "reg:tweedie", 2).tolist() == [0.0, 2.5]
+    with pytest.raises(ConfigError, match=r"tweedie_variance_power must lie in \(1, 2\)"):
+        SecureBoostRegressor(objective="reg:tweedie", tweedie_variance_power=2.0)
+    with pytest.raises(ConfigError, match="tweedie_variance_power is for reg:tweedie only"):
+        SecureBoostRegressor(objective="count:poisson", tweedie_variance_power=1.2)
+    with pytest.raises(ConfigError, match="positive base_score"):
+        SecureBoostRegressor(objective="reg:gamma", base_score=0.0)
+    with pytest.raises(ConfigError, match="SecureBoostRegressor takes objective"):
+        SecureBoostRegressor(objective="binary:logistic")
+    with pytest.raises(ConfigError, match="SecureBoostClassifier takes objective"):
+        SecureBoostClassifier(objective="count:poisson")
+    # the objective is a regressor's parameter (clone, set_params), not a classifier's
+    est = SecureBoostRegressor(objective="reg:gamma")
+    assert type(est)(**est.get_params()).params.objective == "reg:gamma"
+    assert est.set_params(objective="count:poisson").params.objective == "count:poisson"
+    assert "objective" not in SecureBoostClassifier().get_params()
+    assert SecureBoostRegressor(objective="count:poisson").params.rule.max_delta_step == (
+        pytest.approx(0.7)
+    )
+    assert SecureBoostRegressor(objective="count:poisson", max_delta_step=0).params.rule == (
+        SecureBoostRegressor(objective="count:poisson", max_delta_step=0.0).params.rule
+    )
+    assert SecureBoostRegressor().params.rule.max_delta_step == 0.0
+
+
 def test_missing_values_go_to_the_better_side():
     rng = np.random.default_rng(3)
     n = 600

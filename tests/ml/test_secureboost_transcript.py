@@ -18,7 +18,7 @@ from sklearn.datasets import load_breast_cancer
 
 from unseen.ml import sbt_protocol
 from unseen.ml.sbt_shuffle import PackedGH
-from unseen.ml.secureboost import SecureBoostClassifier
+from unseen.ml.secureboost import SecureBoostClassifier, SecureBoostRegressor
 from unseen.runtime.local import Transcript, run_local
 from unseen.transport.codec import encode
 
@@ -34,13 +34,27 @@ def _data():
 WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
 
 
+def _claims() -> tuple[np.ndarray, np.ndarray]:
+    """Breast-cancer features with amounts of claims: 40% zeros, the rest positive."""
+    X, _ = _data()
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(300) < 0.4, 0.0, rng.gamma(2.0, np.exp(X[:, 0] / 10.0)))
+    return X, y
+
+
 @functools.cache
 def _run(
-    mode: str, weighted: bool = False, classes: bool = False
+    mode: str, weighted: bool = False, classes: bool = False, objective: str | None = None
 ) -> tuple[Transcript, tuple[tuple[np.ndarray, np.ndarray], ...]]:
     """A job's transcript, and the (g, h) the guest protected in each tree (``classes``:
-    a three-class job on the wine data, each tree protecting one class's column)."""
-    if classes:
+    a three-class job on the wine data, each tree protecting one class's column;
+    ``objective``: a regression loss on :func:`_claims`)."""
+    estimator, options = SecureBoostClassifier, {}
+    if objective is not None:
+        (X, y), guest_cols = _claims(), 10
+        y = y + 1.0 if objective == "reg:gamma" else y  # positive amounts only
+        estimator, options = SecureBoostRegressor, {"objective": objective}
+    elif classes:
         from sklearn.datasets import load_wine
 
         X, y = load_wine(return_X_y=True)
@@ -51,8 +65,8 @@ def _run(
     real = sbt_protocol.grad_hess
     w = WEIGHTS if weighted else np.ones(y.size)
 
-    def spy(objective, labels, margin):
-        g, h = real(objective, labels, margin)
+    def spy(objective, labels, margin, *rest):
+        g, h = real(objective, labels, margin, *rest)
         if g.ndim == 2:  # a tree per class
             seen.extend((g[:, k].copy(), h[:, k].copy()) for k in range(g.shape[1]))
         else:
@@ -64,15 +78,13 @@ def _run(
         transcript = Transcript()
         extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
         roles = {
-            "guest": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS, **extra).fit(
+            "guest": lambda ctx: estimator(mode=mode, **PARAMS, **extra, **options).fit(
                 ctx, X[:, :guest_cols], y, sample_weight=WEIGHTS if weighted else None
             ),
-            "host": lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(
-                ctx, X[:, guest_cols:]
-            ),
+            "host": lambda ctx: estimator(mode=mode, **PARAMS).fit(ctx, X[:, guest_cols:]),
         }
         if mode.startswith("ss-dealer"):
-            roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
+            roles["dealer"] = lambda ctx: estimator(mode=mode, **PARAMS).fit(ctx)
         run_local(roles, transcript=transcript, timeout=300)
     finally:
         sbt_protocol.grad_hess = real
@@ -138,6 +150,8 @@ def leaks(transcript: Transcript, gradients, labels: np.ndarray) -> list[str]:
             if hits:
                 found.append(f"tree {t} {what}: {hits} encodings")
         # (g, h) in one word, as ss-dealer encodes logistic gradients before masking them
+        if np.abs(g).max() > 1 or h.max() > 0.5:  # not logistic: no such word
+            continue
         packed = PackedGH.for_gradients(g, h).encode(g, h)[pick, 0]
         hits = sum(word.tobytes() in wire for word in packed)
         if hits:
@@ -174,6 +188,31 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
     transcript, gradients = _run(mode, classes=True)
     y = load_wine(return_X_y=True)[1].astype(float)
     assert len(gradients) == 3 * PARAMS["n_estimators"]
+    found = leaks(transcript, gradients, y)
+    if mode == "plain":
+        assert any("gradient" in what for what in found)
+    else:
+        assert found == []
+
+
+@pytest.mark.parametrize(
+    "mode, objective",
+    [
+        ("ss-dealer", "reg:tweedie"),
+        ("he", "count:poisson"),
+        ("he-hidden", "reg:squarederror"),
+        ("ss-dealer-matrix", "reg:gamma"),
+        ("plain", "reg:tweedie"),
+    ],
+)
+def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objective):
+    """Regression losses (two share words or he slots a row, fraction bits chosen per
+    tree): claim amounts and their gradients stay at the guest; plain is flagged."""
+    transcript, gradients = _run(mode, objective=objective)
+    _, y = _claims()
+    if objective == "reg:gamma":  # positive amounts only
+        y = y + 1.0
+    assert len(gradients) == PARAMS["n_estimators"]
     found = leaks(transcript, gradients, y)
     if mode == "plain":
         assert any("gradient" in what for what in found)

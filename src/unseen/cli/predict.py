@@ -164,8 +164,14 @@ def predict(
             result["no_report"] = problem
         elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
+            power = float(meta.get("params", {}).get("tweedie_variance_power", 1.5))
             result["report"], _ = write_report(
-                where, data.y, scores, title="prediction", objective=objective
+                where,
+                data.y,
+                scores,
+                title="prediction",
+                objective=objective,
+                tweedie_power=power,
             )
             result["report_dir"] = where
         return result

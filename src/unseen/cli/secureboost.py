@@ -31,6 +31,7 @@ HYPER = (
     "early_stopping_rounds",
     "random_state",
     "num_class",
+    "tweedie_variance_power",
 )
 
 
@@ -45,10 +46,26 @@ HYPER = (
 )
 @click.option(
     "--objective",
-    type=click.Choice(["binary:logistic", "reg:squarederror", "multi:softprob"]),
+    type=click.Choice(
+        [
+            "binary:logistic",
+            "reg:squarederror",
+            "multi:softprob",
+            "count:poisson",
+            "reg:gamma",
+            "reg:tweedie",
+        ]
+    ),
     default=None,
-    help="multi:softprob: several classes, labels 0 .. K-1, give --num-class "
-    "[default: binary:logistic]",
+    help="multi:softprob: several classes, labels 0 .. K-1, give --num-class; "
+    "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
+    "zeros, e.g. claims): log link, scores are means [default: binary:logistic]",
+)
+@click.option(
+    "--tweedie-variance-power",
+    type=float,
+    default=None,
+    help="reg:tweedie's variance power, in (1, 2) [default: 1.5].",
 )
 @click.option(
     "--num-class",
@@ -103,7 +120,8 @@ HYPER = (
     "--max-delta-step",
     type=float,
     default=None,
-    help="Largest leaf weight, 0: none [default: 0] (helps very unbalanced labels).",
+    help="Largest leaf weight, 0: none [default: 0; count:poisson 0.7] (helps very "
+    "unbalanced labels).",
 )
 @click.option(
     "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."

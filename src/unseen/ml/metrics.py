@@ -103,12 +103,21 @@ class RegressionReport:
     mae: float
     r2: float
     n: int
+    #: for a log-link loss, its mean deviance (sklearn's mean_poisson_deviance, ...)
+    deviance: float | None = None
+    deviance_kind: str | None = None  # "poisson", "gamma" or "tweedie (power 1.5)"
 
     def to_json(self) -> dict[str, float | int]:
-        return asdict(self)
+        out = {"rmse": self.rmse, "mae": self.mae, "r2": self.r2, "n": self.n}
+        if self.deviance is not None:
+            out[f"mean_{(self.deviance_kind or '').split()[0]}_deviance"] = self.deviance
+        return out
 
     def line(self) -> str:
-        return f"RMSE {self.rmse:.4f}  MAE {self.mae:.4f}  R² {self.r2:.4f}  (n={self.n})"
+        line = f"RMSE {self.rmse:.4f}  MAE {self.mae:.4f}  R² {self.r2:.4f}"
+        if self.deviance is not None:
+            line += f"  mean {self.deviance_kind} deviance {self.deviance:.4f}"
+        return f"{line}  (n={self.n})"
 
 
 @dataclass(frozen=True)
@@ -148,17 +157,50 @@ def evaluate_multiclass(y: np.ndarray, proba: np.ndarray) -> MulticlassReport:
     )
 
 
-def evaluate_regression(y: np.ndarray, p: np.ndarray) -> RegressionReport:
+def mean_tweedie_deviance(y: np.ndarray, mu: np.ndarray, power: float) -> float:
+    """Mean unit deviance of means ``mu`` (> 0) for labels ``y`` under a Tweedie
+    distribution of variance power ``power``: 1 Poisson, 2 Gamma (``y > 0``), between
+    them compound Poisson-Gamma (scikit-learn's ``mean_tweedie_deviance``, the same
+    formulas; ``y log y`` is 0 at ``y = 0``)."""
+    y, mu = np.asarray(y, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+    if power == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+        dev = 2 * (ylogy - y + mu)
+    elif power == 2:
+        dev = 2 * (np.log(mu / y) + y / mu - 1)
+    else:
+        dev = 2 * (
+            np.maximum(y, 0) ** (2 - power) / ((1 - power) * (2 - power))
+            - y * mu ** (1 - power) / (1 - power)
+            + mu ** (2 - power) / (2 - power)
+        )
+    return float(np.mean(dev))
+
+
+def evaluate_regression(
+    y: np.ndarray, p: np.ndarray, objective: str = "reg:squarederror", power: float = 1.5
+) -> RegressionReport:
     """Root-mean-square and mean absolute error, and R² (1 - SSE / SST; ``nan`` if the
-    labels are constant)."""
+    labels are constant); for ``count:poisson``, ``reg:gamma`` and ``reg:tweedie`` (with
+    variance ``power``) also the mean deviance of the predicted means ``p`` (scikit-learn's
+    ``mean_tweedie_deviance``: power 1 Poisson, 2 Gamma)."""
     y, p = _check(y, p)
     if not y.size:
         raise ValueError("no rows to evaluate")
     err = p - y
     sst = float(np.sum((y - y.mean()) ** 2))
+    kinds = {"count:poisson": ("poisson", 1.0), "reg:gamma": ("gamma", 2.0)}
+    kinds["reg:tweedie"] = (f"tweedie (power {power:g})", power)
+    deviance, kind = None, None
+    if objective in kinds:
+        kind, rho = kinds[objective]
+        deviance = mean_tweedie_deviance(y, p, rho)
     return RegressionReport(
         rmse=float(np.sqrt(np.mean(err**2))),
         mae=float(np.mean(np.abs(err))),
         r2=1.0 - float(np.sum(err**2)) / sst if sst > 0 else float("nan"),
         n=int(y.size),
+        deviance=deviance,
+        deviance_kind=kind,
     )

@@ -65,12 +65,15 @@ def write_report(
     title: str = "",
     extra: dict[str, Any] | None = None,
     objective: str = "binary:logistic",
+    tweedie_power: float = 1.5,
 ) -> tuple[BinaryReport | RegressionReport | MulticlassReport, list[Path]]:
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
     class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values;
-    ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices).
+    ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices;
+    ``count:poisson``, ``reg:gamma``, ``reg:tweedie``: predicted means, and the report
+    adds their mean deviance, Tweedie's at ``tweedie_power``).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,7 @@ def write_report(
         return _multiclass_report(out, y, np.asarray(scores, dtype=np.float64), extra)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if objective != "binary:logistic":
-        return _regression_report(out, y, scores, title, extra)
+        return _regression_report(out, y, scores, title, extra, objective, tweedie_power)
     report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
@@ -125,9 +128,15 @@ def _multiclass_report(
 
 
 def _regression_report(
-    out: Path, y: np.ndarray, predicted: np.ndarray, title: str, extra: dict[str, Any] | None
+    out: Path,
+    y: np.ndarray,
+    predicted: np.ndarray,
+    title: str,
+    extra: dict[str, Any] | None,
+    objective: str = "reg:squarederror",
+    tweedie_power: float = 1.5,
 ) -> tuple[RegressionReport, list[Path]]:
-    report = evaluate_regression(y, predicted)
+    report = evaluate_regression(y, predicted, objective, tweedie_power)
     files = [_write_metrics(out, report, extra)]
     if matplotlib_available():
         import matplotlib

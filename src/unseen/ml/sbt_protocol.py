@@ -69,7 +69,9 @@ from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
+    LOG_LINK,
     OBJECTIVES,
+    POISSON_MAX_DELTA_STEP,
     BestSplits,
     Histograms,
     LocalSplits,
@@ -114,12 +116,13 @@ class BoostParams:
     colsample_bylevel: float = 1.0
     colsample_bynode: float = 1.0
     scale_pos_weight: float = 1.0
-    max_delta_step: float = 0.0
+    max_delta_step: float | None = None  # None: the objective's (0.7 count:poisson, else 0)
     base_score: float | None = None
     early_stopping_rounds: int | None = None
     goss: tuple[float, float] | None = None  # (top_rate, other_rate)
     random_state: int | None = None
     num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
+    tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -138,6 +141,12 @@ class BoostParams:
                 f"num_class is for multi:softprob only (objective {self.objective!r}; "
                 "--objective multi:softprob)"
             )
+        if not 1 < self.tweedie_variance_power < 2:
+            bad(f"tweedie_variance_power must lie in (1, 2), not {self.tweedie_variance_power}")
+        if self.tweedie_variance_power != 1.5 and self.objective != "reg:tweedie":
+            bad("tweedie_variance_power is for reg:tweedie only")
+        if self.base_score is not None and self.base_score <= 0 and self.objective in LOG_LINK:
+            bad(f"{self.objective} needs a positive base_score (a mean), not {self.base_score}")
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
         if not 1 <= self.max_depth <= 14:
@@ -151,7 +160,7 @@ class BoostParams:
             and self.reg_alpha >= 0
             and self.gamma >= 0
             and self.min_child_weight >= 0
-            and self.max_delta_step >= 0
+            and (self.max_delta_step is None or self.max_delta_step >= 0)
         ):
             bad(
                 "reg_lambda, reg_alpha, gamma, min_child_weight and max_delta_step must be"
@@ -188,9 +197,10 @@ class BoostParams:
 
     @property
     def rule(self) -> SplitRule:
-        return SplitRule(
-            self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha, self.max_delta_step
-        )
+        step = self.max_delta_step
+        if step is None:  # as XGBoost: count:poisson's own safeguard, else none
+            step = POISSON_MAX_DELTA_STEP if self.objective == "count:poisson" else 0.0
+        return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha, step)
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -1150,7 +1160,7 @@ class Guest:
             for rnd in range(p.n_estimators):
                 ctx.check_cancelled()
                 clock = time.perf_counter()  # a round's first tree counts its gradients
-                g_all, h_all = grad_hess(p.objective, y, margin)
+                g_all, h_all = grad_hess(p.objective, y, margin, p.tweedie_variance_power)
                 if w is not None:
                     g_all, h_all = g_all * w, h_all * w
                 for k in range(per_round):
@@ -1171,7 +1181,9 @@ class Guest:
                             val_margin += scores
                     clock = time.perf_counter()  # the round's next tree
                 if self.eval_set is not None and val_margin is not None:
-                    loss = eval_loss(p.objective, self.eval_set[1], val_margin)
+                    loss = eval_loss(
+                        p.objective, self.eval_set[1], val_margin, p.tweedie_variance_power
+                    )
                     history.append(loss)
                     bar.set_postfix(val_loss=f"{loss:.5f}")
                     if loss < best_loss:

@@ -27,6 +27,7 @@ computed child is ``parent - child`` (histogram subtraction; Ke et al.,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,8 +38,27 @@ from unseen.ml import sbt_kernels as kernels
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
 MIN_GAIN = 1e-6
 
-Objective = Literal["binary:logistic", "reg:squarederror", "multi:softprob"]
-OBJECTIVES: tuple[str, ...] = ("binary:logistic", "reg:squarederror", "multi:softprob")
+Objective = Literal[
+    "binary:logistic",
+    "reg:squarederror",
+    "multi:softprob",
+    "count:poisson",
+    "reg:gamma",
+    "reg:tweedie",
+]
+OBJECTIVES: tuple[str, ...] = (
+    "binary:logistic",
+    "reg:squarederror",
+    "multi:softprob",
+    "count:poisson",
+    "reg:gamma",
+    "reg:tweedie",
+)
+#: objectives with a log link: the margin is the log of the predicted mean
+LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
+#: XGBoost's count:poisson keeps its hessian at exp(margin + this), and its leaf weights
+#: within this (its default max_delta_step: 0.7 in single precision)
+POISSON_MAX_DELTA_STEP = float(np.float32(0.7))
 #: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
 BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: the smallest class share the default multi-class base margin takes (XGBoost's, near)
@@ -84,13 +104,34 @@ def base_margin(
     if objective == "binary:logistic":
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))
+    if objective in LOG_LINK:  # base_score is a mean, as in XGBoost: its log
+        if score <= 0:
+            raise ValueError(f"{objective} needs a positive base_score (mean label), not {score}")
+        return float(np.log(score))
     return score
 
 
-def grad_hess(objective: str, y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def grad_hess(
+    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
-    ``h = 2 p (1 - p)``)."""
+    ``h = 2 p (1 - p)``).
+
+    The log-link losses as XGBoost's: ``count:poisson`` ``g = e^m - y``, ``h = e^(m +
+    0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
+    y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
+    (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
+    (2-rho) e^((2-rho) m)``.
+    """
+    if objective == "count:poisson":
+        return np.exp(margin) - y, np.exp(margin + POISSON_MAX_DELTA_STEP)
+    if objective == "reg:gamma":
+        ratio = y * np.exp(-margin)
+        return 1.0 - ratio, ratio
+    if objective == "reg:tweedie":
+        a, b = y * np.exp((1 - power) * margin), np.exp((2 - power) * margin)
+        return -a + b, -(1 - power) * a + (2 - power) * b
     if objective == "binary:logistic":
         p = sigmoid(margin)
         return p - y, np.maximum(p * (1 - p), 1e-16)
@@ -111,12 +152,24 @@ def transform(objective: str, margin: np.ndarray) -> np.ndarray:
         return sigmoid(margin)
     if objective == "multi:softprob":
         return softmax(margin)
+    if objective in LOG_LINK:
+        return np.asarray(np.exp(margin))
     return margin
 
 
-def eval_loss(objective: str, y: np.ndarray, margin: np.ndarray) -> float:
+def eval_loss(objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5) -> float:
     """The early-stopping metric (XGBoost's default): log-loss, multi-class log-loss
-    (``mlogloss``), or RMSE."""
+    (``mlogloss``), RMSE, or for the log-link losses their negative log-likelihoods as
+    XGBoost writes them (``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``)."""
+    if objective == "count:poisson":
+        log_factorial = np.vectorize(math.lgamma, otypes=[np.float64])(y + 1.0)
+        return float(np.mean(log_factorial + np.exp(margin) - margin * y))
+    if objective == "reg:gamma":  # XGBoost's gamma-deviance (its default for reg:gamma)
+        ratio = y / (np.exp(margin) + 1e-9)
+        return float(2 * np.mean(ratio - np.log(ratio) - 1))
+    if objective == "reg:tweedie":
+        a = y * np.exp((1 - power) * margin) / (1 - power)
+        return float(np.mean(-a + np.exp((2 - power) * margin) / (2 - power)))
     if objective == "binary:logistic":
         p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

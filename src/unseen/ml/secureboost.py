@@ -82,7 +82,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
+from unseen.ml.sbt_tree import LOG_LINK, LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -442,10 +442,19 @@ def check_features(X: Any, what: str = "X") -> np.ndarray:
 
 
 def check_label(
-    y: Any, objective: str, rows: int, what: str = "y", num_class: int = 1
+    y: Any,
+    objective: str,
+    rows: int,
+    what: str = "y",
+    num_class: int = 1,
+    *,
+    file: str | None = None,
+    column: str | None = None,
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
-    (``multi:softprob``) or any finite number (regression); else InputError naming the row."""
+    (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
+    (``reg:gamma``) or any finite number (``reg:squarederror``); else InputError naming
+    the row (and ``file`` and ``column``, where the label came from a file)."""
     try:
         arr = np.asarray(y, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -454,7 +463,10 @@ def check_label(
         raise InputError(f"{what} has {arr.size} values for {rows} rows")
     if not np.all(np.isfinite(arr)):
         raise InputError(
-            f"{what} has a missing or infinite value", row=int(np.argmin(np.isfinite(arr))) + 1
+            f"{what} has a missing or infinite value",
+            row=int(np.argmin(np.isfinite(arr))) + 1,
+            file=file,
+            column=column,
         )
     if objective == "multi:softprob":
         bad = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
@@ -462,7 +474,27 @@ def check_label(
             raise InputError(
                 f"{what} must be a class index 0 .. {num_class - 1} (num_class {num_class})",
                 row=int(np.argmax(bad)) + 1,
+                file=file,
+                column=column,
             )
+    if objective in ("count:poisson", "reg:tweedie") and arr.min() < 0:
+        raise InputError(
+            f"{what} must be non-negative for {objective}",
+            row=int(np.argmin(arr)) + 1,
+            file=file,
+            column=column,
+        )
+    if objective == "reg:gamma" and arr.min() <= 0:
+        raise InputError(
+            f"{what} must be positive for reg:gamma",
+            row=int(np.argmin(arr)) + 1,
+            file=file,
+            column=column,
+        )
+    if objective in LOG_LINK and arr.max() <= 0:
+        raise InputError(
+            f"{what} is 0 everywhere: {objective} needs a positive mean", file=file, column=column
+        )
     if objective == "binary:logistic":
         if not np.all((arr == 0) | (arr == 1)):
             raise InputError(f"{what} must be binary (0/1) for binary:logistic")
@@ -709,6 +741,7 @@ def train(
             he_options,
             sample_weight,
             init_model,
+            label,
         )
         model.label = label
         return model
@@ -729,8 +762,11 @@ def _train_guest(
     he_options: dict[str, Any] | None,
     sample_weight: Any = None,
     init: PartyModel | None = None,
+    label: str | None = None,
 ) -> PartyModel:
-    y = check_label(y, params.objective, X.shape[0], num_class=params.num_class)
+    y = check_label(
+        y, params.objective, X.shape[0], num_class=params.num_class, file=file, column=label
+    )
     if init is not None:
         _check_init(init, "guest", ctx.party, roles, features, file)
         if (init.params.objective, init.params.num_class) != (params.objective, params.num_class):
@@ -1166,11 +1202,14 @@ def xgboost_reference(
 class _SecureBoost:
     """Shared by the classifier and the regressor; see the module docstring."""
 
-    objective = "binary:logistic"
+    objective = "binary:logistic"  # the default
+    #: what ``objective=`` may name (one only: it is no parameter of the class)
+    objectives: tuple[str, ...] = ("binary:logistic",)
 
     def __init__(
         self,
         *,
+        objective: str | None = None,
         n_estimators: int = 100,
         max_depth: int = 6,
         learning_rate: float = 0.3,
@@ -1184,16 +1223,24 @@ class _SecureBoost:
         colsample_bylevel: float = 1.0,
         colsample_bynode: float = 1.0,
         scale_pos_weight: float = 1.0,
-        max_delta_step: float = 0.0,
+        max_delta_step: float | None = None,
         base_score: float | None = None,
         early_stopping_rounds: int | None = None,
         goss: tuple[float, float] | None = None,
         random_state: int | None = None,
+        tweedie_variance_power: float = 1.5,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
+        objective = type(self).objective if objective is None else objective
+        if objective not in self.objectives:
+            raise ConfigError(
+                f"{type(self).__name__} takes objective {', '.join(self.objectives)}, "
+                f"not {objective!r}"
+            )
         self.params = BoostParams(
-            objective=self.objective,
+            objective=objective,
+            tweedie_variance_power=tweedie_variance_power,
             n_estimators=n_estimators,
             max_depth=max_depth,
             learning_rate=learning_rate,
@@ -1225,7 +1272,9 @@ class _SecureBoost:
         nothing (no parameter is an estimator)."""
         # the very objects passed (scikit-learn's clone checks identity), not copies
         params = {f.name: getattr(self.params, f.name) for f in fields(self.params)}
-        del params["objective"], params["num_class"]  # the class's and the label's
+        del params["num_class"]  # the label's
+        if len(self.objectives) == 1:  # the class's
+            del params["objective"]
         return {**params, "mode": self.mode, "he_options": self.he_options}
 
     def set_params(self, **params: Any) -> _SecureBoost:
@@ -1322,7 +1371,9 @@ class _SecureBoost:
     def load(cls, directory: str | Path) -> _SecureBoost:
         part = PartyModel.load(directory)
         params = asdict(part.params)
-        del params["objective"], params["num_class"]
+        del params["num_class"]
+        if len(cls.objectives) == 1:
+            del params["objective"]
         est = cls(mode=part.mode, **params)
         est.model_ = part
         return est
@@ -1449,9 +1500,14 @@ def _codes_of(y: Any, classes: np.ndarray, what: str = "the validation label") -
 
 
 class SecureBoostRegressor(_SecureBoost):
-    """Regression with squared error (``reg:squarederror``)."""
+    """Regression: squared error (``reg:squarederror``, the default) or, as XGBoost's, a
+    log link for counts (``count:poisson``), positive amounts (``reg:gamma``) or amounts
+    with zeros such as insurance claims (``reg:tweedie``, variance power
+    ``tweedie_variance_power`` in (1, 2)); ``predict`` gives the mean (``exp`` of the
+    margin for the log-link losses)."""
 
     objective = "reg:squarederror"
+    objectives = ("reg:squarederror", "count:poisson", "reg:gamma", "reg:tweedie")
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
         return predict(ctx, self._model(), X)
