@@ -428,6 +428,30 @@ def test_log_link_labels_and_parameters_are_checked(tmp_path):
     assert SecureBoostRegressor().params.rule.max_delta_step == 0.0
 
 
+def test_a_hosts_max_delta_step_is_checked_against_the_guests_effective_one():
+    """Unset, max_delta_step is the objective's (0.7 for count:poisson, else 0): a host
+    that asks for 0 agrees with a guest that left it unset for squared error, and is
+    told the guest's 0.7 for Poisson counts."""
+    from unseen.ml.sbt_protocol import BoostParams
+    from unseen.ml.secureboost import train
+
+    Xtr, _, ytr, _ = claims_data("count:poisson")
+
+    def job(objective):
+        params = BoostParams(objective=objective, n_estimators=1, max_depth=2, max_bin=8)
+        roles = {
+            "guest": lambda ctx: train(ctx, mode="plain", X=Xtr[:, :4], y=ytr, params=params),
+            "host": lambda ctx: train(
+                ctx, mode="plain", X=Xtr[:, 4:], expect={"max_delta_step": 0.0}
+            ),
+        }
+        return run_local(roles, timeout=60)
+
+    assert job("reg:squarederror")["host"].n_trees == 1
+    with pytest.raises(ConfigError, match="max_delta_step=0.0 here, 0.699999988"):
+        job("count:poisson")
+
+
 def test_missing_values_go_to_the_better_side():
     rng = np.random.default_rng(3)
     n = 600

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
+from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
 MIN_GAIN = 1e-6
@@ -106,7 +107,7 @@ def base_margin(
         return float(np.log(score / (1 - score)))
     if objective in LOG_LINK:  # base_score is a mean, as in XGBoost: its log
         if score <= 0:
-            raise ValueError(f"{objective} needs a positive base_score (mean label), not {score}")
+            raise ConfigError(f"{objective} needs a positive base_score (mean label), not {score}")
         return float(np.log(score))
     return score
 
