@@ -336,3 +336,54 @@ def test_a_host_sends_each_trees_permuted_bins_once_and_none_past_n_estimators()
     assert bins == [f"sbt-ss/{t}/bins" for t in range(PARAMS["n_estimators"])]
     for t in range(PARAMS["n_estimators"]):  # each before the host's first sums of its tree
         assert sent.index(f"sbt-ss/{t}/bins") < sent.index(f"sbt-ss/{t}/0/sums")
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "ss-dealer-matrix", "he", "he-hidden"])
+def test_features_thresholds_cut_points_and_ids_never_cross(mode):
+    """No party's raw feature values, no split threshold, no bin cut point of a host and
+    no row id crosses the wire, in the forms a leak would take: float64 bytes, or the
+    number's text as a JSON message would carry it (where six characters or more, so as
+    not to occur by chance); the ids as text. The same check flags a message that carries
+    them (the check can fail)."""
+    from unseen.ml.sbt_binning import BinMapper
+    from unseen.ml.sbt_protocol import BoostParams
+    from unseen.ml.secureboost import train
+
+    X, y = _data()
+    ids = [f"customer-{i:05d}-x" for i in range(y.size)]
+    params = BoostParams(**PARAMS)
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    transcript = Transcript()
+    roles = {
+        "guest": lambda ctx: train(
+            ctx, mode=mode, X=X[:, :10], y=y, params=params, ids=ids, **extra
+        ),
+        "host": lambda ctx: train(ctx, mode=mode, X=X[:, 10:], ids=ids),
+    }
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: train(ctx, mode=mode)
+    parts = run_local(roles, transcript=transcript, timeout=300)
+    wire = transcript.all_bytes()
+
+    def forms(v: float) -> list[bytes]:
+        texts = {repr(float(v)).encode(), f"{v:.12g}".encode()}
+        # a short text (a cut at 437.0: "437") occurs by chance in hex digests and keys
+        return [np.float64(v).tobytes(), *(t for t in texts if len(t) >= 6)]
+
+    def crossing(values) -> int:
+        return sum(any(f in wire for f in forms(v)) for v in values)
+
+    rng = np.random.default_rng(0)
+    cells = X[rng.integers(0, y.size, 60), rng.integers(0, 30, 60)]
+    cells = cells[np.abs(cells) > 1e-3]  # distinctive values, not 0 or tiny
+    assert crossing(cells) == 0
+    thresholds = [t for p in ("guest", "host") for s in parts[p].trees.splits for t in s.threshold]
+    assert thresholds and crossing(thresholds) == 0
+    cuts = np.concatenate(BinMapper.fit(X[:, 10:], PARAMS["max_bin"]).cuts)
+    assert cuts.size > 100 and crossing(cuts) == 0
+    assert not any(i.encode() in wire for i in ids)
+    # the check can fail: a message that carries them is found
+    transcript.recorder("host")("guest", "leak", encode(np.array(thresholds[:3])))
+    transcript.recorder("host")("guest", "leak", encode({"id": ids[5]}))
+    wire = transcript.all_bytes()
+    assert crossing(thresholds[:3]) == 3 and ids[5].encode() in wire
