@@ -258,7 +258,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
             ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
             + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")]
             + ["--colsample-bytree", "0.5", "--random-state", "3", "--weight", "w"]
-            + ["--colsample-bylevel", "0.9", "--colsample-bynode", "0.7"],
+            + ["--colsample-bylevel", "0.9", "--colsample-bynode", "0.7"]
+            + ["--monotone-constraints", "g0:1, h:h2:-1"],
             tmp_path / "logs",
         ),
         start_party(
@@ -274,6 +275,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert meta["params"]["colsample_bytree"] == 0.5 and meta["params"]["random_state"] == 3
     assert meta["params"]["colsample_bynode"] == 0.7
     assert meta["params"]["colsample_bylevel"] == 0.9
+    assert meta["monotone_constraints"] == {"g0": 1, "h:h2": -1}
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
     # every node as each party sees it: the guest all of them, the host its thresholds
     g_nodes, h_nodes = (pd.read_csv(tmp_path / m / "trees.csv") for m in ("gm", "hm"))
@@ -457,3 +459,23 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     )
     assert saved["mean_tweedie_deviance"] == pytest.approx(deviance)
     assert "tweedie (power 1.4) deviance" in pred[0].stdout()
+
+
+def test_monotone_constraints_are_the_guests_and_are_parsed(tmp_path):
+    """--monotone-constraints: a host may not pass it; a malformed item is named."""
+    import subprocess
+    import sys
+
+    parties = make_parties(tmp_path / "keys", ["g", "h"])
+    base = [sys.executable, "-m", "unseen", "secureboost", "--parties", str(parties)]
+    base += ["--mode", "plain", "--input", "x.csv", "--output", str(tmp_path / "m")]
+    host = subprocess.run(
+        [*base, "--as", "h", "--monotone-constraints", "a:1"], capture_output=True, text=True
+    )
+    assert host.returncode != 0 and "--monotone-constraints is the guest's" in host.stderr
+    guest = subprocess.run(
+        [*base, "--as", "g", "--label", "y", "--monotone-constraints", "a:1,b:up"],
+        capture_output=True,
+        text=True,
+    )
+    assert guest.returncode != 0 and "'b:up' is not 'feature:1'" in guest.stderr

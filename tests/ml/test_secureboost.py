@@ -452,6 +452,116 @@ def test_a_hosts_max_delta_step_is_checked_against_the_guests_effective_one():
         job("count:poisson")
 
 
+#: falling in guest features 1 and 7 (mean texture, concave points) and in the host's 12
+#: and 13 (joined 22, 23: worst perimeter, area); rising in the host's 9 (joined 19)
+MONOTONE = {"x1": -1, "x7": -1, "host1:x12": -1, "host1:x13": -1, "host1:x9": 1}
+MONOTONE_JOINED = {1: -1, 7: -1, 22: -1, 23: -1, 19: 1}
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {}),
+        ("plain", {"reg_alpha": 0.5, "max_delta_step": 0.8, "subsample": 0.8}),
+        ("ss-dealer", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+        ("he-hidden", {"he_options": {"scheme": "ou"}}),
+    ],
+)
+def test_monotone_constraints_are_xgboosts(mode, extra):
+    """Monotone constraints on the guest's and the host's features (named by the guest):
+    the model equals XGBoost's with the same monotone_constraints on the same bins (a
+    bin's index rises with the value, so the directions carry over), far from the
+    unconstrained one."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    trees = 3 if mode.startswith("he") else 6
+    params = dict(BREAST, n_estimators=trees, **extra)
+    if "subsample" in extra:  # the same rows in both: every tree's sample drawn alike
+        params.pop("subsample")
+    p, models = fit_jointly(
+        mode,
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        monotone_constraints=MONOTONE,
+        **params,
+    )
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    signs = np.zeros(30, dtype=int)
+    for f, sign in MONOTONE_JOINED.items():
+        signs[f] = sign
+    reference["monotone_constraints"] = "(" + ",".join(map(str, signs)) + ")"
+    reference.update({k: v for k, v in extra.items() if k in ("reg_alpha", "max_delta_step")})
+    theirs = xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees)
+    np.testing.assert_allclose(p, theirs.predict(xgb.DMatrix(bte)), atol=1e-5)
+    del reference["monotone_constraints"]
+    free = xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees).predict(xgb.DMatrix(bte))
+    assert np.abs(p - free).max() > 0.05  # the constraints bind
+    assert models["guest"].model_.monotone_constraints == MONOTONE
+
+
+def test_monotone_scores_rise_and_fall_with_their_features(tmp_path):
+    """Every test row, one constrained feature swept over its range with the rest
+    fixed: the score never falls for a rising feature, never rises for a falling one
+    (the guest's and the host's); the constraints survive saving and cloning."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    rows = Xte[:12]
+    sweeps = []
+    for f in MONOTONE_JOINED:
+        grid = np.linspace(Xtr[:, f].min() - 0.1, Xtr[:, f].max() + 0.1, 25)
+        block = np.repeat(rows, grid.size, axis=0)
+        block[:, f] = np.tile(grid, rows.shape[0])
+        sweeps.append(block)
+    test = np.concatenate(sweeps)
+    params = dict(BREAST, n_estimators=8, monotone_constraints=MONOTONE)
+    p, models = fit_jointly(
+        "plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [test[:, :10], test[:, 10:]], **params
+    )
+    curves = p.reshape(len(MONOTONE_JOINED), rows.shape[0], 25)
+    moved = 0
+    for curve, sign in zip(curves, MONOTONE_JOINED.values(), strict=True):
+        steps = np.diff(curve, axis=1) * sign
+        assert steps.min() >= -1e-12  # never against its direction
+        moved += steps.max() > 1e-3
+    assert moved >= 3  # and features the trees split on do move the score
+    guest = models["guest"]
+    assert guest.get_params()["monotone_constraints"] == MONOTONE
+    guest.save(tmp_path / "g")
+    assert SecureBoostClassifier.load(tmp_path / "g").monotone_constraints == MONOTONE
+    copy = type(guest)(**guest.get_params())
+    assert copy.monotone_constraints == MONOTONE
+
+
+def test_monotone_constraints_are_checked():
+    from unseen.ml.sbt_protocol import monotone_signs
+
+    signs = monotone_signs({"a": 1, "h:c": -1}, ["a", "b"], {"h": ["c", "d"]})
+    assert signs[""].tolist() == [1, 0] and signs["h"].tolist() == [-1, 0]
+    with pytest.raises(ConfigError, match="names 'c', which is no feature.*'host:feature'"):
+        monotone_signs({"c": 1}, ["a", "b"], {"h": ["c", "d"]})
+    with pytest.raises(ConfigError, match="'a' must be -1, 0 or 1, not 2"):
+        monotone_signs({"a": 2}, ["a", "b"], {})
+    with pytest.raises(ConfigError, match="dict of feature name"):
+        SecureBoostClassifier(monotone_constraints=(1, 0, -1))
+    Xtr, Xte, ytr, _ = breast_cancer()
+    with pytest.raises(ConfigError, match="'x99', which is no feature"):
+        fit_jointly(
+            "plain",
+            [Xtr[:, :10], Xtr[:, 10:]],
+            ytr,
+            [Xte[:, :10], Xte[:, 10:]],
+            monotone_constraints={"x99": 1},
+            **dict(BREAST, n_estimators=1),
+        )
+
+
 def test_missing_values_go_to_the_better_side():
     rng = np.random.default_rng(3)
     n = 600

@@ -133,6 +133,14 @@ HYPER = (
     help="Guest: a column of row weights (non-negative; not a feature) [default: none].",
 )
 @click.option(
+    "--monotone-constraints",
+    "monotone",
+    default=None,
+    help="Guest: features whose effect must only rise (1) or fall (-1), by name, "
+    "comma-separated; a host's as host:feature, e.g. 'income:1,telecom:overdue:-1' "
+    "[default: none].",
+)
+@click.option(
     "--random-state", type=int, default=None, help="Seed of the row and feature sampling."
 )
 @click.option(
@@ -185,6 +193,7 @@ def secureboost(
     he_scheme: str,
     workers: int | None,
     weight_column: str | None,
+    monotone: str | None,
     init_model: Path | None,
     **flags: Any,
 ) -> None:
@@ -232,6 +241,9 @@ def secureboost(
         fail(f"[{me}] --init-model is a data party's: the dealer holds no part of a model")
     if weight_column is not None and label is None:
         fail(f"[{me}] --weight is the guest's: only the party with --label weighs rows")
+    if monotone is not None and label is None:
+        fail(f"[{me}] --monotone-constraints is the guest's: it chooses every split")
+    constraints = parse_monotone(monotone, me) if monotone is not None else None
     if workers is not None:
         parallel.set_default_jobs(workers)
     ids = split_columns(id_columns)
@@ -290,6 +302,7 @@ def secureboost(
             roles=roles,
             sample_weight=None if table is None else table.w,
             init_model=init,
+            monotone_constraints=constraints,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model
@@ -352,3 +365,18 @@ def secureboost(
             )
             for name, gain in top:
                 click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")
+
+
+def parse_monotone(text: str, me: str) -> dict[str, int]:
+    """``'income:1,telecom:overdue:-1'`` as ``{"income": 1, "telecom:overdue": -1}``
+    (the direction after the last colon); exits naming a malformed item."""
+    out: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        name, _, sign = item.rpartition(":")
+        if not name or sign.strip() not in ("1", "-1", "+1", "0"):
+            fail(
+                f"[{me}] --monotone-constraints: {item!r} is not 'feature:1' or 'feature:-1' "
+                "(a host's feature as host:feature:1)"
+            )
+        out[name.strip()] = int(sign)
+    return out

@@ -521,6 +521,30 @@ def _score(
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _bounded_weight(
+    g: float, h: float, lam: float, alpha: float, step: float, min_h: float, lo: float, hi: float
+) -> float:  # pragma: no cover
+    """XGBoost's leaf weight under monotone constraints: ``-T(G) / (H + lambda)`` (0 where
+    ``H < min_child_weight`` or ``H <= 0``), clipped to the maximum step, then to the
+    node's bounds ``[lo, hi]`` (SplitRule.weight)."""
+    w = 0.0
+    if h >= min_h and h > 0:
+        t = g if alpha == 0 else (g - alpha if g > alpha else (g + alpha if g < -alpha else 0.0))
+        w = -t / (h + lam)
+        if step != 0:
+            w = min(max(w, -step), step)
+    return min(max(w, lo), hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _given_weight(g: float, h: float, lam: float, w: float) -> float:  # pragma: no cover
+    """``-(2 G w + (H + lambda) w^2)``: the loss reduction at weight ``w`` (0 where ``H <= 0``)."""
+    if h <= 0:
+        return 0.0
+    return -(2.0 * g * w + (h + lam) * w * w)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _split_gain(
     gl: float,
     hl: float,
@@ -541,6 +565,35 @@ def _split_gain(
     return -np.inf
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _monotone_gain(
+    gl: float,
+    hl: float,
+    tg: float,
+    th: float,
+    parent: float,
+    lam: float,
+    alpha: float,
+    step: float,
+    min_h: float,
+    lo: float,
+    hi: float,
+    sign: int,
+) -> float:  # pragma: no cover
+    """:func:`_split_gain` under monotone constraints (XGBoost's CalcSplitGain): both
+    children's weights clipped to the node's bounds ``[lo, hi]``, the gain at those
+    weights, and ``-inf`` where the feature's direction ``sign`` (+1 rising, -1 falling)
+    is broken (left weight above the right one for +1, below it for -1)."""
+    gr, hr = tg - gl, th - hl
+    if hl >= min_h and hr >= min_h:
+        wl = _bounded_weight(gl, hl, lam, alpha, step, min_h, lo, hi)
+        wr = _bounded_weight(gr, hr, lam, alpha, step, min_h, lo, hi)
+        if (sign > 0 and wl > wr) or (sign < 0 and wl < wr):
+            return -np.inf
+        return _given_weight(gl, hl, lam, wl) + _given_weight(gr, hr, lam, wr) - parent
+    return -np.inf
+
+
 @njit(cache=True, nogil=True)
 def best_splits(
     hist_g: np.ndarray,
@@ -553,13 +606,20 @@ def best_splits(
     max_delta_step: float,
     min_child_weight: float,
     tie: float,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    monotone: np.ndarray,
+    constrained: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """:func:`unseen.ml.sbt_tree.find_splits` for ``K`` nodes: gain, feature, bin, default left.
 
     The same arithmetic in the same order (so the same gains to the last bit):
     left sums accumulate bin by bin; missing values (the last bin) go right
     first, left where strictly better; the first (feature, bin) within ``tie``
-    (relative) of the node's best gain wins.
+    (relative) of the node's best gain wins. ``constrained`` (some feature has a
+    monotone constraint): as XGBoost then, every gain is taken at the children's
+    weights clipped to the node's bounds ``lower[k], upper[k]`` and a split against
+    its feature's direction ``monotone[f]`` is no candidate (:func:`_monotone_gain`).
     """
     k_count, f_count, width = hist_g.shape
     values = width - 1
@@ -572,8 +632,14 @@ def best_splits(
     left_wins = np.zeros(f_count * values, dtype=np.bool_)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
-        parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_h)
+        lo, hi = lower[k], upper[k]
+        if constrained:
+            w = _bounded_weight(tg, th, reg_lambda, reg_alpha, max_delta_step, min_h, lo, hi)
+            parent = _given_weight(tg, th, reg_lambda, w)
+        else:
+            parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_h)
         for f in range(f_count):
+            sign = monotone[f]
             gm, hm = hist_g[k, f, values], hist_h[k, f, values]
             has_missing = hm > 0
             gl = 0.0
@@ -583,12 +649,42 @@ def best_splits(
                 hl += hist_h[k, f, j]
                 cut = j < n_bins[f] - 1
                 right = -np.inf  # missing values right
-                if cut or (j == n_bins[f] - 1 and has_missing):
+                if constrained and (cut or (j == n_bins[f] - 1 and has_missing)):
+                    right = _monotone_gain(
+                        gl,
+                        hl,
+                        tg,
+                        th,
+                        parent,
+                        reg_lambda,
+                        reg_alpha,
+                        max_delta_step,
+                        min_h,
+                        lo,
+                        hi,
+                        sign,
+                    )
+                elif cut or (j == n_bins[f] - 1 and has_missing):
                     right = _split_gain(
                         gl, hl, tg, th, parent, reg_lambda, reg_alpha, max_delta_step, min_h
                     )
                 left = -np.inf  # missing values left
-                if cut:
+                if constrained and cut:
+                    left = _monotone_gain(
+                        gl + gm,
+                        hl + hm,
+                        tg,
+                        th,
+                        parent,
+                        reg_lambda,
+                        reg_alpha,
+                        max_delta_step,
+                        min_h,
+                        lo,
+                        hi,
+                        sign,
+                    )
+                elif cut:
                     left = _split_gain(
                         gl + gm,
                         hl + hm,
@@ -723,7 +819,24 @@ def _warm_nodes() -> None:
 def _warm_splits() -> None:
     hist = np.zeros((1, 1, 2))
     ones = np.ones(1, dtype=np.int64)
-    best_splits(hist, hist, np.zeros(1), np.zeros(1), ones, 1.0, 0.0, 0.0, 1.0, 1e-9)
+    free = np.zeros(1, dtype=np.int8)
+    for constrained in (False, True):
+        best_splits(
+            hist,
+            hist,
+            np.zeros(1),
+            np.zeros(1),
+            ones,
+            1.0,
+            0.0,
+            0.0,
+            1.0,
+            1e-9,
+            np.full(1, -np.inf),
+            np.full(1, np.inf),
+            free,
+            constrained,
+        )
 
 
 def _warm_routing() -> None:

@@ -75,9 +75,11 @@ from unseen.ml.sbt_tree import (
     BestSplits,
     Histograms,
     LocalSplits,
+    Monotone,
     SplitRule,
     TreeLayout,
     base_margin,
+    child_bounds,
     eval_loss,
     find_splits,
     goes_left,
@@ -276,14 +278,39 @@ def _best_among(
     n_bins: np.ndarray,
     rule: SplitRule,
     cols: np.ndarray | None,
+    monotone: Monotone | None = None,
 ) -> BestSplits:
     """The nodes' best splits over a party's features ``cols`` (local indices; ``None``:
-    all of them), in their order (ties as XGBoost); features as the party's indices."""
+    all of them), in their order (ties as XGBoost); features as the party's indices.
+    ``monotone``: the nodes' bounds and all the party's features' directions."""
     if cols is None:
-        return find_splits(hg, hh, tg, th, n_bins, rule)
-    best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[cols], rule)
+        return find_splits(hg, hh, tg, th, n_bins, rule, monotone)
+    if monotone is not None:
+        monotone = Monotone(monotone.bounds, monotone.signs[cols])
+    best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[cols], rule, monotone)
     best.feature = cols[best.feature] if cols.size else best.feature
     return best
+
+
+def monotone_signs(
+    constraints: dict[str, int], features: list[str], host_features: dict[str, list[str]]
+) -> dict[str, np.ndarray]:
+    """Per party (``""``: the guest), each feature's monotone direction (int8: +1 rising,
+    -1 falling, 0 free) from constraints by name (a host's as ``"host:feature"``)."""
+    names = {"": features, **{h: [f"{h}:{f}" for f in fs] for h, fs in host_features.items()}}
+    known = {name: (party, i) for party, fs in names.items() for i, name in enumerate(fs)}
+    signs = {party: np.zeros(len(fs), dtype=np.int8) for party, fs in names.items()}
+    for name, sign in constraints.items():
+        if name not in known:
+            raise ConfigError(
+                f"monotone_constraints names {name!r}, which is no feature (the guest's "
+                f"by name, a host's as 'host:feature': {', '.join(list(known)[:8])}, ...)"
+            )
+        if sign not in (-1, 0, 1):
+            raise ConfigError(f"monotone_constraints: {name!r} must be -1, 0 or 1, not {sign!r}")
+        party, i = known[name]
+        signs[party][i] = sign
+    return signs
 
 
 def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
@@ -763,7 +790,10 @@ class Guest:
         eval_set: tuple[np.ndarray, np.ndarray] | None = None,
         *,
         weights: np.ndarray | None = None,
+        monotone: dict[str, int] | None = None,
     ) -> None:
+        """``monotone``: XGBoost's ``monotone_constraints`` by feature name (a host's
+        as ``"host:feature"``): +1 rising, -1 falling."""
         self.ctx, self.y, self.p = ctx, y, params
         self.weights = weights  # the rows' weights (None: 1 each)
         # what scales each row's g and h: its weight and, for positive rows,
@@ -784,6 +814,11 @@ class Guest:
         self.bins = self.binner.transform(X)
         self.width = self.binner.width
         self.sampler = RowSampler(params.random_state)  # secret in he-hidden
+        # monotone constraints per party's feature (+1 rising, -1 falling, 0 free)
+        self.signs = monotone_signs(monotone or {}, features, host_features)
+        self.constrained = any(bool(v.any()) for v in self.signs.values())
+        self._bounds: dict[int, tuple[float, float]] = {}  # the tree's nodes' weight bounds
+        self._split_sign: dict[int, int] = {}  # per split node, its feature's sign
         self.feature_sampler = feature_sampler(params.random_state)
         self.node_sampler = feature_sampler(params.random_state, 2)
         # per party, the local indices of the features this tree may split on (None: all)
@@ -908,6 +943,7 @@ class Guest:
         own_sums = Histograms(own_bins, self.width, g, h)
         layout, splits = TreeLayout(), LocalSplits()
         self._nodes = {}
+        self._bounds, self._split_sign = {0: (-np.inf, np.inf)}, {}
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
         parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
@@ -916,6 +952,7 @@ class Guest:
             node_rows = node_of[rows] if sampled else node_of
             # each node's rows and sums of g, h: the subtraction's choice, the splits' totals
             counts, total_g, total_h = kernels.node_totals(node_rows, g, h, layout.n_nodes)
+            self._bound_children(layout, total_g, total_h)
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 for host in self.hosts:  # a host routes the rows of its own and our splits
                     if depth and not hidden and self._needs_instance_space(host):
@@ -959,7 +996,12 @@ class Guest:
         _, tg, th = kernels.node_totals(node_rows, g, h, layout.n_nodes)
         values = np.full(layout.n_nodes, np.nan)
         leaves = layout.leaves()
-        values[leaves] = p.learning_rate * self.rule.weight(tg[leaves], th[leaves])
+        bounds = None
+        if self.constrained:  # the leaves' weights within their bounds
+            self._bound_children(layout, tg, th)
+            lower, upper = zip(*(self._bounds[v] for v in leaves.tolist()), strict=True)
+            bounds = (np.array(lower), np.array(upper))
+        values[leaves] = p.learning_rate * self.rule.weight(tg[leaves], th[leaves], bounds)
         trees.layouts.append(layout)
         trees.splits.append(splits)
         trees.values.append(values)
@@ -971,6 +1013,22 @@ class Guest:
         trees.records.append(records)
         self.exchange.end_tree(t)
         return values[node_of]
+
+    def _bound_children(self, layout: TreeLayout, tg: np.ndarray, th: np.ndarray) -> None:
+        """Monotone constraints: the weight bounds of the children of the last depth's
+        splits (XGBoost's TreeEvaluator.AddSplit), from the children's sums of g and h
+        (``tg``, ``th``: per node, over the rows now in it) and the parent's bounds."""
+        if not self.constrained:
+            return
+        for v, sign in self._split_sign.items():
+            left, right = layout.left[v], layout.right[v]
+            if left in self._bounds:
+                continue
+            bounds = self._bounds[v]
+            box = (np.array([bounds[0]]), np.array([bounds[1]]))
+            wl = float(self.rule.weight(tg[left], th[left], box)[0])
+            wr = float(self.rule.weight(tg[right], th[right], box)[0])
+            self._bounds[left], self._bounds[right] = child_bounds(bounds, sign, wl, wr)
 
     def _all_histograms(
         self,
@@ -1036,12 +1094,24 @@ class Guest:
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
         per_node = self.node_columns(len(frontier))
+        bounds = None
+        if self.constrained:  # monotone constraints: each node's bounds on its weights
+            lower, upper = zip(*(self._bounds[v] for v in frontier), strict=True)
+            bounds = (np.array(lower), np.array(upper))
+
+        def monotone(party: str, j: int | None = None) -> Monotone | None:
+            if bounds is None:
+                return None
+            at = slice(None) if j is None else slice(j, j + 1)
+            return Monotone((bounds[0][at], bounds[1][at]), self.signs[party])
+
         for party in parties:
             hg = np.stack([hist[v][party][0] for v in frontier])
             hh = np.stack([hist[v][party][1] for v in frontier])
             if per_node is None:
-                cols = self.columns.get(party)
-                candidates.append(_best_among(hg, hh, tg, th, n_bins[party], self.rule, cols))
+                cols, rule = self.columns.get(party), self.rule
+                best = _best_among(hg, hh, tg, th, n_bins[party], rule, cols, monotone(party))
+                candidates.append(best)
                 continue
             # colsample_bylevel / bynode: node by node, among the node's sample
             each = [
@@ -1053,6 +1123,7 @@ class Guest:
                     n_bins[party],
                     self.rule,
                     per_node[j][party],
+                    monotone(party, j),
                 )
                 for j in range(len(frontier))
             ]
@@ -1077,6 +1148,8 @@ class Guest:
                 continue
             children[v] = layout.split(v, int(owner[j]))
             party, f = parties[owner[j]], int(best.feature[j])
+            if self.constrained:  # its children's bounds follow from the feature's sign
+                self._split_sign[v] = int(self.signs[party][f])
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
             record = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
             record[0] += 1

@@ -211,14 +211,22 @@ class SplitRule:
         w = self.weight(g, h)
         return np.where(ok, -(2.0 * g * w + (h + self.reg_lambda) * w * w), 0.0)
 
-    def weight(self, g: np.ndarray | float, h: np.ndarray | float) -> np.ndarray:
+    def weight(
+        self,
+        g: np.ndarray | float,
+        h: np.ndarray | float,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """The optimal leaf weight ``-T(G) / (H + lambda)`` (0 where ``H < min_child_weight``),
-        clipped to ``[-max_delta_step, max_delta_step]`` where that is set."""
+        clipped to ``[-max_delta_step, max_delta_step]`` where that is set, then to the
+        nodes' ``bounds`` (lower, upper) of monotone constraints where given."""
         g, h = np.asarray(g, dtype=np.float64), np.asarray(h, dtype=np.float64)
         ok = (h >= self.min_child_weight) & (h > 0)
         w = np.where(ok, -self._l1(g) / np.where(ok, h + self.reg_lambda, 1.0), 0.0)
         if self.max_delta_step:
             w = np.clip(w, -self.max_delta_step, self.max_delta_step)
+        if bounds is not None:
+            w = np.minimum(np.maximum(w, bounds[0]), bounds[1])
         return w
 
 
@@ -257,6 +265,7 @@ def find_splits(
     total_h: np.ndarray,
     n_bins: np.ndarray,
     rule: SplitRule,
+    monotone: Monotone | None = None,
 ) -> BestSplits:
     """The best split per node from histograms of shape ``(K, F, W)``.
 
@@ -265,11 +274,18 @@ def find_splits(
     Candidates: a cut after bin ``j`` for ``j < n_bins[f] - 1``, with missing
     values right (forward enumeration) or left (backward, kept where strictly
     better); with missing values, also "every value left, missing right". A
-    compiled loop (:func:`unseen.ml.sbt_kernels.best_splits`).
+    compiled loop (:func:`unseen.ml.sbt_kernels.best_splits`). ``monotone``: the
+    nodes' bounds and the features' directions where the model has monotone
+    constraints (XGBoost's ``monotone_constraints``).
     """
     k, f, _ = hist_g.shape
     if k == 0 or f == 0:
         return BestSplits.none(k)
+    if monotone is None:
+        lower, upper = np.full(k, -np.inf), np.full(k, np.inf)
+        signs, constrained = np.zeros(f, dtype=np.int8), False
+    else:
+        lower, upper, signs, constrained = *monotone.bounds, monotone.signs, True
     gain, feature, cut, dleft = kernels.best_splits(
         np.ascontiguousarray(hist_g, dtype=np.float64),
         np.ascontiguousarray(hist_h, dtype=np.float64),
@@ -281,8 +297,38 @@ def find_splits(
         float(rule.max_delta_step),
         float(rule.min_child_weight),
         TIE,
+        np.asarray(lower, dtype=np.float64),
+        np.asarray(upper, dtype=np.float64),
+        np.asarray(signs, dtype=np.int8),
+        constrained,
     )
     return BestSplits(gain, feature, cut, dleft)
+
+
+@dataclass
+class Monotone:
+    """Monotone constraints in one split search: the nodes' weight ``bounds`` (lower,
+    upper: ``(K,)`` each) and the features' ``signs`` (``(F,)``: +1 rising, -1 falling,
+    0 free)."""
+
+    bounds: tuple[np.ndarray, np.ndarray]
+    signs: np.ndarray
+
+
+def child_bounds(
+    bounds: tuple[float, float], sign: int, left_weight: float, right_weight: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """XGBoost's bounds of a split's children (TreeEvaluator.AddSplit): the parent's,
+    and for a constrained feature split at ``mid``, the mean of the children's weights
+    (clipped to the parent's bounds): a rising feature caps the left child's weights
+    at ``mid`` and floors the right child's there; a falling one the other way."""
+    lo, hi = bounds
+    mid = (left_weight + right_weight) / 2
+    if sign > 0:
+        return (lo, mid), (mid, hi)
+    if sign < 0:
+        return (mid, hi), (lo, mid)
+    return (lo, hi), (lo, hi)
 
 
 def merge_best(candidates: list[BestSplits]) -> tuple[np.ndarray, BestSplits]:

@@ -175,6 +175,8 @@ class PartyModel:
     tree_seconds: list[float] = field(default_factory=list)  # guest: wall time of each tree
     # guest, when trained by SecureBoostClassifier: the labels of classes 0, 1, ...
     classes: list[Any] | None = None
+    # guest: the monotone constraints it trained with, by feature name (a host's "host:f")
+    monotone_constraints: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_trees(self) -> int:
@@ -337,6 +339,7 @@ class PartyModel:
                 "validation_history": self.history,
                 "tree_seconds": self.tree_seconds,
                 **({"classes": self.classes} if self.classes is not None else {}),
+                "monotone_constraints": self.monotone_constraints,
             }
         return save_model_part(directory, meta, arrays)
 
@@ -403,6 +406,9 @@ class PartyModel:
                 model_id=str(meta.get("model_id", "")),
                 label=meta.get("label"),
                 classes=list(meta["classes"]) if "classes" in meta else None,
+                monotone_constraints={
+                    str(k): int(v) for k, v in meta.get("monotone_constraints", {}).items()
+                },
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
@@ -677,6 +683,7 @@ def train(
     roles: Roles | None = None,
     sample_weight: Any = None,
     init_model: PartyModel | None = None,
+    monotone_constraints: dict[str, int] | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -691,6 +698,8 @@ def train(
     ``init_model``: this party's part of a model to continue (XGBoost's ``xgb_model``):
     every data party gives its part of the same model, and the new trees are added to
     it (``n_estimators`` more rounds), starting from its margins on the rows.
+    ``monotone_constraints``: the guest's (XGBoost's, by feature name; a host's feature
+    as ``"host:feature"``): +1 rising, -1 falling; never sent.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -742,6 +751,7 @@ def train(
             sample_weight,
             init_model,
             label,
+            monotone_constraints,
         )
         model.label = label
         return model
@@ -763,6 +773,7 @@ def _train_guest(
     sample_weight: Any = None,
     init: PartyModel | None = None,
     label: str | None = None,
+    monotone: dict[str, int] | None = None,
 ) -> PartyModel:
     y = check_label(
         y, params.objective, X.shape[0], num_class=params.num_class, file=file, column=label
@@ -857,6 +868,7 @@ def _train_guest(
         exchange,
         None if X_eval is None or y_eval is None else (X_eval, y_eval),
         weights=weights,
+        monotone=monotone,
     )
     result = guest.fit(start)
     model = PartyModel(
@@ -875,6 +887,7 @@ def _train_guest(
         history=result.history,
         model_id=model_id,
         tree_seconds=result.tree_seconds,
+        monotone_constraints=dict(monotone or {}),
     )
     return model if init is None else _continued(init, model)
 
@@ -1230,6 +1243,7 @@ class _SecureBoost:
         goss: tuple[float, float] | None = None,
         random_state: int | None = None,
         tweedie_variance_power: float = 1.5,
+        monotone_constraints: dict[str, int] | None = None,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
@@ -1263,6 +1277,12 @@ class _SecureBoost:
         )
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        if monotone_constraints is not None and not isinstance(monotone_constraints, dict):
+            raise ConfigError(
+                "monotone_constraints is a dict of feature name to +1 (rising) or -1 "
+                "(falling); a host's feature as 'host:feature'"
+            )
+        self.monotone_constraints = monotone_constraints
         self.mode = mode
         self.he_options = he_options
         self.model_: PartyModel | None = None
@@ -1276,7 +1296,12 @@ class _SecureBoost:
         del params["num_class"]  # the label's
         if len(self.objectives) == 1:  # the class's
             del params["objective"]
-        return {**params, "mode": self.mode, "he_options": self.he_options}
+        return {
+            **params,
+            "monotone_constraints": self.monotone_constraints,
+            "mode": self.mode,
+            "he_options": self.he_options,
+        }
 
     def set_params(self, **params: Any) -> _SecureBoost:
         """Change constructor arguments, checked as the constructor checks them; a fitted
@@ -1288,6 +1313,7 @@ class _SecureBoost:
             )
         checked = type(self)(**{**self.get_params(), **params})  # raises before any change
         self.params, self.mode, self.he_options = checked.params, checked.mode, checked.he_options
+        self.monotone_constraints = checked.monotone_constraints
         return self
 
     def __repr__(self) -> str:
@@ -1340,6 +1366,7 @@ class _SecureBoost:
             he_options=self.he_options,
             sample_weight=sample_weight,
             init_model=init,
+            monotone_constraints=self.monotone_constraints if y is not None else None,
         )
         return self
 
@@ -1375,7 +1402,8 @@ class _SecureBoost:
         del params["num_class"]
         if len(cls.objectives) == 1:
             del params["objective"]
-        est = cls(mode=part.mode, **params)
+        monotone = part.monotone_constraints or None
+        est = cls(mode=part.mode, monotone_constraints=monotone, **params)
         est.model_ = part
         return est
 
