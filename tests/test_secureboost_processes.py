@@ -212,6 +212,42 @@ def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 
+def _write_split(tmp_path, guest, host, n_train):
+    """The guest's and host's tables as CSV files, the first ``n_train`` rows for
+    training: ``files[party, "train" or "test"]``, party g or h."""
+    files = {}
+    for tag, rows in (("train", slice(0, n_train)), ("test", slice(n_train, None))):
+        for name, frame in (("g", guest), ("h", host)):
+            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
+            frame[rows].to_csv(files[name, tag], index=False)
+    return files
+
+
+def _train_g_h(tmp_path, common, guest_input, host_input, label, dealer=False):
+    """`unseen secureboost` at g (with ``label``) and h (and a dealer): models gm and
+    hm under tmp_path; the finished processes."""
+    procs = [
+        start_party(
+            "g",
+            ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
+            + ["--id", "id", "--label", label, "--output", str(tmp_path / "gm")],
+            tmp_path / "logs",
+        ),
+        start_party(
+            "h",
+            ["secureboost", "--as", "h", *common, "--input", str(host_input)]
+            + ["--id", "id", "--output", str(tmp_path / "hm")],
+            tmp_path / "logs",
+        ),
+    ]
+    if dealer:
+        procs.append(
+            start_party("dealer", ["secureboost", "--as", "dealer", *common], tmp_path / "logs")
+        )
+    wait_all(procs, 180)
+    return procs
+
+
 def _predict_g_h(tmp_path, parties, files):
     """`unseen predict` at parties g (learns the scores: tmp_path/scores.csv) and h, with
     their models gm and hm, on files[g/h, "test"]; both finished and succeeded."""
@@ -244,11 +280,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     guest["w"] = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))  # row weights
     host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
     host.insert(0, "id", ids)
-    files = {}
-    for tag, rows in (("train", slice(0, 350)), ("test", slice(350, None))):
-        for name, frame in (("g", guest), ("h", host)):
-            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
-            frame[rows].to_csv(files[name, tag], index=False)
+    files = _write_split(tmp_path, guest, host, 350)
     parties = make_parties(tmp_path / "keys", ["g", "h"])
     common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
     common += ["--objective", "reg:squarederror", "--n-estimators", "5", "--max-depth", "3"]
@@ -327,11 +359,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     guest["kind"] = y
     host = pd.DataFrame(x[:, 5:], columns=[f"h{i}" for i in range(8)])
     host.insert(0, "id", ids)
-    files = {}
-    for tag, rows in (("train", slice(0, 130)), ("test", slice(130, None))):
-        for name, frame in (("g", guest), ("h", host)):
-            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
-            frame[rows].to_csv(files[name, tag], index=False)
+    files = _write_split(tmp_path, guest, host, 130)
     bad = pd.read_csv(files["g", "train"])
     bad.loc[6, "kind"] = 3
     bad.to_csv(tmp_path / "g_bad.csv", index=False)
@@ -341,23 +369,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     common += ["--n-estimators", "4", "--max-depth", "3"]
 
     def train(guest_input):
-        procs = [
-            start_party(
-                "g",
-                ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
-                + ["--id", "id", "--label", "kind", "--output", str(tmp_path / "gm")],
-                tmp_path / "logs",
-            ),
-            start_party(
-                "h",
-                ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
-                + ["--id", "id", "--output", str(tmp_path / "hm")],
-                tmp_path / "logs",
-            ),
-            start_party("dealer", ["secureboost", "--as", "dealer", *common], tmp_path / "logs"),
-        ]
-        wait_all(procs, 180)
-        return procs
+        return _train_g_h(tmp_path, common, guest_input, files["h", "train"], "kind", dealer=True)
 
     procs = train(tmp_path / "g_bad.csv")
     assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
@@ -402,11 +414,7 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     guest["claims"] = y
     host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
     host.insert(0, "id", ids)
-    files = {}
-    for tag, rows in (("train", slice(0, 340)), ("test", slice(340, None))):
-        for name, frame in (("g", guest), ("h", host)):
-            files[name, tag] = tmp_path / f"{name}_{tag}.csv"
-            frame[rows].to_csv(files[name, tag], index=False)
+    files = _write_split(tmp_path, guest, host, 340)
     bad = pd.read_csv(files["g", "train"])
     bad.loc[6, "claims"] = -5.0
     bad.to_csv(tmp_path / "g_bad.csv", index=False)
@@ -416,22 +424,7 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     common += ["--n-estimators", "5", "--max-depth", "3"]
 
     def train(guest_input):
-        procs = [
-            start_party(
-                "g",
-                ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
-                + ["--id", "id", "--label", "claims", "--output", str(tmp_path / "gm")],
-                tmp_path / "logs",
-            ),
-            start_party(
-                "h",
-                ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
-                + ["--id", "id", "--output", str(tmp_path / "hm")],
-                tmp_path / "logs",
-            ),
-        ]
-        wait_all(procs, 120)
-        return procs
+        return _train_g_h(tmp_path, common, guest_input, files["h", "train"], "claims")
 
     procs = train(tmp_path / "g_bad.csv")
     assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]

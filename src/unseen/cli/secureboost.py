@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from unseen.cli.common import fail, party_options, run_party, split_columns, training_options
+from unseen.ml.objectives import OBJECTIVES
 
 # flag name -> BoostParams field, for the hyper-parameters every party may pass
 HYPER = (
@@ -46,16 +47,7 @@ HYPER = (
 )
 @click.option(
     "--objective",
-    type=click.Choice(
-        [
-            "binary:logistic",
-            "reg:squarederror",
-            "multi:softprob",
-            "count:poisson",
-            "reg:gamma",
-            "reg:tweedie",
-        ]
-    ),
+    type=click.Choice(OBJECTIVES),
     default=None,
     help="multi:softprob: several classes, labels 0 .. K-1, give --num-class; "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "

@@ -47,8 +47,8 @@ from gmpy2 import mpz
 from unseen.crypto import parallel
 from unseen.crypto.he import HEPrivateKey, HEPublicKey, object_array
 from unseen.crypto.packing import SlotLayout, pack_ciphertexts
+from unseen.ml.objectives import BOUNDED
 from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
-from unseen.ml.sbt_tree import BOUNDED
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 

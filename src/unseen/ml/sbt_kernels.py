@@ -594,6 +594,28 @@ def _monotone_gain(
     return -np.inf
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _candidate_gain(
+    gl: float,
+    hl: float,
+    tg: float,
+    th: float,
+    parent: float,
+    lam: float,
+    alpha: float,
+    step: float,
+    min_h: float,
+    lo: float,
+    hi: float,
+    sign: int,
+    constrained: bool,
+) -> float:  # pragma: no cover
+    """:func:`_monotone_gain` where the model has monotone constraints, else :func:`_split_gain`."""
+    if constrained:
+        return _monotone_gain(gl, hl, tg, th, parent, lam, alpha, step, min_h, lo, hi, sign)
+    return _split_gain(gl, hl, tg, th, parent, lam, alpha, step, min_h)
+
+
 @njit(cache=True, nogil=True)
 def best_splits(
     hist_g: np.ndarray,
@@ -649,8 +671,8 @@ def best_splits(
                 hl += hist_h[k, f, j]
                 cut = j < n_bins[f] - 1
                 right = -np.inf  # missing values right
-                if constrained and (cut or (j == n_bins[f] - 1 and has_missing)):
-                    right = _monotone_gain(
+                if cut or (j == n_bins[f] - 1 and has_missing):
+                    right = _candidate_gain(
                         gl,
                         hl,
                         tg,
@@ -663,14 +685,11 @@ def best_splits(
                         lo,
                         hi,
                         sign,
-                    )
-                elif cut or (j == n_bins[f] - 1 and has_missing):
-                    right = _split_gain(
-                        gl, hl, tg, th, parent, reg_lambda, reg_alpha, max_delta_step, min_h
+                        constrained,
                     )
                 left = -np.inf  # missing values left
-                if constrained and cut:
-                    left = _monotone_gain(
+                if cut:
+                    left = _candidate_gain(
                         gl + gm,
                         hl + hm,
                         tg,
@@ -683,18 +702,7 @@ def best_splits(
                         lo,
                         hi,
                         sign,
-                    )
-                elif cut:
-                    left = _split_gain(
-                        gl + gm,
-                        hl + hm,
-                        tg,
-                        th,
-                        parent,
-                        reg_lambda,
-                        reg_alpha,
-                        max_delta_step,
-                        min_h,
+                        constrained,
                     )
                 at = f * values + j
                 left_wins[at] = left > right and has_missing

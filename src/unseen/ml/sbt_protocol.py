@@ -67,10 +67,9 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
+from unseen.ml.objectives import LOG_LINK, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
-    LOG_LINK,
-    OBJECTIVES,
     POISSON_MAX_DELTA_STEP,
     BestSplits,
     Histograms,

@@ -96,8 +96,8 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
+from unseen.ml.objectives import BOUNDED
 from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
-from unseen.ml.sbt_tree import BOUNDED
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, ProtocolError
 

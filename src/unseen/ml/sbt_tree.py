@@ -29,39 +29,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
+from unseen.ml.objectives import LOG_LINK, OBJECTIVES
 from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
 MIN_GAIN = 1e-6
 
-Objective = Literal[
-    "binary:logistic",
-    "reg:squarederror",
-    "multi:softprob",
-    "count:poisson",
-    "reg:gamma",
-    "reg:tweedie",
-]
-OBJECTIVES: tuple[str, ...] = (
-    "binary:logistic",
-    "reg:squarederror",
-    "multi:softprob",
-    "count:poisson",
-    "reg:gamma",
-    "reg:tweedie",
-)
-#: objectives with a log link: the margin is the log of the predicted mean
-LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
 #: XGBoost's count:poisson keeps its hessian at exp(margin + this), and its leaf weights
 #: within this (its default max_delta_step: 0.7 in single precision)
 POISSON_MAX_DELTA_STEP = float(np.float32(0.7))
-#: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
-BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: the smallest class share the default multi-class base margin takes (XGBoost's, near)
 _MIN_SHARE = 1e-6
 

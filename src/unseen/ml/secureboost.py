@@ -63,6 +63,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
+from unseen.ml.objectives import LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
@@ -82,7 +83,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import LOG_LINK, LocalSplits, TreeLayout, transform
+from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 

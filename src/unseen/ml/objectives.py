@@ -1,0 +1,23 @@
+"""The learning objectives of SecureBoost, as XGBoost names them.
+
+A light module (no numpy), so that the command line can offer the names
+without importing the tree code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Objective = Literal[
+    "binary:logistic",
+    "reg:squarederror",
+    "multi:softprob",
+    "count:poisson",
+    "reg:gamma",
+    "reg:tweedie",
+]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+#: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
+BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
+#: objectives with a log link: the margin is the log of the predicted mean
+LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
