@@ -308,6 +308,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert meta["params"]["colsample_bynode"] == 0.7
     assert meta["params"]["colsample_bylevel"] == 0.9
     assert meta["monotone_constraints"] == {"g0": 1, "h:h2": -1}
+    assert "monotone constraints kept: g0 rising, h:h2 falling" in procs[0].stdout()
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
     # every node as each party sees it: the guest all of them, the host its thresholds
     g_nodes, h_nodes = (pd.read_csv(tmp_path / m / "trees.csv") for m in ("gm", "hm"))

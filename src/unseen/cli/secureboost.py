@@ -344,6 +344,10 @@ def secureboost(
             "alignment, binning, keys)"
         )
     if model.role == "guest":
+        kept = {k: v for k, v in model.monotone_constraints.items() if v}
+        if kept:
+            shown = ", ".join(f"{k} {'rising' if v > 0 else 'falling'}" for k, v in kept.items())
+            click.echo(f"[{me}] monotone constraints kept: {shown}")
         if model.history:
             best = min(model.history)
             click.echo(
