@@ -291,7 +291,8 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
             + ["--id", "id", "--label", "target", "--output", str(tmp_path / "gm")]
             + ["--colsample-bytree", "0.5", "--random-state", "3", "--weight", "w"]
             + ["--colsample-bylevel", "0.9", "--colsample-bynode", "0.7"]
-            + ["--monotone-constraints", "g0:1, h:h2:-1"],
+            + ["--monotone-constraints", "g0:1, h:h2:-1"]
+            + ["--interaction-constraints", "g0,g1,h:h2; g2,h:h0"],
             tmp_path / "logs",
         ),
         start_party(
@@ -308,6 +309,7 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert meta["params"]["colsample_bynode"] == 0.7
     assert meta["params"]["colsample_bylevel"] == 0.9
     assert meta["monotone_constraints"] == {"g0": 1, "h:h2": -1}
+    assert meta["interaction_constraints"] == [["g0", "g1", "h:h2"], ["g2", "h:h0"]]
     assert "monotone constraints kept: g0 rising, h:h2 falling" in procs[0].stdout()
     assert meta["features"] == ["g0", "g1", "g2", "g3"]  # the weight column is no feature
     # every node as each party sees it: the guest all of them, the host its thresholds
@@ -455,8 +457,9 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     assert "tweedie (power 1.4) deviance" in pred[0].stdout()
 
 
-def test_monotone_constraints_are_the_guests_and_are_parsed(tmp_path):
-    """--monotone-constraints: a host may not pass it; a malformed item is named."""
+def test_constraints_are_the_guests_and_are_parsed(tmp_path):
+    """--monotone-constraints and --interaction-constraints: a host may not pass them; a
+    malformed monotone item is named."""
     import subprocess
     import sys
 
@@ -467,6 +470,10 @@ def test_monotone_constraints_are_the_guests_and_are_parsed(tmp_path):
         [*base, "--as", "h", "--monotone-constraints", "a:1"], capture_output=True, text=True
     )
     assert host.returncode != 0 and "--monotone-constraints is the guest's" in host.stderr
+    host = subprocess.run(
+        [*base, "--as", "h", "--interaction-constraints", "a,b"], capture_output=True, text=True
+    )
+    assert host.returncode != 0 and "--interaction-constraints is the guest's" in host.stderr
     guest = subprocess.run(
         [*base, "--as", "g", "--label", "y", "--monotone-constraints", "a:1,b:up"],
         capture_output=True,

@@ -539,6 +539,112 @@ def test_monotone_scores_rise_and_fall_with_their_features(tmp_path):
     assert copy.monotone_constraints == MONOTONE
 
 
+#: groups of features that may interact: two overlapping ones spanning both parties
+INTERACTIONS = [[1, 7, 22], [20, 23, 27, 1]]  # joined indices: the host's start at 10
+
+
+def _named(groups):
+    return [[f"x{i}" if i < 10 else f"host1:x{i - 10}" for i in g] for g in groups]
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {}),
+        ("plain", {"monotone_constraints": {"x1": -1, "host1:x13": -1}}),
+        ("ss-dealer", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+    ],
+)
+def test_interaction_constraints_are_xgboosts(mode, extra):
+    """XGBoost's interaction_constraints across the parties' features (named by the
+    guest): a node may split only on the features of its path and of the groups that
+    hold them all; the model equals XGBoost's with the same groups on the same bins."""
+    import json
+
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    trees = 3 if mode == "he" else 6
+    p, models = fit_jointly(
+        mode,
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        interaction_constraints=_named(INTERACTIONS),
+        **dict(BREAST, n_estimators=trees),
+        **extra,
+    )
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    if "monotone_constraints" in extra:
+        signs = np.zeros(30, dtype=int)
+        signs[[1, 23]] = -1
+        reference["monotone_constraints"] = "(" + ",".join(map(str, signs)) + ")"
+    free = xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees).predict(xgb.DMatrix(bte))
+    reference["interaction_constraints"] = json.dumps(INTERACTIONS)
+    theirs = xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees)
+    np.testing.assert_allclose(p, theirs.predict(xgb.DMatrix(bte)), atol=1e-5)
+    assert np.abs(p - free).max() > 0.05  # the groups bind
+    assert_paths_within(models["guest"].trees_to_dataframe(), INTERACTIONS)
+    assert models["guest"].model_.interaction_constraints == _named(INTERACTIONS)
+
+
+def assert_paths_within(table, groups):
+    """Every root-to-leaf path of the guest's table splits on one feature, or on
+    features of one group only (joined indices, the host's named host1:x..)."""
+    names = {n: i for i, n in enumerate(_named([range(30)])[0])}
+    for t in table["Tree"].unique():
+        nodes = table[table["Tree"] == t].set_index("Node")
+        for leaf in nodes.index[nodes["Feature"] == "Leaf"]:
+            path, v = set(), leaf
+            while v != 0:
+                v = next(
+                    u for u in nodes.index if f"{t}-{v}" in (nodes.at[u, "Yes"], nodes.at[u, "No"])
+                )
+                path.add(names[nodes.at[v, "Feature"]])
+            assert len(path) <= 1 or any(path <= set(g) for g in groups), path
+
+
+def test_interaction_constraints_are_checked(tmp_path):
+    from unseen.ml.sbt_protocol import interaction_sets
+
+    groups = interaction_sets([["a", "h:d"], ["b"]], ["a", "b"], {"h": ["c", "d"]})
+    assert groups == [frozenset({0, 3}), frozenset({1})]
+    with pytest.raises(ConfigError, match="interaction_constraints names 'd', which is no"):
+        interaction_sets([["a", "d"]], ["a", "b"], {"h": ["c", "d"]})
+    with pytest.raises(ConfigError, match="a list of groups of feature names"):
+        interaction_sets(["ab"], ["a", "b"], {})
+    Xtr, Xte, ytr, _ = breast_cancer()
+    _, models = fit_jointly(
+        "plain",
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        interaction_constraints=[["x1", "host1:x12"]],
+        **dict(BREAST, n_estimators=2),
+    )
+    # with a column sample too, where a node may have no feature of a party left
+    rates = dict(colsample_bytree=0.5, colsample_bynode=0.7, random_state=4)
+    _, sampled = fit_jointly(
+        "plain",
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        interaction_constraints=_named(INTERACTIONS),
+        **dict(BREAST, n_estimators=4, **rates),
+    )
+    assert_paths_within(sampled["guest"].trees_to_dataframe(), INTERACTIONS)
+    models["guest"].save(tmp_path / "g")
+    again = SecureBoostClassifier.load(tmp_path / "g")
+    assert again.interaction_constraints == [["x1", "host1:x12"]]
+    assert type(again)(**again.get_params()).interaction_constraints == [["x1", "host1:x12"]]
+
+
 def test_monotone_constraints_are_checked():
     from unseen.ml.sbt_protocol import monotone_signs
 

@@ -133,6 +133,14 @@ HYPER = (
     "[default: none].",
 )
 @click.option(
+    "--interaction-constraints",
+    "interactions",
+    default=None,
+    help="Guest: groups of features that may interact on a tree's paths, groups split by "
+    "';', features by ',' (a host's as host:feature), e.g. "
+    "'income,utilization;telecom:tenure,age' [default: none].",
+)
+@click.option(
     "--random-state", type=int, default=None, help="Seed of the row and feature sampling."
 )
 @click.option(
@@ -186,6 +194,7 @@ def secureboost(
     workers: int | None,
     weight_column: str | None,
     monotone: str | None,
+    interactions: str | None,
     init_model: Path | None,
     **flags: Any,
 ) -> None:
@@ -236,6 +245,15 @@ def secureboost(
     if monotone is not None and label is None:
         fail(f"[{me}] --monotone-constraints is the guest's: it chooses every split")
     constraints = parse_monotone(monotone, me) if monotone is not None else None
+    if interactions is not None and label is None:
+        fail(f"[{me}] --interaction-constraints is the guest's: it chooses every split")
+    groups = None
+    if interactions is not None:
+        groups = [
+            [name.strip() for name in group.split(",") if name.strip()]
+            for group in interactions.split(";")
+            if group.strip()
+        ]
     if workers is not None:
         parallel.set_default_jobs(workers)
     ids = split_columns(id_columns)
@@ -295,6 +313,7 @@ def secureboost(
             sample_weight=None if table is None else table.w,
             init_model=init,
             monotone_constraints=constraints,
+            interaction_constraints=groups,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model

@@ -291,25 +291,58 @@ def _best_among(
     return best
 
 
+def _named_features(
+    features: list[str], host_features: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Per party (``""``: the guest), its features as the guest names them (a host's as
+    ``"host:feature"``), in the parties' order: the order of all features together."""
+    return {"": features, **{h: [f"{h}:{f}" for f in fs] for h, fs in host_features.items()}}
+
+
+def _unknown(option: str, name: str, known: dict[str, Any]) -> ConfigError:
+    return ConfigError(
+        f"{option} names {name!r}, which is no feature (the guest's by name, a host's as "
+        f"'host:feature': {', '.join(list(known)[:8])}, ...)"
+    )
+
+
 def monotone_signs(
     constraints: dict[str, int], features: list[str], host_features: dict[str, list[str]]
 ) -> dict[str, np.ndarray]:
     """Per party (``""``: the guest), each feature's monotone direction (int8: +1 rising,
     -1 falling, 0 free) from constraints by name (a host's as ``"host:feature"``)."""
-    names = {"": features, **{h: [f"{h}:{f}" for f in fs] for h, fs in host_features.items()}}
+    names = _named_features(features, host_features)
     known = {name: (party, i) for party, fs in names.items() for i, name in enumerate(fs)}
     signs = {party: np.zeros(len(fs), dtype=np.int8) for party, fs in names.items()}
     for name, sign in constraints.items():
         if name not in known:
-            raise ConfigError(
-                f"monotone_constraints names {name!r}, which is no feature (the guest's "
-                f"by name, a host's as 'host:feature': {', '.join(list(known)[:8])}, ...)"
-            )
+            raise _unknown("monotone_constraints", name, known)
         if sign not in (-1, 0, 1):
             raise ConfigError(f"monotone_constraints: {name!r} must be -1, 0 or 1, not {sign!r}")
         party, i = known[name]
         signs[party][i] = sign
     return signs
+
+
+def interaction_sets(
+    constraints: list[list[str]], features: list[str], host_features: dict[str, list[str]]
+) -> list[frozenset[int]]:
+    """XGBoost's ``interaction_constraints`` by name (a host's feature as
+    ``"host:feature"``) as sets of indices into all parties' features together."""
+    names = _named_features(features, host_features)
+    index = {name: i for i, name in enumerate(n for fs in names.values() for n in fs)}
+    out = []
+    for group in constraints:
+        if isinstance(group, str) or not all(isinstance(n, str) for n in group):
+            raise ConfigError(
+                "interaction_constraints is a list of groups of feature names, e.g. "
+                "[['income', 'telecom:tenure'], ['age', 'utilization']]"
+            )
+        for name in group:
+            if name not in index:
+                raise _unknown("interaction_constraints", name, index)
+        out.append(frozenset(index[n] for n in group))
+    return out
 
 
 def tree_rows(n: int, params: BoostParams) -> tuple[int, float]:
@@ -790,9 +823,11 @@ class Guest:
         *,
         weights: np.ndarray | None = None,
         monotone: dict[str, int] | None = None,
+        interactions: list[list[str]] | None = None,
     ) -> None:
         """``monotone``: XGBoost's ``monotone_constraints`` by feature name (a host's
-        as ``"host:feature"``): +1 rising, -1 falling."""
+        as ``"host:feature"``): +1 rising, -1 falling. ``interactions``: XGBoost's
+        ``interaction_constraints``, groups of feature names that may interact."""
         self.ctx, self.y, self.p = ctx, y, params
         self.weights = weights  # the rows' weights (None: 1 each)
         # what scales each row's g and h: its weight and, for positive rows,
@@ -818,6 +853,11 @@ class Guest:
         self.constrained = any(bool(v.any()) for v in self.signs.values())
         self._bounds: dict[int, tuple[float, float]] = {}  # the tree's nodes' weight bounds
         self._split_sign: dict[int, int] = {}  # per split node, its feature's sign
+        # interaction constraints: sets of all parties' feature indices; per node of the
+        # tree, the features used on its path and those it may split on (None: any)
+        self.interactions = interaction_sets(interactions or [], features, host_features)
+        self._used: dict[int, frozenset[int]] = {}
+        self._allowed: dict[int, frozenset[int] | None] = {}
         self.feature_sampler = feature_sampler(params.random_state)
         self.node_sampler = feature_sampler(params.random_state, 2)
         # per party, the local indices of the features this tree may split on (None: all)
@@ -905,6 +945,48 @@ class Guest:
             for _ in range(n_nodes)
         ]
 
+    @property
+    def _offsets(self) -> dict[str, int]:
+        """Where each party's features start among all parties' features."""
+        counts = [self.X.shape[1], *(len(self.host_features[h]) for h in self.hosts)]
+        return dict(zip(["", *self.hosts], np.cumsum([0, *counts[:-1]]).tolist(), strict=True))
+
+    def _interact(self, node: int, children: tuple[int, int], feature: int) -> None:
+        """XGBoost's interaction constraints after ``node`` split on ``feature`` (an index
+        of all parties' features): its children may split on the features used on their
+        path and on every feature of each group that holds all of those."""
+        used = self._used[node] | {feature}
+        allowed = set(used)
+        for group in self.interactions:
+            if used <= group:
+                allowed |= group
+        for child in children:
+            self._used[child], self._allowed[child] = used, frozenset(allowed)
+
+    def _interacting(
+        self, frontier: list[int], per_node: list[dict[str, np.ndarray | None]] | None
+    ) -> list[dict[str, np.ndarray | None]] | None:
+        """Each frontier node's features per party (local indices) within its column
+        sample (``per_node``, else the tree's) and, under interaction constraints, among
+        the features its path allows; ``None``: the tree's sample at every node."""
+        if not self.interactions or all(self._allowed[v] is None for v in frontier):
+            return per_node
+        out = []
+        for j, v in enumerate(frontier):
+            sample = per_node[j] if per_node is not None else self.columns
+            allowed = self._allowed[v]
+            node: dict[str, np.ndarray | None] = {}
+            for party, start in self._offsets.items():
+                cols = sample.get(party)
+                if allowed is not None:
+                    count = self.X.shape[1] if party == "" else len(self.host_features[party])
+                    local = sorted(i - start for i in allowed if 0 <= i - start < count)
+                    mine = np.array(local, dtype=np.int64)
+                    cols = mine if cols is None else np.intersect1d(cols, mine)
+                node[party] = cols
+            out.append(node)
+        return out
+
     # -- one tree ------------------------------------------------------------------------
     def grow_tree(
         self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees
@@ -943,6 +1025,7 @@ class Guest:
         layout, splits = TreeLayout(), LocalSplits()
         self._nodes = {}
         self._bounds, self._split_sign = {0: (-np.inf, np.inf)}, {}
+        self._used, self._allowed = {0: frozenset()}, {0: None}
         node_of = np.zeros(n, dtype=np.int16)  # every training row is routed
         frontier: list[int] = [0]
         parent_hist: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
@@ -1092,7 +1175,7 @@ class Guest:
         parties = ["", *self.hosts]
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
-        per_node = self.node_columns(len(frontier))
+        per_node = self._interacting(frontier, self.node_columns(len(frontier)))
         bounds = None
         if self.constrained:  # monotone constraints: each node's bounds on its weights
             lower, upper = zip(*(self._bounds[v] for v in frontier), strict=True)
@@ -1149,6 +1232,8 @@ class Guest:
             party, f = parties[owner[j]], int(best.feature[j])
             if self.constrained:  # its children's bounds follow from the feature's sign
                 self._split_sign[v] = int(self.signs[party][f])
+            if self.interactions:
+                self._interact(v, children[v], self._offsets[party] + f)
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
             record = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
             record[0] += 1

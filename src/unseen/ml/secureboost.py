@@ -178,6 +178,7 @@ class PartyModel:
     classes: list[Any] | None = None
     # guest: the monotone constraints it trained with, by feature name (a host's "host:f")
     monotone_constraints: dict[str, int] = field(default_factory=dict)
+    interaction_constraints: list[list[str]] = field(default_factory=list)
 
     @property
     def n_trees(self) -> int:
@@ -341,6 +342,7 @@ class PartyModel:
                 "tree_seconds": self.tree_seconds,
                 **({"classes": self.classes} if self.classes is not None else {}),
                 "monotone_constraints": self.monotone_constraints,
+                "interaction_constraints": self.interaction_constraints,
             }
         return save_model_part(directory, meta, arrays)
 
@@ -410,6 +412,9 @@ class PartyModel:
                 monotone_constraints={
                     str(k): int(v) for k, v in meta.get("monotone_constraints", {}).items()
                 },
+                interaction_constraints=[
+                    [str(n) for n in g] for g in meta.get("interaction_constraints", [])
+                ],
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
@@ -685,6 +690,7 @@ def train(
     sample_weight: Any = None,
     init_model: PartyModel | None = None,
     monotone_constraints: dict[str, int] | None = None,
+    interaction_constraints: list[list[str]] | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -701,6 +707,8 @@ def train(
     it (``n_estimators`` more rounds), starting from its margins on the rows.
     ``monotone_constraints``: the guest's (XGBoost's, by feature name; a host's feature
     as ``"host:feature"``): +1 rising, -1 falling; never sent.
+    ``interaction_constraints``: the guest's (XGBoost's, groups of feature names that may
+    interact on a tree's paths); never sent.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -753,6 +761,7 @@ def train(
             init_model,
             label,
             monotone_constraints,
+            interaction_constraints,
         )
         model.label = label
         return model
@@ -775,6 +784,7 @@ def _train_guest(
     init: PartyModel | None = None,
     label: str | None = None,
     monotone: dict[str, int] | None = None,
+    interactions: list[list[str]] | None = None,
 ) -> PartyModel:
     y = check_label(
         y, params.objective, X.shape[0], num_class=params.num_class, file=file, column=label
@@ -870,6 +880,7 @@ def _train_guest(
         None if X_eval is None or y_eval is None else (X_eval, y_eval),
         weights=weights,
         monotone=monotone,
+        interactions=interactions,
     )
     result = guest.fit(start)
     model = PartyModel(
@@ -889,6 +900,7 @@ def _train_guest(
         model_id=model_id,
         tree_seconds=result.tree_seconds,
         monotone_constraints=dict(monotone or {}),
+        interaction_constraints=[list(g) for g in interactions or []],
     )
     return model if init is None else _continued(init, model)
 
@@ -1245,6 +1257,7 @@ class _SecureBoost:
         random_state: int | None = None,
         tweedie_variance_power: float = 1.5,
         monotone_constraints: dict[str, int] | None = None,
+        interaction_constraints: list[list[str]] | None = None,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
@@ -1284,6 +1297,7 @@ class _SecureBoost:
                 "(falling); a host's feature as 'host:feature'"
             )
         self.monotone_constraints = monotone_constraints
+        self.interaction_constraints = interaction_constraints
         self.mode = mode
         self.he_options = he_options
         self.model_: PartyModel | None = None
@@ -1300,6 +1314,7 @@ class _SecureBoost:
         return {
             **params,
             "monotone_constraints": self.monotone_constraints,
+            "interaction_constraints": self.interaction_constraints,
             "mode": self.mode,
             "he_options": self.he_options,
         }
@@ -1315,6 +1330,7 @@ class _SecureBoost:
         checked = type(self)(**{**self.get_params(), **params})  # raises before any change
         self.params, self.mode, self.he_options = checked.params, checked.mode, checked.he_options
         self.monotone_constraints = checked.monotone_constraints
+        self.interaction_constraints = checked.interaction_constraints
         return self
 
     def __repr__(self) -> str:
@@ -1368,6 +1384,7 @@ class _SecureBoost:
             sample_weight=sample_weight,
             init_model=init,
             monotone_constraints=self.monotone_constraints if y is not None else None,
+            interaction_constraints=self.interaction_constraints if y is not None else None,
         )
         return self
 
@@ -1403,8 +1420,12 @@ class _SecureBoost:
         del params["num_class"]
         if len(cls.objectives) == 1:
             del params["objective"]
-        monotone = part.monotone_constraints or None
-        est = cls(mode=part.mode, monotone_constraints=monotone, **params)
+        est = cls(
+            mode=part.mode,
+            monotone_constraints=part.monotone_constraints or None,
+            interaction_constraints=part.interaction_constraints or None,
+            **params,
+        )
         est.model_ = part
         return est
 
