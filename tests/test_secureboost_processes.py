@@ -223,20 +223,25 @@ def _write_split(tmp_path, guest, host, n_train):
     return files
 
 
-def _train_g_h(tmp_path, common, guest_input, host_input, label, dealer=False):
-    """`unseen secureboost` at g (with ``label``) and h (and a dealer): models gm and
-    hm under tmp_path; the finished processes."""
+def _train_g_h(
+    tmp_path, common, guest_input, host_input, label, dealer=False, g_extra=(), h_extra=()
+):
+    """`unseen secureboost` at g (with ``label``; and ``g_extra`` flags) and h (with
+    ``h_extra``) and a dealer if asked: models gm and hm under tmp_path; the finished
+    processes."""
     procs = [
         start_party(
             "g",
             ["secureboost", "--as", "g", *common, "--input", str(guest_input)]
-            + ["--id", "id", "--label", label, "--output", str(tmp_path / "gm")],
+            + ["--id", "id", "--label", label, "--output", str(tmp_path / "gm")]
+            + list(g_extra),
             tmp_path / "logs",
         ),
         start_party(
             "h",
             ["secureboost", "--as", "h", *common, "--input", str(host_input)]
-            + ["--id", "id", "--output", str(tmp_path / "hm")],
+            + ["--id", "id", "--output", str(tmp_path / "hm")]
+            + list(h_extra),
             tmp_path / "logs",
         ),
     ]
@@ -426,8 +431,10 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     common += ["--objective", "reg:tweedie", "--tweedie-variance-power", "1.4"]
     common += ["--n-estimators", "5", "--max-depth", "3"]
 
-    def train(guest_input):
-        return _train_g_h(tmp_path, common, guest_input, files["h", "train"], "claims")
+    def train(guest_input, g_extra=(), h_extra=()):
+        return _train_g_h(
+            tmp_path, common, guest_input, files["h", "train"], "claims", False, g_extra, h_extra
+        )
 
     procs = train(tmp_path / "g_bad.csv")
     assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
@@ -437,10 +444,19 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     assert "party 'g' failed" in procs[1].stderr(), procs[1].stderr()
     assert not (tmp_path / "gm").exists() and not (tmp_path / "hm").exists()
 
-    procs = train(files["g", "train"])
+    # early stopping on the validation rows' RMSE (each party gives its columns of them)
+    stop = ["--eval-metric", "rmse", "--early-stopping-rounds", "2"]
+    procs = train(
+        files["g", "train"],
+        ["--eval-input", str(files["g", "test"]), *stop],
+        ["--eval-input", str(files["h", "test"])],
+    )
     assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    assert "validation rmse: best" in procs[0].stdout()
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
-    assert meta["objective"] == "reg:tweedie"
+    assert meta["objective"] == "reg:tweedie" and meta["params"]["eval_metric"] == "rmse"
+    history = meta["validation_history"]
+    assert meta["n_trees"] == int(np.argmin(history)) + 1 and len(history) >= 1
     assert meta["params"]["tweedie_variance_power"] == 1.4
     pred = _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()

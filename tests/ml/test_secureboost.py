@@ -394,6 +394,67 @@ def test_log_link_validation_loss_is_xgboosts_metric(objective):
     np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)
 
 
+@pytest.mark.parametrize(
+    "estimator, objective, metric",
+    [
+        (SecureBoostClassifier, "binary:logistic", "auc"),
+        (SecureBoostClassifier, "binary:logistic", "error"),
+        (SecureBoostRegressor, "reg:squarederror", "mae"),
+        (SecureBoostRegressor, "count:poisson", "rmse"),
+    ],
+)
+def test_eval_metric_is_xgboosts_and_early_stopping_follows_it(estimator, objective, metric):
+    """eval_metric (XGBoost's names): the validation history equals XGBoost's evals_result
+    for that metric round by round, and early stopping keeps the same number of trees as
+    XGBoost's (auc: the largest wins)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    if objective == "binary:logistic":
+        Xtr, Xte, ytr, yte = breast_cancer()
+        split, params = 10, dict(BREAST, n_estimators=30, learning_rate=0.5)
+    else:
+        Xtr, Xte, ytr, yte = claims_data("count:poisson")
+        if objective == "reg:squarederror":
+            ytr, yte = np.log1p(ytr), np.log1p(yte)
+        split, params = 4, dict(n_estimators=30, max_depth=4, learning_rate=0.5, max_bin=16)
+    _, models = fit_jointly(
+        "plain",
+        [Xtr[:, :split], Xtr[:, split:]],
+        ytr,
+        [Xte[:, :split], Xte[:, split:]],
+        estimator=estimator,
+        eval_set=([Xte[:, :split], Xte[:, split:]], yte),
+        early_stopping_rounds=3,
+        eval_metric=metric,
+        **({"objective": objective} if estimator is SecureBoostRegressor else {}),
+        **params,
+    )
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    reference = xgboost_params(
+        objective=objective,
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=float(np.mean(ytr)),
+    )
+    reference["eval_metric"] = metric
+    result = {}
+    booster = xgb.train(
+        reference,
+        xgb.DMatrix(btr, label=ytr),
+        params["n_estimators"],
+        evals=[(xgb.DMatrix(bte, label=yte), "eval")],
+        evals_result=result,
+        early_stopping_rounds=3,
+        verbose_eval=False,
+    )
+    ours = models["guest"].model_
+    np.testing.assert_allclose(ours.history, result["eval"][metric], rtol=2e-5, atol=1e-7)
+    assert ours.n_trees == booster.best_iteration + 1 < params["n_estimators"]  # it stopped
+
+
 def test_log_link_labels_and_parameters_are_checked(tmp_path):
     from unseen.ml.secureboost import check_label
 
@@ -410,6 +471,8 @@ def test_log_link_labels_and_parameters_are_checked(tmp_path):
         SecureBoostRegressor(objective="count:poisson", tweedie_variance_power=1.2)
     with pytest.raises(ConfigError, match="positive base_score"):
         SecureBoostRegressor(objective="reg:gamma", base_score=0.0)
+    with pytest.raises(ConfigError, match="eval_metric for reg:gamma is one of gamma-dev"):
+        SecureBoostRegressor(objective="reg:gamma", eval_metric="auc")
     with pytest.raises(ConfigError, match="SecureBoostRegressor takes objective"):
         SecureBoostRegressor(objective="binary:logistic")
     with pytest.raises(ConfigError, match="SecureBoostClassifier takes objective"):

@@ -33,6 +33,7 @@ HYPER = (
     "random_state",
     "num_class",
     "tweedie_variance_power",
+    "eval_metric",
 )
 
 
@@ -131,6 +132,13 @@ HYPER = (
     help="Guest: features whose effect must only rise (1) or fall (-1), by name, "
     "comma-separated; a host's as host:feature, e.g. 'income:1,telecom:overdue:-1' "
     "[default: none].",
+)
+@click.option(
+    "--eval-metric",
+    default=None,
+    help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
+    "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
+    "gamma-deviance, tweedie-nloglik [default: the objective's first].",
 )
 @click.option(
     "--interaction-constraints",
@@ -368,9 +376,12 @@ def secureboost(
             shown = ", ".join(f"{k} {'rising' if v > 0 else 'falling'}" for k, v in kept.items())
             click.echo(f"[{me}] monotone constraints kept: {shown}")
         if model.history:
-            best = min(model.history)
+            from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE
+
+            metric = model.params.eval_metric or EVAL_METRICS[model.params.objective][0]
+            best = max(model.history) if metric in MAXIMIZE else min(model.history)
             click.echo(
-                f"[{me}] validation loss: best {best:.5f} after {model.n_trees} trees{rounds}"
+                f"[{me}] validation {metric}: best {best:.5f} after {model.n_trees} trees{rounds}"
             )
         top = sorted(model.importance_gain.items(), key=lambda kv: -kv[1])[:10]
         if top:

@@ -70,6 +70,8 @@ from unseen.ml import sbt_kernels as kernels
 from unseen.ml.objectives import LOG_LINK, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
+    EVAL_METRICS,
+    MAXIMIZE,
     POISSON_MAX_DELTA_STEP,
     BestSplits,
     Histograms,
@@ -124,6 +126,7 @@ class BoostParams:
     random_state: int | None = None
     num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
+    eval_metric: str | None = None  # early stopping's; None: the objective's default
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -142,6 +145,9 @@ class BoostParams:
                 f"num_class is for multi:softprob only (objective {self.objective!r}; "
                 "--objective multi:softprob)"
             )
+        if self.eval_metric is not None and self.eval_metric not in EVAL_METRICS[self.objective]:
+            choices = ", ".join(EVAL_METRICS[self.objective])
+            bad(f"eval_metric for {self.objective} is one of {choices}, not {self.eval_metric!r}")
         if not 1 < self.tweedie_variance_power < 2:
             bad(f"tweedie_variance_power must lie in (1, 2), not {self.tweedie_variance_power}")
         if self.tweedie_variance_power != 1.5 and self.objective != "reg:tweedie":
@@ -1304,7 +1310,11 @@ class Guest:
         margin = margins(y.size, None if start is None else start[1])
         trees = PartyTrees(me=0)
         history: list[float] = []  # per round
-        best_iter, best_loss = -1, math.inf  # the best round
+        metric = p.eval_metric or EVAL_METRICS[p.objective][0]
+        sign = -1.0 if metric in MAXIMIZE else 1.0  # early stopping minimises sign * metric
+        if metric == "auc" and self.eval_set is not None and np.unique(self.eval_set[1]).size < 2:
+            raise ConfigError("eval_metric auc needs both classes among the validation labels")
+        best_iter, best_loss = -1, math.inf  # the best round (of sign * metric)
         val_margin = None
         if self.eval_set is not None:
             val_margin = margins(self.eval_set[1].size, None if start is None else start[2])
@@ -1338,13 +1348,17 @@ class Guest:
                             val_margin += scores
                     clock = time.perf_counter()  # the round's next tree
                 if self.eval_set is not None and val_margin is not None:
-                    loss = eval_loss(
-                        p.objective, self.eval_set[1], val_margin, p.tweedie_variance_power
+                    value = eval_loss(
+                        p.objective,
+                        self.eval_set[1],
+                        val_margin,
+                        p.tweedie_variance_power,
+                        metric,
                     )
-                    history.append(loss)
-                    bar.set_postfix(val_loss=f"{loss:.5f}")
-                    if loss < best_loss:
-                        best_iter, best_loss = rnd, loss
+                    history.append(value)
+                    bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})
+                    if sign * value < best_loss:
+                        best_iter, best_loss = rnd, sign * value
                     elif p.early_stopping_rounds and rnd - best_iter >= p.early_stopping_rounds:
                         break
         stopped_early = val_margin is not None and p.early_stopping_rounds

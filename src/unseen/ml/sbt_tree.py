@@ -138,10 +138,42 @@ def transform(objective: str, margin: np.ndarray) -> np.ndarray:
     return margin
 
 
-def eval_loss(objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5) -> float:
-    """The early-stopping metric (XGBoost's default): log-loss, multi-class log-loss
-    (``mlogloss``), RMSE, or for the log-link losses their negative log-likelihoods as
-    XGBoost writes them (``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``)."""
+#: the validation metrics, as XGBoost names them, per objective (the first: the default)
+EVAL_METRICS: dict[str, tuple[str, ...]] = {
+    "binary:logistic": ("logloss", "auc", "error"),
+    "reg:squarederror": ("rmse", "mae"),
+    "multi:softprob": ("mlogloss", "merror"),
+    "count:poisson": ("poisson-nloglik", "rmse", "mae"),
+    "reg:gamma": ("gamma-deviance", "rmse", "mae"),
+    "reg:tweedie": ("tweedie-nloglik", "rmse", "mae"),
+}
+#: metrics where larger is better (early stopping keeps the largest)
+MAXIMIZE: tuple[str, ...] = ("auc",)
+
+
+def eval_loss(
+    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5, metric: str | None = None
+) -> float:
+    """The early-stopping metric ``metric`` as XGBoost computes it (default: the
+    objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
+    or for the log-link losses their negative log-likelihoods as XGBoost writes them,
+    ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``). Also ``auc`` and
+    ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
+    (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
+    log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
+    is better."""
+    metric = metric or EVAL_METRICS[objective][0]
+    if metric == "auc":
+        from unseen.ml.metrics import auc
+
+        return auc(y, margin)  # the order is all AUC sees: margins order as probabilities
+    if metric == "error":
+        return float(np.mean((sigmoid(margin) > 0.5) != (y == 1)))
+    if metric == "merror":
+        return float(np.mean(np.argmax(margin, axis=1) != y.astype(np.int64)))
+    if metric in ("rmse", "mae"):
+        err = transform(objective, margin) - y
+        return float(np.sqrt(np.mean(err**2)) if metric == "rmse" else np.mean(np.abs(err)))
     if objective == "count:poisson":
         return float(np.mean(_log_factorial(y) + np.exp(margin) - margin * y))
     if objective == "reg:gamma":  # XGBoost's gamma-deviance (its default for reg:gamma)

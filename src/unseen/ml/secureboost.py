@@ -1256,6 +1256,7 @@ class _SecureBoost:
         goss: tuple[float, float] | None = None,
         random_state: int | None = None,
         tweedie_variance_power: float = 1.5,
+        eval_metric: str | None = None,
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
         mode: str = "ss-dealer",
@@ -1270,6 +1271,7 @@ class _SecureBoost:
         self.params = BoostParams(
             objective=objective,
             tweedie_variance_power=tweedie_variance_power,
+            eval_metric=eval_metric,
             n_estimators=n_estimators,
             max_depth=max_depth,
             learning_rate=learning_rate,
