@@ -1266,6 +1266,30 @@ def test_trees_to_dataframe_is_xgboosts_at_the_guest_and_keeps_thresholds_at_the
     pd.testing.assert_frame_equal(again, ours)
 
 
+def test_an_estimator_predicts_several_times_in_one_job():
+    """Each joint prediction has its own message keys: probabilities, margins and labels
+    one after another in the same job (both parties call in the same order)."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **dict(BREAST, n_estimators=3))
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return (
+                est.predict_proba(ctx, parts_te[i]),
+                est.predict_margin(ctx, parts_te[i]),
+                est.predict(ctx, parts_te[i]),
+            )
+
+        return role
+
+    res = run_local({"guest": party(0), "host1": party(1)}, timeout=120)
+    proba, margin, labels = res["guest"]
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-margin)), rtol=1e-12)
+    assert (labels == (proba[:, 1] > 0.5)).all() and res["host1"] == (None, None, None)
+
+
 def test_model_files_round_trip_and_predictor(tmp_path):
     Xtr, Xte, ytr, yte = breast_cancer()
     p, models = fit_jointly(

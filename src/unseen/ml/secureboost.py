@@ -1390,6 +1390,13 @@ class _SecureBoost:
         )
         return self
 
+    def _predict_key(self) -> str:
+        """The message keys of this estimator's next joint prediction: one per call, so
+        that a job may predict several times (every party calls in the same order)."""
+        self._predictions = getattr(self, "_predictions", 0) + 1
+        n = self._predictions
+        return "sbt-predict" if n == 1 else f"sbt-predict-{n}"
+
     def _model(self) -> PartyModel:
         if self.model_ is None:
             raise ConfigError("not fitted at this party (or this party is the dealer)")
@@ -1397,7 +1404,7 @@ class _SecureBoost:
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
-        return predict(ctx, self._model(), X, output_margin=True)
+        return predict(ctx, self._model(), X, self._predict_key(), output_margin=True)
 
     @property
     def feature_importances_(self) -> dict[str, float]:
@@ -1488,7 +1495,7 @@ class SecureBoostClassifier(_SecureBoost):
 
     def predict_proba(self, ctx: Context, X: Any) -> np.ndarray | None:
         """``(n, classes)`` class probabilities at the guest; ``None`` at hosts."""
-        p = predict(ctx, self._model(), X)
+        p = predict(ctx, self._model(), X, self._predict_key())
         if p is None:
             return None
         return p if p.ndim == 2 else np.stack([1 - p, p], axis=1)
@@ -1563,4 +1570,4 @@ class SecureBoostRegressor(_SecureBoost):
     objectives = ("reg:squarederror", "count:poisson", "reg:gamma", "reg:tweedie")
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
-        return predict(ctx, self._model(), X)
+        return predict(ctx, self._model(), X, self._predict_key())
