@@ -41,9 +41,10 @@ Leakage (semi-honest parties, IND-CPA of the scheme):
   reach any node, not a node's size, not the tree's row sample (drawn from an
   AES-CTR stream, :class:`~unseen.ml.sbt_protocol.RowSampler`);
 - the **guest** learns what it learns in ``he`` and, for each host split chosen,
-  which side every training row falls on, not only the node's rows: what joint
-  prediction of the training rows (:func:`unseen.ml.sbt_protocol.predict_guest`)
-  tells it anyway.
+  which side every training row falls on, not only the node's rows. That is a little
+  more than joint prediction of the training rows
+  (:func:`unseen.ml.sbt_protocol.predict_guest`) tells it: a row's side at a host
+  split below one of the host's that sends the row the other way.
 
 Cost against ``he``: the guest encrypts every row at every depth instead of
 once per tree, and the host multiplies every row's ciphertext into its bins at

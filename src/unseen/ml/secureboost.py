@@ -45,8 +45,8 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
 - ``he-hidden`` (:mod:`unseen.ml.sbt_he_hidden`): ``he`` with the instance
   spaces hidden from the hosts (each row's gradients encrypted in its node's
   slot, every depth); a host answers its splits with every row's side, so the
-  guest learns that side for every training row, as joint prediction of those
-  rows would tell it.
+  guest learns that side for every training row (joint prediction of those rows
+  shows it only where the host's own splits leave the split on the row's path).
 - ``plain``: gradients in the clear; development only.
 
 Not offered: hiding the instance spaces from the guest too (Pivot's full
@@ -102,8 +102,9 @@ _COMMON = (
     "sums of gradients and hessians at every node, and which host (feature, bin) was chosen --\n"
     "never a host's threshold, which stays at the host. Hosts share their feature names (and,\n"
     "with colsample_bytree, learn which of their own features each tree may use). In\n"
-    "prediction the guest learns which way each row goes at each host split; hosts learn\n"
-    "nothing (continued training first does that on the training rows)."
+    "prediction the guest learns each host's leaf mask per row: which way the row goes at\n"
+    "every host split that the host's own splits leave on its path; hosts learn nothing\n"
+    "(continued training first does that on the training rows)."
 )
 
 STATEMENTS = {
@@ -134,7 +135,8 @@ STATEMENTS = {
         "its node's slot, so a host sums ciphertexts without learning which rows reach a node,\n"
         "a node's size or the tree's row sample; it answers its own splits with the side of\n"
         "every row, so the guest also learns, for each host split chosen, which side every\n"
-        "training row falls on (as joint prediction of the training rows would tell it).\n"
+        "training row falls on (joint prediction shows it only where the host's own splits\n"
+        "leave the split on the row's path).\n"
     ),
     "plain": (
         "SecureBoost, mode plain: INSECURE -- the guest sends gradients and hessians in the\n"
