@@ -253,16 +253,17 @@ def _train_g_h(
     return procs
 
 
-def _predict_g_h(tmp_path, parties, files):
-    """`unseen predict` at parties g (learns the scores: tmp_path/scores.csv) and h, with
-    their models gm and hm, on files[g/h, "test"]; both finished and succeeded."""
+def _predict_g_h(tmp_path, parties, files, g_extra=()):
+    """`unseen predict` at parties g (learns the scores: tmp_path/scores.csv; and
+    ``g_extra`` flags) and h, with their models gm and hm, on files[g/h, "test"]; both
+    finished and succeeded."""
     flags = ["--parties", str(parties), "--id", "id", "--quiet"]
     pred = [
         start_party(
             name,
             ["predict", "--as", name, *flags, "--model", str(tmp_path / f"{name}m")]
             + ["--input", str(files[name, "test"])]
-            + (["--output", str(tmp_path / "scores.csv")] if name == "g" else []),
+            + (["--output", str(tmp_path / "scores.csv"), *g_extra] if name == "g" else []),
             tmp_path / "plogs",
         )
         for name in ("g", "h")
@@ -458,9 +459,15 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     history = meta["validation_history"]
     assert meta["n_trees"] == int(np.argmin(history)) + 1 and len(history) >= 1
     assert meta["params"]["tweedie_variance_power"] == 1.4
-    pred = _predict_g_h(tmp_path, parties, files)
-    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    pred = _predict_g_h(tmp_path, parties, files, ["--contribs"])
+    table = pd.read_csv(tmp_path / "scores.csv")
+    scores = table["score"].to_numpy()
     assert scores.min() > 0  # predicted means
+    # each row's margin (the log of its mean) split per feature of both parties and a bias
+    shares = table[[c for c in table.columns if c.startswith("contrib:")]]
+    assert shares.columns[0] == "contrib:g0" and "contrib:h:h0" in shares.columns
+    assert shares.columns[-1] == "contrib:bias"
+    np.testing.assert_allclose(shares.sum(axis=1), np.log(scores), atol=1e-9)
     saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
     labels = pd.read_csv(files["g", "test"])["claims"].to_numpy()
     rho = 1.4

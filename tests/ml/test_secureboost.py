@@ -1266,6 +1266,81 @@ def test_trees_to_dataframe_is_xgboosts_at_the_guest_and_keeps_thresholds_at_the
     pd.testing.assert_frame_equal(again, ours)
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_contributions_are_xgboosts_approx_contribs(mode):
+    """predict_contribs at the guest: each row's margin split per feature of every
+    party (the host's named host1:x..) and a bias, equal to XGBoost's
+    pred_contribs with approx_contribs on the same bins, missing values included; they
+    add up to the margins; the host gets None."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    Xte = Xte.copy()
+    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **dict(BREAST, n_estimators=6))
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return est, est.predict_contribs(ctx, parts_te[i]), est.predict_margin(ctx, parts_te[i])
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **BREAST).fit(ctx)
+    res = run_local(roles, timeout=120)
+    est, ours, margin = res["guest"]
+    assert res["host1"][1] is None
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 6)
+    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-12)
+    names = est.contribution_names_
+    assert len(names) == 31 and names[10] == "host1:x0" and names[-1] == "bias"
+    assert np.abs(ours[:, 10:30]).max() > 0.1  # the host's features explain part of it
+
+
+def test_contributions_of_several_classes_and_of_older_models(tmp_path):
+    """Several classes: a share per class, feature and bias, adding up to each class's
+    margin. A model saved before nodes were recorded is refused with the reason."""
+    Xtr, Xte, ytr, _ = wine()
+    parts_tr, parts_te = [Xtr[:, :5], Xtr[:, 5:]], [Xte[:, :5], Xte[:, 5:]]
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", n_estimators=3, max_depth=3, max_bin=16)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return est, est.predict_contribs(ctx, parts_te[i]), est.predict_margin(ctx, parts_te[i])
+
+        return role
+
+    res = run_local({"guest": party(0), "host1": party(1)}, timeout=120)
+    est, ours, margin = res["guest"]
+    assert ours.shape == (Xte.shape[0], 3, Xtr.shape[1] + 1)
+    np.testing.assert_allclose(ours.sum(axis=2), margin, atol=1e-12)
+    est.save(tmp_path / "g")
+    res["host1"][0].save(tmp_path / "h")
+    arrays = dict(np.load(tmp_path / "g" / "arrays.npz"))
+    np.savez(tmp_path / "g" / "arrays.npz", **{k: v for k, v in arrays.items() if "node_" not in k})
+    old = {n: SecureBoostClassifier.load(tmp_path / n) for n in ("g", "h")}
+    with pytest.raises(ConfigError, match="saved without: train it again"):
+        run_local(
+            {
+                "guest": lambda ctx: old["g"].predict_contribs(ctx, parts_te[0]),
+                "host1": lambda ctx: old["h"].predict_contribs(ctx, parts_te[1]),
+            },
+            timeout=60,
+        )
+
+
 def test_an_estimator_predicts_several_times_in_one_job():
     """Each joint prediction has its own message keys: probabilities, margins and labels
     one after another in the same job (both parties call in the same order)."""

@@ -70,6 +70,12 @@ def find_predictor(model_type: str) -> Any:
     default=None,
     help="Where the learner writes the report [default: beside --output, <name>_report].",
 )
+@click.option(
+    "--contribs",
+    is_flag=True,
+    help="Guest, SecureBoost: also each row's margin split per feature of every party and "
+    "a bias (XGBoost's approx_contribs), as contrib:<feature> columns.",
+)
 def predict(
     model_dir: Path,
     input_path: Path,
@@ -78,6 +84,7 @@ def predict(
     learner: str | None,
     label: str | None,
     report: Path | None,
+    contribs: bool,
     **party: Any,
 ) -> None:
     """Score aligned rows jointly; only the guest (or --to) learns the scores.
@@ -113,6 +120,10 @@ def predict(
     if predictor is None:
         fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
     to = learner or meta.get("guest")
+    if contribs and meta.get("model") != "secureboost":
+        fail(f"[{me}] --contribs is for SecureBoost models, not {meta.get('model')!r}")
+    if contribs and me != meta.get("guest"):
+        fail(f"[{me}] --contribs is the guest's: it alone learns scores (a host runs as usual)")
     objective = str(meta.get("objective", "binary:logistic"))  # LR models: binary
     job_parties = meta.get("job_parties")
 
@@ -143,7 +154,13 @@ def predict(
                 from unseen.runtime.errors import ConfigError
 
                 raise ConfigError(f"{me!r} learns the scores: give --output")
-        scores = predictor(ctx, meta, arrays, data, to=to)
+        shares: Any = None
+        names: list[str] = []
+        if contribs:
+            out = predictor(ctx, meta, arrays, data, to=to, contribs=True)
+            scores, shares, names = out if out is not None else (None, None, [])
+        else:
+            scores = predictor(ctx, meta, arrays, data, to=to)
         if scores is None:
             return None
         columns: dict[str, Any] = {c: table.column(c) for c in ids}
@@ -154,6 +171,12 @@ def predict(
             columns["predicted_class"] = pa.array(scores.argmax(axis=1))
         else:
             columns["score"] = pa.array(scores)
+        if shares is not None:  # per feature of every party, and the bias, on the margin
+            for k in range(shares.shape[1] if shares.ndim == 3 else 1):
+                block = shares[:, k] if shares.ndim == 3 else shares
+                tag = f"contrib_{k}" if shares.ndim == 3 else "contrib"
+                for j, name in enumerate(names):
+                    columns[f"{tag}:{name}"] = pa.array(block[:, j])
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}

@@ -1592,19 +1592,27 @@ def predict_guest(
 
     ``base``: one margin, or one per class (``multi:softprob``: tree ``t`` adds to class
     ``t mod K``; the margins are ``(rows, K)``)."""
-    widths = [int(lay.leaves().size) for lay in trees.layouts]
-    mine = trees.leaf_masks(X)
-    theirs = [_unpack_masks(ctx.recv(hh, f"{key}/masks"), X.shape[0], widths, hh) for hh in hosts]
     start = np.asarray(base, dtype=np.float64)
     margin = np.tile(start, (X.shape[0], 1)) if start.ndim else np.full(X.shape[0], float(start))
     classes = start.size if start.ndim else 0
-    for t, leaf in enumerate(combine_masks(mine, theirs)):
+    for t, leaf in enumerate(guest_leaves(ctx, trees, X, hosts, key)):
         scores = trees.values[t][trees.layouts[t].leaves()][leaf]
         if classes:
             margin[:, t % classes] += scores
         else:
             margin += scores
     return margin
+
+
+def guest_leaves(
+    ctx: Context, trees: PartyTrees, X: np.ndarray, hosts: list[str], key: str
+) -> list[np.ndarray]:
+    """Per tree, the leaf each row reaches (its index among ``layout.leaves()``): the
+    guest's leaf masks intersected with the hosts' (:func:`predict_host`)."""
+    widths = [int(lay.leaves().size) for lay in trees.layouts]
+    mine = trees.leaf_masks(X)
+    theirs = [_unpack_masks(ctx.recv(hh, f"{key}/masks"), X.shape[0], widths, hh) for hh in hosts]
+    return combine_masks(mine, theirs)
 
 
 def predict_host(

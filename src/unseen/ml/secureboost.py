@@ -65,6 +65,7 @@ from unseen.ml.data import PartyData, check_alignment, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.objectives import LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
+from unseen.ml.sbt_contribs import leaf_contributions
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
     MODES,
@@ -78,6 +79,7 @@ from unseen.ml.sbt_protocol import (
     PlainGuestExchange,
     PlainHostExchange,
     Roles,
+    guest_leaves,
     handshake,
     predict_guest,
     predict_host,
@@ -1078,6 +1080,7 @@ def predict(
     key: str = "sbt-predict",
     *,
     output_margin: bool = False,
+    pred_contribs: bool = False,
 ) -> np.ndarray | None:
     """Joint prediction: every party runs it with its part and its columns of the same rows.
 
@@ -1085,6 +1088,8 @@ def predict(
     probabilities for ``multi:softprob``, or regression values; the margins
     with ``output_margin``); hosts get ``None`` and learn nothing. A DataFrame's
     columns are taken by the model's feature names (in any order; extra ones ignored).
+    ``pred_contribs``: at the guest, each row's margin split into a share per feature of
+    every party and a bias (:func:`contributions`); the hosts' part is unchanged.
     """
     if hasattr(X, "columns"):
         names = [str(c) for c in X.columns]
@@ -1119,6 +1124,8 @@ def predict(
                     f"{X.shape[0]} rows here but {theirs.get('rows')} at {p!r}: inputs are not aligned"
                 )
     with ctx.step("prediction"):
+        if model.role == "guest" and pred_contribs:
+            return contributions(ctx, model, X, key)
         if model.role == "guest":
             margin = predict_guest(
                 ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
@@ -1126,6 +1133,43 @@ def predict(
             return margin if output_margin else transform(model.params.objective, margin)
         predict_host(ctx, model.trees, X, model.roles.guest, key)
         return None
+
+
+def contribution_names(model: PartyModel) -> list[str]:
+    """The columns of :func:`contributions`: the guest's features, each host's as
+    ``"host:feature"``, then ``"bias"``."""
+    hosts = [f"{h}:{f}" for h in model.roles.hosts for f in model.host_features[h]]
+    return [*model.features, *hosts, "bias"]
+
+
+def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
+    """The guest's side of joint prediction, each row's margin split into a share per
+    feature of :func:`contribution_names` and a bias, as XGBoost's
+    ``pred_contribs=True, approx_contribs=True`` (:mod:`unseen.ml.sbt_contribs`):
+    ``(n, F + 1)``, for several classes ``(n, K, F + 1)``; they add up to the margins."""
+    trees = model.trees
+    if any(np.isnan(r.cover[0]) for r in trees.records):
+        raise ConfigError(
+            "contributions need each node's cover, which this model was saved without: "
+            "train it again"
+        )
+    hosts = list(model.roles.hosts)
+    counts = [len(model.features), *(len(model.host_features[h]) for h in hosts)]
+    offsets = np.cumsum([0, *counts[:-1]])
+    n_all = sum(counts)
+    base = np.asarray(model.base_margin, dtype=np.float64)
+    classes = base.size if base.ndim else 1
+    out = np.zeros((X.shape[0], classes, n_all + 1))
+    out[:, :, n_all] = base
+    leaves = guest_leaves(ctx, trees, X, hosts, key)
+    for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
+        inner = np.asarray(layout.left) >= 0
+        owner = np.maximum(np.asarray(layout.owner), 0)
+        feature = np.where(inner, offsets[owner] + records.feature, -1)
+        shares, root = leaf_contributions(layout, feature, records.cover, trees.values[t], n_all)
+        out[:, t % classes, :n_all] += shares[leaves[t]]
+        out[:, t % classes, n_all] += root
+    return out if base.ndim else out[:, 0]
 
 
 @register_predictor(MODEL_TYPE)
@@ -1136,12 +1180,16 @@ def predict_party(
     data: Any,
     *,
     to: str | None = None,
-) -> np.ndarray | None:
+    contribs: bool = False,
+) -> Any:
     """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
 
     ``data`` has ``X`` and ``features`` (a :class:`~unseen.ml.data.PartyData`);
     columns are picked by the model's feature names. Only the guest, which
-    holds the leaf weights, can learn the scores.
+    holds the leaf weights, can learn the scores. ``contribs`` (the guest's): the
+    scores, each row's margin split per feature (:func:`contributions`, whose sum
+    gives the scores: one joint prediction) and the shares' names; the hosts' part
+    is the same either way.
     """
     model = PartyModel.from_parts(meta, arrays)
     if to is not None and to != model.roles.guest:
@@ -1157,6 +1205,11 @@ def predict_party(
                 column=missing[0],
             )
         X = X[:, [names.index(f) for f in model.features]]
+    if contribs and model.role == "guest":
+        shares = predict(ctx, model, X, pred_contribs=True)
+        assert shares is not None
+        scores = transform(model.params.objective, shares.sum(axis=-1))
+        return scores, shares, contribution_names(model)
     return predict(ctx, model, X)
 
 
@@ -1403,6 +1456,22 @@ class _SecureBoost:
         if self.model_ is None:
             raise ConfigError("not fitted at this party (or this party is the dealer)")
         return self.model_
+
+    def predict_contribs(self, ctx: Context, X: Any) -> np.ndarray | None:
+        """Joint prediction with each row's margin split into a share per feature of every
+        party and a bias (XGBoost's ``pred_contribs`` with ``approx_contribs``: Saabas's
+        per-split attributions, :mod:`unseen.ml.sbt_contribs`): ``(n, F + 1)``, for
+        several classes ``(n, K, F + 1)``, at the guest (columns:
+        :attr:`contribution_names_`); ``None`` at hosts, whose part is as for prediction."""
+        return predict(ctx, self._model(), X, self._predict_key(), pred_contribs=True)
+
+    @property
+    def contribution_names_(self) -> list[str]:
+        """The columns of :meth:`predict_contribs` (the guest's features, each host's as
+        ``"host:feature"``, then ``"bias"``); at the guest."""
+        if self._model().role != "guest":
+            raise ConfigError("contributions are known at the guest only")
+        return contribution_names(self._model())
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
