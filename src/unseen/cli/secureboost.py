@@ -134,13 +134,6 @@ HYPER = (
     "[default: none].",
 )
 @click.option(
-    "--eval-metric",
-    default=None,
-    help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
-    "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
-    "gamma-deviance, tweedie-nloglik [default: the objective's first].",
-)
-@click.option(
     "--interaction-constraints",
     "interactions",
     default=None,
@@ -164,7 +157,14 @@ HYPER = (
     "--early-stopping-rounds",
     type=int,
     default=None,
-    help="Stop when the validation loss has not improved for this many rounds (trees).",
+    help="Stop when the validation metric has not improved for this many rounds (trees).",
+)
+@click.option(
+    "--eval-metric",
+    default=None,
+    help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
+    "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
+    "gamma-deviance, tweedie-nloglik [default: the objective's first].",
 )
 @click.option(
     "--init-model",
