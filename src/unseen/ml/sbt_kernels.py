@@ -827,24 +827,23 @@ def _warm_nodes() -> None:
 def _warm_splits() -> None:
     hist = np.zeros((1, 1, 2))
     ones = np.ones(1, dtype=np.int64)
-    free = np.zeros(1, dtype=np.int8)
-    for constrained in (False, True):
-        best_splits(
-            hist,
-            hist,
-            np.zeros(1),
-            np.zeros(1),
-            ones,
-            1.0,
-            0.0,
-            0.0,
-            1.0,
-            1e-9,
-            np.full(1, -np.inf),
-            np.full(1, np.inf),
-            free,
-            constrained,
-        )
+    free = np.zeros(1, dtype=np.int8)  # one compiled version serves either flag
+    best_splits(
+        hist,
+        hist,
+        np.zeros(1),
+        np.zeros(1),
+        ones,
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+        1e-9,
+        np.full(1, -np.inf),
+        np.full(1, np.inf),
+        free,
+        False,
+    )
 
 
 def _warm_routing() -> None:

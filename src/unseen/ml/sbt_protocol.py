@@ -61,7 +61,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -297,7 +297,7 @@ def _best_among(
     return best
 
 
-def _named_features(
+def named_features(
     features: list[str], host_features: dict[str, list[str]]
 ) -> dict[str, list[str]]:
     """Per party (``""``: the guest), its features as the guest names them (a host's as
@@ -317,7 +317,7 @@ def monotone_signs(
 ) -> dict[str, np.ndarray]:
     """Per party (``""``: the guest), each feature's monotone direction (int8: +1 rising,
     -1 falling, 0 free) from constraints by name (a host's as ``"host:feature"``)."""
-    names = _named_features(features, host_features)
+    names = named_features(features, host_features)
     known = {name: (party, i) for party, fs in names.items() for i, name in enumerate(fs)}
     signs = {party: np.zeros(len(fs), dtype=np.int8) for party, fs in names.items()}
     for name, sign in constraints.items():
@@ -335,7 +335,7 @@ def interaction_sets(
 ) -> list[frozenset[int]]:
     """XGBoost's ``interaction_constraints`` by name (a host's feature as
     ``"host:feature"``) as sets of indices into all parties' features together."""
-    names = _named_features(features, host_features)
+    names = named_features(features, host_features)
     index = {name: i for i, name in enumerate(n for fs in names.values() for n in fs)}
     out = []
     for group in constraints:
@@ -512,7 +512,14 @@ class NodeRecords:
     bin: np.ndarray
     default_left: np.ndarray
 
-    FIELDS = ("gain", "cover", "feature", "bin", "default_left")
+    #: the fields, in order, and how a model part stores them
+    DTYPES: ClassVar[dict[str, type]] = {
+        "gain": np.float64,
+        "cover": np.float64,
+        "feature": np.int32,
+        "bin": np.int32,
+        "default_left": np.bool_,
+    }
 
     @classmethod
     def empty(cls, n_nodes: int) -> NodeRecords:
@@ -865,6 +872,10 @@ class Guest:
         self._used: dict[int, frozenset[int]] = {}
         self._allowed: dict[int, frozenset[int] | None] = {}
         self.feature_sampler = feature_sampler(params.random_state)
+        # each party's feature count, and where its features start among all parties'
+        self._sizes = {"": X.shape[1], **{h: len(host_features[h]) for h in hosts}}
+        starts = np.cumsum([0, *self._sizes.values()])[:-1].tolist()
+        self._starts = dict(zip(self._sizes, starts, strict=True))
         self.node_sampler = feature_sampler(params.random_state, 2)
         # per party, the local indices of the features this tree may split on (None: all)
         self.columns: dict[str, np.ndarray | None] = {}
@@ -907,7 +918,7 @@ class Guest:
         """Per party (``""``: the guest), the features tree ``t`` may split on
         (:func:`tree_features`), drawn in tree order (a tree ahead: the next tree's
         sample goes out with this one's)."""
-        total = self.X.shape[1] + sum(len(self.host_features[h]) for h in self.hosts)
+        total = sum(self._sizes.values())
         while len(self._samples) <= t:
             chosen = tree_features(self.feature_sampler, total, self.p.colsample_bytree)
             if chosen is None:
@@ -920,12 +931,9 @@ class Guest:
 
     def _by_party(self, chosen: np.ndarray) -> dict[str, np.ndarray | None]:
         """Sorted indices of all parties' features, as each party's local indices."""
-        counts = {"": self.X.shape[1], **{h: len(self.host_features[h]) for h in self.hosts}}
         out: dict[str, np.ndarray | None] = {}
-        start = 0
-        for party, count in counts.items():
-            out[party] = chosen[(chosen >= start) & (chosen < start + count)] - start
-            start += count
+        for party, start in self._starts.items():
+            out[party] = chosen[(chosen >= start) & (chosen < start + self._sizes[party])] - start
         return out
 
     def node_columns(self, n_nodes: int) -> list[dict[str, np.ndarray | None]] | None:
@@ -951,12 +959,6 @@ class Guest:
             for _ in range(n_nodes)
         ]
 
-    @property
-    def _offsets(self) -> dict[str, int]:
-        """Where each party's features start among all parties' features."""
-        counts = [self.X.shape[1], *(len(self.host_features[h]) for h in self.hosts)]
-        return dict(zip(["", *self.hosts], np.cumsum([0, *counts[:-1]]).tolist(), strict=True))
-
     def _interact(self, node: int, children: tuple[int, int], feature: int) -> None:
         """XGBoost's interaction constraints after ``node`` split on ``feature`` (an index
         of all parties' features): its children may split on the features used on their
@@ -981,15 +983,15 @@ class Guest:
         for j, v in enumerate(frontier):
             sample = per_node[j] if per_node is not None else self.columns
             allowed = self._allowed[v]
+            if allowed is None:
+                out.append(dict(sample))
+                continue
+            mine = self._by_party(np.array(sorted(allowed), dtype=np.int64))
             node: dict[str, np.ndarray | None] = {}
-            for party, start in self._offsets.items():
-                cols = sample.get(party)
-                if allowed is not None:
-                    count = self.X.shape[1] if party == "" else len(self.host_features[party])
-                    local = sorted(i - start for i in allowed if 0 <= i - start < count)
-                    mine = np.array(local, dtype=np.int64)
-                    cols = mine if cols is None else np.intersect1d(cols, mine)
-                node[party] = cols
+            for party, cols in sample.items():
+                ok = mine[party]
+                assert ok is not None
+                node[party] = ok if cols is None else np.intersect1d(cols, ok)
             out.append(node)
         return out
 
@@ -1239,7 +1241,7 @@ class Guest:
             if self.constrained:  # its children's bounds follow from the feature's sign
                 self._split_sign[v] = int(self.signs[party][f])
             if self.interactions:
-                self._interact(v, children[v], self._offsets[party] + f)
+                self._interact(v, children[v], self._starts[party] + f)
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"
             record = self.tree_importance[-1].setdefault(name, [0, 0.0, 0.0])
             record[0] += 1

@@ -81,6 +81,7 @@ from unseen.ml.sbt_protocol import (
     Roles,
     guest_leaves,
     handshake,
+    named_features,
     predict_guest,
     predict_host,
     tree_rows,
@@ -298,11 +299,8 @@ class PartyModel:
             arrays["value"] = _cat(self.trees.values, np.float64)
             records = self.trees.records
             if len(records) == len(layouts):  # each tree's nodes (gain, cover, ...)
-                for name in NodeRecords.FIELDS:
-                    kind = {"gain": np.float64, "cover": np.float64, "default_left": np.bool_}
-                    arrays[f"node_{name}"] = _cat(
-                        [getattr(r, name) for r in records], kind.get(name, np.int32)
-                    )
+                for name, dtype in NodeRecords.DTYPES.items():
+                    arrays[f"node_{name}"] = _cat([getattr(r, name) for r in records], dtype)
         meta: dict[str, Any] = {
             "model": MODEL_TYPE,
             "party": self.party,
@@ -377,7 +375,7 @@ class PartyModel:
                 if meta["role"] == "guest":
                     trees.values.append(arrays["value"][sl].copy())
                     trees.records.append(
-                        NodeRecords(*(arrays[f"node_{f}"][sl].copy() for f in NodeRecords.FIELDS))
+                        NodeRecords(*(arrays[f"node_{f}"][sl].copy() for f in NodeRecords.DTYPES))
                         if "node_gain" in arrays  # else saved before nodes were recorded
                         else NodeRecords.empty(k)
                     )
@@ -471,6 +469,10 @@ def check_label(
     (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
     (``reg:gamma``) or any finite number (``reg:squarederror``); else InputError naming
     the row (and ``file`` and ``column``, where the label came from a file)."""
+
+    def bad(message: str, row: int | None = None) -> InputError:
+        return InputError(message, row=row, file=file, column=column)
+
     try:
         arr = np.asarray(y, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -478,39 +480,20 @@ def check_label(
     if arr.size != rows:
         raise InputError(f"{what} has {arr.size} values for {rows} rows")
     if not np.all(np.isfinite(arr)):
-        raise InputError(
-            f"{what} has a missing or infinite value",
-            row=int(np.argmin(np.isfinite(arr))) + 1,
-            file=file,
-            column=column,
-        )
+        raise bad(f"{what} has a missing or infinite value", int(np.argmin(np.isfinite(arr))) + 1)
     if objective == "multi:softprob":
-        bad = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
-        if bad.any():
-            raise InputError(
+        wrong = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
+        if wrong.any():
+            raise bad(
                 f"{what} must be a class index 0 .. {num_class - 1} (num_class {num_class})",
-                row=int(np.argmax(bad)) + 1,
-                file=file,
-                column=column,
+                int(np.argmax(wrong)) + 1,
             )
     if objective in ("count:poisson", "reg:tweedie") and arr.min() < 0:
-        raise InputError(
-            f"{what} must be non-negative for {objective}",
-            row=int(np.argmin(arr)) + 1,
-            file=file,
-            column=column,
-        )
+        raise bad(f"{what} must be non-negative for {objective}", int(np.argmin(arr)) + 1)
     if objective == "reg:gamma" and arr.min() <= 0:
-        raise InputError(
-            f"{what} must be positive for reg:gamma",
-            row=int(np.argmin(arr)) + 1,
-            file=file,
-            column=column,
-        )
+        raise bad(f"{what} must be positive for reg:gamma", int(np.argmin(arr)) + 1)
     if objective in LOG_LINK and arr.max() <= 0:
-        raise InputError(
-            f"{what} is 0 everywhere: {objective} needs a positive mean", file=file, column=column
-        )
+        raise bad(f"{what} is 0 everywhere: {objective} needs a positive mean")
     if objective == "binary:logistic":
         if not np.all((arr == 0) | (arr == 1)):
             raise InputError(f"{what} must be binary (0/1) for binary:logistic")
@@ -1138,8 +1121,13 @@ def predict(
 def contribution_names(model: PartyModel) -> list[str]:
     """The columns of :func:`contributions`: the guest's features, each host's as
     ``"host:feature"``, then ``"bias"``."""
-    hosts = [f"{h}:{f}" for h in model.roles.hosts for f in model.host_features[h]]
-    return [*model.features, *hosts, "bias"]
+    return [name for party in _all_features(model).values() for name in party] + ["bias"]
+
+
+def _all_features(model: PartyModel) -> dict[str, list[str]]:
+    """Per party (the guest's first, then the hosts' in the model's order), its features as
+    the guest names them: the order of all features together."""
+    return named_features(model.features, {h: model.host_features[h] for h in model.roles.hosts})
 
 
 def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
@@ -1154,7 +1142,7 @@ def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> n
             "train it again"
         )
     hosts = list(model.roles.hosts)
-    counts = [len(model.features), *(len(model.host_features[h]) for h in hosts)]
+    counts = [len(names) for names in _all_features(model).values()]
     offsets = np.cumsum([0, *counts[:-1]])
     n_all = sum(counts)
     base = np.asarray(model.base_margin, dtype=np.float64)
