@@ -97,10 +97,13 @@ def test_labels_pack_through_permutations(bits):
     for f in range(f_count):
         assert _unpacked(packed[f], bits, n) == table[f][perms[f]].tolist()
     assert kernels.largest_label(packed, bits) == table.max()
-    # one vector through every permutation, as uint16
+    # one vector through every permutation, as uint16 (the node slots): the same either way
     vector = table[0].astype(np.uint16)
-    every = kernels.pack_gathered(np.broadcast_to(vector, perms.shape), perms, bits)
+    every = kernels.pack_permuted(vector, perms, bits)
     assert _unpacked(every[2], bits, n) == vector[perms[2]].tolist()
+    assert np.array_equal(
+        every, kernels.pack_gathered(np.broadcast_to(vector, perms.shape), perms, bits)
+    )
 
 
 def test_labels_pack_only_in_whole_fractions_of_a_byte():
@@ -109,23 +112,25 @@ def test_labels_pack_only_in_whole_fractions_of_a_byte():
         kernels.pack_gathered(np.zeros((1, 4), dtype=np.uint8), perms, 3)
 
 
-@pytest.mark.parametrize(("n_slots", "bits"), [(4, 4), (300, 16)])
-def test_label_sums_match_numpy_and_wrap_modulo_2_64(n_slots, bits):
+@pytest.mark.parametrize(("n_slots", "bits", "words"), [(4, 4, 1), (4, 4, 2), (300, 16, 2)])
+def test_label_sums_match_numpy_and_wrap_modulo_2_64(n_slots, bits, words):
     f_count, n, width = 3, 2001, 5
-    shares = rng.integers(0, 2**64 - 1, size=(f_count, n, 2), dtype=U64, endpoint=True)
+    shares = rng.integers(0, 2**64 - 1, size=(f_count, n, words), dtype=U64, endpoint=True)
     slots = rng.integers(0, n_slots + 1, size=(f_count, n)).astype(np.uint16)
     slots[:, 0] = n_slots  # row 0 not summed
     bins = rng.integers(0, width, size=(f_count, n)).astype(np.uint16)
     identity = np.broadcast_to(np.arange(n, dtype=np.int32), (f_count, n))
     packed = kernels.pack_gathered(slots, np.ascontiguousarray(identity), bits)
     got = kernels.label_sums(packed, bits, bins, shares, width, n_slots)
-    assert got.shape == (f_count, n_slots * width, 2) and got.dtype == U64
+    assert got.shape == (f_count, n_slots * width, words) and got.dtype == U64
     assert kernels.largest_label(packed, bits) == n_slots
     for f in range(f_count):
         for code in range(n_slots * width):
             sel = (slots[f].astype(int) * width + bins[f] == code) & (slots[f] < n_slots)
             want = (
-                [int(v) for v in shares[f, sel].astype(object).sum(axis=0)] if sel.any() else [0, 0]
+                [int(v) for v in shares[f, sel].astype(object).sum(axis=0)]
+                if sel.any()
+                else [0] * words
             )
             assert [int(x) for x in got[f, code]] == [w % 2**64 for w in want]
     # a slot beyond n_slots (up to 2^bits - 1) is summed where it is cut off, and seen
@@ -149,12 +154,13 @@ def test_bin_sums_of_shares_match_numpy_modulo_2_64():
                 assert [int(x) for x in got[s, f, b]] == [int(w) % 2**64 for w in want]
 
 
-def test_gathers_through_permutations_match_numpy():
+@pytest.mark.parametrize("words", [1, 2])
+def test_gathers_through_permutations_match_numpy(words):
     f_count, n = 3, 1000
     prg = AesCtrPrg()
     perms = np.stack([kernels.permutation(prg, n) for _ in range(f_count)])
-    pairs = rng.integers(0, 2**64 - 1, size=(n, 2), dtype=U64, endpoint=True)
-    out = rng.integers(0, 2**64 - 1, size=(f_count, n, 2), dtype=U64, endpoint=True)
+    pairs = rng.integers(0, 2**64 - 1, size=(n, words), dtype=U64, endpoint=True)
+    out = rng.integers(0, 2**64 - 1, size=(f_count, n, words), dtype=U64, endpoint=True)
     with np.errstate(over="ignore"):
         want_plus = out + pairs[perms]
         want_minus = pairs[perms] - out

@@ -276,37 +276,57 @@ def _pack_row(
 
 
 @njit(cache=True, nogil=True)
+def _pack_into(
+    row: np.ndarray, perm: np.ndarray, labels: np.ndarray, bits: int
+) -> None:  # pragma: no cover
+    """``row`` = ``labels[perm]``, each label in ``bits`` bits, packed (see :func:`pack_gathered`)."""
+    if bits == 16:
+        for i in range(perm.size):
+            v = np.intp(labels[perm[i]])
+            row[2 * i] = np.uint8(v & 0xFF)
+            row[2 * i + 1] = np.uint8(v >> 8)
+    elif bits == 1:  # one unrolled loop per width
+        _pack_row(row, perm, labels, 1)
+    elif bits == 2:
+        _pack_row(row, perm, labels, 2)
+    elif bits == 4:
+        _pack_row(row, perm, labels, 4)
+    else:
+        _lanes(bits)  # checks the width
+        _pack_row(row, perm, labels, 8)
+
+
+@njit(cache=True, nogil=True)
 def pack_gathered(
     values: np.ndarray, perms: np.ndarray, bits: int
 ) -> np.ndarray:  # pragma: no cover
     """``values[f][perms[f]]``, each label in ``bits`` bits (1, 2, 4, 8 or 16), packed.
 
-    ``values``: ``(F, n)`` unsigned, each below ``2^bits`` (one vector for
-    all features: ``np.broadcast_to(vector, perms.shape)``). Label ``i`` of
+    ``values``: ``(F, n)`` unsigned, each below ``2^bits``. Label ``i`` of
     feature ``f`` is bits ``(i % k) * bits ...`` of byte ``out[f, i // k]``,
     ``k = 8 // bits``, lowest first; 16-bit labels are two bytes each,
     little-endian. Returns ``(F, packed_size(n, bits))`` uint8.
     """
     f_count, n = perms.shape
-    if bits == 16:
-        out = np.empty((f_count, 2 * n), dtype=np.uint8)
-        for f in range(f_count):
-            for i in range(n):
-                v = np.intp(values[f, perms[f, i]])
-                out[f, 2 * i] = np.uint8(v & 0xFF)
-                out[f, 2 * i + 1] = np.uint8(v >> 8)
-        return out
-    _lanes(bits)  # checks the width
-    out = np.empty((f_count, (n * bits + 7) // 8), dtype=np.uint8)
-    for f in range(f_count):  # one unrolled loop per width
-        if bits == 1:
-            _pack_row(out[f], perms[f], values[f], 1)
-        elif bits == 2:
-            _pack_row(out[f], perms[f], values[f], 2)
-        elif bits == 4:
-            _pack_row(out[f], perms[f], values[f], 4)
-        else:
-            _pack_row(out[f], perms[f], values[f], 8)
+    out = np.empty((f_count, (n * bits + 7) // 8 if bits < 16 else 2 * n), dtype=np.uint8)
+    for f in range(f_count):
+        _pack_into(out[f], perms[f], values[f], bits)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pack_permuted(
+    labels: np.ndarray, perms: np.ndarray, bits: int
+) -> np.ndarray:  # pragma: no cover
+    """:func:`pack_gathered` of one label vector for every feature: ``labels[perms[f]]``.
+
+    ``labels``: ``(n,)``, contiguous (a feature's row read through a broadcast
+    view is strided to Numba, and the gathers then take a sixth longer).
+    """
+    f_count, n = perms.shape
+    out = np.empty((f_count, (n * bits + 7) // 8 if bits < 16 else 2 * n), dtype=np.uint8)
+    for f in range(f_count):
+        _pack_into(out[f], perms[f], labels, bits)
     return out
 
 
@@ -374,8 +394,12 @@ def label_sums(
     out = np.zeros((f_count, (cap + 1) * width, words), dtype=np.uint64)
     if words == 1 and bits != 16:  # logistic gradients: one unrolled loop per width
         _lanes(bits)  # checks the width
+        # rows of 2-d views: contiguous 1-d arrays; out[f, :, 0] is strided to Numba,
+        # which made the loop half as fast again
+        flat_out = out.reshape(f_count, (cap + 1) * width)
+        flat_shares = shares.reshape(f_count, n)
         for f in range(f_count):
-            o, row_shares = out[f, :, 0], shares[f, :, 0]
+            o, row_shares = flat_out[f], flat_shares[f]
             if bits == 1:
                 _sum_row(o, slots[f], bins[f], row_shares, width, 1)
             elif bits == 2:
@@ -442,9 +466,11 @@ def _largest_packed(flat: np.ndarray, bits: int) -> int:  # pragma: no cover
 def add_permuted(pairs: np.ndarray, perms: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     """``out[f] += pairs[perms[f]]`` in place, mod 2^64 (``pairs``: ``(n, L)``; ``out``: ``(F, n, L)``)."""
     f_count, n = perms.shape
+    # one word a row: through contiguous 1-d rows, faster than 3-d or strided [:, 0] views
+    flat_pairs, flat_out = pairs.reshape(pairs.size), out.reshape(f_count, n * pairs.shape[1])
     for f in range(f_count):
-        if pairs.shape[1] == 1:  # through 1-d views: a third faster than 3-d indexing
-            src, o, perm = pairs[:, 0], out[f, :, 0], perms[f]
+        if pairs.shape[1] == 1:
+            src, o, perm = flat_pairs, flat_out[f], perms[f]
             for i in range(n):
                 o[i] += src[perm[i]]
         else:
@@ -468,10 +494,13 @@ def add_permuted_bin_sums(
     f_count, n = perms.shape
     words = pairs.shape[1]
     sums = np.zeros((f_count, width, words), dtype=np.uint64)
+    # one word a row: contiguous 1-d rows (faster loops than strided [:, 0] views)
+    flat_pairs = pairs.reshape(pairs.size)
+    flat_out, flat_sums = out.reshape(f_count, n * words), sums.reshape(f_count, width * words)
     for f in range(f_count):
         perm, row_bins = perms[f], bins[f]
         if words == 1:
-            src, o, s = pairs[:, 0], out[f, :, 0], sums[f, :, 0]
+            src, o, s = flat_pairs, flat_out[f], flat_sums[f]
             for i in range(n):
                 v = o[i] + src[perm[i]]
                 o[i] = v
@@ -492,9 +521,10 @@ def permuted_minus(
 ) -> None:  # pragma: no cover
     """``out[f] = pairs[perms[f]] - out[f]`` in place, mod 2^64 (``L`` = 1 or 2 words a row)."""
     f_count, n = perms.shape
+    flat_pairs, flat_out = pairs.reshape(pairs.size), out.reshape(f_count, n * pairs.shape[1])
     for f in range(f_count):
         if pairs.shape[1] == 1:
-            src, o, perm = pairs[:, 0], out[f, :, 0], perms[f]
+            src, o, perm = flat_pairs, flat_out[f], perms[f]
             for i in range(n):
                 o[i] = src[perm[i]] - o[i]
         else:
@@ -792,11 +822,7 @@ def _warm_permutations() -> None:
 
 def _warm_labels(label_type: type) -> None:
     perms = np.arange(4, dtype=np.int32).reshape(1, 4)
-    # a node slot per row, one vector for every feature: with two features or more the
-    # broadcast is not contiguous, a type of its own
-    two = np.concatenate([perms, perms])
-    for some in (two, perms):
-        pack_gathered(np.broadcast_to(np.zeros(4, label_type), some.shape), some, 1)
+    pack_permuted(np.zeros(4, label_type), perms, 1)  # a node slot per row, every feature
     if label_type is np.uint8:
         pack_gathered(np.zeros((1, 4), dtype=np.uint8), perms, 8)  # each feature's bins
 

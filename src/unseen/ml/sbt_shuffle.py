@@ -637,10 +637,8 @@ class ShuffleHostExchange(HostExchange):
         else:
             # each permuted row's node slot; rows not summed go to slot n_slots (dropped)
             dump = np.empty(slot.size, dtype=np.uint8 if n_slots < 255 else np.uint16)
-            every = np.broadcast_to(kernels.slot_labels(slot, n_slots, dump), perms.shape)
-            slots = threads.concat(
-                f_count, lambda f: kernels.pack_gathered(every[f], perms[f], bits)
-            )
+            labels = kernels.slot_labels(slot, n_slots, dump)
+            slots = threads.concat(f_count, lambda f: kernels.pack_permuted(labels, perms[f], bits))
             # sent before the share sums, not beside them: the guest's own sums wait for
             # these labels, and a sending thread would compete with the sums for the cores
             self._sender.flush()
