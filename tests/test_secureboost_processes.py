@@ -171,6 +171,38 @@ def test_hyper_parameters_must_agree(tmp_path):
         assert "max_bin=64 here, 32 at the guest" in p.stderr(), p.stderr()
 
 
+def test_guest_only_rounds_through_the_cli(tmp_path):
+    """--guest-only-rounds: the first trees have no host split, at either party (trees.csv),
+    the security statement says so, and the saved parts predict as before."""
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
+    procs = train_job(
+        "secureboost",
+        tmp_path,
+        parties,
+        "plain",
+        f["bank_train"],
+        f["telecom_train"],
+        common=(*TREES, "--guest-only-rounds", "2"),
+        timeout=120,
+    )
+    for p in procs:
+        assert p.returncode == 0, p.stderr()
+    assert "--guest-only-rounds N" in procs[0].stdout()  # the security statement
+    guest = pd.read_csv(tmp_path / "bank_model" / "trees.csv")
+    host = pd.read_csv(tmp_path / "tel_model" / "trees.csv")
+    inner = guest[guest["Feature"] != "Leaf"]
+    assert set(inner[inner["Tree"] < 2]["Party"]) == {"bank"}
+    assert "telecom" in set(inner[inner["Tree"] >= 2]["Party"])
+    # the host's part: the same shapes, none of its own splits in the first two trees
+    assert len(host) == len(guest)
+    assert host[(host["Tree"] < 2) & (host["Party"] == "telecom")].empty
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert roc_auc_score(pd.read_csv(f["bank_test"])["default"], scores["score"]) > 0.95
+
+
 def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
     """The dealer is killed while the trees grow: guest and host stop within the peer
     timeout, and the guest (where the job is watched) names the dealer as the cause."""

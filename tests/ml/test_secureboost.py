@@ -756,6 +756,88 @@ def test_missing_values_go_to_the_better_side():
     assert sum(on_f4) > len(on_f4) / 2  # missing rows mostly sent left, with the small values
 
 
+def xgb_guest_first(Xtr, ytr, Xte, guest_cols, rounds, objective="binary:logistic", **params):
+    """XGBoost on SecureBoost's bins: ``rounds`` rounds on the guest's columns alone, then
+    the rest on every column from their margins (``base_margin``) -- the model that
+    ``guest_only_rounds`` grows. The test rows' probabilities."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    par = xgboost_params(
+        objective=objective,
+        base_score=float(np.mean(ytr)),
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+    )
+    if objective == "multi:softprob":  # XGBoost's own base margins, as SecureBoost's
+        del par["base_score"]
+        par["num_class"] = int(ytr.max()) + 1
+    first = xgb.train(par, xgb.DMatrix(btr[:, :guest_cols], label=ytr), rounds)
+    margin_tr = first.predict(xgb.DMatrix(btr[:, :guest_cols]), output_margin=True)
+    margin_te = first.predict(xgb.DMatrix(bte[:, :guest_cols]), output_margin=True)
+    rest = params["n_estimators"] - rounds
+    then = xgb.train(par, xgb.DMatrix(btr, label=ytr, base_margin=margin_tr), rest)
+    return then.predict(xgb.DMatrix(bte, base_margin=margin_te))
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he", "he-hidden"])
+def test_guest_only_rounds_are_xgboost_on_the_guests_columns_first(mode):
+    """The first rounds' trees split on guest features only, the later ones on every
+    party's, equal to XGBoost trained that way; a host holds of those trees the shape
+    and no split, and scores new rows with its part as before."""
+    Xtr, Xte, ytr, yte = breast_cancer()
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    p, parts = fit_jointly(
+        mode,
+        [Xtr[:, :10], Xtr[:, 10:]],
+        ytr,
+        [Xte[:, :10], Xte[:, 10:]],
+        guest_only_rounds=3,
+        **BREAST,
+        **extra,
+    )
+    want = xgb_guest_first(Xtr, ytr, Xte, 10, 3, **BREAST)
+    np.testing.assert_allclose(p, want, atol=1e-5)
+    guest, host = parts["guest"].model_.trees, parts["host1"].model_.trees
+    assert all(not s.node for s in host.splits[:3]) and any(s.node for s in host.splits[3:])
+    assert [t.left for t in host.layouts] == [t.left for t in guest.layouts]
+    assert all(set(t.owner) <= {-1, 0} for t in guest.layouts[:3])
+
+
+def test_guest_only_rounds_count_rounds_of_class_trees_and_may_be_all():
+    """multi:softprob: a round is a tree per class; with every round the guest's alone,
+    the model is the guest's own."""
+
+    Xtr, Xte, ytr, yte = wine()
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16)
+    parts_tr, parts_te = [Xtr[:, :5], Xtr[:, 5:]], [Xte[:, :5], Xte[:, 5:]]
+    for rounds in (1, 4):
+        p, parts = fit_jointly(
+            "ss-dealer",
+            parts_tr,
+            ytr,
+            parts_te,
+            all_classes=True,  # three labels: multi:softprob
+            guest_only_rounds=rounds,
+            **params,
+        )
+        want = xgb_guest_first(Xtr, ytr, Xte, 5, rounds, "multi:softprob", **params)
+        np.testing.assert_allclose(p, np.asarray(want).reshape(p.shape), atol=1e-5)
+        host = parts["host1"].model_.trees
+        assert len(host.layouts) == 4 * 3
+        assert sum(bool(s.node) for s in host.splits[: 3 * rounds]) == 0
+
+
+def test_guest_only_rounds_are_checked():
+    with pytest.raises(ConfigError, match="guest_only_rounds"):
+        SecureBoostClassifier(n_estimators=3, guest_only_rounds=4)
+    with pytest.raises(ConfigError, match="guest_only_rounds"):
+        SecureBoostClassifier(n_estimators=3, guest_only_rounds=-1)
+
+
 def test_early_stopping_truncates_every_part():
     Xtr, Xte, ytr, yte = breast_cancer()
     Xfit, Xval, yfit, yval = Xtr[:300], Xtr[300:], ytr[:300], ytr[300:]

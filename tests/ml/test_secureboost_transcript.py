@@ -406,3 +406,43 @@ def test_features_thresholds_cut_points_and_ids_never_cross(mode):
     transcript.recorder("host")("guest", "leak", encode({"id": ids[5]}))
     wire = transcript.all_bytes()
     assert crossing(thresholds[:3]) == 3 and ids[5].encode() in wire
+
+
+@pytest.mark.parametrize("mode", ["ss-dealer", "he"])
+@pytest.mark.parametrize("rounds", [2, 3])
+def test_guest_only_trees_send_the_hosts_their_shape_alone(mode, rounds):
+    """guest_only_rounds: of the first trees a host gets their start and shape, nothing
+    else (no gradients, sums, splits, routing or instance space) and sends nothing; the
+    exchange (and the dealer) serve the other trees only -- none when every round is the
+    guest's."""
+    X, y = _data()
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+    params = PARAMS | {"guest_only_rounds": rounds}
+    transcript = Transcript()
+    roles = {
+        "guest": lambda ctx: SecureBoostClassifier(mode=mode, **params, **extra).fit(
+            ctx, X[:, :10], y
+        ),
+        "host": lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx, X[:, 10:]),
+    }
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    run_local(roles, transcript=transcript, timeout=300)
+
+    def keys(sender: str, tree: int) -> set[str]:
+        return {
+            m[2].split("/", 2)[2]
+            for m in transcript.messages
+            if m[0] == sender and m[2].startswith(f"sbt/{tree}/")
+        }
+
+    for t in range(rounds):
+        assert keys("guest", t) == {"begin", "shape"} and keys("host", t) == set()
+    if rounds < 3:
+        assert "shape" not in keys("guest", 2) and {"0/split", "1/split"} <= keys("guest", 2)
+    # the exchange's trees, numbered from 0: the third tree's, or none
+    exchange = [m[2].split("/") for m in transcript.messages if m[2].startswith("sbt-")]
+    trees = {k[1] for k in exchange if k[1].isdigit() and k[-1] != "go"}
+    assert trees == ({"0"} if rounds < 3 else set())
+    deltas = [m[2] for m in transcript.messages if m[2].endswith("/delta")]
+    assert deltas == (["sbt-ss/0/delta"] if rounds < 3 and mode == "ss-dealer" else [])

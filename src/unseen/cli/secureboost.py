@@ -34,6 +34,7 @@ HYPER = (
     "num_class",
     "tweedie_variance_power",
     "eval_metric",
+    "guest_only_rounds",
 )
 
 
@@ -165,6 +166,15 @@ HYPER = (
     help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
     "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
     "gamma-deviance, tweedie-nloglik [default: the objective's first].",
+)
+@click.option(
+    "--guest-only-rounds",
+    type=int,
+    default=None,
+    help="Grow the first rounds' trees on the guest's features alone: the hosts learn "
+    "nothing of them but their shape, not even which rows reach a node, where the first "
+    "trees' instance spaces say the most about the label (SecureBoost's reduced-leakage "
+    "variant; FATE's complete_secure) [default: 0].",
 )
 @click.option(
     "--init-model",

@@ -40,6 +40,11 @@ guest gets its sibling as parent minus child. The mode decides step 1-2
 - ``he-hidden``: :mod:`unseen.ml.sbt_he_hidden` (no instance space at the hosts:
   a host answers its splits for every row, :meth:`Host._grow_blind`).
 
+Reduced leakage (RL-SecureBoost, section 6 of the paper): with
+``guest_only_rounds`` the first rounds' trees are grown by the guest on its own
+features, the hosts told only each tree's start and shape; the first trees'
+instance spaces say the most about the label, later trees fit residuals.
+
 Joint prediction (section 5 of the paper, in its batched form): each party
 walks its own splits and marks which leaves a row can still reach; the hosts
 send their marks to the guest, whose intersection is one leaf per row; only
@@ -127,6 +132,9 @@ class BoostParams:
     num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
     eval_metric: str | None = None  # early stopping's; None: the objective's default
+    # the first rounds grow on the guest's features alone: the hosts learn nothing of them
+    # but their shape (SecureBoost's reduced-leakage variant; FATE's complete_secure)
+    guest_only_rounds: int = 0
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -156,6 +164,11 @@ class BoostParams:
             bad(f"{self.objective} needs a positive base_score (a mean), not {self.base_score}")
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
+        if not 0 <= self.guest_only_rounds <= self.n_estimators:
+            bad(
+                f"guest_only_rounds must lie in [0, n_estimators = {self.n_estimators}], "
+                f"not {self.guest_only_rounds}"
+            )
         if not 1 <= self.max_depth <= 14:
             bad(f"max_depth must lie in [1, 14], not {self.max_depth}")
         if not 0 < self.learning_rate <= 1:
@@ -201,6 +214,16 @@ class BoostParams:
     def max_trees(self) -> int:
         """The most trees training grows: ``n_estimators`` rounds of :attr:`trees_per_round`."""
         return self.n_estimators * self.trees_per_round
+
+    @property
+    def guest_only_trees(self) -> int:
+        """The first trees, grown on the guest's features alone (:attr:`guest_only_rounds`)."""
+        return self.guest_only_rounds * self.trees_per_round
+
+    @property
+    def joint_trees(self) -> int:
+        """The most trees the hosts take part in: the exchange's trees, numbered from 0."""
+        return self.max_trees - self.guest_only_trees
 
     @property
     def rule(self) -> SplitRule:
@@ -853,6 +876,7 @@ class Guest:
         self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.features = features
         self.hosts = hosts
+        self.tree_hosts: list[str] = list(hosts)  # the hosts taking part in this tree
         self.host_features, self.host_bins = host_features, host_bins
         self.exchange = exchange
         self.eval_set = eval_set
@@ -999,7 +1023,13 @@ class Guest:
     def grow_tree(
         self, t: int, g_all: np.ndarray, h_all: np.ndarray, trees: PartyTrees
     ) -> np.ndarray:
-        """Grow tree ``t`` (algorithm 2 of the paper, depth by depth); every row's leaf value."""
+        """Grow tree ``t`` (algorithm 2 of the paper, depth by depth); every row's leaf value.
+
+        The first :attr:`~BoostParams.guest_only_trees` trees are the guest's alone
+        (SecureBoost's reduced-leakage variant, section 6 of the paper): no gradient, sum,
+        split or routing bit crosses; the hosts are told the tree's shape at the end, so
+        that their model parts stay aligned. The exchange counts the other trees from 0.
+        """
         ctx, p = self.ctx, self.p
         n = self.X.shape[0]
         rows, g, h = self.sample_rows(g_all, h_all)
@@ -1007,13 +1037,20 @@ class Guest:
         self.columns, upcoming = self.sample_columns(t), self.sample_columns(t + 1)
         self._tree_chosen = self._chosen[t]
         self.tree_importance.append({})
-        self.exchange.use_features(
-            t,
-            {host: self.columns[host] for host in self.hosts},
-            {host: upcoming[host] for host in self.hosts},
-        )
+        joint = t >= p.guest_only_trees
+        k = t - p.guest_only_trees  # the exchange's tree
+        self.tree_hosts = list(self.hosts) if joint else []  # the hosts that take part
+        if not joint:
+            for host in self.hosts:
+                ctx.send(host, f"sbt/{t}/begin", {"op": "tree", "guest_only": True})
+        else:
+            self.exchange.use_features(
+                k,
+                {host: self.columns[host] for host in self.hosts},
+                {host: upcoming[host] for host in self.hosts},
+            )
         hidden = self.exchange.hides_instance_space
-        for host in self.hosts:
+        for host in self.tree_hosts:
             # with instance spaces hidden, hosts are not told the tree's rows either
             told = sampled and not hidden
             begin = {"op": "tree", "sampled": told, "features": _as_list(self.columns[host])}
@@ -1022,10 +1059,13 @@ class Guest:
                 mask = np.zeros(n, dtype=bool)
                 mask[rows] = True
                 ctx.send(host, f"sbt/{t}/rows", np.packbits(mask))
-        clock = time.perf_counter()
-        with ctx.step(f"tree {t}: gradients to the hosts"):
-            g, h = self.exchange.begin_tree(t, g, h, rows=rows)
-        ctx.log.debug("tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock)
+        if joint:
+            clock = time.perf_counter()
+            with ctx.step(f"tree {t}: gradients to the hosts"):
+                g, h = self.exchange.begin_tree(k, g, h, rows=rows)
+            ctx.log.debug(
+                "tree %d: gradients handed over in %.3f s", t, time.perf_counter() - clock
+            )
         own_bins, own_cols = _take_rows(self.bins, rows), self.columns[""]
         if own_cols is not None:  # colsample_bytree: the tree's sample of own features only
             own_bins = own_bins[:, own_cols]
@@ -1044,7 +1084,7 @@ class Guest:
             counts, total_g, total_h = kernels.node_totals(node_rows, g, h, layout.n_nodes)
             self._bound_children(layout, total_g, total_h)
             with ctx.step(f"tree {t} depth {depth}: histograms"):
-                for host in self.hosts:  # a host routes the rows of its own and our splits
+                for host in self.tree_hosts:  # a host routes the rows of its own and our splits
                     if depth and not hidden and self._needs_instance_space(host):
                         ctx.send(host, f"sbt/{t}/{depth}/nodes", node_of)
                 compute = _nodes_to_sum(frontier, counts)
@@ -1054,7 +1094,7 @@ class Guest:
                 if own_cols is not None:
                     shape = (len(compute), self.X.shape[1], self.width)
                     own = _over_all_features(own, own_cols, shape)
-                theirs = self.exchange.histograms(t, depth, slot, len(compute))
+                theirs = self.exchange.histograms(k, depth, slot, len(compute)) if joint else {}
                 ctx.log.debug(
                     "tree %d depth %d: histograms of %d nodes in %.3f s",
                     t,
@@ -1101,7 +1141,11 @@ class Guest:
             records.gain[v], records.cover[v], records.feature[v] = gain, cover, feature
             records.bin[v], records.default_left[v] = last_bin, default_left
         trees.records.append(records)
-        self.exchange.end_tree(t)
+        if joint:
+            self.exchange.end_tree(k)
+        else:  # the shape alone: which nodes split, each host's part of the tree
+            for host in self.hosts:
+                ctx.send(host, f"sbt/{t}/shape", np.asarray(layout.left, dtype=np.int32))
         return values[node_of]
 
     def _bound_children(self, layout: TreeLayout, tg: np.ndarray, th: np.ndarray) -> None:
@@ -1131,7 +1175,7 @@ class Guest:
     ) -> dict[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """Every frontier node's histograms per party: summed, or parent minus sibling."""
         parties = {"": own, **theirs}
-        for host in self.hosts:
+        for host in self.tree_hosts:
             shape = (len(compute), len(self.host_features[host]), self.width)
             got = parties.get(host)
             cols = self.columns.get(host)
@@ -1180,7 +1224,7 @@ class Guest:
         tg, th = totals[0][frontier], totals[1][frontier]
         if counts is None:
             counts = np.bincount(node_of, minlength=layout.n_nodes)
-        parties = ["", *self.hosts]
+        parties = ["", *self.tree_hosts]
         n_bins = {"": self.binner.n_bins(), **self.host_bins}
         candidates = []
         per_node = self._interacting(frontier, self.node_columns(len(frontier)))
@@ -1232,7 +1276,7 @@ class Guest:
             )
         # every host learns the layer's shape; each host, its own winning (feature, bin)
         children: dict[int, tuple[int, int]] = {}
-        messages: dict[str, list[list[Any]]] = {host: [] for host in self.hosts}
+        messages: dict[str, list[list[Any]]] = {host: [] for host in self.tree_hosts}
         for j, v in enumerate(frontier):
             if not do_split[j]:
                 continue
@@ -1247,7 +1291,7 @@ class Guest:
             record[0] += 1
             record[1] += float(best.gain[j])
             record[2] += float(th[j])
-            for host in self.hosts:
+            for host in self.tree_hosts:
                 mine = host == party
                 messages[host].append(
                     [
@@ -1276,10 +1320,10 @@ class Guest:
         # instance spaces are hidden: a host then routes no row)
         hidden = self.exchange.hides_instance_space
         routes = np.packbits(left).tobytes() if own and not hidden else b""
-        for host in self.hosts:
+        for host in self.tree_hosts:
             decided = {"splits": messages[host], "routes": base64.b64encode(routes).decode()}
             ctx.send(host, f"sbt/{t}/{depth}/split", decided)
-        for host in self.hosts:
+        for host in self.tree_hosts:
             theirs = [int(m[0]) for m in messages[host] if m[1]]
             if theirs:
                 answer = ctx.recv(host, f"sbt/{t}/{depth}/left")
@@ -1450,6 +1494,16 @@ class Host:
                     return trees
                 if t == p.max_trees:
                     raise ProtocolError("the guest went past n_estimators")
+                if msg.get("guest_only") or t < p.guest_only_trees:
+                    if not (msg.get("guest_only") and t < p.guest_only_trees):
+                        raise ProtocolError(f"the guest grew tree {t} against guest_only_rounds")
+                    trees.layouts.append(self._guest_only_shape(t))
+                    trees.splits.append(LocalSplits())
+                    trees.values.append(np.zeros(0))
+                    self._send_validation_masks(trees, t)
+                    bar.update()
+                    continue
+                k = t - p.guest_only_trees  # the exchange's tree
                 rows = np.arange(n)
                 if msg.get("sampled"):
                     packed = ctx.recv(self.guest, f"sbt/{t}/rows")
@@ -1458,24 +1512,44 @@ class Host:
                     rows = np.flatnonzero(np.unpackbits(packed, count=n))
                 f_count = self.bins.shape[1]
                 self.exchange.use_features(
-                    t, _features(msg.get("features"), f_count), _features(msg.get("next"), f_count)
+                    k, _features(msg.get("features"), f_count), _features(msg.get("next"), f_count)
                 )
                 with ctx.step(f"tree {t}: {self.exchange.arrives}"):
-                    self.exchange.begin_tree(t, _take_rows(self.bins, rows), rows=rows)
+                    self.exchange.begin_tree(k, _take_rows(self.bins, rows), rows=rows)
                 grow = self._grow_blind if self.hidden else self._grow
-                layout, splits = grow(t, rows)
+                layout, splits = grow(t, rows, k)
                 trees.layouts.append(layout)
                 trees.splits.append(splits)
                 trees.values.append(np.zeros(0))
-                self.exchange.end_tree(t)
-                if self.X_eval is not None:
-                    masks = trees.leaf_masks(self.X_eval, range(t, t + 1))
-                    ctx.send(self.guest, f"sbt/{t}/val-masks", _pack_masks(masks))
+                self.exchange.end_tree(k)
+                self._send_validation_masks(trees, t)
                 bar.update()
         raise ProtocolError("the guest never ended training")  # pragma: no cover
 
-    def _grow(self, t: int, rows: np.ndarray) -> tuple[TreeLayout, LocalSplits]:
-        """Follow the guest through one tree: sums per depth, route the rows of own splits."""
+    def _send_validation_masks(self, trees: PartyTrees, t: int) -> None:
+        """Tree ``t``'s leaves each validation row can reach by this host's splits."""
+        if self.X_eval is not None:
+            masks = trees.leaf_masks(self.X_eval, range(t, t + 1))
+            self.ctx.send(self.guest, f"sbt/{t}/val-masks", _pack_masks(masks))
+
+    def _guest_only_shape(self, t: int) -> TreeLayout:
+        """A tree grown by the guest alone: its shape, every split another party's."""
+        left = self.ctx.recv(self.guest, f"sbt/{t}/shape")
+        if not isinstance(left, np.ndarray) or left.dtype != np.int32 or left.ndim != 1:
+            raise ProtocolError("the guest sent a malformed tree shape")
+        layout = TreeLayout()
+        for v, child in enumerate(left.tolist()):  # breadth-first: splits in node order
+            if child < 0:
+                continue
+            if v >= layout.n_nodes or layout.split(v, -2)[0] != child:
+                raise ProtocolError("the guest sent a malformed tree shape")
+        if layout.n_nodes != left.size:
+            raise ProtocolError("the guest sent a malformed tree shape")
+        return layout
+
+    def _grow(self, t: int, rows: np.ndarray, k: int) -> tuple[TreeLayout, LocalSplits]:
+        """Follow the guest through one tree: sums per depth, route the rows of own splits.
+        ``k``: the exchange's number of the tree."""
         ctx = self.ctx
         n = self.X.shape[0]
         layout, splits = TreeLayout(), LocalSplits()
@@ -1502,7 +1576,7 @@ class Host:
                 every = None if rows.size < n else counts  # the rows of node_of in each node
                 compute = _nodes_to_sum(frontier, counts)
                 slot = _slots(node_rows, compute, layout.n_nodes)
-                self.exchange.histograms(t, depth, slot, len(compute))
+                self.exchange.histograms(k, depth, slot, len(compute))
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 decided, routes = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 mine, theirs = [], []  # own splits; the guest's
@@ -1551,7 +1625,7 @@ class Host:
         splits.add(v, f, thr, bool(dl))
         return thr
 
-    def _grow_blind(self, t: int, rows: np.ndarray) -> tuple[TreeLayout, LocalSplits]:
+    def _grow_blind(self, t: int, rows: np.ndarray, k: int) -> tuple[TreeLayout, LocalSplits]:
         """:meth:`_grow` knowing no instance space (``he-hidden``): the exchange sums
         every row, and this host answers its splits with the side of every row."""
         ctx = self.ctx
@@ -1563,7 +1637,7 @@ class Host:
             with ctx.step(f"tree {t} depth {depth}: histograms"):
                 # the nodes summed, from the tree's shape: the root, then one child a pair
                 n_sums = 1 if depth == 0 else len(frontier) // 2
-                self.exchange.histograms(t, depth, np.zeros(0, dtype=np.int32), n_sums)
+                self.exchange.histograms(k, depth, np.zeros(0, dtype=np.int32), n_sums)
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 decided, _ = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 sides = []

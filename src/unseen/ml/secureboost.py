@@ -32,7 +32,10 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
   at the host. Hosts share their feature names. With ``colsample_bytree`` a
   host also learns which of its own features each tree may use. In joint
   prediction the guest learns, for each row and each host split, which way the
-  row goes (the host's leaf masks); the hosts learn nothing.
+  row goes (the host's leaf masks); the hosts learn nothing. With
+  ``guest_only_rounds=N`` the first ``N`` rounds' trees split on the guest's
+  features alone and the hosts learn only their shapes (SecureBoost's
+  reduced-leakage variant, section 6 of the paper).
 - ``he`` (:mod:`unseen.ml.sbt_he`): Paillier, no third party. Hosts see only
   ciphertexts of ``g``, ``h``.
 - ``ss-dealer`` (:mod:`unseen.ml.sbt_shuffle`): secret sharing with a dealer
@@ -107,7 +110,9 @@ _COMMON = (
     "with colsample_bytree, learn which of their own features each tree may use). In\n"
     "prediction the guest learns each host's leaf mask per row: which way the row goes at\n"
     "every host split that the host's own splits leave on its path; hosts learn nothing\n"
-    "(continued training first does that on the training rows)."
+    "(continued training first does that on the training rows). With --guest-only-rounds N\n"
+    "the first N rounds' trees are grown on the guest's features alone: of those the hosts\n"
+    "learn the shape only (SecureBoost's reduced-leakage variant)."
 )
 
 STATEMENTS = {
@@ -611,8 +616,9 @@ def _exchanges(
 
         assert roles.dealer is not None
         # the first tree is dealt during set-up unless its features are sampled (colsample:
-        # the guest tells the dealer how many with the first tree's start)
-        ahead = params.colsample_bytree >= 1
+        # the guest tells the dealer how many with the first tree's start) or the first
+        # trees are the guest's alone (training may end before the hosts take part)
+        ahead = params.colsample_bytree >= 1 and params.guest_only_rounds == 0
         if role == "guest":
             assert host_widths is not None
             return ShuffleGuestExchange(
@@ -623,7 +629,7 @@ def _exchanges(
                 width,
                 params.objective,
                 rows=tree_rows(rows, params)[0] if ahead else None,
-                trees=params.max_trees,
+                trees=params.joint_trees,
             )
         size = (tree_rows(rows, params)[0], host_widths[ctx.party])
         return ShuffleHostExchange(
@@ -633,7 +639,7 @@ def _exchanges(
             width,
             params.objective,
             size if ahead else None,
-            trees=params.max_trees,
+            trees=params.joint_trees,
             all_rows=size[0] == rows,
         )
     from unseen.ml.sbt_he import HeGuestExchange, HeHostExchange
@@ -1302,6 +1308,7 @@ class _SecureBoost:
         eval_metric: str | None = None,
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
+        guest_only_rounds: int = 0,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
@@ -1333,6 +1340,7 @@ class _SecureBoost:
             early_stopping_rounds=early_stopping_rounds,
             goss=goss,
             random_state=random_state,
+            guest_only_rounds=guest_only_rounds,
         )
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
