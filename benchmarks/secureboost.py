@@ -290,6 +290,8 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             extra = ["--he-scheme", scheme] if he else []
             if cs < 1:
                 extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
+            if args.guest_only_rounds:
+                extra += ["--guest-only-rounds", str(args.guest_only_rounds)]
             r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k)
             r["mode"] = name_mode
             r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
@@ -337,6 +339,14 @@ def main() -> None:
         type=float,
         default=1.0,
         help="features per tree, at every system (XGBoost draws its own samples)",
+    )
+    ap.add_argument(
+        "--guest-only-rounds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="SecureBoost's first N rounds on the guest's features alone (its reduced-leakage "
+        "variant); XGBoost still trains on every column, so the AUCs show what it costs",
     )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument(
