@@ -58,3 +58,29 @@ def test_object_dtype_in_header_refused():
     h = enc.header() | {"dtype": "O"}
     with pytest.raises(ProtocolError):
         decode(h, bytearray(enc.payload))
+
+
+def test_receive_buffers_reuse_large_payloads_only_once_nothing_refers_to_them():
+    from unseen.transport.codec import ReceiveBuffers
+
+    pool = ReceiveBuffers(min_bytes=1 << 12, max_bytes=1 << 16)
+    big = {"nbytes": 1 << 13}
+    first = pool.allocate(big)
+    value = decode({"kind": "array", "dtype": "<u8", "shape": [1024], **big}, first)
+    first_id = id(first)
+    del first
+    # the decoded array still refers to the buffer: a new one
+    second = pool.allocate(big)
+    assert id(second) != first_id and not np.shares_memory(second, value)
+    del value
+    third = pool.allocate(big)  # the first buffer again, nothing refers to it now
+    assert id(third) == first_id
+    # small payloads are never kept; other sizes get their own buffer
+    assert pool.allocate({"nbytes": 100}).size == 100
+    assert pool.allocate({"nbytes": 1 << 14}).size == 1 << 14
+    # past max_bytes the oldest buffers are let go (those in use stay with their holders)
+    held = [pool.allocate(big) for _ in range(12)]  # 96 kB in use
+    assert len({id(b) for b in held}) == 12
+    assert sum(b.nbytes for b in pool._buffers) <= 1 << 16
+    with pytest.raises(ProtocolError, match="negative"):
+        pool.allocate({"nbytes": -1})

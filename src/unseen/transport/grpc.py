@@ -60,7 +60,7 @@ from unseen.runtime.errors import ConfigError, ProtocolError
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
 from unseen.transport.bulk import BulkClient, BulkRefused, BulkServer, load_identity
-from unseen.transport.codec import Encoded, allocate, decode
+from unseen.transport.codec import Encoded, ReceiveBuffers, decode
 from unseen.transport.identity import Parties, cert_fingerprint, check_key_matches
 
 SERVICE = "unseen.Transport"
@@ -100,6 +100,7 @@ class GrpcTransport(Transport):
         self.party = party
         self.parties = parties
         self.mailbox = Mailbox()
+        self._buffers = ReceiveBuffers()  # large payloads' memory, reused once free
         me = parties[party]
         check_key_matches(key_pem, me)
         self._key_pem = key_pem
@@ -171,7 +172,7 @@ class GrpcTransport(Transport):
                 self._me.cert_pem,
                 [p.cert_pem for p in self.parties.parties.values()],
                 self._by_fingerprint.get,
-                allocate,
+                self._buffers.allocate,
                 self._deliver_bulk,
             )
         except OSError:  # no bulk socket: gRPC carries everything
@@ -211,7 +212,7 @@ class GrpcTransport(Transport):
         sender = self._sender(context)
         try:
             head = json.loads(header)
-            buf = allocate(head)
+            buf = self._buffers.allocate(head)
             view = buf.data  # a memoryview of the array
             at = 0
             for frame in frames:
