@@ -396,6 +396,9 @@ class ShuffleGuestExchange(GuestExchange):
         self.rows = 0
         self.tree = -1
         self._b: dict[str, np.ndarray] = {}  # this tree's masks b_f per host
+        # the masks' memory, per host and tree parity: tree t + 1's are derived while tree
+        # t uses its own, into the memory of tree t - 1 (fresh memory costs page faults)
+        self._mask_memory: dict[tuple[str, int], np.ndarray] = {}
         self._pbins: dict[str, np.ndarray] = {}  # this tree's permuted bins per host
         # the next tree's masks do not depend on the data: derive them in the background
         self._pool = ThreadPoolExecutor(
@@ -450,6 +453,8 @@ class ShuffleGuestExchange(GuestExchange):
         if self._next is not None and self._next[:2] == (tree, g.size):
             self._b = self._next[2].result()
         else:
+            if self._next is not None:  # done with the memory it may be writing
+                self._next[2].result()
             self._b = self._all_masks(tree, g.size)
         self._next = (tree + 1, g.size, self._pool.submit(self._all_masks, tree + 1, g.size))
         return g_rounded, h_rounded
@@ -458,7 +463,10 @@ class ShuffleGuestExchange(GuestExchange):
         """The guest's shares ``b_f`` of each host's permuted ``(g, h)``: ``(F, rows, lanes)``."""
         out = {}
         for host in self.hosts:
-            b = np.empty((self._count(tree, host), rows, self.lanes), dtype=_U64)
+            shape = (self._count(tree, host), rows, self.lanes)
+            b = self._mask_memory.get((host, tree % 2))
+            if b is None or b.shape != shape:
+                b = self._mask_memory[host, tree % 2] = np.empty(shape, dtype=_U64)
             for f in range(b.shape[0]):
                 _mask_b(self.seeds[host], tree, f, b[f])
             out[host] = b
@@ -548,6 +556,7 @@ class ShuffleHostExchange(HostExchange):
         self.trees = trees if all_rows else None
         self._bins_sent = -1  # the last tree whose permuted bins went to the guest
         self.perms = np.zeros((0, 0), dtype=np.int32)
+        self._perm_memory: dict[int, np.ndarray] = {}  # per tree parity, reused
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
         self.pbins = np.zeros((0, 0), dtype=np.uint8)
         self._pool = ThreadPoolExecutor(
@@ -576,7 +585,10 @@ class ShuffleHostExchange(HostExchange):
         self._next_count = None if upcoming is None else int(upcoming.size)
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
-        perms = np.empty((f_count, n), dtype=np.int32)
+        # into the memory of tree - 2 (tree + 1's are derived while tree uses its own)
+        perms = self._perm_memory.get(tree % 2)
+        if perms is None or perms.shape != (f_count, n):
+            perms = self._perm_memory[tree % 2] = np.empty((f_count, n), dtype=np.int32)
         for f in range(f_count):  # each written in place: no copy of the stack
             _permutation(self.seed, tree, f, n, perms[f])
         return perms
@@ -597,6 +609,8 @@ class ShuffleHostExchange(HostExchange):
         if self._next is not None and self._next[:2] == (tree, n):
             perms, cols, pbins = self._next[2].result()
         else:
+            if self._next is not None:  # done with the memory it may be writing
+                self._next[2].result()
             perms, cols, pbins = self._ahead(tree, n, f_count, None)
         if perms.shape != (f_count, n):  # set-up guessed another size: derive them anew
             perms, cols, pbins = self._ahead(tree, n, f_count, None)
@@ -677,11 +691,19 @@ class ShuffleHostExchange(HostExchange):
 
 
 def deal_tree(
-    guest_seed: bytes, host_seed: bytes, tree: int, n: int, features: int, lanes: int
+    guest_seed: bytes,
+    host_seed: bytes,
+    tree: int,
+    n: int,
+    features: int,
+    lanes: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature."""
+    """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature,
+    written into ``out`` where it has the shape ``(features, n, lanes)``."""
     a = _mask_a(guest_seed, tree, n, lanes)
-    delta = np.empty((features, n, lanes), dtype=_U64)
+    shape = (features, n, lanes)
+    delta = out if out is not None and out.shape == shape else np.empty(shape, dtype=_U64)
     pi = np.empty(n, dtype=np.int32)
     for f in range(features):
         _permutation(host_seed, tree, f, n, pi)
@@ -715,11 +737,17 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
     # per tree, each host's features in it (colsample_bytree; the guest says how many)
     per_tree: dict[int, dict[str, int]] = {}
 
+    # each host's correction is written into the same memory every tree (a send returns
+    # once the host holds the message): touched once, during set-up, not faulted in anew
+    memory: dict[str, np.ndarray] = {}
+
     def deal(t: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
         k = per_tree.get(t, counts)
-        return {
-            h: deal_tree(guest_seeds[h], host_seeds[h], t, size[0], k[h], size[1]) for h in hosts
-        }
+        for h in hosts:
+            memory[h] = deal_tree(
+                guest_seeds[h], host_seeds[h], t, size[0], k[h], size[1], memory.get(h)
+            )
+        return memory
 
     def feature_counts(value: object) -> dict[str, int]:
         if (
