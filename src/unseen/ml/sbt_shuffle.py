@@ -82,6 +82,10 @@ thread on Linux), so where parties share cores it takes the cycles the current
 tree's steps leave idle; only the first tree's dealing runs at full priority,
 as everyone waits for it. When every tree has all rows, a host sends the next
 tree's permuted bins at the end of a tree, so they are not in flight at the root.
+The large per-tree arrays (the dealer's corrections, the guest's masks, a host's
+permutations, and on the receiving side the corrections themselves) are written into
+the same memory every tree or every other tree: fresh memory each tree cost page
+faults and zeroing in the first trees of a run.
 """
 
 from __future__ import annotations
