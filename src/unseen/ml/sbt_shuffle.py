@@ -139,6 +139,18 @@ def _permutation(
     return kernels.permutation(_stream(seed, "pi", tree, feature), n, out)
 
 
+def _reused(
+    memory: dict[object, np.ndarray], key: object, shape: tuple[int, ...], dtype: type
+) -> np.ndarray:
+    """The array kept in ``memory`` under ``key`` if it has ``shape``, else a new one kept
+    there: large per-tree arrays written into the same memory (fresh memory each tree costs
+    page faults and zeroing). Its contents are left as they were."""
+    out = memory.get(key)
+    if out is None or out.shape != shape:
+        out = memory[key] = np.empty(shape, dtype=dtype)
+    return out
+
+
 def _mask_a(seed: bytes, tree: int, n: int, lanes: int) -> np.ndarray:
     return _stream(seed, "a", tree).uint64((n, lanes))
 
@@ -402,7 +414,7 @@ class ShuffleGuestExchange(GuestExchange):
         self._b: dict[str, np.ndarray] = {}  # this tree's masks b_f per host
         # the masks' memory, per host and tree parity: tree t + 1's are derived while tree
         # t uses its own, into the memory of tree t - 1 (fresh memory costs page faults)
-        self._mask_memory: dict[tuple[str, int], np.ndarray] = {}
+        self._mask_memory: dict[object, np.ndarray] = {}
         self._pbins: dict[str, np.ndarray] = {}  # this tree's permuted bins per host
         # the next tree's masks do not depend on the data: derive them in the background
         self._pool = ThreadPoolExecutor(
@@ -468,9 +480,7 @@ class ShuffleGuestExchange(GuestExchange):
         out = {}
         for host in self.hosts:
             shape = (self._count(tree, host), rows, self.lanes)
-            b = self._mask_memory.get((host, tree % 2))
-            if b is None or b.shape != shape:
-                b = self._mask_memory[host, tree % 2] = np.empty(shape, dtype=_U64)
+            b = _reused(self._mask_memory, (host, tree % 2), shape, _U64)
             for f in range(b.shape[0]):
                 _mask_b(self.seeds[host], tree, f, b[f])
             out[host] = b
@@ -560,7 +570,7 @@ class ShuffleHostExchange(HostExchange):
         self.trees = trees if all_rows else None
         self._bins_sent = -1  # the last tree whose permuted bins went to the guest
         self.perms = np.zeros((0, 0), dtype=np.int32)
-        self._perm_memory: dict[int, np.ndarray] = {}  # per tree parity, reused
+        self._perm_memory: dict[object, np.ndarray] = {}  # per tree parity, reused
         self.shares = np.zeros((0, 0, 2), dtype=_U64)
         self.pbins = np.zeros((0, 0), dtype=np.uint8)
         self._pool = ThreadPoolExecutor(
@@ -590,9 +600,7 @@ class ShuffleHostExchange(HostExchange):
 
     def _permutations(self, tree: int, n: int, f_count: int) -> np.ndarray:
         # into the memory of tree - 2 (tree + 1's are derived while tree uses its own)
-        perms = self._perm_memory.get(tree % 2)
-        if perms is None or perms.shape != (f_count, n):
-            perms = self._perm_memory[tree % 2] = np.empty((f_count, n), dtype=np.int32)
+        perms = _reused(self._perm_memory, tree % 2, (f_count, n), np.int32)
         for f in range(f_count):  # each written in place: no copy of the stack
             _permutation(self.seed, tree, f, n, perms[f])
         return perms

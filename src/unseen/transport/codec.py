@@ -82,16 +82,6 @@ def encode(value: Value) -> Encoded:
     return Encoded("json", memoryview(data.encode("utf-8")))
 
 
-def allocate(header: dict[str, Any]) -> np.ndarray:
-    """A buffer (uint8) the receiver fills with the payload described by ``header``.
-
-    Not zeroed: the transports write every byte before they decode it (a payload
-    cut short is never decoded), and zeroing first would touch each page twice --
-    a third of the receiving CPU of a 24 MB message.
-    """
-    return np.empty(_payload_size(header), dtype=np.uint8)
-
-
 def _payload_size(header: dict[str, Any]) -> int:
     nbytes = int(header["nbytes"])
     if nbytes < 0:
@@ -100,7 +90,12 @@ def _payload_size(header: dict[str, Any]) -> int:
 
 
 class ReceiveBuffers:
-    """:func:`allocate` for a transport, reusing the memory of large payloads.
+    """The buffers (uint8) a transport's receiver fills with the payloads headers
+    announce, reusing the memory of large payloads.
+
+    Not zeroed: the transports write every byte before they decode it (a payload
+    cut short is never decoded), and zeroing first would touch each page twice --
+    a third of the receiving CPU of a 24 MB message.
 
     A buffer of ``min_bytes`` or more is kept after use, and hands its memory to
     a later payload of the same size once nothing else refers to it: the value
