@@ -199,6 +199,7 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     node_of = rng.integers(0, 4, n).astype(np.int16)  # nodes 0..3; 1 and 3 split now
     left = np.array([-1, 4, -1, 6, -1, -1, -1, -1], dtype=np.int16)
     right = np.array([-1, 5, -1, 7, -1, -1, -1, -1], dtype=np.int16)
+    children = np.stack([left, right], axis=1).reshape(-1)  # node v's at 2 v and 2 v + 1
     rules = {3: (1, 0.2, True), 1: (0, -0.5, False)}  # node -> (column, threshold, default left)
     order = [3, 1]  # the bits come node by node in this order
     counts = np.bincount(node_of, minlength=8)
@@ -212,7 +213,7 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     out = node_of.copy()
     args = (column, threshold, default_left, X)
     mine, nothing = np.ones(8, dtype=np.bool_), np.zeros(0, dtype=np.uint8)
-    kernels.route_rows(node_of, pos.copy(), *args, mine, bits, nothing, left, right, out)
+    kernels.route_rows(node_of, pos.copy(), *args, mine, bits, nothing, children, out)
     expected_bits, expected = [], node_of.copy()
     for v in order:
         at = np.flatnonzero(node_of == v)
@@ -224,7 +225,7 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     # the other way: the same bits read back (as a peer's answer) route the rows alike
     again = node_of.copy()
     theirs = np.zeros(8, dtype=np.bool_)
-    kernels.route_rows(node_of, pos.copy(), *args, theirs, nothing, bits, left, right, again)
+    kernels.route_rows(node_of, pos.copy(), *args, theirs, nothing, bits, children, again)
     assert np.array_equal(again, expected)
     assert np.array_equal(again[np.isin(node_of, [0, 2])], node_of[np.isin(node_of, [0, 2])])
     # both in one pass: node 3 decided here, node 1 read from a peer's bits
@@ -235,7 +236,7 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
     one_node[3] = True
     decided = np.full(n3, 9, dtype=np.uint8)
     both = node_of.copy()
-    kernels.route_rows(node_of, split_pos, *args, one_node, decided, bits[n3:], left, right, both)
+    kernels.route_rows(node_of, split_pos, *args, one_node, decided, bits[n3:], children, both)
     assert np.array_equal(decided, bits[:n3]) and np.array_equal(both, expected)
 
 

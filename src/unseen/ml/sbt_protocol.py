@@ -812,9 +812,10 @@ def _route(
         pos[theirs] = np.cumsum(there) - there
     if X is None:
         X = np.zeros((2, 2), order="F")  # not read (column-major: the type the kernel has)
-    left, right = np.array(layout.left, dtype=np.int16), np.array(layout.right, dtype=np.int16)
+    # node v's children at 2 v (left) and 2 v + 1 (right)
+    children = np.stack([layout.left, layout.right], axis=1).astype(np.int16).reshape(-1)
     kernels.route_rows(
-        node_of, pos, column, threshold, default_left, X, decide, decided, bits, left, right, out
+        node_of, pos, column, threshold, default_left, X, decide, decided, bits, children, out
     )
     return decided
 
