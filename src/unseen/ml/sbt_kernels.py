@@ -107,8 +107,8 @@ def _fisher_yates(words: np.ndarray, p: np.ndarray) -> int:  # pragma: no cover
     used = np.uint64(0)
     one = np.uint64(1)
     for k in range(n - 1, 0, -1):
-        i = np.uint64(k)
-        bound = i + one
+        at = np.uint64(k)
+        bound = at + one
         if used >= size:
             return -1
         m = np.uint64(words[used]) * bound
@@ -121,8 +121,8 @@ def _fisher_yates(words: np.ndarray, p: np.ndarray) -> int:  # pragma: no cover
                 m = np.uint64(words[used]) * bound
                 used += one
         j = m >> np.uint64(32)
-        t = p[i]
-        p[i] = p[j]
+        t = p[at]
+        p[at] = p[j]
         p[j] = t
     return int(used)
 
@@ -381,10 +381,10 @@ def _sum_row(
             k = ((v >> np.uintp(j * bits)) & u_mask) * u_width + np.uintp(row_bins[base + j])
             o[k] += row_shares[base + j]
     if full * per < n:
-        v = np.intp(packed[full])
+        last = np.intp(packed[full])
         for i in range(full * per, n):
-            k = ((v >> ((i - full * per) * bits)) & mask) * width + np.intp(row_bins[i])
-            o[k] += row_shares[i]
+            at = ((last >> ((i - full * per) * bits)) & mask) * width + np.intp(row_bins[i])
+            o[at] += row_shares[i]
 
 
 @njit(cache=True, nogil=True)
