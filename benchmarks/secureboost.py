@@ -28,6 +28,11 @@ parties on two cores).
 
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
+    flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes ss-dealer plain --repeat 5
+
+``--repeat N`` runs every mode N times, timing XGBoost again beside each run, and prints
+the minimum, median and maximum of the time per tree and of the ratio to XGBoost: on
+shared cores one run varies by a fifth.
 """
 
 from __future__ import annotations
@@ -101,16 +106,20 @@ def run_secureboost(
     extra: list[str],
     timeout: float,
     cores_per_party: int | None = None,
+    run: int = 0,
 ) -> dict[str, Any]:
-    """Train with every party as a process; return the guest's timing and the test AUC."""
+    """Train with every party as a process; return the guest's timing and the test AUC.
+
+    ``run``: the repeat this is (``--repeat``); each has its own keys, models and logs."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
     from unseen.runtime.launch import make_parties, start_party, wait_all
     from unseen.runtime.local import run_local
 
     names = ["guest", "host", "dealer"] if mode.startswith("ss-dealer") else ["guest", "host"]
-    keys = d / f"keys-{mode}-{len(extra)}-{'_'.join(extra)}"
-    keys.mkdir(exist_ok=True)
+    run_dir = d / f"run{run}"  # keys, models and logs of this run
+    keys = run_dir / f"keys-{mode}-{len(extra)}-{'_'.join(extra)}"
+    keys.mkdir(parents=True, exist_ok=True)
     parties = make_parties(keys, names)
     common = [
         "secureboost",
@@ -140,7 +149,7 @@ def run_secureboost(
             "--id",
             "id",
             "--output",
-            str(d / f"model-{mode}-guest"),
+            str(run_dir / f"model-{mode}-guest"),
         ],
         "host": [
             "--as",
@@ -150,14 +159,14 @@ def run_secureboost(
             "--id",
             "id",
             "--output",
-            str(d / f"model-{mode}-host"),
+            str(run_dir / f"model-{mode}-host"),
         ],
         "dealer": ["--as", "dealer"],
     }
     began = time.perf_counter()
     procs = []
     for i, n in enumerate(names):
-        procs.append(start_party(n, [*common, *args[n]], d / f"logs-{mode}"))
+        procs.append(start_party(n, [*common, *args[n]], run_dir / f"logs-{mode}"))
         # pinned before the interpreter has started a thread: all of them inherit it
         if (cores := party_cores(cores_per_party, i)) is not None:
             os.sched_setaffinity(procs[-1].popen.pid, cores)
@@ -174,8 +183,8 @@ def run_secureboost(
     mt = TREES_RE.search(out)
     tree_seconds = float(mt.group(1)) / int(mt.group(2)) if mt else float("nan")
     # joint prediction on the test rows with the saved parts (in-process)
-    g_model = PartyModel.load(d / f"model-{mode}-guest")
-    h_model = PartyModel.load(d / f"model-{mode}-host")
+    g_model = PartyModel.load(run_dir / f"model-{mode}-guest")
+    h_model = PartyModel.load(run_dir / f"model-{mode}-host")
     g_test = load_table(d / "test_guest.parquet", label="y", id_columns=["id"])
     h_test = load_table(d / "test_host.parquet", id_columns=["id"])
     res = run_local(
@@ -282,29 +291,58 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         d = Path(tmp)
         write_parts(d, "train", Xtr, ytr, n_guest)
         write_parts(d, "test", Xte, yte, n_guest)
-        for name_mode in args.modes:
-            mode = name_mode.removesuffix("-ou")  # he-ou: he with OU
-            he = mode.startswith("he")
-            t = args.he_trees if (he and args.he_trees) else trees
-            scheme = "ou" if name_mode.endswith("-ou") else "paillier"
-            extra = ["--he-scheme", scheme] if he else []
-            if cs < 1:
-                extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
-            if args.guest_only_rounds:
-                extra += ["--guest-only-rounds", str(args.guest_only_rounds)]
-            r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k)
-            r["mode"] = name_mode
-            r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
-            r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
-            label = {
-                "he": "he (Paillier)",
-                "he-ou": "he (OU)",
-                "he-hidden": "he-hidden (Paillier)",
-                "he-hidden-ou": "he-hidden (OU)",
-            }.get(name_mode, name_mode)
-            rows.append({"workload": name, "system": f"unseen {label}", **r})
-            print(json.dumps(rows[-1]), flush=True)
+        for run in range(args.repeat):
+            if run:  # XGBoost timed again beside each repeat: the machine's speed drifts
+                xg = run_xgboost(
+                    Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
+                )
+                rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
+            rows += _secureboost_modes(d, name, args, xg, trees, depth, max_bin, k, cs, run)
     return rows
+
+
+def _secureboost_modes(
+    d: Path,
+    name: str,
+    args: argparse.Namespace,
+    xg: dict[str, Any],
+    trees: int,
+    depth: int,
+    max_bin: int,
+    k: int | None,
+    cs: float,
+    run: int,
+) -> list[dict[str, Any]]:
+    """One run of every mode of ``args.modes``, each against the XGBoost timing ``xg``."""
+    rows: list[dict[str, Any]] = []
+    for name_mode in args.modes:
+        mode = name_mode.removesuffix("-ou")  # he-ou: he with OU
+        he = mode.startswith("he")
+        t = args.he_trees if (he and args.he_trees) else trees
+        scheme = "ou" if name_mode.endswith("-ou") else "paillier"
+        extra = ["--he-scheme", scheme] if he else []
+        if cs < 1:
+            extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
+        if args.guest_only_rounds:
+            extra += ["--guest-only-rounds", str(args.guest_only_rounds)]
+        r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k, run)
+        r["mode"] = name_mode
+        r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
+        r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
+        label = {
+            "he": "he (Paillier)",
+            "he-ou": "he (OU)",
+            "he-hidden": "he-hidden (Paillier)",
+            "he-hidden-ou": "he-hidden (OU)",
+        }.get(name_mode, name_mode)
+        rows.append({"workload": name, "system": f"unseen {label}", **r})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    v = sorted(values)
+    return " / ".join(fmt.format(x) for x in (v[0], float(np.median(v)), v[-1]))
 
 
 def main() -> None:
@@ -348,6 +386,14 @@ def main() -> None:
         help="SecureBoost's first N rounds on the guest's features alone (its reduced-leakage "
         "variant); XGBoost still trains on every column, so the AUCs show what it costs",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every mode N times, XGBoost timed again beside each run; the medians and "
+        "ranges follow the table (one run of a few seconds varies by a fifth on shared cores)",
+    )
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument(
         "--cores-per-party",
@@ -389,6 +435,18 @@ def main() -> None:
             f"{r['workload']:8} {r['system']:30} {r['trees']:5d} {r['fit_s']:8.2f} {fr:>6} "
             f"{r['s_per_tree']:8.3f} {tr:>6} {r['auc']:7.4f}"
         )
+    if args.repeat > 1:
+        print(f"\nover {args.repeat} runs (min / median / max):")
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in rows:
+            groups.setdefault((r["workload"], r["system"]), []).append(r)
+        for (w, system), runs in groups.items():
+            if len(runs) < 2:
+                continue
+            line = f"  {w} {system}: s/tree " + _spread([r["s_per_tree"] for r in runs], "{:.3f}")
+            if "x_xgboost_per_tree" in runs[0]:
+                line += ", x xgb " + _spread([r["x_xgboost_per_tree"] for r in runs], "{:.1f}")
+            print(line)
     costs = [r for r in rows if r.get("cpu_s")]
     if costs:
         print(
