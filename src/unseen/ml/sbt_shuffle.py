@@ -702,20 +702,11 @@ class ShuffleHostExchange(HostExchange):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def deal_tree(
-    guest_seed: bytes,
-    host_seed: bytes,
-    tree: int,
-    n: int,
-    features: int,
-    lanes: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """The dealer's correction for one host and tree: ``delta_f = a[pi_f] - b_f`` per feature,
-    written into ``out`` where it has the shape ``(features, n, lanes)``."""
+def deal_tree(guest_seed: bytes, host_seed: bytes, tree: int, delta: np.ndarray) -> np.ndarray:
+    """The dealer's correction for one host and tree, ``delta_f = a[pi_f] - b_f`` per
+    feature, written into ``delta`` (``(features, n, lanes)`` uint64), which it returns."""
+    features, n, lanes = delta.shape
     a = _mask_a(guest_seed, tree, n, lanes)
-    shape = (features, n, lanes)
-    delta = out if out is not None and out.shape == shape else np.empty(shape, dtype=_U64)
     pi = np.empty(n, dtype=np.int32)
     for f in range(features):
         _permutation(host_seed, tree, f, n, pi)
@@ -751,15 +742,19 @@ def serve_shuffle_dealer(ctx: Context, guest: str, hosts: list[str]) -> int:
 
     # each host's correction is written into the same memory every tree (a send returns
     # once the host holds the message): touched once, during set-up, not faulted in anew
-    memory: dict[str, np.ndarray] = {}
+    memory: dict[object, np.ndarray] = {}
 
     def deal(t: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
         k = per_tree.get(t, counts)
-        for h in hosts:
-            memory[h] = deal_tree(
-                guest_seeds[h], host_seeds[h], t, size[0], k[h], size[1], memory.get(h)
+        return {
+            h: deal_tree(
+                guest_seeds[h],
+                host_seeds[h],
+                t,
+                _reused(memory, h, (k[h], size[0], size[1]), _U64),
             )
-        return memory
+            for h in hosts
+        }
 
     def feature_counts(value: object) -> dict[str, int]:
         if (
