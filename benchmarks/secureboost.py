@@ -22,9 +22,11 @@ come from its own summary line and are printed after the table.
 
 ``--cores-per-party K`` models production, where every party has a machine of its
 own: party i (guest, host, dealer) is pinned to cores [iK, (i+1)K) and XGBoost to
-the K cores after them, with K threads, so each party has what XGBoost has. By
-default every process shares every core (on the 2-core development machine, three
-parties on two cores).
+the K cores after them (where the machine has none, the guest's: XGBoost runs
+before the parties), with K threads, so each party has what XGBoost has. On the
+2-core development machine ``--cores-per-party 1`` places the two parties of the
+``he`` modes a core each. By default every process shares every core (on the
+2-core development machine, three parties on two cores).
 
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
@@ -88,12 +90,18 @@ def write_parts(d: Path, name: str, X: np.ndarray, y: np.ndarray, n_guest: int) 
 
 
 def party_cores(k: int | None, index: int) -> set[int] | None:
-    """The cores of party ``index`` (XGBoost is index 3) with ``k`` cores each; None: all."""
+    """The cores of party ``index`` (XGBoost is index 3) with ``k`` cores each; None: all.
+
+    XGBoost runs before the parties, never beside them: where the machine has no
+    ``k`` cores after the parties' it takes the guest's ``k`` cores (the 2-core
+    machine with ``--cores-per-party 1`` and the two parties of the ``he`` modes)."""
     if k is None:
         return None
     mine = set(range(index * k, (index + 1) * k))
     if not mine <= os.sched_getaffinity(0):
-        raise SystemExit(f"--cores-per-party {k} needs cores 0..{4 * k - 1}")
+        if index == 3:
+            return set(range(k))
+        raise SystemExit(f"--cores-per-party {k} needs cores 0..{(index + 1) * k - 1}")
     return mine
 
 
@@ -407,9 +415,10 @@ def main() -> None:
     machine_line = describe()
     if args.cores_per_party:
         k = args.cores_per_party
+        xgb = sorted(party_cores(k, 3) or [])
         machine_line += (
             f"\nplacement: {k} cores each, pinned: guest {0}-{k - 1}, host {k}-{2 * k - 1},"
-            f" dealer {2 * k}-{3 * k - 1}, xgboost {3 * k}-{4 * k - 1}"
+            f" dealer {2 * k}-{3 * k - 1}, xgboost {xgb[0]}-{xgb[-1]} (before the parties)"
         )
     else:
         machine_line += f"\nplacement: every process on all {len(os.sched_getaffinity(0))} cores"

@@ -159,3 +159,25 @@ def test_precomputed_randomness(sk: OUPrivateKey, pk: OUPublicKey) -> None:
     assert fresh.precomputed == 5
     c = fresh.encrypt_raw([5, -6], n_jobs=1)
     assert fresh.precomputed == 3 and ints(sk.decrypt_signed(c, n_jobs=1)) == [5, -6]
+
+
+def test_precomputed_randomness_partly_and_in_parallel(
+    sk: OUPrivateKey, pk: OUPublicKey, monkeypatch
+) -> None:
+    """A pool shorter than the batch covers its first values; the rest get fresh randomness.
+    Both halves also run in the worker pool, and the pool can be made in the background."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
+    fresh = OUPublicKey.from_dict(pk.to_dict())
+    try:
+        fresh.precompute_randomness(4, n_jobs=2, background=True)
+        assert fresh.precomputed == 4
+        pool = {int(x) for x in fresh._pool or []}
+        m = [int(v) for v in RNG.integers(-(2**40), 2**40, size=7)]
+        c = fresh.encrypt_raw(m, n_jobs=2)
+        assert fresh.precomputed == 0 and ints(sk.decrypt_signed(c, n_jobs=2)) == m
+        # the first four are G^m times a pooled value, each pooled value used once
+        g = [fresh.g_pow([v])[0] for v in m]
+        used = {int(x * gmpy2.invert(gm, fresh.n) % fresh.n) for x, gm in zip(c, g, strict=True)}
+        assert len(used) == 7 and len(used & pool) == 4
+    finally:
+        parallel.shutdown()

@@ -441,8 +441,11 @@ def test_precomputed_randomness_is_used_once(sk: PaillierPrivateKey) -> None:
     assert pk.precomputed == 2
     assert int(c[3]) in pool  # Enc(0) is the precomputed factor itself
     assert signed(sk.decrypt_signed(c, n_jobs=1)) == [1, -2, 3, 0]
-    c2 = pk.encrypt_raw([0, 0, 0], n_jobs=1)  # more than remain: fresh randomness
-    assert pk.precomputed == 2 and not {int(x) for x in c2} & set(pool)
+    c2 = pk.encrypt_raw([0, 0, 0], n_jobs=1)  # more than remain: those two, then fresh
+    assert pk.precomputed == 0
+    used = [int(x) for x in [*c[3:], *c2]]
+    assert len(set(used)) == 4 and set(used[1:3]) <= set(pool) and used[3] not in pool
+    assert signed(sk.decrypt_signed(c2, n_jobs=1)) == [0, 0, 0]
     clone = pickle.loads(pickle.dumps(pk))  # parameters only: no tables, no pool
     assert clone == pk and clone.precomputed == 0 and clone._table is None
 

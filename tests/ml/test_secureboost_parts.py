@@ -392,3 +392,26 @@ def test_one_pass_routes_a_partys_own_splits_and_a_peers():
     )
     assert decided.tolist() == [1, 0, 1]  # rows 0, 2, 5: 0.1 < 0.5, 0.9 not, NaN by default
     assert out.tolist() == [3, 6, 4, 5, 5, 3]
+
+
+def test_he_guest_encrypts_with_the_randomness_made_ahead_as_far_as_it_goes():
+    """``he``: a tree's rows take the pool's encryptions of zero first, the rest through
+    the guest's own path (CRT for Paillier); every row decrypts to its value."""
+    from unseen.crypto.paillier import PaillierPublicKey, generate_keypair
+    from unseen.ml.sbt_he import HeGuestExchange
+
+    sk = generate_keypair(2048)
+    guest = HeGuestExchange.__new__(HeGuestExchange)  # no parties: the encryption step only
+    guest.pk = PaillierPublicKey.from_dict(sk.public_key.to_dict())
+    guest.encrypt = sk.encrypt_raw
+    plain = np.array([3, -1, 0, 7, 2**40, -(2**40)], dtype=object)
+    for pooled in (0, 4, 6, 9):
+        if pooled:
+            guest.pk.precompute_randomness(pooled, n_jobs=1, using=sk)
+        zeros = {int(z) for z in guest.pk._pool or []}
+        c = guest._encrypt_rows(plain)
+        assert [int(v) for v in sk.decrypt_signed(c, n_jobs=1)] == plain.tolist()
+        assert guest.pk.precomputed == max(0, pooled - plain.size)
+        # Enc(0) at index 2 is a pooled value itself when the pool reached it
+        assert (int(c[2]) in zeros) == (pooled > 2)
+        guest.pk._pool = []

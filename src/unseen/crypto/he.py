@@ -629,15 +629,18 @@ class _KeyBase(ABC):
         columns: Sequence[list[Any]],
         seconds_each: float,
         n_jobs: int | None,
+        *,
+        background: bool = False,
     ) -> list[Any] | None:
         """Run ``method`` on chunks of equal-length ``columns`` in the pool.
 
         Returns the concatenated results, or ``None`` when the work is too small
-        to be worth a pool (the caller then runs it in-process).
+        to be worth a pool (the caller then runs it in-process). With
+        ``background``, the lowest-priority pool runs it, however small.
         """
         count = len(columns[0])
         jobs = parallel.worth_parallel(count, seconds_each, n_jobs)
-        if jobs <= 1:
+        if jobs <= 1 and not background:
             return None
         state = self._state()
         calls = [
@@ -645,7 +648,7 @@ class _KeyBase(ABC):
             for s in parallel.split(count, jobs)
         ]
         out: list[Any] = []
-        for part in parallel.run(_worker_call, calls, jobs):
+        for part in parallel.run(_worker_call, calls, jobs, background=background):
             out.extend(part.ravel().tolist() if isinstance(part, np.ndarray) else part)
         return out
 
@@ -882,17 +885,36 @@ class HEPublicKey(_KeyBase):
     _pool: list[mpz] | None = None
     _pool_lock: threading.Lock | None = None
 
-    def precompute_randomness(self, count: int, *, n_jobs: int | None = None) -> None:
+    def precompute_randomness(
+        self,
+        count: int,
+        *,
+        n_jobs: int | None = None,
+        background: bool = False,
+        using: _KeyBase | None = None,
+    ) -> None:
         """Compute ``count`` encryptions of zero now, for later encryptions to consume.
 
         While precomputed values last, :meth:`encrypt_raw` only combines a
-        plaintext with one of them (one modular multiplication), so the costly
-        part of encryption can run while a party waits for the network. Each
-        value is used once and then dropped.
+        plaintext with one of them (the rest of an encryption: one modular
+        multiplication for Paillier, ``G^m`` for OU), so the costly part of
+        encryption -- the randomness, which does not depend on the plaintext --
+        can run while a party waits for the network. Each value is used once and
+        then dropped. ``background``: in the lowest-priority worker pool
+        (:mod:`unseen.crypto.parallel`). ``using``: another key of the same
+        public key whose ``encrypt_raw`` makes them (a private key, through CRT);
+        its encryptions of zero must have the public key's distribution.
         """
-        fresh = self._map("encrypt_raw", [[0] * count], self._encrypt_seconds(), n_jobs)
-        if fresh is None:  # in-process (pool workers have no precomputed values)
-            fresh = self.randomness_table().pow_random(count)[0]
+        source = self if using is None else using
+        zeros = [0] * count
+        fresh = source._map(
+            "encrypt_raw", [zeros], self._encrypt_seconds(), n_jobs, background=background
+        )
+        if fresh is None:  # in-process, not through this key's encrypt_raw: it takes from the pool
+            if using is None:
+                fresh = self.randomness_table().pow_random(count)[0]
+            else:
+                fresh = ciphertext_list(using.encrypt_raw(zeros, n_jobs=1))[0]  # type: ignore[attr-defined]
         if self._pool_lock is None:
             self._pool_lock = threading.Lock()
         with self._pool_lock:
@@ -905,13 +927,13 @@ class HEPublicKey(_KeyBase):
         """How many precomputed encryptions of zero remain."""
         return len(self._pool) if self._pool else 0
 
-    def _take_precomputed(self, count: int) -> list[mpz] | None:
-        """``count`` precomputed encryptions of zero, removed from the pool, or ``None``."""
+    def _take_precomputed(self, count: int) -> list[mpz]:
+        """Up to ``count`` precomputed encryptions of zero, removed from the pool."""
         if not count or self._pool_lock is None:
-            return None
+            return []
         with self._pool_lock:
-            if self._pool is None or len(self._pool) < count:
-                return None
+            if not self._pool:
+                return []
             out = self._pool[-count:]
             del self._pool[-count:]
             return out

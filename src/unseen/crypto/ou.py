@@ -57,6 +57,7 @@ References:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import gmpy2
@@ -213,20 +214,37 @@ class OUPublicKey(HEPublicKey):
         return (-(-self.r_bits // 10) + 8) * self._mulmod_seconds()
 
     def encrypt_raw(self, m: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
-        """Encrypt signed integers with ``|m| <= max_int``."""
+        """Encrypt signed integers with ``|m| <= max_int``.
+
+        The first values take precomputed randomness while it lasts
+        (:meth:`precompute_randomness`), the rest fresh randomness.
+        """
         flat, shape = int_list(m)
         self._check_plaintexts(flat)
-        n = self.n
-        out: list[mpz] | None = None
         hr = self._take_precomputed(len(flat))
-        if hr is None:
-            out = self._map("encrypt_raw", [flat], self._encrypt_seconds(), n_jobs)
-        if out is None:
-            if hr is None:
-                hr, _ = self.randomness_table().pow_random(len(flat))
-            gm = self.g_pow(flat)
-            out = [a * b % n for a, b in zip(gm, hr, strict=True)]
+        out: list[mpz] = []
+        if hr:
+            done = flat[: len(hr)]
+            with_hr = self._map("_encrypt_with", [done, hr], self._combine_seconds(), n_jobs)
+            out = with_hr if with_hr is not None else self._encrypt_with(done, hr)
+        rest = flat[len(hr) :]
+        if rest:
+            fresh = self._map("encrypt_raw", [rest], self._encrypt_seconds(), n_jobs)
+            if fresh is None:
+                fresh = self._encrypt_with(rest, self.randomness_table().pow_random(len(rest))[0])
+            out.extend(fresh)
         return object_array(out, shape)
+
+    def _combine_seconds(self) -> float:
+        return 8 * self._mulmod_seconds()  # G^m for m of a few dozen bits, and one product
+
+    def _encrypt_with(
+        self, m: Sequence[Any], zeros: Sequence[Any], *, n_jobs: int | None = None
+    ) -> list[mpz]:
+        """``G^m z mod n``: ``m`` encrypted with encryptions of zero ``z`` (each used once)."""
+        n = self.n
+        values = [int(v) for v in m]
+        return [a * mpz(b) % n for a, b in zip(self.g_pow(values), zeros, strict=True)]
 
     # -- homomorphic operations --------------------------------------------
 

@@ -194,15 +194,14 @@ class PaillierPublicKey(HEPublicKey):
         """Encrypt integers (``Z_n`` residues or signed values) with the public key."""
         flat, shape = int_list(m)
         residues = self._residues(flat)
-        out: list[mpz] | None = None
         factors = self._take_precomputed(len(residues))
-        if factors is not None:
-            out = self._finish(residues, factors)
-        if out is None:
-            out = self._map("encrypt_raw", [residues], self._encrypt_seconds(), n_jobs)
-        if out is None:
-            factors, _ = self.randomness_table().pow_random(len(residues))
-            out = self._finish(residues, factors)
+        out = self._finish(residues[: len(factors)], factors) if factors else []
+        rest = residues[len(factors) :]
+        if rest:
+            fresh = self._map("encrypt_raw", [rest], self._encrypt_seconds(), n_jobs)
+            if fresh is None:
+                fresh = self._finish(rest, self.randomness_table().pow_random(len(rest))[0])
+            out.extend(fresh)
         return object_array(out, shape)
 
     def random_factors(self, count: int) -> list[mpz]:

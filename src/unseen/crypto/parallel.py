@@ -11,6 +11,11 @@ call runs in-process, so work never fans out twice. Keys reach workers as
 their plain parameters (private keys included, over the local pipe to our own
 child processes); workers cache the rebuilt keys and their tables.
 
+A second pool, started only when asked for (``background=True``), runs its
+workers at the lowest CPU priority (nice 19): for work done ahead, such as
+randomness for later encryptions, that should take only the cycles the job's
+own steps leave idle.
+
 Callers pass ``n_jobs``: ``None`` for the default (every usable CPU, or
 ``UNSEEN_N_JOBS``, or :func:`set_default_jobs`), a positive count, or ``-1``
 for all CPUs (``-2`` for all but one, as in joblib). A batch that would
@@ -35,8 +40,8 @@ T = TypeVar("T")
 MIN_PARALLEL_SECONDS = 0.05
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
+#: the shared pools, by priority: False (normal) and True (background, nice 19)
+_pools: dict[bool, tuple[ProcessPoolExecutor, int]] = {}
 _default_jobs: int | None = None
 _in_worker = False
 _worker_cpu = 0.0  # CPU seconds the workers spent on this process's calls
@@ -100,22 +105,32 @@ def _mark_worker() -> None:
     _in_worker = True
 
 
+def _mark_background_worker() -> None:
+    _mark_worker()
+    try:
+        os.nice(19)  # only the cycles the job's own steps leave idle
+    except OSError:  # pragma: no cover - not permitted here: normal priority
+        pass
+
+
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _get_pool(size: int) -> Executor:
-    global _pool, _pool_size
+def _get_pool(size: int, background: bool = False) -> Executor:
     with _lock:
-        if _pool is None or _pool_size < size:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(
-                max_workers=size, mp_context=_context(), initializer=_mark_worker
+        pool, pool_size = _pools.get(background, (None, 0))
+        if pool is None or pool_size < size:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            pool = ProcessPoolExecutor(
+                max_workers=size,
+                mp_context=_context(),
+                initializer=_mark_background_worker if background else _mark_worker,
             )
-            _pool_size = size
-        return _pool
+            _pools[background] = (pool, size)
+        return pool
 
 
 def worker_cpu_seconds() -> float:
@@ -130,23 +145,34 @@ def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     return out, time.process_time() - began
 
 
-def run(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], jobs: int) -> list[T]:
+def run(
+    fn: Callable[..., T],
+    calls: Sequence[tuple[Any, ...]],
+    jobs: int,
+    *,
+    background: bool = False,
+) -> list[T]:
     """``[fn(*args) for args in calls]``, over ``jobs`` worker processes when ``jobs > 1``.
 
     ``fn`` must be a module-level function and its arguments picklable. Results
     come back in order. Exceptions raised by ``fn`` propagate unchanged. The
-    workers' CPU time is added up (:func:`worker_cpu_seconds`).
+    workers' CPU time is added up (:func:`worker_cpu_seconds`). With
+    ``background``, the calls go to the lowest-priority pool, one worker at least
+    (work done ahead must not take the calling thread's core at full priority).
     """
     global _worker_cpu
     jobs = min(jobs, effective_jobs(jobs), len(calls))
-    if jobs <= 1:
+    if jobs <= 1 and (not background or _in_worker):
         return [fn(*args) for args in calls]
-    pool = _get_pool(jobs)
+    pool = _get_pool(max(1, jobs), background)
     try:
         futures = [pool.submit(_timed, fn, *args) for args in calls]
         done = [f.result() for f in futures]
     except BrokenProcessPool as exc:
-        shutdown()
+        with _lock:  # this pool only: the other may be busy with a caller's work
+            if _pools.get(background, (None, 0))[0] is pool:
+                del _pools[background]
+        pool.shutdown(wait=False, cancel_futures=True)
         raise RuntimeError(
             "a crypto worker process died. Scripts that use the parallel kernels must guard "
             "their entry point with `if __name__ == '__main__':` (workers are started with "
@@ -158,9 +184,9 @@ def run(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], jobs: int) -> li
 
 
 def shutdown() -> None:
-    """Stop the shared pool (a later parallel call starts a new one)."""
-    global _pool, _pool_size
+    """Stop the shared pools (a later parallel call starts a new one)."""
     with _lock:
-        if _pool is not None:
-            _pool.shutdown(wait=True, cancel_futures=True)
-        _pool, _pool_size = None, 0
+        pools = [pool for pool, _ in _pools.values()]
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)

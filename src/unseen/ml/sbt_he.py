@@ -8,6 +8,10 @@ option; both 2048-bit, 112-bit security):
 1. **Guest, per tree.** Packs each row's ``(g, h)`` in fixed point into one
    plaintext ``g + h * 2^w`` (:class:`~unseen.crypto.packing.SlotLayout` with two
    slots; *gradient-hessian packing*), encrypts, sends the ciphertexts to every host.
+   The randomness of those encryptions (an encryption of zero a row, nearly all of
+   an encryption's cost) is made ahead, while the hosts sum the tree before
+   (:mod:`unseen.crypto.he_pool`, at the lowest CPU priority): where the guest has
+   cores of its own, a tree's encryption then costs the plaintext part alone.
 2. **Host, per depth.** For the rows of the nodes to sum, multiplies the
    ciphertexts per (node, feature, bin): one modular multiplication per row
    and feature. Two speed-ups, both exact:
@@ -46,6 +50,7 @@ from gmpy2 import mpz
 
 from unseen.crypto import parallel
 from unseen.crypto.he import HEPrivateKey, HEPublicKey, object_array
+from unseen.crypto.he_pool import RandomnessFiller
 from unseen.crypto.packing import SlotLayout, pack_ciphertexts
 from unseen.ml.objectives import BOUNDED
 from unseen.ml.sbt_protocol import FeatureSample, GuestExchange, HostExchange
@@ -298,8 +303,10 @@ class HeGuestExchange(GuestExchange):
         weight: float = 1.0,
         key_bits: int = 2048,
         scheme: str = "paillier",
+        trees: int | None = None,
     ) -> None:
         self.ctx, self.hosts, self.width, self.masks = ctx, hosts, width, masks
+        self.trees = trees  # the most trees the hosts take part in (None: no limit known)
         self.objective = objective
         with ctx.step("he: key generation"):
             self.sk = generate_key(scheme, key_bits)
@@ -310,12 +317,26 @@ class HeGuestExchange(GuestExchange):
         for host in hosts:
             ctx.send(host, f"{_NS}/key", {"key": self.pk.to_dict(), "slot_bits": self.slot_bits})
         self.frac_bits = LOGISTIC_FRAC_BITS
-        self.encrypt = (
-            getattr(self.sk, "encrypt_raw", None) or self.pk.encrypt_raw
-        )  # CRT if offered
+        crt = getattr(self.sk, "encrypt_raw", None)  # CRT if offered
+        self.encrypt = crt or self.pk.encrypt_raw
         with ctx.step("he: tables"):
             warm_up(self.encrypt, rows)
         self.features: FeatureSample = {}
+        # a tree's encryptions of zero, made ahead: the first tree's during set-up, each
+        # next tree's while the hosts sum the current one's (see unseen.crypto.he_pool)
+        self.ahead = RandomnessFiller(self.pk, using=self.sk if crt else None)
+        if trees is None or trees > 0:
+            self.ahead.fill_to(rows)
+
+    def _encrypt_rows(self, plain: np.ndarray) -> Any:
+        """Encrypt a tree's rows: with the randomness made ahead as far as it goes."""
+        head = min(self.pk.precomputed, plain.size)
+        if not head:
+            return self.encrypt(plain)
+        done = self.pk.encrypt_raw(plain[:head])  # takes `head` encryptions of zero
+        if head == plain.size:
+            return done
+        return object_array([*done.tolist(), *self.encrypt(plain[head:]).tolist()])
 
     def use_features(self, tree: int, features: FeatureSample, upcoming: FeatureSample) -> None:
         self.features = features
@@ -329,10 +350,15 @@ class HeGuestExchange(GuestExchange):
         plain = object_array(
             [a + (b << shift) for a, b in zip(gq.tolist(), hq.tolist(), strict=True)]
         )
-        cts = self.pk.to_bytes(self.encrypt(plain))
+        cts = self.pk.to_bytes(self._encrypt_rows(plain))
         for host in self.hosts:
             self.ctx.send(host, f"{_NS}/{tree}/gh", cts)
+        if self.trees is None or tree + 1 < self.trees:
+            self.ahead.fill_to(plain.size)  # for the next tree (rows per tree are fixed)
         return gq / scale, hq / scale
+
+    def finish(self, trees: int) -> None:
+        self.ahead.stop()
 
     def _recv_cells(self, host: str, key: str, shape: tuple[int, ...]) -> np.ndarray:
         """A host's map of the cells it returns sums for (packed bits), checked."""

@@ -116,10 +116,11 @@ class HiddenGuestExchange(HeGuestExchange):
                     for p, s in zip(self._pairs, node.tolist(), strict=True)
                 ]
             )
-            cts.append(self.pk.to_bytes(self.encrypt(plain)))
+            cts.append(self.pk.to_bytes(self._encrypt_rows(plain)))
         stacked = np.stack(cts)  # (groups, rows, ciphertext bytes)
         for host in self.hosts:
             self.ctx.send(host, f"{_HIDDEN}/{tree}/{depth}/gh", stacked)
+        self.ahead.fill_to(groups * self.n_rows)  # for the next depth, made while hosts sum
         scale = float(1 << self.frac_bits)
         out = {}
         for host in self.hosts:

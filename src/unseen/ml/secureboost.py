@@ -654,6 +654,7 @@ def _exchanges(
             objective=params.objective,
             # the largest factor on a row's g, h
             weight=weight * params.scale_pos_weight * max_weight,
+            trees=params.joint_trees,
             **(he_options or {}),
         )
         if hidden:  # every depth's ciphertexts cover every training row
