@@ -938,6 +938,28 @@ class HEPublicKey(_KeyBase):
             del self._pool[-count:]
             return out
 
+    @abstractmethod
+    def _with_randomness(
+        self, values: list[Any], zeros: list[mpz], n_jobs: int | None
+    ) -> list[mpz]:
+        """Encryptions of ``values`` (the scheme's plaintext form) with the given
+        encryptions of zero as their randomness, one each."""
+
+    def _encrypt_values(self, values: list[Any], n_jobs: int | None) -> list[mpz]:
+        """Encrypt ``values``: the first with precomputed randomness while the pool lasts,
+        the rest with fresh randomness (over the worker pool when worth it)."""
+        zeros = self._take_precomputed(len(values))
+        out = self._with_randomness(values[: len(zeros)], zeros, n_jobs) if zeros else []
+        rest = values[len(zeros) :]
+        if rest:
+            fresh = self._map("encrypt_raw", [rest], self._encrypt_seconds(), n_jobs)
+            if fresh is None:  # in-process
+                fresh = self._with_randomness(
+                    rest, self.randomness_table().pow_random(len(rest))[0], 1
+                )
+            out.extend(fresh)
+        return out
+
     def rerandomize(self, c: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
         """Multiply in fresh randomness: same plaintexts, unlinkable ciphertexts."""
         ca = np.asarray(c, dtype=object)

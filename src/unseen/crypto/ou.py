@@ -221,27 +221,19 @@ class OUPublicKey(HEPublicKey):
         """
         flat, shape = int_list(m)
         self._check_plaintexts(flat)
-        hr = self._take_precomputed(len(flat))
-        out: list[mpz] = []
-        if hr:
-            done = flat[: len(hr)]
-            with_hr = self._map("_encrypt_with", [done, hr], self._combine_seconds(), n_jobs)
-            out = with_hr if with_hr is not None else self._encrypt_with(done, hr)
-        rest = flat[len(hr) :]
-        if rest:
-            fresh = self._map("encrypt_raw", [rest], self._encrypt_seconds(), n_jobs)
-            if fresh is None:
-                fresh = self._encrypt_with(rest, self.randomness_table().pow_random(len(rest))[0])
-            out.extend(fresh)
-        return object_array(out, shape)
+        return object_array(self._encrypt_values(flat, n_jobs), shape)
 
-    def _combine_seconds(self) -> float:
-        return 8 * self._mulmod_seconds()  # G^m for m of a few dozen bits, and one product
+    def _with_randomness(
+        self, values: list[Any], zeros: list[mpz], n_jobs: int | None
+    ) -> list[mpz]:
+        out = self._map("_encrypt_with", [values, zeros], 8 * self._mulmod_seconds(), n_jobs)
+        return out if out is not None else self._encrypt_with(values, zeros)
 
     def _encrypt_with(
         self, m: Sequence[Any], zeros: Sequence[Any], *, n_jobs: int | None = None
     ) -> list[mpz]:
-        """``G^m z mod n``: ``m`` encrypted with encryptions of zero ``z`` (each used once)."""
+        """``G^m z mod n``: ``m`` encrypted with encryptions of zero ``z`` (each used once);
+        ``G^m`` of a few dozen bits costs a few multiplications."""
         n = self.n
         values = [int(v) for v in m]
         return [a * mpz(b) % n for a, b in zip(self.g_pow(values), zeros, strict=True)]

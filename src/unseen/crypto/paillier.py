@@ -191,18 +191,18 @@ class PaillierPublicKey(HEPublicKey):
         return (table_windows + 1) * self._mulmod_seconds()
 
     def encrypt_raw(self, m: ArrayLike, *, n_jobs: int | None = None) -> CiphertextArray:
-        """Encrypt integers (``Z_n`` residues or signed values) with the public key."""
+        """Encrypt integers (``Z_n`` residues or signed values) with the public key.
+
+        The first values take precomputed randomness while it lasts
+        (:meth:`precompute_randomness`), the rest fresh randomness.
+        """
         flat, shape = int_list(m)
-        residues = self._residues(flat)
-        factors = self._take_precomputed(len(residues))
-        out = self._finish(residues[: len(factors)], factors) if factors else []
-        rest = residues[len(factors) :]
-        if rest:
-            fresh = self._map("encrypt_raw", [rest], self._encrypt_seconds(), n_jobs)
-            if fresh is None:
-                fresh = self._finish(rest, self.randomness_table().pow_random(len(rest))[0])
-            out.extend(fresh)
-        return object_array(out, shape)
+        return object_array(self._encrypt_values(self._residues(flat), n_jobs), shape)
+
+    def _with_randomness(
+        self, values: list[Any], zeros: list[mpz], n_jobs: int | None
+    ) -> list[mpz]:
+        return self._finish(values, zeros)  # one product a value: in-process
 
     def random_factors(self, count: int) -> list[mpz]:
         """``count`` fresh factors ``h_s^r`` (encryptions of zero), for precomputed pools."""
