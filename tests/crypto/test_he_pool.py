@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -61,3 +62,15 @@ def test_pool_is_capped_by_memory(monkeypatch) -> None:
         filler.stop()
         filler._thread.join(timeout=60)
         parallel.shutdown()
+
+
+def test_filler_ends_with_its_job() -> None:
+    pk = ou_keypair(2048).public_key
+    over = threading.Event()
+    filler = he_pool.RandomnessFiller(pk, part=2, ended=over.is_set)
+    over.set()
+    filler._thread.join(timeout=10)
+    assert not filler._thread.is_alive()
+    filler.fill_to(5)  # nothing made once the job is over
+    time.sleep(0.1)
+    assert pk.precomputed == 0

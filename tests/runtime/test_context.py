@@ -251,3 +251,20 @@ def test_rng_is_per_context_and_uniform():
     assert sorted(perm.tolist()) == list(range(1000))
     bits = np.unpackbits(np.frombuffer(c1.rng.bytes(100_000), dtype=np.uint8))
     assert abs(bits.mean() - 0.5) < 0.01
+
+
+def test_ended_turns_true_when_the_job_finishes_is_cancelled_or_fails():
+    net = MemoryNetwork(["a", "b"])
+    done = Context("j1", "a", ["a", "b"], net.transport("a"), config=FAST)
+    assert not done.ended
+    done.finish()
+    assert done.ended
+    cancelled = Context("j2", "a", ["a", "b"], net.transport("a"), config=FAST)
+    cancelled.cancel()
+    assert cancelled.ended
+    failed = Context("j3", "a", ["a", "b"], net.transport("a"), config=FAST)
+    Context("j3", "b", ["a", "b"], net.transport("b"), config=FAST).fail(ValueError("boom"))
+    deadline = time.monotonic() + 10
+    while not failed.ended and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert failed.ended  # a peer's failure reached this party

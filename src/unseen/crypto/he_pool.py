@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from unseen.crypto.he import HEPublicKey
@@ -56,12 +57,21 @@ class RandomnessFiller:
     ``using``: a key whose ``encrypt_raw`` makes them faster with the same
     distribution (a Paillier private key, through CRT); default: ``pk``.
     :meth:`fill_to` sets the target and wakes the thread; :meth:`stop` ends it
-    after the part in progress. Failures in the thread stop the filling (logged);
-    encryptions then use fresh randomness, as without a pool.
+    after the part in progress, and so does ``ended()`` turning true (checked at
+    least every second: a job that fails ends its filler too). Failures in the
+    thread stop the filling (logged); encryptions then use fresh randomness, as
+    without a pool.
     """
 
-    def __init__(self, pk: HEPublicKey, *, using: Any = None, part: int = PART) -> None:
-        self.pk, self.using, self.part = pk, using, part
+    def __init__(
+        self,
+        pk: HEPublicKey,
+        *,
+        using: Any = None,
+        part: int = PART,
+        ended: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.pk, self.using, self.part, self.ended = pk, using, part, ended
         self._target = 0
         self._wake = threading.Condition()
         self._stopped = False
@@ -84,12 +94,12 @@ class RandomnessFiller:
         """Blocks until there is work: the size of the next part, or 0 once stopped."""
         with self._wake:
             while True:
-                if self._stopped:
+                if self._stopped or self.ended():
                     return 0
                 missing = self._target - self.pk.precomputed
                 if missing > 0:
                     return min(self.part, missing)
-                self._wake.wait()
+                self._wake.wait(timeout=1.0)
 
     def _run(self) -> None:
         while count := self._next_part():

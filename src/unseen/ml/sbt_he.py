@@ -324,7 +324,9 @@ class HeGuestExchange(GuestExchange):
         self.features: FeatureSample = {}
         # a tree's encryptions of zero, made ahead: the first tree's during set-up, each
         # next tree's while the hosts sum the current one's (see unseen.crypto.he_pool)
-        self.ahead = RandomnessFiller(self.pk, using=self.sk if crt else None)
+        self.ahead = RandomnessFiller(
+            self.pk, using=self.sk if crt else None, ended=lambda: ctx.ended
+        )
         if trees is None or trees > 0:
             self.ahead.fill_to(rows)
 

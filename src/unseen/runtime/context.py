@@ -156,6 +156,12 @@ class Context:
         """True once the job was cancelled here or failed at a peer."""
         return self._cancel.is_set() or self.transport.mailbox.failure(self.job_id) is not None
 
+    @property
+    def ended(self) -> bool:
+        """True once the job finished here, was cancelled, or failed here or at a peer
+        (for helper threads that must not outlive it)."""
+        return self._finished or self._stopped()
+
     def check_cancelled(self) -> None:
         """Raise :class:`JobCancelled` if the job was cancelled, or a peer failed."""
         if self._cancel.is_set():
