@@ -9,7 +9,9 @@ unlike ``fork``), else ``spawn``; as with any such pool, a script must guard
 its entry point with ``if __name__ == "__main__":``. Inside a worker every
 call runs in-process, so work never fans out twice. Keys reach workers as
 their plain parameters (private keys included, over the local pipe to our own
-child processes); workers cache the rebuilt keys and their tables.
+child processes); workers cache the rebuilt keys and their tables. A worker
+exits as soon as the process that started its pool is gone, even one killed
+outright.
 
 A second pool, started only when asked for (``background=True``), runs its
 workers at the lowest CPU priority (nice 19): for work done ahead, such as
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,17 +103,43 @@ def split(count: int, parts: int) -> list[slice]:
     return out
 
 
-def _mark_worker() -> None:
+def _exit_with(owner: int) -> None:
+    """In a worker: exit as soon as process ``owner`` (the pool's creator) is gone.
+
+    A party killed outright (``SIGKILL``, the OOM killer) cannot stop its pool;
+    without this its workers would wait for work forever. Linux: a pidfd, which
+    becomes readable when the process ends; elsewhere a check every second.
+    """
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(owner)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+            os._exit(0)
+        while True:  # pragma: no cover - platforms without pidfd
+            time.sleep(1.0)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def _start_worker(owner: int, background: bool) -> None:
     global _in_worker
     _in_worker = True
-
-
-def _mark_background_worker() -> None:
-    _mark_worker()
-    try:
-        os.nice(19)  # only the cycles the job's own steps leave idle
-    except OSError:  # pragma: no cover - not permitted here: normal priority
-        pass
+    _exit_with(owner)
+    if background:
+        try:
+            os.nice(19)  # only the cycles the job's own steps leave idle
+        except OSError:  # pragma: no cover - not permitted here: normal priority
+            pass
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -127,7 +156,8 @@ def _get_pool(size: int, background: bool = False) -> Executor:
             pool = ProcessPoolExecutor(
                 max_workers=size,
                 mp_context=_context(),
-                initializer=_mark_background_worker if background else _mark_worker,
+                initializer=_start_worker,
+                initargs=(os.getpid(), background),
             )
             _pools[background] = (pool, size)
         return pool
