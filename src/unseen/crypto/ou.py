@@ -57,7 +57,6 @@ References:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from typing import Any
 
 import gmpy2
@@ -226,17 +225,13 @@ class OUPublicKey(HEPublicKey):
     def _with_randomness(
         self, values: list[Any], zeros: list[mpz], n_jobs: int | None
     ) -> list[mpz]:
-        out = self._map("_encrypt_with", [values, zeros], 8 * self._mulmod_seconds(), n_jobs)
-        return out if out is not None else self._encrypt_with(values, zeros)
-
-    def _encrypt_with(
-        self, m: Sequence[Any], zeros: Sequence[Any], *, n_jobs: int | None = None
-    ) -> list[mpz]:
-        """``G^m z mod n``: ``m`` encrypted with encryptions of zero ``z`` (each used once);
-        ``G^m`` of a few dozen bits costs a few multiplications."""
-        n = self.n
-        values = [int(v) for v in m]
-        return [a * mpz(b) % n for a, b in zip(self.g_pow(values), zeros, strict=True)]
+        """``G^m z mod n`` for each value ``m`` and encryption of zero ``z``, over the worker
+        pool when worth it (``G^m`` of a few dozen bits costs a few multiplications)."""
+        out = self._map("_with_randomness", [values, zeros], 8 * self._mulmod_seconds(), n_jobs)
+        if out is not None:
+            return out
+        n, gm = self.n, self.g_pow([int(v) for v in values])
+        return [a * mpz(b) % n for a, b in zip(gm, zeros, strict=True)]
 
     # -- homomorphic operations --------------------------------------------
 
