@@ -277,10 +277,16 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     k = args.cores_per_party
     cs = args.colsample_bytree
-    xg = run_xgboost(
-        Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
-    )
-    rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
+
+    def joined_xgboost() -> dict[str, Any]:
+        """XGBoost on the joined data, timed (again before each repeat: speeds drift)."""
+        xg = run_xgboost(
+            Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
+        )
+        rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
+        return xg
+
+    xg = joined_xgboost()
     # each party bins its own columns; binning column by column is the same as binning jointly
     same = run_xgboost(
         Xtr,
@@ -300,11 +306,8 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         write_parts(d, "train", Xtr, ytr, n_guest)
         write_parts(d, "test", Xte, yte, n_guest)
         for run in range(args.repeat):
-            if run:  # XGBoost timed again beside each repeat: the machine's speed drifts
-                xg = run_xgboost(
-                    Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
-                )
-                rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
+            if run:
+                xg = joined_xgboost()
             rows += _secureboost_modes(d, name, args, xg, trees, depth, max_bin, k, cs, run)
     return rows
 
