@@ -211,7 +211,8 @@ def test_route_rows_decides_like_goes_left_and_reads_an_answer_back():
         column[v], threshold[v], default_left[v] = f, thr, dl
     bits = np.full(counts[order].sum(), 9, dtype=np.uint8)
     out = node_of.copy()
-    args = (column, threshold, default_left, X)
+    no_cats = (np.full(8, -1, dtype=np.int64), np.zeros((1, 256), dtype=np.uint8))
+    args = (column, threshold, default_left, *no_cats, X)
     mine, nothing = np.ones(8, dtype=np.bool_), np.zeros(0, dtype=np.uint8)
     kernels.route_rows(node_of, pos.copy(), *args, mine, bits, nothing, children, out)
     expected_bits, expected = [], node_of.copy()

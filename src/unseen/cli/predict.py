@@ -149,6 +149,8 @@ def predict(
                     objective, "real"
                 ),
                 allow_one_class=True,  # the label only serves the report
+                # a model's categorical features, coded by the categories it was trained on
+                categorical=meta.get("categories") or None,
             )
             if me == to and output is None:
                 from unseen.runtime.errors import ConfigError

@@ -35,6 +35,8 @@ HYPER = (
     "tweedie_variance_power",
     "eval_metric",
     "guest_only_rounds",
+    "max_cat_to_onehot",
+    "max_cat_threshold",
 )
 
 
@@ -177,6 +179,28 @@ HYPER = (
     "variant; FATE's complete_secure) [default: 0].",
 )
 @click.option(
+    "--categorical",
+    "categorical",
+    default="",
+    help="My columns that are categories (any text: a region, an occupation), comma-"
+    "separated: each category is a bin, and a split sends a set of them right (XGBoost's "
+    "categorical splits). The categories stay here; their count must not exceed --max-bin.",
+)
+@click.option(
+    "--max-cat-to-onehot",
+    type=int,
+    default=None,
+    help="A categorical feature with fewer categories is split one category against the "
+    "rest, a larger one by a partition of its categories (XGBoost's) [default: 4].",
+)
+@click.option(
+    "--max-cat-threshold",
+    type=int,
+    default=None,
+    help="A partition split scans at most this many categories from either end "
+    "(XGBoost's) [default: 64].",
+)
+@click.option(
     "--init-model",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -214,6 +238,7 @@ def secureboost(
     monotone: str | None,
     interactions: str | None,
     init_model: Path | None,
+    categorical: str,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -254,6 +279,8 @@ def secureboost(
         fail(f"[{me}] {e}")
     if input_path is not None and output is None:
         fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
+    if input_path is None and categorical:
+        fail(f"[{me}] --categorical needs --input: the dealer has no columns")
     if input_path is None and (label or eval_input):
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
     if init_model is not None and input_path is None:
@@ -300,6 +327,7 @@ def secureboost(
                     objective=params.objective,
                     weight=weight_column,
                     num_class=params.num_class,
+                    categorical=dict.fromkeys(split_columns(categorical)),
                 )
             if eval_input is not None and table is not None:
                 evals = load_table(
@@ -309,6 +337,7 @@ def secureboost(
                     features=table.features,
                     objective=params.objective,
                     num_class=params.num_class,
+                    categorical=dict(table.categories),
                 )
         from unseen.ml.secureboost import PartyModel
 
@@ -332,6 +361,7 @@ def secureboost(
             init_model=init,
             monotone_constraints=constraints,
             interaction_constraints=groups,
+            categories=None if table is None else table.categories,
         )
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model

@@ -18,9 +18,11 @@ through a salted digest, so no ID crosses the wire).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +46,8 @@ class PartyData:
     w: np.ndarray | None = None  # (n,) row weights, finite and >= 0, where a column gave them
     ids: list[str] | None = None  # the ID values, for the alignment check (never sent)
     file: str = "<input>"
+    # categorical features: name -> categories in code order (X holds the codes)
+    categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -100,6 +104,33 @@ def _numeric(
     return np.asarray(x)
 
 
+def encode_categories(
+    values: Any, categories: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """A column of categories as codes: ``(codes, categories)``.
+
+    Values are compared as trimmed text (``3`` and ``"3"`` are one category); missing
+    ones (None, NaN, or :data:`MISSING_TOKENS` such as ``""`` or ``NA``)
+    become NaN. Without ``categories`` (training) they are the column's distinct values,
+    sorted, and value ``categories[c]`` gets code ``c``; with them (prediction) a value
+    not among them gets ``-1``, which every categorical split sends left (XGBoost's rule
+    for a category outside a split's set)."""
+    texts: list[str | None] = []
+    for v in np.asarray(values, dtype=object).ravel().tolist():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            texts.append(None)
+            continue
+        t = str(v).strip()
+        texts.append(None if t.lower() in MISSING_TOKENS else t)
+    if categories is None:
+        categories = sorted({t for t in texts if t is not None})
+    index = {c: i for i, c in enumerate(categories)}
+    codes = np.array(
+        [np.nan if t is None else float(index.get(t, -1)) for t in texts], dtype=np.float64
+    )
+    return codes, list(categories)
+
+
 def _label(
     col: pa.ChunkedArray, name: str, file: str, kind: str = "binary", one_class: bool = False
 ) -> np.ndarray:
@@ -147,6 +178,7 @@ def load_party_data(
     label_kind: str = "binary",
     allow_one_class: bool = False,
     weight: str | None = None,
+    categorical: Mapping[str, list[str] | None] | None = None,
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
@@ -168,6 +200,7 @@ def load_party_data(
         label_kind=label_kind,
         allow_one_class=allow_one_class,
         weight=weight,
+        categorical=categorical,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -187,10 +220,15 @@ def party_data_from_table(
     label_kind: str = "binary",
     allow_one_class: bool = False,
     weight: str | None = None,
+    categorical: Mapping[str, list[str] | None] | None = None,
 ) -> PartyData:
     """:func:`load_party_data` for a table already in memory (``file`` names it in errors).
 
-    ``weight``: a column of row weights (finite, non-negative), not a feature."""
+    ``weight``: a column of row weights (finite, non-negative), not a feature.
+    ``categorical``: feature columns read as categories (any text), by name, each with
+    its categories to code by (prediction) or ``None`` to take the column's own
+    (training; :func:`encode_categories`); missing cells are always allowed in them."""
+    categorical = dict(categorical or {})
     extra = [c for c in (label, weight) if c]
     require_columns(table, [*id_columns, *extra, *exclude], file)
     if features is None:
@@ -200,9 +238,18 @@ def party_data_from_table(
         require_columns(table, features, file)
     if not features:
         raise InputError("no feature columns left (check --label, --id and --exclude)", file=file)
+    unknown = sorted(set(categorical) - set(features))
+    if unknown:
+        raise InputError(f"no feature column {unknown[0]!r} to read as categories", file=file)
     n = table.num_rows
     X = np.empty((n, len(features)), dtype=np.float64)
+    categories: dict[str, list[str]] = {}
     for j, name in enumerate(features):
+        if name in categorical:
+            X[:, j], categories[name] = encode_categories(
+                table.column(name).to_pylist(), categorical[name]
+            )
+            continue
         X[:, j] = _numeric(table.column(name), name, file, allow_missing)
         if not allow_constant and n > 1 and np.all(X[:, j] == X[0, j]):
             raise InputError(
@@ -221,7 +268,9 @@ def party_data_from_table(
     if id_columns:
         cols = [table.column(c).to_pylist() for c in id_columns]
         ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
-    return PartyData(X=X, features=list(features), y=y, w=w, ids=ids, file=file)
+    return PartyData(
+        X=X, features=list(features), y=y, w=w, ids=ids, file=file, categories=categories
+    )
 
 
 def check_alignment(

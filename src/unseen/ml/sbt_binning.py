@@ -149,11 +149,23 @@ class BinMapper:
     cuts: list[np.ndarray]
 
     @classmethod
-    def fit(cls, X: np.ndarray, max_bin: int) -> BinMapper:
+    def fit(cls, X: np.ndarray, max_bin: int, categories: np.ndarray | None = None) -> BinMapper:
+        """``categories``: per feature, its number of categories (0: numeric). A
+        categorical feature's values are category codes ``0 .. K-1`` and its bins are
+        the codes themselves (cuts ``1 .. K-1``), whether or not every code occurs."""
         if not 2 <= max_bin <= 255:
             raise ValueError(f"max_bin must lie in [2, 255], not {max_bin}")
+        counts = np.zeros(X.shape[1], dtype=np.int64) if categories is None else categories
+        if np.any(counts > max_bin):
+            raise ValueError(f"a categorical feature has more than max_bin ({max_bin}) categories")
         return cls(
-            max_bin, [sketch_column(X[:, f], max_bin).cuts(max_bin) for f in range(X.shape[1])]
+            max_bin,
+            [
+                np.arange(1.0, float(counts[f]))
+                if counts[f]
+                else sketch_column(X[:, f], max_bin).cuts(max_bin)
+                for f in range(X.shape[1])
+            ],
         )
 
     @property

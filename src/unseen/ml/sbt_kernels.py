@@ -790,6 +790,8 @@ def route_rows(
     column: np.ndarray,
     threshold: np.ndarray,
     default_left: np.ndarray,
+    cat_row: np.ndarray,
+    cat_table: np.ndarray,
     X: np.ndarray,
     decide: np.ndarray,
     decided: np.ndarray,
@@ -804,7 +806,8 @@ def route_rows(
     ``decide[v]`` (this party's split), the bits are written to ``decided``:
     ``X[i, column[v]] < threshold[v]``, a missing value going
     ``default_left[v]`` (XGBoost's rule, as :func:`unseen.ml.sbt_tree.goes_left`);
-    elsewhere they are read from ``read`` (a peer's answer). Each such row ``i``
+    at a categorical split (``cat_row[v] >= 0``) a code ``c`` goes right where
+    ``cat_table[cat_row[v], c]`` is 1 (codes are ``0 .. 255``); elsewhere they are read from ``read`` (a peer's answer). Each such row ``i``
     moves to ``out[i] = children[2 v]`` (left) or ``children[2 v + 1]`` (right):
     the child is looked up by index, not chosen by a branch on the bit, which the
     processor cannot predict (a third of the loop's time). The caller sizes both
@@ -821,7 +824,12 @@ def route_rows(
         pos[v] = p + one
         if decide[v]:
             x = X[i, column[v]]
-            go = np.uintp(default_left[v]) if np.isnan(x) else np.uintp(x < threshold[v])
+            if np.isnan(x):
+                go = np.uintp(default_left[v])
+            elif cat_row[v] >= 0:
+                go = np.uintp(cat_table[cat_row[v], np.uintp(x)] == 0)
+            else:
+                go = np.uintp(x < threshold[v])
             decided[p] = go
         else:
             go = np.uintp(read[p] != 0)
@@ -898,6 +906,8 @@ def _warm_routing() -> None:
         np.zeros(3, dtype=np.int64),
         np.zeros(3),
         np.zeros(3, dtype=np.bool_),
+        np.full(3, -1, dtype=np.int64),
+        np.zeros((1, 256), dtype=np.uint8),
         np.zeros((4, 2), order="F"),  # X, column-major (one column would be C too)
         np.ones(3, dtype=np.bool_),
         np.zeros(4, dtype=np.uint8),

@@ -79,6 +79,7 @@ from unseen.ml.sbt_tree import (
     MAXIMIZE,
     POISSON_MAX_DELTA_STEP,
     BestSplits,
+    CategoricalSplits,
     Histograms,
     LocalSplits,
     Monotone,
@@ -135,6 +136,10 @@ class BoostParams:
     # the first rounds grow on the guest's features alone: the hosts learn nothing of them
     # but their shape (SecureBoost's reduced-leakage variant; FATE's complete_secure)
     guest_only_rounds: int = 0
+    # categorical features: one-hot splits below this many categories, else partitions
+    # scanning at most max_cat_threshold categories from either end (XGBoost's)
+    max_cat_to_onehot: int = 4
+    max_cat_threshold: int = 64
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -186,6 +191,8 @@ class BoostParams:
                 "reg_lambda, reg_alpha, gamma, min_child_weight and max_delta_step must be"
                 " non-negative"
             )
+        if not 1 <= self.max_cat_to_onehot <= 256 or not 1 <= self.max_cat_threshold <= 256:
+            bad("max_cat_to_onehot and max_cat_threshold must lie in [1, 256]")
         if not 0 < self.subsample <= 1:
             bad(f"subsample must lie in (0, 1], not {self.subsample}")
         for name in ("colsample_bytree", "colsample_bylevel", "colsample_bynode"):
@@ -231,6 +238,10 @@ class BoostParams:
         if step is None:  # as XGBoost: count:poisson's own safeguard, else none
             step = POISSON_MAX_DELTA_STEP if self.objective == "count:poisson" else 0.0
         return SplitRule(self.reg_lambda, self.gamma, self.min_child_weight, self.reg_alpha, step)
+
+    @property
+    def categories(self) -> CategoricalSplits:
+        return CategoricalSplits(self.max_cat_to_onehot, self.max_cat_threshold)
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -307,15 +318,21 @@ def _best_among(
     rule: SplitRule,
     cols: np.ndarray | None,
     monotone: Monotone | None = None,
+    categorical: np.ndarray | None = None,
+    categories: CategoricalSplits | None = None,
 ) -> BestSplits:
     """The nodes' best splits over a party's features ``cols`` (local indices; ``None``:
     all of them), in their order (ties as XGBoost); features as the party's indices.
-    ``monotone``: the nodes' bounds and all the party's features' directions."""
+    ``monotone``: the nodes' bounds and all the party's features' directions;
+    ``categorical``: which of all the party's features are categorical."""
     if cols is None:
-        return find_splits(hg, hh, tg, th, n_bins, rule, monotone)
+        return find_splits(hg, hh, tg, th, n_bins, rule, monotone, categorical, categories)
     if monotone is not None:
         monotone = Monotone(monotone.bounds, monotone.signs[cols])
-    best = find_splits(hg[:, cols], hh[:, cols], tg, th, n_bins[cols], rule, monotone)
+    cat = None if categorical is None else categorical[cols]
+    best = find_splits(
+        hg[:, cols], hh[:, cols], tg, th, n_bins[cols], rule, monotone, cat, categories
+    )
     best.feature = cols[best.feature] if cols.size else best.feature
     return best
 
@@ -755,7 +772,7 @@ def _decisions(msg: Any) -> tuple[list[Any], np.ndarray]:
         routes = np.frombuffer(base64.b64decode(msg["routes"], validate=True), dtype=np.uint8)
     except (ValueError, TypeError, KeyError) as e:  # binascii.Error is a ValueError
         raise ProtocolError(f"the guest sent malformed split decisions ({e})") from None
-    if any(not isinstance(d, list) or len(d) != 6 for d in msg["splits"]):
+    if any(not isinstance(d, list) or len(d) != 7 for d in msg["splits"]):
         raise ProtocolError("the guest sent malformed split decisions")
     return msg["splits"], routes
 
@@ -767,14 +784,15 @@ def _route(
     nodes: Sequence[int] = (),
     *,
     X: np.ndarray | None = None,
-    rules: Sequence[tuple[int, float, bool]] = (),
+    rules: Sequence[tuple[int, float, bool, tuple[int, ...] | None]] = (),
     read: tuple[Sequence[int], Any, str] | None = None,
     counts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Route the rows of the nodes split at this depth to their children in ``out``, in one pass.
 
     ``nodes`` are this party's splits: it decides from ``X`` and ``rules``
-    (column, threshold, default left per node). ``read`` is ``(nodes, answer,
+    (column, threshold, default left, and the codes that go right at a categorical
+    split, per node). ``read`` is ``(nodes, answer,
     who)``: another party's splits, with the routing bits that ``who`` sent
     (packed). Either way the bits come node by node, in the order of the nodes,
     a node's rows in increasing order (``1``: left). Returns the bits decided
@@ -794,8 +812,13 @@ def _route(
     here = counts[mine]
     pos[mine] = np.cumsum(here) - here  # where each node's bits begin
     decide[mine] = True
-    for v, (f, thr, dl) in zip(nodes, rules, strict=True):
+    cat_row = np.full(layout.n_nodes, -1, dtype=np.int64)
+    cat_table = np.zeros((1 + sum(r[3] is not None for r in rules), 256), dtype=np.uint8)
+    for v, (f, thr, dl, cats) in zip(nodes, rules, strict=True):
         column[v], threshold[v], default_left[v] = f, thr, dl
+        if cats is not None:  # a categorical split: its codes that go right
+            cat_row[v] = int(cat_row.max(initial=-1)) + 1
+            cat_table[cat_row[v], list(cats)] = 1
     decided = np.empty(int(here.sum()), dtype=np.uint8)
     theirs, bits = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
     if read is not None:
@@ -815,7 +838,19 @@ def _route(
     # node v's children at 2 v (left) and 2 v + 1 (right)
     children = np.stack([layout.left, layout.right], axis=1).astype(np.int16).reshape(-1)
     kernels.route_rows(
-        node_of, pos, column, threshold, default_left, X, decide, decided, bits, children, out
+        node_of,
+        pos,
+        column,
+        threshold,
+        default_left,
+        cat_row,
+        cat_table,
+        X,
+        decide,
+        decided,
+        bits,
+        children,
+        out,
     )
     return decided
 
@@ -861,10 +896,15 @@ class Guest:
         weights: np.ndarray | None = None,
         monotone: dict[str, int] | None = None,
         interactions: list[list[str]] | None = None,
+        categories: np.ndarray | None = None,
+        host_categorical: dict[str, np.ndarray] | None = None,
     ) -> None:
         """``monotone``: XGBoost's ``monotone_constraints`` by feature name (a host's
         as ``"host:feature"``): +1 rising, -1 falling. ``interactions``: XGBoost's
-        ``interaction_constraints``, groups of feature names that may interact."""
+        ``interaction_constraints``, groups of feature names that may interact.
+        ``categories``: per own feature, its number of categories (0: numeric; a
+        categorical feature's values are codes); ``host_categorical``: per host, which
+        of its features are categorical."""
         self.ctx, self.y, self.p = ctx, y, params
         self.weights = weights  # the rows' weights (None: 1 each)
         # what scales each row's g and h: its weight and, for positive rows,
@@ -882,7 +922,12 @@ class Guest:
         self.exchange = exchange
         self.eval_set = eval_set
         self.rule = params.rule
-        self.binner = BinMapper.fit(X, params.max_bin)
+        self.binner = BinMapper.fit(X, params.max_bin, categories)
+        self.categorical = {
+            "": np.zeros(X.shape[1], dtype=bool) if categories is None else categories > 0,
+            **{h: np.zeros(len(host_features[h]), dtype=bool) for h in hosts},
+            **(host_categorical or {}),
+        }
         self.bins = self.binner.transform(X)
         self.width = self.binner.width
         self.sampler = RowSampler(params.random_state)  # secret in he-hidden
@@ -1240,12 +1285,18 @@ class Guest:
             at = slice(None) if j is None else slice(j, j + 1)
             return Monotone((bounds[0][at], bounds[1][at]), self.signs[party])
 
+        def categorical(party: str) -> tuple[np.ndarray | None, CategoricalSplits]:
+            cat = self.categorical[party]
+            return (cat if cat.any() else None), self.p.categories
+
         for party in parties:
             hg = np.stack([hist[v][party][0] for v in frontier])
             hh = np.stack([hist[v][party][1] for v in frontier])
             if per_node is None:
                 cols, rule = self.columns.get(party), self.rule
-                best = _best_among(hg, hh, tg, th, n_bins[party], rule, cols, monotone(party))
+                best = _best_among(
+                    hg, hh, tg, th, n_bins[party], rule, cols, monotone(party), *categorical(party)
+                )
                 candidates.append(best)
                 continue
             # colsample_bylevel / bynode: node by node, among the node's sample
@@ -1259,12 +1310,14 @@ class Guest:
                     self.rule,
                     per_node[j][party],
                     monotone(party, j),
+                    *categorical(party),
                 )
                 for j in range(len(frontier))
             ]
-            fields = ("gain", "feature", "bin", "default_left")
             candidates.append(
-                BestSplits(*(np.concatenate([getattr(b, k) for b in each]) for k in fields))
+                BestSplits(
+                    *(np.concatenate([getattr(b, k) for b in each]) for k in BestSplits.FIELDS)
+                )
             )
         owner, best = merge_best(candidates)
         do_split = is_worth_splitting(best.gain, self.rule)
@@ -1292,6 +1345,7 @@ class Guest:
             record[0] += 1
             record[1] += float(best.gain[j])
             record[2] += float(th[j])
+            right = best.right_bins[j]  # a categorical split's bins (categories) going right
             for host in self.tree_hosts:
                 mine = host == party
                 messages[host].append(
@@ -1302,6 +1356,7 @@ class Guest:
                         int(best.bin[j]) if mine else -1,
                         bool(best.default_left[j]) if mine else False,
                         party == "",  # the guest's: its routing answer comes along
+                        list(right) if mine and right is not None else None,
                     ]
                 )
         self._split_by = {parties[owner[j]] for j in range(len(frontier)) if do_split[j]}
@@ -1312,10 +1367,11 @@ class Guest:
         for j, v in enumerate(frontier):
             if do_split[j] and owner[j] == 0:
                 f, b, dl = int(best.feature[j]), int(best.bin[j]), bool(best.default_left[j])
-                thr = self.binner.threshold(f, b)
-                splits.add(v, f, thr, dl)
+                right = best.right_bins[j]  # categorical: the codes (bins) going right
+                thr = math.nan if right is not None else self.binner.threshold(f, b)
+                splits.add(v, f, thr, dl, right)
                 own.append(v)
-                rules.append((f, thr, dl))
+                rules.append((f, thr, dl, right))
         left = _route(node_of, new_node_of, layout, own, X=self.X, rules=rules, counts=counts)
         # one message a host: the decisions and the guest's routing bits (base64; none when
         # instance spaces are hidden: a host then routes no row)
@@ -1465,13 +1521,18 @@ class Host:
         binner: BinMapper | None = None,
         *,
         bins: np.ndarray | None = None,
+        categories: np.ndarray | None = None,
     ) -> None:
-        """``bins``: ``binner.transform(X)``, where the caller has it already."""
+        """``bins``: ``binner.transform(X)``, where the caller has it already.
+        ``categories``: per feature, its number of categories (0: numeric)."""
         self.ctx, self.guest, self.me, self.p = ctx, guest, me, params
         self.X = np.asfortranarray(X)  # a split reads one column at a node's rows
         self.exchange = exchange
         self.X_eval = X_eval
-        self.binner = binner or BinMapper.fit(X, params.max_bin)
+        self.binner = binner or BinMapper.fit(X, params.max_bin, categories)
+        self.categorical = (
+            np.zeros(X.shape[1], dtype=bool) if categories is None else categories > 0
+        )
         self.bins = self.binner.transform(X) if bins is None else bins
         self.hidden = exchange.hides_instance_space  # he-hidden: this host learns no node
 
@@ -1582,10 +1643,10 @@ class Host:
                 decided, routes = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 mine, theirs = [], []  # own splits; the guest's
                 routed = True
-                for v, own, f, b, dl, by_guest in decided:
-                    thr = self._take_split(layout, splits, v, own, f, b, dl)
+                for v, own, f, b, dl, by_guest, right in decided:
+                    thr, cats = self._take_split(layout, splits, v, own, f, b, dl, right)
                     if own:
-                        mine.append((v, f, thr, bool(dl)))
+                        mine.append((v, f, thr, bool(dl), cats))
                     elif by_guest:
                         theirs.append(v)
                     else:
@@ -1611,20 +1672,42 @@ class Host:
         return layout, splits
 
     def _take_split(
-        self, layout: TreeLayout, splits: LocalSplits, v: int, own: Any, f: int, b: int, dl: Any
-    ) -> float:
+        self,
+        layout: TreeLayout,
+        splits: LocalSplits,
+        v: int,
+        own: Any,
+        f: int,
+        b: int,
+        dl: Any,
+        right: Any = None,
+    ) -> tuple[float, tuple[int, ...] | None]:
         """Record the guest's decision for node ``v`` (checked); this host's threshold for
-        its own (feature ``f``, bin ``b``) split, which it keeps (NaN for another's)."""
+        its own (feature ``f``, bin ``b``) split, which it keeps (NaN for another's), and
+        for a categorical feature the codes that go right (``right``: their bins)."""
         if not 0 <= v < layout.n_nodes or layout.left[v] >= 0:
             raise ProtocolError(f"the guest split unknown node {v}")
         layout.split(v, self.me if own else -2)
         if not own:
-            return math.nan
-        if not (0 <= f < self.binner.n_features and 0 <= b < self.binner.max_bin):
+            return math.nan, None
+        if not 0 <= f < self.binner.n_features:
+            raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
+        if self.categorical[f]:
+            n_cats = len(self.binner.cuts[f]) + 1
+            if (
+                not isinstance(right, list)
+                or not right
+                or any(not isinstance(c, int) or not 0 <= c < n_cats for c in right)
+            ):
+                raise ProtocolError(f"the guest chose an unknown split of categorical feature {f}")
+            cats = tuple(sorted(set(right)))
+            splits.add(v, f, math.nan, bool(dl), cats)
+            return math.nan, cats
+        if right is not None or not 0 <= b < self.binner.max_bin:
             raise ProtocolError(f"the guest chose an unknown split ({f}, {b})")
         thr = self.binner.threshold(f, b)
         splits.add(v, f, thr, bool(dl))
-        return thr
+        return thr, None
 
     def _grow_blind(self, t: int, rows: np.ndarray, k: int) -> tuple[TreeLayout, LocalSplits]:
         """:meth:`_grow` knowing no instance space (``he-hidden``): the exchange sums
@@ -1642,10 +1725,10 @@ class Host:
             with ctx.step(f"tree {t} depth {depth}: splits"):
                 decided, _ = _decisions(ctx.recv(self.guest, f"sbt/{t}/{depth}/split"))
                 sides = []
-                for v, own, f, b, dl, _by_guest in decided:
-                    thr = self._take_split(layout, splits, v, own, f, b, dl)
+                for v, own, f, b, dl, _by_guest, right in decided:
+                    thr, cats = self._take_split(layout, splits, v, own, f, b, dl, right)
                     if own:
-                        sides.append(goes_left(self.X[:, f], thr, bool(dl)))
+                        sides.append(goes_left(self.X[:, f], thr, bool(dl), cats))
                 if sides:
                     ctx.send(
                         self.guest, f"sbt/{t}/{depth}/left", np.packbits(np.concatenate(sides))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -256,14 +257,24 @@ class BestSplits:
 
     gain: np.ndarray  # (K,)
     feature: np.ndarray  # (K,) feature index at the party
-    bin: np.ndarray  # (K,) bins 0..bin go left
+    bin: np.ndarray  # (K,) bins 0..bin go left (-1 for a categorical split)
     default_left: np.ndarray  # (K,) where missing values go
+    # (K,) objects: for a categorical split the tuple of bins (categories) that go right,
+    # else None
+    right_bins: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    def __post_init__(self) -> None:
+        if self.right_bins.shape != self.gain.shape:
+            self.right_bins = np.full(self.gain.shape, None, dtype=object)
 
     @classmethod
     def none(cls, k: int) -> BestSplits:
         return cls(
             np.full(k, -np.inf), np.zeros(k, np.int64), np.zeros(k, np.int64), np.zeros(k, bool)
         )
+
+    #: the per-node fields, in order
+    FIELDS: ClassVar[tuple[str, ...]] = ("gain", "feature", "bin", "default_left", "right_bins")
 
 
 #: gains this close (relative) count as tied: fixed-point sums differ from float64 ones by
@@ -286,6 +297,8 @@ def find_splits(
     n_bins: np.ndarray,
     rule: SplitRule,
     monotone: Monotone | None = None,
+    categorical: np.ndarray | None = None,
+    categories: CategoricalSplits | None = None,
 ) -> BestSplits:
     """The best split per node from histograms of shape ``(K, F, W)``.
 
@@ -296,11 +309,20 @@ def find_splits(
     better); with missing values, also "every value left, missing right". A
     compiled loop (:func:`unseen.ml.sbt_kernels.best_splits`). ``monotone``: the
     nodes' bounds and the features' directions where the model has monotone
-    constraints (XGBoost's ``monotone_constraints``).
+    constraints (XGBoost's ``monotone_constraints``). ``categorical``: which features
+    are categorical (their bins are categories), split as ``categories`` says.
     """
     k, f, _ = hist_g.shape
     if k == 0 or f == 0:
         return BestSplits.none(k)
+    cat = np.zeros(f, dtype=bool) if categorical is None else np.asarray(categorical, dtype=bool)
+    given, given_bins = (hist_g, hist_h), n_bins
+    if cat.any():
+        # the numeric features in the compiled loop, where the categorical ones offer no
+        # cut (one value bin, no missing value); theirs are searched apart, then merged
+        hist_g, hist_h = hist_g.copy(), hist_h.copy()
+        hist_g[:, cat], hist_h[:, cat] = 0.0, 0.0
+        n_bins = np.where(cat, 1, n_bins)
     if monotone is None:
         lower, upper = np.full(k, -np.inf), np.full(k, np.inf)
         signs, constrained = np.zeros(f, dtype=np.int8), False
@@ -322,7 +344,110 @@ def find_splits(
         np.asarray(signs, dtype=np.int8),
         constrained,
     )
-    return BestSplits(gain, feature, cut, dleft)
+    best = BestSplits(gain, feature, cut, dleft)
+    if cat.any():
+        n_cats = np.asarray(given_bins)[cat]
+        _merge_categorical(best, *given, total_g, total_h, cat, n_cats, rule, categories)
+    return best
+
+
+@dataclass(frozen=True)
+class CategoricalSplits:
+    """How categorical features are split (XGBoost's parameters of the same names).
+
+    A feature with fewer than ``max_cat_to_onehot`` categories is split one category
+    against the rest (one-hot); a larger one by partition: its categories sorted by
+    their optimal weight ``-G / (H + lambda)``, then cut like a numeric feature's bins
+    (Fisher, "On grouping for maximum homogeneity", JASA 1958, the sort that makes the
+    best binary partition contiguous; XGBoost's and LightGBM's method), scanning at
+    most ``max_cat_threshold`` categories from either end."""
+
+    max_cat_to_onehot: int = 4
+    max_cat_threshold: int = 64
+
+
+def _categorical_split(
+    hg: np.ndarray,
+    hh: np.ndarray,
+    tg: float,
+    th: float,
+    n_bins: int,
+    rule: SplitRule,
+    how: CategoricalSplits,
+) -> tuple[float, tuple[int, ...], bool]:
+    """The best split of one node over one categorical feature's histogram (``W`` bins,
+    the last one missing values): its gain, the bins (categories) that go right, and
+    whether missing values go left. XGBoost's EnumerateOneHot and EnumeratePart, in
+    their order: a later candidate replaces the best only if strictly better."""
+    parent = float(rule.score(np.array(tg), np.array(th)))
+    gm, hm = float(hg[-1]), float(hh[-1])
+    best: tuple[float, tuple[int, ...], bool] = (-np.inf, (), True)
+
+    def consider(gr: float, hr: float, right: tuple[int, ...], default_left: bool) -> None:
+        nonlocal best
+        gl, hl = tg - gr, th - hr
+        if not (hl >= rule.min_child_weight and hr >= rule.min_child_weight):
+            return
+        gain = float(
+            rule.score(np.array(gl), np.array(hl)) + rule.score(np.array(gr), np.array(hr))
+        )
+        gain -= parent
+        if gain > best[0]:
+            best = (gain, right, default_left)
+
+    if n_bins < how.max_cat_to_onehot:
+        for b in range(n_bins):  # this category right; missing values left, then right
+            consider(float(hg[b]), float(hh[b]), (b,), True)
+            consider(float(hg[b]) + gm, float(hh[b]) + hm, (b,), False)
+        return best
+    weights = rule.weight(hg[:n_bins], hh[:n_bins])
+    order = np.argsort(weights, kind="stable").tolist()
+    scan = min(how.max_cat_threshold, n_bins)
+    gr = hr = 0.0
+    for j in range(scan - 1):  # forward: the lightest categories right, missing values left
+        gr, hr = gr + float(hg[order[j]]), hr + float(hh[order[j]])
+        consider(gr, hr, tuple(sorted(order[: j + 1])), True)
+    gl = hl = 0.0
+    for j in range(n_bins - 1, n_bins - scan, -1):  # backward: the heaviest left, missing right
+        gl, hl = gl + float(hg[order[j]]), hl + float(hh[order[j]])
+        consider(tg - gl, th - hl, tuple(sorted(order[:j])), False)
+    return best
+
+
+def _merge_categorical(
+    best: BestSplits,
+    hist_g: np.ndarray,
+    hist_h: np.ndarray,
+    total_g: np.ndarray,
+    total_h: np.ndarray,
+    cat: np.ndarray,
+    n_cats: np.ndarray,
+    rule: SplitRule,
+    how: CategoricalSplits | None,
+) -> None:
+    """Fold the categorical features' best splits into ``best`` (the numeric ones'), node
+    by node: the largest gain wins, the first feature among those within :data:`TIE`
+    (XGBoost keeps the lower feature index on a tie)."""
+    how = how or CategoricalSplits()
+    features = np.flatnonzero(cat)
+    for k in range(best.gain.size):
+        tg, th = float(total_g[k]), float(total_h[k])
+        found = [
+            (*_categorical_split(hist_g[k, f], hist_h[k, f], tg, th, int(n), rule, how), int(f))
+            for f, n in zip(features, n_cats, strict=True)
+        ]
+        top = max([best.gain[k], *(c[0] for c in found)])
+        if not np.isfinite(top):
+            continue
+        tol = TIE * max(1.0, abs(top))
+        first = min(
+            [int(best.feature[k])] * bool(best.gain[k] >= top - tol)
+            + [c[3] for c in found if c[0] >= top - tol]
+        )
+        for gain, right, default_left, f in found:
+            if f == first:
+                best.gain[k], best.feature[k], best.bin[k] = gain, f, -1
+                best.default_left[k], best.right_bins[k] = default_left, right
 
 
 @dataclass
@@ -357,10 +482,7 @@ def merge_best(candidates: list[BestSplits]) -> tuple[np.ndarray, BestSplits]:
     owner = first_best(gains.T)
     k = np.arange(gains.shape[1])
     pick = BestSplits(
-        gains[owner, k],
-        np.stack([c.feature for c in candidates])[owner, k],
-        np.stack([c.bin for c in candidates])[owner, k],
-        np.stack([c.default_left for c in candidates])[owner, k],
+        *(np.stack([getattr(c, name) for c in candidates])[owner, k] for name in BestSplits.FIELDS)
     )
     return owner, pick
 
@@ -460,24 +582,46 @@ class TreeLayout:
 
 @dataclass
 class LocalSplits:
-    """The splits one party holds: node -> (its feature, threshold, default left)."""
+    """The splits one party holds: node -> (its feature, threshold, default left, and for
+    a categorical feature the category codes that go right; ``None`` for a numeric one)."""
 
     node: list[int] = field(default_factory=list)
     feature: list[int] = field(default_factory=list)
     threshold: list[float] = field(default_factory=list)
     default_left: list[bool] = field(default_factory=list)
+    categories: list[tuple[int, ...] | None] = field(default_factory=list)
 
-    def add(self, node: int, feature: int, threshold: float, default_left: bool) -> None:
+    def add(
+        self,
+        node: int,
+        feature: int,
+        threshold: float,
+        default_left: bool,
+        categories: tuple[int, ...] | None = None,
+    ) -> None:
         self.node.append(node)
         self.feature.append(feature)
         self.threshold.append(threshold)
         self.default_left.append(default_left)
+        self.categories.append(categories)
 
 
-def goes_left(x: np.ndarray, threshold: float, default_left: bool) -> np.ndarray:
-    """XGBoost's rule: ``x < threshold`` goes left; missing goes the default way."""
-    with np.errstate(invalid="ignore"):
-        out = x < threshold
+def goes_left(
+    x: np.ndarray,
+    threshold: float,
+    default_left: bool,
+    categories: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """XGBoost's rule: ``x < threshold`` goes left; missing goes the default way.
+
+    A categorical split (``categories``: the codes that go right) sends every other code
+    left, a code unseen in training (-1) too, as XGBoost does with a category outside
+    the split's set."""
+    if categories is not None:
+        out = ~np.isin(x, np.asarray(categories, dtype=np.float64))
+    else:
+        with np.errstate(invalid="ignore"):
+            out = x < threshold
     miss = np.isnan(x)
     if miss.any():
         out[miss] = default_left
@@ -503,7 +647,12 @@ def reachable_leaves(
         lo, hi = layout.left[node], layout.right[node]
         if layout.owner[node] == me and node in mine:
             i = mine[node]
-            left = goes_left(X[:, splits.feature[i]], splits.threshold[i], splits.default_left[i])
+            left = goes_left(
+                X[:, splits.feature[i]],
+                splits.threshold[i],
+                splits.default_left[i],
+                splits.categories[i],
+            )
             reach[lo], reach[hi] = r & left, r & ~left
         else:
             reach[lo], reach[hi] = r, r.copy()

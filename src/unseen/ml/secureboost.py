@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unseen.ml.data import PartyData, check_alignment, load_party_data
+from unseen.ml.data import PartyData, check_alignment, encode_categories, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.objectives import LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
@@ -189,6 +189,8 @@ class PartyModel:
     # guest: the monotone constraints it trained with, by feature name (a host's "host:f")
     monotone_constraints: dict[str, int] = field(default_factory=dict)
     interaction_constraints: list[list[str]] = field(default_factory=list)
+    # this party's categorical features: name -> its categories, in code order
+    categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n_trees(self) -> int:
@@ -251,14 +253,20 @@ class PartyModel:
                 if left < 0:  # a leaf
                     value = self.trees.values[t][v] if guest else np.nan
                     row |= {"Party": "", "Feature": "Leaf", "Split": np.nan, "Bin": pd.NA}
+                    row |= {"Category": None}
                     row |= {"Yes": None, "No": None, "Missing": None, "Gain": value}
                 else:
                     owner = layout.owner[v]
                     party = parties[owner] if owner >= 0 else ""
+                    category = None
                     if v in own:
                         i = own[v]
                         feature, split = self.features[splits.feature[i]], splits.threshold[i]
                         default_left = splits.default_left[i]
+                        codes = splits.categories[i]
+                        if codes is not None:  # a categorical split: its categories going right
+                            names = self.categories.get(feature, [])
+                            category = [names[c] if c < len(names) else str(c) for c in codes]
                     else:  # at the guest a host's split; at a host another party's
                         feature = (
                             f"{party}:{self.host_features[party][records.feature[v]]}"
@@ -276,11 +284,14 @@ class PartyModel:
                         "No": f"{t}-{right}",
                         "Missing": f"{t}-{missing}" if missing is not None else None,
                         "Gain": records.gain[v],
+                        "Category": category,
                     }
                 row["Cover"] = records.cover[v]
                 out.append(row)
         columns = ["Tree", "Node", "ID", *(["Class"] if classes > 1 else [])]
         columns += ["Party", "Feature", "Split", "Bin", "Yes", "No", "Missing", "Gain", "Cover"]
+        if self.categories:  # XGBoost's column for categorical splits: the set going right
+            columns.append("Category")
         frame = pd.DataFrame(out, columns=columns)
         frame["Bin"] = frame["Bin"].astype("Int64")
         return frame
@@ -299,6 +310,15 @@ class PartyModel:
             "split_feature": _cat([np.array(s.feature) for s in splits], np.int32),
             "split_threshold": _cat([np.array(s.threshold) for s in splits], np.float64),
             "split_default_left": _cat([np.array(s.default_left) for s in splits], np.bool_),
+            # a categorical split's codes going right: how many (-1: a numeric split), then all
+            "split_n_categories": _cat(
+                [np.array([-1 if c is None else len(c) for c in s.categories]) for s in splits],
+                np.int32,
+            ),
+            "split_categories": _cat(
+                [np.array([x for c in s.categories if c is not None for x in c]) for s in splits],
+                np.int32,
+            ),
         }
         if self.role == "guest":
             arrays["value"] = _cat(self.trees.values, np.float64)
@@ -327,6 +347,7 @@ class PartyModel:
             "params": self.params.to_json(),
             "features": self.features,
             "n_trees": self.n_trees,
+            "categories": self.categories,
         }
         if self.role == "guest":
             meta |= {
@@ -368,7 +389,9 @@ class PartyModel:
             parties = meta["parties"]
             roles = Roles(parties["guest"], tuple(parties["hosts"]), parties.get("dealer"))
             trees = PartyTrees(me=int(meta["index"]))
-            node_pos = split_pos = 0
+            node_pos = split_pos = cat_pos = 0
+            n_cats = arrays.get("split_n_categories", np.full(arrays["split_node"].size, -1))
+            cat_codes = arrays.get("split_categories", np.zeros(0, dtype=np.int32))
             for t in range(int(meta["n_trees"])):
                 k = int(arrays["nodes"][t])
                 sl = slice(node_pos, node_pos + k)
@@ -389,12 +412,17 @@ class PartyModel:
                 node_pos += k
                 m = int(arrays["n_splits"][t])
                 ss = slice(split_pos, split_pos + m)
+                cats: list[tuple[int, ...] | None] = []
+                for c in n_cats[ss].tolist():
+                    cats.append(None if c < 0 else tuple(cat_codes[cat_pos : cat_pos + c].tolist()))
+                    cat_pos += max(c, 0)
                 trees.splits.append(
                     LocalSplits(
                         arrays["split_node"][ss].tolist(),
                         arrays["split_feature"][ss].tolist(),
                         arrays["split_threshold"][ss].tolist(),
                         arrays["split_default_left"][ss].tolist(),
+                        cats,
                     )
                 )
                 split_pos += m
@@ -422,6 +450,9 @@ class PartyModel:
                 interaction_constraints=[
                     [str(n) for n in g] for g in meta.get("interaction_constraints", [])
                 ],
+                categories={
+                    str(k): [str(c) for c in v] for k, v in meta.get("categories", {}).items()
+                },
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
@@ -458,6 +489,49 @@ def check_features(X: Any, what: str = "X") -> np.ndarray:
         row, col = np.argwhere(bad)[0]
         raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=str(col))
     return arr
+
+
+def category_counts(
+    X: np.ndarray, features: list[str], categories: dict[str, list[str]], file: str
+) -> np.ndarray | None:
+    """Per feature, its number of categories (0: numeric), ``None`` where none is
+    categorical; checks that each categorical column holds codes ``0 .. K-1`` or NaN."""
+    if not categories:
+        return None
+    unknown = sorted(set(categories) - set(features))
+    if unknown:
+        raise InputError(f"categorical features not among the features: {', '.join(unknown)}")
+    counts = np.array([len(categories.get(f, ())) for f in features], dtype=np.int64)
+    for j in np.flatnonzero(counts):
+        col = X[:, j]
+        bad = ~np.isnan(col) & ((col != np.round(col)) | (col < 0) | (col >= counts[j]))
+        if bad.any():
+            raise InputError(
+                f"a categorical feature's codes must be 0 .. {counts[j] - 1}",
+                file=file,
+                row=int(np.argmax(bad)) + 1,
+                column=features[j],
+            )
+        if counts[j] > 255:
+            raise InputError(
+                f"{counts[j]} categories: at most 255 are supported", file=file, column=features[j]
+            )
+    return counts
+
+
+def _check_category_counts(
+    counts: np.ndarray, features: list[str], max_bin: int, file: str
+) -> None:
+    """A categorical feature's categories are its bins: at most ``max_bin`` of them."""
+    over = np.flatnonzero(counts > max_bin)
+    if over.size:
+        j = int(over[0])
+        raise InputError(
+            f"{counts[j]} categories, more than max_bin ({max_bin}) bins: raise --max-bin "
+            "or merge rare categories",
+            file=file,
+            column=features[j],
+        )
 
 
 def check_label(
@@ -539,6 +613,7 @@ def load_table(
     objective: str = "binary:logistic",
     weight: str | None = None,
     num_class: int | None = None,
+    categorical: dict[str, list[str] | None] | None = None,
 ) -> PartyData:
     """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
 
@@ -546,6 +621,8 @@ def load_table(
     are allowed (trees send them to the better side), constant columns are kept,
     and the label is 0/1, a class index below ``num_class`` (``multi:softprob``) or, for
     regression, any number. Errors name the file, row (1 = first data row) and column.
+    ``categorical``: columns read as categories (:func:`~unseen.ml.data.encode_categories`),
+    each with the categories to code by, or ``None`` to take the column's own.
     """
     data = load_party_data(
         path,
@@ -557,6 +634,7 @@ def load_table(
         allow_missing=True,
         label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
         weight=weight,
+        categorical=categorical,
     )
     if data.n == 0:
         raise InputError("no rows", file=data.file)
@@ -685,6 +763,7 @@ def train(
     init_model: PartyModel | None = None,
     monotone_constraints: dict[str, int] | None = None,
     interaction_constraints: list[list[str]] | None = None,
+    categories: dict[str, list[str]] | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -703,6 +782,10 @@ def train(
     as ``"host:feature"``): +1 rising, -1 falling; never sent.
     ``interaction_constraints``: the guest's (XGBoost's, groups of feature names that may
     interact on a tree's paths); never sent.
+    ``categories``: this party's categorical features, by name, with their categories
+    in code order (:func:`encode_categories`); ``X`` holds their codes ``0 .. K-1``
+    (NaN: missing). The categories never leave the party; the guest learns which of a
+    host's features are categorical and, from the bin counts, how many categories each has.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -726,13 +809,16 @@ def train(
 
             serve_shuffle_dealer(ctx, roles.guest, list(roles.hosts))
         return None
-    columns = getattr(X, "columns", None)
-    if features is None and columns is not None:  # a DataFrame: its column names
-        features = [str(c) for c in columns]
+    if hasattr(X, "columns"):  # a DataFrame: its column names, its categorical columns
+        X, features, categories = frame_matrix(X, features, categories)
+    if eval_set is not None and hasattr(eval_set[0], "columns"):
+        X_val = frame_matrix(eval_set[0], features, categories)[0]
+        eval_set = (X_val, eval_set[1])
     X = check_features(X)
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(features) != X.shape[1]:
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
+    counts = category_counts(X, features, categories or {}, file)
     data_parties = [roles.guest, *roles.hosts]
     check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
     X_eval = (
@@ -756,10 +842,14 @@ def train(
             label,
             monotone_constraints,
             interaction_constraints,
+            counts,
         )
         model.label = label
+        model.categories = dict(categories or {})
         return model
-    return _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model)
+    model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
+    model.categories = dict(categories or {})
+    return model
 
 
 def _train_guest(
@@ -779,6 +869,7 @@ def _train_guest(
     label: str | None = None,
     monotone: dict[str, int] | None = None,
     interactions: list[list[str]] | None = None,
+    categories: np.ndarray | None = None,
 ) -> PartyModel:
     y = check_label(
         y, params.objective, X.shape[0], num_class=params.num_class, file=file, column=label
@@ -792,6 +883,8 @@ def _train_guest(
                 f"{params.num_class}"
             )
     weights = check_weights(sample_weight, X.shape[0])
+    if categories is not None:
+        _check_category_counts(categories, features, params.max_bin, file)
     y_eval = None
     if X_eval is not None:
         if eval_set[1] is None:
@@ -828,6 +921,7 @@ def _train_guest(
         sbt_kernels.warm_up()
         host_features: dict[str, list[str]] = {}
         host_bins: dict[str, np.ndarray] = {}
+        host_categorical: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
         for host in roles.hosts:
             info = ctx.recv(host, "sbt/host-info")
@@ -840,6 +934,10 @@ def _train_guest(
                 raise ProtocolError(f"{host!r} sent malformed feature information")
             host_features[host] = [str(f) for f in info["features"]]
             host_bins[host] = np.asarray(info["n_bins"], dtype=np.int64)
+            flags = info.get("categorical", [False] * len(info["features"]))
+            if not isinstance(flags, list) or len(flags) != len(info["features"]):
+                raise ProtocolError(f"{host!r} sent malformed feature information")
+            host_categorical[host] = np.asarray(flags, dtype=bool)
             if np.any(host_bins[host] < 1) or np.any(host_bins[host] > params.max_bin):
                 raise ProtocolError(f"{host!r} reports impossible bin counts")
             masks[host] = bin_mask(
@@ -856,6 +954,11 @@ def _train_guest(
                     ctx, init.trees, init.base_margin, X_eval, hosts, _INIT_EVAL
                 )
         start = (init.base_margin, on_train, on_eval)
+    if monotone and (
+        (categories is not None and categories.any())
+        or any(c.any() for c in host_categorical.values())
+    ):
+        raise ConfigError("monotone constraints are not offered with categorical features")
     top = 1.0 if weights is None else max(1.0, float(weights.max()))
     exchange = _exchanges(
         ctx, roles, mode, "guest", params, X.shape[0], masks, he_options, max_weight=top
@@ -875,6 +978,8 @@ def _train_guest(
         weights=weights,
         monotone=monotone,
         interactions=interactions,
+        categories=categories,
+        host_categorical=host_categorical,
     )
     result = guest.fit(start)
     model = PartyModel(
@@ -962,6 +1067,7 @@ def _train_host(
     X_eval: np.ndarray | None,
     file: str,
     init: PartyModel | None = None,
+    categories: np.ndarray | None = None,
 ) -> PartyModel:
     if init is not None:
         _check_init(init, "host", ctx.party, roles, features, file)
@@ -1003,7 +1109,10 @@ def _train_host(
             raise InputError(
                 f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}", file=file
             )
-        binner = BinMapper.fit(X, theirs.max_bin)  # local: cut points never leave the host
+        if categories is not None:
+            _check_category_counts(categories, features, theirs.max_bin, file)
+        # local: cut points never leave the host
+        binner = BinMapper.fit(X, theirs.max_bin, categories)
         missing = np.isnan(X).any(axis=0)
         bins = binner.transform(X)
         # the compiled loops (not used by the he modes' hosts): loaded before the guest,
@@ -1019,6 +1128,8 @@ def _train_host(
                 "features": features,
                 "n_bins": binner.n_bins().tolist(),
                 "missing": missing.tolist(),
+                "categorical": [bool(c) for c in (categories if categories is not None else [])]
+                or [False] * X.shape[1],
             },
         )
         if mode == "ss-dealer":
@@ -1044,7 +1155,16 @@ def _train_host(
     )
     assert isinstance(exchange, HostExchange)
     host = Host(
-        ctx, X, roles.guest, int(setup["index"]), theirs, exchange, X_eval, binner, bins=bins
+        ctx,
+        X,
+        roles.guest,
+        int(setup["index"]),
+        theirs,
+        exchange,
+        X_eval,
+        binner,
+        bins=bins,
+        categories=categories,
     )
     trees = host.fit()
     model = PartyModel(
@@ -1082,13 +1202,7 @@ def predict(
     every party and a bias (:func:`contributions`); the hosts' part is unchanged.
     """
     if hasattr(X, "columns"):
-        names = [str(c) for c in X.columns]
-        missing = [f for f in model.features if f not in names]
-        if missing:
-            raise InputError(
-                f"no column {missing[0]!r} (the model needs {model.features})", column=missing[0]
-            )
-        X = np.asarray(X)[:, [names.index(f) for f in model.features]]
+        X = frame_matrix(X, model.features, model.categories)[0]
     X = check_features(X)
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
@@ -1123,6 +1237,49 @@ def predict(
             return margin if output_margin else transform(model.params.objective, margin)
         predict_host(ctx, model.trees, X, model.roles.guest, key)
         return None
+
+
+def frame_matrix(
+    frame: Any,
+    features: list[str] | None = None,
+    categories: dict[str, list[str]] | None = None,
+) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
+    """A DataFrame's feature columns as a float matrix: ``(X, features, categories)``.
+
+    ``features`` picks columns by name (default: all). Categorical columns (pandas
+    ``category``, ``object`` or ``string`` dtype, or named in ``categories``) hold their
+    codes (:func:`~unseen.ml.data.encode_categories`): by the categories given, or, for
+    a column not in ``categories``, its own (a ``category`` dtype's in its order, else
+    its distinct values sorted)."""
+    import pandas as pd
+
+    names = [str(c) for c in frame.columns]
+    features = names if features is None else list(features)
+    missing = [f for f in features if f not in names]
+    if missing:
+        raise InputError(
+            f"no column {missing[0]!r} (the features are {features})", column=missing[0]
+        )
+    given = dict(categories or {})
+    X = np.empty((len(frame), len(features)))
+    found: dict[str, list[str]] = {}
+    for j, name in enumerate(features):
+        col = frame[frame.columns[names.index(name)]]
+        dtype = col.dtype
+        text = (
+            isinstance(dtype, pd.CategoricalDtype)
+            or pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+        )
+        if name in given or text:
+            known = given.get(name)
+            if known is None and isinstance(dtype, pd.CategoricalDtype):
+                known = [str(c).strip() for c in dtype.categories]
+            X[:, j], found[name] = encode_categories(col.to_numpy(dtype=object), known)
+        else:
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            X[:, j] = check_features(values.reshape(-1, 1), name)[:, 0]
+    return X, features, found
 
 
 def contribution_names(model: PartyModel) -> list[str]:
@@ -1310,6 +1467,8 @@ class _SecureBoost:
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
         guest_only_rounds: int = 0,
+        max_cat_to_onehot: int = 4,
+        max_cat_threshold: int = 64,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
@@ -1342,6 +1501,8 @@ class _SecureBoost:
             goss=goss,
             random_state=random_state,
             guest_only_rounds=guest_only_rounds,
+            max_cat_to_onehot=max_cat_to_onehot,
+            max_cat_threshold=max_cat_threshold,
         )
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
