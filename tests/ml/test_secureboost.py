@@ -1889,3 +1889,156 @@ def test_dataframes_name_the_features():
             },
             timeout=60,
         )
+
+
+def _categorical_split_data(n=900, seed=7):
+    """A guest with a 3-category column (one-hot splits) and a host with a 12-category
+    one with missing cells (partition splits), as DataFrames of text; the host's test
+    rows hold a category unseen in training. Also the matrices XGBoost trains on: the
+    numeric columns on SecureBoost's bins, the categorical ones as codes."""
+    from unseen.ml.data import encode_categories
+    from unseen.ml.secureboost import secureboost_bins
+
+    rng = np.random.default_rng(seed)
+    num = rng.standard_normal((n, 4))
+    segment = rng.integers(0, 3, n)
+    region = rng.integers(0, 12, n)
+    logit = num[:, 0] - num[:, 2] + 1.2 * rng.standard_normal(12)[region] + 0.8 * (segment == 1)
+    y = (logit + 0.5 * rng.standard_normal(n) > 0).astype(float)
+    names = np.array([f"r{i}" for i in range(12)] + ["new"], dtype=object)
+    region_text = names[region]
+    region_text[rng.random(n) < 0.08] = None
+    n_train = 2 * n // 3
+    region_text[n_train : n_train + 20] = "new"  # only in the test rows
+    seg_text = np.array(["x", "y", "z"], dtype=object)[segment]
+    seg_text[rng.random(n) < 0.05] = "NA"  # missing, as a file would say it
+    guest = pd.DataFrame({"a": num[:, 0], "segment": seg_text, "b": num[:, 1]})
+    host = pd.DataFrame({"c": num[:, 2], "region": region_text, "d": num[:, 3]})
+    tr, te = slice(0, n_train), slice(n_train, n)
+    seg_codes, seg_cats = encode_categories(seg_text[tr])
+    reg_codes, reg_cats = encode_categories(region_text[tr])
+    btr, bte = secureboost_bins(num[tr], num[te], 16)
+
+    def joined(b, rows, test):
+        seg = encode_categories(seg_text[rows], seg_cats)[0] if test else seg_codes
+        reg = encode_categories(region_text[rows], reg_cats)[0] if test else reg_codes
+        reg = np.where(reg < 0, 99.0, reg)  # unseen: a code outside XGBoost's categories
+        return np.column_stack([b[:, 0], seg, b[:, 1], b[:, 2], reg, b[:, 3]])
+
+    return guest, host, y, (tr, te), joined(btr, tr, False), joined(bte, te, True)
+
+
+def _xgb_categorical(Xtr, ytr, Xte, rounds, **params):
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    par = xgboost_params(
+        objective="binary:logistic",
+        base_score=float(np.mean(ytr)),
+        max_depth=params.pop("max_depth"),
+        learning_rate=params.pop("learning_rate"),
+        max_bin=256,
+    )
+    types = ["q", "c", "q", "q", "c", "q"]
+    train = xgb.DMatrix(Xtr, label=ytr, feature_types=types, enable_categorical=True)
+    booster = xgb.train({**par, **params}, train, rounds)
+    return booster.predict(xgb.DMatrix(Xte, feature_types=types, enable_categorical=True))
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {}),
+        ("plain", {"max_cat_to_onehot": 20}),  # every split one-hot
+        ("plain", {"max_cat_threshold": 3}),  # short partition scans
+        ("ss-dealer", {}),
+        ("ss-dealer-matrix", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+        ("he-hidden", {"he_options": {"scheme": "ou"}}),
+    ],
+)
+def test_categorical_features_are_xgboosts(mode, extra):
+    """Text columns of a DataFrame are categorical features at the guest and at a host:
+    the model equals XGBoost's with ``enable_categorical`` (one-hot splits below
+    ``max_cat_to_onehot`` categories, partitions above) on the same bins and codes,
+    missing cells and a category unseen in training included (it goes left)."""
+    guest, host, y, (tr, te), Xtr, Xte = _categorical_split_data()
+    params = dict(n_estimators=5, max_depth=4, learning_rate=0.3, max_bin=16)
+    p, models = fit_jointly(
+        mode,
+        [guest.iloc[tr], host.iloc[tr]],
+        y[tr],
+        [guest.iloc[te], host.iloc[te]],
+        **params,
+        **extra,
+    )
+    xgb_extra = {k: v for k, v in extra.items() if k.startswith("max_cat")}
+    q = _xgb_categorical(Xtr, y[tr], Xte, params.pop("n_estimators"), **params, **xgb_extra)
+    np.testing.assert_allclose(p, q, atol=1e-5)
+    host_model = models["host1"].model_
+    assert host_model.categories["region"][:3] == ["r0", "r1", "r10"]  # sorted, kept here
+    cats = [c for s in host_model.trees.splits for c in s.categories if c is not None]
+    assert cats, "no categorical split at the host"
+    guest_model = models["guest"].model_
+    assert "region" not in guest_model.categories and "segment" in guest_model.categories
+    assert any(k.startswith("host1:region") for k in guest_model.importance_split)
+
+
+def test_categorical_models_round_trip_and_show_their_categories(tmp_path):
+    """A saved part keeps its categories and each split's set; ``trees_to_dataframe``
+    names a split's categories going right (XGBoost's ``Category`` column) at the party
+    that holds them, and nowhere else."""
+    guest, host, y, (tr, te), _, _ = _categorical_split_data(600, seed=3)
+    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
+    p, models = fit_jointly(
+        "plain", [guest.iloc[tr], host.iloc[tr]], y[tr], [guest.iloc[te], host.iloc[te]], **params
+    )
+    part = models["host1"].model_
+    part.save(tmp_path / "host")
+    again = PartyModel.load(tmp_path / "host")
+    assert again.categories == part.categories
+    assert [s.categories for s in again.trees.splits] == [s.categories for s in part.trees.splits]
+    frame = part.trees_to_dataframe()
+    shown = frame[frame["Feature"] == "region"]["Category"]
+    assert len(shown) and all(set(c) <= set(part.categories["region"]) for c in shown)
+    guest_frame = models["guest"].model_.trees_to_dataframe()
+    on_region = guest_frame[guest_frame["Feature"] == "host1:region"]
+    assert len(on_region) and on_region["Category"].isna().all()  # the host's alone
+
+
+def test_categorical_features_are_checked():
+    """More categories than bins, codes that are no category, and monotone constraints
+    with categorical features: clear errors, named, before training."""
+    from unseen.ml.secureboost import train
+
+    guest, host, y, (tr, _), _, _ = _categorical_split_data(300, seed=1)
+    est = dict(n_estimators=2, max_depth=2, max_bin=8)
+
+    def run(host_part, **guest_kw):
+        def g(ctx):
+            SecureBoostClassifier(mode="plain", **est, **guest_kw).fit(ctx, guest.iloc[tr], y[tr])
+
+        def h(ctx):
+            SecureBoostClassifier(mode="plain", **est).fit(ctx, host_part)
+
+        return run_local({"guest": g, "host1": h}, timeout=60)
+
+    with pytest.raises(
+        InputError, match=r"column 'region': 12 categories, more than max_bin \(8\)"
+    ):
+        run(host.iloc[tr])
+    with pytest.raises(ConfigError, match="monotone constraints are not offered"):
+        run(host.iloc[tr].drop(columns="region"), monotone_constraints={"a": 1})
+
+    def codes(ctx):  # a matrix of codes names its categories; 3 is none of two
+        X = np.array([[0.0, 1.5], [1.0, 0.2], [3.0, 0.1]])
+        train(ctx, mode="plain", X=X, features=["k", "v"], categories={"k": ["p", "q"]})
+
+    def label(ctx):
+        train(ctx, mode="plain", X=np.ones((3, 1)), y=np.array([0.0, 1.0, 1.0]))
+
+    with pytest.raises(
+        InputError, match=r"row 3, column 'k': a categorical feature's codes must be 0 \.\. 1"
+    ):
+        run_local({"guest": label, "host1": codes}, timeout=60)

@@ -446,3 +446,43 @@ def test_guest_only_trees_send_the_hosts_their_shape_alone(mode, rounds):
     assert trees == ({"0"} if rounds < 3 else set())
     deltas = [m[2] for m in transcript.messages if m[2].endswith("/delta")]
     assert deltas == (["sbt-ss/0/delta"] if rounds < 3 and mode == "ss-dealer" else [])
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
+def test_categories_never_cross(mode):
+    """A categorical feature's categories stay at their party in every mode (``plain``
+    too): the guest learns which of a host's bins a split sends right, never what they
+    stand for, and no host learns the guest's."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = 240
+    cities = [f"city-{w}-{i}" for i, w in enumerate(["alpha", "beta", "gamma", "delta", "omega"])]
+    kinds = ["kind-red-1", "kind-green-2", "kind-blue-3"]
+    city, kind = rng.integers(0, 5, n), rng.integers(0, 3, n)
+    y = ((city % 2 == 0) ^ (kind == 1) ^ (rng.random(n) < 0.1)).astype(float)
+    guest = pd.DataFrame({"x": rng.normal(size=n), "kind": np.array(kinds, dtype=object)[kind]})
+    host = pd.DataFrame({"city": np.array(cities, dtype=object)[city], "z": rng.normal(size=n)})
+    transcript = Transcript()
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+
+    def fit(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **PARAMS, **extra)
+            return est.fit(ctx, [guest, host][i], y if i == 0 else None)
+
+        return role
+
+    roles = {"guest": fit(0), "host1": fit(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx)
+    parts = run_local(roles, transcript=transcript, timeout=300)
+    wire = transcript.all_bytes()
+    for name in cities + kinds:
+        for form in (name.encode(), name.encode("utf-16-le"), encode(name).payload):
+            assert bytes(form) not in wire, name
+    host_model = parts["host1"].model_
+    assert host_model.categories["city"] == sorted(cities)
+    # had the host sent them as any message, the search above would have found them
+    assert all(c.encode() in bytes(encode(host_model.categories).payload) for c in cities)
+    assert any(c is not None for s in host_model.trees.splits for c in s.categories)
