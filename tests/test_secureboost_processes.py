@@ -535,3 +535,55 @@ def test_constraints_are_the_guests_and_are_parsed(tmp_path):
         text=True,
     )
     assert guest.returncode != 0 and "'b:up' is not 'feature:1'" in guest.stderr
+
+
+def test_categorical_columns_through_the_cli(tmp_path):
+    """Text columns named by --categorical at the guest and at a host train with a
+    dealer; `unseen predict` codes new rows by each party's own categories (one unseen
+    in training goes left) and scores them; the categories stay in their party's model
+    part. A text column not named is refused by file, row and column."""
+    rng = np.random.default_rng(4)
+    n = 700
+    region = rng.integers(0, 9, n)
+    segment = rng.integers(0, 3, n)
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    effect = np.array([1.5, -1.0, 0.3, -1.6, 0.9, 1.1, -0.4, -1.2, 0.6])
+    y = (effect[region] + 0.8 * (segment == 2) + x + 0.4 * rng.normal(size=n) > 0).astype(int)
+    ids = [f"p{i}" for i in range(n)]
+    regions = np.array([f"province {c}" for c in "ABCDEFGHI"], dtype=object)[region]
+    regions[rng.random(n) < 0.05] = ""  # missing
+    regions[600:610] = "province Z"  # only in the rows scored later
+    guest = pd.DataFrame({"id": ids, "x": x, "segment": np.array(["s", "m", "l"])[segment]})
+    guest["default"] = y
+    host = pd.DataFrame({"id": ids, "z": z, "region": regions})
+    files = _write_split(tmp_path, guest, host, 500)
+    parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
+    common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet", *TREES]
+
+    procs = _train_g_h(
+        tmp_path, common, files["g", "train"], files["h", "train"], "default", dealer=True
+    )
+    assert all(p.returncode != 0 for p in procs[:2])
+    err = procs[0].stderr()
+    assert "g_train.csv" in err and "row 1" in err and "column 'segment'" in err, err
+
+    procs = _train_g_h(
+        tmp_path,
+        common,
+        files["g", "train"],
+        files["h", "train"],
+        "default",
+        dealer=True,
+        g_extra=["--categorical", "segment"],
+        h_extra=["--categorical", "region"],
+    )
+    assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
+    host_meta = json.loads((tmp_path / "hm" / "model.json").read_text())
+    assert host_meta["categories"]["region"][0] == "province A"
+    guest_files = b"".join(f.read_bytes() for f in (tmp_path / "gm").rglob("*") if f.is_file())
+    assert b"province" not in guest_files  # the host's categories stay there
+    trees = pd.read_csv(tmp_path / "hm" / "trees.csv")
+    assert trees["Category"].dropna().str.contains("province").any()
+    _predict_g_h(tmp_path, parties, files)
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    assert roc_auc_score(y[500:], scores) > 0.8

@@ -2042,3 +2042,33 @@ def test_categorical_features_are_checked():
         InputError, match=r"row 3, column 'k': a categorical feature's codes must be 0 \.\. 1"
     ):
         run_local({"guest": label, "host1": codes}, timeout=60)
+
+
+def test_continued_training_codes_categories_as_the_model_did(tmp_path):
+    """Continuing a model whose parts have categorical features: the new rows' categories
+    are coded as the model's (here a pandas ``category`` column lists them in another
+    order), so 2 + 2 rounds equal 4 in one run; a category the model never saw is
+    refused by row and column, without showing it."""
+    guest, host, y, (tr, te), _, _ = _categorical_split_data(600, seed=5)
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16)
+    parts_tr, parts_te = [guest.iloc[tr], host.iloc[tr]], [guest.iloc[te], host.iloc[te]]
+    whole, _ = _fit_on("plain", parts_tr, y[tr], parts_te, **params)
+    _, first = _fit_on("plain", parts_tr, y[tr], parts_te, **dict(params, n_estimators=2))
+    shuffled = host.iloc[tr].copy()
+    known = sorted(c for c in shuffled["region"].dropna().unique())
+    shuffled["region"] = pd.Categorical(shuffled["region"], categories=known[::-1])
+    more, cont = _fit_on(
+        "plain",
+        [guest.iloc[tr], shuffled],
+        y[tr],
+        parts_te,
+        init=first,
+        **dict(params, n_estimators=2),
+    )
+    np.testing.assert_allclose(more[:, 1], whole[:, 1], atol=1e-9)
+    assert cont["host1"].model_.categories == first["host1"].model_.categories
+    strange = host.iloc[tr].copy()
+    strange.iloc[4, strange.columns.get_loc("region")] = "atlantis"
+    with pytest.raises(InputError, match=r"row 5, column 'region': a category the model") as e:
+        _fit_on("plain", [guest.iloc[tr], strange], y[tr], parts_te, init=first, **params)
+    assert "atlantis" not in str(e.value)

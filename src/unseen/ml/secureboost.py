@@ -58,6 +58,7 @@ protocol), and protection against malicious parties.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -519,6 +520,45 @@ def category_counts(
     return counts
 
 
+def _recoding(
+    model: dict[str, list[str]], features: list[str], data: dict[str, list[str]], file: str
+) -> Callable[..., np.ndarray]:
+    """For continued training: a function that turns a matrix coded by the data's own
+    categories (``data``) into one coded by the model's, which its splits use. With
+    ``strict`` (the training rows) every category must be one the model knows (the error
+    never shows a category); else one it does not know is -1, as in prediction."""
+    maps: dict[int, np.ndarray] = {}
+    for j, name in enumerate(features):
+        if (name in model) != (name in data):
+            where = "in the model to continue" if name in model else "here"
+            raise InputError(
+                f"categorical {where} only: give --categorical as when the model was trained",
+                file=file,
+                column=name,
+            )
+        if name in data:
+            index = {c: i for i, c in enumerate(model[name])}
+            maps[j] = np.array([index.get(c, -1) for c in data[name]], dtype=np.float64)
+
+    def recode(X: np.ndarray, strict: bool = True) -> np.ndarray:
+        X = X.copy()
+        for j, codes in maps.items():
+            col = X[:, j]
+            known = ~np.isnan(col) & (col >= 0) & (col < codes.size)
+            col[known] = codes[col[known].astype(np.int64)]
+            unknown = ~np.isnan(col) & (col < 0)
+            if strict and unknown.any():
+                raise InputError(
+                    "a category the model to continue was not trained on",
+                    file=file,
+                    row=int(np.argmax(unknown)) + 1,
+                    column=features[j],
+                )
+        return X
+
+    return recode
+
+
 def _check_category_counts(
     counts: np.ndarray, features: list[str], max_bin: int, file: str
 ) -> None:
@@ -818,6 +858,14 @@ def train(
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(features) != X.shape[1]:
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
+    if init_model is not None and (categories or init_model.categories):
+        # continued training: the codes the model's splits were grown on
+        recode = _recoding(init_model.categories, features, categories or {}, file)
+        X = recode(X)
+        if eval_set is not None:
+            X_val = check_features(eval_set[0], "the validation features")
+            eval_set = (recode(X_val, strict=False), eval_set[1])  # unseen ones stay -1
+        categories = {f: init_model.categories[f] for f in categories or {}}
     counts = category_counts(X, features, categories or {}, file)
     data_parties = [roles.guest, *roles.hosts]
     check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
