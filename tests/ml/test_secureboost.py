@@ -1735,6 +1735,7 @@ def test_security_statements_name_what_leaks():
         text = security_statement(mode)
         assert "instance space of every node" in text and "threshold" in text
         assert "he-hidden" in text  # where instance spaces stay hidden
+        assert "never the\ncategories themselves" in text  # categorical features
     hidden = security_statement("he-hidden")
     assert "hidden from the hosts" in hidden and "instance space of every node" not in hidden
     assert "side every" in hidden and "threshold" in hidden

@@ -113,7 +113,10 @@ _COMMON = (
     "every host split that the host's own splits leave on its path; hosts learn nothing\n"
     "(continued training first does that on the training rows). With --guest-only-rounds N\n"
     "the first N rounds' trees are grown on the guest's features alone: of those the hosts\n"
-    "learn the shape only (SecureBoost's reduced-leakage variant)."
+    "learn the shape only (SecureBoost's reduced-leakage variant). Categorical features: the\n"
+    "guest learns which host features are categorical and how many categories each has (its\n"
+    "bin count), and for a host's categorical split which of its bins go right -- never the\n"
+    "categories themselves, which stay at their party."
 )
 
 STATEMENTS = {
