@@ -18,7 +18,14 @@ from unseen.ml.sbt_shuffle import (
     checked_slots,
     slot_bits,
 )
-from unseen.ml.sbt_tree import Histograms, SplitRule, TreeLayout, find_splits, smaller_children
+from unseen.ml.sbt_tree import (
+    CategoricalSplits,
+    Histograms,
+    SplitRule,
+    TreeLayout,
+    find_splits,
+    smaller_children,
+)
 from unseen.runtime.errors import ConfigError, ProtocolError
 
 
@@ -428,7 +435,6 @@ def test_categorical_splits_are_one_hot_below_max_cat_to_onehot_and_partitions_a
     against the rest while there are fewer than ``max_cat_to_onehot``, else the
     categories sorted by weight and cut once, from either end, at most
     ``max_cat_threshold`` deep; a categorical feature and a numeric one compete by gain."""
-    from unseen.ml.sbt_tree import CategoricalSplits
 
     rule = SplitRule(reg_lambda=1.0, gamma=0.0, min_child_weight=0.5)
     w = 9  # 8 value bins and the missing bin
@@ -480,3 +486,93 @@ def test_he_guest_encrypts_with_the_randomness_made_ahead_as_far_as_it_goes():
         # Enc(0) at index 2 is a pooled value itself when the pool reached it
         assert (int(c[2]) in zeros) == (pooled > 2)
         guest.pk._pool = []
+
+
+def _categorical_reference(
+    hg: np.ndarray,
+    hh: np.ndarray,
+    tg: float,
+    th: float,
+    n_bins: int,
+    rule: SplitRule,
+    how: CategoricalSplits,
+) -> tuple[float, tuple[int, ...], bool]:
+    """XGBoost's EnumerateOneHot and EnumeratePart as its loops run, for one node and
+    one categorical feature (``W`` bins, the last one missing values): the gain, the
+    bins going right, whether missing values go left; a later candidate replaces the
+    best only if strictly better."""
+    parent = float(rule.score(np.array(tg), np.array(th)))
+    gm, hm = float(hg[-1]), float(hh[-1])
+    best: tuple[float, tuple[int, ...], bool] = (-np.inf, (), True)
+
+    def consider(gr: float, hr: float, right: tuple[int, ...], default_left: bool) -> None:
+        nonlocal best
+        gl, hl = tg - gr, th - hr
+        if not (hl >= rule.min_child_weight and hr >= rule.min_child_weight):
+            return
+        gain = float(
+            rule.score(np.array(gl), np.array(hl)) + rule.score(np.array(gr), np.array(hr))
+        )
+        gain -= parent
+        if gain > best[0]:
+            best = (gain, right, default_left)
+
+    if n_bins < how.max_cat_to_onehot:
+        for b in range(n_bins):  # this category right; missing values left, then right
+            consider(float(hg[b]), float(hh[b]), (b,), True)
+            consider(float(hg[b]) + gm, float(hh[b]) + hm, (b,), False)
+        return best
+    weights = rule.weight(hg[:n_bins], hh[:n_bins])
+    order = np.argsort(weights, kind="stable").tolist()
+    scan = min(how.max_cat_threshold, n_bins)
+    gr = hr = 0.0
+    for j in range(scan - 1):  # forward: the lightest categories right, missing values left
+        gr, hr = gr + float(hg[order[j]]), hr + float(hh[order[j]])
+        consider(gr, hr, tuple(sorted(order[: j + 1])), True)
+    gl = hl = 0.0
+    for j in range(n_bins - 1, n_bins - scan, -1):  # backward: the heaviest left, missing right
+        gl, hl = gl + float(hg[order[j]]), hl + float(hh[order[j]])
+        consider(tg - gl, th - hl, tuple(sorted(order[:j])), False)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_categorical_split_search_is_xgboosts_loops_to_the_bit(seed):
+    """The array form of the categorical split search equals XGBoost's loops, candidate
+    order and ties included: nodes with few and many categories, empty categories,
+    missing values, small hessians and repeated gradient sums (ties)."""
+    from unseen.ml.sbt_tree import _categorical_splits, _right_bins
+
+    rng = np.random.default_rng(seed)
+    k, c, w = 3, 4, 12
+    n_bins = rng.integers(1, w, size=c)
+    hg = np.round(rng.normal(size=(k, c, w)) * 3, 1)  # one decimal: ties happen
+    hh = np.round(rng.random((k, c, w)) * 4, 1)
+    hg[rng.random((k, c, w)) < 0.2] = 0.0
+    for f, n in enumerate(n_bins):  # no rows past a feature's categories
+        hg[:, f, n:-1], hh[:, f, n:-1] = 0.0, 0.0
+    hh[:, :, -1] *= rng.random() < 0.5  # missing values, or none
+    tg, th = hg[:, 0].sum(axis=1), hh[:, 0].sum(axis=1)
+    for f in range(1, c):  # every feature sums to the node's totals
+        hg[:, f, -1] += tg - hg[:, f].sum(axis=1)
+        hh[:, f, -1] += th - hh[:, f].sum(axis=1)
+    rule = SplitRule(reg_lambda=float(rng.choice([0.0, 1.0])), min_child_weight=0.5)
+    how = CategoricalSplits(int(rng.integers(1, 8)), int(rng.integers(1, 12)))
+    gain, step, forward, order = _categorical_splits(hg, hh, tg, th, n_bins, rule, how)
+    for node in range(k):
+        for f in range(c):
+            want = _categorical_reference(
+                hg[node, f], hh[node, f], tg[node], th[node], int(n_bins[f]), rule, how
+            )
+            assert gain[node, f] == want[0] or (np.isinf(want[0]) and np.isinf(gain[node, f]))
+            if np.isfinite(want[0]):
+                onehot = n_bins[f] < how.max_cat_to_onehot
+                got = _right_bins(
+                    onehot,
+                    int(step[node, f]),
+                    bool(forward[node, f]),
+                    order[node, f],
+                    int(n_bins[f]),
+                )
+                assert (got, bool(forward[node, f])) == (want[1], want[2])

@@ -366,52 +366,70 @@ class CategoricalSplits:
     max_cat_threshold: int = 64
 
 
-def _categorical_split(
+def _categorical_splits(
     hg: np.ndarray,
     hh: np.ndarray,
-    tg: float,
-    th: float,
-    n_bins: int,
+    tg: np.ndarray,
+    th: np.ndarray,
+    n_bins: np.ndarray,
     rule: SplitRule,
     how: CategoricalSplits,
-) -> tuple[float, tuple[int, ...], bool]:
-    """The best split of one node over one categorical feature's histogram (``W`` bins,
-    the last one missing values): its gain, the bins (categories) that go right, and
-    whether missing values go left. XGBoost's EnumerateOneHot and EnumeratePart, in
-    their order: a later candidate replaces the best only if strictly better."""
-    parent = float(rule.score(np.array(tg), np.array(th)))
-    gm, hm = float(hg[-1]), float(hh[-1])
-    best: tuple[float, tuple[int, ...], bool] = (-np.inf, (), True)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each node's best split on each categorical feature, from histograms ``(K, C, W)``
+    (the last bin: missing values) of ``C`` categorical features with ``n_bins[c]``
+    categories: ``(gain, step, forward, order)``, each ``(K, C)`` but ``order``
+    ``(K, C, W - 1)``. XGBoost's EnumerateOneHot and EnumeratePart, candidate by
+    candidate in their order, the first of equal gains kept (a later one replaces the best
+    only if strictly better); the sums add in the same order, so the gains are the same
+    to the last bit. Which categories go right: :func:`_right_bins`."""
+    k, c, w = hg.shape
+    values = w - 1
+    gm, hm = hg[:, :, values, None], hh[:, :, values, None]
+    tg3, th3 = tg[:, None, None], th[:, None, None]
+    parent = rule.score(tg, th)[:, None, None]
 
-    def consider(gr: float, hr: float, right: tuple[int, ...], default_left: bool) -> None:
-        nonlocal best
-        gl, hl = tg - gr, th - hr
-        if not (hl >= rule.min_child_weight and hr >= rule.min_child_weight):
-            return
-        gain = float(
-            rule.score(np.array(gl), np.array(hl)) + rule.score(np.array(gr), np.array(hr))
-        )
-        gain -= parent
-        if gain > best[0]:
-            best = (gain, right, default_left)
+    def gains(gr: np.ndarray, hr: np.ndarray) -> np.ndarray:  # right sums -> gain or -inf
+        gl, hl = tg3 - gr, th3 - hr
+        ok = (hl >= rule.min_child_weight) & (hr >= rule.min_child_weight)
+        return np.where(ok, rule.score(gl, hl) + rule.score(gr, hr) - parent, -np.inf)
 
-    if n_bins < how.max_cat_to_onehot:
-        for b in range(n_bins):  # this category right; missing values left, then right
-            consider(float(hg[b]), float(hh[b]), (b,), True)
-            consider(float(hg[b]) + gm, float(hh[b]) + hm, (b,), False)
-        return best
-    weights = rule.weight(hg[:n_bins], hh[:n_bins])
-    order = np.argsort(weights, kind="stable").tolist()
-    scan = min(how.max_cat_threshold, n_bins)
-    gr = hr = 0.0
-    for j in range(scan - 1):  # forward: the lightest categories right, missing values left
-        gr, hr = gr + float(hg[order[j]]), hr + float(hh[order[j]])
-        consider(gr, hr, tuple(sorted(order[: j + 1])), True)
-    gl = hl = 0.0
-    for j in range(n_bins - 1, n_bins - scan, -1):  # backward: the heaviest left, missing right
-        gl, hl = gl + float(hg[order[j]]), hl + float(hh[order[j]])
-        consider(tg - gl, th - hl, tuple(sorted(order[:j])), False)
-    return best
+    j = np.arange(values)[None, None, :]
+    n = n_bins[None, :, None]
+    onehot = n_bins < how.max_cat_to_onehot
+    # one-hot: per category, the category right with missing values left, then right
+    g1, h1 = hg[:, :, :values], hh[:, :, :values]
+    single = np.stack([gains(g1, h1), gains(g1 + gm, h1 + hm)], axis=-1)
+    # (K, C, V, 2) -> the candidates in turn; none past a feature's categories
+    single = np.where((j >= n)[..., None], -np.inf, single).reshape(k, c, 2 * values)
+    # partition: categories by weight (stable; empty slots last), cut from either end
+    weights = np.where(j < n, rule.weight(g1, h1), np.inf)
+    order = np.argsort(weights, axis=-1, kind="stable")
+    scan = np.minimum(how.max_cat_threshold, n_bins)[None, :, None]
+    fg = np.cumsum(np.take_along_axis(g1, order, axis=-1), axis=-1)
+    fh = np.cumsum(np.take_along_axis(h1, order, axis=-1), axis=-1)
+    forward = np.where(j < scan - 1, gains(fg, fh), -np.inf)  # step j: order[:j + 1] right
+    back = np.take_along_axis(order, np.clip(n - 1 - j, 0, values - 1), axis=-1)
+    bg = np.cumsum(np.take_along_axis(g1, back, axis=-1), axis=-1)
+    bh = np.cumsum(np.take_along_axis(h1, back, axis=-1), axis=-1)
+    gr, hr = tg3 - bg, th3 - bh  # the rest of the node, missing values with it, goes right
+    backward = np.where(j < scan - 1, gains(gr, hr), -np.inf)  # step j: order[:n-1-j] right
+    part = np.concatenate([forward, backward], axis=-1)
+    cands = np.where(onehot[None, :, None], single, part)  # (K, C, 2 V)
+    at = np.argmax(cands, axis=-1)  # the first of the largest
+    gain = np.take_along_axis(cands, at[..., None], axis=-1)[..., 0]
+    first = np.where(onehot[None, :], at % 2 == 0, at < values)  # missing values left
+    step = np.where(onehot[None, :], at // 2, at % values)
+    return gain, step, first, order
+
+
+def _right_bins(
+    onehot: bool, step: int, forward: bool, order: np.ndarray, n_bins: int
+) -> tuple[int, ...]:
+    """The bins (categories) a split found by :func:`_categorical_splits` sends right."""
+    if onehot:
+        return (step,)
+    right = order[: step + 1] if forward else order[: n_bins - 1 - step]
+    return tuple(sorted(int(b) for b in right))
 
 
 def _merge_categorical(
@@ -430,24 +448,26 @@ def _merge_categorical(
     (XGBoost keeps the lower feature index on a tie)."""
     how = how or CategoricalSplits()
     features = np.flatnonzero(cat)
-    for k in range(best.gain.size):
-        tg, th = float(total_g[k]), float(total_h[k])
-        found = [
-            (*_categorical_split(hist_g[k, f], hist_h[k, f], tg, th, int(n), rule, how), int(f))
-            for f, n in zip(features, n_cats, strict=True)
-        ]
-        top = max([best.gain[k], *(c[0] for c in found)])
-        if not np.isfinite(top):
-            continue
-        tol = TIE * max(1.0, abs(top))
-        first = min(
-            [int(best.feature[k])] * bool(best.gain[k] >= top - tol)
-            + [c[3] for c in found if c[0] >= top - tol]
+    tg, th = np.asarray(total_g, dtype=np.float64), np.asarray(total_h, dtype=np.float64)
+    gain, step, forward, order = _categorical_splits(
+        hist_g[:, features], hist_h[:, features], tg, th, n_cats, rule, how
+    )
+    top = np.maximum(best.gain, gain.max(axis=1))
+    tol = TIE * np.maximum(1.0, np.abs(np.where(np.isfinite(top), top, 0.0)))
+    for k in np.flatnonzero(np.isfinite(top)):
+        near = np.flatnonzero(gain[k] >= top[k] - tol[k])
+        if not near.size:
+            continue  # a numeric feature's split
+        at = int(near[0])
+        if best.gain[k] >= top[k] - tol[k] and best.feature[k] < features[at]:
+            continue  # a numeric feature before it, as good
+        n = int(n_cats[at])
+        onehot = n < how.max_cat_to_onehot
+        best.gain[k], best.feature[k], best.bin[k] = gain[k, at], features[at], -1
+        best.default_left[k] = bool(forward[k, at])
+        best.right_bins[k] = _right_bins(
+            onehot, int(step[k, at]), bool(forward[k, at]), order[k, at], n
         )
-        for gain, right, default_left, f in found:
-            if f == first:
-                best.gain[k], best.feature[k], best.bin[k] = gain, f, -1
-                best.default_left[k], best.right_bins[k] = default_left, right
 
 
 @dataclass
