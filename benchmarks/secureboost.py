@@ -32,6 +32,11 @@ before the parties), with K threads, so each party has what XGBoost has. On the
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes he --he-trees 2
     flock /tmp/unseen-bench.lock .venv/bin/python benchmarks/secureboost.py --workload b --modes ss-dealer plain --repeat 5
 
+``--categorical K`` turns the host's last K columns into categories (``--categories``
+levels each, cut at the column's quantiles and coded in a random order), which the host
+declares with ``--categorical`` and XGBoost takes with ``enable_categorical``: both then
+split them by category sets.
+
 ``--repeat N`` runs every mode N times, timing XGBoost again beside each run, and prints
 the minimum, median and maximum of the time per tree and of the ratio to XGBoost: on
 shared cores one run varies by a fifth.
@@ -40,6 +45,7 @@ shared cores one run varies by a fifth.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -77,16 +83,38 @@ def synthetic(n_train: int = 100_000, n_test: int = 20_000, d: int = 40, guest: 
     return X[:n_train], X[n_train:], y[:n_train], y[n_train:], guest
 
 
-def write_parts(d: Path, name: str, X: np.ndarray, y: np.ndarray, n_guest: int) -> None:
+def write_parts(
+    d: Path, name: str, X: np.ndarray, y: np.ndarray, n_guest: int, categorical: list[int] = ()
+) -> None:
+    """The guest's and the host's parquet files; ``categorical`` columns hold category
+    codes, written as text (``k00``, ``k01``, ...: sorted, they give the codes back)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols = {f"x{i}": X[:, i] for i in range(X.shape[1])}
+    cols: dict[str, Any] = {f"x{i}": X[:, i] for i in range(X.shape[1])}
+    for i in categorical:
+        cols[f"x{i}"] = [f"k{int(c):02d}" for c in X[:, i]]
     ids = [f"r{i}" for i in range(X.shape[0])]
     guest = {"id": ids, "y": y.astype(np.int64), **{k: cols[k] for k in list(cols)[:n_guest]}}
     host = {"id": ids, **{k: cols[k] for k in list(cols)[n_guest:]}}
     pq.write_table(pa.table(guest), d / f"{name}_guest.parquet")
     pq.write_table(pa.table(host), d / f"{name}_host.parquet")
+
+
+def categorize(
+    Xtr: np.ndarray, Xte: np.ndarray, columns: list[int], categories: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``columns`` as category codes ``0 .. categories - 1``: each column cut at its
+    quantiles, the levels then given codes in a random order, so that only categorical
+    splits (not cuts in code order) recover what the column says."""
+    rng = np.random.default_rng(1)
+    Xtr, Xte = Xtr.copy(), Xte.copy()
+    for i in columns:
+        cuts = np.quantile(Xtr[:, i], np.arange(1, categories) / categories)
+        code = rng.permutation(categories)
+        Xtr[:, i] = code[np.searchsorted(cuts, Xtr[:, i])]
+        Xte[:, i] = code[np.searchsorted(cuts, Xte[:, i])]
+    return Xtr, Xte
 
 
 def party_cores(k: int | None, index: int) -> set[int] | None:
@@ -115,10 +143,12 @@ def run_secureboost(
     timeout: float,
     cores_per_party: int | None = None,
     run: int = 0,
+    host_categorical: list[str] = (),
 ) -> dict[str, Any]:
     """Train with every party as a process; return the guest's timing and the test AUC.
 
-    ``run``: the repeat this is (``--repeat``); each has its own keys, models and logs."""
+    ``run``: the repeat this is (``--repeat``); each has its own keys, models and logs.
+    ``host_categorical``: the host's columns of categories (``--categorical``)."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
     from unseen.runtime.launch import make_parties, start_party, wait_all
@@ -168,6 +198,7 @@ def run_secureboost(
             "id",
             "--output",
             str(run_dir / f"model-{mode}-host"),
+            *(["--categorical", ",".join(host_categorical)] if host_categorical else []),
         ],
         "dealer": ["--as", "dealer"],
     }
@@ -194,7 +225,9 @@ def run_secureboost(
     g_model = PartyModel.load(run_dir / f"model-{mode}-guest")
     h_model = PartyModel.load(run_dir / f"model-{mode}-host")
     g_test = load_table(d / "test_guest.parquet", label="y", id_columns=["id"])
-    h_test = load_table(d / "test_host.parquet", id_columns=["id"])
+    h_test = load_table(
+        d / "test_host.parquet", id_columns=["id"], categorical=dict(h_model.categories)
+    )
     res = run_local(
         {
             "guest": lambda ctx: predict(ctx, g_model, g_test.X),
@@ -219,14 +252,29 @@ def run_secureboost(
 
 
 def run_xgboost(
-    Xtr, Xte, ytr, yte, trees, depth, max_bin, same_bins=False, cores=None, colsample=1.0
+    Xtr,
+    Xte,
+    ytr,
+    yte,
+    trees,
+    depth,
+    max_bin,
+    same_bins=False,
+    cores=None,
+    colsample=1.0,
+    categorical=(),
 ) -> dict[str, Any]:
+    """``categorical``: columns of category codes (XGBoost's ``enable_categorical``)."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
     if same_bins:  # SecureBoost's bins as features: one xgboost bin per value
-        Xtr, Xte = secureboost_bins(Xtr, Xte, max_bin)
+        numeric = [i for i in range(Xtr.shape[1]) if i not in categorical]
+        Xtr, Xte = Xtr.copy(), Xte.copy()
+        Xtr[:, numeric], Xte[:, numeric] = secureboost_bins(
+            Xtr[:, numeric], Xte[:, numeric], max_bin
+        )
         max_bin = 256
     params = xgboost_params(
         max_depth=depth,
@@ -241,22 +289,29 @@ def run_xgboost(
     everywhere = os.sched_getaffinity(0)
     if cores is not None:
         os.sched_setaffinity(0, cores)
+    matrix = xgb.DMatrix
+    if categorical:
+        types = ["c" if i in categorical else "q" for i in range(Xtr.shape[1])]
+        matrix = functools.partial(xgb.DMatrix, feature_types=types, enable_categorical=True)
     try:
-        return _train_xgboost(xgb, params, Xtr, Xte, ytr, yte, trees)
+        return _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees)
     finally:
         os.sched_setaffinity(0, everywhere)
 
 
-def _train_xgboost(xgb, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """``matrix``: how a DMatrix is made (``xgboost.DMatrix``, or with feature types)."""
+    import xgboost as xgb
+
     from unseen.ml.metrics import auc
 
     # the whole fit, as a user runs it: matrix, quantile sketch (binning), trees
     began = time.perf_counter()
-    booster = xgb.train(params, xgb.DMatrix(Xtr, label=ytr), trees)
+    booster = xgb.train(params, matrix(Xtr, label=ytr), trees)
     fit = time.perf_counter() - began
     # trees alone: the same matrix again, its bins already built by a one-tree warm-up;
     # the median of three fits (one fit of a few ms a tree varies by half from run to run)
-    dtrain = xgb.DMatrix(Xtr, label=ytr)
+    dtrain = matrix(Xtr, label=ytr)
     xgb.train(params, dtrain, 1)
     alone = []
     for _ in range(3):
@@ -267,13 +322,17 @@ def _train_xgboost(xgb, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:  #
         "trees": trees,
         "fit_s": fit,
         "s_per_tree": float(np.median(alone)) / trees,
-        "auc": auc(yte, booster.predict(xgb.DMatrix(Xte))),
+        "auc": auc(yte, booster.predict(matrix(Xte))),
     }
 
 
 def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     Xtr, Xte, ytr, yte, n_guest = breast_cancer() if name == "a" else synthetic()
     trees, depth, max_bin = args.trees, args.depth, args.max_bin
+    # --categorical K: the host's last K columns become categories (XGBoost's too)
+    cat = list(range(Xtr.shape[1] - args.categorical, Xtr.shape[1]))
+    if cat:
+        Xtr, Xte = categorize(Xtr, Xte, cat, args.categories)
     rows: list[dict[str, Any]] = []
     k = args.cores_per_party
     cs = args.colsample_bytree
@@ -281,7 +340,16 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     def joined_xgboost() -> dict[str, Any]:
         """XGBoost on the joined data, timed (again before each repeat: speeds drift)."""
         xg = run_xgboost(
-            Xtr, Xte, ytr, yte, trees, depth, max_bin, cores=party_cores(k, 3), colsample=cs
+            Xtr,
+            Xte,
+            ytr,
+            yte,
+            trees,
+            depth,
+            max_bin,
+            cores=party_cores(k, 3),
+            colsample=cs,
+            categorical=cat,
         )
         rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
         return xg
@@ -299,16 +367,19 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         same_bins=True,
         cores=party_cores(k, 3),
         colsample=cs,
+        categorical=cat,
     )
     rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
     with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
         d = Path(tmp)
-        write_parts(d, "train", Xtr, ytr, n_guest)
-        write_parts(d, "test", Xte, yte, n_guest)
+        write_parts(d, "train", Xtr, ytr, n_guest, cat)
+        write_parts(d, "test", Xte, yte, n_guest, cat)
         for run in range(args.repeat):
             if run:
                 xg = joined_xgboost()
-            rows += _secureboost_modes(d, name, args, xg, trees, depth, max_bin, k, cs, run)
+            rows += _secureboost_modes(
+                d, name, args, xg, trees, depth, max_bin, k, cs, run, [f"x{i}" for i in cat]
+            )
     return rows
 
 
@@ -323,8 +394,10 @@ def _secureboost_modes(
     k: int | None,
     cs: float,
     run: int,
+    categorical: list[str],
 ) -> list[dict[str, Any]]:
-    """One run of every mode of ``args.modes``, each against the XGBoost timing ``xg``."""
+    """One run of every mode of ``args.modes``, each against the XGBoost timing ``xg``;
+    ``categorical``: the host's columns of categories."""
     rows: list[dict[str, Any]] = []
     for name_mode in args.modes:
         mode = name_mode.removesuffix("-ou")  # he-ou: he with OU
@@ -336,7 +409,7 @@ def _secureboost_modes(
             extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
         if args.guest_only_rounds:
             extra += ["--guest-only-rounds", str(args.guest_only_rounds)]
-        r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k, run)
+        r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k, run, categorical)
         r["mode"] = name_mode
         r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
         r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
@@ -405,6 +478,16 @@ def main() -> None:
         help="run every mode N times, XGBoost timed again beside each run; the medians and "
         "ranges follow the table (one run of a few seconds varies by a fifth on shared cores)",
     )
+    ap.add_argument(
+        "--categorical",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the host's last K columns as categories (its --categorical; XGBoost's "
+        "enable_categorical), each cut at its quantiles into --categories levels coded in "
+        "a random order",
+    )
+    ap.add_argument("--categories", type=int, default=24, help="levels of --categorical")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument(
         "--cores-per-party",
