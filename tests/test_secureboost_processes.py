@@ -566,6 +566,7 @@ def test_categorical_columns_through_the_cli(tmp_path):
     assert all(p.returncode != 0 for p in procs[:2])
     err = procs[0].stderr()
     assert "g_train.csv" in err and "row 1" in err and "column 'segment'" in err, err
+    assert "not a number (a column of categories? name it in --categorical)" in err, err
 
     procs = _train_g_h(
         tmp_path,

@@ -59,9 +59,14 @@ MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 
 
 def _numeric(
-    col: pa.ChunkedArray | pa.Array, name: str, file: str, allow_missing: bool = False
+    col: pa.ChunkedArray | pa.Array,
+    name: str,
+    file: str,
+    allow_missing: bool = False,
+    hint: str = "",
 ) -> np.ndarray:
-    """A column as float64; missing cells are an error, or NaN if ``allow_missing``."""
+    """A column as float64; missing cells are an error, or NaN if ``allow_missing``.
+    ``hint``: added to the message about a cell that is not a number."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         stripped = pc.utf8_trim_whitespace(arr)
@@ -82,7 +87,7 @@ def _numeric(
                     if s == "":
                         raise InputError("empty value", file=file, row=i + 1, column=name) from None
                     raise InputError(
-                        "not a number", file=file, row=i + 1, column=name, value=repr(s)
+                        "not a number" + hint, file=file, row=i + 1, column=name, value=repr(s)
                     ) from None
             raise
     elif (
@@ -228,6 +233,7 @@ def party_data_from_table(
     ``categorical``: feature columns read as categories (any text), by name, each with
     its categories to code by (prediction) or ``None`` to take the column's own
     (training; :func:`encode_categories`); missing cells are always allowed in them."""
+    takes_categories = categorical is not None
     categorical = dict(categorical or {})
     extra = [c for c in (label, weight) if c]
     require_columns(table, [*id_columns, *extra, *exclude], file)
@@ -250,7 +256,8 @@ def party_data_from_table(
                 table.column(name).to_pylist(), categorical[name]
             )
             continue
-        X[:, j] = _numeric(table.column(name), name, file, allow_missing)
+        hint = "" if not takes_categories else " (a column of categories? name it in --categorical)"
+        X[:, j] = _numeric(table.column(name), name, file, allow_missing, hint)
         if not allow_constant and n > 1 and np.all(X[:, j] == X[0, j]):
             raise InputError(
                 "constant column: it carries no information; drop it with --exclude",

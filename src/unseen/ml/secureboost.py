@@ -677,7 +677,7 @@ def load_table(
         allow_missing=True,
         label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
         weight=weight,
-        categorical=categorical,
+        categorical=categorical or {},  # a text cell elsewhere: hint at --categorical
     )
     if data.n == 0:
         raise InputError("no rows", file=data.file)
