@@ -2006,6 +2006,29 @@ def test_categorical_models_round_trip_and_show_their_categories(tmp_path):
     guest_frame = models["guest"].model_.trees_to_dataframe()
     on_region = guest_frame[guest_frame["Feature"] == "host1:region"]
     assert len(on_region) and on_region["Category"].isna().all()  # the host's alone
+    # the guest's table is XGBoost's: a categorical split's Yes is where its set goes
+    import xgboost as xgb
+
+    _, _, _, _, Xtr, _ = _categorical_split_data(600, seed=3)
+    types = ["q", "c", "q", "q", "c", "q"]
+    from unseen.ml.secureboost import xgboost_params
+
+    par = xgboost_params(
+        max_depth=3, learning_rate=0.3, max_bin=256, base_score=float(y[tr].mean())
+    )
+    reference = xgb.train(
+        par,
+        xgb.DMatrix(Xtr, label=y[tr], feature_types=types, enable_categorical=True),
+        3,
+    ).trees_to_dataframe()
+    assert guest_frame["ID"].tolist() == reference["ID"].tolist()
+    for column in ("Yes", "No", "Missing"):
+        assert guest_frame[column].fillna("").tolist() == reference[column].fillna("").tolist()
+    np.testing.assert_allclose(guest_frame["Gain"], reference["Gain"], rtol=1e-5, atol=1e-6)
+    segment = guest_frame["Feature"] == "segment"
+    codes = reference.loc[segment, "Category"].tolist()
+    names = models["guest"].model_.categories["segment"]
+    assert guest_frame.loc[segment, "Category"].tolist() == [[names[c] for c in k] for k in codes]
 
 
 def test_categorical_features_are_checked():

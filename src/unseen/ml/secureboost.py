@@ -228,6 +228,9 @@ class PartyModel:
         ``Booster.trees_to_dataframe``: ``Tree``, ``Node``, ``ID`` (``"tree-node"``),
         ``Feature`` (``"Leaf"`` at leaves), ``Split`` (the threshold: ``x < Split`` goes
         to ``Yes``), ``Yes``, ``No``, ``Missing`` (the child missing values go to),
+        ``Category`` where this party has categorical features (at a categorical split
+        of its own, the categories that go to ``Yes``; as in XGBoost, ``Yes`` is then the
+        right child, which a categorical split's set goes to),
         ``Gain`` (the split's loss reduction; at a leaf, as XGBoost, the leaf's value) and
         ``Cover`` (the node's hessian sum), with ``Party`` (who holds the split), ``Bin``
         (the split's last bin going left) and, for several classes, ``Class``.
@@ -279,13 +282,18 @@ class PartyModel:
                         )
                         split, default_left = np.nan, bool(records.default_left[v])
                     missing = (left if default_left else right) if known else None
+                    # a categorical split, as XGBoost shows it: Yes is where its set goes
+                    by_set = category is not None or (
+                        guest and records.feature[v] >= 0 and records.bin[v] < 0
+                    )
+                    yes, no = (right, left) if by_set else (left, right)
                     row |= {
                         "Party": party,
                         "Feature": feature,
                         "Split": split,
                         "Bin": int(records.bin[v]) if records.bin[v] >= 0 else pd.NA,
-                        "Yes": f"{t}-{left}",
-                        "No": f"{t}-{right}",
+                        "Yes": f"{t}-{yes}",
+                        "No": f"{t}-{no}",
                         "Missing": f"{t}-{missing}" if missing is not None else None,
                         "Gain": records.gain[v],
                         "Category": category,
