@@ -8,6 +8,7 @@ cut points (up to fixed-point rounding).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -2096,3 +2097,40 @@ def test_continued_training_codes_categories_as_the_model_did(tmp_path):
     with pytest.raises(InputError, match=r"row 5, column 'region': a category the model") as e:
         _fit_on("plain", [guest.iloc[tr], strange], y[tr], parts_te, init=first, **params)
     assert "atlantis" not in str(e.value)
+
+
+def test_a_validation_set_with_categories_is_coded_as_the_training_rows():
+    """Early stopping on validation rows whose categories are coded by the training
+    rows' (one unseen in training among them): the history is XGBoost's evals_result."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    guest, host, y, (tr, te), Xtr, Xte = _categorical_split_data(900, seed=9)
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    val = [guest.iloc[te], host.iloc[te]]
+    _, models = fit_jointly(
+        "plain",
+        [guest.iloc[tr], host.iloc[tr]],
+        y[tr],
+        val,
+        eval_set=(val, y[te]),
+        early_stopping_rounds=10,
+        **params,
+    )
+    types = ["q", "c", "q", "q", "c", "q"]
+    matrix = functools.partial(xgb.DMatrix, feature_types=types, enable_categorical=True)
+    history: dict = {}
+    par = xgboost_params(
+        max_depth=3, learning_rate=0.3, max_bin=256, base_score=float(y[tr].mean())
+    )
+    xgb.train(
+        par,
+        matrix(Xtr, label=y[tr]),
+        6,
+        evals=[(matrix(Xte, label=y[te]), "val")],
+        evals_result=history,
+        verbose_eval=False,
+    )
+    ours = models["guest"].model_.history
+    np.testing.assert_allclose(ours, history["val"]["logloss"], rtol=1e-5)
