@@ -337,38 +337,21 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     k = args.cores_per_party
     cs = args.colsample_bytree
 
+    def xgboost(same_bins: bool = False) -> dict[str, Any]:
+        """XGBoost on the joined data (``same_bins``: binned as SecureBoost's parties do)."""
+        cores = party_cores(k, 3)
+        data = (Xtr, Xte, ytr, yte, trees, depth, max_bin)
+        return run_xgboost(*data, same_bins, cores=cores, colsample=cs, categorical=cat)
+
     def joined_xgboost() -> dict[str, Any]:
         """XGBoost on the joined data, timed (again before each repeat: speeds drift)."""
-        xg = run_xgboost(
-            Xtr,
-            Xte,
-            ytr,
-            yte,
-            trees,
-            depth,
-            max_bin,
-            cores=party_cores(k, 3),
-            colsample=cs,
-            categorical=cat,
-        )
+        xg = xgboost()
         rows.append({"workload": name, "system": "xgboost (hist, joined data)", **xg})
         return xg
 
     xg = joined_xgboost()
     # each party bins its own columns; binning column by column is the same as binning jointly
-    same = run_xgboost(
-        Xtr,
-        Xte,
-        ytr,
-        yte,
-        trees,
-        depth,
-        max_bin,
-        same_bins=True,
-        cores=party_cores(k, 3),
-        colsample=cs,
-        categorical=cat,
-    )
+    same = xgboost(same_bins=True)
     rows.append({"workload": name, "system": "xgboost, SecureBoost's bins", **same})
     with tempfile.TemporaryDirectory(prefix=f"sbt-bench-{name}-") as tmp:
         d = Path(tmp)
