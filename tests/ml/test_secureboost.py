@@ -2134,3 +2134,29 @@ def test_a_validation_set_with_categories_is_coded_as_the_training_rows():
     )
     ours = models["guest"].model_.history
     np.testing.assert_allclose(ours, history["val"]["logloss"], rtol=1e-5)
+
+
+def test_categorical_features_with_feature_sampling_and_several_classes():
+    """Categorical features where a tree, depth or node samples its features, and in a
+    tree per class: ss-dealer grows plain mode's trees, and the host's category sets are
+    on its categorical feature alone, within its codes."""
+    guest, host, y, (tr, te), _, _ = _categorical_split_data(600, seed=2)
+    classes = (y + (guest["a"].to_numpy() > 0.5)).astype(float)  # 0, 1, 2
+    parts_tr, parts_te = [guest.iloc[tr], host.iloc[tr]], [guest.iloc[te], host.iloc[te]]
+    params = dict(n_estimators=3, max_depth=3, max_bin=16, random_state=4)
+    params |= dict(colsample_bytree=0.8, colsample_bynode=0.7)
+    for labels, extra in ((y[tr], {}), (classes[tr], {"all_classes": True})):
+        p, models = fit_jointly("plain", parts_tr, labels, parts_te, **params, **extra)
+        q, _ = fit_jointly("ss-dealer", parts_tr, labels, parts_te, **params, **extra)
+        np.testing.assert_allclose(p, q, atol=1e-5)
+        host_model = models["host1"].model_
+        region = host_model.features.index("region")
+        n = len(host_model.categories["region"])
+        sets = [
+            (f, c)
+            for s in host_model.trees.splits
+            for f, c in zip(s.feature, s.categories, strict=True)
+        ]
+        assert any(c is not None for _, c in sets)  # the host's categorical feature split
+        for f, c in sets:
+            assert (c is not None) == (f == region) and (c is None or max(c) < n)
