@@ -588,3 +588,60 @@ def test_categorical_columns_through_the_cli(tmp_path):
     _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
     assert roc_auc_score(y[500:], scores) > 0.8
+
+
+def test_cross_validation_through_the_cli(tmp_path):
+    """`--cv 3` at every party: the guest prints the validation log-loss per round over
+    three folds and writes cv.csv; nobody writes a model. A host with another --cv makes
+    every party stop with the difference."""
+    rng = np.random.default_rng(6)
+    n = 450
+    x = rng.normal(size=(n, 4))
+    y = (x[:, 0] + x[:, 2] + 0.5 * rng.normal(size=n) > 0).astype(int)
+    ids = [f"q{i}" for i in range(n)]
+    guest = pd.DataFrame({"id": ids, "a": x[:, 0], "b": x[:, 1], "y": y})
+    host = pd.DataFrame({"id": ids, "c": x[:, 2], "d": x[:, 3]})
+    files = _write_split(tmp_path, guest, host, n)
+    parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
+    common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet", *TREES]
+    common += ["--random-state", "1"]
+
+    def run(g_cv, h_cv):
+        out = tmp_path / f"cv-{g_cv}-{h_cv}"
+        procs = [
+            start_party(
+                "g",
+                ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
+                + ["--id", "id", "--label", "y", "--cv", g_cv, "--output", str(out)],
+                tmp_path / "logs",
+            ),
+            start_party(
+                "h",
+                ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
+                + ["--id", "id", "--cv", h_cv],
+                tmp_path / "logs",
+            ),
+            start_party(
+                "dealer",
+                ["secureboost", "--as", "dealer", *common, "--cv", g_cv],
+                tmp_path / "logs",
+            ),
+        ]
+        wait_all(procs, 180)
+        return procs, out
+
+    procs, out = run("3", "3")
+    assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
+    said = procs[0].stdout()
+    assert "cross-validation: 3 folds" in said and "validation logloss per round" in said, said
+    assert said.count("rounds ") >= 5 and "<- best" in said
+    table = pd.read_csv(out / "cv.csv")
+    assert list(table.columns) == ["rounds", "test-logloss-mean", "test-logloss-std"]
+    assert table["rounds"].tolist() == [1, 2, 3, 4, 5]
+    assert table["test-logloss-mean"].iloc[-1] < table["test-logloss-mean"].iloc[0] < 0.7
+    assert "cross-validation: 3 folds done" in procs[1].stdout()
+    assert not list(out.glob("*.json")) and not (tmp_path / "hm").exists()
+
+    procs, _ = run("3", "4")
+    assert all(p.returncode != 0 for p in procs[:2]), [p.stderr() for p in procs]
+    assert "--cv differs from the guest's: 4 here, 3 at the guest" in procs[0].stderr()

@@ -2160,3 +2160,92 @@ def test_categorical_features_with_feature_sampling_and_several_classes():
         assert any(c is not None for _, c in sets)  # the host's categorical feature split
         for f, c in sets:
             assert (c is not None) == (f == region) and (c is None or max(c) < n)
+
+
+def _cv_jointly(
+    mode, parts, y, *, folds=None, nfold=None, estimator=SecureBoostClassifier, **params
+):
+    """``cv`` at every party (and the dealer): the guest's table."""
+
+    def party(i):
+        def role(ctx):
+            est = estimator(mode=mode, **params)
+            return est.cv(ctx, parts[i], y if i == 0 else None, nfold=nfold, folds=folds)
+
+        return role
+
+    roles = {"guest": party(0), **{f"host{i}": party(i) for i in range(1, len(parts))}}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: estimator(mode=mode, **params).cv(ctx)
+    res = run_local(roles, timeout=300)
+    assert all(res[name] is None for name in roles if name != "guest")
+    return res["guest"]
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_cross_validation_is_xgboosts_cv(mode):
+    """``cv``: fold by fold the parties train on the other folds and validate on the
+    fold; the guest's table equals ``xgb.cv`` with the same folds, round by round (on
+    features with few values, so that every fold's bins are XGBoost's)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    rng = np.random.default_rng(8)
+    n = 480
+    X = rng.integers(0, 6, size=(n, 5)).astype(float)
+    y = (X[:, 0] - X[:, 3] + rng.normal(size=n) > 0).astype(float)
+    folds = np.arange(n) % 3
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16, base_score=0.5)
+    table = _cv_jointly(mode, [X[:, :2], X[:, 2:]], y, folds=folds, **params)
+    reference = xgb.cv(
+        xgboost_params(max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.5),
+        xgb.DMatrix(X, label=y),
+        4,
+        folds=[(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)],
+    )
+    assert list(table.columns) == ["test-logloss-mean", "test-logloss-std"]
+    np.testing.assert_allclose(
+        table["test-logloss-mean"], reference["test-logloss-mean"], rtol=1e-6
+    )
+    np.testing.assert_allclose(table["test-logloss-std"], reference["test-logloss-std"], rtol=1e-4)
+    assert len(table.attrs["folds"]) == 3
+
+
+def test_cross_validation_draws_folds_and_checks_them():
+    """Without folds the guest draws ``nfold`` near-equal ones from ``random_state``
+    (the same table twice); several classes and regression give their metrics; a host
+    asking for another number of folds, early stopping and bad folds are refused."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + X[:, 2] > 0).astype(float)
+    parts = [X[:, :2], X[:, 2:]]
+    params = dict(n_estimators=3, max_depth=2, max_bin=16, random_state=5)
+    first = _cv_jointly("plain", parts, y, nfold=4, **params)
+    again = _cv_jointly("plain", parts, y, nfold=4, **params)
+    pd.testing.assert_frame_equal(first, again)
+    assert len(first) == 3 and len(first.attrs["folds"]) == 4
+    classes = _cv_jointly("plain", parts, np.digitize(X[:, 0], [-0.5, 0.5]), nfold=3, **params)
+    assert "test-mlogloss-mean" in classes.columns
+    reg = _cv_jointly(
+        "plain", parts, X[:, 1] * 2, estimator=SecureBoostRegressor, nfold=3, **params
+    )
+    assert "test-rmse-mean" in reg.columns
+
+    def run(guest_kw, host_nfold=None, est=None):
+        def g(ctx):
+            SecureBoostClassifier(mode="plain", **params, **(est or {})).cv(
+                ctx, parts[0], y, **guest_kw
+            )
+
+        def h(ctx):
+            SecureBoostClassifier(mode="plain", **params).cv(ctx, parts[1], nfold=host_nfold)
+
+        return run_local({"guest": g, "host1": h}, timeout=60)
+
+    with pytest.raises(ConfigError, match="--cv differs from the guest's: 5 here, 4"):
+        run({"nfold": 4}, host_nfold=5)
+    with pytest.raises(ConfigError, match="drop early_stopping_rounds"):
+        run({"nfold": 3}, est={"early_stopping_rounds": 2})
+    with pytest.raises(InputError, match="folds must number the folds"):
+        run({"folds": np.zeros(300, dtype=int)})

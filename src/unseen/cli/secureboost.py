@@ -201,6 +201,18 @@ HYPER = (
     "(XGBoost's) [default: 64].",
 )
 @click.option(
+    "--cv",
+    "cv",
+    type=int,
+    default=None,
+    metavar="K",
+    help="Cross-validate instead of training (XGBoost's xgb.cv), every party with the same "
+    "K: the guest splits the rows into K random folds (seeded by --random-state) and tells "
+    "the hosts; fold by fold the parties train on the other folds and validate on it, "
+    "every round. The guest prints the validation metric per round, mean and standard "
+    "deviation over the folds, and writes it to --output/cv.csv if given; no model is kept.",
+)
+@click.option(
     "--init-model",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -239,6 +251,7 @@ def secureboost(
     interactions: str | None,
     init_model: Path | None,
     categorical: str,
+    cv: int | None,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -277,8 +290,10 @@ def secureboost(
         )
     except (UnseenError, ValueError) as e:
         fail(f"[{me}] {e}")
-    if input_path is not None and output is None:
+    if input_path is not None and output is None and cv is None:
         fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
+    if cv is not None and (init_model is not None or eval_input is not None):
+        fail(f"[{me}] --cv validates on its own folds: drop --init-model and --eval-input")
     if input_path is None and categorical:
         fail(f"[{me}] --categorical needs --input: the dealer has no columns")
     if input_path is None and (label or eval_input):
@@ -343,6 +358,8 @@ def secureboost(
 
         init = None if init_model is None else PartyModel.load(init_model)
         began = time.perf_counter()
+        if cv is not None:
+            return _cross_validate(ctx, roles, table, began, cpu_began)
         model = train(
             ctx,
             mode=mode,
@@ -386,9 +403,51 @@ def secureboost(
         )
         return model, seconds, cost
 
+    def _cross_validate(
+        ctx: Any, roles: Any, table: Any, began: float, cpu_began: float
+    ) -> tuple[Any, float, str]:
+        from unseen.ml.secureboost import cross_validate
+        from unseen.runtime.context import megabytes
+
+        scores = cross_validate(
+            ctx,
+            mode=mode,
+            nfold=cv,
+            X=None if table is None else table.X,
+            y=None if table is None else table.y,
+            features=None if table is None else table.features,
+            params=params if label is not None else None,
+            expect=None if label is not None else {k: params.to_json()[k] for k in given},
+            ids=None if table is None else table.ids,
+            file=str(input_path),
+            label=label,
+            he_options=he_options,
+            roles=roles,
+            sample_weight=None if table is None else table.w,
+            monotone_constraints=constraints,
+            interaction_constraints=groups,
+            categories=None if table is None else table.categories,
+        )
+        seconds = time.perf_counter() - began
+        with ctx.step("finish"):  # every fold of every party done: only then is anything written
+            ctx.broadcast("sbt-cv/done", "ok")
+            for peer in ctx.peers:
+                ctx.recv(peer, "sbt-cv/done")
+            if scores is not None and output is not None:
+                _write_csv(scores, Path(output) / "cv.csv")
+        cpu = time.process_time() + parallel.worker_cpu_seconds() - cpu_began
+        cost = (
+            f"sent {megabytes(ctx.stats.bytes_sent)}, received "
+            f"{megabytes(ctx.bytes_received)}; CPU {cpu:.1f} s"
+        )
+        return scores, seconds, cost
+
     model, seconds, cost = run_party(
         role, default_job="secureboost", job_parties=job_parties, **party
     )
+    if cv is not None:
+        _print_cv(me, model, cv, seconds, cost, output)
+        return
     if model is None:
         click.echo(
             f"[{me}] dealer: done (dealt correlated randomness, saw no data) in {seconds:.1f} s; "
@@ -431,6 +490,43 @@ def secureboost(
             )
             for name, gain in top:
                 click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")
+
+
+def _write_csv(frame: Any, path: Path) -> None:
+    """``frame`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cv-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "w") as f:
+            frame.to_csv(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: Path | None) -> None:
+    """The summary of a cross-validation: the guest's table and its best round."""
+    if scores is None:
+        click.echo(f"[{me}] cross-validation: {k} folds done in {seconds:.1f} s; {cost}")
+        return
+    from unseen.ml.sbt_tree import MAXIMIZE
+
+    mean = scores.columns[0]
+    metric = mean.removeprefix("test-").removesuffix("-mean")
+    best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
+    where = f"; written to {output}/cv.csv" if output is not None else ""
+    click.echo(f"[{me}] cross-validation: {k} folds in {seconds:.1f} s; {cost}{where}")
+    click.echo(
+        f"[{me}] validation {metric} per round, mean ± std over the folds "
+        f"(best after {best} rounds, {scores[mean][best]:.5f}):"
+    )
+    std = scores.columns[1]
+    for r, m, s in zip(scores.index, scores[mean], scores[std], strict=True):
+        click.echo(f"    rounds {r:4d}  {m:.5f} ± {s:.5f}{'  <- best' if r == best else ''}")
 
 
 def parse_monotone(text: str, me: str) -> dict[str, int]:

@@ -90,7 +90,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import LocalSplits, TreeLayout, transform
+from unseen.ml.sbt_tree import EVAL_METRICS, LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -116,7 +116,9 @@ _COMMON = (
     "learn the shape only (SecureBoost's reduced-leakage variant). Categorical features: the\n"
     "guest learns which host features are categorical and how many categories each has (its\n"
     "bin count), and for a host's categorical split which of its bins go right -- never the\n"
-    "categories themselves, which stay at their party."
+    "categories themselves, which stay at their party. Cross-validation (--cv K): the hosts\n"
+    "learn each row's fold (drawn at random by the guest); each fold's training leaks as one\n"
+    "training does, and only the guest learns the validation metrics."
 )
 
 STATEMENTS = {
@@ -911,6 +913,161 @@ def train(
     return model
 
 
+def cross_validate(
+    ctx: Context,
+    *,
+    mode: str,
+    nfold: int | None = None,
+    folds: Any = None,
+    X: Any = None,
+    y: Any = None,
+    features: list[str] | None = None,
+    params: BoostParams | None = None,
+    ids: list[str] | None = None,
+    file: str = "<input>",
+    label: str | None = None,
+    expect: dict[str, Any] | None = None,
+    he_options: dict[str, Any] | None = None,
+    roles: Roles | None = None,
+    sample_weight: Any = None,
+    monotone_constraints: dict[str, int] | None = None,
+    interaction_constraints: list[list[str]] | None = None,
+    categories: dict[str, list[str]] | None = None,
+) -> pd.DataFrame | None:
+    """K-fold cross-validation, XGBoost's ``xgb.cv``: the guest's table of the validation
+    metric per round (``test-<metric>-mean`` and ``-std`` over the folds, indexed by the
+    rounds done, from 1); ``None`` at hosts and the dealer.
+
+    Every party runs it as :func:`train` (the same arguments; ``nfold`` at every party,
+    checked against the guest's). The guest splits the rows into ``nfold`` folds (a
+    random permutation cut in near-equal parts, seeded by ``random_state``; or its own
+    ``folds``: a fold number per row) and tells the hosts each row's fold; then, fold by
+    fold, the parties train on the other folds' rows, validating on the fold's rows, as
+    :func:`train` does with an ``eval_set``, every round (no early stopping: the table
+    shows where to stop). The hosts learn the folds, which say nothing of the labels,
+    and what each fold's training tells them (:func:`security_statement`). Each fold's
+    history is in the table's ``attrs["folds"]``.
+    """
+    import pandas as pd
+
+    role = "dealer" if X is None else "guest" if y is not None else "host"
+    if roles is None:
+        roles = handshake(ctx, role, mode)
+    if role == "dealer":
+        with ctx.step("cross-validation: folds"):
+            told = ctx.recv(roles.guest, "sbt-cv/folds")
+        k = _check_nfold(told, nfold)
+        for fold in range(k):
+            with ctx.scope(f"sbt-cv/{fold}/"):
+                train(ctx, mode=mode, roles=roles)
+        return None
+    if hasattr(X, "columns"):
+        X, features, categories = frame_matrix(X, features, categories)
+    X = check_features(X)
+    features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
+    n = X.shape[0]
+    check_alignment(
+        ctx, PartyData(X=X, features=features, ids=ids, file=file), [roles.guest, *roles.hosts]
+    )
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if role == "guest":
+        params = params or BoostParams()
+        if params.early_stopping_rounds:
+            raise ConfigError(
+                "cross-validation runs every round (its table shows where to stop): "
+                "drop early_stopping_rounds"
+            )
+        fold_of = _folds(n, nfold, folds, params.random_state)
+        k = int(fold_of.max()) + 1
+        with ctx.step("cross-validation: folds"):
+            for host in roles.hosts:
+                ctx.send(host, "sbt-cv/folds", {"nfold": k})
+                ctx.send(host, "sbt-cv/fold-of", fold_of)
+            if roles.dealer is not None and mode in DEALER_MODES:
+                ctx.send(roles.dealer, "sbt-cv/folds", {"nfold": k})
+    else:
+        with ctx.step("cross-validation: folds"):
+            k = _check_nfold(ctx.recv(roles.guest, "sbt-cv/folds"), nfold)
+            fold_of = ctx.recv(roles.guest, "sbt-cv/fold-of")
+            if (
+                not isinstance(fold_of, np.ndarray)
+                or fold_of.shape != (n,)
+                or fold_of.dtype != np.int16
+                or fold_of.min(initial=0) < 0
+                or fold_of.max(initial=0) >= k
+            ):
+                raise ProtocolError("the guest sent malformed folds")
+    histories: list[list[float]] = []
+    metric = ""
+    for fold in range(k):
+        rows, held = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
+        guest = role == "guest"
+        with ctx.scope(f"sbt-cv/{fold}/"), ctx.step(f"cross-validation: fold {fold + 1} of {k}"):
+            model = train(
+                ctx,
+                mode=mode,
+                X=X[rows],
+                y=np.asarray(y)[rows] if guest else None,
+                features=features,
+                params=params if guest else None,
+                expect=expect,
+                eval_set=(X[held], np.asarray(y)[held] if guest else None),
+                file=file,
+                label=label,
+                he_options=he_options,
+                roles=roles,
+                sample_weight=None if weights is None else weights[rows],
+                monotone_constraints=monotone_constraints if guest else None,
+                interaction_constraints=interaction_constraints if guest else None,
+                categories=categories,
+            )
+        if guest and model is not None:
+            histories.append(list(model.history))
+            metric = model.params.eval_metric or EVAL_METRICS[model.params.objective][0]
+    if role != "guest":
+        return None
+    table = np.array(histories)  # (folds, rounds)
+    frame = pd.DataFrame(
+        {f"test-{metric}-mean": table.mean(axis=0), f"test-{metric}-std": table.std(axis=0)}
+    )
+    frame.index = pd.RangeIndex(1, table.shape[1] + 1, name="rounds")  # boosting rounds done
+    frame.attrs["folds"] = histories
+    return frame
+
+
+def _folds(n: int, nfold: int | None, folds: Any, seed: int | None) -> np.ndarray:
+    """Each row's fold: the given ones (checked), or a seeded random permutation of the
+    rows cut in ``nfold`` near-equal parts (as ``xgb.cv``; not secret: the hosts are told)."""
+    if folds is not None:
+        fold_of = np.asarray(folds)
+        if fold_of.shape != (n,) or not np.issubdtype(fold_of.dtype, np.integer):
+            raise InputError(f"folds must give each of the {n} rows a fold number")
+        k = int(fold_of.max(initial=-1)) + 1
+        if fold_of.min(initial=0) < 0 or k < 2 or np.unique(fold_of).size != k:
+            raise InputError("folds must number the folds 0 .. K-1 (K >= 2), each with rows")
+        if nfold is not None and nfold != k:
+            raise ConfigError(f"nfold {nfold}, but the folds given number {k}")
+        return fold_of.astype(np.int16)
+    nfold = 5 if nfold is None else nfold
+    if not 2 <= nfold <= min(n, 1000):
+        raise ConfigError(f"nfold must lie in [2, {min(n, 1000)}], not {nfold}")
+    fold_of = np.empty(n, dtype=np.int16)
+    order = np.random.default_rng(seed).permutation(n)  # not secret: shared with the hosts
+    for k, part in enumerate(np.array_split(order, nfold)):
+        fold_of[part] = k
+    return fold_of
+
+
+def _check_nfold(told: Any, nfold: int | None) -> int:
+    """The guest's number of folds (checked), equal to this party's ``nfold`` if given."""
+    k = told.get("nfold") if isinstance(told, dict) else None
+    if not isinstance(k, int) or not 2 <= k <= 1000:
+        raise ProtocolError("the guest sent a malformed cross-validation")
+    if nfold is not None and nfold != k:
+        raise ConfigError(f"--cv differs from the guest's: {nfold} here, {k} at the guest")
+    return k
+
+
 def _train_guest(
     ctx: Context,
     roles: Roles,
@@ -1662,6 +1819,54 @@ class _SecureBoost:
         )
         return self
 
+    def cv(
+        self,
+        ctx: Context,
+        X: Any = None,
+        y: Any = None,
+        *,
+        nfold: int | None = None,
+        folds: Any = None,
+        feature_names: list[str] | None = None,
+        ids: list[str] | None = None,
+        sample_weight: Any = None,
+    ) -> pd.DataFrame | None:
+        """K-fold cross-validation with these parameters (XGBoost's ``xgb.cv``): at the
+        guest a table of the validation metric per round, mean and standard deviation
+        over the folds; ``None`` elsewhere (:func:`cross_validate`). Every party calls
+        it, as :meth:`fit`; ``nfold`` (default 5) or ``folds`` (a fold number per row)
+        at the guest. No model is kept."""
+        return self._cv(ctx, X, y, self.params, nfold, folds, feature_names, ids, sample_weight)
+
+    def _cv(
+        self,
+        ctx: Context,
+        X: Any,
+        y: Any,
+        params: BoostParams,
+        nfold: int | None,
+        folds: Any,
+        feature_names: list[str] | None,
+        ids: list[str] | None,
+        sample_weight: Any,
+    ) -> pd.DataFrame | None:
+        guest = y is not None
+        return cross_validate(
+            ctx,
+            mode=self.mode,
+            nfold=nfold,
+            folds=folds,
+            X=X,
+            y=y,
+            features=feature_names,
+            params=params if guest else None,
+            ids=ids,
+            he_options=self.he_options,
+            sample_weight=sample_weight,
+            monotone_constraints=self.monotone_constraints if guest else None,
+            interaction_constraints=self.interaction_constraints if guest else None,
+        )
+
     def _predict_key(self) -> str:
         """The message keys of this estimator's next joint prediction: one per call, so
         that a job may predict several times (every party calls in the same order)."""
@@ -1772,6 +1977,27 @@ class SecureBoostClassifier(_SecureBoost):
         if self.model_ is not None and classes is not None and not _are_indices(classes):
             self.model_.classes = [c.item() if hasattr(c, "item") else c for c in classes]
         return self
+
+    def cv(
+        self,
+        ctx: Context,
+        X: Any = None,
+        y: Any = None,
+        *,
+        nfold: int | None = None,
+        folds: Any = None,
+        feature_names: list[str] | None = None,
+        ids: list[str] | None = None,
+        sample_weight: Any = None,
+    ) -> pd.DataFrame | None:
+        params = self.params
+        if y is not None:  # labels of any kind, as fit takes them
+            y, classes = _class_codes(y)
+            if classes is not None and len(classes) > 2:
+                params = replace(params, objective="multi:softprob", num_class=len(classes))
+        return self._cv(ctx, X, y, params, nfold, folds, feature_names, ids, sample_weight)
+
+    cv.__doc__ = _SecureBoost.cv.__doc__
 
     @property
     def classes_(self) -> np.ndarray:

@@ -112,6 +112,7 @@ class Context:
         self._seen: dict[str, float] = {}  # peer -> last time it answered
         self._started = time.monotonic()
         self._finished = False
+        self._key_prefix = ""  # see scope()
         self.transport.mailbox.set_state(job_id, mb.RUNNING)
 
     @property
@@ -137,6 +138,19 @@ class Context:
             raise
         finally:
             self._step = outer
+
+    @contextmanager
+    def scope(self, prefix: str) -> Iterator[None]:
+        """Within the block every message key this party sends or waits for starts with
+        ``prefix``: one protocol run several times in one job (cross-validation folds)
+        keeps each run's keys apart. Every party must enter the same scopes in the same
+        order; scopes nest."""
+        outer = self._key_prefix
+        self._key_prefix = outer + prefix
+        try:
+            yield
+        finally:
+            self._key_prefix = outer
 
     def progress(
         self, description: str, total: int | None = None, unit: str = "it"
@@ -189,6 +203,7 @@ class Context:
         """
         self._check_peer(peer)
         self.check_cancelled()
+        key = self._key_prefix + key
         message = encode(value)
         if self._recorder is not None:
             self._recorder(peer, key, message)
@@ -216,6 +231,7 @@ class Context:
     def recv(self, peer: str, key: str, timeout: float | None = None) -> Any:
         """Wait for ``peer``'s message under ``key``; every wait is bounded."""
         self._check_peer(peer)
+        key = self._key_prefix + key
         cfg = self.config
         step = self._step or key
         began = time.monotonic()
