@@ -268,3 +268,35 @@ def test_ended_turns_true_when_the_job_finishes_is_cancelled_or_fails():
     while not failed.ended and time.monotonic() < deadline:
         time.sleep(0.01)
     assert failed.ended  # a peer's failure reached this party
+
+
+def test_scopes_keep_a_protocol_run_several_times_apart():
+    """The same keys in several scopes of one job are different messages (a scope's
+    keys carry its prefix, scopes nest, and a block left by an error restores the
+    outer scope); outside every scope a key is itself again."""
+    transcript = Transcript()
+
+    def alice(ctx):
+        for k in range(3):
+            with ctx.scope(f"run{k}/"):
+                ctx.send("bob", "x", k)
+                with ctx.scope("inner/"):
+                    ctx.send("bob", "x", 10 + k)
+        with pytest.raises(RuntimeError), ctx.scope("broken/"):
+            raise RuntimeError("left by an error")
+        ctx.send("bob", "x", -1)
+
+    def bob(ctx):
+        got = []
+        for k in range(3):
+            with ctx.scope(f"run{k}/"):
+                got += [ctx.recv("alice", "x"), ctx.recv("alice", "inner/x")]
+        return got, ctx.recv("alice", "x")
+
+    out = run_local({"alice": alice, "bob": bob}, transcript=transcript)
+    assert out["bob"] == ([0, 10, 1, 11, 2, 12], -1)
+    keys = [m[2] for m in transcript.messages]
+    assert keys == ["run0/x", "run0/inner/x", "run1/x", "run1/inner/x", "run2/x"] + [
+        "run2/inner/x",
+        "x",
+    ]
