@@ -618,7 +618,8 @@ def test_cross_validation_through_the_cli(tmp_path):
             start_party(
                 "h",
                 ["secureboost", "--as", "h", *common, "--input", str(files["h", "train"])]
-                + ["--id", "id", "--cv", h_cv],
+                + ["--id", "id"]
+                + (["--cv", h_cv] if h_cv else ["--output", str(tmp_path / "hm")]),
                 tmp_path / "logs",
             ),
             start_party(
@@ -643,5 +644,12 @@ def test_cross_validation_through_the_cli(tmp_path):
     assert not list(out.glob("*.json")) and not (tmp_path / "hm").exists()
 
     procs, _ = run("3", "4")
-    assert all(p.returncode != 0 for p in procs[:2]), [p.stderr() for p in procs]
-    assert "--cv differs from the guest's: 4 here, 3 at the guest" in procs[0].stderr()
+    assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
+    err = procs[0].stderr()
+    assert "tasks differ" in err and "3-fold cross-validation" in err, err
+    assert "4-fold cross-validation" in err and "--cv K at every party" in err, err
+    began = time.monotonic()  # a host that trains instead: every party stops at once
+    procs, _ = run("3", None)
+    assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
+    assert "runs a training" in procs[0].stderr(), procs[0].stderr()
+    assert time.monotonic() - began < 60

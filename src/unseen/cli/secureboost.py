@@ -330,7 +330,7 @@ def secureboost(
         # reaches every party as the root cause
         who = "dealer" if input_path is None else "guest" if label is not None else "host"
         cpu_began = time.process_time() + parallel.worker_cpu_seconds()
-        roles = handshake(ctx, who, mode)
+        roles = handshake(ctx, who, mode, "train" if cv is None else f"cv {cv}")
         table = evals = None
         with ctx.step("load data"):
             if input_path is not None:

@@ -666,16 +666,18 @@ class Roles:
         return 0 if party == self.guest else 1 + self.hosts.index(party)
 
 
-def handshake(ctx: Context, role: str, mode: str) -> Roles:
-    """Every party announces its role and mode; all check that they agree.
+def handshake(ctx: Context, role: str, mode: str, task: str = "train") -> Roles:
+    """Every party announces its role, mode and task; all check that they agree.
 
     ``role`` is ``"guest"`` (holds the label), ``"host"`` (features only) or
-    ``"dealer"`` (no input; ``ss-dealer`` mode only).
+    ``"dealer"`` (no input; ``ss-dealer`` mode only). ``task``: ``"train"``, or
+    ``"cv K"`` for a cross-validation of K folds (a party that trains while another
+    cross-validates would wait for messages that never come).
     """
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     with ctx.step("handshake"):
-        ctx.broadcast("sbt/hello", {"role": role, "mode": mode})
+        ctx.broadcast("sbt/hello", {"role": role, "mode": mode, "task": task})
         roles = {ctx.party: role}
         for peer in ctx.peers:
             msg = ctx.recv(peer, "sbt/hello")
@@ -684,6 +686,12 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
             if msg.get("mode") != mode:
                 raise ConfigError(
                     f"modes differ: {ctx.party!r} runs {mode!r} but {peer!r} runs {msg.get('mode')!r}"
+                )
+            theirs = msg.get("task", "train")
+            if theirs != task:
+                raise ConfigError(
+                    f"tasks differ: {ctx.party!r} runs {_task(task)} but {peer!r} runs "
+                    f"{_task(str(theirs))} (give --cv K at every party, or at none)"
                 )
             roles[peer] = msg["role"]
     ordered = [p for p in ctx.parties]
@@ -707,6 +715,13 @@ def handshake(ctx: Context, role: str, mode: str) -> Roles:
     if mode not in DEALER_MODES and dealers:
         raise ConfigError(f"{mode} mode has no dealer, but {dealers} joined without input")
     return Roles(guests[0], hosts, dealers[0] if dealers else None)
+
+
+def _task(task: str) -> str:
+    """A handshake's task as people read it."""
+    if task.startswith("cv "):
+        return f"a {task.removeprefix('cv ')}-fold cross-validation"
+    return "a training"
 
 
 # --------------------------------------------------------------------------- guest

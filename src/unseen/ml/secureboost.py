@@ -952,7 +952,7 @@ def cross_validate(
 
     role = "dealer" if X is None else "guest" if y is not None else "host"
     if roles is None:
-        roles = handshake(ctx, role, mode)
+        roles = handshake(ctx, role, mode, "cv")  # K is the guest's: checked below
     if role == "dealer":
         with ctx.step("cross-validation: folds"):
             told = ctx.recv(roles.guest, "sbt-cv/folds")
