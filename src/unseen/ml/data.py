@@ -1,5 +1,9 @@
 """A party's aligned training data: numeric features (and the label, at the guest).
 
+Columns named as categorical (SecureBoost's ``--categorical``) hold any text instead:
+each distinct value is a category, coded ``0 .. K-1`` in sorted order
+(:func:`encode_categories`), and the list of categories stays with the party.
+
 Inputs are the aligned tables that PSI writes (row i is the same person at every
 party). Everything that can be wrong with them is an :class:`InputError` naming
 the party's file, the row (1 = first data row) and the column:
