@@ -131,3 +131,32 @@ def test_alignment_of_rows_and_ids():
         _align({"a": a, "b": a.iloc[:2]})
     with pytest.raises(InputError, match="not the same, in the same order"):
         _align({"a": a, "b": a.iloc[[1, 0, 2]]})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b", " a ", "NA", None, "", "c", "a", "?", "null", "B", "n/a"],
+        [3, None, 12, 3, -1, 0],
+        [True, False, None, True],
+        [1.5, None, 2.0, float("nan"), 1.5],
+    ],
+)
+def test_a_tables_categories_are_coded_as_python_codes_them(values):
+    """The Arrow path (files) and the Python path (DataFrames) give the same categories
+    and codes: trimmed text, missing tokens as NaN, categories sorted; with given
+    categories, one not among them is -1."""
+    import pyarrow as pa
+
+    from unseen.ml.data import _encode_column, encode_categories
+
+    column = pa.chunked_array([pa.array(values[:2]), pa.array(values[2:])])
+    want = encode_categories(values)
+    got = _encode_column(column, None)
+    assert got[1] == want[1] and np.array_equal(got[0], want[0], equal_nan=True)
+    known = want[1][:1]
+    want = encode_categories(values, known)
+    got = _encode_column(column, known)
+    assert got[1] == want[1] and np.array_equal(got[0], want[0], equal_nan=True)
+    coded = got[0][~np.isnan(got[0])]
+    assert set(coded.tolist()) == {0.0, -1.0}  # the one category given, and the others
