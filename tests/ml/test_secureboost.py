@@ -2033,8 +2033,8 @@ def test_categorical_models_round_trip_and_show_their_categories(tmp_path):
 
 
 def test_categorical_features_are_checked():
-    """More categories than bins, codes that are no category, and monotone constraints
-    with categorical features: clear errors, named, before training."""
+    """More categories than bins, codes that are no category, and a monotone constraint
+    on a categorical feature: clear errors, named, before training."""
     from unseen.ml.secureboost import train
 
     guest, host, y, (tr, _), _, _ = _categorical_split_data(300, seed=1)
@@ -2053,8 +2053,8 @@ def test_categorical_features_are_checked():
         InputError, match=r"column 'region': 12 categories, more than max_bin \(8\)"
     ):
         run(host.iloc[tr])
-    with pytest.raises(ConfigError, match="monotone constraints are not offered"):
-        run(host.iloc[tr].drop(columns="region"), monotone_constraints={"a": 1})
+    with pytest.raises(ConfigError, match="a monotone constraint on categorical feature 'segment'"):
+        run(host.iloc[tr].drop(columns="region"), monotone_constraints={"a": 1, "segment": 1})
 
     def codes(ctx):  # a matrix of codes names its categories; 3 is none of two
         X = np.array([[0.0, 1.5], [1.0, 0.2], [3.0, 0.1]])
@@ -2249,3 +2249,26 @@ def test_cross_validation_draws_folds_and_checks_them():
         run({"nfold": 3}, est={"early_stopping_rounds": 2})
     with pytest.raises(InputError, match="folds must number the folds"):
         run({"folds": np.zeros(300, dtype=int)})
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_monotone_constraints_beside_categorical_features_are_xgboosts(mode):
+    """Monotone constraints on numeric features of both parties, with categorical features
+    at both: every gain, categorical splits' too, is taken at weights within the nodes'
+    bounds, as XGBoost's; the model equals XGBoost's with the same constraints."""
+    guest, host, y, (tr, te), Xtr, Xte = _categorical_split_data(seed=12)
+    params = dict(n_estimators=4, max_depth=4, learning_rate=0.3, max_bin=16)
+    constraints = {"a": 1, "host1:c": -1}
+    p, _ = fit_jointly(
+        mode,
+        [guest.iloc[tr], host.iloc[tr]],
+        y[tr],
+        [guest.iloc[te], host.iloc[te]],
+        monotone_constraints=constraints,
+        **params,
+    )
+    rounds = params.pop("n_estimators")
+    q = _xgb_categorical(Xtr, y[tr], Xte, rounds, monotone_constraints="(1,0,0,-1,0,0)", **params)
+    np.testing.assert_allclose(p, q, atol=1e-5)
+    free = _xgb_categorical(Xtr, y[tr], Xte, rounds, **params)
+    assert np.abs(free - q).max() > 1e-3  # the constraints bind here

@@ -949,6 +949,13 @@ class Guest:
         # monotone constraints per party's feature (+1 rising, -1 falling, 0 free)
         self.signs = monotone_signs(monotone or {}, features, host_features)
         self.constrained = any(bool(v.any()) for v in self.signs.values())
+        for party, signs in self.signs.items():  # a categorical feature has no order
+            cat = self.categorical[party]
+            if np.any(signs[cat] != 0):
+                names = features if party == "" else host_features[party]
+                name = names[int(np.flatnonzero((signs != 0) & cat)[0])]
+                shown = name if party == "" else f"{party}:{name}"
+                raise ConfigError(f"a monotone constraint on categorical feature {shown!r}")
         self._bounds: dict[int, tuple[float, float]] = {}  # the tree's nodes' weight bounds
         self._split_sign: dict[int, int] = {}  # per split node, its feature's sign
         # interaction constraints: sets of all parties' feature indices; per node of the

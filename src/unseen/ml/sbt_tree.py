@@ -347,7 +347,8 @@ def find_splits(
     best = BestSplits(gain, feature, cut, dleft)
     if cat.any():
         n_cats = np.asarray(given_bins)[cat]
-        _merge_categorical(best, *given, total_g, total_h, cat, n_cats, rule, categories)
+        bounds = None if monotone is None else monotone.bounds  # a categorical sign is 0
+        _merge_categorical(best, *given, total_g, total_h, cat, n_cats, rule, categories, bounds)
     return best
 
 
@@ -374,6 +375,7 @@ def _categorical_splits(
     n_bins: np.ndarray,
     rule: SplitRule,
     how: CategoricalSplits,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each node's best split on each categorical feature, from histograms ``(K, C, W)``
     (the last bin: missing values) of ``C`` categorical features with ``n_bins[c]``
@@ -381,17 +383,27 @@ def _categorical_splits(
     ``(K, C, W - 1)``. XGBoost's EnumerateOneHot and EnumeratePart, candidate by
     candidate in their order, the first of equal gains kept (a later one replaces the best
     only if strictly better); the sums add in the same order, so the gains are the same
-    to the last bit. Which categories go right: :func:`_right_bins`."""
+    to the last bit. Which categories go right: :func:`_right_bins`. ``bounds``: the
+    nodes' weight bounds (lower, upper) where the model has monotone constraints on
+    other features: every gain is then taken at weights clipped to them, as XGBoost's."""
     k, c, w = hg.shape
     values = w - 1
     gm, hm = hg[:, :, values, None], hh[:, :, values, None]
     tg3, th3 = tg[:, None, None], th[:, None, None]
-    parent = rule.score(tg, th)[:, None, None]
+
+    def score(g: np.ndarray, h: np.ndarray) -> np.ndarray:  # a child's (or node's) loss reduction
+        if bounds is None:
+            return rule.score(g, h)
+        lo, hi = bounds[0][:, None, None], bounds[1][:, None, None]
+        w = np.minimum(np.maximum(rule.weight(g, h), lo), hi)  # XGBoost's bounded weight
+        return np.where(h <= 0, 0.0, -(2.0 * g * w + (h + rule.reg_lambda) * w * w))
+
+    parent = score(tg3, th3)
 
     def gains(gr: np.ndarray, hr: np.ndarray) -> np.ndarray:  # right sums -> gain or -inf
         gl, hl = tg3 - gr, th3 - hr
         ok = (hl >= rule.min_child_weight) & (hr >= rule.min_child_weight)
-        return np.where(ok, rule.score(gl, hl) + rule.score(gr, hr) - parent, -np.inf)
+        return np.where(ok, score(gl, hl) + score(gr, hr) - parent, -np.inf)
 
     j = np.arange(values)[None, None, :]
     n = n_bins[None, :, None]
@@ -442,6 +454,7 @@ def _merge_categorical(
     n_cats: np.ndarray,
     rule: SplitRule,
     how: CategoricalSplits | None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Fold the categorical features' best splits into ``best`` (the numeric ones'), node
     by node: the largest gain wins, the first feature among those within :data:`TIE`
@@ -450,7 +463,7 @@ def _merge_categorical(
     features = np.flatnonzero(cat)
     tg, th = np.asarray(total_g, dtype=np.float64), np.asarray(total_h, dtype=np.float64)
     gain, step, forward, order = _categorical_splits(
-        hist_g[:, features], hist_h[:, features], tg, th, n_cats, rule, how
+        hist_g[:, features], hist_h[:, features], tg, th, n_cats, rule, how, bounds
     )
     top = np.maximum(best.gain, gain.max(axis=1))
     tol = TIE * np.maximum(1.0, np.abs(np.where(np.isfinite(top), top, 0.0)))

@@ -1170,11 +1170,6 @@ def _train_guest(
                     ctx, init.trees, init.base_margin, X_eval, hosts, _INIT_EVAL
                 )
         start = (init.base_margin, on_train, on_eval)
-    if monotone and (
-        (categories is not None and categories.any())
-        or any(c.any() for c in host_categorical.values())
-    ):
-        raise ConfigError("monotone constraints are not offered with categorical features")
     top = 1.0 if weights is None else max(1.0, float(weights.max()))
     exchange = _exchanges(
         ctx, roles, mode, "guest", params, X.shape[0], masks, he_options, max_weight=top
