@@ -2210,6 +2210,20 @@ def test_cross_validation_is_xgboosts_cv(mode):
     )
     np.testing.assert_allclose(table["test-logloss-std"], reference["test-logloss-std"], rtol=1e-4)
     assert len(table.attrs["folds"]) == 3
+    # early stopping on the folds' mean, as xgb.cv's: the table ends at the best round
+    params |= dict(n_estimators=30, learning_rate=1.0, max_depth=5, early_stopping_rounds=2)
+    stopped = _cv_jointly(mode, [X[:, :2], X[:, 2:]], y, folds=folds, **params)
+    reference = xgb.cv(
+        xgboost_params(max_depth=5, learning_rate=1.0, max_bin=256, base_score=0.5),
+        xgb.DMatrix(X, label=y),
+        30,
+        folds=[(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)],
+        early_stopping_rounds=2,
+    )
+    assert 1 < len(stopped) == len(reference) < 30
+    np.testing.assert_allclose(
+        stopped["test-logloss-mean"], reference["test-logloss-mean"], rtol=1e-6
+    )
 
 
 def test_cross_validation_draws_folds_and_checks_them():
@@ -2245,8 +2259,6 @@ def test_cross_validation_draws_folds_and_checks_them():
 
     with pytest.raises(ConfigError, match="--cv differs from the guest's: 5 here, 4"):
         run({"nfold": 4}, host_nfold=5)
-    with pytest.raises(ConfigError, match="drop early_stopping_rounds"):
-        run({"nfold": 3}, est={"early_stopping_rounds": 2})
     with pytest.raises(InputError, match="folds must number the folds"):
         run({"folds": np.zeros(300, dtype=int)})
 

@@ -90,7 +90,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import EVAL_METRICS, LocalSplits, TreeLayout, transform
+from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, LocalSplits, TreeLayout, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -943,8 +943,10 @@ def cross_validate(
     random permutation cut in near-equal parts, seeded by ``random_state``; or its own
     ``folds``: a fold number per row) and tells the hosts each row's fold; then, fold by
     fold, the parties train on the other folds' rows, validating on the fold's rows, as
-    :func:`train` does with an ``eval_set``, every round (no early stopping: the table
-    shows where to stop). The hosts learn the folds, which say nothing of the labels,
+    :func:`train` does with an ``eval_set``, every round. With ``early_stopping_rounds``
+    the table ends, as ``xgb.cv``'s, at the round of the best mean metric that the next
+    ``early_stopping_rounds`` rounds did not better (each fold still trains every round:
+    the folds run one after the other, not side by side). The hosts learn the folds, which say nothing of the labels,
     and what each fold's training tells them (:func:`security_statement`). Each fold's
     history is in the table's ``attrs["folds"]``.
     """
@@ -970,13 +972,13 @@ def cross_validate(
         ctx, PartyData(X=X, features=features, ids=ids, file=file), [roles.guest, *roles.hosts]
     )
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    stop_after = None  # early stopping: on the folds' mean, as xgb.cv's
+    if expect is not None:  # a host: the folds train every round, whatever it was given
+        expect = {key: v for key, v in expect.items() if key != "early_stopping_rounds"}
     if role == "guest":
         params = params or BoostParams()
-        if params.early_stopping_rounds:
-            raise ConfigError(
-                "cross-validation runs every round (its table shows where to stop): "
-                "drop early_stopping_rounds"
-            )
+        stop_after = params.early_stopping_rounds
+        params = replace(params, early_stopping_rounds=None)
         fold_of = _folds(n, nfold, folds, params.random_state)
         k = int(fold_of.max()) + 1
         with ctx.step("cross-validation: folds"):
@@ -1027,6 +1029,15 @@ def cross_validate(
     if role != "guest":
         return None
     table = np.array(histories)  # (folds, rounds)
+    if stop_after:  # the rounds xgb.cv keeps: up to the best mean, N rounds without gain after
+        sign = -1.0 if metric in MAXIMIZE else 1.0
+        means, best = table.mean(axis=0), 0
+        for r in range(means.size):
+            if sign * means[r] < sign * means[best]:
+                best = r
+            elif r - best >= stop_after:
+                break
+        table = table[:, : best + 1]
     frame = pd.DataFrame(
         {f"test-{metric}-mean": table.mean(axis=0), f"test-{metric}-std": table.std(axis=0)}
     )
