@@ -357,29 +357,29 @@ def secureboost(
         from unseen.ml.secureboost import PartyModel
 
         init = None if init_model is None else PartyModel.load(init_model)
-        began = time.perf_counter()
-        if cv is not None:
-            return _cross_validate(ctx, roles, table, began, cpu_began)
-        model = train(
-            ctx,
+        # what training and cross-validation take alike: this party's data and options
+        mine: dict[str, Any] = dict(
             mode=mode,
             X=None if table is None else table.X,
             y=None if table is None else table.y,
             features=None if table is None else table.features,
             params=params if label is not None else None,
             expect=None if label is not None else {k: params.to_json()[k] for k in given},
-            eval_set=None if evals is None else (evals.X, evals.y),
             ids=None if table is None else table.ids,
             file=str(input_path),
             label=label,
             he_options=he_options,
             roles=roles,
             sample_weight=None if table is None else table.w,
-            init_model=init,
             monotone_constraints=constraints,
             interaction_constraints=groups,
             categories=None if table is None else table.categories,
         )
+        began = time.perf_counter()
+        if cv is not None:
+            return _cross_validate(ctx, mine, began, cpu_began)
+        eval_set = None if evals is None else (evals.X, evals.y)
+        model = train(ctx, **mine, eval_set=eval_set, init_model=init)
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every party trained: only now does anyone write its model
             ctx.broadcast("sbt/trained", "ok")
@@ -404,30 +404,12 @@ def secureboost(
         return model, seconds, cost
 
     def _cross_validate(
-        ctx: Any, roles: Any, table: Any, began: float, cpu_began: float
+        ctx: Any, mine: dict[str, Any], began: float, cpu_began: float
     ) -> tuple[Any, float, str]:
         from unseen.ml.secureboost import cross_validate
         from unseen.runtime.context import megabytes
 
-        scores = cross_validate(
-            ctx,
-            mode=mode,
-            nfold=cv,
-            X=None if table is None else table.X,
-            y=None if table is None else table.y,
-            features=None if table is None else table.features,
-            params=params if label is not None else None,
-            expect=None if label is not None else {k: params.to_json()[k] for k in given},
-            ids=None if table is None else table.ids,
-            file=str(input_path),
-            label=label,
-            he_options=he_options,
-            roles=roles,
-            sample_weight=None if table is None else table.w,
-            monotone_constraints=constraints,
-            interaction_constraints=groups,
-            categories=None if table is None else table.categories,
-        )
+        scores = cross_validate(ctx, **mine, nfold=cv)
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every fold of every party done: only then is anything written
             ctx.broadcast("sbt-cv/done", "ok")

@@ -1842,20 +1842,7 @@ class _SecureBoost:
         over the folds; ``None`` elsewhere (:func:`cross_validate`). Every party calls
         it, as :meth:`fit`; ``nfold`` (default 5) or ``folds`` (a fold number per row)
         at the guest. No model is kept."""
-        return self._cv(ctx, X, y, self.params, nfold, folds, feature_names, ids, sample_weight)
-
-    def _cv(
-        self,
-        ctx: Context,
-        X: Any,
-        y: Any,
-        params: BoostParams,
-        nfold: int | None,
-        folds: Any,
-        feature_names: list[str] | None,
-        ids: list[str] | None,
-        sample_weight: Any,
-    ) -> pd.DataFrame | None:
+        y, params = self._cv_labels(y)
         guest = y is not None
         return cross_validate(
             ctx,
@@ -1872,6 +1859,10 @@ class _SecureBoost:
             monotone_constraints=self.monotone_constraints if guest else None,
             interaction_constraints=self.interaction_constraints if guest else None,
         )
+
+    def _cv_labels(self, y: Any) -> tuple[Any, BoostParams]:
+        """The guest's labels for training, and the parameters they call for."""
+        return y, self.params
 
     def _predict_key(self) -> str:
         """The message keys of this estimator's next joint prediction: one per call, so
@@ -1984,26 +1975,13 @@ class SecureBoostClassifier(_SecureBoost):
             self.model_.classes = [c.item() if hasattr(c, "item") else c for c in classes]
         return self
 
-    def cv(
-        self,
-        ctx: Context,
-        X: Any = None,
-        y: Any = None,
-        *,
-        nfold: int | None = None,
-        folds: Any = None,
-        feature_names: list[str] | None = None,
-        ids: list[str] | None = None,
-        sample_weight: Any = None,
-    ) -> pd.DataFrame | None:
+    def _cv_labels(self, y: Any) -> tuple[Any, BoostParams]:
         params = self.params
         if y is not None:  # labels of any kind, as fit takes them
             y, classes = _class_codes(y)
             if classes is not None and len(classes) > 2:
                 params = replace(params, objective="multi:softprob", num_class=len(classes))
-        return self._cv(ctx, X, y, params, nfold, folds, feature_names, ids, sample_weight)
-
-    cv.__doc__ = _SecureBoost.cv.__doc__
+        return y, params
 
     @property
     def classes_(self) -> np.ndarray:
