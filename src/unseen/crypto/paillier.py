@@ -204,10 +204,6 @@ class PaillierPublicKey(HEPublicKey):
     ) -> list[mpz]:
         return self._finish(values, zeros)  # one product a value: in-process
 
-    def random_factors(self, count: int) -> list[mpz]:
-        """``count`` fresh factors ``h_s^r`` (encryptions of zero), for precomputed pools."""
-        return self.randomness_table().pow_random(count)[0]
-
     # -- homomorphic operations --------------------------------------------
 
     def add_plain(self, c: ArrayLike, m: ArrayLike) -> CiphertextArray:
