@@ -324,7 +324,6 @@ def secureboost(
     def role(ctx):  # type: ignore[no-untyped-def]
         from unseen.ml.sbt_protocol import handshake
         from unseen.ml.secureboost import load_table, train
-        from unseen.runtime.context import megabytes
 
         # shake hands first: once every party is connected, a bad input anywhere
         # reaches every party as the root cause
@@ -394,20 +393,12 @@ def secureboost(
 
                     kinds = ("total_gain", "weight", "gain", "total_cover", "cover")
                     write_importance(output, {k: model.feature_importance(k) for k in kinds})
-        # what this party's part cost: the traffic it sent and received, its CPU time
-        # (every thread and the crypto worker processes, set-up included)
-        cpu = time.process_time() + parallel.worker_cpu_seconds() - cpu_began
-        cost = (
-            f"sent {megabytes(ctx.stats.bytes_sent)}, received "
-            f"{megabytes(ctx.bytes_received)}; CPU {cpu:.1f} s"
-        )
-        return model, seconds, cost
+        return model, seconds, _cost(ctx, cpu_began)
 
     def _cross_validate(
         ctx: Any, mine: dict[str, Any], began: float, cpu_began: float
     ) -> tuple[Any, float, str]:
         from unseen.ml.secureboost import cross_validate
-        from unseen.runtime.context import megabytes
 
         scores = cross_validate(ctx, **mine, nfold=cv)
         seconds = time.perf_counter() - began
@@ -416,13 +407,24 @@ def secureboost(
             for peer in ctx.peers:
                 ctx.recv(peer, "sbt-cv/done")
             if scores is not None and output is not None:
-                _write_csv(scores, Path(output) / "cv.csv")
+                import pyarrow as pa
+
+                from unseen.data.io import write_table
+
+                table = pa.Table.from_pandas(scores.reset_index(), preserve_index=False)
+                write_table(table, Path(output) / "cv.csv")
+        return scores, seconds, _cost(ctx, cpu_began)
+
+    def _cost(ctx: Any, cpu_began: float) -> str:
+        """What this party's part cost: the traffic it sent and received, its CPU time
+        (every thread and the crypto worker processes, set-up included)."""
+        from unseen.runtime.context import megabytes
+
         cpu = time.process_time() + parallel.worker_cpu_seconds() - cpu_began
-        cost = (
+        return (
             f"sent {megabytes(ctx.stats.bytes_sent)}, received "
             f"{megabytes(ctx.bytes_received)}; CPU {cpu:.1f} s"
         )
-        return scores, seconds, cost
 
     model, seconds, cost = run_party(
         role, default_job="secureboost", job_parties=job_parties, **party
@@ -472,22 +474,6 @@ def secureboost(
             )
             for name, gain in top:
                 click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")
-
-
-def _write_csv(frame: Any, path: Path) -> None:
-    """``frame`` to ``path`` whole or not at all (a temporary file renamed into place)."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cv-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w") as f:
-            frame.to_csv(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: Path | None) -> None:

@@ -807,7 +807,8 @@ def route_rows(
     ``X[i, column[v]] < threshold[v]``, a missing value going
     ``default_left[v]`` (XGBoost's rule, as :func:`unseen.ml.sbt_tree.goes_left`);
     at a categorical split (``cat_row[v] >= 0``) a code ``c`` goes right where
-    ``cat_table[cat_row[v], c]`` is 1 (codes are ``0 .. 255``); elsewhere they are read from ``read`` (a peer's answer). Each such row ``i``
+    ``cat_table[cat_row[v], c]`` is 1 (codes are ``0 .. 255``); elsewhere they are
+    read from ``read`` (a peer's answer). Each such row ``i``
     moves to ``out[i] = children[2 v]`` (left) or ``children[2 v + 1]`` (right):
     the child is looked up by index, not chosen by a branch on the bit, which the
     processor cannot predict (a third of the loop's time). The caller sizes both

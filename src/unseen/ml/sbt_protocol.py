@@ -828,12 +828,13 @@ def _route(
     pos[mine] = np.cumsum(here) - here  # where each node's bits begin
     decide[mine] = True
     cat_row = np.full(layout.n_nodes, -1, dtype=np.int64)
-    cat_table = np.zeros((1 + sum(r[3] is not None for r in rules), 256), dtype=np.uint8)
-    for v, (f, thr, dl, cats) in zip(nodes, rules, strict=True):
+    sets = [(v, r[3]) for v, r in zip(nodes, rules, strict=True) if r[3] is not None]
+    cat_table = np.zeros((1 + len(sets), 256), dtype=np.uint8)
+    for row, (v, cats) in enumerate(sets):  # a categorical split: its codes that go right
+        cat_row[v] = row
+        cat_table[row, list(cats)] = 1
+    for v, (f, thr, dl, _) in zip(nodes, rules, strict=True):
         column[v], threshold[v], default_left[v] = f, thr, dl
-        if cats is not None:  # a categorical split: its codes that go right
-            cat_row[v] = int(cat_row.max(initial=-1)) + 1
-            cat_table[cat_row[v], list(cats)] = 1
     decided = np.empty(int(here.sum()), dtype=np.uint8)
     theirs, bits = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
     if read is not None:

@@ -316,24 +316,24 @@ def find_splits(
     if k == 0 or f == 0:
         return BestSplits.none(k)
     cat = np.zeros(f, dtype=bool) if categorical is None else np.asarray(categorical, dtype=bool)
-    given, given_bins = (hist_g, hist_h), n_bins
+    # the numeric features in the compiled loop, where the categorical ones offer no cut
+    # (one value bin, no missing value); theirs are searched apart, then merged
+    num_g, num_h, num_bins = hist_g, hist_h, n_bins
     if cat.any():
-        # the numeric features in the compiled loop, where the categorical ones offer no
-        # cut (one value bin, no missing value); theirs are searched apart, then merged
-        hist_g, hist_h = hist_g.copy(), hist_h.copy()
-        hist_g[:, cat], hist_h[:, cat] = 0.0, 0.0
-        n_bins = np.where(cat, 1, n_bins)
+        num_g, num_h = hist_g.copy(), hist_h.copy()
+        num_g[:, cat], num_h[:, cat] = 0.0, 0.0
+        num_bins = np.where(cat, 1, n_bins)
     if monotone is None:
         lower, upper = np.full(k, -np.inf), np.full(k, np.inf)
         signs, constrained = np.zeros(f, dtype=np.int8), False
     else:
         lower, upper, signs, constrained = *monotone.bounds, monotone.signs, True
     gain, feature, cut, dleft = kernels.best_splits(
-        np.ascontiguousarray(hist_g, dtype=np.float64),
-        np.ascontiguousarray(hist_h, dtype=np.float64),
+        np.ascontiguousarray(num_g, dtype=np.float64),
+        np.ascontiguousarray(num_h, dtype=np.float64),
         np.asarray(total_g, dtype=np.float64),
         np.asarray(total_h, dtype=np.float64),
-        np.asarray(n_bins, dtype=np.int64),
+        np.asarray(num_bins, dtype=np.int64),
         float(rule.reg_lambda),
         float(rule.reg_alpha),
         float(rule.max_delta_step),
@@ -346,9 +346,11 @@ def find_splits(
     )
     best = BestSplits(gain, feature, cut, dleft)
     if cat.any():
-        n_cats = np.asarray(given_bins)[cat]
+        n_cats = np.asarray(n_bins)[cat]
         bounds = None if monotone is None else monotone.bounds  # a categorical sign is 0
-        _merge_categorical(best, *given, total_g, total_h, cat, n_cats, rule, categories, bounds)
+        _merge_categorical(
+            best, hist_g, hist_h, total_g, total_h, cat, n_cats, rule, categories, bounds
+        )
     return best
 
 
