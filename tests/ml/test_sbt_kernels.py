@@ -20,14 +20,15 @@ rng = np.random.default_rng(11)  # test data only
 class _StubPrg:
     """A stream whose first block is all zeros (every draw rejected), then AES-CTR."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, zeros: bool = True) -> None:
+        self.calls, self.sizes, self.zeros = 0, [], zeros
         self.real = AesCtrPrg(bytes(range(16)))
 
     def uint64(self, shape: int | tuple[int, ...]) -> np.ndarray:
         self.calls += 1
         out = self.real.uint64(shape)
-        return np.zeros_like(out) if self.calls == 1 else out
+        self.sizes.append(out.size)
+        return np.zeros_like(out) if self.calls == 1 and self.zeros else out
 
 
 def test_permutation_is_a_function_of_the_stream():
@@ -69,11 +70,62 @@ def test_shuffle_rejects_biased_draws_and_draws_more_words_when_they_run_out():
     assert stub.calls == 2 and np.array_equal(np.sort(p), np.arange(n))
     # the same as one shuffle over the whole stream: zeros, then the real words
     again = AesCtrPrg(bytes(range(16)))
-    first = again.uint64((n + 1) // 2 + 64)
+    first = again.uint64(stub.sizes[0])
     stream = np.concatenate([np.zeros_like(first), again.uint64(first.size + 64)])
     q = np.empty(n, dtype=np.int32)
     used = kernels._fisher_yates(stream.view(np.uint32), q)
     assert used > 2 * first.size and np.array_equal(p, q)
+
+
+def test_a_large_shuffle_draws_its_words_once():
+    """Rejected draws grow as n^2 / 2^33 in a whole-array shuffle (about 1,000 at 3
+    million rows): the words drawn first cover them, so a large shuffle does not run out
+    and start again (a two-pass one draws its buckets first: one call more)."""
+    for n, buckets in ((1_000_000, 1), (3_000_000, 1), (3_000_000, None)):
+        stub = _StubPrg(zeros=False)
+        p = kernels.permutation(stub, n, buckets=buckets)  # type: ignore[arg-type]
+        assert stub.calls == (1 if buckets == 1 else 2), f"{n} rows: the words ran out"
+        assert np.array_equal(np.bincount(p, minlength=n), np.ones(n))
+
+
+@pytest.mark.parametrize(("n", "buckets"), [(4, 2), (3, 4)])
+def test_two_pass_permutation_is_uniform(n, buckets):
+    """Rows dealt to random buckets, each bucket shuffled: every order equally likely,
+    also with buckets left empty (4 buckets for 3 rows)."""
+    prg = AesCtrPrg(bytes(range(2, 18)))
+    orders = list(itertools.permutations(range(n)))
+    draws = 1000 * len(orders)
+    counts = Counter(
+        tuple(kernels.permutation(prg, n, buckets=buckets).tolist()) for _ in range(draws)
+    )
+    assert set(counts) == set(orders)
+    # 1000 expected of each; standard deviation about 31
+    assert all(860 < c < 1140 for c in counts.values()), counts
+
+
+def test_two_pass_permutation_is_a_function_of_the_stream():
+    n = 5000
+    p = kernels.permutation(AesCtrPrg(bytes(16)), n, buckets=8)
+    assert np.array_equal(np.sort(p), np.arange(n))
+    assert np.array_equal(p, kernels.permutation(AesCtrPrg(bytes(16)), n, buckets=8))
+    assert not np.array_equal(p, kernels.permutation(AesCtrPrg(bytes(16)), n))
+    # the stream is drawn in this order: a bucket per row (16 bits each), then the words
+    prg = AesCtrPrg(bytes(16))
+    draws = prg.uint64((n + 3) // 4).view(np.uint16)[:n] & np.uint16(7)
+    words = prg.uint64(n).view(np.uint32)
+    q = np.empty(n, dtype=np.int32)
+    assert kernels._bucket_shuffle(draws, 8, words, q) > 0 and np.array_equal(p, q)
+    # each bucket's rows stay together, in bucket order: position ranges of the counts
+    ends = np.cumsum(np.bincount(draws, minlength=8))
+    for b in range(8):
+        start = ends[b - 1] if b else 0
+        assert set(q[start : ends[b]].tolist()) == set(np.flatnonzero(draws == b).tolist())
+    assert kernels._bucket_shuffle(draws, 8, words[:10], q) == -1  # words ran out
+    for bad in (0, 3, 2**17):
+        with pytest.raises(ValueError, match="power of two"):
+            kernels.permutation(prg, n, buckets=bad)
+    assert kernels.bucket_count(kernels.TWO_PASS_ROWS) == 1
+    assert kernels.bucket_count(3_000_000) == 128  # 23,438 rows a bucket on average
 
 
 def _unpacked(packed: np.ndarray, bits: int, n: int) -> list[int]:

@@ -88,52 +88,119 @@ class FeatureThreads:
             self._pool.shutdown(wait=True)
 
 
-@njit(cache=True, nogil=True)
-def _fisher_yates(words: np.ndarray, p: np.ndarray) -> int:  # pragma: no cover
-    """Durstenfeld's shuffle of ``range(n)`` into ``p`` (``n = p.size``) from uniform 32-bit ``words``.
+#: above this many rows a permutation is drawn in two passes (:func:`_bucket_shuffle`):
+#: its int32 positions (8 MB here) no longer stay in the shared cache beside the others'
+#: data, and a whole-array shuffle's swaps wait for memory
+TWO_PASS_ROWS = 1 << 21
+#: rows of a bucket of the two-pass shuffle, at most (on average 1/2 to 1 of it): the
+#: bucket's positions (64-128 kB) then stay in a core's own cache while it is shuffled
+BUCKET_ROWS = 32768
 
-    Position ``i`` swaps with ``j`` uniform in ``[0, i]``, drawn by Lemire's
+
+@njit(cache=True, nogil=True)
+def _shuffle_range(
+    words: np.ndarray, used: int, p: np.ndarray, start: int, end: int
+) -> int:  # pragma: no cover
+    """Durstenfeld's shuffle of ``p[start:end]`` in place, from uniform 32-bit ``words``
+    (from ``words[used]`` on).
+
+    Position ``k`` swaps with ``j`` uniform in ``[0, k]``, drawn by Lemire's
     multiply-and-reject ("Fast random integer generation in an interval",
-    ACM TOMACS 2019): exact, no modulo bias. Returns the words used, or
+    ACM TOMACS 2019): exact, no modulo bias. Returns the words used so far, or
     ``-1`` if ``words`` ran out first (the caller draws more and starts again).
     """
-    n = p.size
-    for i in range(n):
-        p[i] = i
     low32 = np.uint64(0xFFFFFFFF)
     two32 = np.uint64(1) << np.uint64(32)
     # unsigned indices throughout: no wraparound checks (a fifth of the loop's time)
     size = np.uint64(words.size)
-    used = np.uint64(0)
+    at_used = np.uint64(used)
     one = np.uint64(1)
-    for k in range(n - 1, 0, -1):
+    base = np.uint64(start)
+    for k in range(end - start - 1, 0, -1):
         at = np.uint64(k)
         bound = at + one
-        if used >= size:
+        if at_used >= size:
             return -1
-        m = np.uint64(words[used]) * bound
-        used += one
+        m = np.uint64(words[at_used]) * bound
+        at_used += one
         if (m & low32) < bound:  # rarely: the exact rejection threshold is needed
             threshold = two32 % bound
             while (m & low32) < threshold:
-                if used >= size:
+                if at_used >= size:
                     return -1
-                m = np.uint64(words[used]) * bound
-                used += one
-        j = m >> np.uint64(32)
-        t = p[at]
-        p[at] = p[j]
+                m = np.uint64(words[at_used]) * bound
+                at_used += one
+        j = base + (m >> np.uint64(32))
+        i = base + at
+        t = p[i]
+        p[i] = p[j]
         p[j] = t
-    return int(used)
+    return int(at_used)
 
 
-def permutation(prg: AesCtrPrg, n: int, out: np.ndarray | None = None) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _fisher_yates(words: np.ndarray, p: np.ndarray) -> int:  # pragma: no cover
+    """Durstenfeld's shuffle of ``range(n)`` into ``p`` (``n = p.size``): see
+    :func:`_shuffle_range`. Returns the words used, or ``-1`` if they ran out."""
+    for i in range(p.size):
+        p[i] = i
+    return _shuffle_range(words, 0, p, 0, p.size)
+
+
+@njit(cache=True, nogil=True)
+def _bucket_shuffle(
+    draws: np.ndarray, n_buckets: int, words: np.ndarray, p: np.ndarray
+) -> int:  # pragma: no cover
+    """A uniform shuffle of ``range(n)`` into ``p`` in two cache-friendly passes (Rao 1961,
+    Sandelius 1962): row ``i`` goes to bucket ``draws[i]`` (uniform in ``[0, n_buckets)``,
+    independent), the buckets laid end to end (rows in order within each), then each
+    bucket is shuffled in place (:func:`_shuffle_range`, from ``words``).
+
+    Uniform: given the buckets' sizes, every split of the rows into buckets of those sizes
+    is as likely as any other, and so is every order within a bucket, so every order of
+    all rows is. Returns the words used, or ``-1`` if they ran out."""
+    n = p.size
+    starts = np.zeros(n_buckets + 1, dtype=np.intp)
+    for i in range(n):
+        starts[np.uintp(draws[i]) + 1] += 1
+    for b in range(n_buckets):
+        starts[b + 1] += starts[b]
+    cursor = starts[:-1].copy()
+    for i in range(n):
+        d = np.uintp(draws[i])
+        p[np.uintp(cursor[d])] = i
+        cursor[d] += 1
+    used = 0
+    for b in range(n_buckets):
+        used = _shuffle_range(words, used, p, starts[b], starts[b + 1])
+        if used < 0:
+            return -1
+    return used
+
+
+def bucket_count(n: int) -> int:
+    """The buckets of :func:`permutation`'s shuffle of ``n`` rows: 1 (a whole-array
+    shuffle) up to :data:`TWO_PASS_ROWS` rows, else the least power of two (at most 2^16)
+    that leaves at most :data:`BUCKET_ROWS` rows a bucket on average."""
+    count = 1
+    if n > TWO_PASS_ROWS:
+        while count < 2**16 and n > count * BUCKET_ROWS:
+            count *= 2
+    return count
+
+
+def permutation(
+    prg: AesCtrPrg, n: int, out: np.ndarray | None = None, buckets: int | None = None
+) -> np.ndarray:
     """A uniform permutation of ``range(n)`` (int32), from the stream of ``prg``.
 
-    Exactly uniform given uniform words (Fisher-Yates with rejection). The
-    result is a function of the stream alone, so two parties holding the seed
-    draw the same permutation. ``out``: an int32 array of ``n`` to write it
-    into (e.g. a row of a stack of permutations), instead of a new one.
+    Exactly uniform given uniform words: Fisher-Yates with rejection, and above
+    :data:`TWO_PASS_ROWS` rows first a uniform bucket per row (from 16-bit draws taken
+    before the shuffle's words, :func:`_bucket_shuffle`). The result is a function of the
+    stream alone, so two parties holding the seed draw the same permutation. ``out``: an
+    int32 array of ``n`` to write it into (e.g. a row of a stack of permutations),
+    instead of a new one. ``buckets``: a power of two up to 2^16 instead of
+    :func:`bucket_count`'s (for tests).
     """
     if not 0 <= n < 2**31:
         raise ValueError(f"cannot permute {n} rows")
@@ -141,9 +208,24 @@ def permutation(prg: AesCtrPrg, n: int, out: np.ndarray | None = None) -> np.nda
         out = np.empty(n, dtype=np.int32)
     elif out.shape != (n,) or out.dtype != np.int32 or not out.flags.c_contiguous:
         raise ValueError(f"a permutation of {n} rows needs a contiguous int32 array of {n}")
-    # n - 1 draws, each rejected with probability below n / 2^32; spare words cover that
-    words = prg.uint64((n + 1) // 2 + 64).view(np.uint32)
-    while _fisher_yates(words, out) < 0:
+    if buckets is None:
+        buckets = bucket_count(n)
+    elif not (1 <= buckets <= 2**16 and buckets & (buckets - 1) == 0):
+        raise ValueError(f"buckets must be a power of two up to 65536, not {buckets}")
+    draws = None
+    if buckets > 1:  # a power of two: the low bits of a uniform 16-bit draw are uniform
+        draws = prg.uint64((n + 3) // 4).view(np.uint16)[:n] & np.uint16(buckets - 1)
+    # n - 1 draws; one in a range of m rows is rejected with probability below m / 2^32,
+    # so a shuffle of ranges of at most m rows rejects n m / 2^33 on average at most:
+    # twice that and 64 words are spare (64 alone were too few above a million rows: a
+    # 3-million-row shuffle always ran out and started again). A bucket 4 times its mean
+    # size is so unlikely that running out then is fine.
+    longest = n if buckets == 1 else min(n, 4 * -(-n // buckets))
+    spare = n * longest // 2**32 + 64
+    words = prg.uint64((n + spare) // 2 + 1).view(np.uint32)
+    while (
+        _fisher_yates(words, out) if draws is None else _bucket_shuffle(draws, buckets, words, out)
+    ) < 0:
         # ran out (vanishingly rare): the same shuffle over the longer stream
         words = np.concatenate([words, prg.uint64(words.size // 2 + 64).view(np.uint32)])
     return out

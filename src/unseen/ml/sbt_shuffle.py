@@ -66,7 +66,9 @@ bin in the same pass.
 Randomness: seeds from ``secrets`` (``ctx.rng.token``), expanded with AES-128-CTR
 (:class:`~unseen.crypto.prg.AesCtrPrg`) in separate streams per (tree,
 feature); a permutation is a Fisher-Yates shuffle driven by its stream, with
-exact rejection sampling (:func:`unseen.ml.sbt_kernels.permutation`).
+exact rejection sampling, and above two million rows a uniform bucket per row
+first, each bucket then shuffled in the core's cache (Rao-Sandelius; exactly
+uniform as well, :func:`unseen.ml.sbt_kernels.permutation`).
 
 The per-row loops (shuffles, gathers through a permutation, sums of ``uint64``
 shares by label) are compiled with Numba (:mod:`unseen.ml.sbt_kernels`); a party
