@@ -282,8 +282,9 @@ def party_data_from_table(
             X[:, j], categories[name] = _encode_column(table.column(name), categorical[name])
             continue
         hint = "" if not takes_categories else " (a column of categories? name it in --categorical)"
-        X[:, j] = _numeric(table.column(name), name, file, allow_missing, hint)
-        if not allow_constant and n > 1 and np.all(X[:, j] == X[0, j]):
+        values = _numeric(table.column(name), name, file, allow_missing, hint)
+        X[:, j] = values
+        if not allow_constant and n > 1 and np.all(values == values[0]):  # contiguous: fast
             raise InputError(
                 "constant column: it carries no information; drop it with --exclude",
                 file=file,
@@ -298,8 +299,10 @@ def party_data_from_table(
             raise InputError("a weight must not be negative", file=file, row=row + 1, column=weight)
     ids = None
     if id_columns:
-        cols = [table.column(c).to_pylist() for c in id_columns]
-        ids = ["\x1f".join(str(v).strip() for v in parts) for parts in zip(*cols, strict=True)]
+        # each cell as trimmed text, a row's cells joined by \x1f; map() keeps the loop in C
+        # (a comprehension took 1.3 s of a 3-million-row file's loading, this 0.2 s)
+        cols = [map(str.strip, map(str, table.column(c).to_pylist())) for c in id_columns]
+        ids = list(cols[0]) if len(cols) == 1 else list(map("\x1f".join, zip(*cols, strict=True)))
     return PartyData(
         X=X, features=list(features), y=y, w=w, ids=ids, file=file, categories=categories
     )
@@ -330,8 +333,10 @@ def check_alignment(
         digest = None
         if data.ids is not None:
             h = hashlib.sha256(salt)
-            for i in data.ids:
-                h.update(i.encode("utf-8") + b"\x1e")
+            # every ID followed by \x1e, a million at a time (one update per ID: 5x slower)
+            for start in range(0, len(data.ids), 1 << 20):
+                part = data.ids[start : start + (1 << 20)]
+                h.update(("\x1e".join(part) + "\x1e").encode("utf-8"))
             digest = h.hexdigest()
         for p in others:
             ctx.send(p, f"{namespace}/rows", {"rows": data.n, "digest": digest})
