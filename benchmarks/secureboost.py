@@ -151,7 +151,7 @@ def run_secureboost(
     ``host_categorical``: the host's columns of categories (``--categorical``)."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
-    from unseen.runtime.launch import make_parties, start_party, wait_all
+    from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
     from unseen.runtime.local import run_local
 
     names = ["guest", "host", "dealer"] if mode.startswith("ss-dealer") else ["guest", "host"]
@@ -209,7 +209,13 @@ def run_secureboost(
         # pinned before the interpreter has started a thread: all of them inherit it
         if (cores := party_cores(cores_per_party, i)) is not None:
             os.sched_setaffinity(procs[-1].popen.pid, cores)
-    wait_all(procs, timeout)
+    # sampled from /proc: a child's ru_maxrss counts the benchmark's own memory, at fork
+    sampler = PeakSampler({p.name: p.popen.pid for p in procs})
+    sampler.start()
+    try:
+        wait_all(procs, timeout)
+    finally:
+        sampler.stop.set()
     wall = time.perf_counter() - began
     for p in procs:
         if p.returncode != 0:
@@ -235,7 +241,7 @@ def run_secureboost(
         }
     )
     assert g_test.y is not None
-    peak = {p.name: getattr(p.rusage, "ru_maxrss", 0) / 1024 for p in procs}
+    peak = {name: kib / 1024 for name, kib in sampler.peak.items()}  # party and its workers
     # each party's own summary: what it sent and its CPU time (every thread, set-up included)
     cost = {p.name: COST_RE.search(p.stdout()) for p in procs}
     return {
@@ -327,7 +333,10 @@ def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:
 
 
 def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    Xtr, Xte, ytr, yte, n_guest = breast_cancer() if name == "a" else synthetic()
+    if name == "a":
+        Xtr, Xte, ytr, yte, n_guest = breast_cancer()
+    else:  # --rows: (b) at another scale, a fifth as many test rows
+        Xtr, Xte, ytr, yte, n_guest = synthetic(args.rows, args.rows // 5)
     trees, depth, max_bin = args.trees, args.depth, args.max_bin
     # --categorical K: the host's last K columns become categories (XGBoost's too)
     cat = list(range(Xtr.shape[1] - args.categorical, Xtr.shape[1]))
@@ -438,6 +447,12 @@ def main() -> None:
         help="fewer trees for he mode at (b) (time per tree is what is compared)",
     )
     ap.add_argument("--depth", type=int, default=5)
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=100_000,
+        help="(b)'s training rows (and a fifth as many test rows)",
+    )
     ap.add_argument("--max-bin", type=int, default=32)
     ap.add_argument(
         "--colsample-bytree",
@@ -529,12 +544,13 @@ def main() -> None:
     if costs:
         print(
             "\neach party's CPU (every thread and crypto worker process, set-up included)"
-            " and what it sent:"
+            ", what it sent, and its peak memory with its workers':"
         )
         for r in costs:
             cpu = ", ".join(f"{n} {v:.1f} s" for n, v in r["cpu_s"].items())
             sent = ", ".join(f"{n} {v:.2f} MB" for n, v in r["sent_mb"].items())
-            print(f"  {r['workload']} {r['system']}: CPU {cpu}; sent {sent}")
+            peak = ", ".join(f"{n} {v:,.0f} MiB" for n, v in r["peak_mib"].items())
+            print(f"  {r['workload']} {r['system']}: CPU {cpu}; sent {sent}; peak {peak}")
     print(f"\n{machine_line}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -217,9 +217,9 @@ def permutation(
         draws = prg.uint64((n + 3) // 4).view(np.uint16)[:n] & np.uint16(buckets - 1)
     # n - 1 draws; one in a range of m rows is rejected with probability below m / 2^32,
     # so a shuffle of ranges of at most m rows rejects n m / 2^33 on average at most:
-    # twice that and 64 words are spare (64 alone were too few above a million rows: a
-    # 3-million-row shuffle always ran out and started again). A bucket 4 times its mean
-    # size is so unlikely that running out then is fine.
+    # twice that and 64 words are spare (a fixed 129 were too few from about 1.5 million
+    # rows: a 2-million-row shuffle always ran out and started again). A bucket 4 times
+    # its mean size is so unlikely that running out then is fine.
     longest = n if buckets == 1 else min(n, 4 * -(-n // buckets))
     spare = n * longest // 2**32 + 64
     words = prg.uint64((n + spare) // 2 + 1).view(np.uint32)
