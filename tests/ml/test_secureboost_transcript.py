@@ -256,6 +256,34 @@ def test_he_hidden_tells_the_host_no_instance_space():
         assert answers and all(a.size * 8 % rows < 8 for a in answers)
 
 
+def test_the_hosts_are_not_told_the_guests_random_state():
+    """random_state seeds the guest's row samples (secret in he-hidden): the hosts are not
+    told it, a host's own is not checked against it, and it is not in a host's model."""
+    from unseen.transport.codec import decode
+
+    X, y = _data()
+    transcript = Transcript()
+    params = dict(PARAMS, n_estimators=2, subsample=0.7)
+    ou = {"he_options": {"scheme": "ou"}}
+    fitted = run_local(
+        {
+            "guest": lambda ctx: SecureBoostClassifier(
+                mode="he-hidden", random_state=91_357, **params, **ou
+            ).fit(ctx, X[:, :10], y),
+            "host": lambda ctx: SecureBoostClassifier(
+                mode="he-hidden", random_state=5, **params
+            ).fit(ctx, X[:, 10:]),
+        },
+        transcript=transcript,
+        timeout=300,
+    )
+    assert fitted["guest"].model_.params.random_state == 91_357
+    assert fitted["host"].model_.params.random_state is None
+    setup = [decode(m[3], m[4]) for m in transcript.messages if m[2] == "sbt/setup"]
+    assert setup and all(s["params"]["random_state"] is None for s in setup)
+    assert b"91357" not in transcript.bytes_sent_by("guest")
+
+
 def test_the_check_catches_plain_mode():
     transcript, gradients = _run("plain")
     _, y = _data()

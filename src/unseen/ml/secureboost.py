@@ -150,7 +150,8 @@ STATEMENTS = {
         "a node's size or the tree's row sample; it answers its own splits with the side of\n"
         "every row, so the guest also learns, for each host split chosen, which side every\n"
         "training row falls on (joint prediction shows it only where the host's own splits\n"
-        "leave the split on the row's path).\n"
+        "leave the split on the row's path). With --random-state the row samples follow\n"
+        "from it: hosts are not told it, but one who guesses it knows them.\n"
     ),
     "plain": (
         "SecureBoost, mode plain: INSECURE -- the guest sends gradients and hessians in the\n"
@@ -942,8 +943,10 @@ def cross_validate(
     :func:`train` does with an ``eval_set``, every round. With ``early_stopping_rounds``
     the table ends, as ``xgb.cv``'s, at the round of the best mean metric that the next
     ``early_stopping_rounds`` rounds did not better (each fold still trains every round:
-    the folds run one after the other, not side by side). The hosts learn the folds, which say nothing of the labels,
-    and what each fold's training tells them (:func:`security_statement`). Each fold's
+    the folds run one after the other, not side by side). The hosts learn the folds, which
+    say nothing of the labels (``folds`` given are told as they are: stratified ones tell
+    each fold's label counts), and what each fold's training tells them
+    (:func:`security_statement`). Each fold's
     history is in the table's ``attrs["folds"]``.
     """
     import pandas as pd
@@ -1130,7 +1133,10 @@ def _train_guest(
                 host,
                 "sbt/setup",
                 {
-                    "params": params.to_json(),
+                    # random_state stays with the guest: it seeds the row samples (secret
+                    # in he-hidden), the feature samples and the folds, which hosts need not
+                    # draw (they are told what they must know of them)
+                    "params": {**params.to_json(), "random_state": None},
                     "index": i + 1,
                     "model_id": model_id,
                     "eval_rows": None if X_eval is None else int(X_eval.shape[0]),
@@ -1296,10 +1302,12 @@ def _train_host(
         theirs = BoostParams.from_json(setup["params"])
         given = theirs.to_json()
         given["max_delta_step"] = theirs.rule.max_delta_step  # unset: the objective's
-        diff = sorted(k for k, v in (expect or {}).items() if k not in given or given[k] != v)
+        # random_state is the guest's alone (not sent): one given here is not checked
+        checked = {k: v for k, v in (expect or {}).items() if k != "random_state"}
+        diff = sorted(k for k, v in checked.items() if k not in given or given[k] != v)
         if diff:
             shown = ", ".join(
-                f"{k}={(expect or {})[k]!r} here, {given.get(k)!r} at the guest" for k in diff
+                f"{k}={checked[k]!r} here, {given.get(k)!r} at the guest" for k in diff
             )
             raise ConfigError(f"hyper-parameters differ from the guest's: {shown}")
         wanted = setup.get("init")
