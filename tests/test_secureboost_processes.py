@@ -591,9 +591,10 @@ def test_categorical_columns_through_the_cli(tmp_path):
 
 
 def test_cross_validation_through_the_cli(tmp_path):
-    """`--cv 3` at every party: the guest prints the validation log-loss per round over
-    three folds and writes cv.csv; nobody writes a model. A host with another --cv makes
-    every party stop with the difference."""
+    """`--cv 3` at every party (the guest's folds stratified): the guest prints the
+    validation log-loss per round over three folds and writes cv.csv; nobody writes a
+    model. A host with another --cv makes every party stop with the difference;
+    --stratified without --cv is refused."""
     rng = np.random.default_rng(6)
     n = 450
     x = rng.normal(size=(n, 4))
@@ -612,7 +613,8 @@ def test_cross_validation_through_the_cli(tmp_path):
             start_party(
                 "g",
                 ["secureboost", "--as", "g", *common, "--input", str(files["g", "train"])]
-                + ["--id", "id", "--label", "y", "--cv", g_cv, "--output", str(out)],
+                + ["--id", "id", "--label", "y", "--cv", g_cv, "--output", str(out)]
+                + ["--stratified"],
                 tmp_path / "logs",
             ),
             start_party(
@@ -634,7 +636,8 @@ def test_cross_validation_through_the_cli(tmp_path):
     procs, out = run("3", "3")
     assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
     said = procs[0].stdout()
-    assert "cross-validation: 3 folds" in said and "validation logloss per round" in said, said
+    assert "cross-validation: 3 stratified folds" in said, said
+    assert "validation logloss per round" in said, said
     assert said.count("rounds ") >= 5 and "<- best" in said
     table = pd.read_csv(out / "cv.csv")
     assert list(table.columns) == ["rounds", "test-logloss-mean", "test-logloss-std"]
@@ -648,6 +651,16 @@ def test_cross_validation_through_the_cli(tmp_path):
     err = procs[0].stderr()
     assert "tasks differ" in err and "3-fold cross-validation" in err, err
     assert "4-fold cross-validation" in err and "--cv K at every party" in err, err
+    import subprocess
+    import sys
+
+    alone = subprocess.run(
+        [sys.executable, "-m", "unseen", "secureboost", "--as", "g", *common, "--stratified"]
+        + ["--input", str(files["g", "train"]), "--label", "y", "--output", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert alone.returncode != 0 and "--stratified is for cross-validation" in alone.stderr
     began = time.monotonic()  # a host that trains instead: every party stops at once
     procs, _ = run("3", None)
     assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]

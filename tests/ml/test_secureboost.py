@@ -2163,14 +2163,30 @@ def test_categorical_features_with_feature_sampling_and_several_classes():
 
 
 def _cv_jointly(
-    mode, parts, y, *, folds=None, nfold=None, estimator=SecureBoostClassifier, **params
+    mode,
+    parts,
+    y,
+    *,
+    folds=None,
+    nfold=None,
+    stratified=False,
+    estimator=SecureBoostClassifier,
+    **params,
 ):
     """``cv`` at every party (and the dealer): the guest's table."""
 
     def party(i):
         def role(ctx):
             est = estimator(mode=mode, **params)
-            return est.cv(ctx, parts[i], y if i == 0 else None, nfold=nfold, folds=folds)
+            guest = i == 0
+            return est.cv(
+                ctx,
+                parts[i],
+                y if guest else None,
+                nfold=nfold,
+                folds=folds,
+                stratified=stratified and guest,
+            )
 
         return role
 
@@ -2261,6 +2277,57 @@ def test_cross_validation_draws_folds_and_checks_them():
         run({"nfold": 4}, host_nfold=5)
     with pytest.raises(InputError, match="folds must number the folds"):
         run({"folds": np.zeros(300, dtype=int)})
+
+
+def test_stratified_folds_keep_each_class_share_and_are_xgboosts_cv():
+    """``stratified``: every fold holds each class's rows to within one of an equal share
+    (imbalanced labels, several classes), the folds differ from run to run whatever
+    random_state (drawn from secrets), and the table is xgb.cv's on those folds."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    rng = np.random.default_rng(21)
+    n, k = 403, 4
+    X = rng.integers(0, 6, size=(n, 4)).astype(float)
+    y = (X[:, 0] + X[:, 2] + rng.normal(size=n) > 8.2).astype(float)  # about 1 in 10
+    assert 0.05 < y.mean() < 0.2
+    parts = [X[:, :2], X[:, 2:]]
+    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16, base_score=0.5)
+    params |= dict(random_state=4)
+    tables = [_cv_jointly("ss-dealer", parts, y, nfold=k, stratified=True, **params)]
+    tables.append(_cv_jointly("plain", parts, y, nfold=k, stratified=True, **params))
+    for table in tables:
+        fold_of = table.attrs["fold_of"]
+        assert table.attrs["stratified"]
+        for c in (0, 1):
+            counts = np.bincount(fold_of[y == c], minlength=k)
+            assert counts.max() - counts.min() <= 1, (c, counts)
+    assert not np.array_equal(tables[0].attrs["fold_of"], tables[1].attrs["fold_of"])
+    fold_of = tables[0].attrs["fold_of"]
+    reference = xgb.cv(
+        xgboost_params(max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.5),
+        xgb.DMatrix(X, label=y),
+        3,
+        folds=[(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)],
+    )
+    np.testing.assert_allclose(
+        tables[0]["test-logloss-mean"], reference["test-logloss-mean"], rtol=1e-6
+    )
+    # unstratified folds of these labels are uneven (the check can fail)
+    plain = _cv_jointly("plain", parts, y, nfold=k, **params).attrs["fold_of"]
+    assert np.ptp(np.bincount(plain[y == 1], minlength=k)) > 1
+    # several classes
+    three = np.digitize(X[:, 1] + X[:, 3], [3.5, 7.5])
+    table = _cv_jointly("plain", parts, three, nfold=3, stratified=True, **params)
+    for c in range(3):
+        assert np.ptp(np.bincount(table.attrs["fold_of"][three == c], minlength=3)) <= 1
+    with pytest.raises(ConfigError, match="stratified folds need classes"):
+        _cv_jointly(
+            "plain", parts, X[:, 1], estimator=SecureBoostRegressor, stratified=True, **params
+        )
+    with pytest.raises(ConfigError, match="give folds or stratified"):
+        _cv_jointly("plain", parts, y, folds=np.arange(n) % 3, stratified=True, **params)
 
 
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])

@@ -213,6 +213,14 @@ HYPER = (
     "deviation over the folds, and writes it to --output/cv.csv if given; no model is kept.",
 )
 @click.option(
+    "--stratified",
+    is_flag=True,
+    default=False,
+    help="With --cv, at the guest: folds that keep each class's share of the rows (xgb.cv's "
+    "stratified=True), drawn from secrets (--random-state does not repeat them); the hosts "
+    "learn that every fold holds the same share of each class.",
+)
+@click.option(
     "--init-model",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -252,6 +260,7 @@ def secureboost(
     init_model: Path | None,
     categorical: str,
     cv: int | None,
+    stratified: bool,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -292,6 +301,8 @@ def secureboost(
         fail(f"[{me}] {e}")
     if input_path is not None and output is None and cv is None:
         fail(f"[{me}] --output is required: this party brings data and keeps its part of the model")
+    if stratified and cv is None:
+        fail(f"[{me}] --stratified is for cross-validation: give --cv K")
     if cv is not None and (init_model is not None or eval_input is not None):
         fail(f"[{me}] --cv validates on its own folds: drop --init-model and --eval-input")
     if input_path is None and categorical:
@@ -400,7 +411,7 @@ def secureboost(
     ) -> tuple[Any, float, str]:
         from unseen.ml.secureboost import cross_validate
 
-        scores = cross_validate(ctx, **mine, nfold=cv)
+        scores = cross_validate(ctx, **mine, nfold=cv, stratified=stratified)
         seconds = time.perf_counter() - began
         with ctx.step("finish"):  # every fold of every party done: only then is anything written
             ctx.broadcast("sbt-cv/done", "ok")
@@ -487,7 +498,8 @@ def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: P
     metric = mean.removeprefix("test-").removesuffix("-mean")
     best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
     where = f"; written to {output}/cv.csv" if output is not None else ""
-    click.echo(f"[{me}] cross-validation: {k} folds in {seconds:.1f} s; {cost}{where}")
+    kind = "stratified folds" if scores.attrs.get("stratified") else "folds"
+    click.echo(f"[{me}] cross-validation: {k} {kind} in {seconds:.1f} s; {cost}{where}")
     click.echo(
         f"[{me}] validation {metric} per round, mean ± std over the folds "
         f"(best after {best} rounds, {scores[mean][best]:.5f}):"

@@ -17,6 +17,8 @@ Objective = Literal[
     "reg:tweedie",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
+#: objectives whose labels are classes
+CLASSIFICATION: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
 BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: objectives with a log link: the margin is the log of the predicted mean

@@ -67,7 +67,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment, encode_categories, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
-from unseen.ml.objectives import LOG_LINK
+from unseen.ml.objectives import CLASSIFICATION, LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_contribs import leaf_contributions
 from unseen.ml.sbt_protocol import (
@@ -83,6 +83,7 @@ from unseen.ml.sbt_protocol import (
     PlainGuestExchange,
     PlainHostExchange,
     Roles,
+    RowSampler,
     guest_leaves,
     handshake,
     named_features,
@@ -117,8 +118,9 @@ _COMMON = (
     "guest learns which host features are categorical and how many categories each has (its\n"
     "bin count), and for a host's categorical split which of its bins go right -- never the\n"
     "categories themselves, which stay at their party. Cross-validation (--cv K): the hosts\n"
-    "learn each row's fold (drawn at random by the guest); each fold's training leaks as one\n"
-    "training does, and only the guest learns the validation metrics."
+    "learn each row's fold (drawn at random by the guest; with --stratified, that every fold\n"
+    "holds the same share of each class); each fold's training leaks as one training does,\n"
+    "and only the guest learns the validation metrics."
 )
 
 STATEMENTS = {
@@ -916,6 +918,7 @@ def cross_validate(
     mode: str,
     nfold: int | None = None,
     folds: Any = None,
+    stratified: bool = False,
     X: Any = None,
     y: Any = None,
     features: list[str] | None = None,
@@ -938,16 +941,19 @@ def cross_validate(
     Every party runs it as :func:`train` (the same arguments; ``nfold`` at every party,
     checked against the guest's). The guest splits the rows into ``nfold`` folds (a
     random permutation cut in near-equal parts, seeded by ``random_state``; or its own
-    ``folds``: a fold number per row) and tells the hosts each row's fold; then, fold by
+    ``folds``: a fold number per row; ``stratified``: each class dealt round the folds
+    in a secret random order, as ``xgb.cv(stratified=True)``'s folds keep the classes'
+    shares) and tells the hosts each row's fold; then, fold by
     fold, the parties train on the other folds' rows, validating on the fold's rows, as
     :func:`train` does with an ``eval_set``, every round. With ``early_stopping_rounds``
     the table ends, as ``xgb.cv``'s, at the round of the best mean metric that the next
     ``early_stopping_rounds`` rounds did not better (each fold still trains every round:
     the folds run one after the other, not side by side). The hosts learn the folds, which
-    say nothing of the labels (``folds`` given are told as they are: stratified ones tell
-    each fold's label counts), and what each fold's training tells them
-    (:func:`security_statement`). Each fold's
-    history is in the table's ``attrs["folds"]``.
+    say nothing of the labels (stratified ones, drawn here or given, tell them that every
+    fold holds the same share of each class), and what each fold's training tells them
+    (:func:`security_statement`). Each fold's history is in the table's
+    ``attrs["folds"]``, each row's fold in ``attrs["fold_of"]``. ``stratified`` is the
+    guest's: a host's is not used.
     """
     import pandas as pd
 
@@ -978,7 +984,10 @@ def cross_validate(
         params = params or BoostParams()
         stop_after = params.early_stopping_rounds
         params = replace(params, early_stopping_rounds=None)
-        fold_of = _folds(n, nfold, folds, params.random_state)
+        if stratified and params.objective not in CLASSIFICATION:
+            raise ConfigError(f"stratified folds need classes; {params.objective} has none")
+        labels = np.asarray(y) if stratified else None
+        fold_of = _folds(n, nfold, folds, params.random_state, labels)
         k = int(fold_of.max()) + 1
         with ctx.step("cross-validation: folds"):
             for host in roles.hosts:
@@ -1042,12 +1051,24 @@ def cross_validate(
     )
     frame.index = pd.RangeIndex(1, table.shape[1] + 1, name="rounds")  # boosting rounds done
     frame.attrs["folds"] = histories
+    frame.attrs["fold_of"] = fold_of
+    frame.attrs["stratified"] = stratified
     return frame
 
 
-def _folds(n: int, nfold: int | None, folds: Any, seed: int | None) -> np.ndarray:
+def _folds(
+    n: int, nfold: int | None, folds: Any, seed: int | None, labels: np.ndarray | None = None
+) -> np.ndarray:
     """Each row's fold: the given ones (checked), or a seeded random permutation of the
-    rows cut in ``nfold`` near-equal parts (as ``xgb.cv``; not secret: the hosts are told)."""
+    rows cut in ``nfold`` near-equal parts (as ``xgb.cv``; not secret: the hosts are told).
+
+    ``labels``: stratified folds. Each class's rows in a uniform random order, one class
+    after the other, are dealt round the folds, so each fold holds ``n_c / nfold`` rows
+    of class ``c``, give or take one. The order comes from ``secrets`` whatever ``seed``:
+    the hosts see the folds, and with a seed they could guess, they could test guesses of
+    the labels against them."""
+    if folds is not None and labels is not None:
+        raise ConfigError("stratified folds are drawn by the guest: give folds or stratified")
     if folds is not None:
         fold_of = np.asarray(folds)
         if fold_of.shape != (n,) or not np.issubdtype(fold_of.dtype, np.integer):
@@ -1062,6 +1083,12 @@ def _folds(n: int, nfold: int | None, folds: Any, seed: int | None) -> np.ndarra
     if not 2 <= nfold <= min(n, 1000):
         raise ConfigError(f"nfold must lie in [2, {min(n, 1000)}], not {nfold}")
     fold_of = np.empty(n, dtype=np.int16)
+    if labels is not None:
+        shuffle = RowSampler()  # seeded by secrets
+        classes = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        order = np.concatenate([shuffle.choice(rows, rows.size) for rows in classes])
+        fold_of[order] = np.arange(n) % nfold
+        return fold_of
     order = np.random.default_rng(seed).permutation(n)  # not secret: shared with the hosts
     for k, part in enumerate(np.array_split(order, nfold)):
         fold_of[part] = k
@@ -1837,6 +1864,7 @@ class _SecureBoost:
         *,
         nfold: int | None = None,
         folds: Any = None,
+        stratified: bool = False,
         feature_names: list[str] | None = None,
         ids: list[str] | None = None,
         sample_weight: Any = None,
@@ -1844,8 +1872,9 @@ class _SecureBoost:
         """K-fold cross-validation with these parameters (XGBoost's ``xgb.cv``): at the
         guest a table of the validation metric per round, mean and standard deviation
         over the folds; ``None`` elsewhere (:func:`cross_validate`). Every party calls
-        it, as :meth:`fit`; ``nfold`` (default 5) or ``folds`` (a fold number per row)
-        at the guest. No model is kept."""
+        it, as :meth:`fit`; ``nfold`` (default 5) or ``folds`` (a fold number per row),
+        and ``stratified`` (folds that keep the classes' shares), at the guest. No model
+        is kept."""
         y, params = self._cv_labels(y)
         guest = y is not None
         return cross_validate(
@@ -1853,6 +1882,7 @@ class _SecureBoost:
             mode=self.mode,
             nfold=nfold,
             folds=folds,
+            stratified=stratified,
             X=X,
             y=y,
             features=feature_names,
