@@ -157,6 +157,30 @@ def test_he_hidden_is_lossless():
     np.testing.assert_allclose(p, q, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_ss_dealer_at_scale_with_two_pass_permutations():
+    """Above 2^21 rows the dealer's and the host's permutations are drawn in two passes:
+    they must still agree, and the model equal XGBoost's on the same bins (2.2 million
+    rows, every message of corrections about 90 MB) but for the fixed point: g and h
+    keep 9 and 10 fraction bits in one share word at this size (14 and 15 at 100k)."""
+    from unseen.ml import sbt_kernels
+
+    rng = np.random.default_rng(17)
+    n = sbt_kernels.TWO_PASS_ROWS + 100_003
+    assert sbt_kernels.bucket_count(n) > 1
+    X = rng.standard_normal((n + 2000, 8)).astype(np.float32).astype(np.float64)
+    y = (X @ rng.standard_normal(8) + rng.standard_normal(n + 2000) > 0).astype(float)
+    Xtr, Xte, ytr = X[:n], X[n:], y[:n]
+    params = dict(n_estimators=2, max_depth=3, learning_rate=0.3, max_bin=16)
+    p, _ = fit_jointly(
+        "ss-dealer", [Xtr[:, :3], Xtr[:, 3:]], ytr, [Xte[:, :3], Xte[:, 3:]], **params
+    )
+    q = xgb_scores(Xtr, ytr, Xte, binned=True, **params)
+    np.testing.assert_allclose(p, q, atol=5e-4)  # measured: 1.2e-4 at most
+    assert np.abs(p - q).mean() < 1e-4
+    assert np.abs(p - 0.5).max() > 0.2  # the trees do separate the rows
+
+
 def test_three_parties_two_hosts():
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]
