@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from machine import describe
 
-from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
+from unseen.runtime.launch import make_parties, start_party, wait_all_measured
 
 
 def make_sets(n: int, overlap: float, seed: int = 5) -> tuple[list[str], list[str]]:
@@ -74,11 +74,8 @@ def run_unseen(a: list[str], b: list[str], work: Path, workers: int | None) -> d
         )
         for name in ("bank", "telecom")
     ]
-    sampler = PeakSampler({p.name: p.popen.pid for p in procs})
-    sampler.start()
-    wait_all(procs, 3600)
+    peak_kib = wait_all_measured(procs, 3600)
     wall = time.perf_counter() - t0
-    sampler.stop.set()
     out = {"wall": wall, "parties": {}}
     for p in procs:
         if p.returncode != 0:
@@ -91,7 +88,7 @@ def run_unseen(a: list[str], b: list[str], work: Path, workers: int | None) -> d
             "intersection": int(m.group(1)),
             "protocol_s": float(m.group(2)),
             "sent_mb": sent / 1e6,
-            "peak_mib": sampler.peak[p.name] / 1024,
+            "peak_mib": peak_kib[p.name] / 1024,
         }
     return out
 

@@ -151,7 +151,7 @@ def run_secureboost(
     ``host_categorical``: the host's columns of categories (``--categorical``)."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
-    from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
+    from unseen.runtime.launch import make_parties, start_party, wait_all_measured
     from unseen.runtime.local import run_local
 
     names = ["guest", "host", "dealer"] if mode.startswith("ss-dealer") else ["guest", "host"]
@@ -209,13 +209,7 @@ def run_secureboost(
         # pinned before the interpreter has started a thread: all of them inherit it
         if (cores := party_cores(cores_per_party, i)) is not None:
             os.sched_setaffinity(procs[-1].popen.pid, cores)
-    # sampled from /proc: a child's ru_maxrss counts the benchmark's own memory, at fork
-    sampler = PeakSampler({p.name: p.popen.pid for p in procs})
-    sampler.start()
-    try:
-        wait_all(procs, timeout)
-    finally:
-        sampler.stop.set()
+    peak_kib = wait_all_measured(procs, timeout)
     wall = time.perf_counter() - began
     for p in procs:
         if p.returncode != 0:
@@ -241,7 +235,7 @@ def run_secureboost(
         }
     )
     assert g_test.y is not None
-    peak = {name: kib / 1024 for name, kib in sampler.peak.items()}  # party and its workers
+    peak = {name: kib / 1024 for name, kib in peak_kib.items()}  # party and its workers
     # each party's own summary: what it sent and its CPU time (every thread, set-up included)
     cost = {p.name: COST_RE.search(p.stdout()) for p in procs}
     return {

@@ -46,7 +46,7 @@ from machine import describe
 
 from unseen.ml.lr_common import LRParams
 from unseen.ml.lr_plain import fit_plain
-from unseen.runtime.launch import PeakSampler, make_parties, start_party, wait_all
+from unseen.runtime.launch import make_parties, start_party, wait_all_measured
 
 SPU_SEMI2K_A = 1.5  # s/epoch at (a), measured here (issue 4)
 FATE_A = 100.0  # s/epoch at (a), FATE 2.2 coordinated LR, 1024-bit Paillier (issue 4)
@@ -156,18 +156,13 @@ def run_job(work: Path, mode: str, hyper: dict, timeout: float) -> tuple[dict, f
     ]
     if mode == "ss-dealer":
         procs.append(start_party("dealer", [*common, "--as", "dealer"], work / "logs"))
-    sampler = PeakSampler({p.name: p.popen.pid for p in procs})
-    sampler.start()
-    try:
-        wait_all(procs, timeout)
-    finally:
-        sampler.stop.set()
+    peak_kib = wait_all_measured(procs, timeout)
     wall = time.perf_counter() - began
     for p in procs:
         if p.returncode != 0:
             sys.exit(f"{p.name} failed ({p.returncode}):\n{p.stdout()}\n{p.stderr()}")
     meta = json.loads((work / "guest_model" / "model.json").read_text())
-    return meta, wall, {k: v // 1024 for k, v in sampler.peak.items()}
+    return meta, wall, {k: v // 1024 for k, v in peak_kib.items()}
 
 
 def bench(

@@ -108,6 +108,19 @@ def wait_all(procs: Sequence[PartyProcess], timeout: float) -> None:
         time.sleep(0.05)
 
 
+def wait_all_measured(procs: Sequence[PartyProcess], timeout: float) -> dict[str, int]:
+    """:func:`wait_all`, sampling meanwhile each party's memory with its workers (Linux
+    ``/proc``; a child's ``ru_maxrss`` would count its parent's memory at fork): the
+    peaks in KiB by party name."""
+    sampler = PeakSampler({p.name: p.popen.pid for p in procs})
+    sampler.start()
+    try:
+        wait_all(procs, timeout)
+    finally:
+        sampler.stop.set()
+    return sampler.peak
+
+
 def tree_rss_kib(pid: int) -> int:
     """Resident memory of a process and all its descendants (its worker pool), KiB."""
     children: dict[int, list[int]] = {}
