@@ -541,12 +541,14 @@ def test_categorical_columns_through_the_cli(tmp_path):
     """Text columns named by --categorical at the guest and at a host train with a
     dealer; `unseen predict` codes new rows by each party's own categories (one unseen
     in training goes left) and scores them; the categories stay in their party's model
-    part. A text column not named is refused by file, row and column."""
+    part. A text column not named is refused by file, row and column. The host's -1 cells
+    are missing (--missing -1), kept in its part for `unseen predict`."""
     rng = np.random.default_rng(4)
     n = 700
     region = rng.integers(0, 9, n)
     segment = rng.integers(0, 3, n)
     x, z = rng.normal(size=n), rng.normal(size=n)
+    z[rng.random(n) < 0.1] = -1.0  # the host's code for a missing value
     effect = np.array([1.5, -1.0, 0.3, -1.6, 0.9, 1.1, -0.4, -1.2, 0.6])
     y = (effect[region] + 0.8 * (segment == 2) + x + 0.4 * rng.normal(size=n) > 0).astype(int)
     ids = [f"p{i}" for i in range(n)]
@@ -576,11 +578,13 @@ def test_categorical_columns_through_the_cli(tmp_path):
         "default",
         dealer=True,
         g_extra=["--categorical", "segment"],
-        h_extra=["--categorical", "region"],
+        h_extra=["--categorical", "region", "--missing", "-1"],
     )
     assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
     host_meta = json.loads((tmp_path / "hm" / "model.json").read_text())
     assert host_meta["categories"]["region"][0] == "province A"
+    assert host_meta["missing"] == -1.0
+    assert json.loads((tmp_path / "gm" / "model.json").read_text())["missing"] is None
     guest_files = b"".join(f.read_bytes() for f in (tmp_path / "gm").rglob("*") if f.is_file())
     assert b"province" not in guest_files  # the host's categories stay there
     trees = pd.read_csv(tmp_path / "hm" / "trees.csv")

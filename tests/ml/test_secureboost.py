@@ -181,6 +181,72 @@ def test_ss_dealer_at_scale_with_two_pass_permutations():
     assert np.abs(p - 0.5).max() > 0.2  # the trees do separate the rows
 
 
+def _fit_with_missing(mode, parts_tr, ytr, parts_te, missing, **params):
+    """fit_jointly with each party's own ``missing`` (guest first); the guest's scores and
+    every party's model part."""
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, missing=missing[i], **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            out = est.predict_proba(ctx, parts_te[i])
+            return est.model_, None if out is None else out[:, 1]
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=300)
+    return res["guest"][1], {n: res[n][0] for n in ("guest", "host1")}
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_a_missing_value_code_is_xgboosts_missing(mode, tmp_path):
+    """``missing`` (XGBoost's): each party's numeric cells equal to its own code (-999 at
+    the guest, -1 at the host) are missing, in training and in prediction: the model is
+    the one trained with NaN in their place, and equals XGBoost's on the same bins. The
+    code is kept in each party's model."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    rng = np.random.default_rng(9)
+    holes_tr, holes_te = rng.random(Xtr.shape) < 0.15, rng.random(Xte.shape) < 0.15
+    nan_tr, nan_te = np.where(holes_tr, np.nan, Xtr), np.where(holes_te, np.nan, Xte)
+    codes = np.where(np.arange(Xtr.shape[1]) < 10, -999.0, -1.0)
+    coded_tr, coded_te = np.where(holes_tr, codes, Xtr), np.where(holes_te, codes, Xte)
+    params = dict(n_estimators=4, max_depth=4, learning_rate=0.3, max_bin=16)
+
+    def split(X):
+        return [X[:, :10], X[:, 10:]]
+
+    p, models = _fit_with_missing(
+        mode, split(coded_tr), ytr, split(coded_te), [-999, -1.0], **params
+    )
+    q, _ = _fit_with_missing(mode, split(nan_tr), ytr, split(nan_te), [None, None], **params)
+    np.testing.assert_allclose(p, q, atol=1e-12)
+    np.testing.assert_allclose(p, xgb_scores(nan_tr, ytr, nan_te, binned=True, **params), atol=1e-5)
+    as_numbers, _ = _fit_with_missing(
+        mode, split(coded_tr), ytr, split(coded_te), [None, None], **params
+    )
+    assert np.abs(as_numbers - q).max() > 1e-3  # read as numbers, the codes change the model
+    assert (models["guest"].missing, models["host1"].missing) == (-999.0, -1.0)
+    models["host1"].save(tmp_path / "host")
+    assert PartyModel.load(tmp_path / "host").missing == -1.0
+    with pytest.raises(ConfigError, match="finite number"):
+        SecureBoostClassifier(missing=float("inf"))
+    assert SecureBoostClassifier(missing=-999).get_params()["missing"] == -999
+
+
+def test_a_missing_value_code_leaves_category_codes_alone():
+    """Category codes are not cell values: a code equal to ``missing`` stays a category."""
+    from unseen.ml.secureboost import mark_missing
+
+    X = np.array([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0]])
+    got = mark_missing(X, 0.0, ["a", "region", "b"], {"region": ["north", "south"]})
+    np.testing.assert_array_equal(got, [[np.nan, 0.0, 2.0], [1.0, 0.0, np.nan]])
+    assert mark_missing(X, None, ["a", "region", "b"]) is X
+    assert np.array_equal(X[:, 0], [0.0, 1.0])  # the caller's matrix is not changed
+
+
 def test_three_parties_two_hosts():
     Xtr, Xte, ytr, yte = breast_cancer()
     cols = [slice(0, 10), slice(10, 20), slice(20, 30)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,16 @@ HYPER = (
     "categorical splits). The categories stay here; their count must not exceed --max-bin.",
 )
 @click.option(
+    "--missing",
+    "missing_value",
+    type=float,
+    default=None,
+    metavar="VALUE",
+    help="This party's numeric cells equal to VALUE are missing, besides empty and NA "
+    "cells (XGBoost's missing, e.g. -999); each party its own, kept in its model for "
+    "`unseen predict`.",
+)
+@click.option(
     "--max-cat-to-onehot",
     type=int,
     default=None,
@@ -261,6 +272,7 @@ def secureboost(
     categorical: str,
     cv: int | None,
     stratified: bool,
+    missing_value: float | None,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
@@ -307,6 +319,10 @@ def secureboost(
         fail(f"[{me}] --cv validates on its own folds: drop --init-model and --eval-input")
     if input_path is None and categorical:
         fail(f"[{me}] --categorical needs --input: the dealer has no columns")
+    if input_path is None and missing_value is not None:
+        fail(f"[{me}] --missing needs --input: the dealer has no columns")
+    if missing_value is not None and not math.isfinite(missing_value):
+        fail(f"[{me}] --missing takes a finite number: empty and NA cells are always missing")
     if input_path is None and (label or eval_input):
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
     if init_model is not None and input_path is None:
@@ -384,6 +400,7 @@ def secureboost(
             monotone_constraints=constraints,
             interaction_constraints=groups,
             categories=None if table is None else table.categories,
+            missing=missing_value,
         )
         began = time.perf_counter()
         if cv is not None:

@@ -58,6 +58,7 @@ protocol), and protection against malicious parties.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -200,6 +201,9 @@ class PartyModel:
     interaction_constraints: list[list[str]] = field(default_factory=list)
     # this party's categorical features: name -> its categories, in code order
     categories: dict[str, list[str]] = field(default_factory=dict)
+    # the value this party's numeric cells take for missing, besides NaN (XGBoost's
+    # ``missing``); None: NaN only
+    missing: float | None = None
 
     @property
     def n_trees(self) -> int:
@@ -365,6 +369,7 @@ class PartyModel:
             "features": self.features,
             "n_trees": self.n_trees,
             "categories": self.categories,
+            "missing": self.missing,
         }
         if self.role == "guest":
             meta |= {
@@ -470,6 +475,7 @@ class PartyModel:
                 categories={
                     str(k): [str(c) for c in v] for k, v in meta.get("categories", {}).items()
                 },
+                missing=as_missing(meta.get("missing")),
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
@@ -506,6 +512,40 @@ def check_features(X: Any, what: str = "X") -> np.ndarray:
         row, col = np.argwhere(bad)[0]
         raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=str(col))
     return arr
+
+
+def as_missing(value: Any) -> float | None:
+    """XGBoost's ``missing``: a finite number read as missing besides NaN; ``None`` or NaN:
+    NaN only."""
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"missing must be a number, not {value!r}") from None
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        raise ConfigError("missing must be a finite number (NaN is always missing)")
+    return v
+
+
+def mark_missing(
+    X: np.ndarray, missing: float | None, features: list[str], categories: Any = ()
+) -> np.ndarray:
+    """``X`` with the numeric cells equal to ``missing`` made NaN (a copy if any is); the
+    columns of ``categories`` hold category codes and are left as they are."""
+    if missing is None:
+        return X
+    numeric = [j for j, f in enumerate(features) if f not in categories]
+    hit = X[:, numeric] == missing
+    if not hit.any():
+        return X
+    out = X.copy()
+    cols = out[:, numeric]
+    cols[hit] = np.nan
+    out[:, numeric] = cols
+    return out
 
 
 def category_counts(
@@ -816,6 +856,7 @@ def train(
     monotone_constraints: dict[str, int] | None = None,
     interaction_constraints: list[list[str]] | None = None,
     categories: dict[str, list[str]] | None = None,
+    missing: float | None = None,
 ) -> PartyModel | None:
     """Run this party's side of SecureBoost training; its model part (``None`` at the dealer).
 
@@ -838,6 +879,8 @@ def train(
     in code order (:func:`encode_categories`); ``X`` holds their codes ``0 .. K-1``
     (NaN: missing). The categories never leave the party; the guest learns which of a
     host's features are categorical and, from the bin counts, how many categories each has.
+    ``missing``: this party's value for a missing numeric cell besides NaN (XGBoost's
+    ``missing``, e.g. -999), kept in its model for prediction; each party has its own.
     ``roles``: the result of an earlier :func:`~unseen.ml.sbt_protocol.handshake`
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
@@ -878,11 +921,27 @@ def train(
             X_val = check_features(eval_set[0], "the validation features")
             eval_set = (recode(X_val, strict=False), eval_set[1])  # unseen ones stay -1
         categories = {f: init_model.categories[f] for f in categories or {}}
+    missing = as_missing(missing)
+    if init_model is not None:
+        if missing is None:
+            missing = init_model.missing
+        elif missing != init_model.missing:
+            raise ConfigError(
+                f"the model to continue read {init_model.missing} as missing, not {missing}"
+            )
+    X = mark_missing(X, missing, features, categories or {})
     counts = category_counts(X, features, categories or {}, file)
     data_parties = [roles.guest, *roles.hosts]
     check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
     X_eval = (
-        check_features(eval_set[0], "the validation features") if eval_set is not None else None
+        mark_missing(
+            check_features(eval_set[0], "the validation features"),
+            missing,
+            features,
+            categories or {},
+        )
+        if eval_set is not None
+        else None
     )
     if role == "guest":
         model = _train_guest(
@@ -905,10 +964,9 @@ def train(
             counts,
         )
         model.label = label
-        model.categories = dict(categories or {})
-        return model
-    model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
-    model.categories = dict(categories or {})
+    else:
+        model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
+    model.categories, model.missing = dict(categories or {}), missing
     return model
 
 
@@ -933,6 +991,7 @@ def cross_validate(
     monotone_constraints: dict[str, int] | None = None,
     interaction_constraints: list[list[str]] | None = None,
     categories: dict[str, list[str]] | None = None,
+    missing: float | None = None,
 ) -> pd.DataFrame | None:
     """K-fold cross-validation, XGBoost's ``xgb.cv``: the guest's table of the validation
     metric per round (``test-<metric>-mean`` and ``-std`` over the folds, indexed by the
@@ -1030,6 +1089,7 @@ def cross_validate(
                 monotone_constraints=monotone_constraints if guest else None,
                 interaction_constraints=interaction_constraints if guest else None,
                 categories=categories,
+                missing=missing,
             )
         if guest and model is not None:
             histories.append(list(model.history))
@@ -1459,6 +1519,7 @@ def predict(
     X = check_features(X)
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
+    X = mark_missing(X, model.missing, model.features, model.categories)
     data_parties = [model.roles.guest, *model.roles.hosts]
     missing = [p for p in data_parties if p not in ctx.parties]
     if missing:
@@ -1722,6 +1783,7 @@ class _SecureBoost:
         guest_only_rounds: int = 0,
         max_cat_to_onehot: int = 4,
         max_cat_threshold: int = 64,
+        missing: float | None = None,
         mode: str = "ss-dealer",
         he_options: dict[str, Any] | None = None,
     ) -> None:
@@ -1766,6 +1828,8 @@ class _SecureBoost:
             )
         self.monotone_constraints = monotone_constraints
         self.interaction_constraints = interaction_constraints
+        as_missing(missing)  # checked; kept as given (scikit-learn's clone compares identity)
+        self.missing = missing
         self.mode = mode
         self.he_options = he_options
         self.model_: PartyModel | None = None
@@ -1783,6 +1847,7 @@ class _SecureBoost:
             **params,
             "monotone_constraints": self.monotone_constraints,
             "interaction_constraints": self.interaction_constraints,
+            "missing": self.missing,
             "mode": self.mode,
             "he_options": self.he_options,
         }
@@ -1799,6 +1864,7 @@ class _SecureBoost:
         self.params, self.mode, self.he_options = checked.params, checked.mode, checked.he_options
         self.monotone_constraints = checked.monotone_constraints
         self.interaction_constraints = checked.interaction_constraints
+        self.missing = checked.missing
         return self
 
     def __repr__(self) -> str:
@@ -1853,6 +1919,7 @@ class _SecureBoost:
             init_model=init,
             monotone_constraints=self.monotone_constraints if y is not None else None,
             interaction_constraints=self.interaction_constraints if y is not None else None,
+            missing=self.missing,
         )
         return self
 
@@ -1892,6 +1959,7 @@ class _SecureBoost:
             sample_weight=sample_weight,
             monotone_constraints=self.monotone_constraints if guest else None,
             interaction_constraints=self.interaction_constraints if guest else None,
+            missing=self.missing,
         )
 
     def _cv_labels(self, y: Any) -> tuple[Any, BoostParams]:
