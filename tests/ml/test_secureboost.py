@@ -229,6 +229,13 @@ def test_a_missing_value_code_is_xgboosts_missing(mode, tmp_path):
     )
     assert np.abs(as_numbers - q).max() > 1e-3  # read as numbers, the codes change the model
     assert (models["guest"].missing, models["host1"].missing) == (-999.0, -1.0)
+    # continued training keeps each part's code; another code is refused
+    _, cont = _fit_on(
+        mode, split(coded_tr), ytr, split(coded_te), init=models, **dict(params, n_estimators=1)
+    )
+    assert (cont["guest"].model_.missing, cont["host1"].model_.missing) == (-999.0, -1.0)
+    with pytest.raises(ConfigError, match=r"read -(999|1)\.0 as missing, not 5\.0"):
+        _fit_on(mode, split(coded_tr), ytr, split(coded_te), init=models, missing=5.0, **params)
     models["host1"].save(tmp_path / "host")
     assert PartyModel.load(tmp_path / "host").missing == -1.0
     with pytest.raises(ConfigError, match="finite number"):
