@@ -537,14 +537,12 @@ def mark_missing(
     columns of ``categories`` hold category codes and are left as they are."""
     if missing is None:
         return X
-    numeric = [j for j, f in enumerate(features) if f not in categories]
-    hit = X[:, numeric] == missing
+    numeric = np.array([f not in categories for f in features], dtype=bool)
+    hit = (X == missing) & numeric  # by column: codes of categories are no cells
     if not hit.any():
         return X
     out = X.copy()
-    cols = out[:, numeric]
-    cols[hit] = np.nan
-    out[:, numeric] = cols
+    out[hit] = np.nan
     return out
 
 
