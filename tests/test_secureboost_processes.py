@@ -641,6 +641,7 @@ def test_cross_validation_through_the_cli(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
     said = procs[0].stdout()
     assert "cross-validation: 3 stratified folds" in said, said
+    assert "Warning" not in procs[0].stderr(), procs[0].stderr()
     assert "validation logloss per round" in said, said
     assert said.count("rounds ") >= 5 and "<- best" in said
     table = pd.read_csv(out / "cv.csv")

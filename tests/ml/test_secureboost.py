@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.model_selection import train_test_split
@@ -2318,6 +2320,10 @@ def test_cross_validation_is_xgboosts_cv(mode):
         folds=[(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)],
     )
     assert list(table.columns) == ["test-logloss-mean", "test-logloss-std"]
+    assert table.attrs["fold_of"] == folds.tolist()
+    with warnings.catch_warnings():  # the table's attrs go into Arrow's metadata
+        warnings.simplefilter("error")
+        pa.Table.from_pandas(table)
     np.testing.assert_allclose(
         table["test-logloss-mean"], reference["test-logloss-mean"], rtol=1e-6
     )
@@ -2395,13 +2401,13 @@ def test_stratified_folds_keep_each_class_share_and_are_xgboosts_cv():
     tables = [_cv_jointly("ss-dealer", parts, y, nfold=k, stratified=True, **params)]
     tables.append(_cv_jointly("plain", parts, y, nfold=k, stratified=True, **params))
     for table in tables:
-        fold_of = table.attrs["fold_of"]
+        fold_of = np.asarray(table.attrs["fold_of"])
         assert table.attrs["stratified"]
         for c in (0, 1):
             counts = np.bincount(fold_of[y == c], minlength=k)
             assert counts.max() - counts.min() <= 1, (c, counts)
-    assert not np.array_equal(tables[0].attrs["fold_of"], tables[1].attrs["fold_of"])
-    fold_of = tables[0].attrs["fold_of"]
+    assert tables[0].attrs["fold_of"] != tables[1].attrs["fold_of"]
+    fold_of = np.asarray(tables[0].attrs["fold_of"])
     reference = xgb.cv(
         xgboost_params(max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.5),
         xgb.DMatrix(X, label=y),
@@ -2412,13 +2418,13 @@ def test_stratified_folds_keep_each_class_share_and_are_xgboosts_cv():
         tables[0]["test-logloss-mean"], reference["test-logloss-mean"], rtol=1e-6
     )
     # unstratified folds of these labels are uneven (the check can fail)
-    plain = _cv_jointly("plain", parts, y, nfold=k, **params).attrs["fold_of"]
+    plain = np.asarray(_cv_jointly("plain", parts, y, nfold=k, **params).attrs["fold_of"])
     assert np.ptp(np.bincount(plain[y == 1], minlength=k)) > 1
     # several classes
     three = np.digitize(X[:, 1] + X[:, 3], [3.5, 7.5])
     table = _cv_jointly("plain", parts, three, nfold=3, stratified=True, **params)
     for c in range(3):
-        assert np.ptp(np.bincount(table.attrs["fold_of"][three == c], minlength=3)) <= 1
+        assert np.ptp(np.bincount(np.asarray(table.attrs["fold_of"])[three == c], minlength=3)) <= 1
     with pytest.raises(ConfigError, match="stratified folds need classes"):
         _cv_jointly(
             "plain", parts, X[:, 1], estimator=SecureBoostRegressor, stratified=True, **params

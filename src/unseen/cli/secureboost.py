@@ -439,7 +439,9 @@ def secureboost(
 
                 from unseen.data.io import write_table
 
-                table = pa.Table.from_pandas(scores.reset_index(), preserve_index=False)
+                frame = scores.reset_index()
+                frame.attrs = {}  # the folds' histories and each row's fold: not the file's
+                table = pa.Table.from_pandas(frame, preserve_index=False)
                 write_table(table, Path(output) / "cv.csv")
         return scores, seconds, _cost(ctx, cpu_began)
 

@@ -1109,7 +1109,7 @@ def cross_validate(
     )
     frame.index = pd.RangeIndex(1, table.shape[1] + 1, name="rounds")  # boosting rounds done
     frame.attrs["folds"] = histories
-    frame.attrs["fold_of"] = fold_of
+    frame.attrs["fold_of"] = fold_of.tolist()  # plain lists: attrs go into Arrow metadata
     frame.attrs["stratified"] = stratified
     return frame
 
