@@ -146,7 +146,11 @@ HYPER = (
     "'income,utilization;telecom:tenure,age' [default: none].",
 )
 @click.option(
-    "--random-state", type=int, default=None, help="Seed of the row and feature sampling."
+    "--random-state",
+    type=int,
+    default=None,
+    help="Seed of the row and feature sampling and of --cv's folds (the guest's; the hosts "
+    "are not told it).",
 )
 @click.option(
     "--goss", default=None, help="GOSS sampling 'top,other', e.g. 0.2,0.1 (instead of --subsample)."
