@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from unseen.ml.report import matplotlib_available
 from unseen.runtime.launch import make_parties, start_party, wait_all
 from vertical_jobs import predict_job, train_job, write_inputs
 
@@ -486,6 +487,10 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     )
     assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
     assert "validation rmse: best" in procs[0].stdout()
+    curve = tmp_path / "gm" / "validation.png"  # the guest's validation curve
+    assert curve.exists() == matplotlib_available()
+    assert ("curve in" in procs[0].stdout()) == matplotlib_available()
+    assert not (tmp_path / "hm" / "validation.png").exists()
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
     assert meta["objective"] == "reg:tweedie" and meta["params"]["eval_metric"] == "rmse"
     history = meta["validation_history"]
@@ -646,6 +651,7 @@ def test_cross_validation_through_the_cli(tmp_path):
     assert said.count("rounds ") >= 5 and "<- best" in said
     table = pd.read_csv(out / "cv.csv")
     assert list(table.columns) == ["rounds", "test-logloss-mean", "test-logloss-std"]
+    assert (out / "cv.png").exists() == matplotlib_available()
     assert table["rounds"].tolist() == [1, 2, 3, 4, 5]
     assert table["test-logloss-mean"].iloc[-1] < table["test-logloss-mean"].iloc[0] < 0.7
     assert "cross-validation: 3 folds done" in procs[1].stdout()

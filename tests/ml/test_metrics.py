@@ -19,7 +19,12 @@ from unseen.ml.metrics import (
     log_loss,
     roc_curve,
 )
-from unseen.ml.report import cannot_report, matplotlib_available, write_report
+from unseen.ml.report import (
+    cannot_report,
+    matplotlib_available,
+    write_learning_curve,
+    write_report,
+)
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -140,3 +145,15 @@ def test_cannot_report_one_class_or_no_rows():
     assert cannot_report(np.array([])) == "no rows"
     assert cannot_report(np.array([0.0, 1.0])) is None
     assert cannot_report(np.array([3.0, 3.0]), "reg:squarederror") is None
+
+
+def test_learning_curves_are_plotted_with_matplotlib(tmp_path):
+    """A validation metric per round, alone or with the folds' spread, as a PNG; nothing
+    without matplotlib."""
+    mean = [0.6, 0.45, 0.4, 0.41]
+    for name, std in (("alone.png", None), ("folds.png", [0.01, 0.02, 0.02, 0.03])):
+        got = write_learning_curve(tmp_path / "sub" / name, "logloss", mean, std, best=3)
+        if matplotlib_available():
+            assert got == tmp_path / "sub" / name and got.read_bytes()[:4] == b"\x89PNG"
+        else:
+            assert got is None and not (tmp_path / "sub" / name).exists()

@@ -425,6 +425,8 @@ def secureboost(
 
                     kinds = ("total_gain", "weight", "gain", "total_cover", "cover")
                     write_importance(output, {k: model.feature_importance(k) for k in kinds})
+                if model.role == "guest" and model.history:
+                    _plot_validation(model, Path(output))
         return model, seconds, _cost(ctx, cpu_began)
 
     def _cross_validate(
@@ -447,6 +449,7 @@ def secureboost(
                 frame.attrs = {}  # the folds' histories and each row's fold: not the file's
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 write_table(table, Path(output) / "cv.csv")
+                _plot_cv(scores, Path(output))
         return scores, seconds, _cost(ctx, cpu_began)
 
     def _cost(ctx: Any, cpu_began: float) -> str:
@@ -493,12 +496,11 @@ def secureboost(
             shown = ", ".join(f"{k} {'rising' if v > 0 else 'falling'}" for k, v in kept.items())
             click.echo(f"[{me}] monotone constraints kept: {shown}")
         if model.history:
-            from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE
-
-            metric = model.params.eval_metric or EVAL_METRICS[model.params.objective][0]
-            best = max(model.history) if metric in MAXIMIZE else min(model.history)
+            metric, best = _best_round(model)
+            plot = Path(str(output)) / "validation.png"  # a data party always has --output
             click.echo(
-                f"[{me}] validation {metric}: best {best:.5f} after {model.n_trees} trees{rounds}"
+                f"[{me}] validation {metric}: best {model.history[best - 1]:.5f} after "
+                f"{model.n_trees} trees{rounds}" + (f"; curve in {plot}" if plot.exists() else "")
             )
         top = sorted(model.importance_gain.items(), key=lambda kv: -kv[1])[:10]
         if top:
@@ -508,6 +510,37 @@ def secureboost(
             )
             for name, gain in top:
                 click.echo(f"    {name:30s} {gain:12.4f}  {model.importance_split[name]}")
+
+
+def _best_round(model: Any) -> tuple[str, int]:
+    """The guest's validation metric and its best round (from 1)."""
+    from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE
+
+    metric = model.params.eval_metric or EVAL_METRICS[model.params.objective][0]
+    history = model.history
+    pick = max if metric in MAXIMIZE else min
+    return metric, history.index(pick(history)) + 1
+
+
+def _plot_validation(model: Any, output: Path) -> None:
+    """``validation.png``: the guest's validation metric per round (with matplotlib)."""
+    from unseen.ml.report import write_learning_curve
+
+    metric, best = _best_round(model)
+    write_learning_curve(output / "validation.png", metric, model.history, best=best)
+
+
+def _plot_cv(scores: Any, output: Path) -> None:
+    """``cv.png``: cross-validation's mean metric per round, with the folds' spread."""
+    from unseen.ml.report import write_learning_curve
+    from unseen.ml.sbt_tree import MAXIMIZE
+
+    mean, std = scores.columns[0], scores.columns[1]
+    metric = mean.removeprefix("test-").removesuffix("-mean")
+    best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
+    write_learning_curve(
+        output / "cv.png", metric, scores[mean], scores[std], int(best), "cross-validation"
+    )
 
 
 def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: Path | None) -> None:
@@ -521,6 +554,8 @@ def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: P
     metric = mean.removeprefix("test-").removesuffix("-mean")
     best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
     where = f"; written to {output}/cv.csv" if output is not None else ""
+    if output is not None and (Path(output) / "cv.png").exists():
+        where += " (curve in cv.png)"
     kind = "stratified folds" if scores.attrs.get("stratified") else "folds"
     click.echo(f"[{me}] cross-validation: {k} {kind} in {seconds:.1f} s; {cost}{where}")
     click.echo(

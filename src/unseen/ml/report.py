@@ -8,6 +8,9 @@
 - ``roc.png`` and ``ks.png`` when matplotlib is installed (the ``plot`` extra:
   ``pip install 'unseen[plot]'``); without it the report says so and skips them.
 
+``write_learning_curve`` plots a validation metric per boosting round (SecureBoost's
+early-stopping history, or cross-validation's mean with its spread over the folds).
+
 for regression (``objective="reg:squarederror"``): ``metrics.json`` with RMSE, MAE,
 R² and rows, and ``predicted.png`` (predictions against labels) when matplotlib is
 installed; and for several classes (``objective="multi:softprob"``, ``scores`` the
@@ -194,6 +197,46 @@ def write_importance(
         plt.close(fig)
         files.append(out / "importance.png")
     return files
+
+
+def write_learning_curve(
+    path: str | os.PathLike[str],
+    metric: str,
+    mean: Any,
+    std: Any = None,
+    best: int | None = None,
+    title: str = "validation",
+) -> Path | None:
+    """A validation metric per boosting round as a PNG at ``path`` (``std``: a band of
+    plus and minus one standard deviation, as over cross-validation's folds; ``best``:
+    the best round, from 1, marked); ``None`` and nothing written without matplotlib."""
+    if not matplotlib_available():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y = np.asarray(mean, dtype=float)
+    rounds = np.arange(1, y.size + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(rounds, y, label=f"{metric}" + (" (mean over the folds)" if std is not None else ""))
+    if std is not None:
+        band = np.asarray(std, dtype=float)
+        ax.fill_between(rounds, y - band, y + band, alpha=0.25, label="± one standard deviation")
+    if best is not None:
+        ax.axvline(best, linestyle="--", color="grey", linewidth=0.8)
+        ax.plot([best], [y[best - 1]], "o", label=f"best: round {best}, {y[best - 1]:.5f}")
+    ax.set_xlabel("boosting round")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{title} {metric} per round".strip())
+    ax.legend(loc="best")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
 
 
 def matplotlib_available() -> bool:
