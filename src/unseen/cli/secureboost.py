@@ -530,17 +530,26 @@ def _plot_validation(model: Any, output: Path) -> None:
     write_learning_curve(output / "validation.png", metric, model.history, best=best)
 
 
-def _plot_cv(scores: Any, output: Path) -> None:
-    """``cv.png``: cross-validation's mean metric per round, with the folds' spread."""
-    from unseen.ml.report import write_learning_curve
+def _cv_best(scores: Any) -> tuple[str, str, str, int]:
+    """A cross-validation table's mean and std columns, its metric and its best round."""
     from unseen.ml.sbt_tree import MAXIMIZE
 
     mean, std = scores.columns[0], scores.columns[1]
     metric = mean.removeprefix("test-").removesuffix("-mean")
     best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
-    write_learning_curve(
-        output / "cv.png", metric, scores[mean], scores[std], int(best), "cross-validation"
-    )
+    return mean, std, metric, int(best)
+
+
+def _plot_cv(scores: Any, output: Path) -> None:
+    """``cv.png``: cross-validation's mean metric per round, with the folds' spread (an
+    older one is removed where matplotlib is missing: it would be another run's)."""
+    from unseen.ml.report import write_learning_curve
+
+    mean, std, metric, best = _cv_best(scores)
+    path = output / "cv.png"
+    if write_learning_curve(path, metric, scores[mean], scores[std], best, "cross-validation"):
+        return
+    path.unlink(missing_ok=True)
 
 
 def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: Path | None) -> None:
@@ -548,11 +557,7 @@ def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: P
     if scores is None:
         click.echo(f"[{me}] cross-validation: {k} folds done in {seconds:.1f} s; {cost}")
         return
-    from unseen.ml.sbt_tree import MAXIMIZE
-
-    mean = scores.columns[0]
-    metric = mean.removeprefix("test-").removesuffix("-mean")
-    best = scores[mean].idxmax() if metric in MAXIMIZE else scores[mean].idxmin()
+    mean, std, metric, best = _cv_best(scores)
     where = f"; written to {output}/cv.csv" if output is not None else ""
     if output is not None and (Path(output) / "cv.png").exists():
         where += " (curve in cv.png)"
@@ -562,7 +567,6 @@ def _print_cv(me: str, scores: Any, k: int, seconds: float, cost: str, output: P
         f"[{me}] validation {metric} per round, mean ± std over the folds "
         f"(best after {best} rounds, {scores[mean][best]:.5f}):"
     )
-    std = scores.columns[1]
     for r, m, s in zip(scores.index, scores[mean], scores[std], strict=True):
         click.echo(f"    rounds {r:4d}  {m:.5f} ± {s:.5f}{'  <- best' if r == best else ''}")
 
