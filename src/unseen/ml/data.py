@@ -62,6 +62,15 @@ class PartyData:
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 
 
+def _nulls_for_missing(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Trimmed text with its missing cells (null, or a :data:`MISSING_TOKENS` token in any
+    case) made null: ``(text, missing)``."""
+    tokens = pa.array(sorted(MISSING_TOKENS))
+    # is_in answers false, not null, for a null cell: nulls are named apart
+    missing = pc.or_(pc.is_null(text), pc.fill_null(pc.is_in(pc.utf8_lower(text), tokens), True))
+    return pc.if_else(missing, pa.scalar(None, pa.string()), text), missing
+
+
 def _numeric(
     col: pa.ChunkedArray | pa.Array,
     name: str,
@@ -75,9 +84,7 @@ def _numeric(
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         stripped = pc.utf8_trim_whitespace(arr)
         if allow_missing:
-            lowered = pc.utf8_lower(stripped)
-            is_missing = pc.fill_null(pc.is_in(lowered, pa.array(sorted(MISSING_TOKENS))), True)
-            stripped = pc.if_else(is_missing, pa.scalar(None, pa.string()), stripped)
+            stripped = _nulls_for_missing(stripped)[0]
         try:
             values = pc.cast(stripped, pa.float64())
         except pa.ArrowInvalid:
@@ -151,10 +158,7 @@ def _encode_column(
         if not pa.types.is_integer(arr.type):  # floats, booleans...: as Python writes them
             return encode_categories(arr.to_pylist(), categories)
         arr = pc.cast(arr, pa.string())  # as str() writes them
-    text = pc.utf8_trim_whitespace(arr)
-    tokens = pa.array(sorted(MISSING_TOKENS))
-    missing = pc.or_(pc.is_null(text), pc.fill_null(pc.is_in(pc.utf8_lower(text), tokens), True))
-    text = pc.if_else(missing, pa.scalar(None, pa.string()), text)
+    text, missing = _nulls_for_missing(pc.utf8_trim_whitespace(arr))
     if categories is None:
         categories = sorted(pc.unique(text.drop_null()).to_pylist())
     index = pc.index_in(text, value_set=pa.array(categories, pa.string()))
