@@ -396,8 +396,7 @@ def _categorical_splits(
     def score(g: np.ndarray, h: np.ndarray) -> np.ndarray:  # a child's (or node's) loss reduction
         if bounds is None:
             return rule.score(g, h)
-        lo, hi = bounds[0][:, None, None], bounds[1][:, None, None]
-        w = np.minimum(np.maximum(rule.weight(g, h), lo), hi)  # XGBoost's bounded weight
+        w = rule.weight(g, h, (bounds[0][:, None, None], bounds[1][:, None, None]))
         return np.where(h <= 0, 0.0, -(2.0 * g * w + (h + rule.reg_lambda) * w * w))
 
     parent = score(tg3, th3)
