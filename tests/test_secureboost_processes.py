@@ -153,6 +153,62 @@ def test_he_modes_two_processes(tmp_path, mode):
     assert roc_auc_score(pd.read_csv(f["bank_test"])["default"], scores["score"]) > 0.95
 
 
+def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
+    """The bank brings its IDs and the label only, the telecom every feature: training,
+    the model parts, and `unseen predict` with the bank's IDs and labels alone."""
+    f = write_inputs(tmp_path)
+    for tag in ("train", "test"):
+        bank, tel = pd.read_csv(f[f"bank_{tag}"]), pd.read_csv(f[f"telecom_{tag}"])
+        features = [c for c in bank.columns if c not in ("phone", "default")]
+        pd.concat([tel, bank[features]], axis=1).to_csv(f[f"telecom_{tag}"], index=False)
+        bank[["phone", "default"]].to_csv(f[f"bank_{tag}"], index=False)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
+    procs = train_job(
+        "secureboost",
+        tmp_path,
+        parties,
+        "ss-dealer",
+        f["bank_train"],
+        f["telecom_train"],
+        common=TREES,
+        dealer=True,
+    )
+    for p in procs:
+        assert p.returncode == 0, p.stderr()
+    assert "guest: 5 trees" in procs[0].stdout()
+    guest_meta = json.loads((tmp_path / "bank_model" / "model.json").read_text())
+    assert guest_meta["features"] == []
+    importance = pd.read_csv(tmp_path / "bank_model" / "importance.csv")
+    assert len(importance) > 0 and importance["feature"].str.startswith("telecom:").all()
+    trees = pd.read_csv(tmp_path / "tel_model" / "trees.csv")
+    assert trees["Split"].notna().any()  # the thresholds: the telecom's, at the telecom
+
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    for p in pred:
+        assert p.returncode == 0, p.stderr()
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    test = pd.read_csv(f["bank_test"])
+    assert scores["phone"].tolist() == test["phone"].tolist()
+    assert roc_auc_score(test["default"], scores["score"]) > 0.97
+
+    # a host still needs a feature: the telecom's IDs alone stop every party
+    pd.read_csv(f["telecom_train"])[["msisdn"]].to_csv(f["telecom_train"], index=False)
+    procs = train_job(
+        "secureboost",
+        tmp_path / "again",
+        parties,
+        "ss-dealer",
+        f["bank_train"],
+        f["telecom_train"],
+        common=TREES,
+        dealer=True,
+    )
+    for p in procs:
+        assert p.returncode != 0
+    assert "no feature columns left" in procs[1].stderr(), procs[1].stderr()
+    assert "party 'telecom' failed" in procs[0].stderr()
+
+
 def test_hyper_parameters_must_agree(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])

@@ -931,6 +931,64 @@ def test_guest_only_rounds_count_rounds_of_class_trees_and_may_be_all():
         assert sum(bool(s.node) for s in host.splits[: 3 * rounds]) == 0
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he", "he-hidden"])
+def test_a_guest_with_the_label_alone(mode):
+    """Every feature a host's, the guest bringing only the label (its matrix has rows and
+    no column): the model is XGBoost's on the host's columns, with every split the host's."""
+    Xtr, Xte, ytr, yte = breast_cancer()
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    params = dict(BREAST, n_estimators=3) if mode.startswith("he") else BREAST
+    none_tr, none_te = np.empty((len(ytr), 0)), np.empty((len(yte), 0))
+    p, parts = fit_jointly(mode, [none_tr, Xtr], ytr, [none_te, Xte], **params, **extra)
+    np.testing.assert_allclose(p, xgb_scores(Xtr, ytr, Xte, binned=True, **params), atol=1e-5)
+    guest = parts["guest"].model_
+    assert guest.features == [] and len(guest.host_features["host1"]) == 30
+    assert {o for t in guest.trees.layouts for o in t.owner if o >= 0} == {1}
+    if params is BREAST:  # lossless against XGBoost's own bins too (10 trees; he grows 3)
+        assert abs(auc(yte, p) - auc(yte, xgb_scores(Xtr, ytr, Xte, **params))) < 0.005
+
+
+def test_a_guest_with_the_label_alone_may_pass_no_matrix_and_validate():
+    """``fit(ctx, None, y)`` and ``eval_set=(None, y_val)`` at the guest; early stopping
+    on the host's columns alone; ``guest_only_rounds`` needs guest features."""
+    Xtr, Xte, ytr, yte = breast_cancer()
+    Xfit, Xval, yfit, yval = Xtr[:300], Xtr[300:], ytr[:300], ytr[300:]
+    params = dict(BREAST, n_estimators=40, learning_rate=0.5, early_stopping_rounds=3)
+
+    def guest(ctx):
+        est = SecureBoostClassifier(mode="ss-dealer", **params)
+        est.fit(ctx, None, yfit, eval_set=(None, yval))
+        return est, est.predict_proba(ctx, np.empty((len(yte), 0)))[:, 1]
+
+    def host(ctx):
+        est = SecureBoostClassifier(mode="ss-dealer", **params)
+        est.fit(ctx, Xfit, eval_set=(Xval, None))
+        est.predict_proba(ctx, Xte)
+        return est
+
+    dealer = lambda ctx: SecureBoostClassifier(mode="ss-dealer", **params).fit(ctx)  # noqa: E731
+    res = run_local({"guest": guest, "host": host, "dealer": dealer}, timeout=300)
+    est, p = res["guest"]
+    guest, host = est.model_, res["host"].model_
+    assert guest.n_trees == host.n_trees < 40
+    assert len(guest.history) == guest.n_trees + 3  # stopped after 3 rounds without gain
+    same = dict(BREAST, n_estimators=guest.n_trees, learning_rate=0.5)
+    np.testing.assert_allclose(p, xgb_scores(Xfit, yfit, Xte, binned=True, **same), atol=1e-5)
+
+    with pytest.raises(ConfigError, match="guest_only_rounds .* it has none"):
+        run_local(
+            {
+                "guest": lambda ctx: SecureBoostClassifier(
+                    mode="plain", n_estimators=3, guest_only_rounds=1
+                ).fit(ctx, None, ytr),
+                "host": lambda ctx: SecureBoostClassifier(mode="plain", n_estimators=3).fit(
+                    ctx, Xtr
+                ),
+            },
+            timeout=60,
+        )
+
+
 def test_guest_only_rounds_are_checked():
     with pytest.raises(ConfigError, match="guest_only_rounds"):
         SecureBoostClassifier(n_estimators=3, guest_only_rounds=4)

@@ -215,13 +215,15 @@ def load_party_data(
     allow_one_class: bool = False,
     weight: str | None = None,
     categorical: Mapping[str, list[str] | None] | None = None,
+    allow_no_features: bool = False,
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
     ``allow_missing``: missing feature cells (empty, NA, NaN, null, ...) become NaN
     instead of an error. ``label_kind``: ``"binary"`` (0/1, true/false), ``"real"`` or
     ``"class"`` (0, 1, 2, ...). ``allow_one_class``: a binary label of one class is accepted (for scoring, where
-    the label only serves the report).
+    the label only serves the report). ``allow_no_features``: the table may hold no
+    feature column (SecureBoost's guest may bring the label alone).
     """
     file = str(path)
     data = party_data_from_table(
@@ -237,6 +239,7 @@ def load_party_data(
         allow_one_class=allow_one_class,
         weight=weight,
         categorical=categorical,
+        allow_no_features=allow_no_features,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -257,6 +260,7 @@ def party_data_from_table(
     allow_one_class: bool = False,
     weight: str | None = None,
     categorical: Mapping[str, list[str] | None] | None = None,
+    allow_no_features: bool = False,
 ) -> PartyData:
     """:func:`load_party_data` for a table already in memory (``file`` names it in errors).
 
@@ -271,10 +275,12 @@ def party_data_from_table(
     if features is None:
         skip = {*id_columns, *exclude, *extra}
         features = [c for c in table.column_names if c not in skip]
-    else:
+        if not features and not allow_no_features:
+            raise InputError(
+                "no feature columns left (check --label, --id and --exclude)", file=file
+            )
+    else:  # a model's: none where its party had none
         require_columns(table, features, file)
-    if not features:
-        raise InputError("no feature columns left (check --label, --id and --exclude)", file=file)
     unknown = sorted(set(categorical) - set(features))
     if unknown:
         raise InputError(f"no feature column {unknown[0]!r} to read as categories", file=file)

@@ -8,7 +8,8 @@ XGBoost's (T. Chen, C. Guestrin, KDD 2016), so a model matches XGBoost's
 
 Parties (found in a handshake, see :func:`train`):
 
-- the **guest** holds the label and some features (``y`` given);
+- the **guest** holds the label and some features (``y`` given), or the label alone
+  (``X`` with no column, or ``None``: every feature is a host's);
 - one or more **hosts** hold other features of the same, aligned rows;
 - in ``ss-dealer`` mode, a **dealer** holds no data and deals correlated
   randomness.
@@ -19,6 +20,7 @@ its own :class:`~unseen.runtime.context.Context` and its own columns::
     model = SecureBoostClassifier(n_estimators=10, max_depth=5, mode="ss-dealer")
     model.fit(ctx, X_mine, y)          # guest; hosts: fit(ctx, X_mine); dealer: fit(ctx)
     p = model.predict_proba(ctx, X_new_mine)   # the guest gets (n, classes); hosts None
+    # a guest with the label alone: fit(ctx, None, y), predict_proba(ctx, np.empty((n, 0)))
     model.save("model-dir")            # this party's part only
 
 Modes and what each party learns (semi-honest parties; printed with every job
@@ -499,19 +501,25 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- input checks
 
 
-def check_features(X: Any, what: str = "X") -> np.ndarray:
-    """A 2-D float64 matrix: finite values, or NaN for missing ones."""
+def check_features(X: Any, what: str = "X", no_columns: bool = False) -> np.ndarray:
+    """A 2-D float64 matrix: finite values, or NaN for missing ones. ``no_columns``: it
+    may have rows and no column (a guest with the label alone: every feature a host's)."""
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise InputError(f"{what} must be numeric: {e}") from None
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.ndim != 2 or arr.shape[0] == 0 or (arr.shape[1] == 0 and not no_columns):
         raise InputError(f"{what} must be a non-empty 2-D matrix, got shape {arr.shape}")
     bad = np.isinf(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=str(col))
     return arr
+
+
+def _no_columns(y: Any) -> np.ndarray:
+    """The feature matrix of a guest with the label ``y`` alone: its rows, no column."""
+    return np.zeros((len(y), 0))
 
 
 def as_missing(value: Any) -> float | None:
@@ -725,6 +733,7 @@ def load_table(
         label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
         weight=weight,
         categorical=categorical or {},  # a text cell elsewhere: hint at --categorical
+        allow_no_features=label is not None,  # the guest may bring the label alone
     )
     if data.n == 0:
         raise InputError("no rows", file=data.file)
@@ -883,7 +892,11 @@ def train(
     (the CLI shakes hands before reading its input, so that a bad input reaches
     peers that are already connected); by default the handshake runs here.
     """
-    role = "dealer" if X is None else "guest" if y is not None else "host"
+    role = "guest" if y is not None else "dealer" if X is None else "host"
+    if X is None and y is not None:  # the guest with the label alone: every feature a host's
+        X = _no_columns(y)
+        if eval_set is not None and eval_set[0] is None and eval_set[1] is not None:
+            eval_set = (_no_columns(eval_set[1]), eval_set[1])
     if mode == "plain":
         ctx.log.warning(
             "SecureBoost plain mode is INSECURE: gradients cross in the clear (development only)"
@@ -907,7 +920,7 @@ def train(
     if eval_set is not None and hasattr(eval_set[0], "columns"):
         X_val = frame_matrix(eval_set[0], features, categories)[0]
         eval_set = (X_val, eval_set[1])
-    X = check_features(X)
+    X = check_features(X, no_columns=role == "guest")
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(features) != X.shape[1]:
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
@@ -916,7 +929,7 @@ def train(
         recode = _recoding(init_model.categories, features, categories or {}, file)
         X = recode(X)
         if eval_set is not None:
-            X_val = check_features(eval_set[0], "the validation features")
+            X_val = check_features(eval_set[0], "the validation features", role == "guest")
             eval_set = (recode(X_val, strict=False), eval_set[1])  # unseen ones stay -1
         categories = {f: init_model.categories[f] for f in categories or {}}
     missing = as_missing(missing)
@@ -933,7 +946,7 @@ def train(
     check_alignment(ctx, PartyData(X=X, features=features, ids=ids, file=file), data_parties)
     X_eval = (
         mark_missing(
-            check_features(eval_set[0], "the validation features"),
+            check_features(eval_set[0], "the validation features", role == "guest"),
             missing,
             features,
             categories or {},
@@ -1014,7 +1027,9 @@ def cross_validate(
     """
     import pandas as pd
 
-    role = "dealer" if X is None else "guest" if y is not None else "host"
+    role = "guest" if y is not None else "dealer" if X is None else "host"
+    if X is None and y is not None:  # the guest with the label alone: every feature a host's
+        X = _no_columns(y)
     if roles is None:
         roles = handshake(ctx, role, mode, "cv")  # K is the guest's: checked below
     if role == "dealer":
@@ -1027,7 +1042,7 @@ def cross_validate(
         return None
     if hasattr(X, "columns"):
         X, features, categories = frame_matrix(X, features, categories)
-    X = check_features(X)
+    X = check_features(X, no_columns=role == "guest")
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     n = X.shape[0]
     check_alignment(
@@ -1196,6 +1211,10 @@ def _train_guest(
     weights = check_weights(sample_weight, X.shape[0])
     if categories is not None:
         _check_category_counts(categories, features, params.max_bin, file)
+    if params.guest_only_rounds and X.shape[1] == 0:
+        raise ConfigError(
+            "guest_only_rounds grows its trees on the guest's features, and it has none"
+        )
     y_eval = None
     if X_eval is not None:
         if eval_set[1] is None:
@@ -1514,7 +1533,7 @@ def predict(
     """
     if hasattr(X, "columns"):
         X = frame_matrix(X, model.features, model.categories)[0]
-    X = check_features(X)
+    X = check_features(X, no_columns=model.role == "guest")
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
     X = mark_missing(X, model.missing, model.features, model.categories)
