@@ -27,6 +27,7 @@ from unseen.ml.secureboost import (
     PartyModel,
     SecureBoostClassifier,
     SecureBoostRegressor,
+    check_features,
     predict_party,
     security_statement,
     xgboost_reference,
@@ -1874,6 +1875,17 @@ def test_bad_inputs_fail_with_the_root_cause():
         run(mode="ss-dealer")
     with pytest.raises(ConfigError, match="max_depth"):
         SecureBoostClassifier(max_depth=0)
+
+
+def test_an_infinite_feature_is_named_by_its_column():
+    X = np.array([[1.0, 2.0], [3.0, -np.inf]])
+    with pytest.raises(InputError, match="row 2, column 'income'"):
+        check_features(X, names=["age", "income"])
+    with pytest.raises(InputError, match="row 2, column '1'"):  # no names: the index
+        check_features(X)
+    assert check_features(np.zeros((3, 0)), no_columns=True).shape == (3, 0)
+    with pytest.raises(InputError, match="non-empty"):
+        check_features(np.zeros((3, 0)))
 
 
 def test_every_party_must_agree_on_the_mode():

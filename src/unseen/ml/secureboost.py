@@ -501,9 +501,12 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- input checks
 
 
-def check_features(X: Any, what: str = "X", no_columns: bool = False) -> np.ndarray:
+def check_features(
+    X: Any, what: str = "X", no_columns: bool = False, names: list[str] | None = None
+) -> np.ndarray:
     """A 2-D float64 matrix: finite values, or NaN for missing ones. ``no_columns``: it
-    may have rows and no column (a guest with the label alone: every feature a host's)."""
+    may have rows and no column (a guest with the label alone: every feature a host's).
+    ``names``: the columns' names, for errors (else their index from 0)."""
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -513,7 +516,8 @@ def check_features(X: Any, what: str = "X", no_columns: bool = False) -> np.ndar
     bad = np.isinf(arr)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=str(col))
+        name = names[col] if names is not None and len(names) == arr.shape[1] else str(col)
+        raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=name)
     return arr
 
 
@@ -920,7 +924,7 @@ def train(
     if eval_set is not None and hasattr(eval_set[0], "columns"):
         X_val = frame_matrix(eval_set[0], features, categories)[0]
         eval_set = (X_val, eval_set[1])
-    X = check_features(X, no_columns=role == "guest")
+    X = check_features(X, no_columns=role == "guest", names=features)
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     if len(features) != X.shape[1]:
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
@@ -1042,7 +1046,7 @@ def cross_validate(
         return None
     if hasattr(X, "columns"):
         X, features, categories = frame_matrix(X, features, categories)
-    X = check_features(X, no_columns=role == "guest")
+    X = check_features(X, no_columns=role == "guest", names=features)
     features = list(features) if features is not None else [f"x{i}" for i in range(X.shape[1])]
     n = X.shape[0]
     check_alignment(
@@ -1533,7 +1537,7 @@ def predict(
     """
     if hasattr(X, "columns"):
         X = frame_matrix(X, model.features, model.categories)[0]
-    X = check_features(X, no_columns=model.role == "guest")
+    X = check_features(X, no_columns=model.role == "guest", names=model.features)
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
     X = mark_missing(X, model.missing, model.features, model.categories)
