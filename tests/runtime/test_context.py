@@ -84,6 +84,55 @@ def test_root_cause_reaches_every_party():
         assert "column 'age' is not numeric" in str(e)
 
 
+def test_ctrl_c_inside_a_compiled_loop_is_an_interrupt_here_and_at_the_peers():
+    """Numba hands a KeyboardInterrupt raised in a compiled loop back as a SystemError
+    caused by it: the party ends with the interrupt, and its peers are told of one."""
+
+    def interrupted(ctx):
+        with ctx.step("tree 3 depth 1: histograms"):
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as e:
+                raise SystemError(
+                    "CPUDispatcher(...) returned a result with an exception set"
+                ) from e
+
+    def waiting(ctx):
+        return ctx.recv("guest", "never")
+
+    net = MemoryNetwork(["guest", "host"])
+    errors: dict[str, BaseException] = {}
+
+    def main(name, role):
+        ctx = Context("job", name, ["guest", "host"], net.transport(name), config=FAST)
+        try:
+            run_role(ctx, role)
+        except BaseException as e:  # noqa: BLE001 - checked below
+            errors[name] = e
+
+    ts = [
+        threading.Thread(target=main, args=(n, r))
+        for n, r in [("guest", interrupted), ("host", waiting)]
+    ]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert isinstance(errors["guest"], KeyboardInterrupt)
+    remote = errors["host"]
+    assert isinstance(remote, RemoteError) and remote.step == "tree 3 depth 1: histograms"
+    assert "KeyboardInterrupt: interrupted (Ctrl-C or SIGINT)" in str(remote)
+    assert "CPUDispatcher" not in str(remote)
+
+
+def test_a_system_error_of_another_cause_stays_itself():
+    def broken(ctx):
+        raise SystemError("something else")
+
+    with pytest.raises(SystemError, match="something else"):
+        run_local({"a": broken, "b": lambda ctx: ctx.recv("a", "never")}, config=FAST)
+
+
 def test_a_bad_cell_is_shown_here_and_never_sent_to_peers():
     """An input error names file, row and column everywhere; the cell itself (this
     party's data) only in the party that read it."""

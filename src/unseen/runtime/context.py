@@ -303,6 +303,8 @@ class Context:
             step = self._failed_step or self._step
             # peers get the shared message: an input error's offending cell stays here
             message = error.shared_message if isinstance(error, UnseenError) else str(error)
+            if isinstance(error, KeyboardInterrupt):
+                message = "interrupted (Ctrl-C or SIGINT)"
             failure = mb.Failure(self.party, step, type(error).__name__, message)
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
@@ -343,7 +345,27 @@ def _remote(failure: mb.Failure) -> RemoteError:
 def run_role(ctx: Context, role: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run one party's role in ``ctx``; on error, tell every peer, then re-raise."""
     with ctx:
-        return role(ctx, *args, **kwargs)
+        try:
+            return role(ctx, *args, **kwargs)
+        except SystemError as e:
+            # Ctrl-C inside a compiled (Numba) loop reaches Python as a SystemError
+            # ("returned a result with an exception set") caused by the KeyboardInterrupt:
+            # the interrupt is the root cause, here and at the peers
+            if _interrupted(e):
+                raise KeyboardInterrupt from e
+            raise
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was caused, directly or through others, by a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 __all__ = [
