@@ -260,9 +260,12 @@ def test_guest_only_rounds_through_the_cli(tmp_path):
     assert roc_auc_score(pd.read_csv(f["bank_test"])["default"], scores["score"]) > 0.95
 
 
-def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
+@pytest.mark.parametrize("how", ["kill", "terminate"])
+def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path, how):
     """The dealer is killed while the trees grow: guest and host stop within the peer
-    timeout, and the guest (where the job is watched) names the dealer as the cause."""
+    timeout, and the guest (where the job is watched) names the dealer as the cause.
+    Stopped by SIGTERM instead (``kill``, a service manager), the dealer tells them so
+    itself before it goes."""
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
     # many trees, so that training is still running when the dealer dies
@@ -287,7 +290,7 @@ def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
         while "tree 3: gradients handed over" not in bank.stderr():
             assert time.monotonic() < deadline and bank.popen.poll() is None, bank.stderr()
             time.sleep(0.05)
-        dealer.popen.kill()
+        getattr(dealer.popen, how)()
         killed = time.monotonic()
         wait_all([bank, tel], 60)
     finally:
@@ -298,6 +301,9 @@ def test_a_dealer_that_dies_mid_training_fails_every_party(tmp_path):
     assert bank.returncode == 1 and tel.returncode == 1, (bank.stderr(), tel.stderr())
     error = bank.stderr().strip().splitlines()[-1]
     assert error.startswith("unseen: error: [bank]") and "'dealer'" in error, error
+    if how == "terminate":
+        assert "party 'dealer' failed" in error and "terminated (SIGTERM)" in error, error
+        assert "[dealer] terminated (SIGTERM)" in dealer.stderr()
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 

@@ -9,7 +9,9 @@ non-zero on any failure, with the root cause on stderr, at every party.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,6 +149,7 @@ def run_party(
     from unseen.transport.identity import load_parties, load_private_key
 
     transport = None
+    _terminate_as_interrupt()
     try:
         parties = load_parties(parties_file)
         me = parties[party]
@@ -166,8 +169,20 @@ def run_party(
         return run_role(ctx, role, **role_kwargs)
     except UnseenError as e:
         fail(f"[{party}] {e}")
-    except KeyboardInterrupt:
-        fail(f"[{party}] interrupted")
+    except KeyboardInterrupt as e:
+        fail(f"[{party}] {e or 'interrupted'}")
     finally:
         if transport is not None:
             transport.close()
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``kill``, a service manager stopping the party) ends the job as Ctrl-C
+    does: the peers are told at once, instead of finding this party gone when their
+    next wait runs out."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)

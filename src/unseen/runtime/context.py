@@ -303,8 +303,8 @@ class Context:
             step = self._failed_step or self._step
             # peers get the shared message: an input error's offending cell stays here
             message = error.shared_message if isinstance(error, UnseenError) else str(error)
-            if isinstance(error, KeyboardInterrupt):
-                message = "interrupted (Ctrl-C or SIGINT)"
+            if isinstance(error, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (the CLI's)
+                message = str(error) or "interrupted (Ctrl-C or SIGINT)"
             failure = mb.Failure(self.party, step, type(error).__name__, message)
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
