@@ -154,6 +154,35 @@ def test_stopped_peer_fails_the_waiting_party(parties_file):
     assert time.monotonic() - t0 < CFG.peer_timeout + 4
 
 
+def test_a_send_to_a_frozen_peer_fails_within_twice_its_budget(parties_file):
+    """A peer that takes the bytes and never answers (a stopped process, a hung machine:
+    its kernel still accepts data) fails a send in about peer_timeout over the bulk
+    socket, then as long again over gRPC; not after the minute a slow link might need."""
+    ts = transports(parties_file)
+    frozen = threading.Event()
+    put = ts["telecom"].mailbox.put
+
+    def hang_when_frozen(*args, **kwargs):
+        if frozen.is_set():
+            threading.Event().wait(120)  # never answers while the test runs
+        return put(*args, **kwargs)
+
+    ts["telecom"].mailbox.put = hang_when_frozen  # type: ignore[method-assign]
+    ctx = Context("job", "bank", ["bank", "telecom"], ts["bank"], config=CFG)
+    try:
+        ctx.send("telecom", "first", b"hello")  # over gRPC: from now on the bulk socket
+        ctx.send("telecom", "second", np.arange(1000))
+        assert ts["bank"].bytes_via_bulk > 0
+        frozen.set()
+        t0 = time.monotonic()
+        with pytest.raises(PeerError, match="'telecom'"):
+            ctx.send("telecom", "third", np.arange(1000))
+        assert time.monotonic() - t0 < 2 * CFG.peer_timeout + 3
+    finally:
+        for t in ts.values():
+            t.close(grace=0)
+
+
 def _impostor(parties_file: Path, tmp_path: Path) -> Path:
     """A copy of the setup where 'telecom' has a different key than the one bank pins."""
     d2 = tmp_path / "impostor"

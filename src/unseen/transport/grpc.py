@@ -331,7 +331,10 @@ class GrpcTransport(Transport):
             client = self._bulk_client(peer)
             if client is not None:
                 try:
-                    client.send(header, payload, timeout=60 + payload.nbytes / 1e6)
+                    # the peer's budget bounds each read and write (a peer that takes
+                    # nothing for that long is stuck): a frozen peer fails the send in
+                    # about peer_timeout, as a gone one does, not a minute later
+                    client.send(header, payload, timeout=max(1.0, wait))
                 except BulkRefused as e:
                     client.close()  # a refusal may have ended the connection: a new one next
                     raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
@@ -351,8 +354,9 @@ class GrpcTransport(Transport):
                 ch = self._ready(peer, max(0.0, deadline - time.monotonic()), stop)
             try:
                 # Connected: do not wait for a peer that goes away meanwhile (it
-                # would hold this party until the deadline); fail fast and retry.
-                timeout = 60 + payload.nbytes / 1e6
+                # would hold this party until the deadline); fail fast and retry. A
+                # call may take the budget and a second a megabyte (1 MB/s at the least).
+                timeout = max(1.0, wait) + payload.nbytes / 1e6
                 if payload.nbytes <= CHUNK:  # one call: no streaming thread, one round trip
                     _unary(ch, "Put")(
                         len(header).to_bytes(4, "little") + header + bytes(payload),
