@@ -557,6 +557,8 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     assert meta["objective"] == "reg:tweedie" and meta["params"]["eval_metric"] == "rmse"
     history = meta["validation_history"]
     assert meta["n_trees"] == int(np.argmin(history)) + 1 and len(history) >= 1
+    grown = f"{len(history)} trees grown (early stopping kept {meta['n_trees']})"
+    assert (grown in procs[0].stdout()) == (meta["n_trees"] < len(history)), procs[0].stdout()
     assert meta["params"]["tweedie_variance_power"] == 1.4
     pred = _predict_g_h(tmp_path, parties, files, ["--contribs"])
     table = pd.read_csv(tmp_path / "scores.csv")

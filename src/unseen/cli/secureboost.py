@@ -486,7 +486,13 @@ def secureboost(
     if model.tree_seconds:
         grown = model.tree_seconds
         click.echo(
-            f"[{me}] trees alone: {sum(grown):.2f} s for {len(grown)} trees "
+            f"[{me}] trees alone: {sum(grown):.2f} s for {len(grown)} trees"
+            + (
+                f" grown (early stopping kept {model.n_trees})"
+                if init_model is None and model.n_trees < len(grown)
+                else ""
+            )
+            + " "
             f"({sum(grown) / len(grown):.3f} s/tree; the rest is set-up: handshake, "
             "alignment, binning, keys)"
         )
