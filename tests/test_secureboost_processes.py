@@ -209,6 +209,46 @@ def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
     assert "party 'telecom' failed" in procs[0].stderr()
 
 
+def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
+    """`unseen predict --exact-contribs`: at the guest, SHAP values that add up to the
+    margins; a host without the flag refuses, at both parties, naming the flag."""
+    f = write_inputs(tmp_path)
+    parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
+    procs = train_job(
+        "secureboost", tmp_path, parties, "plain", f["bank_train"], f["telecom_train"],
+        common=TREES,
+    )  # fmt: skip
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+
+    def predict(tel_extra):
+        flags = ["--parties", str(parties), "--quiet"]
+        out = tmp_path / "scores.csv"
+        bank = ["--model", str(tmp_path / "bank_model"), "--input", str(f["bank_test"])]
+        bank += ["--id", "phone", "--output", str(out), "--exact-contribs"]
+        tel = ["--model", str(tmp_path / "tel_model"), "--input", str(f["telecom_test"])]
+        tel += ["--id", "msisdn", *tel_extra]
+        pred = [
+            start_party("bank", ["predict", "--as", "bank", *flags, *bank], tmp_path / "plogs"),
+            start_party("telecom", ["predict", "--as", "telecom", *flags, *tel], tmp_path / "p2"),
+        ]
+        wait_all(pred, 120)
+        return pred
+
+    refused = predict([])
+    assert [p.returncode for p in refused] == [1, 1]
+    assert "--exact-contribs" in refused[0].stderr() and "'telecom'" in refused[0].stderr()
+    assert "guest asks for exact contributions" in refused[1].stderr(), refused[1].stderr()
+    assert not (tmp_path / "scores.csv").exists()
+
+    allowed = predict(["--exact-contribs"])
+    assert [p.returncode for p in allowed] == [0, 0], [p.stderr() for p in allowed]
+    table = pd.read_csv(tmp_path / "scores.csv")
+    shares = table[[c for c in table.columns if c.startswith("contrib:")]]
+    assert shares.columns[-1] == "contrib:bias" and "contrib:telecom:t0" in shares.columns
+    p = table["score"].to_numpy()
+    np.testing.assert_allclose(shares.sum(axis=1), np.log(p / (1 - p)), atol=1e-9)
+
+
 def test_hyper_parameters_must_agree(tmp_path):
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])

@@ -1549,9 +1549,82 @@ def test_contributions_are_xgboosts_approx_contribs(mode):
     assert np.abs(ours[:, 10:30]).max() > 0.1  # the host's features explain part of it
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_exact_contributions_are_xgboosts_shap_values_where_the_host_allows_them(mode):
+    """predict_contribs(approx=False) at the guest and at the host (its consent): exact
+    SHAP values equal to XGBoost's default pred_contribs on the same bins, missing values
+    and a feature split twice on a path included; they add up to the margins."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    Xte = Xte.copy()
+    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    params = dict(BREAST, n_estimators=6)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            exact = est.predict_contribs(ctx, parts_te[i], approx=False)
+            return est, exact, est.predict_margin(ctx, parts_te[i])
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=120)
+    est, ours, margin = res["guest"]
+    assert res["host1"][1] is None
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 6)
+    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True)
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    saabas = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=True)
+    assert np.abs(ours - saabas).max() > 1e-3  # not the approximate ones
+    np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-10)
+    # some path splits twice on one feature, which TreeSHAP unwinds and redoes
+    table = est.trees_to_dataframe().set_index("ID")
+
+    def repeats(node, seen=()):
+        row = table.loc[node]
+        if row["Feature"] == "Leaf":
+            return False
+        if row["Feature"] in seen:
+            return True
+        below = (*seen, row["Feature"])
+        return repeats(row["Yes"], below) or repeats(row["No"], below)
+
+    assert any(repeats(f"{t}-0") for t in range(6))
+
+
+def test_exact_contributions_need_every_hosts_consent():
+    """A host that does not allow them stops the job, at both parties, naming the way."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=2)
+
+    def guest(ctx):
+        est = SecureBoostClassifier(mode="plain", **params).fit(ctx, Xtr[:, :10], ytr)
+        return est.predict_contribs(ctx, Xte[:, :10], approx=False)
+
+    def host(ctx):
+        est = SecureBoostClassifier(mode="plain", **params).fit(ctx, Xtr[:, 10:])
+        return est.predict_contribs(ctx, Xte[:, 10:])  # Saabas's: no consent given
+
+    with pytest.raises(ConfigError, match="has not allowed|guest asks for exact"):
+        run_local({"guest": guest, "host1": host}, timeout=60)
+
+
 def test_contributions_of_several_classes_and_of_older_models(tmp_path):
     """Several classes: a share per class, feature and bias, adding up to each class's
-    margin. A model saved before nodes were recorded is refused with the reason."""
+    margin (Saabas's and exact SHAP values alike). A model saved before nodes were
+    recorded is refused with the reason."""
     Xtr, Xte, ytr, _ = wine()
     parts_tr, parts_te = [Xtr[:, :5], Xtr[:, 5:]], [Xte[:, :5], Xte[:, 5:]]
 
@@ -1559,14 +1632,21 @@ def test_contributions_of_several_classes_and_of_older_models(tmp_path):
         def role(ctx):
             est = SecureBoostClassifier(mode="plain", n_estimators=3, max_depth=3, max_bin=16)
             est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
-            return est, est.predict_contribs(ctx, parts_te[i]), est.predict_margin(ctx, parts_te[i])
+            exact = est.predict_contribs(ctx, parts_te[i], approx=False)
+            return (
+                est,
+                est.predict_contribs(ctx, parts_te[i]),
+                est.predict_margin(ctx, parts_te[i]),
+                exact,
+            )
 
         return role
 
     res = run_local({"guest": party(0), "host1": party(1)}, timeout=120)
-    est, ours, margin = res["guest"]
-    assert ours.shape == (Xte.shape[0], 3, Xtr.shape[1] + 1)
+    est, ours, margin, exact = res["guest"]
+    assert ours.shape == exact.shape == (Xte.shape[0], 3, Xtr.shape[1] + 1)
     np.testing.assert_allclose(ours.sum(axis=2), margin, atol=1e-12)
+    np.testing.assert_allclose(exact.sum(axis=2), margin, atol=1e-10)
     est.save(tmp_path / "g")
     res["host1"][0].save(tmp_path / "h")
     arrays = dict(np.load(tmp_path / "g" / "arrays.npz"))

@@ -76,6 +76,13 @@ def find_predictor(model_type: str) -> Any:
     help="Guest, SecureBoost: also each row's margin split per feature of every party and "
     "a bias (XGBoost's approx_contribs), as contrib:<feature> columns.",
 )
+@click.option(
+    "--exact-contribs",
+    is_flag=True,
+    help="SecureBoost. Guest: the contributions as exact SHAP values (XGBoost's default "
+    "pred_contribs) instead. Host: allow that, which shows the guest the side every row "
+    "takes at every split of mine, also off its path; without it a host refuses.",
+)
 def predict(
     model_dir: Path,
     input_path: Path,
@@ -85,6 +92,7 @@ def predict(
     label: str | None,
     report: Path | None,
     contribs: bool,
+    exact_contribs: bool,
     **party: Any,
 ) -> None:
     """Score aligned rows jointly; only the guest (or --to) learns the scores.
@@ -120,8 +128,10 @@ def predict(
     if predictor is None:
         fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
     to = learner or meta.get("guest")
-    if contribs and meta.get("model") != "secureboost":
-        fail(f"[{me}] --contribs is for SecureBoost models, not {meta.get('model')!r}")
+    if (contribs or exact_contribs) and meta.get("model") != "secureboost":
+        flag = "--exact-contribs" if exact_contribs else "--contribs"
+        fail(f"[{me}] {flag} is for SecureBoost models, not {meta.get('model')!r}")
+    contribs = contribs or (exact_contribs and me == meta.get("guest"))
     if contribs and me != meta.get("guest"):
         fail(f"[{me}] --contribs is the guest's: it alone learns scores (a host runs as usual)")
     objective = str(meta.get("objective", "binary:logistic"))  # LR models: binary
@@ -159,8 +169,10 @@ def predict(
         shares: Any = None
         names: list[str] = []
         if contribs:
-            out = predictor(ctx, meta, arrays, data, to=to, contribs=True)
+            out = predictor(ctx, meta, arrays, data, to=to, contribs=True, exact=exact_contribs)
             scores, shares, names = out if out is not None else (None, None, [])
+        elif exact_contribs:  # a host that allows the guest's exact contributions
+            scores = predictor(ctx, meta, arrays, data, to=to, exact=True)
         else:
             scores = predictor(ctx, meta, arrays, data, to=to)
         if scores is None:

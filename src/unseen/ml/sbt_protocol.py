@@ -591,6 +591,21 @@ class PartyTrees:
         trees = trees if trees is not None else range(len(self.layouts))
         return [reachable_leaves(self.layouts[t], self.splits[t], X, self.me)[1] for t in trees]
 
+    def split_sides(self, X: np.ndarray) -> list[np.ndarray]:
+        """Per tree, the side each row takes at every split of this party's, wherever the
+        row's path goes: ``(n, splits)``, True for left, the splits by node id."""
+        out = []
+        for sp in self.splits:
+            order = np.argsort(np.asarray(sp.node, dtype=np.int64), kind="stable")
+            sides = [
+                goes_left(
+                    X[:, sp.feature[i]], sp.threshold[i], sp.default_left[i], sp.categories[i]
+                )
+                for i in order
+            ]
+            out.append(np.stack(sides, axis=1) if sides else np.ones((X.shape[0], 0), dtype=bool))
+        return out
+
 
 #: where training starts from a model it continues: the model's base margin, and its
 #: margins on the training rows and on the validation rows (None: no validation set)
@@ -1803,3 +1818,28 @@ def predict_host(
 ) -> None:
     """A host's side: walk its own splits and send the guest its leaf masks."""
     ctx.send(guest, f"{key}/masks", _pack_masks(trees.leaf_masks(X)))
+
+
+def guest_split_sides(
+    ctx: Context, trees: PartyTrees, X: np.ndarray, hosts: list[str], key: str
+) -> list[np.ndarray]:
+    """For exact contributions: per tree, the side each row takes at every inner node,
+    ``(n, nodes)`` (True: left; leaves False), the guest's own splits decided here and
+    each host's sent by it (:func:`send_split_sides`)."""
+    n = X.shape[0]
+    owners = [np.asarray(lay.owner) for lay in trees.layouts]
+    out = [np.zeros((n, lay.n_nodes), dtype=bool) for lay in trees.layouts]
+    for t, sides in enumerate(trees.split_sides(X)):
+        out[t][:, np.flatnonzero(owners[t] == trees.me)] = sides
+    for i, host in enumerate(hosts, start=1):
+        widths = [int(np.sum(o == i)) for o in owners]
+        theirs = _unpack_masks(ctx.recv(host, f"{key}/sides"), n, widths, host)
+        for t, sides in enumerate(theirs):
+            out[t][:, np.flatnonzero(owners[t] == i)] = sides
+    return out
+
+
+def send_split_sides(ctx: Context, trees: PartyTrees, X: np.ndarray, guest: str, key: str) -> None:
+    """A host's side of exact contributions, which it must allow: the side each row
+    takes at each of its splits, also off the row's path (a bit per row and split)."""
+    ctx.send(guest, f"{key}/sides", _pack_masks(trees.split_sides(X)))

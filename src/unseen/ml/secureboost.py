@@ -34,7 +34,9 @@ by :func:`security_statement`, and in ``docs/secureboost.md``):
   at the host. Hosts share their feature names. With ``colsample_bytree`` a
   host also learns which of its own features each tree may use. In joint
   prediction the guest learns, for each row and each host split, which way the
-  row goes (the host's leaf masks); the hosts learn nothing. With
+  row goes (the host's leaf masks); the hosts learn nothing. Exact SHAP
+  contributions, which a host must allow, show the guest the side each row takes
+  at every split of that host's, also off the row's path. With
   ``guest_only_rounds=N`` the first ``N`` rounds' trees split on the guest's
   features alone and the hosts learn only their shapes (SecureBoost's
   reduced-leakage variant, section 6 of the paper).
@@ -72,7 +74,7 @@ from unseen.ml.data import PartyData, check_alignment, encode_categories, load_p
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.objectives import CLASSIFICATION, LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
-from unseen.ml.sbt_contribs import leaf_contributions
+from unseen.ml.sbt_contribs import leaf_contributions, tree_shap
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
     MODES,
@@ -88,10 +90,12 @@ from unseen.ml.sbt_protocol import (
     Roles,
     RowSampler,
     guest_leaves,
+    guest_split_sides,
     handshake,
     named_features,
     predict_guest,
     predict_host,
+    send_split_sides,
     tree_rows,
 )
 from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, LocalSplits, TreeLayout, transform
@@ -115,7 +119,9 @@ _COMMON = (
     "with colsample_bytree, learn which of their own features each tree may use). In\n"
     "prediction the guest learns each host's leaf mask per row: which way the row goes at\n"
     "every host split that the host's own splits leave on its path; hosts learn nothing\n"
-    "(continued training first does that on the training rows). With --guest-only-rounds N\n"
+    "(continued training first does that on the training rows); with exact contributions\n"
+    "(--exact-contribs, which a host must pass too) the side every scored row takes at every\n"
+    "split of that host's, also off the row's path. With --guest-only-rounds N\n"
     "the first N rounds' trees are grown on the guest's features alone: of those the hosts\n"
     "learn the shape only (SecureBoost's reduced-leakage variant). Categorical features: the\n"
     "guest learns which host features are categorical and how many categories each has (its\n"
@@ -1525,6 +1531,7 @@ def predict(
     *,
     output_margin: bool = False,
     pred_contribs: bool = False,
+    approx_contribs: bool = True,
 ) -> np.ndarray | None:
     """Joint prediction: every party runs it with its part and its columns of the same rows.
 
@@ -1534,6 +1541,10 @@ def predict(
     columns are taken by the model's feature names (in any order; extra ones ignored).
     ``pred_contribs``: at the guest, each row's margin split into a share per feature of
     every party and a bias (:func:`contributions`); the hosts' part is unchanged.
+    ``approx_contribs=False`` with ``pred_contribs``: exact SHAP values instead, XGBoost's
+    default ``pred_contribs`` (:func:`exact_contributions`). They need the side every row
+    takes at every host split, which a host sends only where it passes the same (its
+    consent): the guest then learns those sides for the rows scored.
     """
     if hasattr(X, "columns"):
         X = frame_matrix(X, model.features, model.categories)[0]
@@ -1545,8 +1556,11 @@ def predict(
     missing = [p for p in data_parties if p not in ctx.parties]
     if missing:
         raise ConfigError(f"prediction needs every party of the model; missing {missing}")
+    # the guest asks for exact contributions; a host allows them
+    exact = bool(pred_contribs and not approx_contribs)
+    asked = exact
     with ctx.step("prediction: rows"):
-        mine = {"rows": int(X.shape[0]), "model_id": model.model_id}
+        mine = {"rows": int(X.shape[0]), "model_id": model.model_id, "exact_contribs": exact}
         for p in data_parties:
             if p != ctx.party:
                 ctx.send(p, f"{key}/rows", mine)
@@ -1562,9 +1576,17 @@ def predict(
                 raise InputError(
                     f"{X.shape[0]} rows here but {theirs.get('rows')} at {p!r}: inputs are not aligned"
                 )
+            if p == model.roles.guest:
+                asked = bool(theirs.get("exact_contribs"))
+            _check_exact_consent(model, p, exact, bool(theirs.get("exact_contribs")))
     with ctx.step("prediction"):
+        if model.role == "guest" and exact:
+            return exact_contributions(ctx, model, X, key)
         if model.role == "guest" and pred_contribs:
             return contributions(ctx, model, X, key)
+        if asked:  # a host that allows them, asked by the guest
+            send_split_sides(ctx, model.trees, X, model.roles.guest, key)
+            return None
         if model.role == "guest":
             margin = predict_guest(
                 ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
@@ -1617,6 +1639,24 @@ def frame_matrix(
     return X, features, found
 
 
+def _check_exact_consent(model: PartyModel, peer: str, mine: bool, theirs: bool) -> None:
+    """Exact contributions show the guest the side every scored row takes at every host
+    split: the guest asks for them, and every host must allow them (``mine``: this party
+    asks, or allows; ``theirs``: the peer's)."""
+    how = "unseen predict --exact-contribs, or predict_contribs(..., approx=False)"
+    if model.role == "guest" and mine and not theirs:
+        raise ConfigError(
+            f"exact contributions show this guest the side every row takes at every split "
+            f"of {peer!r}'s, which {peer!r} has not allowed ({how} there)"
+        )
+    if model.role != "guest" and peer == model.roles.guest and theirs and not mine:
+        raise ConfigError(
+            "the guest asks for exact contributions, which would show it the side every row "
+            f"takes at every split of this party's, also off the row's path: {how} here "
+            "allows it"
+        )
+
+
 def contribution_names(model: PartyModel) -> list[str]:
     """The columns of :func:`contributions`: the guest's features, each host's as
     ``"host:feature"``, then ``"bias"``."""
@@ -1659,6 +1699,36 @@ def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> n
     return out if base.ndim else out[:, 0]
 
 
+def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
+    """The guest's side of joint prediction with exact SHAP values, as XGBoost's
+    ``pred_contribs=True`` (TreeSHAP, :func:`~unseen.ml.sbt_contribs.tree_shap`): the
+    shape and columns of :func:`contributions`, adding up to the margins. Every host
+    sends the side each row takes at each of its splits, also off the row's path, where
+    it allows it; that is what the guest learns beyond the scores."""
+    trees = model.trees
+    if any(np.isnan(r.cover[0]) for r in trees.records):
+        raise ConfigError(
+            "contributions need each node's cover, which this model was saved without: "
+            "train it again"
+        )
+    counts = [len(names) for names in _all_features(model).values()]
+    offsets = np.cumsum([0, *counts[:-1]])
+    n_all = sum(counts)
+    base = np.asarray(model.base_margin, dtype=np.float64)
+    classes = base.size if base.ndim else 1
+    out = np.zeros((X.shape[0], classes, n_all + 1))
+    out[:, :, n_all] = base
+    sides = guest_split_sides(ctx, trees, X, list(model.roles.hosts), key)
+    for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
+        inner = np.asarray(layout.left) >= 0
+        owner = np.maximum(np.asarray(layout.owner), 0)
+        feature = np.where(inner, offsets[owner] + records.feature, -1)
+        phi, root = tree_shap(layout, feature, records.cover, trees.values[t], sides[t], n_all)
+        out[:, t % classes, :n_all] += phi
+        out[:, t % classes, n_all] += root
+    return out if base.ndim else out[:, 0]
+
+
 @register_predictor(MODEL_TYPE)
 def predict_party(
     ctx: Context,
@@ -1668,6 +1738,7 @@ def predict_party(
     *,
     to: str | None = None,
     contribs: bool = False,
+    exact: bool = False,
 ) -> Any:
     """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
 
@@ -1676,7 +1747,8 @@ def predict_party(
     holds the leaf weights, can learn the scores. ``contribs`` (the guest's): the
     scores, each row's margin split per feature (:func:`contributions`, whose sum
     gives the scores: one joint prediction) and the shares' names; the hosts' part
-    is the same either way.
+    is the same either way. ``exact``: at the guest, exact SHAP values
+    (:func:`exact_contributions`); at a host, its consent to them.
     """
     model = PartyModel.from_parts(meta, arrays)
     if to is not None and to != model.roles.guest:
@@ -1693,11 +1765,11 @@ def predict_party(
             )
         X = X[:, [names.index(f) for f in model.features]]
     if contribs and model.role == "guest":
-        shares = predict(ctx, model, X, pred_contribs=True)
+        shares = predict(ctx, model, X, pred_contribs=True, approx_contribs=not exact)
         assert shares is not None
         scores = transform(model.params.objective, shares.sum(axis=-1))
         return scores, shares, contribution_names(model)
-    return predict(ctx, model, X)
+    return predict(ctx, model, X, pred_contribs=exact, approx_contribs=not exact)
 
 
 # --------------------------------------------------------------------------- plaintext reference
@@ -1999,13 +2071,24 @@ class _SecureBoost:
             raise ConfigError("not fitted at this party (or this party is the dealer)")
         return self.model_
 
-    def predict_contribs(self, ctx: Context, X: Any) -> np.ndarray | None:
+    def predict_contribs(self, ctx: Context, X: Any, approx: bool = True) -> np.ndarray | None:
         """Joint prediction with each row's margin split into a share per feature of every
         party and a bias (XGBoost's ``pred_contribs`` with ``approx_contribs``: Saabas's
         per-split attributions, :mod:`unseen.ml.sbt_contribs`): ``(n, F + 1)``, for
         several classes ``(n, K, F + 1)``, at the guest (columns:
-        :attr:`contribution_names_`); ``None`` at hosts, whose part is as for prediction."""
-        return predict(ctx, self._model(), X, self._predict_key(), pred_contribs=True)
+        :attr:`contribution_names_`); ``None`` at hosts, whose part is as for prediction.
+
+        ``approx=False``: exact SHAP values (XGBoost's default ``pred_contribs``), which
+        show the guest the side every row takes at every host split; a host allows that
+        by calling this with ``approx=False`` too (:func:`exact_contributions`)."""
+        return predict(
+            ctx,
+            self._model(),
+            X,
+            self._predict_key(),
+            pred_contribs=True,
+            approx_contribs=approx,
+        )
 
     @property
     def contribution_names_(self) -> list[str]:
