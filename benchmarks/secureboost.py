@@ -144,11 +144,14 @@ def run_secureboost(
     cores_per_party: int | None = None,
     run: int = 0,
     host_categorical: list[str] = (),
+    contribs: bool = False,
 ) -> dict[str, Any]:
     """Train with every party as a process; return the guest's timing and the test AUC.
 
     ``run``: the repeat this is (``--repeat``); each has its own keys, models and logs.
-    ``host_categorical``: the host's columns of categories (``--categorical``)."""
+    ``host_categorical``: the host's columns of categories (``--categorical``).
+    ``contribs``: also time the test rows' contributions, Saabas's and exact SHAP values
+    (joint prediction in-process, the host allowing the exact ones)."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
     from unseen.runtime.launch import make_parties, start_party, wait_all_measured
@@ -235,6 +238,20 @@ def run_secureboost(
         }
     )
     assert g_test.y is not None
+    timed: dict[str, float] = {}
+    for kind, approx in (("approx", True), ("exact", False)) if contribs else ():
+        began = time.perf_counter()
+        run_local(
+            {
+                "guest": lambda ctx, a=approx: predict(  # type: ignore[misc]
+                    ctx, g_model, g_test.X, pred_contribs=True, approx_contribs=a
+                ),
+                "host": lambda ctx, a=approx: predict(  # type: ignore[misc]
+                    ctx, h_model, h_test.X, pred_contribs=not a, approx_contribs=a
+                ),
+            }
+        )
+        timed[kind] = time.perf_counter() - began
     peak = {name: kib / 1024 for name, kib in peak_kib.items()}  # party and its workers
     # each party's own summary: what it sent and its CPU time (every thread, set-up included)
     cost = {p.name: COST_RE.search(p.stdout()) for p in procs}
@@ -248,6 +265,7 @@ def run_secureboost(
         "wall_s": wall,
         "auc": auc(g_test.y, res["guest"]),
         "peak_mib": peak,
+        **({"contribs_s": timed} if contribs else {}),
     }
 
 
@@ -263,8 +281,10 @@ def run_xgboost(
     cores=None,
     colsample=1.0,
     categorical=(),
+    contribs=False,
 ) -> dict[str, Any]:
-    """``categorical``: columns of category codes (XGBoost's ``enable_categorical``)."""
+    """``categorical``: columns of category codes (XGBoost's ``enable_categorical``).
+    ``contribs``: also time ``pred_contribs`` (exact and approximate) on the test rows."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
@@ -294,12 +314,12 @@ def run_xgboost(
         types = ["c" if i in categorical else "q" for i in range(Xtr.shape[1])]
         matrix = functools.partial(xgb.DMatrix, feature_types=types, enable_categorical=True)
     try:
-        return _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees)
+        return _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees, contribs)
     finally:
         os.sched_setaffinity(0, everywhere)
 
 
-def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees, contribs=False) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """``matrix``: how a DMatrix is made (``xgboost.DMatrix``, or with feature types)."""
     import xgboost as xgb
 
@@ -318,11 +338,19 @@ def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees) -> dict[str, Any]:
         began = time.perf_counter()
         xgb.train(params, dtrain, trees)
         alone.append(time.perf_counter() - began)
+    timed = {}
+    if contribs:  # the test rows' contributions, on the matrix made once
+        dtest = matrix(Xte)
+        for kind, approx in (("approx", True), ("exact", False)):
+            began = time.perf_counter()
+            booster.predict(dtest, pred_contribs=True, approx_contribs=approx)
+            timed[kind] = time.perf_counter() - began
     return {
         "trees": trees,
         "fit_s": fit,
         "s_per_tree": float(np.median(alone)) / trees,
         "auc": auc(yte, booster.predict(matrix(Xte))),
+        **({"contribs_s": timed} if contribs else {}),
     }
 
 
@@ -344,7 +372,9 @@ def workload(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         """XGBoost on the joined data (``same_bins``: binned as SecureBoost's parties do)."""
         cores = party_cores(k, 3)
         data = (Xtr, Xte, ytr, yte, trees, depth, max_bin)
-        return run_xgboost(*data, same_bins, cores=cores, colsample=cs, categorical=cat)
+        return run_xgboost(
+            *data, same_bins, cores=cores, colsample=cs, categorical=cat, contribs=args.contribs
+        )
 
     def joined_xgboost() -> dict[str, Any]:
         """XGBoost on the joined data, timed (again before each repeat: speeds drift)."""
@@ -395,7 +425,9 @@ def _secureboost_modes(
             extra += ["--colsample-bytree", str(cs), "--random-state", "0"]
         if args.guest_only_rounds:
             extra += ["--guest-only-rounds", str(args.guest_only_rounds)]
-        r = run_secureboost(d, mode, t, depth, max_bin, extra, args.timeout, k, run, categorical)
+        r = run_secureboost(
+            d, mode, t, depth, max_bin, extra, args.timeout, k, run, categorical, args.contribs
+        )
         r["mode"] = name_mode
         r["x_xgboost_per_tree"] = r["s_per_tree"] / xg["s_per_tree"]
         r["x_xgboost_fit"] = (r["fit_s"] / r["trees"]) / (xg["fit_s"] / xg["trees"])
@@ -488,6 +520,13 @@ def main() -> None:
         metavar="K",
         help="pin each party, and XGBoost, to K cores of its own (production: a machine each)",
     )
+    ap.add_argument(
+        "--contribs",
+        action="store_true",
+        help="also time every system's per-feature contributions of the test rows: "
+        "approximate (Saabas) and exact SHAP values; SecureBoost's by joint prediction "
+        "in-process with the saved parts (the host allowing the exact ones)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
     args = ap.parse_args()
     machine_line = describe()
@@ -534,6 +573,22 @@ def main() -> None:
             if "x_xgboost_per_tree" in runs[0]:
                 line += ", x xgb " + _spread([r["x_xgboost_per_tree"] for r in runs], "{:.1f}")
             print(line)
+    explained = [r for r in rows if r.get("contribs_s")]
+    if explained:
+        print(
+            "\ncontributions of the test rows (s; x xgb: to XGBoost's pred_contribs on joined data):"
+        )
+        base = {}
+        for r in explained:
+            c = r["contribs_s"]
+            if r["system"].startswith("xgboost (hist"):
+                base[r["workload"]] = c
+            ref = base.get(r["workload"], c)
+            print(
+                f"  {r['workload']} {r['system']:30} approx {c['approx']:8.3f} "
+                f"({c['approx'] / ref['approx']:6.1f}x)  exact {c['exact']:8.3f} "
+                f"({c['exact'] / ref['exact']:6.1f}x)"
+            )
     costs = [r for r in rows if r.get("cpu_s")]
     if costs:
         print(
