@@ -279,7 +279,7 @@ def secureboost(
     missing_value: float | None,
     **flags: Any,
 ) -> None:
-    """Vertical SecureBoost: the guest (label + features), hosts (features), a dealer.
+    """Vertical SecureBoost: the guest (label, features or none), hosts (features), a dealer.
 
     Run it once per party. The party with --label is the guest; a party with
     no --input is the dealer (ss-dealer modes). Hyper-parameters are the
