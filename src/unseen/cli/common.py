@@ -149,7 +149,7 @@ def run_party(
     from unseen.transport.identity import load_parties, load_private_key
 
     transport = None
-    _terminate_as_interrupt()
+    before = _terminate_as_interrupt()
     try:
         parties = load_parties(parties_file)
         me = parties[party]
@@ -174,15 +174,19 @@ def run_party(
     finally:
         if transport is not None:
             transport.close()
+        if before is not None:  # as it was (a caller in this process, tests)
+            signal.signal(signal.SIGTERM, before)
 
 
-def _terminate_as_interrupt() -> None:
+def _terminate_as_interrupt() -> Any:
     """SIGTERM (``kill``, a service manager stopping the party) ends the job as Ctrl-C
     does: the peers are told at once, instead of finding this party gone when their
-    next wait runs out."""
+    next wait runs out. Returns the handler it replaced (``None`` off the main thread,
+    where none can be set)."""
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt("terminated (SIGTERM)")
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, stop)
