@@ -2236,6 +2236,41 @@ def test_categorical_features_are_xgboosts(mode, extra):
     assert any(k.startswith("host1:region") for k in guest_model.importance_split)
 
 
+def test_exact_contributions_with_categorical_features_are_xgboosts():
+    """Exact SHAP values through categorical splits at the guest and a host (missing
+    cells, a category unseen in training): XGBoost's pred_contribs with
+    ``enable_categorical``."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    guest, host, y, (tr, te), Xtr, Xte = _categorical_split_data()
+    params = dict(n_estimators=5, max_depth=4, learning_rate=0.3, max_bin=16)
+
+    def party(i, fit_on, explain):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, fit_on, y[tr] if i == 0 else None)
+            return est.predict_contribs(ctx, explain, approx=False)
+
+        return role
+
+    ours = run_local(
+        {
+            "guest": party(0, guest.iloc[tr], guest.iloc[te]),
+            "host1": party(1, host.iloc[tr], host.iloc[te]),
+        }
+    )["guest"]
+    reference = xgboost_params(
+        base_score=float(np.mean(y[tr])), max_depth=4, learning_rate=0.3, max_bin=256
+    )
+    types = ["q", "c", "q", "q", "c", "q"]
+    train = xgb.DMatrix(Xtr, label=y[tr], feature_types=types, enable_categorical=True)
+    booster = xgb.train(reference, train, 5)
+    test = xgb.DMatrix(Xte, feature_types=types, enable_categorical=True)
+    np.testing.assert_allclose(ours, booster.predict(test, pred_contribs=True), atol=2e-5)
+
+
 def test_categorical_models_round_trip_and_show_their_categories(tmp_path):
     """A saved part keeps its categories and each split's set; ``trees_to_dataframe``
     names a split's categories going right (XGBoost's ``Category`` column) at the party
