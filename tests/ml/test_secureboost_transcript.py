@@ -514,3 +514,39 @@ def test_categories_never_cross(mode):
     # had the host sent them as any message, the search above would have found them
     assert all(c.encode() in bytes(encode(host_model.categories).payload) for c in cities)
     assert any(c is not None for s in host_model.trees.splits for c in s.categories)
+
+
+def test_exact_contributions_send_the_guest_a_bit_per_row_and_host_split_alone():
+    """With the host's consent, prediction with exact contributions sends the guest, from
+    the host, its request and one packed array: a bit per row and host split (its sides),
+    nothing else -- no leaf mask beside them, no feature value."""
+    from unseen.ml.secureboost import predict, train
+
+    X, y = _data()
+    plain = {"guest": X[:, :10], "host": X[:, 10:]}
+    parts = run_local(
+        {
+            "guest": lambda ctx: train(ctx, mode="plain", X=plain["guest"], y=y),
+            "host": lambda ctx: train(ctx, mode="plain", X=plain["host"]),
+        },
+        timeout=120,
+    )
+    transcript = Transcript()
+    run_local(
+        {
+            p: (
+                lambda ctx, p=p: predict(
+                    ctx, parts[p], plain[p], pred_contribs=True, approx_contribs=False
+                )
+            )
+            for p in ("guest", "host")
+        },
+        transcript=transcript,
+        timeout=120,
+    )
+    sent = [m for m in transcript.messages if m[0] == "host"]
+    assert [m[2].rsplit("/", 1)[-1] for m in sent] == ["rows", "sides"]
+    host_splits = sum(len(s.node) for s in parts["host"].trees.splits)
+    assert host_splits > 0
+    assert np.dtype(sent[1][3]["dtype"]) == np.uint8
+    assert sent[1][3]["shape"] == [y.size, (host_splits + 7) // 8]
