@@ -24,7 +24,9 @@ for the rows scored: a bit per row and host split.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
+from unseen.ml.sbt_kernels import FeatureThreads
 from unseen.ml.sbt_tree import TreeLayout
 
 
@@ -67,12 +69,13 @@ def tree_shap(
     value: np.ndarray,
     goes_left: np.ndarray,
     n_features: int,
+    threads: FeatureThreads | None = None,
 ) -> tuple[np.ndarray, float]:
     """Exact SHAP values of one tree for every row, as XGBoost's ``pred_contribs``
     (``approx_contribs=False``): the path-dependent TreeSHAP of S. M. Lundberg, G. G. Erion
     and S.-I. Lee, "Consistent individualized feature attribution for tree ensembles"
-    (arXiv:1802.03888, 2018), Algorithm 2, with XGBoost's handling of a feature met twice
-    on a path (the earlier split is unwound and redone). The expectations weigh a node's
+    (arXiv:1802.03888, 2018), Algorithm 2, as XGBoost implements it (a feature met twice
+    on a path has its earlier split unwound and redone). The expectations weigh a node's
     children by their training covers, so the rows' shares do not depend on one another.
 
     ``goes_left``: ``(n, nodes)``, the side each row takes at every inner node -- also
@@ -80,77 +83,145 @@ def tree_shap(
     every split of its own. ``feature[j]``: inner node ``j``'s feature, an index of all
     features. Returns the shares ``(n, n_features)`` and the tree's root mean (its part of
     the bias); for every row the shares and the root mean add up to the row's leaf value.
-
-    The recursion visits every node once per tree with all rows at a time: the path's
-    features and "zero fractions" (cover ratios) are the same for every row, only the
-    "one fractions" (does the row follow this path) and the permutation weights differ.
+    ``threads``: the rows in parts, one per core (the compiled loop releases the GIL).
     """
-    n = goes_left.shape[0]
-    phi = np.zeros((n, n_features))
-    left, right = np.asarray(layout.left), np.asarray(layout.right)
-    ones = np.ones(n)
+    left = np.ascontiguousarray(layout.left, dtype=np.int64)
+    right = np.ascontiguousarray(layout.right, dtype=np.int64)
+    feature = np.ascontiguousarray(feature, dtype=np.int64)
+    cover = np.ascontiguousarray(cover, dtype=np.float64)
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    goes_left = np.ascontiguousarray(goes_left, dtype=np.bool_)
+    depth = _depth(left, right)
+    phi = np.zeros((goes_left.shape[0], n_features))
 
-    def extend(path: _Path, zero: float, one: np.ndarray, feat: int) -> None:
-        depth = len(path.feat)  # the new element's index
-        path.feat.append(feat)
-        path.zero.append(zero)
-        path.one.append(one)
-        path.w.append(ones.copy() if depth == 0 else np.zeros(n))
-        for i in range(depth - 1, -1, -1):
-            path.w[i + 1] = path.w[i + 1] + one * path.w[i] * ((i + 1) / (depth + 1))
-            path.w[i] = zero * path.w[i] * ((depth - i) / (depth + 1))
+    def rows(span: slice) -> None:
+        _shap_rows(left, right, feature, cover, value, goes_left[span], depth, phi[span])
 
-    def unwound_weights(path: _Path, k: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """The weights with element ``k`` taken out (XGBoost's UnwindPath for the first
-        ``depth`` of them), and their sum (UnwoundPathSum)."""
-        depth = len(path.feat) - 1
-        one, zero = path.one[k], path.zero[k]
-        follows = one != 0
-        safe_one = np.where(follows, one, 1.0)
-        nxt = path.w[depth]
-        out: list[np.ndarray] = [ones] * depth
-        for i in range(depth - 1, -1, -1):
-            a = nxt * (depth + 1) / ((i + 1) * safe_one)
-            b = path.w[i] * (depth + 1) / (zero * (depth - i)) if zero else np.zeros(n)
-            out[i] = np.where(follows, a, b)
-            nxt = np.where(follows, path.w[i] - a * zero * ((depth - i) / (depth + 1)), nxt)
-        return out, np.sum(out, axis=0) if out else np.zeros(n)
-
-    def recurse(j: int, parent: _Path, zero: float, one: np.ndarray, feat: int) -> None:
-        path = parent.copy()
-        extend(path, zero, one, feat)
-        if left[j] < 0:  # a leaf: each feature on the path gets its share of the value
-            for i in range(1, len(path.feat)):
-                w = unwound_weights(path, i)[1]
-                phi[:, path.feat[i]] += w * (path.one[i] - path.zero[i]) * value[j]
-            return
-        f = int(feature[j])
-        incoming_zero, incoming_one = 1.0, ones
-        if f in path.feat:  # split on this feature before: undo that, redo it here
-            k = path.feat.index(f)
-            incoming_zero, incoming_one = path.zero[k], path.one[k]
-            path.w = unwound_weights(path, k)[0]
-            del path.feat[k], path.zero[k], path.one[k]
-        side = goes_left[:, j]
-        a, b = int(left[j]), int(right[j])
-        recurse(a, path, cover[a] / cover[j] * incoming_zero, incoming_one * side, f)
-        recurse(b, path, cover[b] / cover[j] * incoming_zero, incoming_one * ~side, f)
-
-    recurse(0, _Path(), 1.0, ones, -1)
+    if threads is None:
+        rows(slice(None))
+    else:
+        threads.map(goes_left.shape[0], rows)
     return phi, float(node_means(layout, cover, value)[0])
 
 
-class _Path:
-    """TreeSHAP's unique path: per element its feature, zero fraction (a cover ratio, the
-    same for every row), one fraction and permutation weight (one per row)."""
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    """The tree's depth (edges from the root to its deepest leaf)."""
+    depth = np.zeros(left.size, dtype=np.int64)
+    for j in range(left.size):  # parents first
+        if left[j] >= 0:
+            depth[left[j]] = depth[right[j]] = depth[j] + 1
+    return int(depth.max(initial=0))
 
-    def __init__(self) -> None:
-        self.feat: list[int] = []
-        self.zero: list[float] = []
-        self.one: list[np.ndarray] = []
-        self.w: list[np.ndarray] = []
 
-    def copy(self) -> _Path:
-        out = _Path()
-        out.feat, out.zero, out.one, out.w = [*self.feat], [*self.zero], [*self.one], [*self.w]
-        return out
+#: rows that go through a tree together (their paths' weights stay in a core's cache)
+_BLOCK = 128
+
+
+@njit(cache=True, nogil=True)
+def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Every row's SHAP values of one tree into ``phi``, a block of rows at a time.
+
+    XGBoost's recursive TreeShap, with an explicit stack and every row of a block at each
+    step: the tree is walked in the same order for every row (depth first); a path's
+    features and zero fractions (cover ratios) are the same for all rows, its one
+    fractions (0 or 1: does the row follow it) and permutation weights are per row. A
+    node's path lives in its own segment of one buffer, after its parent's, which its
+    subtree leaves as it was. Divisions by small integers are looked up (``ratio[a, b]
+    = a / b``); a one fraction, 0 or 1, is never divided by."""
+    size = (depth + 3) * (depth + 4) // 2 + 2
+    room = 2 * depth + 4
+    ratio = np.zeros((depth + 4, depth + 4))
+    for a in range(depth + 4):
+        for b in range(1, depth + 4):
+            ratio[a, b] = a / b
+    feat = np.empty(size, dtype=np.int64)
+    zero = np.empty(size)
+    one = np.empty((size, _BLOCK))
+    w = np.empty((size, _BLOCK))
+    s_node = np.empty(room, dtype=np.int64)
+    s_depth = np.empty(room, dtype=np.int64)
+    s_parent = np.empty(room, dtype=np.int64)
+    s_feat = np.empty(room, dtype=np.int64)
+    s_zero = np.empty(room)
+    s_one = np.empty((room, _BLOCK))
+    nxt, total, incoming = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    n = goes_left.shape[0]
+    for r0 in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - r0)
+        # the root: no parent path, fractions 1 and a feature of none (-1)
+        s_node[0], s_depth[0], s_parent[0], s_feat[0], s_zero[0] = 0, 0, 0, -1, 1.0
+        s_one[0, :m] = 1.0
+        top = 1
+        while top > 0:
+            top -= 1
+            j, d, parent = s_node[top], s_depth[top], s_parent[top]
+            base = parent + d + 1
+            for i in range(d):  # the parent's path: its elements 0 .. d - 1
+                feat[base + i], zero[base + i] = feat[parent + i], zero[parent + i]
+                one[base + i, :m] = one[parent + i, :m]
+                w[base + i, :m] = w[parent + i, :m]
+            # ExtendPath: element d, then the permutation weights
+            z = s_zero[top]
+            feat[base + d], zero[base + d] = s_feat[top], z
+            one[base + d, :m] = s_one[top, :m]
+            w[base + d, :m] = 1.0 if d == 0 else 0.0
+            for i in range(d - 1, -1, -1):
+                up, keep = ratio[i + 1, d + 1], z * ratio[d - i, d + 1]
+                for r in range(m):
+                    w[base + i + 1, r] += one[base + d, r] * w[base + i, r] * up
+                    w[base + i, r] *= keep
+            if left[j] < 0:  # a leaf: each feature on the path takes its share of the value
+                for i in range(1, d + 1):  # UnwoundPathSum of element i
+                    zi = zero[base + i]
+                    inv_z = 1.0 / zi
+                    for r in range(m):
+                        nxt[r], total[r] = w[base + d, r], 0.0
+                    for k in range(d - 1, -1, -1):
+                        up, down = ratio[d + 1, k + 1], zi * ratio[d - k, d + 1]
+                        back = ratio[d + 1, d - k] * inv_z
+                        for r in range(m):
+                            if one[base + i, r] != 0.0:
+                                t = nxt[r] * up
+                                total[r] += t
+                                nxt[r] = w[base + k, r] - t * down
+                            else:
+                                total[r] += w[base + k, r] * back
+                    f = feat[base + i]
+                    for r in range(m):
+                        phi[r0 + r, f] += total[r] * (one[base + i, r] - zi) * value[j]
+                continue
+            f = feature[j]
+            incoming_zero = 1.0
+            incoming[:m] = 1.0
+            for k in range(d + 1):  # split on this feature before: undo that, redo it here
+                if feat[base + k] != f:
+                    continue
+                zk = zero[base + k]
+                incoming_zero = zk
+                incoming[:m] = one[base + k, :m]
+                inv_z = 1.0 / zk
+                for r in range(m):  # UnwindPath of element k
+                    nxt[r] = w[base + d, r]
+                for i in range(d - 1, -1, -1):
+                    up, down = ratio[d + 1, i + 1], zk * ratio[d - i, d + 1]
+                    back = ratio[d + 1, d - i] * inv_z
+                    for r in range(m):
+                        if incoming[r] != 0.0:
+                            t = w[base + i, r]
+                            w[base + i, r] = nxt[r] * up
+                            nxt[r] = t - w[base + i, r] * down
+                        else:
+                            w[base + i, r] *= back
+                for i in range(k, d):
+                    feat[base + i], zero[base + i] = feat[base + i + 1], zero[base + i + 1]
+                    one[base + i, :m] = one[base + i + 1, :m]
+                d -= 1
+                break
+            # both children onto the stack (right first: the left subtree runs before it)
+            for child in (right[j], left[j]):
+                goes = child == left[j]
+                s_node[top], s_depth[top], s_parent[top], s_feat[top] = child, d + 1, base, f
+                s_zero[top] = cover[child] / cover[j] * incoming_zero
+                for r in range(m):
+                    s_one[top, r] = incoming[r] if goes_left[r0 + r, j] == goes else 0.0
+                top += 1

@@ -75,6 +75,7 @@ from unseen.ml.model_io import load_model_part, register_predictor, save_model_p
 from unseen.ml.objectives import CLASSIFICATION, LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_contribs import leaf_contributions, tree_shap
+from unseen.ml.sbt_kernels import FeatureThreads
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
     MODES,
@@ -1719,13 +1720,19 @@ def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str
     out = np.zeros((X.shape[0], classes, n_all + 1))
     out[:, :, n_all] = base
     sides = guest_split_sides(ctx, trees, X, list(model.roles.hosts), key)
-    for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
-        inner = np.asarray(layout.left) >= 0
-        owner = np.maximum(np.asarray(layout.owner), 0)
-        feature = np.where(inner, offsets[owner] + records.feature, -1)
-        phi, root = tree_shap(layout, feature, records.cover, trees.values[t], sides[t], n_all)
-        out[:, t % classes, :n_all] += phi
-        out[:, t % classes, n_all] += root
+    threads = FeatureThreads()  # the rows in parts, one per core
+    try:
+        for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
+            inner = np.asarray(layout.left) >= 0
+            owner = np.maximum(np.asarray(layout.owner), 0)
+            feature = np.where(inner, offsets[owner] + records.feature, -1)
+            phi, root = tree_shap(
+                layout, feature, records.cover, trees.values[t], sides[t], n_all, threads
+            )
+            out[:, t % classes, :n_all] += phi
+            out[:, t % classes, n_all] += root
+    finally:
+        threads.close()
     return out if base.ndim else out[:, 0]
 
 
