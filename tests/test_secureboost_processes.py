@@ -247,6 +247,12 @@ def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
     assert shares.columns[-1] == "contrib:bias" and "contrib:telecom:t0" in shares.columns
     p = table["score"].to_numpy()
     np.testing.assert_allclose(shares.sum(axis=1), np.log(p / (1 - p)), atol=1e-9)
+    # the guest's summary: the features that move the scores most, largest first
+    out = allowed[0].stdout()
+    assert "features by mean |contribution| to the margin (exact SHAP values):" in out, out
+    listed = re.findall(r"^\s+(\S+)\s+([\d.]+)$", out, flags=re.M)
+    sizes = shares.drop(columns="contrib:bias").abs().mean()
+    assert [n for n, _ in listed] == [c.removeprefix("contrib:") for c in sizes.nlargest(10).index]
 
 
 def test_hyper_parameters_must_agree(tmp_path):

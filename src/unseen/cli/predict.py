@@ -194,6 +194,11 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
+        if shares is not None:  # which features move the scores most, over these rows
+            size = np.abs(shares[..., :-1]).mean(axis=tuple(range(shares.ndim - 1)))
+            top = np.argsort(-size, kind="stable")[:10]
+            result["contribs"] = [(names[j], float(size[j])) for j in top]
+            result["exact"] = exact_contribs
         problem = None if data.y is None else cannot_report(data.y, objective)
         if data.y is not None and scores.ndim == 2 and data.y.max(initial=0) >= scores.shape[1]:
             problem = f"the label has a class the model does not know (it has {scores.shape[1]})"
@@ -218,6 +223,11 @@ def predict(
         click.echo(f"[{me}] done: my part of the scores was sent; {to!r} learns the scores")
         return
     click.echo(f"[{me}] wrote {res['n']} scores to {output}")
+    if "contribs" in res:
+        kind = "exact SHAP values" if res["exact"] else "Saabas's attributions"
+        click.echo(f"[{me}] features by mean |contribution| to the margin ({kind}):")
+        for name, size in res["contribs"]:
+            click.echo(f"    {name:32} {size:.4f}")
     if "report" in res:
         click.echo(f"[{me}] {res['report'].line()}")
         click.echo(f"[{me}] report written to {res['report_dir']}")
