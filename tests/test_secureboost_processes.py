@@ -30,6 +30,19 @@ def _traffic(stdout: str) -> dict[str, float]:
     }
 
 
+def _predict_test_rows(tmp_path, parties, f):
+    """`unseen predict` of the bank's and the telecom's saved parts on the test rows: the
+    scores come in the rows' order, with a test AUC above 0.97. The bank's test table."""
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    for p in pred:
+        assert p.returncode == 0, p.stderr()
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    test = pd.read_csv(f["bank_test"])
+    assert scores["phone"].tolist() == test["phone"].tolist()
+    assert roc_auc_score(test["default"], scores["score"]) > 0.97
+    return test
+
+
 @pytest.mark.parametrize("mode", ["ss-dealer", "ss-dealer-matrix"])
 def test_three_processes_train_and_predict(tmp_path, mode):
     f = write_inputs(tmp_path)
@@ -77,13 +90,7 @@ def test_three_processes_train_and_predict(tmp_path, mode):
         assert (tmp_path / "bank_model" / "importance.png").stat().st_size > 0
 
     # `unseen predict` with the saved parts: two processes, no dealer
-    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
-    for p in pred:
-        assert p.returncode == 0, p.stderr()
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    test = pd.read_csv(f["bank_test"])
-    assert scores["phone"].tolist() == test["phone"].tolist()
-    assert roc_auc_score(test["default"], scores["score"]) > 0.97
+    test = _predict_test_rows(tmp_path, parties, f)
 
     # rows of one class only, and a missing value: scored all the same (the missing value
     # goes where its split learned), with no report (AUC and KS need both classes)
@@ -163,16 +170,20 @@ def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
         pd.concat([tel, bank[features]], axis=1).to_csv(f[f"telecom_{tag}"], index=False)
         bank[["phone", "default"]].to_csv(f[f"bank_{tag}"], index=False)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom", "dealer"])
-    procs = train_job(
-        "secureboost",
-        tmp_path,
-        parties,
-        "ss-dealer",
-        f["bank_train"],
-        f["telecom_train"],
-        common=TREES,
-        dealer=True,
-    )
+
+    def train(where):
+        return train_job(
+            "secureboost",
+            where,
+            parties,
+            "ss-dealer",
+            f["bank_train"],
+            f["telecom_train"],
+            common=TREES,
+            dealer=True,
+        )
+
+    procs = train(tmp_path)
     for p in procs:
         assert p.returncode == 0, p.stderr()
     assert "guest: 5 trees" in procs[0].stdout()
@@ -183,26 +194,11 @@ def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
     trees = pd.read_csv(tmp_path / "tel_model" / "trees.csv")
     assert trees["Split"].notna().any()  # the thresholds: the telecom's, at the telecom
 
-    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
-    for p in pred:
-        assert p.returncode == 0, p.stderr()
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    test = pd.read_csv(f["bank_test"])
-    assert scores["phone"].tolist() == test["phone"].tolist()
-    assert roc_auc_score(test["default"], scores["score"]) > 0.97
+    _predict_test_rows(tmp_path, parties, f)
 
     # a host still needs a feature: the telecom's IDs alone stop every party
     pd.read_csv(f["telecom_train"])[["msisdn"]].to_csv(f["telecom_train"], index=False)
-    procs = train_job(
-        "secureboost",
-        tmp_path / "again",
-        parties,
-        "ss-dealer",
-        f["bank_train"],
-        f["telecom_train"],
-        common=TREES,
-        dealer=True,
-    )
+    procs = train(tmp_path / "again")
     for p in procs:
         assert p.returncode != 0
     assert "no feature columns left" in procs[1].stderr(), procs[1].stderr()

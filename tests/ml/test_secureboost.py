@@ -1507,53 +1507,15 @@ def test_trees_to_dataframe_is_xgboosts_at_the_guest_and_keeps_thresholds_at_the
     pd.testing.assert_frame_equal(again, ours)
 
 
+@pytest.mark.parametrize("approx", [True, False])
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
-def test_contributions_are_xgboosts_approx_contribs(mode):
+def test_contributions_are_xgboosts(mode, approx):
     """predict_contribs at the guest: each row's margin split per feature of every
-    party (the host's named host1:x..) and a bias, equal to XGBoost's
-    pred_contribs with approx_contribs on the same bins, missing values included; they
-    add up to the margins; the host gets None."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
-
-    Xtr, Xte, ytr, _ = breast_cancer()
-    Xte = Xte.copy()
-    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
-    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
-
-    def party(i):
-        def role(ctx):
-            est = SecureBoostClassifier(mode=mode, **dict(BREAST, n_estimators=6))
-            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
-            return est, est.predict_contribs(ctx, parts_te[i]), est.predict_margin(ctx, parts_te[i])
-
-        return role
-
-    roles = {"guest": party(0), "host1": party(1)}
-    if mode == "ss-dealer":
-        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **BREAST).fit(ctx)
-    res = run_local(roles, timeout=120)
-    est, ours, margin = res["guest"]
-    assert res["host1"][1] is None
-    btr, bte = secureboost_bins(Xtr, Xte, 32)
-    reference = xgboost_params(
-        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
-    )
-    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 6)
-    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=True)
-    np.testing.assert_allclose(ours, theirs, atol=1e-5)
-    np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-12)
-    names = est.contribution_names_
-    assert len(names) == 31 and names[10] == "host1:x0" and names[-1] == "bias"
-    assert np.abs(ours[:, 10:30]).max() > 0.1  # the host's features explain part of it
-
-
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
-def test_exact_contributions_are_xgboosts_shap_values_where_the_host_allows_them(mode):
-    """predict_contribs(approx=False) at the guest and at the host (its consent): exact
-    SHAP values equal to XGBoost's default pred_contribs on the same bins, missing values
-    and a feature split twice on a path included; they add up to the margins."""
+    party (the host's named host1:x..) and a bias, equal to XGBoost's pred_contribs on
+    the same bins, missing values included; they add up to the margins; the host gets
+    None. ``approx``: Saabas's (XGBoost's approx_contribs); else exact SHAP values, which
+    the host allows by calling with approx=False too (a feature split twice on a path
+    included, which TreeSHAP unwinds and redoes)."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
@@ -1568,8 +1530,8 @@ def test_exact_contributions_are_xgboosts_shap_values_where_the_host_allows_them
         def role(ctx):
             est = SecureBoostClassifier(mode=mode, **params)
             est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
-            exact = est.predict_contribs(ctx, parts_te[i], approx=False)
-            return est, exact, est.predict_margin(ctx, parts_te[i])
+            shares = est.predict_contribs(ctx, parts_te[i], approx=approx)
+            return est, shares, est.predict_margin(ctx, parts_te[i])
 
         return role
 
@@ -1584,12 +1546,14 @@ def test_exact_contributions_are_xgboosts_shap_values_where_the_host_allows_them
         max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
     )
     booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 6)
-    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True)
-    np.testing.assert_allclose(ours, theirs, atol=2e-5)
-    saabas = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=True)
-    assert np.abs(ours - saabas).max() > 1e-3  # not the approximate ones
-    np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-10)
-    # some path splits twice on one feature, which TreeSHAP unwinds and redoes
+    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=approx)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5 if approx else 2e-5)
+    other = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=not approx)
+    assert np.abs(ours - other).max() > 1e-3  # the one kind, not the other
+    np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-12 if approx else 1e-10)
+    names = est.contribution_names_
+    assert len(names) == 31 and names[10] == "host1:x0" and names[-1] == "bias"
+    assert np.abs(ours[:, 10:30]).max() > 0.1  # the host's features explain part of it
     table = est.trees_to_dataframe().set_index("ID")
 
     def repeats(node, seen=()):
@@ -1601,7 +1565,7 @@ def test_exact_contributions_are_xgboosts_shap_values_where_the_host_allows_them
         below = (*seen, row["Feature"])
         return repeats(row["Yes"], below) or repeats(row["No"], below)
 
-    assert any(repeats(f"{t}-0") for t in range(6))
+    assert any(repeats(f"{t}-0") for t in range(6))  # some path splits twice on a feature
 
 
 def test_exact_contributions_need_every_hosts_consent():

@@ -1675,29 +1675,19 @@ def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> n
     feature of :func:`contribution_names` and a bias, as XGBoost's
     ``pred_contribs=True, approx_contribs=True`` (:mod:`unseen.ml.sbt_contribs`):
     ``(n, F + 1)``, for several classes ``(n, K, F + 1)``; they add up to the margins."""
-    trees = model.trees
-    if any(np.isnan(r.cover[0]) for r in trees.records):
-        raise ConfigError(
-            "contributions need each node's cover, which this model was saved without: "
-            "train it again"
+    _check_covers(model)
+    leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
+
+    def saabas(
+        t: int, layout: TreeLayout, feature: np.ndarray, n_all: int
+    ) -> tuple[np.ndarray, float]:
+        records = model.trees.records[t]
+        shares, root = leaf_contributions(
+            layout, feature, records.cover, model.trees.values[t], n_all
         )
-    hosts = list(model.roles.hosts)
-    counts = [len(names) for names in _all_features(model).values()]
-    offsets = np.cumsum([0, *counts[:-1]])
-    n_all = sum(counts)
-    base = np.asarray(model.base_margin, dtype=np.float64)
-    classes = base.size if base.ndim else 1
-    out = np.zeros((X.shape[0], classes, n_all + 1))
-    out[:, :, n_all] = base
-    leaves = guest_leaves(ctx, trees, X, hosts, key)
-    for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
-        inner = np.asarray(layout.left) >= 0
-        owner = np.maximum(np.asarray(layout.owner), 0)
-        feature = np.where(inner, offsets[owner] + records.feature, -1)
-        shares, root = leaf_contributions(layout, feature, records.cover, trees.values[t], n_all)
-        out[:, t % classes, :n_all] += shares[leaves[t]]
-        out[:, t % classes, n_all] += root
-    return out if base.ndim else out[:, 0]
+        return shares[leaves[t]], root
+
+    return _sum_contributions(model, X.shape[0], saabas)
 
 
 def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
@@ -1706,33 +1696,55 @@ def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str
     shape and columns of :func:`contributions`, adding up to the margins. Every host
     sends the side each row takes at each of its splits, also off the row's path, where
     it allows it; that is what the guest learns beyond the scores."""
-    trees = model.trees
-    if any(np.isnan(r.cover[0]) for r in trees.records):
+    _check_covers(model)
+    sides = guest_split_sides(ctx, model.trees, X, list(model.roles.hosts), key)
+    threads = FeatureThreads()  # the rows in parts, one per core
+
+    def shap(
+        t: int, layout: TreeLayout, feature: np.ndarray, n_all: int
+    ) -> tuple[np.ndarray, float]:
+        cover, value = model.trees.records[t].cover, model.trees.values[t]
+        return tree_shap(layout, feature, cover, value, sides[t], n_all, threads)
+
+    try:
+        return _sum_contributions(model, X.shape[0], shap)
+    finally:
+        threads.close()
+
+
+def _check_covers(model: PartyModel) -> None:
+    if any(np.isnan(r.cover[0]) for r in model.trees.records):
         raise ConfigError(
             "contributions need each node's cover, which this model was saved without: "
             "train it again"
         )
+
+
+def _sum_contributions(
+    model: PartyModel,
+    n: int,
+    tree_shares: Callable[[int, TreeLayout, np.ndarray, int], tuple[np.ndarray, float]],
+) -> np.ndarray:
+    """Both kinds of contributions over the trees: ``tree_shares(t, layout, feature,
+    n_all)`` gives tree ``t``'s shares ``(n, n_all)`` and root mean, ``feature`` its inner
+    nodes' features as indices of all ``n_all`` features (:func:`contribution_names`);
+    the base margin joins the bias. ``(n, F + 1)``, for several classes ``(n, K, F + 1)``."""
     counts = [len(names) for names in _all_features(model).values()]
     offsets = np.cumsum([0, *counts[:-1]])
     n_all = sum(counts)
     base = np.asarray(model.base_margin, dtype=np.float64)
     classes = base.size if base.ndim else 1
-    out = np.zeros((X.shape[0], classes, n_all + 1))
+    out = np.zeros((n, classes, n_all + 1))
     out[:, :, n_all] = base
-    sides = guest_split_sides(ctx, trees, X, list(model.roles.hosts), key)
-    threads = FeatureThreads()  # the rows in parts, one per core
-    try:
-        for t, (layout, records) in enumerate(zip(trees.layouts, trees.records, strict=True)):
-            inner = np.asarray(layout.left) >= 0
-            owner = np.maximum(np.asarray(layout.owner), 0)
-            feature = np.where(inner, offsets[owner] + records.feature, -1)
-            phi, root = tree_shap(
-                layout, feature, records.cover, trees.values[t], sides[t], n_all, threads
-            )
-            out[:, t % classes, :n_all] += phi
-            out[:, t % classes, n_all] += root
-    finally:
-        threads.close()
+    for t, (layout, records) in enumerate(
+        zip(model.trees.layouts, model.trees.records, strict=True)
+    ):
+        inner = np.asarray(layout.left) >= 0
+        owner = np.maximum(np.asarray(layout.owner), 0)
+        feature = np.where(inner, offsets[owner] + records.feature, -1)
+        shares, root = tree_shares(t, layout, feature, n_all)
+        out[:, t % classes, :n_all] += shares
+        out[:, t % classes, n_all] += root
     return out if base.ndim else out[:, 0]
 
 
