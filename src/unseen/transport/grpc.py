@@ -331,10 +331,11 @@ class GrpcTransport(Transport):
             client = self._bulk_client(peer)
             if client is not None:
                 try:
-                    # the peer's budget bounds each read and write (a peer that takes
-                    # nothing for that long is stuck): a frozen peer fails the send in
-                    # about peer_timeout, as a gone one does, not a minute later
-                    client.send(header, payload, timeout=max(1.0, wait))
+                    # the peer's budget and a second a megabyte (1 MB/s at the least;
+                    # one TLS write of a large payload may be bounded as a whole): a
+                    # frozen peer fails a small send in about peer_timeout, as a gone
+                    # one does, not a minute later
+                    client.send(header, payload, timeout=max(1.0, wait) + payload.nbytes / 1e6)
                 except BulkRefused as e:
                     client.close()  # a refusal may have ended the connection: a new one next
                     raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
