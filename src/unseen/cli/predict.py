@@ -198,7 +198,6 @@ def predict(
             size = np.abs(shares[..., :-1]).mean(axis=tuple(range(shares.ndim - 1)))
             top = np.argsort(-size, kind="stable")[:10]
             result["contribs"] = [(names[j], float(size[j])) for j in top]
-            result["exact"] = exact_contribs
         problem = None if data.y is None else cannot_report(data.y, objective)
         if data.y is not None and scores.ndim == 2 and data.y.max(initial=0) >= scores.shape[1]:
             problem = f"the label has a class the model does not know (it has {scores.shape[1]})"
@@ -224,7 +223,7 @@ def predict(
         return
     click.echo(f"[{me}] wrote {res['n']} scores to {output}")
     if "contribs" in res:
-        kind = "exact SHAP values" if res["exact"] else "Saabas's attributions"
+        kind = "exact SHAP values" if exact_contribs else "Saabas's attributions"
         click.echo(f"[{me}] features by mean |contribution| to the margin ({kind}):")
         for name, size in res["contribs"]:
             click.echo(f"    {name:32} {size:.4f}")

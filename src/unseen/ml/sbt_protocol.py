@@ -597,12 +597,7 @@ class PartyTrees:
         out = []
         for sp in self.splits:
             order = np.argsort(np.asarray(sp.node, dtype=np.int64), kind="stable")
-            sides = [
-                goes_left(
-                    X[:, sp.feature[i]], sp.threshold[i], sp.default_left[i], sp.categories[i]
-                )
-                for i in order
-            ]
+            sides = [sp.side(int(i), X) for i in order]
             out.append(np.stack(sides, axis=1) if sides else np.ones((X.shape[0], 0), dtype=bool))
         return out
 

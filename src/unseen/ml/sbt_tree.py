@@ -639,6 +639,12 @@ class LocalSplits:
         self.default_left.append(default_left)
         self.categories.append(categories)
 
+    def side(self, i: int, X: np.ndarray) -> np.ndarray:
+        """Whether each row of ``X`` (this party's columns) goes left at split ``i``."""
+        return goes_left(
+            X[:, self.feature[i]], self.threshold[i], self.default_left[i], self.categories[i]
+        )
+
 
 def goes_left(
     x: np.ndarray,
@@ -680,13 +686,7 @@ def reachable_leaves(
             continue
         lo, hi = layout.left[node], layout.right[node]
         if layout.owner[node] == me and node in mine:
-            i = mine[node]
-            left = goes_left(
-                X[:, splits.feature[i]],
-                splits.threshold[i],
-                splits.default_left[i],
-                splits.categories[i],
-            )
+            left = splits.side(mine[node], X)
             reach[lo], reach[hi] = r & left, r & ~left
         else:
             reach[lo], reach[hi] = r, r.copy()

@@ -1557,9 +1557,10 @@ def predict(
     missing = [p for p in data_parties if p not in ctx.parties]
     if missing:
         raise ConfigError(f"prediction needs every party of the model; missing {missing}")
-    # the guest asks for exact contributions; a host allows them
+    # the guest asks for exact contributions; a host allows them (and learns from the
+    # guest's request whether it asks)
     exact = bool(pred_contribs and not approx_contribs)
-    asked = exact
+    asked = False
     with ctx.step("prediction: rows"):
         mine = {"rows": int(X.shape[0]), "model_id": model.model_id, "exact_contribs": exact}
         for p in data_parties:

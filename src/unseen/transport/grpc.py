@@ -321,6 +321,10 @@ class GrpcTransport(Transport):
     ) -> int:
         header = json.dumps({"job": job, "key": key, **message.header()}).encode()
         payload = message.payload
+        # a call (bulk or gRPC) may take the peer's budget and a second a megabyte (1 MB/s
+        # at the least; one TLS write of a large payload may be bounded as a whole): a
+        # frozen peer fails a small send in about peer_timeout, as a gone one does
+        call_timeout = max(1.0, wait) + payload.nbytes / 1e6
 
         def frames() -> Any:
             yield header
@@ -331,11 +335,7 @@ class GrpcTransport(Transport):
             client = self._bulk_client(peer)
             if client is not None:
                 try:
-                    # the peer's budget and a second a megabyte (1 MB/s at the least;
-                    # one TLS write of a large payload may be bounded as a whole): a
-                    # frozen peer fails a small send in about peer_timeout, as a gone
-                    # one does, not a minute later
-                    client.send(header, payload, timeout=max(1.0, wait) + payload.nbytes / 1e6)
+                    client.send(header, payload, timeout=call_timeout)
                 except BulkRefused as e:
                     client.close()  # a refusal may have ended the connection: a new one next
                     raise ProtocolError(f"peer {peer!r} refused message {key!r}: {e}") from None
@@ -355,9 +355,8 @@ class GrpcTransport(Transport):
                 ch = self._ready(peer, max(0.0, deadline - time.monotonic()), stop)
             try:
                 # Connected: do not wait for a peer that goes away meanwhile (it
-                # would hold this party until the deadline); fail fast and retry. A
-                # call may take the budget and a second a megabyte (1 MB/s at the least).
-                timeout = max(1.0, wait) + payload.nbytes / 1e6
+                # would hold this party until the deadline); fail fast and retry.
+                timeout = call_timeout
                 if payload.nbytes <= CHUNK:  # one call: no streaming thread, one round trip
                     _unary(ch, "Put")(
                         len(header).to_bytes(4, "little") + header + bytes(payload),
