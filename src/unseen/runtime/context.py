@@ -37,6 +37,7 @@ from unseen.runtime.errors import (
     PeerError,
     ProtocolError,
     RemoteError,
+    TrustError,
     UnseenError,
 )
 from unseen.runtime.progress import NullProgress, ProgressReporter, ProgressTask
@@ -294,7 +295,8 @@ class Context:
         each is waited for as long as a send would wait (bounded by the connect
         timeout), all in parallel. A failure relayed from another party is passed
         on with a short wait only: its origin waits for the late peers itself. A
-        peer that is itself the cause (it stopped answering) is not waited for.
+        peer that is itself the cause (it stopped answering) is not waited for; one
+        whose link TLS refused is given a few seconds to find that out itself.
         Probes of this party answer with the root cause too.
         """
         if isinstance(error, RemoteError):
@@ -308,11 +310,18 @@ class Context:
             failure = mb.Failure(self.party, step, type(error).__name__, message)
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
+        refused = error.peer if isinstance(error, TrustError) else None
 
         relayed = isinstance(error, RemoteError)
 
         def tell(peer: str) -> None:
             wait = min(2.0, self._wait_budget(peer)) if relayed else self._wait_budget(peer)
+            if peer == refused:
+                # TLS refuses the link both ways: no notice can cross it. Stay up a
+                # moment, so that the peer's own dial finds the refusal too, instead of
+                # taking this party for one that has not started (its connect timeout).
+                time.sleep(min(TRUST_LINGER_S, wait))
+                return
             try:
                 self.transport.notify_failure(self.job_id, peer, failure, wait=wait)
             except Exception as e:  # best effort: the peer may be down for good
@@ -336,6 +345,11 @@ class Context:
             self.fail(exc)
         elif not self._finished:
             self.finish()
+
+
+TRUST_LINGER_S = 3.0
+"""How long a party that found a peer's TLS link refused stays up before it exits: a
+peer dials again within a second or two, and must find the refusal, not a closed port."""
 
 
 def _remote(failure: mb.Failure) -> RemoteError:

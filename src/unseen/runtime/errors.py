@@ -53,6 +53,16 @@ class ConfigError(UnseenError):
     """A bad parties file, key, certificate or option."""
 
 
+class TrustError(ConfigError):
+    """TLS refused the link to ``peer``: a certificate that is not the pinned one, or a
+    peer that does not pin this party's. No message can cross that link, so the peer
+    is not waited for to be told of the failure (it finds out itself)."""
+
+    def __init__(self, peer: str, message: str) -> None:
+        self.peer = peer
+        super().__init__(message)
+
+
 class ProtocolError(UnseenError):
     """The parties disagree on what they are running (options, versions, shapes)."""
 

@@ -56,7 +56,7 @@ os.environ.setdefault("GRPC_TRACE", "")
 
 import grpc  # noqa: E402
 
-from unseen.runtime.errors import ConfigError, ProtocolError
+from unseen.runtime.errors import ConfigError, ProtocolError, TrustError
 from unseen.runtime.mailbox import Failure, Mailbox
 from unseen.transport.base import PeerUnreachable, Transport
 from unseen.transport.bulk import BulkClient, BulkRefused, BulkServer, load_identity
@@ -303,7 +303,7 @@ class GrpcTransport(Transport):
             # mistaken for a peer that has not started yet.
             reason = tls_preflight(self.parties[peer], self._key_pem, self._me.cert_pem)
             if reason.startswith("tls:"):
-                raise ConfigError(reason[4:].strip())
+                raise TrustError(peer, reason[4:].strip())
             if time.monotonic() >= deadline:
                 raise PeerUnreachable(f"{self.parties[peer].address}: {reason}")
             if stop is not None and stop():
@@ -454,7 +454,7 @@ class GrpcTransport(Transport):
             if "andshake" in details or "CERTIFICATE" in details:
                 reason = tls_preflight(self.parties[peer], self._key_pem, self._me.cert_pem)
                 if reason.startswith("tls:"):
-                    raise ConfigError(reason[4:].strip()) from None
+                    raise TrustError(peer, reason[4:].strip()) from None
             raise PeerUnreachable(f"{e.code().name}: {details}") from None
         answer = json.loads(reply)
         failure = answer.get("failure")
