@@ -13,6 +13,7 @@ from unseen.runtime.errors import (
     PeerError,
     ProtocolError,
     RemoteError,
+    TrustError,
 )
 from unseen.runtime.local import Transcript, run_local
 from unseen.transport.memory import MemoryNetwork
@@ -202,6 +203,46 @@ def test_a_send_cut_off_by_a_failing_peer_reports_the_peers_root_cause():
     ctx = Context("job", "a", ["a", "b"], transport, config=FAST)
     with pytest.raises(RemoteError, match="rows differ"):
         ctx.send("b", "seed", b"x")
+
+
+def _told(transport):
+    """Record whom ``transport`` tells of a failure (and still tell them)."""
+    told = []
+    notify = transport.notify_failure
+
+    def record(job, peer, failure, *, wait):
+        told.append(peer)
+        notify(job, peer, failure, wait=wait)
+
+    transport.notify_failure = record  # type: ignore[method-assign]
+    return told
+
+
+def test_a_peer_that_told_us_it_failed_is_not_told_back():
+    """b fails and tells a and c; a then fails on its own: it tells c only. (A peer
+    that failed may have exited: telling it would wait its whole budget for nothing.)"""
+    net = MemoryNetwork(["a", "b", "c"])
+    ctxs = {p: Context("job", p, ["a", "b", "c"], net.transport(p), config=FAST) for p in "abc"}
+    told = {p: _told(ctxs[p].transport) for p in "abc"}
+    ctxs["b"].fail(InputError("b.csv, row 3: bad"))
+    assert sorted(told["b"]) == ["a", "c"]
+    net.take_down("b")  # b exits
+    ctxs["a"].fail(InputError("a.csv, row 1: bad too"))
+    assert told["a"] == ["c"]
+    assert ctxs["a"].transport.mailbox.failed_peers("job") == {"b"}
+
+
+def test_a_peer_whose_tls_link_was_refused_is_waited_for_briefly_not_told(monkeypatch):
+    import unseen.runtime.context as context
+
+    monkeypatch.setattr(context, "TRUST_LINGER_S", 0.3)
+    net = MemoryNetwork(["a", "b", "c"])
+    ctx = Context("job", "a", ["a", "b", "c"], net.transport("a"), config=FAST)
+    told = _told(ctx.transport)
+    t0 = time.monotonic()
+    ctx.fail(TrustError("b", "the certificate presented is not the one pinned for 'b'"))
+    assert told == ["c"]  # nothing can cross the refused link
+    assert 0.3 <= time.monotonic() - t0 < 2  # up a moment, for b to find the refusal
 
 
 def test_peer_that_never_starts_fails_after_connect_timeout():

@@ -295,8 +295,9 @@ class Context:
         each is waited for as long as a send would wait (bounded by the connect
         timeout), all in parallel. A failure relayed from another party is passed
         on with a short wait only: its origin waits for the late peers itself. A
-        peer that is itself the cause (it stopped answering) is not waited for; one
-        whose link TLS refused is given a few seconds to find that out itself.
+        peer that is itself the cause (it stopped answering), or that told this
+        party it failed, is not waited for; one whose link TLS refused is given a
+        few seconds to find that out itself.
         Probes of this party answer with the root cause too.
         """
         if isinstance(error, RemoteError):
@@ -310,6 +311,9 @@ class Context:
             failure = mb.Failure(self.party, step, type(error).__name__, message)
         self.transport.mailbox.set_failed(self.job_id, failure)
         skip = {failure.party} | ({error.peer} if isinstance(error, PeerError) else set())
+        # a peer that told this party it failed has stopped: it need not be told (nor
+        # waited for, when it has exited already)
+        skip |= self.transport.mailbox.failed_peers(self.job_id)
         refused = error.peer if isinstance(error, TrustError) else None
 
         relayed = isinstance(error, RemoteError)

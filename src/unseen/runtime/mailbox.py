@@ -52,6 +52,7 @@ class _Job:
     messages: dict[tuple[str, str], Any] = field(default_factory=dict)
     taken: set[tuple[str, str]] = field(default_factory=set)
     failure: Failure | None = None  # a failure reported by a peer
+    failed_peers: set[str] = field(default_factory=set)  # peers that told us they failed
     own_failure: Failure | None = None  # the root cause this party reported, for probes
     state: str = UNKNOWN
     bytes_in: int = 0
@@ -78,11 +79,16 @@ class Mailbox:
             j.touched = time.monotonic()
             self._cond.notify_all()
 
-    def put_failure(self, job: str, failure: Failure) -> None:
+    def put_failure(self, job: str, failure: Failure, sender: str | None = None) -> None:
+        """``sender`` told this party that the job failed (``failure`` is the root cause,
+        which started at ``failure.party``): both have failed."""
         with self._cond:
             j = self._jobs[job]
             if j.failure is None:
                 j.failure = failure
+            j.failed_peers.add(failure.party)
+            if sender is not None:
+                j.failed_peers.add(sender)
             self._cond.notify_all()
 
     def status(self, job: str) -> tuple[str, Failure | None]:
@@ -111,6 +117,12 @@ class Mailbox:
             j.state = FAILED
             j.own_failure = failure
             self._cond.notify_all()
+
+    def failed_peers(self, job: str) -> set[str]:
+        """The peers known here to have failed the job (they need not be told)."""
+        with self._cond:
+            j = self._jobs.get(job)
+            return set(j.failed_peers) if j is not None else set()
 
     def failure(self, job: str) -> Failure | None:
         with self._cond:

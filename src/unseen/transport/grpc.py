@@ -242,9 +242,9 @@ class GrpcTransport(Transport):
         return self._receive(context, request[4 : 4 + size], [body[4 + size :]])
 
     def _on_fail(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        self._sender(context)
+        sender = self._sender(context)
         msg = json.loads(request)
-        self.mailbox.put_failure(str(msg["job"]), Failure.from_json(msg["failure"]))
+        self.mailbox.put_failure(str(msg["job"]), Failure.from_json(msg["failure"]), sender)
         return b""
 
     def _on_probe(self, request: bytes, context: grpc.ServicerContext) -> bytes:

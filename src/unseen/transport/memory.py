@@ -63,7 +63,7 @@ class MemoryTransport(Transport):
         return len(payload) + len(json.dumps(header))
 
     def notify_failure(self, job: str, peer: str, failure: Failure, *, wait: float) -> None:
-        self.network._target(peer).put_failure(job, failure)
+        self.network._target(peer).put_failure(job, failure, self.party)
 
     def probe(self, peer: str, job: str) -> tuple[str, Failure | None]:
         return self.network._target(peer).status(job)
