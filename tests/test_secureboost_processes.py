@@ -648,6 +648,69 @@ def test_constraints_are_the_guests_and_are_parsed(tmp_path):
     assert guest.returncode != 0 and "'b:up' is not 'feature:1'" in guest.stderr
 
 
+def test_survival_trains_and_predict_reports_the_c_index(tmp_path):
+    """survival:cox through the CLI: times with the censored ones negative; a time of 0
+    is refused by file, row and column; early stopping on the validation rows'
+    cox-nloglik; `unseen predict` writes hazard ratios and a report with Harrell's C
+    (and Kaplan-Meier curves per third of risk, with matplotlib)."""
+    from sklearn.datasets import load_diabetes
+
+    from unseen.ml.metrics import concordance_index
+
+    x, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(1)
+    hazard = np.exp(x[:, :6] @ rng.normal(0, 8, 6))
+    event, censor = rng.exponential(1.0 / hazard), rng.exponential(2.0, hazard.size)
+    t = np.round(np.minimum(event, censor), 2) + 0.01
+    y = np.where(event <= censor, t, -t)
+    ids = [f"p{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
+    guest.insert(0, "id", ids)
+    guest["time"] = y
+    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
+    host.insert(0, "id", ids)
+    files = _write_split(tmp_path, guest, host, 340)
+    bad = pd.read_csv(files["g", "train"])
+    bad.loc[4, "time"] = 0.0
+    bad.to_csv(tmp_path / "g_bad.csv", index=False)
+    parties = make_parties(tmp_path / "keys", ["g", "h"])
+    common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
+    common += ["--objective", "survival:cox", "--n-estimators", "8", "--max-depth", "3"]
+
+    def train(guest_input, g_extra=(), h_extra=()):
+        return _train_g_h(
+            tmp_path, common, guest_input, files["h", "train"], "time", False, g_extra, h_extra
+        )
+
+    procs = train(tmp_path / "g_bad.csv")
+    assert all(p.returncode != 0 for p in procs), [p.stderr() for p in procs]
+    err = procs[0].stderr()
+    assert "g_bad.csv" in err and "row 5" in err and "column 'time'" in err, err
+    assert "survival time" in err and "0 is neither" in err, err
+    assert "party 'g' failed" in procs[1].stderr(), procs[1].stderr()
+
+    procs = train(
+        files["g", "train"],
+        ["--eval-input", str(files["g", "test"]), "--early-stopping-rounds", "3"],
+        ["--eval-input", str(files["h", "test"])],
+    )
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    assert "validation cox-nloglik: best" in procs[0].stdout(), procs[0].stdout()
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["objective"] == "survival:cox"
+    pred = _predict_g_h(tmp_path, parties, files)
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    assert scores.min() > 0  # hazard ratios
+    labels = pd.read_csv(files["g", "test"])["time"].to_numpy()
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    assert saved["concordance"] == pytest.approx(concordance_index(labels, scores))
+    # the true hazards order these rows at C = 0.70; no skill is 0.5
+    assert saved["concordance"] > 0.6 and saved["events"] == int((labels > 0).sum())
+    assert "C-index" in pred[0].stdout() and "cox-nloglik" in pred[0].stdout()
+    plot = tmp_path / "scores_report" / "survival.png"
+    assert plot.exists() == matplotlib_available()
+
+
 def test_categorical_columns_through_the_cli(tmp_path):
     """Text columns named by --categorical at the guest and at a host train with a
     dealer; `unseen predict` codes new rows by each party's own categories (one unseen

@@ -157,3 +157,51 @@ def test_learning_curves_are_plotted_with_matplotlib(tmp_path):
             assert got == tmp_path / "sub" / name and got.read_bytes()[:4] == b"\x89PNG"
         else:
             assert got is None and not (tmp_path / "sub" / name).exists()
+
+
+def _harrell_by_pairs(y, risk):
+    """Harrell's C by its definition, pair by pair (O(n^2))."""
+    time, event = np.abs(y), y > 0
+    right = tied = pairs = 0
+    for i in np.flatnonzero(event):
+        later = (time > time[i]) | ((time == time[i]) & ~event)  # outlived i's event
+        pairs += int(later.sum())
+        right += int((risk[i] > risk[later]).sum())
+        tied += int((risk[i] == risk[later]).sum())
+    return (right + 0.5 * tied) / pairs
+
+
+def test_concordance_index_is_harrells_pair_by_pair():
+    from unseen.ml.metrics import concordance_index
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):  # small sets with many tied times and tied risks
+        n = int(rng.integers(3, 80))
+        t = rng.integers(1, 9, n).astype(float)
+        y = np.where(rng.random(n) < 0.6, t, -t)
+        y[0] = abs(y[0])  # one event at least
+        risk = rng.integers(0, 6, n).astype(float)
+        assert concordance_index(y, risk) == pytest.approx(_harrell_by_pairs(y, risk))
+    y = np.array([1.0, 2.0, 3.0, -4.0])
+    assert concordance_index(y, np.array([4.0, 3.0, 2.0, 1.0])) == 1.0  # riskiest first
+    assert concordance_index(y, np.array([1.0, 2.0, 3.0, 4.0])) == 0.0
+    assert np.isnan(concordance_index(np.array([-1.0, 2.0]), np.array([1.0, 2.0])))
+
+
+def test_survival_report_files(tmp_path):
+    from unseen.ml.report import kaplan_meier
+
+    rng = np.random.default_rng(0)
+    risk = rng.lognormal(size=400)
+    t = rng.exponential(1.0 / risk)
+    y = np.where(rng.random(400) < 0.7, t, -t)
+    report, files = write_report(tmp_path, y, risk, objective="survival:cox")
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["concordance"] == pytest.approx(_harrell_by_pairs(y, risk))
+    assert 0.6 < saved["concordance"] < 0.8 and saved["events"] == int((y > 0).sum())
+    assert (tmp_path / "survival.png" in files) == matplotlib_available()
+    assert "C-index" in report.line()
+    times, surviving = kaplan_meier(np.array([1.0, 2.0, -2.0, 3.0, -5.0]))
+    assert times.tolist() == [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(surviving, [0.8, 0.8 * 3 / 4, 0.8 * 3 / 4 * 1 / 2])
+    assert cannot_report(-np.ones(3), "survival:cox").startswith("no observed event")

@@ -475,6 +475,85 @@ def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
     return next(iter(result["eval"].values()))
 
 
+def survival_data():
+    """Diabetes features with synthetic survival times (fixed seed): hazard log-linear in
+    six features, a third of the rows censored (their time negative, XGBoost's
+    convention), times rounded to a tenth so that many rows tie."""
+    X, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(1)
+    hazard = np.exp(X[:, :6] @ rng.normal(0, 8, 6))
+    event_time = rng.exponential(1.0 / hazard)
+    censor_time = rng.exponential(2.0, hazard.size)
+    t = np.round(np.minimum(event_time, censor_time), 1) + 0.1
+    y = np.where(event_time <= censor_time, t, -t)
+    return X[:300], X[300:], y[:300], y[300:]
+
+
+def xgb_cox(Xtr, ytr, Xte, eval_set=None, **params):
+    """XGBoost's survival:cox on SecureBoost's bins: hazard ratios of the test rows, and
+    with ``eval_set`` its cox-nloglik per round there."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    reference = xgboost_params(
+        objective="survival:cox",
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=1.0,
+    )
+    result: dict = {}
+    evals = []
+    if eval_set is not None:
+        _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
+        evals = [(xgb.DMatrix(bev, label=eval_set[1]), "eval")]
+    dtrain = xgb.DMatrix(btr, label=ytr)
+    booster = xgb.train(reference, dtrain, params["n_estimators"], evals=evals, evals_result=result)
+    history = result["eval"]["cox-nloglik"] if eval_set is not None else None
+    return booster.predict(xgb.DMatrix(bte)), history
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he", "he-hidden"])
+def test_cox_survival_is_xgboosts(mode):
+    """survival:cox (Breslow's ties, censored rows' times negative): the same hazard
+    ratios as XGBoost's on the same bins, and (plain) the same cox-nloglik per round on
+    a validation set; the guest alone holds the times."""
+    Xtr, Xte, ytr, yte = survival_data()
+    assert np.unique(np.abs(ytr)).size < ytr.size / 2 and (ytr < 0).mean() > 0.2
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    p, models = fit_jointly(
+        mode,
+        [Xtr[:, :4], Xtr[:, 4:]],
+        ytr,
+        [Xte[:, :4], Xte[:, 4:]],
+        estimator=SecureBoostRegressor,
+        eval_set=([Xte[:, :4], Xte[:, 4:]], yte) if mode == "plain" else None,
+        objective="survival:cox",
+        **params,
+        **extra,
+    )
+    reference, history = xgb_cox(
+        Xtr, ytr, Xte, eval_set=(Xte, yte) if mode == "plain" else None, **params
+    )
+    np.testing.assert_allclose(p, reference, rtol=1e-5)
+    assert p.std() > 0.1  # the trees learnt something
+    if mode == "plain":
+        np.testing.assert_allclose(models["guest"].model_.history, history, rtol=2e-5)
+
+
+def test_cox_labels_are_checked():
+    from unseen.ml.secureboost import check_label
+
+    with pytest.raises(InputError, match=r"row 2.*survival time.*0 is neither"):
+        check_label(np.array([1.0, 0.0, -2.0]), "survival:cox", 3)
+    with pytest.raises(InputError, match="no observed event"):
+        check_label(np.array([-1.0, -3.0]), "survival:cox", 2)
+    assert check_label(np.array([1.5, -2.0]), "survival:cox", 2).tolist() == [1.5, -2.0]
+
+
 @pytest.mark.parametrize("objective", ["count:poisson", "reg:gamma", "reg:tweedie"])
 def test_log_link_validation_loss_is_xgboosts_metric(objective):
     """The validation history is XGBoost's default metric for the loss, round by round:

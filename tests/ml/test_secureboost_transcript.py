@@ -34,11 +34,17 @@ def _data():
 WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
 
 
-def _claims() -> tuple[np.ndarray, np.ndarray]:
-    """Breast-cancer features with amounts of claims: 40% zeros, the rest positive."""
+def _claims(objective: str = "reg:tweedie") -> tuple[np.ndarray, np.ndarray]:
+    """Breast-cancer features with amounts of claims: 40% zeros, the rest positive
+    (``reg:gamma``: all shifted up by 1; ``survival:cox``: times, the rows without a claim
+    censored -- their times negative)."""
     X, _ = _data()
     rng = np.random.default_rng(5)
     y = np.where(rng.random(300) < 0.4, 0.0, rng.gamma(2.0, np.exp(X[:, 0] / 10.0)))
+    if objective == "reg:gamma":
+        y = y + 1.0
+    if objective == "survival:cox":
+        y = np.where(y == 0, -(0.5 + rng.exponential(2.0, y.size)), y + 0.5)
     return X, y
 
 
@@ -51,8 +57,7 @@ def _run(
     ``objective``: a regression loss on :func:`_claims`)."""
     estimator, options = SecureBoostClassifier, {}
     if objective is not None:
-        (X, y), guest_cols = _claims(), 10
-        y = y + 1.0 if objective == "reg:gamma" else y  # positive amounts only
+        (X, y), guest_cols = _claims(objective), 10
         estimator, options = SecureBoostRegressor, {"objective": objective}
     elif classes:
         from sklearn.datasets import load_wine
@@ -209,15 +214,16 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
         ("he-hidden", "reg:squarederror"),
         ("ss-dealer-matrix", "reg:gamma"),
         ("plain", "reg:tweedie"),
+        ("ss-dealer", "survival:cox"),
+        ("he", "survival:cox"),
     ],
 )
 def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objective):
-    """Regression losses (two share words or he slots a row, fraction bits chosen per
-    tree): claim amounts and their gradients stay at the guest; plain is flagged."""
+    """Regression and survival losses (two share words or he slots a row, fraction bits
+    chosen per tree): claim amounts, survival times and their gradients stay at the
+    guest; plain is flagged."""
     transcript, gradients = _run(mode, objective=objective)
-    _, y = _claims()
-    if objective == "reg:gamma":  # positive amounts only
-        y = y + 1.0
+    _, y = _claims(objective)
     assert len(gradients) == PARAMS["n_estimators"]
     found = leaks(transcript, gradients, y)
     if mode == "plain":

@@ -56,7 +56,9 @@ HYPER = (
     default=None,
     help="multi:softprob: several classes, labels 0 .. K-1, give --num-class; "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
-    "zeros, e.g. claims): log link, scores are means [default: binary:logistic]",
+    "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
+    "hazards: the label a time, -t where censored at t; scores are hazard ratios) "
+    "[default: binary:logistic]",
 )
 @click.option(
     "--tweedie-variance-power",
@@ -172,7 +174,7 @@ HYPER = (
     default=None,
     help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
     "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
-    "gamma-deviance, tweedie-nloglik [default: the objective's first].",
+    "gamma-deviance, tweedie-nloglik; cox-nloglik [default: the objective's first].",
 )
 @click.option(
     "--guest-only-rounds",

@@ -15,6 +15,7 @@ Objective = Literal[
     "count:poisson",
     "reg:gamma",
     "reg:tweedie",
+    "survival:cox",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes
@@ -23,3 +24,6 @@ CLASSIFICATION: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: objectives with a log link: the margin is the log of the predicted mean
 LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
+#: survival objectives: the label is a time, negative where censored; predictions are
+#: hazard ratios (``exp`` of the margin)
+SURVIVAL: tuple[str, ...] = ("survival:cox",)

@@ -16,7 +16,9 @@ R² and rows, and ``predicted.png`` (predictions against labels) when matplotlib
 installed; and for several classes (``objective="multi:softprob"``, ``scores`` the
 ``(n, K)`` class probabilities): ``metrics.json`` with accuracy, multi-class log-loss,
 rows and classes, and ``confusion.csv`` (rows: the label, columns: the most probable
-class).
+class); for survival (``objective="survival:cox"``, ``scores`` hazard ratios):
+``metrics.json`` with Harrell's C-index, cox-nloglik, rows and events, and
+``survival.png``, Kaplan-Meier curves of each third of predicted risk.
 
 Everything is computed at the party that holds the labels, from its own labels
 and the scores it learned; nothing here talks to other parties.
@@ -36,10 +38,12 @@ from unseen.ml.metrics import (
     BinaryReport,
     MulticlassReport,
     RegressionReport,
+    SurvivalReport,
     curves_table,
     evaluate,
     evaluate_multiclass,
     evaluate_regression,
+    evaluate_survival,
 )
 
 
@@ -57,6 +61,8 @@ def cannot_report(y: np.ndarray, objective: str = "binary:logistic") -> str | No
         return "no rows"
     if objective == "binary:logistic" and y.min() == y.max():
         return "the label has only one class here (AUC and KS need both)"
+    if objective == "survival:cox" and not np.any(y > 0):
+        return "no observed event among these rows (every time is negative: censored)"
     return None
 
 
@@ -69,14 +75,16 @@ def write_report(
     extra: dict[str, Any] | None = None,
     objective: str = "binary:logistic",
     tweedie_power: float = 1.5,
-) -> tuple[BinaryReport | RegressionReport | MulticlassReport, list[Path]]:
+) -> tuple[BinaryReport | RegressionReport | MulticlassReport | SurvivalReport, list[Path]]:
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
     class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values;
     ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices;
     ``count:poisson``, ``reg:gamma``, ``reg:tweedie``: predicted means, and the report
-    adds their mean deviance, Tweedie's at ``tweedie_power``).
+    adds their mean deviance, Tweedie's at ``tweedie_power``; ``survival:cox``: hazard
+    ratios, ``y`` times (negative where censored): Harrell's C-index, cox-nloglik, and
+    Kaplan-Meier curves per third of risk).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +92,8 @@ def write_report(
     if objective == "multi:softprob":
         return _multiclass_report(out, y, np.asarray(scores, dtype=np.float64), extra)
     scores = np.asarray(scores, dtype=np.float64).ravel()
+    if objective == "survival:cox":
+        return _survival_report(out, y, scores, title, extra)
     if objective != "binary:logistic":
         return _regression_report(out, y, scores, title, extra, objective, tweedie_power)
     report = evaluate(y, scores)
@@ -104,7 +114,7 @@ def write_report(
 
 def _write_metrics(
     out: Path,
-    report: BinaryReport | RegressionReport | MulticlassReport,
+    report: BinaryReport | RegressionReport | MulticlassReport | SurvivalReport,
     extra: dict[str, Any] | None,
 ) -> Path:
     """``metrics.json``: the report's figures and the caller's ``extra`` fields."""
@@ -158,6 +168,55 @@ def _regression_report(
         fig.savefig(out / "predicted.png", dpi=100)
         plt.close(fig)
         files.append(out / "predicted.png")
+    return report, files
+
+
+def kaplan_meier(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Kaplan-Meier estimate of survival for labels ``y`` (negative: censored): the
+    event times, and the share of rows surviving past each."""
+    time, event = np.abs(y), y > 0
+    times = np.unique(time[event])
+    at_risk = time.size - np.searchsorted(np.sort(time), times, side="left")
+    deaths = np.bincount(np.searchsorted(times, time[event]), minlength=times.size)
+    return times, np.cumprod(1.0 - deaths / at_risk)
+
+
+def _survival_report(
+    out: Path, y: np.ndarray, hazard_ratio: np.ndarray, title: str, extra: dict[str, Any] | None
+) -> tuple[SurvivalReport, list[Path]]:
+    """``metrics.json`` (C-index, cox-nloglik), and ``survival.png`` when matplotlib is
+    installed: Kaplan-Meier curves of the rows in each third of predicted risk (a model
+    that ranks well draws them apart, the riskiest third lowest)."""
+    report = evaluate_survival(y, hazard_ratio)
+    files = [_write_metrics(out, report, extra)]
+    if matplotlib_available():
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        cuts = np.quantile(hazard_ratio, [1 / 3, 2 / 3])
+        group = np.searchsorted(cuts, hazard_ratio, side="right")
+        for g, name in enumerate(("lowest", "middle", "highest")):
+            rows = y[group == g]
+            if np.any(rows > 0):
+                times, surviving = kaplan_meier(rows)
+                ax.step(
+                    np.r_[0.0, times],
+                    np.r_[1.0, surviving],
+                    where="post",
+                    label=f"{name} third of risk (n={rows.size})",
+                )
+        ax.set_xlabel("time")
+        ax.set_ylabel("share surviving (Kaplan-Meier)")
+        ax.set_ylim(0, 1.02)
+        ax.legend()
+        ax.set_title(f"{title} (C-index {report.concordance:.3f})".strip())
+        fig.tight_layout()
+        fig.savefig(out / "survival.png", dpi=100)
+        plt.close(fig)
+        files.append(out / "survival.png")
     return report, files
 
 

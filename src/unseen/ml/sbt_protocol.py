@@ -72,7 +72,7 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import LOG_LINK, OBJECTIVES
+from unseen.ml.objectives import LOG_LINK, OBJECTIVES, SURVIVAL
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     EVAL_METRICS,
@@ -167,6 +167,8 @@ class BoostParams:
             bad("tweedie_variance_power is for reg:tweedie only")
         if self.base_score is not None and self.base_score <= 0 and self.objective in LOG_LINK:
             bad(f"{self.objective} needs a positive base_score (a mean), not {self.base_score}")
+        if self.base_score is not None and self.base_score <= 0 and self.objective in SURVIVAL:
+            bad(f"{self.objective} needs a positive base_score (a hazard ratio)")
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
         if not 0 <= self.guest_only_rounds <= self.n_estimators:

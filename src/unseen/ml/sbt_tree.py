@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import LOG_LINK, OBJECTIVES
+from unseen.ml.objectives import LOG_LINK, OBJECTIVES, SURVIVAL
 from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
@@ -74,7 +74,8 @@ def base_margin(
     XGBoost estimates it, the log of each class's (weighted) share, centred
     (``log p_k - mean_j log p_j``; a class absent from ``y`` counts as a share of
     1e-6); a ``base_score`` is the margin of every class (XGBoost's 0.5 gives equal
-    classes).
+    classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (default 1,
+    XGBoost's; the partial likelihood does not depend on it).
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -86,6 +87,11 @@ def base_margin(
     if objective == "binary:logistic":
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))
+    if objective in SURVIVAL:  # a hazard ratio, 1 by default as XGBoost's: margin 0
+        score = 1.0 if base_score is None else float(base_score)
+        if score <= 0:
+            raise ConfigError(f"{objective} needs a positive base_score, not {score}")
+        return float(np.log(score))
     if objective in LOG_LINK:  # base_score is a mean, as in XGBoost: its log
         if score <= 0:
             raise ConfigError(f"{objective} needs a positive base_score (mean label), not {score}")
@@ -104,8 +110,10 @@ def grad_hess(
     0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
     y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
     (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
-    (2-rho) e^((2-rho) m)``.
+    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess`.
     """
+    if objective == "survival:cox":
+        return cox_grad_hess(y, margin)
     if objective == "count:poisson":
         return np.exp(margin) - y, np.exp(margin + POISSON_MAX_DELTA_STEP)
     if objective == "reg:gamma":
@@ -127,14 +135,59 @@ def grad_hess(
     raise ValueError(f"unknown objective {objective!r} (choose from {OBJECTIVES})")
 
 
+def _risk_sets(y: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in order of time ``|y|`` (a stable sort: tied rows keep their order, as
+    XGBoost's), and for each row in that order the sum of ``values`` over its risk set:
+    every row whose time is not earlier (ties all in, Breslow's method)."""
+    order = np.argsort(np.abs(y), kind="stable")
+    times = np.abs(y)[order]
+    from_here = np.cumsum(values[order][::-1])[::-1]  # the sum from each position on
+    return order, from_here[np.searchsorted(times, times, side="left")]
+
+
+def cox_grad_hess(y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient and hessian of Cox's negative log partial likelihood, as XGBoost's
+    ``survival:cox`` (Breslow's method for ties).
+
+    ``y``: each row's time, positive where the event was observed and negative
+    (``-t``) where the row was censored at ``t``. With ``e_i = exp(margin_i)``, rows in
+    order of time and ``R_j`` the sum of ``e`` over row ``j``'s risk set (the rows not
+    out of it yet): ``r_i`` and ``s_i``, the sums of ``1 / R_j`` and ``1 / R_j^2`` over
+    the events ``j`` up to row ``i`` in that order, give ``g_i = e_i r_i - [y_i > 0]``
+    and ``h_i = e_i r_i - e_i^2 s_i``. Only the guest, which holds the times, computes
+    them; they are per-row gradients like any other loss's to the rest of the protocol.
+    """
+    e = np.exp(margin)
+    order, risk = _risk_sets(y, e)
+    event = y[order] > 0
+    r = np.cumsum(np.where(event, 1.0 / risk, 0.0))
+    s = np.cumsum(np.where(event, 1.0 / risk**2, 0.0))
+    es = e[order]
+    g, h = np.empty_like(e), np.empty_like(e)
+    g[order] = es * r - event
+    h[order] = es * r - es * es * s
+    return g, h
+
+
+def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
+    """XGBoost's ``cox-nloglik``: Cox's negative log partial likelihood (Breslow's
+    method for ties) over the rows' observed events, divided by their number."""
+    e = np.exp(margin)
+    order, risk = _risk_sets(y, e)
+    event = y[order] > 0
+    if not event.any():
+        return math.nan
+    return float(-np.sum((margin[order] - np.log(risk))[event]) / event.sum())
+
+
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
     """Margins to predictions: probabilities (of class 1; per class for
-    ``multi:softprob``), or the regression value."""
+    ``multi:softprob``), the regression value, or (``survival:cox``) the hazard ratio."""
     if objective == "binary:logistic":
         return sigmoid(margin)
     if objective == "multi:softprob":
         return softmax(margin)
-    if objective in LOG_LINK:
+    if objective in LOG_LINK or objective in SURVIVAL:
         return np.asarray(np.exp(margin))
     return margin
 
@@ -147,6 +200,7 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "count:poisson": ("poisson-nloglik", "rmse", "mae"),
     "reg:gamma": ("gamma-deviance", "rmse", "mae"),
     "reg:tweedie": ("tweedie-nloglik", "rmse", "mae"),
+    "survival:cox": ("cox-nloglik",),
 }
 #: metrics where larger is better (early stopping keeps the largest)
 MAXIMIZE: tuple[str, ...] = ("auc",)
@@ -158,7 +212,8 @@ def eval_loss(
     """The early-stopping metric ``metric`` as XGBoost computes it (default: the
     objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
     or for the log-link losses their negative log-likelihoods as XGBoost writes them,
-    ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``). Also ``auc`` and
+    ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``; ``cox-nloglik``
+    for ``survival:cox``). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
@@ -172,6 +227,8 @@ def eval_loss(
         return float(np.mean((sigmoid(margin) > 0.5) != (y == 1)))
     if metric == "merror":
         return float(np.mean(np.argmax(margin, axis=1) != y.astype(np.int64)))
+    if metric == "cox-nloglik":
+        return cox_nloglik(y, margin)
     if metric in ("rmse", "mae"):
         err = transform(objective, margin) - y
         return float(np.sqrt(np.mean(err**2)) if metric == "rmse" else np.mean(np.abs(err)))

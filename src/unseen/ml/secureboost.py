@@ -655,7 +655,8 @@ def check_label(
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
     (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
-    (``reg:gamma``) or any finite number (``reg:squarederror``); else InputError naming
+    (``reg:gamma``), a time, negative where censored, not 0 (``survival:cox``, with one
+    event or more) or any finite number (``reg:squarederror``); else InputError naming
     the row (and ``file`` and ``column``, where the label came from a file)."""
 
     def bad(message: str, row: int | None = None) -> InputError:
@@ -682,6 +683,15 @@ def check_label(
         raise bad(f"{what} must be positive for reg:gamma", int(np.argmin(arr)) + 1)
     if objective in LOG_LINK and arr.max() <= 0:
         raise bad(f"{what} is 0 everywhere: {objective} needs a positive mean")
+    if objective == "survival:cox":
+        if not np.all(arr != 0):
+            raise bad(
+                f"{what} must be a survival time for survival:cox: t > 0 where the event "
+                "was observed, -t where the row was censored at t (0 is neither)",
+                int(np.argmin(arr != 0)) + 1,
+            )
+        if arr.max() < 0:
+            raise bad(f"{what} has no observed event (every time is negative: censored)")
     if objective == "binary:logistic":
         if not np.all((arr == 0) | (arr == 1)):
             raise InputError(f"{what} must be binary (0/1) for binary:logistic")
@@ -2288,10 +2298,12 @@ class SecureBoostRegressor(_SecureBoost):
     log link for counts (``count:poisson``), positive amounts (``reg:gamma``) or amounts
     with zeros such as insurance claims (``reg:tweedie``, variance power
     ``tweedie_variance_power`` in (1, 2)); ``predict`` gives the mean (``exp`` of the
-    margin for the log-link losses)."""
+    margin for the log-link losses). Survival, as XGBoost's ``survival:cox``: Cox's
+    proportional hazards, the label a time (``-t`` where the row was censored at ``t``);
+    ``predict`` gives the hazard ratio, ``exp`` of the margin."""
 
     objective = "reg:squarederror"
-    objectives = ("reg:squarederror", "count:poisson", "reg:gamma", "reg:tweedie")
+    objectives = ("reg:squarederror", "count:poisson", "reg:gamma", "reg:tweedie", "survival:cox")
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
         return predict(ctx, self._model(), X, self._predict_key())
