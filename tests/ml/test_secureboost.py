@@ -2684,3 +2684,40 @@ def test_monotone_constraints_beside_categorical_features_are_xgboosts(mode):
     np.testing.assert_allclose(p, q, atol=1e-5)
     free = _xgb_categorical(Xtr, y[tr], Xte, rounds, **params)
     assert np.abs(free - q).max() > 1e-3  # the constraints bind here
+
+
+def test_cox_cross_validation_is_xgboosts_cv():
+    """``cv`` with survival:cox: the folds' cox-nloglik, round by round, as ``xgb.cv``'s
+    (features with few values, so that every fold's bins are XGBoost's)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import xgboost_params
+
+    rng = np.random.default_rng(9)
+    n = 360
+    X = rng.integers(0, 6, size=(n, 4)).astype(float)
+    t = np.round(rng.exponential(np.exp(-0.4 * (X[:, 0] - X[:, 2]))), 1) + 0.1
+    y = np.where(rng.random(n) < 0.7, t, -t)
+    folds = np.arange(n) % 3
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16)
+    table = _cv_jointly(
+        "plain",
+        [X[:, :2], X[:, 2:]],
+        y,
+        folds=folds,
+        estimator=SecureBoostRegressor,
+        objective="survival:cox",
+        **params,
+    )
+    reference = xgb.cv(
+        xgboost_params(
+            objective="survival:cox", max_depth=3, learning_rate=0.3, max_bin=256, base_score=1.0
+        ),
+        xgb.DMatrix(X, label=y),
+        4,
+        folds=[(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)],
+    )
+    assert list(table.columns) == ["test-cox-nloglik-mean", "test-cox-nloglik-std"]
+    np.testing.assert_allclose(
+        table["test-cox-nloglik-mean"], reference["test-cox-nloglik-mean"], rtol=1e-6
+    )
