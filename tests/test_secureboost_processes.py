@@ -711,6 +711,39 @@ def test_survival_trains_and_predict_reports_the_c_index(tmp_path):
     assert plot.exists() == matplotlib_available()
 
 
+def test_quantile_regression_trains_and_predict_reports_the_coverage(tmp_path):
+    """reg:quantileerror with --quantile-alpha 0.9 through the CLI (ss-dealer): `unseen
+    predict` writes predicted 90% quantiles, and its report the mean pinball loss and
+    the share of labels at or below them."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    ids = [f"p{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
+    guest.insert(0, "id", ids)
+    guest["progression"] = y
+    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
+    host.insert(0, "id", ids)
+    files = _write_split(tmp_path, guest, host, 340)
+    parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
+    common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet", *TREES]
+    common += ["--objective", "reg:quantileerror", "--quantile-alpha", "0.9"]
+    procs = _train_g_h(
+        tmp_path, common, files["g", "train"], files["h", "train"], "progression", dealer=True
+    )
+    assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["params"]["quantile_alpha"] == 0.9
+    pred = _predict_g_h(tmp_path, parties, files)
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    labels = y[340:]
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    assert saved["quantile_alpha"] == 0.9
+    assert saved["coverage"] == pytest.approx(np.mean(labels <= scores))
+    assert 0.75 < saved["coverage"] <= 1.0  # about 90% below the predicted quantile
+    assert "quantile 0.9: pinball loss" in pred[0].stdout(), pred[0].stdout()
+
+
 def test_categorical_columns_through_the_cli(tmp_path):
     """Text columns named by --categorical at the guest and at a host train with a
     dealer; `unseen predict` codes new rows by each party's own categories (one unseen

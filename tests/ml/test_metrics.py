@@ -205,3 +205,16 @@ def test_survival_report_files(tmp_path):
     assert times.tolist() == [1.0, 2.0, 3.0]
     np.testing.assert_allclose(surviving, [0.8, 0.8 * 3 / 4, 0.8 * 3 / 4 * 1 / 2])
     assert cannot_report(-np.ones(3), "survival:cox").startswith("no observed event")
+
+
+def test_quantile_reports_add_the_pinball_loss_and_the_coverage(tmp_path):
+    rng = np.random.default_rng(1)
+    y, p = rng.normal(size=300), rng.normal(size=300) + 1.0
+    report = evaluate_regression(y, p, "reg:quantileerror", alpha=0.9)
+    assert report.pinball == pytest.approx(skm.mean_pinball_loss(y, p, alpha=0.9))
+    assert report.coverage == pytest.approx(np.mean(y <= p))
+    assert "quantile 0.9: pinball loss" in report.line()
+    write_report(tmp_path, y, p, objective="reg:quantileerror", quantile_alpha=0.9)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["quantile_alpha"] == 0.9 and saved["pinball_loss"] == report.pinball
+    assert "pinball_loss" not in evaluate_regression(y, p).to_json()

@@ -2721,3 +2721,156 @@ def test_cox_cross_validation_is_xgboosts_cv():
     np.testing.assert_allclose(
         table["test-cox-nloglik-mean"], reference["test-cox-nloglik-mean"], rtol=1e-6
     )
+
+
+def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
+    """Guest (first 4 columns, the label) and a host (the rest), with a dealer in
+    ss-dealer mode: the guest's predictions on ``Xte`` and its model."""
+
+    def guest(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params)
+        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=weights)
+        return est.predict(ctx, Xte[:, :4]), est
+
+    def host(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params)
+        est.fit(ctx, Xtr[:, 4:])
+        return est.predict(ctx, Xte[:, 4:])
+
+    roles = {"guest": guest, "host1": host}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    return run_local(roles, timeout=120)["guest"]
+
+
+def xgb_adaptive(objective, Xtr, ytr, Xte, weights=None, alpha=0.5, **params):
+    """XGBoost's reg:absoluteerror / reg:quantileerror on SecureBoost's bins, its own
+    base score (the label's weighted median or quantile)."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
+    reference = xgboost_params(
+        objective=objective,
+        max_depth=params["max_depth"],
+        learning_rate=params["learning_rate"],
+        max_bin=256,
+        base_score=0.0,
+    )
+    del reference["base_score"]  # estimated, as SecureBoost's default
+    if objective == "reg:quantileerror":
+        reference["quantile_alpha"] = alpha
+    dtrain = xgb.DMatrix(btr, label=ytr, weight=weights)
+    return xgb.train(reference, dtrain, params["n_estimators"]).predict(xgb.DMatrix(bte))
+
+
+@pytest.mark.parametrize(
+    "mode, objective, weighted",
+    [
+        ("plain", "reg:absoluteerror", False),
+        ("plain", "reg:quantileerror", True),
+        ("ss-dealer", "reg:absoluteerror", True),
+        ("ss-dealer", "reg:quantileerror", False),
+        ("he", "reg:quantileerror", False),
+        ("he-hidden", "reg:absoluteerror", False),
+    ],
+)
+def test_absolute_and_quantile_losses_are_xgboosts(mode, objective, weighted):
+    """reg:absoluteerror and reg:quantileerror (quantile_alpha 0.9), with row weights or
+    without: the same predictions as XGBoost's on the same bins -- its base score (the
+    label's quantile) and its adaptive leaves (each leaf a quantile of its rows'
+    residuals, set by the guest once the tree is grown)."""
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr = X[:300], X[300:], y[:300]
+    w = np.random.default_rng(2).uniform(0.3, 3.0, 300) if weighted else None
+    alpha = 0.9 if objective == "reg:quantileerror" else 0.5
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    extra = {"quantile_alpha": alpha} if objective == "reg:quantileerror" else {}
+    if mode.startswith("he"):
+        extra["he_options"] = {"scheme": "ou"}
+    p, model = _fit_adaptive(mode, objective, Xtr, ytr, Xte, w, **params, **extra)
+    reference = xgb_adaptive(objective, Xtr, ytr, Xte, w, alpha, **params)
+    np.testing.assert_allclose(p, reference, rtol=1e-5)
+    if objective == "reg:quantileerror":  # about 90% of the labels below the prediction
+        assert 0.75 < np.mean(y[300:] <= p) <= 1.0
+    assert model.get_params()["objective"] == objective
+
+
+def test_adaptive_leaves_take_the_trees_rows_only(monkeypatch):
+    """With subsample, a leaf's value is the quantile of the residuals of the rows the
+    tree was grown on, not of every row reaching it (XGBoost's adaptive leaves); goss is
+    refused with these losses."""
+    from unseen.ml import sbt_protocol
+    from unseen.ml.sbt_tree import quantile
+
+    X, y = load_diabetes(return_X_y=True)
+    taken = []
+    real = sbt_protocol.Guest.sample_rows
+
+    def spy(self, g, h):
+        out = real(self, g, h)
+        taken.append(out[0])
+        return out
+
+    monkeypatch.setattr(sbt_protocol.Guest, "sample_rows", spy)
+    params = dict(n_estimators=1, max_depth=2, learning_rate=0.5, max_bin=16, subsample=0.5)
+    params |= dict(random_state=4, quantile_alpha=0.7)
+    p, model = _fit_adaptive("plain", "reg:quantileerror", X, y, X, None, **params)
+    (rows,) = taken
+    assert rows.size == y.size // 2
+    base = quantile(y, 0.7)
+    residual = y - base
+    leaf_values = np.unique(p - base)
+    assert 2 <= leaf_values.size <= 4
+    for value in leaf_values:
+        in_leaf = np.isclose(p - base, value)
+        mine = in_leaf[rows]
+        assert value == pytest.approx(0.5 * quantile(residual[rows][mine], 0.7))
+        assert value != pytest.approx(0.5 * quantile(residual[in_leaf], 0.7))
+    with pytest.raises(ConfigError, match="goss is not offered with reg:absoluteerror"):
+        SecureBoostRegressor(objective="reg:absoluteerror", goss=(0.2, 0.3))
+    with pytest.raises(ConfigError, match="quantile_alpha is for reg:quantileerror only"):
+        SecureBoostRegressor(quantile_alpha=0.3)
+
+
+@pytest.mark.parametrize("objective", ["reg:absoluteerror", "reg:quantileerror"])
+def test_adaptive_losses_validation_metric_is_xgboosts(objective):
+    """The default validation metric, round by round, as XGBoost's evals_result: mae for
+    absolute error, quantile (the mean pinball loss at quantile_alpha) for quantiles."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
+    params = dict(n_estimators=5, max_depth=3, learning_rate=0.3, max_bin=16)
+    extra = {"quantile_alpha": 0.25} if objective == "reg:quantileerror" else {}
+    _, models = fit_jointly(
+        "plain",
+        [Xtr[:, :4], Xtr[:, 4:]],
+        ytr,
+        [Xte[:, :4], Xte[:, 4:]],
+        estimator=SecureBoostRegressor,
+        eval_set=([Xte[:, :4], Xte[:, 4:]], yte),
+        objective=objective,
+        **params,
+        **extra,
+    )
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    reference = xgboost_params(
+        objective=objective, max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.0
+    )
+    del reference["base_score"]
+    reference |= extra
+    result: dict = {}
+    deval = xgb.DMatrix(bte, label=yte)
+    xgb.train(
+        reference,
+        xgb.DMatrix(btr, label=ytr),
+        5,
+        evals=[(deval, "eval")],
+        evals_result=result,
+    )
+    (theirs,) = result["eval"].values()
+    np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)

@@ -205,14 +205,15 @@ def predict(
             result["no_report"] = problem
         elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
-            power = float(meta.get("params", {}).get("tweedie_variance_power", 1.5))
+            saved = meta.get("params", {})
             result["report"], _ = write_report(
                 where,
                 data.y,
                 scores,
                 title="prediction",
                 objective=objective,
-                tweedie_power=power,
+                tweedie_power=float(saved.get("tweedie_variance_power", 1.5)),
+                quantile_alpha=float(saved.get("quantile_alpha", 0.5)),
             )
             result["report_dir"] = where
         return result

@@ -34,6 +34,7 @@ HYPER = (
     "random_state",
     "num_class",
     "tweedie_variance_power",
+    "quantile_alpha",
     "eval_metric",
     "guest_only_rounds",
     "max_cat_to_onehot",
@@ -57,8 +58,15 @@ HYPER = (
     help="multi:softprob: several classes, labels 0 .. K-1, give --num-class; "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
     "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
-    "hazards: the label a time, -t where censored at t; scores are hazard ratios) "
-    "[default: binary:logistic]",
+    "hazards: the label a time, -t where censored at t; scores are hazard ratios); "
+    "reg:absoluteerror (the median) and reg:quantileerror (the --quantile-alpha quantile: "
+    "prediction intervals, risk quantiles) [default: binary:logistic]",
+)
+@click.option(
+    "--quantile-alpha",
+    type=float,
+    default=None,
+    help="reg:quantileerror's quantile, in (0, 1) [default: 0.5].",
 )
 @click.option(
     "--tweedie-variance-power",
@@ -174,7 +182,8 @@ HYPER = (
     default=None,
     help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
     "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
-    "gamma-deviance, tweedie-nloglik; cox-nloglik [default: the objective's first].",
+    "gamma-deviance, tweedie-nloglik; cox-nloglik; quantile (the mean pinball loss) "
+    "[default: the objective's first].",
 )
 @click.option(
     "--guest-only-rounds",

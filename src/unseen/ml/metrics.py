@@ -110,17 +110,30 @@ class RegressionReport:
     #: for a log-link loss, its mean deviance (sklearn's mean_poisson_deviance, ...)
     deviance: float | None = None
     deviance_kind: str | None = None  # "poisson", "gamma" or "tweedie (power 1.5)"
+    #: for predicted quantiles: which, the mean pinball loss, and the share of labels at
+    #: or below the prediction (the coverage; about the quantile for a calibrated model)
+    quantile_alpha: float | None = None
+    pinball: float | None = None
+    coverage: float | None = None
 
     def to_json(self) -> dict[str, float | int]:
         out = {"rmse": self.rmse, "mae": self.mae, "r2": self.r2, "n": self.n}
         if self.deviance is not None:
             out[f"mean_{(self.deviance_kind or '').split()[0]}_deviance"] = self.deviance
+        if self.quantile_alpha is not None and self.pinball is not None:
+            out["quantile_alpha"], out["pinball_loss"] = self.quantile_alpha, self.pinball
+            out["coverage"] = float(self.coverage or 0.0)
         return out
 
     def line(self) -> str:
         line = f"RMSE {self.rmse:.4f}  MAE {self.mae:.4f}  R² {self.r2:.4f}"
         if self.deviance is not None:
             line += f"  mean {self.deviance_kind} deviance {self.deviance:.4f}"
+        if self.quantile_alpha is not None:
+            line += (
+                f"  quantile {self.quantile_alpha:g}: pinball loss {self.pinball:.4f}, "
+                f"{self.coverage:.1%} of labels at or below"
+            )
         return f"{line}  (n={self.n})"
 
 
@@ -183,12 +196,17 @@ def mean_tweedie_deviance(y: np.ndarray, mu: np.ndarray, power: float) -> float:
 
 
 def evaluate_regression(
-    y: np.ndarray, p: np.ndarray, objective: str = "reg:squarederror", power: float = 1.5
+    y: np.ndarray,
+    p: np.ndarray,
+    objective: str = "reg:squarederror",
+    power: float = 1.5,
+    alpha: float = 0.5,
 ) -> RegressionReport:
     """Root-mean-square and mean absolute error, and R² (1 - SSE / SST; ``nan`` if the
     labels are constant); for ``count:poisson``, ``reg:gamma`` and ``reg:tweedie`` (with
     variance ``power``) also the mean deviance of the predicted means ``p`` (scikit-learn's
-    ``mean_tweedie_deviance``: power 1 Poisson, 2 Gamma)."""
+    ``mean_tweedie_deviance``: power 1 Poisson, 2 Gamma); for ``reg:quantileerror``
+    (predicted ``alpha`` quantiles) the mean pinball loss and the coverage."""
     y, p = _check(y, p)
     if not y.size:
         raise ValueError("no rows to evaluate")
@@ -200,6 +218,14 @@ def evaluate_regression(
     if objective in kinds:
         kind, rho = kinds[objective]
         deviance = mean_tweedie_deviance(y, p, rho)
+    quantiles: dict[str, float] = {}
+    if objective == "reg:quantileerror":
+        d = y - p
+        quantiles = {
+            "quantile_alpha": alpha,
+            "pinball": float(np.mean(np.where(d >= 0, alpha * d, (alpha - 1) * d))),
+            "coverage": float(np.mean(y <= p)),
+        }
     return RegressionReport(
         rmse=float(np.sqrt(np.mean(err**2))),
         mae=float(np.mean(np.abs(err))),
@@ -207,6 +233,7 @@ def evaluate_regression(
         n=int(y.size),
         deviance=deviance,
         deviance_kind=kind,
+        **quantiles,
     )
 
 

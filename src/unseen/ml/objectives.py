@@ -16,6 +16,8 @@ Objective = Literal[
     "reg:gamma",
     "reg:tweedie",
     "survival:cox",
+    "reg:absoluteerror",
+    "reg:quantileerror",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes
@@ -24,6 +26,9 @@ CLASSIFICATION: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: objectives with a log link: the margin is the log of the predicted mean
 LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
+#: objectives whose leaves are refreshed after each tree, as XGBoost's "adaptive" trees:
+#: each leaf's value is a quantile of its rows' residuals (the median for absolute error)
+ADAPTIVE: tuple[str, ...] = ("reg:absoluteerror", "reg:quantileerror")
 #: survival objectives: the label is a time, negative where censored; predictions are
 #: hazard ratios (``exp`` of the margin)
 SURVIVAL: tuple[str, ...] = ("survival:cox",)

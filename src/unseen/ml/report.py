@@ -75,6 +75,7 @@ def write_report(
     extra: dict[str, Any] | None = None,
     objective: str = "binary:logistic",
     tweedie_power: float = 1.5,
+    quantile_alpha: float = 0.5,
 ) -> tuple[BinaryReport | RegressionReport | MulticlassReport | SurvivalReport, list[Path]]:
     """Write the report to ``directory``; returns the metrics and the files written.
 
@@ -82,7 +83,9 @@ def write_report(
     class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values;
     ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices;
     ``count:poisson``, ``reg:gamma``, ``reg:tweedie``: predicted means, and the report
-    adds their mean deviance, Tweedie's at ``tweedie_power``; ``survival:cox``: hazard
+    adds their mean deviance, Tweedie's at ``tweedie_power``; ``reg:quantileerror``:
+    predicted ``quantile_alpha`` quantiles, and the report adds the mean pinball loss and
+    the share of labels at or below them; ``survival:cox``: hazard
     ratios, ``y`` times (negative where censored): Harrell's C-index, cox-nloglik, and
     Kaplan-Meier curves per third of risk).
     """
@@ -95,7 +98,9 @@ def write_report(
     if objective == "survival:cox":
         return _survival_report(out, y, scores, title, extra)
     if objective != "binary:logistic":
-        return _regression_report(out, y, scores, title, extra, objective, tweedie_power)
+        return _regression_report(
+            out, y, scores, title, extra, objective, tweedie_power, quantile_alpha
+        )
     report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
@@ -148,8 +153,9 @@ def _regression_report(
     extra: dict[str, Any] | None,
     objective: str = "reg:squarederror",
     tweedie_power: float = 1.5,
+    quantile_alpha: float = 0.5,
 ) -> tuple[RegressionReport, list[Path]]:
-    report = evaluate_regression(y, predicted, objective, tweedie_power)
+    report = evaluate_regression(y, predicted, objective, tweedie_power, quantile_alpha)
     files = [_write_metrics(out, report, extra)]
     if matplotlib_available():
         import matplotlib

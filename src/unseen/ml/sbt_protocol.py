@@ -72,7 +72,7 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import LOG_LINK, OBJECTIVES, SURVIVAL
+from unseen.ml.objectives import ADAPTIVE, LOG_LINK, OBJECTIVES, SURVIVAL
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     EVAL_METRICS,
@@ -85,6 +85,7 @@ from unseen.ml.sbt_tree import (
     Monotone,
     SplitRule,
     TreeLayout,
+    adaptive_leaf_values,
     base_margin,
     child_bounds,
     eval_loss,
@@ -132,6 +133,7 @@ class BoostParams:
     random_state: int | None = None
     num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
+    quantile_alpha: float = 0.5  # reg:quantileerror's quantile, in (0, 1)
     eval_metric: str | None = None  # early stopping's; None: the objective's default
     # the first rounds grow on the guest's features alone: the hosts learn nothing of them
     # but their shape (SecureBoost's reduced-leakage variant; FATE's complete_secure)
@@ -165,6 +167,14 @@ class BoostParams:
             bad(f"tweedie_variance_power must lie in (1, 2), not {self.tweedie_variance_power}")
         if self.tweedie_variance_power != 1.5 and self.objective != "reg:tweedie":
             bad("tweedie_variance_power is for reg:tweedie only")
+        if not 0 < self.quantile_alpha < 1:
+            bad(f"quantile_alpha must lie in (0, 1), not {self.quantile_alpha}")
+        if self.quantile_alpha != 0.5 and self.objective != "reg:quantileerror":
+            bad("quantile_alpha is for reg:quantileerror only")
+        if self.objective in ADAPTIVE and self.goss is not None:
+            # a leaf's value is a quantile of its rows' residuals: GOSS's re-weighting of
+            # the sampled gradients has no meaning there (XGBoost has no GOSS)
+            bad(f"goss is not offered with {self.objective} (subsample is)")
         if self.base_score is not None and self.base_score <= 0 and self.objective in LOG_LINK:
             bad(f"{self.objective} needs a positive base_score (a mean), not {self.base_score}")
         if self.base_score is not None and self.base_score <= 0 and self.objective in SURVIVAL:
@@ -935,6 +945,7 @@ class Guest:
         of its features are categorical."""
         self.ctx, self.y, self.p = ctx, y, params
         self.weights = weights  # the rows' weights (None: 1 each)
+        self._residual = np.zeros(0)  # y - margin before the tree (adaptive leaves)
         # what scales each row's g and h: its weight and, for positive rows,
         # scale_pos_weight (XGBoost's); None: nothing
         gh_weight = weights
@@ -1213,6 +1224,11 @@ class Guest:
             lower, upper = zip(*(self._bounds[v] for v in leaves.tolist()), strict=True)
             bounds = (np.array(lower), np.array(upper))
         values[leaves] = p.learning_rate * self.rule.weight(tg[leaves], th[leaves], bounds)
+        if p.objective in ADAPTIVE:  # XGBoost's adaptive leaves: a quantile of residuals
+            weights = None if self.weights is None else self.weights[rows]
+            values[leaves] = adaptive_leaf_values(
+                node_rows, self._residual[rows], leaves, p.quantile_alpha, p.learning_rate, weights
+            )
         trees.layouts.append(layout)
         trees.splits.append(splits)
         trees.values.append(values)
@@ -1436,7 +1452,9 @@ class Guest:
         y = self.y
         per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
         if start is None:
-            base = base_margin(p.objective, y, p.base_score, self.weights, p.num_class)
+            base = base_margin(
+                p.objective, y, p.base_score, self.weights, p.num_class, p.quantile_alpha
+            )
         else:
             base = start[0]
 
@@ -1465,7 +1483,11 @@ class Guest:
             for rnd in range(p.n_estimators):
                 ctx.check_cancelled()
                 clock = time.perf_counter()  # a round's first tree counts its gradients
-                g_all, h_all = grad_hess(p.objective, y, margin, p.tweedie_variance_power)
+                g_all, h_all = grad_hess(
+                    p.objective, y, margin, p.tweedie_variance_power, p.quantile_alpha
+                )
+                if p.objective in ADAPTIVE:  # the leaves are set from the residuals
+                    self._residual = y - margin
                 if w is not None:
                     g_all, h_all = g_all * w, h_all * w
                 for k in range(per_round):
@@ -1492,6 +1514,7 @@ class Guest:
                         val_margin,
                         p.tweedie_variance_power,
                         metric,
+                        p.quantile_alpha,
                     )
                     history.append(value)
                     bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})

@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import LOG_LINK, OBJECTIVES, SURVIVAL
+from unseen.ml.objectives import ADAPTIVE, LOG_LINK, OBJECTIVES, SURVIVAL
 from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
@@ -60,12 +60,36 @@ def softmax(margin: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
+def quantile(values: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> float:
+    """The ``alpha`` quantile of ``values``, as XGBoost takes it for its adaptive leaves
+    and base scores: without weights, linear between order statistics at rank
+    ``alpha (n + 1)`` (NIST's definition; the smallest or largest value outside ``[1, n]``);
+    with weights, the first value whose share of the weight, in order, reaches ``alpha``
+    (a step, no interpolation). ``nan`` for no value."""
+    n = values.size
+    if n == 0:
+        return math.nan
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    if weights is not None:
+        cdf = np.cumsum(weights[order])
+        return float(ordered[min(int(np.searchsorted(cdf, cdf[-1] * alpha, "left")), n - 1)])
+    if alpha <= 1 / (n + 1):
+        return float(ordered[0])
+    if alpha >= n / (n + 1):
+        return float(ordered[-1])
+    x = alpha * (n + 1)
+    k = math.floor(x) - 1
+    return float(ordered[k] + ((x - 1) - k) * (ordered[k + 1] - ordered[k]))
+
+
 def base_margin(
     objective: str,
     y: np.ndarray,
     base_score: float | None,
     weights: np.ndarray | None = None,
     n_classes: int = 1,
+    alpha: float = 0.5,
 ) -> float | np.ndarray:
     """The starting margin: ``base_score`` (default: the mean label, weighted where rows
     have weights), on the margin scale.
@@ -75,7 +99,9 @@ def base_margin(
     (``log p_k - mean_j log p_j``; a class absent from ``y`` counts as a share of
     1e-6); a ``base_score`` is the margin of every class (XGBoost's 0.5 gives equal
     classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (default 1,
-    XGBoost's; the partial likelihood does not depend on it).
+    XGBoost's; the partial likelihood does not depend on it). ``reg:absoluteerror`` and
+    ``reg:quantileerror``: by default the label's (weighted) median or ``alpha``
+    quantile, as XGBoost estimates them (:func:`quantile`).
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -87,6 +113,8 @@ def base_margin(
     if objective == "binary:logistic":
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))
+    if objective in ADAPTIVE and base_score is None:  # XGBoost's: the label's quantile
+        return quantile(np.asarray(y, dtype=np.float64), alpha, weights)
     if objective in SURVIVAL:  # a hazard ratio, 1 by default as XGBoost's: margin 0
         score = 1.0 if base_score is None else float(base_score)
         if score <= 0:
@@ -100,7 +128,7 @@ def base_margin(
 
 
 def grad_hess(
-    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5
+    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5, alpha: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
@@ -110,10 +138,17 @@ def grad_hess(
     0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
     y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
     (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
-    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess`.
+    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess`. ``reg:absoluteerror``
+    ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
+    alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
+    XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`).
     """
     if objective == "survival:cox":
         return cox_grad_hess(y, margin)
+    if objective == "reg:absoluteerror":
+        return np.sign(margin - y), np.ones_like(margin)
+    if objective == "reg:quantileerror":
+        return np.where(margin >= y, 1.0 - alpha, -alpha), np.ones_like(margin)
     if objective == "count:poisson":
         return np.exp(margin) - y, np.exp(margin + POISSON_MAX_DELTA_STEP)
     if objective == "reg:gamma":
@@ -133,6 +168,32 @@ def grad_hess(
         g[np.arange(y.size), y.astype(np.int64)] -= 1.0
         return g, np.maximum(2.0 * p * (1.0 - p), 1e-16)
     raise ValueError(f"unknown objective {objective!r} (choose from {OBJECTIVES})")
+
+
+def adaptive_leaf_values(
+    leaf_of: np.ndarray,
+    residual: np.ndarray,
+    leaves: np.ndarray,
+    alpha: float,
+    learning_rate: float,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Leaf values of ``reg:absoluteerror`` and ``reg:quantileerror``, as XGBoost's
+    adaptive trees set them once a tree is grown: for each leaf of ``leaves``, the
+    ``alpha`` quantile (:func:`quantile`; the median for absolute error) of the residuals
+    ``y - margin`` of the rows the tree was grown on that reach it (``leaf_of``), times
+    the learning rate. A leaf no row reaches gets 0 (XGBoost keeps its weight there; no
+    leaf of a tree grown on its rows is empty)."""
+    out = np.zeros(leaves.size)
+    order = np.argsort(leaf_of, kind="stable")
+    bounds = np.searchsorted(leaf_of[order], leaves)
+    ends = np.searchsorted(leaf_of[order], leaves, side="right")
+    for i, (a, b) in enumerate(zip(bounds.tolist(), ends.tolist(), strict=True)):
+        rows = order[a:b]
+        if rows.size:
+            w = None if weights is None else weights[rows]
+            out[i] = learning_rate * quantile(residual[rows], alpha, w)
+    return out
 
 
 def _risk_sets(y: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,19 +262,27 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "reg:gamma": ("gamma-deviance", "rmse", "mae"),
     "reg:tweedie": ("tweedie-nloglik", "rmse", "mae"),
     "survival:cox": ("cox-nloglik",),
+    "reg:absoluteerror": ("mae", "rmse"),
+    "reg:quantileerror": ("quantile", "mae", "rmse"),
 }
 #: metrics where larger is better (early stopping keeps the largest)
 MAXIMIZE: tuple[str, ...] = ("auc",)
 
 
 def eval_loss(
-    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5, metric: str | None = None
+    objective: str,
+    y: np.ndarray,
+    margin: np.ndarray,
+    power: float = 1.5,
+    metric: str | None = None,
+    alpha: float = 0.5,
 ) -> float:
     """The early-stopping metric ``metric`` as XGBoost computes it (default: the
     objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
     or for the log-link losses their negative log-likelihoods as XGBoost writes them,
     ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``; ``cox-nloglik``
-    for ``survival:cox``). Also ``auc`` and
+    for ``survival:cox``; ``quantile``, the mean pinball loss at ``alpha``, for
+    ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
@@ -229,6 +298,8 @@ def eval_loss(
         return float(np.mean(np.argmax(margin, axis=1) != y.astype(np.int64)))
     if metric == "cox-nloglik":
         return cox_nloglik(y, margin)
+    if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
+        return pinball_loss(y, margin, alpha)
     if metric in ("rmse", "mae"):
         err = transform(objective, margin) - y
         return float(np.sqrt(np.mean(err**2)) if metric == "rmse" else np.mean(np.abs(err)))
@@ -247,6 +318,13 @@ def eval_loss(
         p = softmax(margin)[np.arange(y.size), y.astype(np.int64)]
         return float(-np.mean(np.log(np.clip(p, 1e-15, 1.0))))
     return float(np.sqrt(np.mean((margin - y) ** 2)))
+
+
+def pinball_loss(y: np.ndarray, predicted: np.ndarray, alpha: float) -> float:
+    """The mean pinball (quantile) loss of predicted ``alpha`` quantiles: ``alpha (y -
+    p)`` where the label is above the prediction, ``(1 - alpha) (p - y)`` where below."""
+    d = y - predicted
+    return float(np.mean(np.where(d >= 0, alpha * d, (alpha - 1) * d)))
 
 
 def _log_factorial(y: np.ndarray) -> np.ndarray:

@@ -1900,6 +1900,7 @@ class _SecureBoost:
         goss: tuple[float, float] | None = None,
         random_state: int | None = None,
         tweedie_variance_power: float = 1.5,
+        quantile_alpha: float = 0.5,
         eval_metric: str | None = None,
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
@@ -1919,6 +1920,7 @@ class _SecureBoost:
         self.params = BoostParams(
             objective=objective,
             tweedie_variance_power=tweedie_variance_power,
+            quantile_alpha=quantile_alpha,
             eval_metric=eval_metric,
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -2298,12 +2300,23 @@ class SecureBoostRegressor(_SecureBoost):
     log link for counts (``count:poisson``), positive amounts (``reg:gamma``) or amounts
     with zeros such as insurance claims (``reg:tweedie``, variance power
     ``tweedie_variance_power`` in (1, 2)); ``predict`` gives the mean (``exp`` of the
-    margin for the log-link losses). Survival, as XGBoost's ``survival:cox``: Cox's
+    margin for the log-link losses). Robust and quantile regression, as XGBoost's
+    ``reg:absoluteerror`` (the median) and ``reg:quantileerror`` (the ``quantile_alpha``
+    quantile): each leaf set to a quantile of its rows' residuals once its tree is
+    grown. Survival, as XGBoost's ``survival:cox``: Cox's
     proportional hazards, the label a time (``-t`` where the row was censored at ``t``);
     ``predict`` gives the hazard ratio, ``exp`` of the margin."""
 
     objective = "reg:squarederror"
-    objectives = ("reg:squarederror", "count:poisson", "reg:gamma", "reg:tweedie", "survival:cox")
+    objectives = (
+        "reg:squarederror",
+        "count:poisson",
+        "reg:gamma",
+        "reg:tweedie",
+        "survival:cox",
+        "reg:absoluteerror",
+        "reg:quantileerror",
+    )
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
         return predict(ctx, self._model(), X, self._predict_key())
