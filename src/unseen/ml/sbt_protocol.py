@@ -83,6 +83,7 @@ from unseen.ml.sbt_tree import (
     Histograms,
     LocalSplits,
     Monotone,
+    RiskSets,
     SplitRule,
     TreeLayout,
     adaptive_leaf_values,
@@ -1464,6 +1465,8 @@ class Guest:
             return np.tile(base, (n, 1)) if per_round > 1 else np.full(n, base)
 
         margin = margins(y.size, None if start is None else start[1])
+        # survival: the rows in order of time, sorted once for every round
+        risk_sets = RiskSets.of(y) if p.objective in SURVIVAL else None
         trees = PartyTrees(me=0)
         history: list[float] = []  # per round
         metric = p.eval_metric or EVAL_METRICS[p.objective][0]
@@ -1484,7 +1487,7 @@ class Guest:
                 ctx.check_cancelled()
                 clock = time.perf_counter()  # a round's first tree counts its gradients
                 g_all, h_all = grad_hess(
-                    p.objective, y, margin, p.tweedie_variance_power, p.quantile_alpha
+                    p.objective, y, margin, p.tweedie_variance_power, p.quantile_alpha, risk_sets
                 )
                 if p.objective in ADAPTIVE:  # the leaves are set from the residuals
                     self._residual = y - margin

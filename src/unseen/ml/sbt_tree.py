@@ -128,7 +128,12 @@ def base_margin(
 
 
 def grad_hess(
-    objective: str, y: np.ndarray, margin: np.ndarray, power: float = 1.5, alpha: float = 0.5
+    objective: str,
+    y: np.ndarray,
+    margin: np.ndarray,
+    power: float = 1.5,
+    alpha: float = 0.5,
+    risk_sets: RiskSets | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
@@ -138,13 +143,13 @@ def grad_hess(
     0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
     y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
     (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
-    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess`. ``reg:absoluteerror``
+    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess` (``risk_sets``: ``y``'s, made once). ``reg:absoluteerror``
     ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
     XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`).
     """
     if objective == "survival:cox":
-        return cox_grad_hess(y, margin)
+        return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
         return np.sign(margin - y), np.ones_like(margin)
     if objective == "reg:quantileerror":
@@ -196,17 +201,33 @@ def adaptive_leaf_values(
     return out
 
 
-def _risk_sets(y: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows in order of time ``|y|`` (a stable sort: tied rows keep their order, as
-    XGBoost's), and for each row in that order the sum of ``values`` over its risk set:
-    every row whose time is not earlier (ties all in, Breslow's method)."""
-    order = np.argsort(np.abs(y), kind="stable")
-    times = np.abs(y)[order]
-    from_here = np.cumsum(values[order][::-1])[::-1]  # the sum from each position on
-    return order, from_here[np.searchsorted(times, times, side="left")]
+@dataclass(frozen=True)
+class RiskSets:
+    """Survival labels in order of time ``|y|`` (a stable sort: tied rows keep their
+    order, as XGBoost's), made once for a training: ``order``, the rows in that order;
+    ``event``, whether each, in order, had its event; ``start``, for each, the position
+    where its risk set starts (the first row of its tied time: every row whose time is
+    not earlier is at risk, ties all in -- Breslow's method)."""
+
+    order: np.ndarray
+    event: np.ndarray
+    start: np.ndarray
+
+    @classmethod
+    def of(cls, y: np.ndarray) -> RiskSets:
+        order = np.argsort(np.abs(y), kind="stable")
+        times = np.abs(y)[order]
+        return cls(order, y[order] > 0, np.searchsorted(times, times, side="left"))
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """For each row in order, the sum of ``values`` over its risk set."""
+        from_here = np.cumsum(values[self.order][::-1])[::-1]  # the sum from each position on
+        return np.asarray(from_here[self.start])
 
 
-def cox_grad_hess(y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cox_grad_hess(
+    y: np.ndarray, margin: np.ndarray, risk_sets: RiskSets | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The gradient and hessian of Cox's negative log partial likelihood, as XGBoost's
     ``survival:cox`` (Breslow's method for ties).
 
@@ -217,28 +238,28 @@ def cox_grad_hess(y: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.nda
     the events ``j`` up to row ``i`` in that order, give ``g_i = e_i r_i - [y_i > 0]``
     and ``h_i = e_i r_i - e_i^2 s_i``. Only the guest, which holds the times, computes
     them; they are per-row gradients like any other loss's to the rest of the protocol.
+    ``risk_sets``: ``RiskSets.of(y)``, made once for many rounds (else made here).
     """
+    sets = RiskSets.of(y) if risk_sets is None else risk_sets
     e = np.exp(margin)
-    order, risk = _risk_sets(y, e)
-    event = y[order] > 0
-    r = np.cumsum(np.where(event, 1.0 / risk, 0.0))
-    s = np.cumsum(np.where(event, 1.0 / risk**2, 0.0))
-    es = e[order]
+    risk = sets.sums(e)
+    r = np.cumsum(np.where(sets.event, 1.0 / risk, 0.0))
+    s = np.cumsum(np.where(sets.event, 1.0 / risk**2, 0.0))
+    es = e[sets.order]
     g, h = np.empty_like(e), np.empty_like(e)
-    g[order] = es * r - event
-    h[order] = es * r - es * es * s
+    g[sets.order] = es * r - sets.event
+    h[sets.order] = es * r - es * es * s
     return g, h
 
 
 def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
     """XGBoost's ``cox-nloglik``: Cox's negative log partial likelihood (Breslow's
     method for ties) over the rows' observed events, divided by their number."""
-    e = np.exp(margin)
-    order, risk = _risk_sets(y, e)
-    event = y[order] > 0
-    if not event.any():
+    sets = RiskSets.of(y)
+    if not sets.event.any():
         return math.nan
-    return float(-np.sum((margin[order] - np.log(risk))[event]) / event.sum())
+    risk = sets.sums(np.exp(margin))
+    return float(-np.sum((margin[sets.order] - np.log(risk))[sets.event]) / sets.event.sum())
 
 
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
