@@ -2874,3 +2874,52 @@ def test_adaptive_losses_validation_metric_is_xgboosts(objective):
     )
     (theirs,) = result["eval"].values()
     np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
+def test_pseudo_huber_is_xgboosts(mode):
+    """reg:pseudohubererror (huber_slope 20, on diabetes' labels of 25..346): XGBoost's
+    predictions on the same bins, from its own base score (a Newton step from 0), and
+    (plain, with row weights) its mphe per round on a validation set."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
+    w = np.random.default_rng(5).uniform(0.3, 3.0, 300) if mode == "plain" else None
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16, huber_slope=20.0)
+    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
+
+    def guest(ctx):
+        est = SecureBoostRegressor(mode=mode, objective="reg:pseudohubererror", **params, **extra)
+        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
+        return est.predict(ctx, Xte[:, :4]), est.model_.history
+
+    def host(ctx):
+        est = SecureBoostRegressor(mode=mode, objective="reg:pseudohubererror", **params, **extra)
+        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
+        return est.predict(ctx, Xte[:, 4:])
+
+    roles = {"guest": guest, "host1": host}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    p, history = run_local(roles, timeout=120)["guest"]
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    reference = xgboost_params(
+        objective="reg:pseudohubererror", max_depth=3, learning_rate=0.3, max_bin=256, base_score=0
+    )
+    del reference["base_score"]
+    reference["huber_slope"] = 20.0
+    result: dict = {}
+    booster = xgb.train(
+        reference,
+        xgb.DMatrix(btr, label=ytr, weight=w),
+        6,
+        evals=[(xgb.DMatrix(bte, label=yte), "eval")],
+        evals_result=result,
+    )
+    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), rtol=1e-5)
+    np.testing.assert_allclose(history, result["eval"]["mphe"], rtol=2e-5)
+    with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
+        SecureBoostRegressor(huber_slope=2.0)

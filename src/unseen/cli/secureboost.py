@@ -35,6 +35,7 @@ HYPER = (
     "num_class",
     "tweedie_variance_power",
     "quantile_alpha",
+    "huber_slope",
     "eval_metric",
     "guest_only_rounds",
     "max_cat_to_onehot",
@@ -60,7 +61,14 @@ HYPER = (
     "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
     "hazards: the label a time, -t where censored at t; scores are hazard ratios); "
     "reg:absoluteerror (the median) and reg:quantileerror (the --quantile-alpha quantile: "
-    "prediction intervals, risk quantiles) [default: binary:logistic]",
+    "prediction intervals, risk quantiles); reg:pseudohubererror (robust: squared error "
+    "near the label, absolute far out, --huber-slope) [default: binary:logistic]",
+)
+@click.option(
+    "--huber-slope",
+    type=float,
+    default=None,
+    help="reg:pseudohubererror's slope (delta): errors beyond it count linearly [default: 1].",
 )
 @click.option(
     "--quantile-alpha",
@@ -182,7 +190,8 @@ HYPER = (
     default=None,
     help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
     "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
-    "gamma-deviance, tweedie-nloglik; cox-nloglik; quantile (the mean pinball loss) "
+    "gamma-deviance, tweedie-nloglik; cox-nloglik; quantile (the mean pinball loss); "
+    "mphe (pseudo-Huber) "
     "[default: the objective's first].",
 )
 @click.option(

@@ -18,6 +18,7 @@ Objective = Literal[
     "survival:cox",
     "reg:absoluteerror",
     "reg:quantileerror",
+    "reg:pseudohubererror",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes

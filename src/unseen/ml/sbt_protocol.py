@@ -135,6 +135,7 @@ class BoostParams:
     num_class: int = 1  # multi:softprob: the classes, labels 0 .. num_class - 1
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
     quantile_alpha: float = 0.5  # reg:quantileerror's quantile, in (0, 1)
+    huber_slope: float = 1.0  # reg:pseudohubererror's delta, > 0
     eval_metric: str | None = None  # early stopping's; None: the objective's default
     # the first rounds grow on the guest's features alone: the hosts learn nothing of them
     # but their shape (SecureBoost's reduced-leakage variant; FATE's complete_secure)
@@ -172,6 +173,10 @@ class BoostParams:
             bad(f"quantile_alpha must lie in (0, 1), not {self.quantile_alpha}")
         if self.quantile_alpha != 0.5 and self.objective != "reg:quantileerror":
             bad("quantile_alpha is for reg:quantileerror only")
+        if not (self.huber_slope > 0 and math.isfinite(self.huber_slope)):
+            bad(f"huber_slope must be positive, not {self.huber_slope}")
+        if self.huber_slope != 1.0 and self.objective != "reg:pseudohubererror":
+            bad("huber_slope is for reg:pseudohubererror only")
         if self.objective in ADAPTIVE and self.goss is not None:
             # a leaf's value is a quantile of its rows' residuals: GOSS's re-weighting of
             # the sampled gradients has no meaning there (XGBoost has no GOSS)
@@ -1454,7 +1459,13 @@ class Guest:
         per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
         if start is None:
             base = base_margin(
-                p.objective, y, p.base_score, self.weights, p.num_class, p.quantile_alpha
+                p.objective,
+                y,
+                p.base_score,
+                self.weights,
+                p.num_class,
+                p.quantile_alpha,
+                p.huber_slope,
             )
         else:
             base = start[0]
@@ -1487,7 +1498,13 @@ class Guest:
                 ctx.check_cancelled()
                 clock = time.perf_counter()  # a round's first tree counts its gradients
                 g_all, h_all = grad_hess(
-                    p.objective, y, margin, p.tweedie_variance_power, p.quantile_alpha, risk_sets
+                    p.objective,
+                    y,
+                    margin,
+                    p.tweedie_variance_power,
+                    p.quantile_alpha,
+                    risk_sets,
+                    p.huber_slope,
                 )
                 if p.objective in ADAPTIVE:  # the leaves are set from the residuals
                     self._residual = y - margin
@@ -1518,6 +1535,7 @@ class Guest:
                         p.tweedie_variance_power,
                         metric,
                         p.quantile_alpha,
+                        p.huber_slope,
                     )
                     history.append(value)
                     bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})

@@ -90,6 +90,7 @@ def base_margin(
     weights: np.ndarray | None = None,
     n_classes: int = 1,
     alpha: float = 0.5,
+    slope: float = 1.0,
 ) -> float | np.ndarray:
     """The starting margin: ``base_score`` (default: the mean label, weighted where rows
     have weights), on the margin scale.
@@ -101,7 +102,9 @@ def base_margin(
     classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (default 1,
     XGBoost's; the partial likelihood does not depend on it). ``reg:absoluteerror`` and
     ``reg:quantileerror``: by default the label's (weighted) median or ``alpha``
-    quantile, as XGBoost estimates them (:func:`quantile`).
+    quantile, as XGBoost estimates them (:func:`quantile`). ``reg:pseudohubererror``
+    (``slope``): by default XGBoost's estimate, one Newton step from 0, ``-sum g / sum
+    h`` at margin 0.
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -115,6 +118,10 @@ def base_margin(
         return float(np.log(score / (1 - score)))
     if objective in ADAPTIVE and base_score is None:  # XGBoost's: the label's quantile
         return quantile(np.asarray(y, dtype=np.float64), alpha, weights)
+    if objective == "reg:pseudohubererror" and base_score is None:
+        # XGBoost's: one Newton step from a margin of 0, -sum(g) / sum(h) (weighted)
+        g, h = pseudo_huber_grad_hess(y, np.zeros_like(y, dtype=np.float64), slope)
+        return float(-np.average(g, weights=weights) / np.average(h, weights=weights))
     if objective in SURVIVAL:  # a hazard ratio, 1 by default as XGBoost's: margin 0
         score = 1.0 if base_score is None else float(base_score)
         if score <= 0:
@@ -134,6 +141,7 @@ def grad_hess(
     power: float = 1.5,
     alpha: float = 0.5,
     risk_sets: RiskSets | None = None,
+    slope: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
@@ -146,12 +154,15 @@ def grad_hess(
     (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess` (``risk_sets``: ``y``'s, made once). ``reg:absoluteerror``
     ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
-    XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`).
+    XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`);
+    ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``.
     """
     if objective == "survival:cox":
         return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
         return np.sign(margin - y), np.ones_like(margin)
+    if objective == "reg:pseudohubererror":
+        return pseudo_huber_grad_hess(y, margin, slope)
     if objective == "reg:quantileerror":
         return np.where(margin >= y, 1.0 - alpha, -alpha), np.ones_like(margin)
     if objective == "count:poisson":
@@ -173,6 +184,19 @@ def grad_hess(
         g[np.arange(y.size), y.astype(np.int64)] -= 1.0
         return g, np.maximum(2.0 * p * (1.0 - p), 1e-16)
     raise ValueError(f"unknown objective {objective!r} (choose from {OBJECTIVES})")
+
+
+def pseudo_huber_grad_hess(
+    y: np.ndarray, margin: np.ndarray, slope: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pseudo-Huber loss ``slope^2 (sqrt(1 + (z / slope)^2) - 1)`` of the error ``z =
+    margin - y``, as XGBoost's ``reg:pseudohubererror`` (``huber_slope``): squared error
+    near 0, absolute error far out. ``g = z / sqrt(s)``, ``h = 1 / (s sqrt(s))`` with ``s
+    = 1 + (z / slope)^2``."""
+    z = margin - y
+    scale = 1.0 + (z / slope) ** 2
+    root = np.sqrt(scale)
+    return z / root, 1.0 / (scale * root)
 
 
 def adaptive_leaf_values(
@@ -285,6 +309,7 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "survival:cox": ("cox-nloglik",),
     "reg:absoluteerror": ("mae", "rmse"),
     "reg:quantileerror": ("quantile", "mae", "rmse"),
+    "reg:pseudohubererror": ("mphe", "rmse", "mae"),
 }
 #: metrics where larger is better (early stopping keeps the largest)
 MAXIMIZE: tuple[str, ...] = ("auc",)
@@ -297,13 +322,15 @@ def eval_loss(
     power: float = 1.5,
     metric: str | None = None,
     alpha: float = 0.5,
+    slope: float = 1.0,
 ) -> float:
     """The early-stopping metric ``metric`` as XGBoost computes it (default: the
     objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
     or for the log-link losses their negative log-likelihoods as XGBoost writes them,
     ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``; ``cox-nloglik``
     for ``survival:cox``; ``quantile``, the mean pinball loss at ``alpha``, for
-    ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``). Also ``auc`` and
+    ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``; ``mphe``, the mean
+    pseudo-Huber error, for ``reg:pseudohubererror``). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
@@ -321,6 +348,8 @@ def eval_loss(
         return cox_nloglik(y, margin)
     if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
         return pinball_loss(y, margin, alpha)
+    if metric == "mphe":  # XGBoost's: the mean pseudo-Huber error at slope
+        return float(np.mean(slope**2 * (np.sqrt(1.0 + ((margin - y) / slope) ** 2) - 1.0)))
     if metric in ("rmse", "mae"):
         err = transform(objective, margin) - y
         return float(np.sqrt(np.mean(err**2)) if metric == "rmse" else np.mean(np.abs(err)))

@@ -1901,6 +1901,7 @@ class _SecureBoost:
         random_state: int | None = None,
         tweedie_variance_power: float = 1.5,
         quantile_alpha: float = 0.5,
+        huber_slope: float = 1.0,
         eval_metric: str | None = None,
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
@@ -1921,6 +1922,7 @@ class _SecureBoost:
             objective=objective,
             tweedie_variance_power=tweedie_variance_power,
             quantile_alpha=quantile_alpha,
+            huber_slope=huber_slope,
             eval_metric=eval_metric,
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -2303,7 +2305,8 @@ class SecureBoostRegressor(_SecureBoost):
     margin for the log-link losses). Robust and quantile regression, as XGBoost's
     ``reg:absoluteerror`` (the median) and ``reg:quantileerror`` (the ``quantile_alpha``
     quantile): each leaf set to a quantile of its rows' residuals once its tree is
-    grown. Survival, as XGBoost's ``survival:cox``: Cox's
+    grown; and XGBoost's ``reg:pseudohubererror`` (``huber_slope``), squared error near
+    the label and absolute error far from it. Survival, as XGBoost's ``survival:cox``: Cox's
     proportional hazards, the label a time (``-t`` where the row was censored at ``t``);
     ``predict`` gives the hazard ratio, ``exp`` of the margin."""
 
@@ -2316,6 +2319,7 @@ class SecureBoostRegressor(_SecureBoost):
         "survival:cox",
         "reg:absoluteerror",
         "reg:quantileerror",
+        "reg:pseudohubererror",
     )
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
