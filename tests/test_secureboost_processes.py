@@ -206,8 +206,9 @@ def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
 
 
 def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
-    """`unseen predict --exact-contribs`: at the guest, SHAP values that add up to the
-    margins; a host without the flag refuses, at both parties, naming the flag."""
+    """`unseen predict --exact-contribs --interactions`: at the guest, SHAP values that add
+    up to the margins, and every pair of features' mean SHAP interaction; a host without
+    --exact-contribs refuses, at both parties, naming the flag."""
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = train_job(
@@ -220,7 +221,7 @@ def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
         flags = ["--parties", str(parties), "--quiet"]
         out = tmp_path / "scores.csv"
         bank = ["--model", str(tmp_path / "bank_model"), "--input", str(f["bank_test"])]
-        bank += ["--id", "phone", "--output", str(out), "--exact-contribs"]
+        bank += ["--id", "phone", "--output", str(out), "--exact-contribs", "--interactions"]
         tel = ["--model", str(tmp_path / "tel_model"), "--input", str(f["telecom_test"])]
         tel += ["--id", "msisdn", *tel_extra]
         pred = [
@@ -249,6 +250,13 @@ def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
     listed = re.findall(r"^\s+(\S+)\s+([\d.]+)$", out, flags=re.M)
     sizes = shares.drop(columns="contrib:bias").abs().mean()
     assert [n for n, _ in listed] == [c.removeprefix("contrib:") for c in sizes.nlargest(10).index]
+    # --interactions: every pair of features by mean |SHAP interaction|, strongest first
+    pairs = pd.read_csv(tmp_path / "scores_interactions.csv")
+    n_features = shares.shape[1] - 1
+    assert len(pairs) == n_features * (n_features - 1) // 2
+    assert pairs["mean_abs_interaction"].is_monotonic_decreasing
+    assert pairs["mean_abs_interaction"].iloc[0] > 0
+    assert "feature pairs by mean |SHAP interaction|" in out, out
 
 
 def test_hyper_parameters_must_agree(tmp_path):

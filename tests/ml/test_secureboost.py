@@ -2923,3 +2923,109 @@ def test_pseudo_huber_is_xgboosts(mode):
     np.testing.assert_allclose(history, result["eval"]["mphe"], rtol=2e-5)
     with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
         SecureBoostRegressor(huber_slope=2.0)
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_interaction_values_are_xgboosts(mode):
+    """predict_interactions at the guest: SHAP interaction values equal to XGBoost's
+    pred_interactions on the same bins (missing cells, features split twice on a path
+    and several classes included); each row of a row's matrix adds up to that feature's
+    exact SHAP value; the host allows them by calling predict_interactions too, gets
+    None, and refuses them otherwise."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    Xte = Xte[:60].copy()
+    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
+    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    params = dict(BREAST, n_estimators=4)
+
+    def party(i, host_allows=True):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            if i and not host_allows:
+                return est, est.predict_contribs(ctx, parts_te[i])
+            inter = est.predict_interactions(ctx, parts_te[i])
+            exact = est.predict_contribs(ctx, parts_te[i], approx=False)
+            return est, inter, exact
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    res = run_local(roles, timeout=120)
+    _, ours, exact = res["guest"]
+    assert res["host1"][1] is None
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 4)
+    theirs = booster.predict(xgb.DMatrix(bte), pred_interactions=True)
+    assert ours.shape == theirs.shape == (60, 31, 31)
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    np.testing.assert_allclose(ours.sum(axis=2), exact, atol=1e-10)
+    off = ours[:, :30, :30] - np.einsum("nii->ni", ours[:, :30, :30])[:, :, None] * np.eye(30)
+    assert np.abs(off[:, :10, 10:]).max() > 1e-3  # a guest feature with a host feature
+    if mode == "plain":
+        with pytest.raises(ConfigError, match="has not allowed|guest asks for exact"):
+            run_local({"guest": party(0), "host1": party(1, host_allows=False)}, timeout=60)
+
+
+def test_interaction_values_of_several_classes_are_xgboosts():
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    Xtr, Xte, ytr, _ = wine()
+    parts_tr, parts_te = [Xtr[:, :5], Xtr[:, 5:]], [Xte[:, :5], Xte[:, 5:]]
+    params = dict(n_estimators=3, max_depth=3, max_bin=16, learning_rate=0.3)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return est.predict_interactions(ctx, parts_te[i])
+
+        return role
+
+    ours = run_local({"guest": party(0), "host1": party(1)}, timeout=120)["guest"]
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    reference = xgboost_params(max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.5)
+    del reference["base_score"]
+    reference |= {"objective": "multi:softprob", "num_class": 3}
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 3)
+    theirs = booster.predict(xgb.DMatrix(bte), pred_interactions=True)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=2e-5)
+
+
+def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatch):
+    """unseen predict's summary (one joint prediction, rows in blocks): the exact SHAP
+    values and the mean absolute interaction values of the whole tensor."""
+    import unseen.ml.secureboost as sb
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = dict(BREAST, n_estimators=3)
+    monkeypatch.setattr(sb, "_INTERACTION_BLOCK", 31 * 31 * 40)  # 40 rows a block
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, Xtr[:, :10] if i == 0 else Xtr[:, 10:], ytr if i == 0 else None)
+            X = Xte[:, :10] if i == 0 else Xte[:, 10:]
+            whole = est.predict_interactions(ctx, X)
+            if i == 0:
+                return whole, sb.interaction_summary(ctx, est.model_, X, est._predict_key())
+            est.predict_contribs(ctx, X, approx=False)  # the host's consent, again
+            return None
+
+        return role
+
+    whole, (shares, mean_abs) = run_local({"guest": party(0), "host1": party(1)})["guest"]
+    np.testing.assert_allclose(shares, whole.sum(axis=2), atol=1e-12)
+    np.testing.assert_allclose(mean_abs, np.abs(whole).mean(axis=0), atol=1e-12)

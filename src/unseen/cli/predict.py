@@ -83,6 +83,13 @@ def find_predictor(model_type: str) -> Any:
     "pred_contribs) instead. Host: allow that, which shows the guest the side every row "
     "takes at every split of mine, also off its path; without it a host refuses.",
 )
+@click.option(
+    "--interactions",
+    is_flag=True,
+    help="Guest, SecureBoost: also the SHAP interaction values (XGBoost's pred_interactions) "
+    "of every pair of features, averaged over the rows (absolute values), to "
+    "<output>_interactions.csv; every host passes --exact-contribs to allow it.",
+)
 def predict(
     model_dir: Path,
     input_path: Path,
@@ -93,6 +100,7 @@ def predict(
     report: Path | None,
     contribs: bool,
     exact_contribs: bool,
+    interactions: bool,
     **party: Any,
 ) -> None:
     """Score aligned rows jointly; only the guest (or --to) learns the scores.
@@ -128,9 +136,17 @@ def predict(
     if predictor is None:
         fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
     to = learner or meta.get("guest")
-    if (contribs or exact_contribs) and meta.get("model") != "secureboost":
-        flag = "--exact-contribs" if exact_contribs else "--contribs"
+    if (contribs or exact_contribs or interactions) and meta.get("model") != "secureboost":
+        flag = (
+            "--interactions"
+            if interactions
+            else "--exact-contribs"
+            if exact_contribs
+            else "--contribs"
+        )
         fail(f"[{me}] {flag} is for SecureBoost models, not {meta.get('model')!r}")
+    if interactions and me != meta.get("guest"):
+        fail(f"[{me}] --interactions is the guest's: a host allows it with --exact-contribs")
     contribs = contribs or (exact_contribs and me == meta.get("guest"))
     if contribs and me != meta.get("guest"):
         fail(f"[{me}] --contribs is the guest's: it alone learns scores (a host runs as usual)")
@@ -168,7 +184,11 @@ def predict(
                 raise ConfigError(f"{me!r} learns the scores: give --output")
         shares: Any = None
         names: list[str] = []
-        if contribs:
+        pairs: Any = None
+        if interactions:  # with the exact contributions where asked: one joint prediction
+            out = predictor(ctx, meta, arrays, data, to=to, contribs=contribs, interactions=True)
+            scores, shares, names, pairs = out
+        elif contribs:
             out = predictor(ctx, meta, arrays, data, to=to, contribs=True, exact=exact_contribs)
             scores, shares, names = out if out is not None else (None, None, [])
         elif exact_contribs:  # a host that allows the guest's exact contributions
@@ -194,6 +214,25 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
+        if pairs is not None:  # every pair of features, the strongest first
+            n_all = len(names) - 1  # the bias interacts with nothing
+            a, b = np.triu_indices(n_all, k=1)
+            order = np.argsort(-pairs[a, b], kind="stable")
+            a, b = a[order], b[order]
+            path = output.with_name(f"{output.stem}_interactions.csv")
+            table_out = pa.table(
+                {
+                    "feature_a": [names[i] for i in a],
+                    "feature_b": [names[j] for j in b],
+                    "mean_abs_interaction": pairs[a, b],
+                }
+            )
+            write_table(table_out, path)
+            result["interactions"] = path
+            result["top_pairs"] = [
+                (names[i], names[j], float(pairs[i, j]))
+                for i, j in zip(a[:10], b[:10], strict=True)
+            ]
         if shares is not None:  # which features move the scores most, over these rows
             size = np.abs(shares[..., :-1]).mean(axis=tuple(range(shares.ndim - 1)))
             top = np.argsort(-size, kind="stable")[:10]
@@ -224,10 +263,17 @@ def predict(
         return
     click.echo(f"[{me}] wrote {res['n']} scores to {output}")
     if "contribs" in res:
-        kind = "exact SHAP values" if exact_contribs else "Saabas's attributions"
+        kind = "exact SHAP values" if exact_contribs or interactions else "Saabas's attributions"
         click.echo(f"[{me}] features by mean |contribution| to the margin ({kind}):")
         for name, size in res["contribs"]:
             click.echo(f"    {name:32} {size:.4f}")
+    if "interactions" in res:
+        click.echo(
+            f"[{me}] feature pairs by mean |SHAP interaction| (every pair in "
+            f"{res['interactions']}):"
+        )
+        for a, b, size in res["top_pairs"]:
+            click.echo(f"    {a:24} x {b:24} {size:.4f}")
     if "report" in res:
         click.echo(f"[{me}] {res['report'].line()}")
         click.echo(f"[{me}] report written to {res['report_dir']}")

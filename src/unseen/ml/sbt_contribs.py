@@ -94,14 +94,76 @@ def tree_shap(
     depth = _depth(left, right)
     phi = np.zeros((goes_left.shape[0], n_features))
 
+    _conditioned(left, right, feature, cover, value, goes_left, depth, phi, 0, -1, threads)
+    return phi, float(node_means(layout, cover, value)[0])
+
+
+def tree_shap_interactions(
+    layout: TreeLayout,
+    feature: np.ndarray,
+    cover: np.ndarray,
+    value: np.ndarray,
+    goes_left: np.ndarray,
+    n_features: int,
+    threads: FeatureThreads | None = None,
+) -> tuple[np.ndarray, float]:
+    """SHAP interaction values of one tree for every row, as XGBoost's
+    ``pred_interactions``: ``(n, n_features, n_features)`` and the tree's root mean.
+
+    For each feature ``i`` the tree splits on, TreeSHAP is run twice with ``i``
+    conditioned on (every row follows its own side at ``i``'s splits) and off (every row
+    follows both sides, weighed by cover) -- Lundberg, Erion and Lee (2018), section
+    4.2, the ``condition`` of XGBoost's TreeShap; off the diagonal ``phi[i, k]`` is half
+    the difference of feature ``k``'s values between the two, and ``phi[i, i]`` is ``i``'s
+    SHAP value less its interactions, so that each row of the matrix adds up to the
+    feature's SHAP value. A feature the tree does not split on has no interaction. Same
+    arguments as :func:`tree_shap` (and the same split sides: nothing more is needed).
+    """
+    left = np.ascontiguousarray(layout.left, dtype=np.int64)
+    right = np.ascontiguousarray(layout.right, dtype=np.int64)
+    feature = np.ascontiguousarray(feature, dtype=np.int64)
+    cover = np.ascontiguousarray(cover, dtype=np.float64)
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    goes_left = np.ascontiguousarray(goes_left, dtype=np.bool_)
+    depth = _depth(left, right)
+    n = goes_left.shape[0]
+    args = (left, right, feature, cover, value, goes_left, depth)
+    phi = np.zeros((n, n_features))
+    _conditioned(*args, phi, 0, -1, threads)
+    out = np.zeros((n, n_features, n_features))
+    for i in np.unique(feature[left >= 0]).tolist():
+        on, off = np.zeros((n, n_features)), np.zeros((n, n_features))
+        _conditioned(*args, on, 1, i, threads)
+        _conditioned(*args, off, -1, i, threads)
+        out[:, i, :] = (on - off) / 2.0
+        out[:, i, i] = 0.0
+        out[:, i, i] = phi[:, i] - out[:, i, :].sum(axis=1)
+    return out, float(node_means(layout, cover, value)[0])
+
+
+def _conditioned(  # type: ignore[no-untyped-def]
+    left, right, feature, cover, value, goes_left, depth, phi, condition, on_feature, threads
+) -> None:
+    """:func:`_shap_rows` over the rows, in parts on ``threads`` where given."""
+
     def rows(span: slice) -> None:
-        _shap_rows(left, right, feature, cover, value, goes_left[span], depth, phi[span])
+        _shap_rows(
+            left,
+            right,
+            feature,
+            cover,
+            value,
+            goes_left[span],
+            depth,
+            phi[span],
+            condition,
+            on_feature,
+        )
 
     if threads is None:
         rows(slice(None))
     else:
         threads.map(goes_left.shape[0], rows)
-    return phi, float(node_means(layout, cover, value)[0])
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
@@ -118,8 +180,9 @@ _BLOCK = 128
 
 
 @njit(cache=True, nogil=True)
-def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Every row's SHAP values of one tree into ``phi``, a block of rows at a time.
+def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi, condition, on_feature):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Every row's SHAP values of one tree into ``phi``, a block of rows at a time;
+    ``condition`` 1 or -1: with feature ``on_feature`` conditioned on or off (0: none).
 
     XGBoost's recursive TreeShap, with an explicit stack and every row of a block at each
     step: the tree is walked in the same order for every row (depth first); a path's
@@ -144,32 +207,39 @@ def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi):  # ty
     s_feat = np.empty(room, dtype=np.int64)
     s_zero = np.empty(room)
     s_one = np.empty((room, _BLOCK))
+    s_share = np.empty((room, _BLOCK))  # the condition fraction: how much of the row is here
     nxt, total, incoming = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    share = np.empty(_BLOCK)  # this node's condition fractions (its stack slot is reused)
     n = goes_left.shape[0]
     for r0 in range(0, n, _BLOCK):
         m = min(_BLOCK, n - r0)
         # the root: no parent path, fractions 1 and a feature of none (-1)
         s_node[0], s_depth[0], s_parent[0], s_feat[0], s_zero[0] = 0, 0, 0, -1, 1.0
         s_one[0, :m] = 1.0
+        s_share[0, :m] = 1.0
         top = 1
         while top > 0:
             top -= 1
             j, d, parent = s_node[top], s_depth[top], s_parent[top]
             base = parent + d + 1
-            for i in range(d):  # the parent's path: its elements 0 .. d - 1
+            share[:m] = s_share[top, :m]
+            # a split on the conditioned feature is not on the path: its children keep the
+            # parent's path (d elements and the last, d + 1) and extend nothing
+            extend = condition == 0 or s_feat[top] != on_feature
+            for i in range(d if extend else d + 1):  # the parent's path
                 feat[base + i], zero[base + i] = feat[parent + i], zero[parent + i]
                 one[base + i, :m] = one[parent + i, :m]
                 w[base + i, :m] = w[parent + i, :m]
-            # ExtendPath: element d, then the permutation weights
-            z = s_zero[top]
-            feat[base + d], zero[base + d] = s_feat[top], z
-            one[base + d, :m] = s_one[top, :m]
-            w[base + d, :m] = 1.0 if d == 0 else 0.0
-            for i in range(d - 1, -1, -1):
-                up, keep = ratio[i + 1, d + 1], z * ratio[d - i, d + 1]
-                for r in range(m):
-                    w[base + i + 1, r] += one[base + d, r] * w[base + i, r] * up
-                    w[base + i, r] *= keep
+            if extend:  # ExtendPath: element d, then the permutation weights
+                z = s_zero[top]
+                feat[base + d], zero[base + d] = s_feat[top], z
+                one[base + d, :m] = s_one[top, :m]
+                w[base + d, :m] = 1.0 if d == 0 else 0.0
+                for i in range(d - 1, -1, -1):
+                    up, keep = ratio[i + 1, d + 1], z * ratio[d - i, d + 1]
+                    for r in range(m):
+                        w[base + i + 1, r] += one[base + d, r] * w[base + i, r] * up
+                        w[base + i, r] *= keep
             if left[j] < 0:  # a leaf: each feature on the path takes its share of the value
                 for i in range(1, d + 1):  # UnwoundPathSum of element i
                     zi = zero[base + i]
@@ -188,7 +258,7 @@ def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi):  # ty
                                 total[r] += w[base + k, r] * back
                     f = feat[base + i]
                     for r in range(m):
-                        phi[r0 + r, f] += total[r] * (one[base + i, r] - zi) * value[j]
+                        phi[r0 + r, f] += total[r] * (one[base + i, r] - zi) * value[j] * share[r]
                 continue
             f = feature[j]
             incoming_zero = 1.0
@@ -217,11 +287,22 @@ def _shap_rows(left, right, feature, cover, value, goes_left, depth, phi):  # ty
                     one[base + i, :m] = one[base + i + 1, :m]
                 d -= 1
                 break
+            conditioned = condition != 0 and f == on_feature
+            if conditioned:  # the children do not extend the path (see above)
+                d -= 1
             # both children onto the stack (right first: the left subtree runs before it)
             for child in (right[j], left[j]):
                 goes = child == left[j]
                 s_node[top], s_depth[top], s_parent[top], s_feat[top] = child, d + 1, base, f
-                s_zero[top] = cover[child] / cover[j] * incoming_zero
+                ratio_c = cover[child] / cover[j]
+                s_zero[top] = ratio_c * incoming_zero
                 for r in range(m):
-                    s_one[top, r] = incoming[r] if goes_left[r0 + r, j] == goes else 0.0
+                    hot = goes_left[r0 + r, j] == goes
+                    s_one[top, r] = incoming[r] if hot else 0.0
+                    if not conditioned:
+                        s_share[top, r] = share[r]
+                    elif condition > 0:  # on: the row follows its own side only
+                        s_share[top, r] = share[r] if hot else 0.0
+                    else:  # off: the row follows both sides, weighed by their covers
+                        s_share[top, r] = share[r] * ratio_c
                 top += 1

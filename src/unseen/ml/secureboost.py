@@ -63,7 +63,7 @@ protocol), and protection against malicious parties.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +74,7 @@ from unseen.ml.data import PartyData, check_alignment, encode_categories, load_p
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
 from unseen.ml.objectives import CLASSIFICATION, LOG_LINK
 from unseen.ml.sbt_binning import BinMapper, bin_mask
-from unseen.ml.sbt_contribs import leaf_contributions, tree_shap
+from unseen.ml.sbt_contribs import leaf_contributions, tree_shap, tree_shap_interactions
 from unseen.ml.sbt_kernels import FeatureThreads
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
@@ -1543,6 +1543,7 @@ def predict(
     output_margin: bool = False,
     pred_contribs: bool = False,
     approx_contribs: bool = True,
+    pred_interactions: bool = False,
 ) -> np.ndarray | None:
     """Joint prediction: every party runs it with its part and its columns of the same rows.
 
@@ -1556,20 +1557,53 @@ def predict(
     default ``pred_contribs`` (:func:`exact_contributions`). They need the side every row
     takes at every host split, which a host sends only where it passes the same (its
     consent): the guest then learns those sides for the rows scored.
+    ``pred_interactions``: at the guest, SHAP interaction values, XGBoost's
+    ``pred_interactions`` (:func:`exact_interactions`), from the same sides and with the
+    same consent (a host passes ``pred_contribs=True, approx_contribs=False`` or this).
     """
+    X = _prepared(model, X)
+    # the guest asks for exact contributions; a host allows them (and learns from the
+    # guest's request whether it asks)
+    exact = bool(pred_contribs and not approx_contribs) or pred_interactions
+    asked = _request(ctx, model, X, key, exact)
+    with ctx.step("prediction"):
+        if model.role == "guest" and pred_interactions:
+            return exact_interactions(ctx, model, X, key)
+        if model.role == "guest" and exact:
+            return exact_contributions(ctx, model, X, key)
+        if model.role == "guest" and pred_contribs:
+            return contributions(ctx, model, X, key)
+        if asked:  # a host that allows them, asked by the guest
+            send_split_sides(ctx, model.trees, X, model.roles.guest, key)
+            return None
+        if model.role == "guest":
+            margin = predict_guest(
+                ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
+            )
+            return margin if output_margin else transform(model.params.objective, margin)
+        predict_host(ctx, model.trees, X, model.roles.guest, key)
+        return None
+
+
+def _prepared(model: PartyModel, X: Any) -> np.ndarray:
+    """``X`` as the model's feature matrix at this party: a DataFrame's columns by name,
+    checked, its missing-value code marked."""
     if hasattr(X, "columns"):
         X = frame_matrix(X, model.features, model.categories)[0]
     X = check_features(X, no_columns=model.role == "guest", names=model.features)
     if X.shape[1] != len(model.features):
         raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
-    X = mark_missing(X, model.missing, model.features, model.categories)
+    return mark_missing(X, model.missing, model.features, model.categories)
+
+
+def _request(ctx: Context, model: PartyModel, X: np.ndarray, key: str, exact: bool) -> bool:
+    """Every data party tells the others its rows and model (they must agree) and whether
+    it asks for (the guest) or allows (a host) the split sides of exact contributions;
+    whether the guest asked, as this party learns it."""
     data_parties = [model.roles.guest, *model.roles.hosts]
     missing = [p for p in data_parties if p not in ctx.parties]
     if missing:
         raise ConfigError(f"prediction needs every party of the model; missing {missing}")
-    # the guest asks for exact contributions; a host allows them (and learns from the
-    # guest's request whether it asks)
-    exact = bool(pred_contribs and not approx_contribs)
     asked = False
     with ctx.step("prediction: rows"):
         mine = {"rows": int(X.shape[0]), "model_id": model.model_id, "exact_contribs": exact}
@@ -1591,21 +1625,35 @@ def predict(
             if p == model.roles.guest:
                 asked = bool(theirs.get("exact_contribs"))
             _check_exact_consent(model, p, exact, bool(theirs.get("exact_contribs")))
+    return asked
+
+
+#: the interaction values held at once by :func:`interaction_summary` (32 MB of them)
+_INTERACTION_BLOCK = 2**22
+
+
+def interaction_summary(
+    ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The guest's side of one joint prediction (the hosts run :func:`predict` with exact
+    contributions allowed): each row's exact SHAP values, as :func:`exact_contributions`,
+    and the mean absolute SHAP interaction value of every pair of features over the rows
+    (and classes), ``(F + 1, F + 1)`` (:func:`exact_interactions`), from the same split
+    sides, a block of rows at a time (the whole tensor holds ``n (F + 1)^2`` numbers a
+    class)."""
+    if model.role != "guest":
+        raise ConfigError("interaction values are the guest's (a host allows them)")
+    X = _prepared(model, X)
+    _request(ctx, model, X, key, exact=True)
+    n, size = X.shape[0], len(contribution_names(model))
+    classes = int(np.size(model.base_margin))
+    shares, total = np.zeros((n, classes, size)), np.zeros((size, size))
+    step = max(1, _INTERACTION_BLOCK // (classes * size * size))
     with ctx.step("prediction"):
-        if model.role == "guest" and exact:
-            return exact_contributions(ctx, model, X, key)
-        if model.role == "guest" and pred_contribs:
-            return contributions(ctx, model, X, key)
-        if asked:  # a host that allows them, asked by the guest
-            send_split_sides(ctx, model.trees, X, model.roles.guest, key)
-            return None
-        if model.role == "guest":
-            margin = predict_guest(
-                ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
-            )
-            return margin if output_margin else transform(model.params.objective, margin)
-        predict_host(ctx, model.trees, X, model.roles.guest, key)
-        return None
+        for rows, part in _interaction_blocks(ctx, model, X, key, step):
+            shares[rows] = part.sum(axis=-1)
+            total += np.abs(part).sum(axis=(0, 1))
+    return shares if np.ndim(model.base_margin) else shares[:, 0], total / max(1, n * classes)
 
 
 def frame_matrix(
@@ -1723,6 +1771,54 @@ def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str
         threads.close()
 
 
+def exact_interactions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
+    """The guest's side of joint prediction with SHAP interaction values, as XGBoost's
+    ``pred_interactions`` (:func:`~unseen.ml.sbt_contribs.tree_shap_interactions`):
+    ``(n, F + 1, F + 1)`` over the features of :func:`contribution_names` and the bias, for
+    several classes ``(n, K, F + 1, F + 1)``. Row ``i`` of a row's matrix adds up to feature
+    ``i``'s exact SHAP value; the bias sits at ``[F, F]`` and interacts with nothing. The
+    hosts send what they send for exact contributions (with the same consent), and the
+    guest learns nothing more."""
+    (whole,) = (part for _, part in _interaction_blocks(ctx, model, X, key, X.shape[0]))
+    return whole if np.ndim(model.base_margin) else whole[:, 0]
+
+
+def _interaction_blocks(
+    ctx: Context, model: PartyModel, X: np.ndarray, key: str, step: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The split sides from the hosts, then the interaction values of ``step`` rows at a
+    time: each block's rows and its ``(rows, K, F + 1, F + 1)`` values (``K`` = 1 but for
+    several classes)."""
+    _check_covers(model)
+    sides = guest_split_sides(ctx, model.trees, X, list(model.roles.hosts), key)
+    counts = [len(names) for names in _all_features(model).values()]
+    offsets = np.cumsum([0, *counts[:-1]])
+    n_all = sum(counts)
+    base = np.asarray(model.base_margin, dtype=np.float64)
+    classes = base.size if base.ndim else 1
+    trees = []
+    for layout, records in zip(model.trees.layouts, model.trees.records, strict=True):
+        inner = np.asarray(layout.left) >= 0
+        owner = np.maximum(np.asarray(layout.owner), 0)
+        trees.append((layout, np.where(inner, offsets[owner] + records.feature, -1), records))
+    threads = FeatureThreads()  # the rows in parts, one per core
+    try:
+        for start in range(0, X.shape[0], max(1, step)):
+            rows = slice(start, min(X.shape[0], start + step))
+            out = np.zeros((rows.stop - start, classes, n_all + 1, n_all + 1))
+            out[:, :, n_all, n_all] = base
+            for t, (layout, feature, records) in enumerate(trees):
+                values = model.trees.values[t]
+                shares, root = tree_shap_interactions(
+                    layout, feature, records.cover, values, sides[t][rows], n_all, threads
+                )
+                out[:, t % classes, :n_all, :n_all] += shares
+                out[:, t % classes, n_all, n_all] += root
+            yield rows, out
+    finally:
+        threads.close()
+
+
 def _check_covers(model: PartyModel) -> None:
     if any(np.isnan(r.cover[0]) for r in model.trees.records):
         raise ConfigError(
@@ -1769,6 +1865,7 @@ def predict_party(
     to: str | None = None,
     contribs: bool = False,
     exact: bool = False,
+    interactions: bool = False,
 ) -> Any:
     """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
 
@@ -1778,7 +1875,10 @@ def predict_party(
     scores, each row's margin split per feature (:func:`contributions`, whose sum
     gives the scores: one joint prediction) and the shares' names; the hosts' part
     is the same either way. ``exact``: at the guest, exact SHAP values
-    (:func:`exact_contributions`); at a host, its consent to them.
+    (:func:`exact_contributions`); at a host, its consent to them (and to interaction
+    values). ``interactions`` (the guest's): the scores, the exact contributions where
+    ``contribs`` (else ``None``), the names, and the mean absolute SHAP interaction value
+    of every pair of features (:func:`interaction_summary`: one joint prediction).
     """
     model = PartyModel.from_parts(meta, arrays)
     if to is not None and to != model.roles.guest:
@@ -1794,6 +1894,10 @@ def predict_party(
                 column=missing[0],
             )
         X = X[:, [names.index(f) for f in model.features]]
+    if interactions and model.role == "guest":
+        exact_shares, pairs = interaction_summary(ctx, model, X)
+        scores = transform(model.params.objective, exact_shares.sum(axis=-1))
+        return scores, exact_shares if contribs else None, contribution_names(model), pairs
     if contribs and model.role == "guest":
         shares = predict(ctx, model, X, pred_contribs=True, approx_contribs=not exact)
         assert shares is not None
@@ -2123,6 +2227,15 @@ class _SecureBoost:
             pred_contribs=True,
             approx_contribs=approx,
         )
+
+    def predict_interactions(self, ctx: Context, X: Any) -> np.ndarray | None:
+        """Joint prediction with SHAP interaction values (XGBoost's ``pred_interactions``):
+        ``(n, F + 1, F + 1)``, for several classes ``(n, K, F + 1, F + 1)``, at the guest
+        (rows and columns: :attr:`contribution_names_`; each row of a matrix adds up to
+        that feature's exact SHAP value, the bias at the last diagonal entry); ``None`` at
+        hosts. They need what exact contributions need: every host allows it by calling
+        this, or ``predict_contribs(..., approx=False)``, too."""
+        return predict(ctx, self._model(), X, self._predict_key(), pred_interactions=True)
 
     @property
     def contribution_names_(self) -> list[str]:
