@@ -150,8 +150,8 @@ def run_secureboost(
 
     ``run``: the repeat this is (``--repeat``); each has its own keys, models and logs.
     ``host_categorical``: the host's columns of categories (``--categorical``).
-    ``contribs``: also time the test rows' contributions, Saabas's and exact SHAP values
-    (joint prediction in-process, the host allowing the exact ones)."""
+    ``contribs``: also time the test rows' contributions, Saabas's and exact SHAP values,
+    and their SHAP interaction values (joint prediction in-process, the host allowing them)."""
     from unseen.ml.metrics import auc
     from unseen.ml.secureboost import PartyModel, load_table, predict
     from unseen.runtime.launch import make_parties, start_party, wait_all_measured
@@ -252,6 +252,17 @@ def run_secureboost(
             }
         )
         timed[kind] = time.perf_counter() - began
+    if contribs:  # SHAP interaction values, from the same split sides as exact contributions
+        began = time.perf_counter()
+        run_local(
+            {
+                "guest": lambda ctx: predict(ctx, g_model, g_test.X, pred_interactions=True),
+                "host": lambda ctx: predict(
+                    ctx, h_model, h_test.X, pred_contribs=True, approx_contribs=False
+                ),
+            }
+        )
+        timed["interactions"] = time.perf_counter() - began
     peak = {name: kib / 1024 for name, kib in peak_kib.items()}  # party and its workers
     # each party's own summary: what it sent and its CPU time (every thread, set-up included)
     cost = {p.name: COST_RE.search(p.stdout()) for p in procs}
@@ -284,7 +295,8 @@ def run_xgboost(
     contribs=False,
 ) -> dict[str, Any]:
     """``categorical``: columns of category codes (XGBoost's ``enable_categorical``).
-    ``contribs``: also time ``pred_contribs`` (exact and approximate) on the test rows."""
+    ``contribs``: also time ``pred_contribs`` (exact and approximate) and
+    ``pred_interactions`` on the test rows."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
@@ -345,6 +357,9 @@ def _train_xgboost(matrix, params, Xtr, Xte, ytr, yte, trees, contribs=False) ->
             began = time.perf_counter()
             booster.predict(dtest, pred_contribs=True, approx_contribs=approx)
             timed[kind] = time.perf_counter() - began
+        began = time.perf_counter()
+        booster.predict(dtest, pred_interactions=True)
+        timed["interactions"] = time.perf_counter() - began
     return {
         "trees": trees,
         "fit_s": fit,
@@ -524,7 +539,7 @@ def main() -> None:
         "--contribs",
         action="store_true",
         help="also time every system's per-feature contributions of the test rows: "
-        "approximate (Saabas) and exact SHAP values; SecureBoost's by joint prediction "
+        "approximate (Saabas) and exact SHAP values, and SHAP interaction values; SecureBoost's by joint prediction "
         "in-process with the saved parts (the host allowing the exact ones)",
     )
     ap.add_argument("--json", type=Path, default=None, help="write the rows here as JSON")
@@ -576,7 +591,8 @@ def main() -> None:
     explained = [r for r in rows if r.get("contribs_s")]
     if explained:
         print(
-            "\ncontributions of the test rows (s; x xgb: to XGBoost's pred_contribs on joined data):"
+            "\ncontributions of the test rows (s; x xgb: to XGBoost's pred_contribs and "
+            "pred_interactions on joined data):"
         )
         base = {}
         for r in explained:
@@ -587,7 +603,8 @@ def main() -> None:
             print(
                 f"  {r['workload']} {r['system']:30} approx {c['approx']:8.3f} "
                 f"({c['approx'] / ref['approx']:6.1f}x)  exact {c['exact']:8.3f} "
-                f"({c['exact'] / ref['exact']:6.1f}x)"
+                f"({c['exact'] / ref['exact']:6.1f}x)  interactions {c['interactions']:8.3f} "
+                f"({c['interactions'] / ref['interactions']:6.1f}x)"
             )
     costs = [r for r in rows if r.get("cpu_s")]
     if costs:
