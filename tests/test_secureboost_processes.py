@@ -368,6 +368,23 @@ def _write_split(tmp_path, guest, host, n_train):
     return files
 
 
+def _diabetes_split(tmp_path, label, y, n_train, **extra):
+    """Diabetes' features split between g (4 columns, the label ``y`` named ``label``,
+    and ``extra`` columns) and h (6 columns), as CSV files (:func:`_write_split`)."""
+    from sklearn.datasets import load_diabetes
+
+    x, _ = load_diabetes(return_X_y=True)
+    ids = [f"p{i}" for i in range(len(y))]
+    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
+    guest.insert(0, "id", ids)
+    guest[label] = y
+    for name, values in extra.items():
+        guest[name] = values
+    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
+    host.insert(0, "id", ids)
+    return _write_split(tmp_path, guest, host, n_train)
+
+
 def _train_g_h(
     tmp_path, common, guest_input, host_input, label, dealer=False, g_extra=(), h_extra=()
 ):
@@ -423,15 +440,9 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     writes a regression report (RMSE, MAE, R²), not a binary one."""
     from sklearn.datasets import load_diabetes
 
-    x, y = load_diabetes(return_X_y=True)
-    ids = [f"p{i}" for i in range(len(y))]
-    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
-    guest.insert(0, "id", ids)
-    guest["target"] = y
-    guest["w"] = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))  # row weights
-    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
-    host.insert(0, "id", ids)
-    files = _write_split(tmp_path, guest, host, 350)
+    _, y = load_diabetes(return_X_y=True)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))  # row weights
+    files = _diabetes_split(tmp_path, "target", y, 350, w=weights)
     parties = make_parties(tmp_path / "keys", ["g", "h"])
     common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
     common += ["--objective", "reg:squarederror", "--n-estimators", "5", "--max-depth", "3"]
@@ -562,13 +573,7 @@ def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):
     rng = np.random.default_rng(0)
     mu = np.exp(0.5 + x[:, :6] @ rng.normal(0, 6, 6))
     y = np.where(rng.random(mu.size) < 0.4, 0.0, rng.gamma(2.0, mu / 2.0))
-    ids = [f"p{i}" for i in range(len(y))]
-    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
-    guest.insert(0, "id", ids)
-    guest["claims"] = y
-    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
-    host.insert(0, "id", ids)
-    files = _write_split(tmp_path, guest, host, 340)
+    files = _diabetes_split(tmp_path, "claims", y, 340)
     bad = pd.read_csv(files["g", "train"])
     bad.loc[6, "claims"] = -5.0
     bad.to_csv(tmp_path / "g_bad.csv", index=False)
@@ -671,13 +676,7 @@ def test_survival_trains_and_predict_reports_the_c_index(tmp_path):
     event, censor = rng.exponential(1.0 / hazard), rng.exponential(2.0, hazard.size)
     t = np.round(np.minimum(event, censor), 2) + 0.01
     y = np.where(event <= censor, t, -t)
-    ids = [f"p{i}" for i in range(len(y))]
-    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
-    guest.insert(0, "id", ids)
-    guest["time"] = y
-    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
-    host.insert(0, "id", ids)
-    files = _write_split(tmp_path, guest, host, 340)
+    files = _diabetes_split(tmp_path, "time", y, 340)
     bad = pd.read_csv(files["g", "train"])
     bad.loc[4, "time"] = 0.0
     bad.to_csv(tmp_path / "g_bad.csv", index=False)
@@ -725,14 +724,8 @@ def test_quantile_regression_trains_and_predict_reports_the_coverage(tmp_path):
     the share of labels at or below them."""
     from sklearn.datasets import load_diabetes
 
-    x, y = load_diabetes(return_X_y=True)
-    ids = [f"p{i}" for i in range(len(y))]
-    guest = pd.DataFrame(x[:, :4], columns=[f"g{i}" for i in range(4)])
-    guest.insert(0, "id", ids)
-    guest["progression"] = y
-    host = pd.DataFrame(x[:, 4:], columns=[f"h{i}" for i in range(6)])
-    host.insert(0, "id", ids)
-    files = _write_split(tmp_path, guest, host, 340)
+    _, y = load_diabetes(return_X_y=True)
+    files = _diabetes_split(tmp_path, "progression", y, 340)
     parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
     common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet", *TREES]
     common += ["--objective", "reg:quantileerror", "--quantile-alpha", "0.9"]

@@ -1586,6 +1586,29 @@ def test_trees_to_dataframe_is_xgboosts_at_the_guest_and_keeps_thresholds_at_the
     pd.testing.assert_frame_equal(again, ours)
 
 
+def _explained_breast_cancer(rows=None):
+    """Breast cancer's split (guest: 10 columns, host: 20) with missing cells in a guest's
+    and a host's column of the test rows (the first ``rows`` of them)."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    Xte = Xte[:rows].copy()
+    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
+    return Xtr, Xte, ytr, [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+
+
+def _xgb_on_bins(Xtr, ytr, Xte, trees):
+    """XGBoost with BREAST's parameters on SecureBoost's bins (32): the booster, and the
+    explained rows as its matrix."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    btr, bte = secureboost_bins(Xtr, Xte, 32)
+    reference = xgboost_params(
+        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    return xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees), xgb.DMatrix(bte)
+
+
 @pytest.mark.parametrize("approx", [True, False])
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
 def test_contributions_are_xgboosts(mode, approx):
@@ -1595,14 +1618,7 @@ def test_contributions_are_xgboosts(mode, approx):
     None. ``approx``: Saabas's (XGBoost's approx_contribs); else exact SHAP values, which
     the host allows by calling with approx=False too (a feature split twice on a path
     included, which TreeSHAP unwinds and redoes)."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
-
-    Xtr, Xte, ytr, _ = breast_cancer()
-    Xte = Xte.copy()
-    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
-    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
+    Xtr, Xte, ytr, parts_tr, parts_te = _explained_breast_cancer()
     params = dict(BREAST, n_estimators=6)
 
     def party(i):
@@ -1620,14 +1636,10 @@ def test_contributions_are_xgboosts(mode, approx):
     res = run_local(roles, timeout=120)
     est, ours, margin = res["guest"]
     assert res["host1"][1] is None
-    btr, bte = secureboost_bins(Xtr, Xte, 32)
-    reference = xgboost_params(
-        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
-    )
-    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 6)
-    theirs = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=approx)
+    booster, bte = _xgb_on_bins(Xtr, ytr, Xte, 6)
+    theirs = booster.predict(bte, pred_contribs=True, approx_contribs=approx)
     np.testing.assert_allclose(ours, theirs, atol=1e-5 if approx else 2e-5)
-    other = booster.predict(xgb.DMatrix(bte), pred_contribs=True, approx_contribs=not approx)
+    other = booster.predict(bte, pred_contribs=True, approx_contribs=not approx)
     assert np.abs(ours - other).max() > 1e-3  # the one kind, not the other
     np.testing.assert_allclose(ours.sum(axis=1), margin, atol=1e-12 if approx else 1e-10)
     names = est.contribution_names_
@@ -2928,19 +2940,12 @@ def test_pseudo_huber_is_xgboosts(mode):
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
 def test_interaction_values_are_xgboosts(mode):
     """predict_interactions at the guest: SHAP interaction values equal to XGBoost's
-    pred_interactions on the same bins (missing cells, features split twice on a path
-    and several classes included); each row of a row's matrix adds up to that feature's
-    exact SHAP value; the host allows them by calling predict_interactions too, gets
-    None, and refuses them otherwise."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
-
-    Xtr, Xte, ytr, _ = breast_cancer()
-    Xte = Xte[:60].copy()
-    Xte[::5, 2], Xte[::3, 14] = np.nan, np.nan  # a guest's and a host's missing cells
-    parts_tr, parts_te = [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
-    params = dict(BREAST, n_estimators=4)
+    pred_interactions on the same bins (missing cells included, and the trees of
+    test_contributions_are_xgboosts, where a path splits twice on a feature); each row of
+    a row's matrix adds up to that feature's exact SHAP value; the host allows them by
+    calling predict_interactions too, gets None, and refuses them otherwise."""
+    Xtr, Xte, ytr, parts_tr, parts_te = _explained_breast_cancer(rows=60)
+    params = dict(BREAST, n_estimators=6)
 
     def party(i, host_allows=True):
         def role(ctx):
@@ -2960,12 +2965,8 @@ def test_interaction_values_are_xgboosts(mode):
     res = run_local(roles, timeout=120)
     _, ours, exact = res["guest"]
     assert res["host1"][1] is None
-    btr, bte = secureboost_bins(Xtr, Xte, 32)
-    reference = xgboost_params(
-        max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
-    )
-    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 4)
-    theirs = booster.predict(xgb.DMatrix(bte), pred_interactions=True)
+    booster, bte = _xgb_on_bins(Xtr, ytr, Xte, 6)
+    theirs = booster.predict(bte, pred_interactions=True)
     assert ours.shape == theirs.shape == (60, 31, 31)
     np.testing.assert_allclose(ours, theirs, atol=2e-5)
     np.testing.assert_allclose(ours.sum(axis=2), exact, atol=1e-10)

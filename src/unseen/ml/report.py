@@ -158,10 +158,7 @@ def _regression_report(
     report = evaluate_regression(y, predicted, objective, tweedie_power, quantile_alpha)
     files = [_write_metrics(out, report, extra)]
     if matplotlib_available():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
 
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.scatter(y, predicted, s=6, alpha=0.5)
@@ -196,10 +193,7 @@ def _survival_report(
     report = evaluate_survival(y, hazard_ratio)
     files = [_write_metrics(out, report, extra)]
     if matplotlib_available():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
 
         fig, ax = plt.subplots(figsize=(6, 4.5))
         cuts = np.quantile(hazard_ratio, [1 / 3, 2 / 3])
@@ -247,10 +241,7 @@ def write_importance(
             w.writerow([feature, *(repr(float(kinds[k].get(feature, 0.0))) for k in names)])
     files = [path]
     if order and matplotlib_available():
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = _pyplot()
 
         shown = order[:top][::-1]  # the largest at the top
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.2))
@@ -277,10 +268,7 @@ def write_learning_curve(
     the best round, from 1, marked); ``None`` and nothing written without matplotlib."""
     if not matplotlib_available():
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     y = np.asarray(mean, dtype=float)
     rounds = np.arange(1, y.size + 1)
@@ -304,6 +292,16 @@ def write_learning_curve(
     return out
 
 
+def _pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files only (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def matplotlib_available() -> bool:
     try:
         import matplotlib  # noqa: F401
@@ -317,10 +315,7 @@ def _plots(
 ) -> list[Path]:
     if not matplotlib_available():
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     files = []
     fig, ax = plt.subplots(figsize=(5, 5))

@@ -85,17 +85,8 @@ def tree_shap(
     the bias); for every row the shares and the root mean add up to the row's leaf value.
     ``threads``: the rows in parts, one per core (the compiled loop releases the GIL).
     """
-    left = np.ascontiguousarray(layout.left, dtype=np.int64)
-    right = np.ascontiguousarray(layout.right, dtype=np.int64)
-    feature = np.ascontiguousarray(feature, dtype=np.int64)
-    cover = np.ascontiguousarray(cover, dtype=np.float64)
-    value = np.ascontiguousarray(value, dtype=np.float64)
-    goes_left = np.ascontiguousarray(goes_left, dtype=np.bool_)
-    depth = _depth(left, right)
-    phi = np.zeros((goes_left.shape[0], n_features))
-
-    _conditioned(left, right, feature, cover, value, goes_left, depth, phi, 0, -1, threads)
-    return phi, float(node_means(layout, cover, value)[0])
+    walk = _Walk(layout, feature, cover, value, goes_left, n_features, threads)
+    return walk.shap(), walk.root_mean
 
 
 def tree_shap_interactions(
@@ -119,51 +110,65 @@ def tree_shap_interactions(
     feature's SHAP value. A feature the tree does not split on has no interaction. Same
     arguments as :func:`tree_shap` (and the same split sides: nothing more is needed).
     """
-    left = np.ascontiguousarray(layout.left, dtype=np.int64)
-    right = np.ascontiguousarray(layout.right, dtype=np.int64)
-    feature = np.ascontiguousarray(feature, dtype=np.int64)
-    cover = np.ascontiguousarray(cover, dtype=np.float64)
-    value = np.ascontiguousarray(value, dtype=np.float64)
-    goes_left = np.ascontiguousarray(goes_left, dtype=np.bool_)
-    depth = _depth(left, right)
-    n = goes_left.shape[0]
-    args = (left, right, feature, cover, value, goes_left, depth)
-    phi = np.zeros((n, n_features))
-    _conditioned(*args, phi, 0, -1, threads)
+    walk = _Walk(layout, feature, cover, value, goes_left, n_features, threads)
+    phi = walk.shap()
+    n = phi.shape[0]
     out = np.zeros((n, n_features, n_features))
-    for i in np.unique(feature[left >= 0]).tolist():
-        on, off = np.zeros((n, n_features)), np.zeros((n, n_features))
-        _conditioned(*args, on, 1, i, threads)
-        _conditioned(*args, off, -1, i, threads)
+    for i in np.unique(walk.feature[walk.left >= 0]).tolist():
+        on, off = walk.shap(condition=1, on_feature=i), walk.shap(condition=-1, on_feature=i)
         out[:, i, :] = (on - off) / 2.0
         out[:, i, i] = 0.0
         out[:, i, i] = phi[:, i] - out[:, i, :].sum(axis=1)
-    return out, float(node_means(layout, cover, value)[0])
+    return out, walk.root_mean
 
 
-def _conditioned(  # type: ignore[no-untyped-def]
-    left, right, feature, cover, value, goes_left, depth, phi, condition, on_feature, threads
-) -> None:
-    """:func:`_shap_rows` over the rows, in parts on ``threads`` where given."""
+class _Walk:
+    """One tree and the rows' split sides, ready for the compiled loop (:func:`_shap_rows`)."""
 
-    def rows(span: slice) -> None:
-        _shap_rows(
-            left,
-            right,
-            feature,
-            cover,
-            value,
-            goes_left[span],
-            depth,
-            phi[span],
-            condition,
-            on_feature,
-        )
+    def __init__(
+        self,
+        layout: TreeLayout,
+        feature: np.ndarray,
+        cover: np.ndarray,
+        value: np.ndarray,
+        goes_left: np.ndarray,
+        n_features: int,
+        threads: FeatureThreads | None,
+    ) -> None:
+        self.left = np.ascontiguousarray(layout.left, dtype=np.int64)
+        self.right = np.ascontiguousarray(layout.right, dtype=np.int64)
+        self.feature = np.ascontiguousarray(feature, dtype=np.int64)
+        self.cover = np.ascontiguousarray(cover, dtype=np.float64)
+        self.value = np.ascontiguousarray(value, dtype=np.float64)
+        self.goes_left = np.ascontiguousarray(goes_left, dtype=np.bool_)
+        self.depth = _depth(self.left, self.right)
+        self.n_features, self.threads = n_features, threads
+        self.root_mean = float(node_means(layout, self.cover, self.value)[0])
 
-    if threads is None:
-        rows(slice(None))
-    else:
-        threads.map(goes_left.shape[0], rows)
+    def shap(self, condition: int = 0, on_feature: int = -1) -> np.ndarray:
+        """Every row's SHAP values, ``(n, n_features)``; ``condition`` 1 or -1: with
+        feature ``on_feature`` conditioned on or off."""
+        phi = np.zeros((self.goes_left.shape[0], self.n_features))
+
+        def rows(span: slice) -> None:
+            _shap_rows(
+                self.left,
+                self.right,
+                self.feature,
+                self.cover,
+                self.value,
+                self.goes_left[span],
+                self.depth,
+                phi[span],
+                condition,
+                on_feature,
+            )
+
+        if self.threads is None:
+            rows(slice(None))
+        else:
+            self.threads.map(self.goes_left.shape[0], rows)
+        return phi
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:

@@ -72,7 +72,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment, encode_categories, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
-from unseen.ml.objectives import CLASSIFICATION, LOG_LINK
+from unseen.ml.objectives import CLASSIFICATION, LOG_LINK, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_contribs import leaf_contributions, tree_shap, tree_shap_interactions
 from unseen.ml.sbt_kernels import FeatureThreads
@@ -2424,16 +2424,7 @@ class SecureBoostRegressor(_SecureBoost):
     ``predict`` gives the hazard ratio, ``exp`` of the margin."""
 
     objective = "reg:squarederror"
-    objectives = (
-        "reg:squarederror",
-        "count:poisson",
-        "reg:gamma",
-        "reg:tweedie",
-        "survival:cox",
-        "reg:absoluteerror",
-        "reg:quantileerror",
-        "reg:pseudohubererror",
-    )
+    objectives = tuple(o for o in OBJECTIVES if o not in CLASSIFICATION)
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
         return predict(ctx, self._model(), X, self._predict_key())
