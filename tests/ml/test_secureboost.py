@@ -1595,6 +1595,26 @@ def _explained_breast_cancer(rows=None):
     return Xtr, Xte, ytr, [Xtr[:, :10], Xtr[:, 10:]], [Xte[:, :10], Xte[:, 10:]]
 
 
+def _explain_jointly(mode, parts_tr, ytr, parts_te, explain, trees=6):
+    """Train on breast cancer's split (BREAST, ``trees`` trees; a dealer in ss-dealer
+    mode), then ``explain(est, ctx, X, i)`` at every data party ``i`` (0: the guest) on
+    its columns of the explained rows: what each returned, by party."""
+    params = dict(BREAST, n_estimators=trees)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return explain(est, ctx, parts_te[i], i)
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    return run_local(roles, timeout=120)
+
+
 def _xgb_on_bins(Xtr, ytr, Xte, trees):
     """XGBoost with BREAST's parameters on SecureBoost's bins (32): the booster, and the
     explained rows as its matrix."""
@@ -1619,21 +1639,12 @@ def test_contributions_are_xgboosts(mode, approx):
     the host allows by calling with approx=False too (a feature split twice on a path
     included, which TreeSHAP unwinds and redoes)."""
     Xtr, Xte, ytr, parts_tr, parts_te = _explained_breast_cancer()
-    params = dict(BREAST, n_estimators=6)
 
-    def party(i):
-        def role(ctx):
-            est = SecureBoostClassifier(mode=mode, **params)
-            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
-            shares = est.predict_contribs(ctx, parts_te[i], approx=approx)
-            return est, shares, est.predict_margin(ctx, parts_te[i])
+    def explain(est, ctx, X, i):
+        shares = est.predict_contribs(ctx, X, approx=approx)
+        return est, shares, est.predict_margin(ctx, X)
 
-        return role
-
-    roles = {"guest": party(0), "host1": party(1)}
-    if mode == "ss-dealer":
-        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
-    res = run_local(roles, timeout=120)
+    res = _explain_jointly(mode, parts_tr, ytr, parts_te, explain)
     est, ours, margin = res["guest"]
     assert res["host1"][1] is None
     booster, bte = _xgb_on_bins(Xtr, ytr, Xte, 6)
@@ -2945,24 +2956,13 @@ def test_interaction_values_are_xgboosts(mode):
     a row's matrix adds up to that feature's exact SHAP value; the host allows them by
     calling predict_interactions too, gets None, and refuses them otherwise."""
     Xtr, Xte, ytr, parts_tr, parts_te = _explained_breast_cancer(rows=60)
-    params = dict(BREAST, n_estimators=6)
 
-    def party(i, host_allows=True):
-        def role(ctx):
-            est = SecureBoostClassifier(mode=mode, **params)
-            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
-            if i and not host_allows:
-                return est, est.predict_contribs(ctx, parts_te[i])
-            inter = est.predict_interactions(ctx, parts_te[i])
-            exact = est.predict_contribs(ctx, parts_te[i], approx=False)
-            return est, inter, exact
+    def explain(est, ctx, X, i, host_allows=True):
+        if i and not host_allows:
+            return est, est.predict_contribs(ctx, X)
+        return est, est.predict_interactions(ctx, X), est.predict_contribs(ctx, X, approx=False)
 
-        return role
-
-    roles = {"guest": party(0), "host1": party(1)}
-    if mode == "ss-dealer":
-        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
-    res = run_local(roles, timeout=120)
+    res = _explain_jointly(mode, parts_tr, ytr, parts_te, explain)
     _, ours, exact = res["guest"]
     assert res["host1"][1] is None
     booster, bte = _xgb_on_bins(Xtr, ytr, Xte, 6)
@@ -2973,8 +2973,9 @@ def test_interaction_values_are_xgboosts(mode):
     off = ours[:, :30, :30] - np.einsum("nii->ni", ours[:, :30, :30])[:, :, None] * np.eye(30)
     assert np.abs(off[:, :10, 10:]).max() > 1e-3  # a guest feature with a host feature
     if mode == "plain":
+        refuses = functools.partial(explain, host_allows=False)
         with pytest.raises(ConfigError, match="has not allowed|guest asks for exact"):
-            run_local({"guest": party(0), "host1": party(1, host_allows=False)}, timeout=60)
+            _explain_jointly(mode, parts_tr, ytr, parts_te, refuses)
 
 
 def test_interaction_values_of_several_classes_are_xgboosts():
