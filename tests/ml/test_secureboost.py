@@ -445,9 +445,10 @@ def test_log_link_losses_are_xgboosts(mode, objective):
     assert models["guest"].get_params()["objective"] == objective
 
 
-def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
-    """XGBoost on SecureBoost's bins with a log-link loss; with ``eval_set`` also its
-    default metric on it per round."""
+def xgb_loss(objective, Xtr, ytr, Xte, eval_set=None, weights=None, xgb_extra=None, **params):
+    """XGBoost on SecureBoost's bins with ``objective`` (``xgb_extra``: its own parameters,
+    a ``base_score`` among them, else XGBoost estimates it): the test rows' predictions,
+    and with ``eval_set`` its default metric there per round (else ``None``)."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
@@ -458,21 +459,29 @@ def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
         max_depth=params["max_depth"],
         learning_rate=params["learning_rate"],
         max_bin=256,
-        base_score=float(np.mean(ytr)),
+        base_score=0.0,
     )
+    del reference["base_score"]
+    reference |= xgb_extra or {}
+    result: dict = {}
+    evals = []
+    if eval_set is not None:
+        _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
+        evals = [(xgb.DMatrix(bev, label=eval_set[1]), "eval")]
+    dtrain = xgb.DMatrix(btr, label=ytr, weight=weights)
+    booster = xgb.train(reference, dtrain, params["n_estimators"], evals=evals, evals_result=result)
+    history = next(iter(result["eval"].values())) if eval_set is not None else None
+    return booster.predict(xgb.DMatrix(bte)), history
+
+
+def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
+    """XGBoost on SecureBoost's bins with a log-link loss (base score: the mean label);
+    with ``eval_set`` its default metric on it per round, else the predictions."""
+    extra = {"base_score": float(np.mean(ytr))}
     if objective == "reg:tweedie":
-        reference["tweedie_variance_power"] = power
-    dtrain = xgb.DMatrix(btr, label=ytr)
-    if eval_set is None:
-        booster = xgb.train(reference, dtrain, params["n_estimators"])
-        return booster.predict(xgb.DMatrix(bte))
-    _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
-    result = {}
-    deval = xgb.DMatrix(bev, label=eval_set[1])
-    xgb.train(
-        reference, dtrain, params["n_estimators"], evals=[(deval, "eval")], evals_result=result
-    )
-    return next(iter(result["eval"].values()))
+        extra["tweedie_variance_power"] = power
+    p, history = xgb_loss(objective, Xtr, ytr, Xte, eval_set, xgb_extra=extra, **params)
+    return p if eval_set is None else history
 
 
 def survival_data():
@@ -487,32 +496,6 @@ def survival_data():
     t = np.round(np.minimum(event_time, censor_time), 1) + 0.1
     y = np.where(event_time <= censor_time, t, -t)
     return X[:300], X[300:], y[:300], y[300:]
-
-
-def xgb_cox(Xtr, ytr, Xte, eval_set=None, **params):
-    """XGBoost's survival:cox on SecureBoost's bins: hazard ratios of the test rows, and
-    with ``eval_set`` its cox-nloglik per round there."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
-
-    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
-    reference = xgboost_params(
-        objective="survival:cox",
-        max_depth=params["max_depth"],
-        learning_rate=params["learning_rate"],
-        max_bin=256,
-        base_score=1.0,
-    )
-    result: dict = {}
-    evals = []
-    if eval_set is not None:
-        _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
-        evals = [(xgb.DMatrix(bev, label=eval_set[1]), "eval")]
-    dtrain = xgb.DMatrix(btr, label=ytr)
-    booster = xgb.train(reference, dtrain, params["n_estimators"], evals=evals, evals_result=result)
-    history = result["eval"]["cox-nloglik"] if eval_set is not None else None
-    return booster.predict(xgb.DMatrix(bte)), history
 
 
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he", "he-hidden"])
@@ -535,8 +518,8 @@ def test_cox_survival_is_xgboosts(mode):
         **params,
         **extra,
     )
-    reference, history = xgb_cox(
-        Xtr, ytr, Xte, eval_set=(Xte, yte) if mode == "plain" else None, **params
+    reference, history = xgb_loss(
+        "survival:cox", Xtr, ytr, Xte, (Xte, yte) if mode == "plain" else None, **params
     )
     np.testing.assert_allclose(p, reference, rtol=1e-5)
     assert p.std() > 0.1  # the trees learnt something
@@ -2766,28 +2749,6 @@ def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
     return run_local(roles, timeout=120)["guest"]
 
 
-def xgb_adaptive(objective, Xtr, ytr, Xte, weights=None, alpha=0.5, **params):
-    """XGBoost's reg:absoluteerror / reg:quantileerror on SecureBoost's bins, its own
-    base score (the label's weighted median or quantile)."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
-
-    btr, bte = secureboost_bins(Xtr, Xte, params["max_bin"])
-    reference = xgboost_params(
-        objective=objective,
-        max_depth=params["max_depth"],
-        learning_rate=params["learning_rate"],
-        max_bin=256,
-        base_score=0.0,
-    )
-    del reference["base_score"]  # estimated, as SecureBoost's default
-    if objective == "reg:quantileerror":
-        reference["quantile_alpha"] = alpha
-    dtrain = xgb.DMatrix(btr, label=ytr, weight=weights)
-    return xgb.train(reference, dtrain, params["n_estimators"]).predict(xgb.DMatrix(bte))
-
-
 @pytest.mark.parametrize(
     "mode, objective, weighted",
     [
@@ -2813,7 +2774,8 @@ def test_absolute_and_quantile_losses_are_xgboosts(mode, objective, weighted):
     if mode.startswith("he"):
         extra["he_options"] = {"scheme": "ou"}
     p, model = _fit_adaptive(mode, objective, Xtr, ytr, Xte, w, **params, **extra)
-    reference = xgb_adaptive(objective, Xtr, ytr, Xte, w, alpha, **params)
+    xgb_extra = {"quantile_alpha": alpha} if objective == "reg:quantileerror" else {}
+    reference, _ = xgb_loss(objective, Xtr, ytr, Xte, weights=w, xgb_extra=xgb_extra, **params)
     np.testing.assert_allclose(p, reference, rtol=1e-5)
     if objective == "reg:quantileerror":  # about 90% of the labels below the prediction
         assert 0.75 < np.mean(y[300:] <= p) <= 1.0
@@ -2861,9 +2823,6 @@ def test_adaptive_leaves_take_the_trees_rows_only(monkeypatch):
 def test_adaptive_losses_validation_metric_is_xgboosts(objective):
     """The default validation metric, round by round, as XGBoost's evals_result: mae for
     absolute error, quantile (the mean pinball loss at quantile_alpha) for quantiles."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
@@ -2880,22 +2839,7 @@ def test_adaptive_losses_validation_metric_is_xgboosts(objective):
         **params,
         **extra,
     )
-    btr, bte = secureboost_bins(Xtr, Xte, 16)
-    reference = xgboost_params(
-        objective=objective, max_depth=3, learning_rate=0.3, max_bin=256, base_score=0.0
-    )
-    del reference["base_score"]
-    reference |= extra
-    result: dict = {}
-    deval = xgb.DMatrix(bte, label=yte)
-    xgb.train(
-        reference,
-        xgb.DMatrix(btr, label=ytr),
-        5,
-        evals=[(deval, "eval")],
-        evals_result=result,
-    )
-    (theirs,) = result["eval"].values()
+    _, theirs = xgb_loss(objective, Xtr, ytr, Xte, (Xte, yte), xgb_extra=extra, **params)
     np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)
 
 
@@ -2904,9 +2848,6 @@ def test_pseudo_huber_is_xgboosts(mode):
     """reg:pseudohubererror (huber_slope 20, on diabetes' labels of 25..346): XGBoost's
     predictions on the same bins, from its own base score (a Newton step from 0), and
     (plain, with row weights) its mphe per round on a validation set."""
-    import xgboost as xgb
-
-    from unseen.ml.secureboost import secureboost_bins, xgboost_params
 
     X, y = load_diabetes(return_X_y=True)
     Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
@@ -2928,22 +2869,19 @@ def test_pseudo_huber_is_xgboosts(mode):
     if mode == "ss-dealer":
         roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
     p, history = run_local(roles, timeout=120)["guest"]
-    btr, bte = secureboost_bins(Xtr, Xte, 16)
-    reference = xgboost_params(
-        objective="reg:pseudohubererror", max_depth=3, learning_rate=0.3, max_bin=256, base_score=0
+    params.pop("huber_slope")
+    reference, theirs = xgb_loss(
+        "reg:pseudohubererror",
+        Xtr,
+        ytr,
+        Xte,
+        (Xte, yte),
+        weights=w,
+        xgb_extra={"huber_slope": 20.0},
+        **params,
     )
-    del reference["base_score"]
-    reference["huber_slope"] = 20.0
-    result: dict = {}
-    booster = xgb.train(
-        reference,
-        xgb.DMatrix(btr, label=ytr, weight=w),
-        6,
-        evals=[(xgb.DMatrix(bte, label=yte), "eval")],
-        evals_result=result,
-    )
-    np.testing.assert_allclose(p, booster.predict(xgb.DMatrix(bte)), rtol=1e-5)
-    np.testing.assert_allclose(history, result["eval"]["mphe"], rtol=2e-5)
+    np.testing.assert_allclose(p, reference, rtol=1e-5)
+    np.testing.assert_allclose(history, theirs, rtol=2e-5)
     with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
         SecureBoostRegressor(huber_slope=2.0)
 

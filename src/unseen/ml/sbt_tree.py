@@ -99,12 +99,12 @@ def base_margin(
     XGBoost estimates it, the log of each class's (weighted) share, centred
     (``log p_k - mean_j log p_j``; a class absent from ``y`` counts as a share of
     1e-6); a ``base_score`` is the margin of every class (XGBoost's 0.5 gives equal
-    classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (default 1,
-    XGBoost's; the partial likelihood does not depend on it). ``reg:absoluteerror`` and
+    classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (the partial
+    likelihood does not depend on it: it scales every prediction alike). ``reg:absoluteerror`` and
     ``reg:quantileerror``: by default the label's (weighted) median or ``alpha``
     quantile, as XGBoost estimates them (:func:`quantile`). ``reg:pseudohubererror``
-    (``slope``): by default XGBoost's estimate, one Newton step from 0, ``-sum g / sum
-    h`` at margin 0.
+    (``slope``) and ``survival:cox``: by default XGBoost's estimate, one Newton step from
+    0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself where no times tie).
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -118,14 +118,18 @@ def base_margin(
         return float(np.log(score / (1 - score)))
     if objective in ADAPTIVE and base_score is None:  # XGBoost's: the label's quantile
         return quantile(np.asarray(y, dtype=np.float64), alpha, weights)
-    if objective == "reg:pseudohubererror" and base_score is None:
+    if objective in ("reg:pseudohubererror", "survival:cox") and base_score is None:
         # XGBoost's: one Newton step from a margin of 0, -sum(g) / sum(h) (weighted)
-        g, h = pseudo_huber_grad_hess(y, np.zeros_like(y, dtype=np.float64), slope)
-        return float(-np.average(g, weights=weights) / np.average(h, weights=weights))
-    if objective in SURVIVAL:  # a hazard ratio, 1 by default as XGBoost's: margin 0
-        score = 1.0 if base_score is None else float(base_score)
-        if score <= 0:
-            raise ConfigError(f"{objective} needs a positive base_score, not {score}")
+        zero = np.zeros_like(y, dtype=np.float64)
+        if objective == "survival:cox":
+            g, h = cox_grad_hess(y, zero)
+        else:
+            g, h = pseudo_huber_grad_hess(y, zero, slope)
+        total_h = float(np.average(h, weights=weights))
+        return -float(np.average(g, weights=weights)) / total_h if total_h > 0 else 0.0
+    if objective in SURVIVAL:  # base_score is a hazard ratio: its log
+        if base_score is not None and base_score <= 0:
+            raise ConfigError(f"{objective} needs a positive base_score, not {base_score}")
         return float(np.log(score))
     if objective in LOG_LINK:  # base_score is a mean, as in XGBoost: its log
         if score <= 0:
