@@ -527,7 +527,7 @@ def test_cox_survival_is_xgboosts(mode):
         np.testing.assert_allclose(models["guest"].model_.history, history, rtol=2e-5)
 
 
-def test_cox_labels_are_checked():
+def test_cox_logistic_and_log_labels_are_checked():
     from unseen.ml.secureboost import check_label
 
     with pytest.raises(InputError, match=r"row 2.*survival time.*0 is neither"):
@@ -535,6 +535,10 @@ def test_cox_labels_are_checked():
     with pytest.raises(InputError, match="no observed event"):
         check_label(np.array([-1.0, -3.0]), "survival:cox", 2)
     assert check_label(np.array([1.5, -2.0]), "survival:cox", 2).tolist() == [1.5, -2.0]
+    with pytest.raises(InputError, match=r"row 3.*must lie in \[0, 1\] for reg:logistic"):
+        check_label(np.array([0.2, 1.0, 1.5]), "reg:logistic", 3)
+    with pytest.raises(InputError, match=r"row 1.*above -1 for reg:squaredlogerror"):
+        check_label(np.array([-1.0, 3.0]), "reg:squaredlogerror", 2)
 
 
 @pytest.mark.parametrize("objective", ["count:poisson", "reg:gamma", "reg:tweedie"])
@@ -2969,3 +2973,48 @@ def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatc
     whole, (shares, mean_abs) = run_local({"guest": party(0), "host1": party(1)})["guest"]
     np.testing.assert_allclose(shares, whole.sum(axis=2), atol=1e-12)
     np.testing.assert_allclose(mean_abs, np.abs(whole).mean(axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "mode, objective",
+    [
+        ("plain", "reg:logistic"),
+        ("ss-dealer", "reg:logistic"),
+        ("he", "reg:logistic"),
+        ("plain", "reg:squaredlogerror"),
+        ("ss-dealer", "reg:squaredlogerror"),
+        ("he-hidden", "reg:squaredlogerror"),
+    ],
+)
+def test_logistic_and_squared_log_regression_are_xgboosts(mode, objective):
+    """reg:logistic (diabetes' label scaled to [0, 1]; one share word a row, as the
+    logistic loss) and reg:squaredlogerror (its label as it is): XGBoost's predictions on
+    the same bins from its own base score, with row weights in plain mode, and its default
+    metric (rmse, rmsle) per round on a validation set."""
+    X, y = load_diabetes(return_X_y=True)
+    if objective == "reg:logistic":
+        y = (y - y.min()) / (y.max() - y.min())
+    Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
+    w = np.random.default_rng(6).uniform(0.3, 3.0, 300) if mode == "plain" else None
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+
+    def guest(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **extra)
+        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
+        return est.predict(ctx, Xte[:, :4]), est.model_.history
+
+    def host(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **extra)
+        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
+        return est.predict(ctx, Xte[:, 4:])
+
+    roles = {"guest": guest, "host1": host}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    p, history = run_local(roles, timeout=120)["guest"]
+    reference, theirs = xgb_loss(objective, Xtr, ytr, Xte, (Xte, yte), weights=w, **params)
+    np.testing.assert_allclose(p, reference, rtol=1e-5)
+    np.testing.assert_allclose(history, theirs, rtol=2e-5)
+    if objective == "reg:logistic":
+        assert 0 < p.min() and p.max() < 1  # through the logistic link

@@ -37,7 +37,7 @@ WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
 def _claims(objective: str = "reg:tweedie") -> tuple[np.ndarray, np.ndarray]:
     """Breast-cancer features with amounts of claims: 40% zeros, the rest positive
     (``reg:gamma``: all shifted up by 1; ``survival:cox``: times, the rows without a claim
-    censored -- their times negative)."""
+    censored -- their times negative; ``reg:logistic``: scaled into [0, 1])."""
     X, _ = _data()
     rng = np.random.default_rng(5)
     y = np.where(rng.random(300) < 0.4, 0.0, rng.gamma(2.0, np.exp(X[:, 0] / 10.0)))
@@ -45,6 +45,8 @@ def _claims(objective: str = "reg:tweedie") -> tuple[np.ndarray, np.ndarray]:
         y = y + 1.0
     if objective == "survival:cox":
         y = np.where(y == 0, -(0.5 + rng.exponential(2.0, y.size)), y + 0.5)
+    if objective == "reg:logistic":  # shares of a sum insured
+        y = y / y.max()
     return X, y
 
 
@@ -219,6 +221,7 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
         ("ss-dealer", "survival:cox"),
         ("he", "survival:cox"),
         ("ss-dealer", "reg:quantileerror"),
+        ("ss-dealer", "reg:logistic"),
     ],
 )
 def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objective):

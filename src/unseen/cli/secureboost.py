@@ -62,7 +62,8 @@ HYPER = (
     "hazards: the label a time, -t where censored at t; scores are hazard ratios); "
     "reg:absoluteerror (the median) and reg:quantileerror (the --quantile-alpha quantile: "
     "prediction intervals, risk quantiles); reg:pseudohubererror (robust: squared error "
-    "near the label, absolute far out, --huber-slope) [default: binary:logistic]",
+    "near the label, absolute far out, --huber-slope); reg:logistic (labels in [0, 1]); "
+    "reg:squaredlogerror (errors of log(1 + y)) [default: binary:logistic]",
 )
 @click.option(
     "--huber-slope",
@@ -191,7 +192,7 @@ HYPER = (
     help="Early stopping's validation metric, as XGBoost names it: logloss, auc or error "
     "(binary); rmse or mae (regression); mlogloss or merror (classes); poisson-nloglik, "
     "gamma-deviance, tweedie-nloglik; cox-nloglik; quantile (the mean pinball loss); "
-    "mphe (pseudo-Huber) "
+    "mphe (pseudo-Huber); rmsle "
     "[default: the objective's first].",
 )
 @click.option(

@@ -19,12 +19,14 @@ Objective = Literal[
     "reg:absoluteerror",
     "reg:quantileerror",
     "reg:pseudohubererror",
+    "reg:logistic",
+    "reg:squaredlogerror",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes
 CLASSIFICATION: tuple[str, ...] = ("binary:logistic", "multi:softprob")
 #: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
-BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob")
+BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob", "reg:logistic")
 #: objectives with a log link: the margin is the log of the predicted mean
 LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
 #: objectives whose leaves are refreshed after each tree, as XGBoost's "adaptive" trees:

@@ -83,6 +83,10 @@ def quantile(values: np.ndarray, alpha: float, weights: np.ndarray | None = None
     return float(ordered[k] + ((x - 1) - k) * (ordered[k + 1] - ordered[k]))
 
 
+#: objectives whose default base score is XGBoost's one Newton step from a margin of 0
+NEWTON_BASE: tuple[str, ...] = ("reg:pseudohubererror", "survival:cox", "reg:squaredlogerror")
+
+
 def base_margin(
     objective: str,
     y: np.ndarray,
@@ -103,8 +107,9 @@ def base_margin(
     likelihood does not depend on it: it scales every prediction alike). ``reg:absoluteerror`` and
     ``reg:quantileerror``: by default the label's (weighted) median or ``alpha``
     quantile, as XGBoost estimates them (:func:`quantile`). ``reg:pseudohubererror``
-    (``slope``) and ``survival:cox``: by default XGBoost's estimate, one Newton step from
-    0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself where no times tie).
+    (``slope``), ``reg:squaredlogerror`` and ``survival:cox``: by default XGBoost's
+    estimate, one Newton step from 0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself
+    where no times tie). ``reg:logistic``: as ``binary:logistic``, a probability.
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -113,18 +118,15 @@ def base_margin(
         logs = np.log(np.maximum(share / share.sum(), _MIN_SHARE))
         return np.asarray(logs - logs.mean())
     score = float(np.average(y, weights=weights)) if base_score is None else float(base_score)
-    if objective == "binary:logistic":
+    if objective in ("binary:logistic", "reg:logistic"):
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))
     if objective in ADAPTIVE and base_score is None:  # XGBoost's: the label's quantile
         return quantile(np.asarray(y, dtype=np.float64), alpha, weights)
-    if objective in ("reg:pseudohubererror", "survival:cox") and base_score is None:
+    if objective in NEWTON_BASE and base_score is None:
         # XGBoost's: one Newton step from a margin of 0, -sum(g) / sum(h) (weighted)
         zero = np.zeros_like(y, dtype=np.float64)
-        if objective == "survival:cox":
-            g, h = cox_grad_hess(y, zero)
-        else:
-            g, h = pseudo_huber_grad_hess(y, zero, slope)
+        g, h = grad_hess(objective, y, zero, slope=slope)
         total_h = float(np.average(h, weights=weights))
         return -float(np.average(g, weights=weights)) / total_h if total_h > 0 else 0.0
     if objective in SURVIVAL:  # base_score is a hazard ratio: its log
@@ -159,7 +161,10 @@ def grad_hess(
     ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
     XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`);
-    ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``.
+    ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``;
+    ``reg:logistic`` as ``binary:logistic`` (labels in [0, 1]); ``reg:squaredlogerror``
+    ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
+    log1p(y)`` (the margin kept above -1, as XGBoost's).
     """
     if objective == "survival:cox":
         return cox_grad_hess(y, margin, risk_sets)
@@ -167,6 +172,10 @@ def grad_hess(
         return np.sign(margin - y), np.ones_like(margin)
     if objective == "reg:pseudohubererror":
         return pseudo_huber_grad_hess(y, margin, slope)
+    if objective == "reg:squaredlogerror":  # XGBoost's: the margin kept above -1
+        p = np.maximum(margin, -1 + 1e-6)
+        d = np.log1p(p) - np.log1p(y)
+        return d / (p + 1), np.maximum((1.0 - d) / (p + 1) ** 2, 1e-6)
     if objective == "reg:quantileerror":
         return np.where(margin >= y, 1.0 - alpha, -alpha), np.ones_like(margin)
     if objective == "count:poisson":
@@ -177,7 +186,7 @@ def grad_hess(
     if objective == "reg:tweedie":
         a, b = y * np.exp((1 - power) * margin), np.exp((2 - power) * margin)
         return -a + b, -(1 - power) * a + (2 - power) * b
-    if objective == "binary:logistic":
+    if objective in ("binary:logistic", "reg:logistic"):
         p = sigmoid(margin)
         return p - y, np.maximum(p * (1 - p), 1e-16)
     if objective == "reg:squarederror":
@@ -293,7 +302,7 @@ def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
     """Margins to predictions: probabilities (of class 1; per class for
     ``multi:softprob``), the regression value, or (``survival:cox``) the hazard ratio."""
-    if objective == "binary:logistic":
+    if objective in ("binary:logistic", "reg:logistic"):
         return sigmoid(margin)
     if objective == "multi:softprob":
         return softmax(margin)
@@ -314,6 +323,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "reg:absoluteerror": ("mae", "rmse"),
     "reg:quantileerror": ("quantile", "mae", "rmse"),
     "reg:pseudohubererror": ("mphe", "rmse", "mae"),
+    "reg:logistic": ("rmse", "mae"),
+    "reg:squaredlogerror": ("rmsle", "rmse", "mae"),
 }
 #: metrics where larger is better (early stopping keeps the largest)
 MAXIMIZE: tuple[str, ...] = ("auc",)
@@ -334,7 +345,8 @@ def eval_loss(
     ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``; ``cox-nloglik``
     for ``survival:cox``; ``quantile``, the mean pinball loss at ``alpha``, for
     ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``; ``mphe``, the mean
-    pseudo-Huber error, for ``reg:pseudohubererror``). Also ``auc`` and
+    pseudo-Huber error, for ``reg:pseudohubererror``; ``rmsle`` for
+    ``reg:squaredlogerror``). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
@@ -352,6 +364,8 @@ def eval_loss(
         return cox_nloglik(y, margin)
     if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
         return pinball_loss(y, margin, alpha)
+    if metric == "rmsle":  # XGBoost's: the RMSE of log1p
+        return float(np.sqrt(np.mean((np.log1p(margin) - np.log1p(y)) ** 2)))
     if metric == "mphe":  # XGBoost's: the mean pseudo-Huber error at slope
         return float(np.mean(slope**2 * (np.sqrt(1.0 + ((margin - y) / slope) ** 2) - 1.0)))
     if metric in ("rmse", "mae"):

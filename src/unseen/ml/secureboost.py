@@ -655,8 +655,9 @@ def check_label(
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
     (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
-    (``reg:gamma``), a time, negative where censored, not 0 (``survival:cox``, with one
-    event or more) or any finite number (``reg:squarederror``); else InputError naming
+    (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1 (``reg:squaredlogerror``), a
+    time, negative where censored, not 0 (``survival:cox``, with one event or more) or any
+    finite number (``reg:squarederror``); else InputError naming
     the row (and ``file`` and ``column``, where the label came from a file)."""
 
     def bad(message: str, row: int | None = None) -> InputError:
@@ -683,6 +684,11 @@ def check_label(
         raise bad(f"{what} must be positive for reg:gamma", int(np.argmin(arr)) + 1)
     if objective in LOG_LINK and arr.max() <= 0:
         raise bad(f"{what} is 0 everywhere: {objective} needs a positive mean")
+    if objective == "reg:logistic" and (arr.min() < 0 or arr.max() > 1):
+        wrong = (arr < 0) | (arr > 1)
+        raise bad(f"{what} must lie in [0, 1] for reg:logistic", int(np.argmax(wrong)) + 1)
+    if objective == "reg:squaredlogerror" and arr.min() <= -1:
+        raise bad(f"{what} must be above -1 for reg:squaredlogerror", int(np.argmin(arr)) + 1)
     if objective == "survival:cox":
         if not np.all(arr != 0):
             raise bad(
@@ -2418,8 +2424,10 @@ class SecureBoostRegressor(_SecureBoost):
     margin for the log-link losses). Robust and quantile regression, as XGBoost's
     ``reg:absoluteerror`` (the median) and ``reg:quantileerror`` (the ``quantile_alpha``
     quantile): each leaf set to a quantile of its rows' residuals once its tree is
-    grown; and XGBoost's ``reg:pseudohubererror`` (``huber_slope``), squared error near
-    the label and absolute error far from it. Survival, as XGBoost's ``survival:cox``: Cox's
+    grown; XGBoost's ``reg:pseudohubererror`` (``huber_slope``), squared error near
+    the label and absolute error far from it; ``reg:logistic`` (labels in [0, 1], shares
+    or rates, predicted through the logistic link) and ``reg:squaredlogerror`` (the squared
+    error of ``log(1 + y)``: relative errors, for targets spread over orders of magnitude). Survival, as XGBoost's ``survival:cox``: Cox's
     proportional hazards, the label a time (``-t`` where the row was censored at ``t``);
     ``predict`` gives the hazard ratio, ``exp`` of the margin."""
 
