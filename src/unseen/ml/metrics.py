@@ -220,10 +220,11 @@ def evaluate_regression(
         deviance = mean_tweedie_deviance(y, p, rho)
     quantiles: dict[str, float] = {}
     if objective == "reg:quantileerror":
-        d = y - p
+        from unseen.ml.sbt_tree import pinball_loss
+
         quantiles = {
             "quantile_alpha": alpha,
-            "pinball": float(np.mean(np.where(d >= 0, alpha * d, (alpha - 1) * d))),
+            "pinball": pinball_loss(y, p, alpha),
             "coverage": float(np.mean(y <= p)),
         }
     return RegressionReport(

@@ -157,8 +157,8 @@ def grad_hess(
     0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
     y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
     (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
-    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess` (``risk_sets``: ``y``'s, made once). ``reg:absoluteerror``
-    ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
+    (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess` (``risk_sets``:
+    ``y``'s, made once). ``reg:absoluteerror`` ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
     XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`);
     ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``;
