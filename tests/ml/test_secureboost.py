@@ -2847,49 +2847,6 @@ def test_adaptive_losses_validation_metric_is_xgboosts(objective):
     np.testing.assert_allclose(models["guest"].model_.history, theirs, rtol=2e-5)
 
 
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
-def test_pseudo_huber_is_xgboosts(mode):
-    """reg:pseudohubererror (huber_slope 20, on diabetes' labels of 25..346): XGBoost's
-    predictions on the same bins, from its own base score (a Newton step from 0), and
-    (plain, with row weights) its mphe per round on a validation set."""
-
-    X, y = load_diabetes(return_X_y=True)
-    Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
-    w = np.random.default_rng(5).uniform(0.3, 3.0, 300) if mode == "plain" else None
-    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16, huber_slope=20.0)
-    extra = {"he_options": {"scheme": "ou"}} if mode == "he" else {}
-
-    def guest(ctx):
-        est = SecureBoostRegressor(mode=mode, objective="reg:pseudohubererror", **params, **extra)
-        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
-        return est.predict(ctx, Xte[:, :4]), est.model_.history
-
-    def host(ctx):
-        est = SecureBoostRegressor(mode=mode, objective="reg:pseudohubererror", **params, **extra)
-        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
-        return est.predict(ctx, Xte[:, 4:])
-
-    roles = {"guest": guest, "host1": host}
-    if mode == "ss-dealer":
-        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
-    p, history = run_local(roles, timeout=120)["guest"]
-    params.pop("huber_slope")
-    reference, theirs = xgb_loss(
-        "reg:pseudohubererror",
-        Xtr,
-        ytr,
-        Xte,
-        (Xte, yte),
-        weights=w,
-        xgb_extra={"huber_slope": 20.0},
-        **params,
-    )
-    np.testing.assert_allclose(p, reference, rtol=1e-5)
-    np.testing.assert_allclose(history, theirs, rtol=2e-5)
-    with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
-        SecureBoostRegressor(huber_slope=2.0)
-
-
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
 def test_interaction_values_are_xgboosts(mode):
     """predict_interactions at the guest: SHAP interaction values equal to XGBoost's
@@ -2984,20 +2941,26 @@ def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatc
         ("plain", "reg:squaredlogerror"),
         ("ss-dealer", "reg:squaredlogerror"),
         ("he-hidden", "reg:squaredlogerror"),
+        ("plain", "reg:pseudohubererror"),
+        ("ss-dealer", "reg:pseudohubererror"),
+        ("he", "reg:pseudohubererror"),
     ],
 )
-def test_logistic_and_squared_log_regression_are_xgboosts(mode, objective):
+def test_logistic_squared_log_and_pseudo_huber_losses_are_xgboosts(mode, objective):
     """reg:logistic (diabetes' label scaled to [0, 1]; one share word a row, as the
-    logistic loss) and reg:squaredlogerror (its label as it is): XGBoost's predictions on
-    the same bins from its own base score, with row weights in plain mode, and its default
-    metric (rmse, rmsle) per round on a validation set."""
+    logistic loss), reg:squaredlogerror and reg:pseudohubererror (huber_slope 20, on the
+    label of 25..346): XGBoost's predictions on the same bins from its own base score
+    (for the last two a Newton step from 0), with row weights in plain mode, and its
+    default metric (rmse, rmsle, mphe) per round on a validation set."""
     X, y = load_diabetes(return_X_y=True)
     if objective == "reg:logistic":
         y = (y - y.min()) / (y.max() - y.min())
     Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
     w = np.random.default_rng(6).uniform(0.3, 3.0, 300) if mode == "plain" else None
     params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    xgb_extra = {"huber_slope": 20.0} if objective == "reg:pseudohubererror" else {}
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    extra |= xgb_extra
 
     def guest(ctx):
         est = SecureBoostRegressor(mode=mode, objective=objective, **params, **extra)
@@ -3013,8 +2976,12 @@ def test_logistic_and_squared_log_regression_are_xgboosts(mode, objective):
     if mode == "ss-dealer":
         roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
     p, history = run_local(roles, timeout=120)["guest"]
-    reference, theirs = xgb_loss(objective, Xtr, ytr, Xte, (Xte, yte), weights=w, **params)
+    reference, theirs = xgb_loss(
+        objective, Xtr, ytr, Xte, (Xte, yte), weights=w, xgb_extra=xgb_extra, **params
+    )
     np.testing.assert_allclose(p, reference, rtol=1e-5)
     np.testing.assert_allclose(history, theirs, rtol=2e-5)
     if objective == "reg:logistic":
         assert 0 < p.min() and p.max() < 1  # through the logistic link
+    with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
+        SecureBoostRegressor(huber_slope=2.0)
