@@ -498,7 +498,7 @@ def survival_data():
     return X[:300], X[300:], y[:300], y[300:]
 
 
-@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he", "he-hidden"])
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer", "ss-dealer-matrix", "he", "he-hidden"])
 def test_cox_survival_is_xgboosts(mode):
     """survival:cox (Breslow's ties, censored rows' times negative): the same hazard
     ratios as XGBoost's on the same bins, and (plain) the same cox-nloglik per round on
@@ -2734,8 +2734,8 @@ def test_cox_cross_validation_is_xgboosts_cv():
 
 
 def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
-    """Guest (first 4 columns, the label) and a host (the rest), with a dealer in
-    ss-dealer mode: the guest's predictions on ``Xte`` and its model."""
+    """Guest (first 4 columns, the label) and a host (the rest), with a dealer in the
+    ss-dealer modes: the guest's predictions on ``Xte`` and its model."""
 
     def guest(ctx):
         est = SecureBoostRegressor(mode=mode, objective=objective, **params)
@@ -2748,7 +2748,7 @@ def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
         return est.predict(ctx, Xte[:, 4:])
 
     roles = {"guest": guest, "host1": host}
-    if mode == "ss-dealer":
+    if mode.startswith("ss-dealer"):
         roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
     return run_local(roles, timeout=120)["guest"]
 
@@ -2760,6 +2760,7 @@ def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
         ("plain", "reg:quantileerror", True),
         ("ss-dealer", "reg:absoluteerror", True),
         ("ss-dealer", "reg:quantileerror", False),
+        ("ss-dealer-matrix", "reg:quantileerror", True),
         ("he", "reg:quantileerror", False),
         ("he-hidden", "reg:absoluteerror", False),
     ],
