@@ -1797,26 +1797,21 @@ def _interaction_blocks(
     several classes)."""
     _check_covers(model)
     sides = guest_split_sides(ctx, model.trees, X, list(model.roles.hosts), key)
-    counts = [len(names) for names in _all_features(model).values()]
-    offsets = np.cumsum([0, *counts[:-1]])
-    n_all = sum(counts)
+    n_all, features = _split_features(model)
     base = np.asarray(model.base_margin, dtype=np.float64)
     classes = base.size if base.ndim else 1
-    trees = []
-    for layout, records in zip(model.trees.layouts, model.trees.records, strict=True):
-        inner = np.asarray(layout.left) >= 0
-        owner = np.maximum(np.asarray(layout.owner), 0)
-        trees.append((layout, np.where(inner, offsets[owner] + records.feature, -1), records))
     threads = FeatureThreads()  # the rows in parts, one per core
     try:
         for start in range(0, X.shape[0], max(1, step)):
             rows = slice(start, min(X.shape[0], start + step))
             out = np.zeros((rows.stop - start, classes, n_all + 1, n_all + 1))
             out[:, :, n_all, n_all] = base
-            for t, (layout, feature, records) in enumerate(trees):
+            for t, (layout, records) in enumerate(
+                zip(model.trees.layouts, model.trees.records, strict=True)
+            ):
                 values = model.trees.values[t]
                 shares, root = tree_shap_interactions(
-                    layout, feature, records.cover, values, sides[t][rows], n_all, threads
+                    layout, features[t], records.cover, values, sides[t][rows], n_all, threads
                 )
                 out[:, t % classes, :n_all, :n_all] += shares
                 out[:, t % classes, n_all, n_all] += root
@@ -1842,23 +1837,29 @@ def _sum_contributions(
     n_all)`` gives tree ``t``'s shares ``(n, n_all)`` and root mean, ``feature`` its inner
     nodes' features as indices of all ``n_all`` features (:func:`contribution_names`);
     the base margin joins the bias. ``(n, F + 1)``, for several classes ``(n, K, F + 1)``."""
-    counts = [len(names) for names in _all_features(model).values()]
-    offsets = np.cumsum([0, *counts[:-1]])
-    n_all = sum(counts)
+    n_all, features = _split_features(model)
     base = np.asarray(model.base_margin, dtype=np.float64)
     classes = base.size if base.ndim else 1
     out = np.zeros((n, classes, n_all + 1))
     out[:, :, n_all] = base
-    for t, (layout, records) in enumerate(
-        zip(model.trees.layouts, model.trees.records, strict=True)
-    ):
-        inner = np.asarray(layout.left) >= 0
-        owner = np.maximum(np.asarray(layout.owner), 0)
-        feature = np.where(inner, offsets[owner] + records.feature, -1)
-        shares, root = tree_shares(t, layout, feature, n_all)
+    for t, layout in enumerate(model.trees.layouts):
+        shares, root = tree_shares(t, layout, features[t], n_all)
         out[:, t % classes, :n_all] += shares
         out[:, t % classes, n_all] += root
     return out if base.ndim else out[:, 0]
+
+
+def _split_features(model: PartyModel) -> tuple[int, list[np.ndarray]]:
+    """How many features all parties have together (:func:`contribution_names` less the
+    bias), and per tree each node's split feature as an index of them (-1 at leaves)."""
+    counts = [len(names) for names in _all_features(model).values()]
+    offsets = np.cumsum([0, *counts[:-1]])
+    features = []
+    for layout, records in zip(model.trees.layouts, model.trees.records, strict=True):
+        inner = np.asarray(layout.left) >= 0
+        owner = np.maximum(np.asarray(layout.owner), 0)
+        features.append(np.where(inner, offsets[owner] + records.feature, -1))
+    return sum(counts), features
 
 
 @register_predictor(MODEL_TYPE)
