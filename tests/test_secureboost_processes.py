@@ -718,6 +718,57 @@ def test_survival_trains_and_predict_reports_the_c_index(tmp_path):
     assert plot.exists() == matplotlib_available()
 
 
+def test_aft_survival_trains_and_predict_reports_the_c_index(tmp_path):
+    """survival:aft through the CLI: each row's time an interval, --label its lower
+    bound and --label-upper its upper (an empty cell: censored on the right), logistic
+    noise at a scale of 1.2, early stopping on the validation rows' aft-nloglik;
+    `unseen predict` writes predicted times and a report with Harrell's C, aft-nloglik
+    and the share of times within their interval, each as computed from the scores."""
+    from sklearn.datasets import load_diabetes
+
+    from unseen.ml.aft import AftLoss, interval_accuracy
+    from unseen.ml.metrics import concordance_index, intervals_as_times
+
+    x, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(1)
+    t = np.exp(x[:, :6] @ rng.normal(0, 5, 6) + rng.normal(0, 0.3, len(x)))
+    censor = rng.exponential(2 * np.median(t), len(x))
+    lower, upper = np.minimum(t, censor), np.where(t <= censor, t, np.nan)  # nan: empty cell
+    files = _diabetes_split(tmp_path, "lo", lower, 340, hi=upper)
+    parties = make_parties(tmp_path / "keys", ["g", "h"])
+    common = ["--parties", str(parties), "--mode", "plain", "--quiet"]
+    common += ["--objective", "survival:aft", "--n-estimators", "12", "--max-depth", "3"]
+    common += ["--aft-loss-distribution", "logistic", "--aft-loss-distribution-scale", "1.2"]
+    procs = _train_g_h(
+        tmp_path,
+        common,
+        files["g", "train"],
+        files["h", "train"],
+        "lo",
+        g_extra=["--label-upper", "hi", "--eval-input", str(files["g", "test"])]
+        + ["--early-stopping-rounds", "3"],
+        h_extra=["--eval-input", str(files["h", "test"])],
+    )
+    assert [p.returncode for p in procs] == [0, 0], [p.stderr() for p in procs]
+    assert "validation aft-nloglik: best" in procs[0].stdout(), procs[0].stdout()
+    meta = json.loads((tmp_path / "gm" / "model.json").read_text())
+    assert meta["label_upper"] == "hi" and meta["params"]["aft_loss_distribution"] == "logistic"
+    pred = _predict_g_h(tmp_path, parties, files)
+    times = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    test = pd.read_csv(files["g", "test"])
+    y = np.column_stack([test["lo"], test["hi"].fillna(np.inf)])
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    signed = intervals_as_times(y)
+    assert saved["concordance"] == pytest.approx(concordance_index(signed, 1 / times))
+    assert saved["concordance"] > 0.65  # no skill is 0.5
+    assert saved["aft_nloglik"] == pytest.approx(AftLoss("logistic", 1.2).nloglik(y, np.log(times)))
+    assert saved["interval_accuracy"] == pytest.approx(interval_accuracy(y, np.log(times)))
+    assert saved["right_censored"] == int(np.isinf(y[:, 1]).sum()) > 0
+    assert "C-index" in pred[0].stdout() and "within the interval" in pred[0].stdout()
+    plot = tmp_path / "scores_report" / "survival.png"
+    assert plot.exists() == matplotlib_available()
+
+
 def test_quantile_regression_trains_and_predict_reports_the_coverage(tmp_path):
     """reg:quantileerror with --quantile-alpha 0.9 through the CLI (ss-dealer): `unseen
     predict` writes predicted 90% quantiles, and its report the mean pinball loss and

@@ -467,11 +467,24 @@ def xgb_loss(objective, Xtr, ytr, Xte, eval_set=None, weights=None, xgb_extra=No
     evals = []
     if eval_set is not None:
         _, bev = secureboost_bins(Xtr, eval_set[0], params["max_bin"])
-        evals = [(xgb.DMatrix(bev, label=eval_set[1]), "eval")]
-    dtrain = xgb.DMatrix(btr, label=ytr, weight=weights)
+        evals = [(_labelled(bev, eval_set[1]), "eval")]
+    dtrain = _labelled(btr, ytr, weights)
     booster = xgb.train(reference, dtrain, params["n_estimators"], evals=evals, evals_result=result)
     history = next(iter(result["eval"].values())) if eval_set is not None else None
     return booster.predict(xgb.DMatrix(bte)), history
+
+
+def _labelled(X, y, weights=None):
+    """An XGBoost DMatrix with labels ``y``: one per row, or (``(n, 2)``) each row's
+    lower and upper bound (``survival:aft``)."""
+    import xgboost as xgb
+
+    if y.ndim == 1:
+        return xgb.DMatrix(X, label=y, weight=weights)
+    matrix = xgb.DMatrix(X, weight=weights)
+    matrix.set_float_info("label_lower_bound", y[:, 0])
+    matrix.set_float_info("label_upper_bound", y[:, 1])
+    return matrix
 
 
 def xgb_log_link(Xtr, ytr, Xte, objective, power, eval_set=None, **params):
@@ -525,6 +538,156 @@ def test_cox_survival_is_xgboosts(mode):
     assert p.std() > 0.1  # the trees learnt something
     if mode == "plain":
         np.testing.assert_allclose(models["guest"].model_.history, history, rtol=2e-5)
+
+
+def aft_data():
+    """Diabetes features with synthetic times, log-linear in six features (fixed seed),
+    every kind of label: 70% seen (equal bounds), the rest censored on the right (no upper
+    bound), on the left (lower bound 0) or in an interval; six rows far above and six far
+    below every prediction (times of 1e25 and 1e-25: the densities underflow, and the
+    loss takes its limits)."""
+    X, _ = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(1)
+    t = np.exp(X[:, :6] @ rng.normal(0, 5, 6) + rng.normal(0, 0.5, len(X)))
+    t[:6], t[6:12] = 1e25, 1e-25
+    kind = rng.random(len(X))
+    lower = np.where(kind < 0.1, 0.0, np.where(kind < 0.2, 0.7 * t, t))
+    upper = np.where(kind < 0.2, 1.3 * t, np.where(kind < 0.3, np.inf, t))
+    y = np.column_stack([lower, upper])
+    return X[:300], X[300:], y[:300], y[300:]
+
+
+@pytest.mark.parametrize(
+    "mode, distribution, weighted",
+    [
+        ("plain", "normal", False),
+        ("plain", "logistic", True),
+        ("plain", "extreme", False),
+        ("ss-dealer", "logistic", False),
+        ("ss-dealer-matrix", "extreme", True),
+        ("he", "normal", True),
+        ("he-hidden", "extreme", False),
+    ],
+)
+def test_aft_survival_is_xgboosts(mode, distribution, weighted):
+    """survival:aft, every kind of censoring, each noise distribution at a scale of
+    1.2: the same predicted times as XGBoost's on the same bins (rows far off their
+    interval included: the loss's limits are XGBoost's); in plain mode the same
+    aft-nloglik per round on a validation set."""
+    Xtr, Xte, ytr, yte = aft_data()
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, len(ytr)) if weighted else None
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    aft = dict(aft_loss_distribution=distribution, aft_loss_distribution_scale=1.2)
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    validate = mode == "plain"
+
+    def party(i, X, y=None):
+        def role(ctx):
+            est = SecureBoostRegressor(
+                mode=mode, objective="survival:aft", **params, **aft, **extra
+            )
+            ev = ([Xte[:, :4], Xte[:, 4:]][i], yte if i == 0 else None) if validate else None
+            est.fit(ctx, X, y, sample_weight=weights if i == 0 else None, eval_set=ev)
+            return est, est.predict(ctx, [Xte[:, :4], Xte[:, 4:]][i])
+
+        return role
+
+    roles = {"guest": party(0, Xtr[:, :4], ytr), "host1": party(1, Xtr[:, 4:])}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    model, p = run_local(roles, timeout=300)["guest"]
+    reference, history = xgb_loss(
+        "survival:aft",
+        Xtr,
+        ytr,
+        Xte,
+        (Xte, yte) if validate else None,
+        weights,
+        # named: XGBoost 3.2's default metric for the loss leaves out the scale (it
+        # evaluates at 1.0); named, it takes the model's, as ours always does
+        xgb_extra=aft | {"eval_metric": "aft-nloglik"},
+        **params,
+    )
+    np.testing.assert_allclose(p, reference, rtol=2e-5)
+    assert p.std() > 0.1 * p.mean()  # the trees learnt something
+    if validate:
+        np.testing.assert_allclose(model.model_.history, history, rtol=2e-5)
+
+
+def test_aft_loss_far_off_the_interval_takes_xgboosts_limits():
+    """Where the densities underflow, the gradient and hessian are the paper's limits
+    (clipped as XGBoost's: |g| <= 15, 1e-16 <= h <= 15), never nan or inf; the
+    likelihood is kept at 1e-12 or above."""
+    from unseen.ml.aft import AftLoss
+
+    far = np.array([[1e-200, 1e-200], [1e200, 1e200], [1e200, np.inf], [0.0, 1e-200]])
+    margin = np.zeros(4)
+    g, h = AftLoss("normal").grad_hess(far, margin)
+    # seen far below / far above the margin; censored on the right far above (its
+    # limit: no pull); on the left far below (pulled down, the most allowed)
+    assert g.tolist() == [15.0, -15.0, -15.0, 15.0]
+    assert h.tolist() == [1.0, 1.0, 1.0, 1.0]
+    g, h = AftLoss("logistic", 2.0).grad_hess(far, margin)
+    assert g.tolist() == [0.5, -0.5, -0.5, 0.5] and np.all(h == 1e-16)
+    g, h = AftLoss("extreme").grad_hess(far, margin)
+    assert g.tolist() == [1.0, -15.0, -15.0, 1.0] and h.tolist() == [1e-16, 15.0, 15.0, 1e-16]
+    losses = AftLoss("normal").row_losses(far, margin)
+    assert np.all(np.isfinite(losses)) and losses.max() == pytest.approx(-np.log(1e-12))
+    # near the interval: the derivative of the likelihood (normal noise, seen at t = e)
+    y = np.array([[np.e, np.e]])
+    g, h = AftLoss("normal", 0.5).grad_hess(y, np.array([0.2]))
+    assert g[0] == pytest.approx(-(1.0 - 0.2) / 0.25) and h[0] == pytest.approx(1 / 0.25)
+    assert AftLoss("normal", 0.5).nloglik(y, np.array([0.2])) == pytest.approx(
+        0.5 * (0.8 / 0.5) ** 2 + np.log(0.5 * np.e * np.sqrt(2 * np.pi))
+    )
+
+
+def test_aft_labels_are_checked():
+    """An interval's bounds: two columns, 0 <= lower <= upper, upper positive (inf
+    allowed), each error naming the row; the AFT parameters are AFT's alone."""
+    from unseen.ml.secureboost import check_label
+
+    ok = np.array([[1.0, 1.0], [0.0, 2.0], [3.0, np.inf], [1.0, 4.0]])
+    assert check_label(ok, "survival:aft", 4).tolist() == ok.tolist()
+    with pytest.raises(InputError, match="two columns"):
+        check_label(np.ones(4), "survival:aft", 4)
+    for row, wrong, message in [
+        (2, [-1.0, 2.0], "lower bound must not be negative"),
+        (3, [2.0, 1.0], "upper bound must not be below its lower bound"),
+        (1, [0.0, 0.0], "upper bound must be positive"),
+        (2, [np.nan, 2.0], "lower bound must be a finite number"),
+    ]:
+        bad = ok.copy()
+        bad[row - 1] = wrong
+        with pytest.raises(InputError, match=rf"row {row}\b.*{message}"):
+            check_label(bad, "survival:aft", 4, file="t.csv", column="lo", upper_column="hi")
+    with pytest.raises(ConfigError, match="for survival:aft only"):
+        SecureBoostRegressor(aft_loss_distribution="logistic")
+    with pytest.raises(ConfigError, match="aft_loss_distribution must be one of"):
+        SecureBoostRegressor(objective="survival:aft", aft_loss_distribution="cauchy")
+    with pytest.raises(ConfigError, match="aft_loss_distribution_scale must be positive"):
+        SecureBoostRegressor(objective="survival:aft", aft_loss_distribution_scale=0.0)
+
+
+def test_aft_intervals_load_from_two_columns(tmp_path):
+    """load_table with --label and --label-upper: an empty upper bound or inf is open
+    (censored on the right); a bound below its lower one is refused by file, row and the
+    upper bound's column; survival:aft without the upper column, or the upper column with
+    another loss, is refused."""
+    from unseen.ml.secureboost import load_table
+
+    path = tmp_path / "g.csv"
+    path.write_text("x,lo,hi\n1,2.5,2.5\n2,3,\n3,0,4\n4,1,inf\n")
+    data = load_table(path, label="lo", label_upper="hi", objective="survival:aft")
+    assert data.y.tolist() == [[2.5, 2.5], [3.0, np.inf], [0.0, 4.0], [1.0, np.inf]]
+    assert data.features == ["x"]
+    path.write_text("x,lo,hi\n1,2.5,2.5\n2,3,1\n")
+    with pytest.raises(InputError, match=r"g\.csv.*row 2.*'hi'.*below its lower bound"):
+        load_table(path, label="lo", label_upper="hi", objective="survival:aft")
+    with pytest.raises(ConfigError, match="--label-upper"):
+        load_table(path, label="lo", objective="survival:aft")
+    with pytest.raises(ConfigError, match="for survival:aft, not reg:squarederror"):
+        load_table(path, label="lo", label_upper="hi", objective="reg:squarederror")
 
 
 def test_cox_logistic_and_log_labels_are_checked():
@@ -2696,9 +2859,11 @@ def test_monotone_constraints_beside_categorical_features_are_xgboosts(mode):
     assert np.abs(free - q).max() > 1e-3  # the constraints bind here
 
 
-def test_cox_cross_validation_is_xgboosts_cv():
-    """``cv`` with survival:cox: the folds' cox-nloglik, round by round, as ``xgb.cv``'s
-    (features with few values, so that every fold's bins are XGBoost's)."""
+@pytest.mark.parametrize("objective", ["survival:cox", "survival:aft"])
+def test_survival_cross_validation_is_xgboosts_cv(objective):
+    """``cv`` with survival:cox and survival:aft: the folds' cox-nloglik or aft-nloglik,
+    round by round, as ``xgb.cv``'s (features with few values, so that every fold's
+    bins are XGBoost's)."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import xgboost_params
@@ -2707,7 +2872,10 @@ def test_cox_cross_validation_is_xgboosts_cv():
     n = 360
     X = rng.integers(0, 6, size=(n, 4)).astype(float)
     t = np.round(rng.exponential(np.exp(-0.4 * (X[:, 0] - X[:, 2]))), 1) + 0.1
-    y = np.where(rng.random(n) < 0.7, t, -t)
+    seen = rng.random(n) < 0.7
+    y = np.where(seen, t, -t)
+    if objective == "survival:aft":  # the censored rows' intervals open above
+        y = np.column_stack([t, np.where(seen, t, np.inf)])
     folds = np.arange(n) % 3
     params = dict(n_estimators=4, max_depth=3, learning_rate=0.3, max_bin=16)
     table = _cv_jointly(
@@ -2716,20 +2884,22 @@ def test_cox_cross_validation_is_xgboosts_cv():
         y,
         folds=folds,
         estimator=SecureBoostRegressor,
-        objective="survival:cox",
+        objective=objective,
         **params,
     )
+    base = 1.0 if objective == "survival:cox" else 0.5  # XGBoost's: not estimated for AFT
     reference = xgb.cv(
         xgboost_params(
-            objective="survival:cox", max_depth=3, learning_rate=0.3, max_bin=256, base_score=1.0
+            objective=objective, max_depth=3, learning_rate=0.3, max_bin=256, base_score=base
         ),
-        xgb.DMatrix(X, label=y),
+        _labelled(X, y),
         4,
         folds=[(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(3)],
     )
-    assert list(table.columns) == ["test-cox-nloglik-mean", "test-cox-nloglik-std"]
+    metric = "cox-nloglik" if objective == "survival:cox" else "aft-nloglik"
+    assert list(table.columns) == [f"test-{metric}-mean", f"test-{metric}-std"]
     np.testing.assert_allclose(
-        table["test-cox-nloglik-mean"], reference["test-cox-nloglik-mean"], rtol=1e-6
+        table[f"test-{metric}-mean"], reference[f"test-{metric}-mean"], rtol=1e-6
     )
 
 

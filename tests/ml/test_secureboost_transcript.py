@@ -37,14 +37,17 @@ WEIGHTS = np.random.default_rng(7).uniform(0.3, 2.7, size=300)
 def _claims(objective: str = "reg:tweedie") -> tuple[np.ndarray, np.ndarray]:
     """Breast-cancer features with amounts of claims: 40% zeros, the rest positive
     (``reg:gamma``: all shifted up by 1; ``survival:cox``: times, the rows without a claim
-    censored -- their times negative; ``reg:logistic``: scaled into [0, 1])."""
+    censored -- their times negative; ``survival:aft``: the same times as intervals, the
+    censored rows' open above; ``reg:logistic``: scaled into [0, 1])."""
     X, _ = _data()
     rng = np.random.default_rng(5)
     y = np.where(rng.random(300) < 0.4, 0.0, rng.gamma(2.0, np.exp(X[:, 0] / 10.0)))
     if objective == "reg:gamma":
         y = y + 1.0
-    if objective == "survival:cox":
+    if objective in ("survival:cox", "survival:aft"):
         y = np.where(y == 0, -(0.5 + rng.exponential(2.0, y.size)), y + 0.5)
+    if objective == "survival:aft":
+        y = np.column_stack([np.abs(y), np.where(y < 0, np.inf, y)])
     if objective == "reg:logistic":  # shares of a sum insured
         y = y / y.max()
     return X, y
@@ -72,7 +75,7 @@ def _run(
         (X, y), guest_cols = _data(), 10
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     real = sbt_protocol.grad_hess
-    w = WEIGHTS if weighted else np.ones(y.size)
+    w = WEIGHTS if weighted else np.ones(len(y))
 
     def spy(objective, labels, margin, *rest):
         g, h = real(objective, labels, margin, *rest)
@@ -222,6 +225,8 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
         ("he", "survival:cox"),
         ("ss-dealer", "reg:quantileerror"),
         ("ss-dealer", "reg:logistic"),
+        ("ss-dealer", "survival:aft"),
+        ("he", "survival:aft"),
     ],
 )
 def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objective):
@@ -231,6 +236,9 @@ def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objectiv
     transcript, gradients = _run(mode, objective=objective)
     _, y = _claims(objective)
     assert len(gradients) == PARAMS["n_estimators"]
+    if y.ndim == 2:  # intervals: neither bound crosses (the lower holds every row's time)
+        assert y[:, 1].tobytes() not in transcript.all_bytes()
+        y = y[:, 0]
     found = leaks(transcript, gradients, y)
     if mode == "plain":
         assert any("gradient" in what for what in found)

@@ -19,6 +19,16 @@ import click
 from unseen.cli.common import fail, party_options, run_party, split_columns
 
 
+def _aft_loss(saved: dict[str, Any]) -> Any:
+    """A survival:aft model's loss, from its saved parameters."""
+    from unseen.ml.aft import AftLoss
+
+    return AftLoss(
+        str(saved.get("aft_loss_distribution", "normal")),
+        float(saved.get("aft_loss_distribution_scale", 1.0)),
+    )
+
+
 def find_predictor(model_type: str) -> Any:
     """The predictor for ``model_type``, importing the ``unseen.ml`` modules until one registers."""
     from unseen import ml
@@ -65,6 +75,12 @@ def find_predictor(model_type: str) -> Any:
     help="Label column for the report [default: the training label, if the input has it].",
 )
 @click.option(
+    "--label-upper",
+    default=None,
+    help="survival:aft: the column of the intervals' upper bounds, --label the lower "
+    "[default: the training's, if the input has it].",
+)
+@click.option(
     "--report",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -97,6 +113,7 @@ def predict(
     id_columns: str,
     learner: str | None,
     label: str | None,
+    label_upper: str | None,
     report: Path | None,
     contribs: bool,
     exact_contribs: bool,
@@ -163,6 +180,15 @@ def predict(
 
                     raise InputError(f"no label column {label!r}", file=str(input_path))
                 label_col = None
+            upper_col = None
+            if label_col is not None and objective == "survival:aft":
+                upper_col = label_upper or meta.get("label_upper")
+                if upper_col not in table.column_names:
+                    from unseen.runtime.errors import InputError
+
+                    if label_upper is not None:
+                        raise InputError(f"no column {label_upper!r}", file=str(input_path))
+                    label_col = upper_col = None  # one bound alone is no interval
             data = party_data_from_table(
                 table,
                 file=str(input_path),
@@ -177,7 +203,18 @@ def predict(
                 allow_one_class=True,  # the label only serves the report
                 # a model's categorical features, coded by the categories it was trained on
                 categorical=meta.get("categories") or None,
+                label_upper=upper_col,
             )
+            if upper_col is not None and data.y is not None:
+                from unseen.ml.secureboost import check_intervals
+
+                check_intervals(
+                    data.y,
+                    data.n,
+                    "the label",
+                    file=str(input_path),
+                    columns=(label_col, upper_col),
+                )
             if me == to and output is None:
                 from unseen.runtime.errors import ConfigError
 
@@ -253,6 +290,7 @@ def predict(
                 objective=objective,
                 tweedie_power=float(saved.get("tweedie_variance_power", 1.5)),
                 quantile_alpha=float(saved.get("quantile_alpha", 0.5)),
+                aft=_aft_loss(saved) if objective == "survival:aft" else None,
             )
             result["report_dir"] = where
         return result

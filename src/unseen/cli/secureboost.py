@@ -36,6 +36,8 @@ HYPER = (
     "tweedie_variance_power",
     "quantile_alpha",
     "huber_slope",
+    "aft_loss_distribution",
+    "aft_loss_distribution_scale",
     "eval_metric",
     "guest_only_rounds",
     "max_cat_to_onehot",
@@ -63,7 +65,28 @@ HYPER = (
     "reg:absoluteerror (the median) and reg:quantileerror (the --quantile-alpha quantile: "
     "prediction intervals, risk quantiles); reg:pseudohubererror (robust: squared error "
     "near the label, absolute far out, --huber-slope); reg:logistic (labels in [0, 1]); "
-    "reg:squaredlogerror (errors of log(1 + y)) [default: binary:logistic]",
+    "reg:squaredlogerror (errors of log(1 + y)); survival:aft (accelerated failure time: "
+    "each row's time an interval, --label its lower bound and --label-upper its upper; "
+    "scores are times) [default: binary:logistic]",
+)
+@click.option(
+    "--label-upper",
+    default=None,
+    help="survival:aft, guest: the column of each row's upper bound of the time (--label: "
+    "the lower bound). Equal bounds: the event was seen then; an empty cell or inf: "
+    "censored on the right (no event yet); a lower bound of 0: censored on the left.",
+)
+@click.option(
+    "--aft-loss-distribution",
+    type=click.Choice(["normal", "logistic", "extreme"]),
+    default=None,
+    help="survival:aft's noise distribution of the log time [default: normal].",
+)
+@click.option(
+    "--aft-loss-distribution-scale",
+    type=float,
+    default=None,
+    help="survival:aft's scale of that noise, > 0 [default: 1].",
 )
 @click.option(
     "--huber-slope",
@@ -298,6 +321,7 @@ def secureboost(
     cv: int | None,
     stratified: bool,
     missing_value: float | None,
+    label_upper: str | None,
     **flags: Any,
 ) -> None:
     """Vertical SecureBoost: the guest (label, features or none), hosts (features), a dealer.
@@ -352,6 +376,8 @@ def secureboost(
         fail(f"[{me}] --label and --eval-input need --input (a party without input is the dealer)")
     if init_model is not None and input_path is None:
         fail(f"[{me}] --init-model is a data party's: the dealer holds no part of a model")
+    if label_upper is not None and label is None:
+        fail(f"[{me}] --label-upper is the guest's, beside its --label (the lower bound)")
     if weight_column is not None and label is None:
         fail(f"[{me}] --weight is the guest's: only the party with --label weighs rows")
     if monotone is not None and label is None:
@@ -394,6 +420,7 @@ def secureboost(
                     weight=weight_column,
                     num_class=params.num_class,
                     categorical=dict.fromkeys(split_columns(categorical)),
+                    label_upper=label_upper,
                 )
             if eval_input is not None and table is not None:
                 evals = load_table(
@@ -404,6 +431,7 @@ def secureboost(
                     objective=params.objective,
                     num_class=params.num_class,
                     categorical=dict(table.categories),
+                    label_upper=label_upper,
                 )
         from unseen.ml.secureboost import PartyModel
 
@@ -419,6 +447,7 @@ def secureboost(
             ids=None if table is None else table.ids,
             file=str(input_path),
             label=label,
+            label_upper=label_upper,
             he_options=he_options,
             roles=roles,
             sample_weight=None if table is None else table.w,

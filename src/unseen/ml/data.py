@@ -46,7 +46,9 @@ class PartyData:
 
     X: np.ndarray  # (n, d) float64
     features: list[str]
-    y: np.ndarray | None = None  # (n,) float64 in {0, 1}, at the label holder only
+    # (n,) float64, at the label holder only; (n, 2) where the label is an interval (its
+    # lower and upper bound: survival:aft)
+    y: np.ndarray | None = None
     w: np.ndarray | None = None  # (n,) row weights, finite and >= 0, where a column gave them
     ids: list[str] | None = None  # the ID values, for the alignment check (never sent)
     file: str = "<input>"
@@ -167,6 +169,28 @@ def _encode_column(
     return codes, list(categories)
 
 
+def _upper_bound(col: pa.ChunkedArray, name: str, file: str) -> np.ndarray:
+    """An interval's upper bounds: numbers, ``inf``, or missing cells (an open bound,
+    read as ``inf``)."""
+    arr = col.combine_chunks()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        text, _ = _nulls_for_missing(pc.utf8_trim_whitespace(arr))
+        try:
+            values = pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:
+            for i, v in enumerate(text.to_pylist()):
+                try:
+                    float(v) if v is not None else None
+                except ValueError:  # never echo label values
+                    raise InputError("not a number", file=file, row=i + 1, column=name) from None
+            raise
+    elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        values = pc.cast(arr, pa.float64())
+    else:
+        raise InputError(f"unsupported column type {arr.type}", file=file, column=name)
+    return np.asarray(pc.fill_null(values, np.inf).to_numpy(zero_copy_only=False), np.float64)
+
+
 def _label(
     col: pa.ChunkedArray, name: str, file: str, kind: str = "binary", one_class: bool = False
 ) -> np.ndarray:
@@ -216,6 +240,7 @@ def load_party_data(
     weight: str | None = None,
     categorical: Mapping[str, list[str] | None] | None = None,
     allow_no_features: bool = False,
+    label_upper: str | None = None,
 ) -> PartyData:
     """Read a party's aligned table: features are every column but the label, IDs and excluded.
 
@@ -240,6 +265,7 @@ def load_party_data(
         weight=weight,
         categorical=categorical,
         allow_no_features=allow_no_features,
+        label_upper=label_upper,
     )
     # the table is gone: give Arrow's freed buffers back (they would double a large input)
     pa.default_memory_pool().release_unused()
@@ -261,8 +287,13 @@ def party_data_from_table(
     weight: str | None = None,
     categorical: Mapping[str, list[str] | None] | None = None,
     allow_no_features: bool = False,
+    label_upper: str | None = None,
 ) -> PartyData:
     """:func:`load_party_data` for a table already in memory (``file`` names it in errors).
+
+    ``label_upper``: a second label column, the upper bound of an interval whose lower
+    bound is ``label`` (``survival:aft``): ``y`` is then ``(n, 2)``. Its empty (or NA)
+    cells and ``inf`` are an open bound: censored on the right.
 
     ``weight``: a column of row weights (finite, non-negative), not a feature.
     ``categorical``: feature columns read as categories (any text), by name, each with
@@ -270,7 +301,7 @@ def party_data_from_table(
     (training; :func:`encode_categories`); missing cells are always allowed in them."""
     takes_categories = categorical is not None
     categorical = dict(categorical or {})
-    extra = [c for c in (label, weight) if c]
+    extra = [c for c in (label, label_upper, weight) if c]
     require_columns(table, [*id_columns, *extra, *exclude], file)
     if features is None:
         skip = {*id_columns, *exclude, *extra}
@@ -301,6 +332,8 @@ def party_data_from_table(
                 column=name,
             )
     y = _label(table.column(label), label, file, label_kind, allow_one_class) if label else None
+    if y is not None and label_upper:
+        y = np.column_stack([y, _upper_bound(table.column(label_upper), label_upper, file)])
     w = None
     if weight:
         w = _numeric(table.column(weight), weight, file, allow_missing=False)

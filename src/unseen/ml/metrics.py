@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:
+    from unseen.ml.aft import AftLoss
 
 
 def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -318,6 +322,63 @@ def _concordant_pairs(
                     passed += 1
         i = j
     return right, tied, pairs
+
+
+@dataclass(frozen=True)
+class AftReport:
+    """The accelerated failure time model scored on labelled rows (intervals of time)."""
+
+    concordance: float  # Harrell's C of the predicted times, on the events and right-censored
+    aft_nloglik: float  # XGBoost's aft-nloglik (mean negative log-likelihood)
+    interval_accuracy: float  # XGBoost's interval-regression-accuracy
+    n: int
+    events: int  # rows whose time was seen (equal bounds)
+    right_censored: int  # rows with no event yet (no upper bound)
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"C-index {self.concordance:.4f}  aft-nloglik {self.aft_nloglik:.4f}  "
+            f"predicted time within the interval {self.interval_accuracy:.1%}  "
+            f"(n={self.n}, {self.events} events, {self.right_censored} censored on the right)"
+        )
+
+
+def intervals_as_times(y: np.ndarray) -> np.ndarray:
+    """Interval labels ``(n, 2)`` as the signed times of :func:`concordance_index` and
+    the Kaplan-Meier estimate: ``t`` where the event was seen at ``t`` (equal bounds),
+    ``-t`` where the row was censored on the right at ``t``; ``nan`` for rows censored
+    on the left or in an interval (or on the right at 0), which neither takes."""
+    lower, upper = y[:, 0], y[:, 1]
+    right = np.isinf(upper) & (lower > 0)
+    return np.where(lower == upper, lower, np.where(right, -lower, np.nan))
+
+
+def evaluate_aft(y: np.ndarray, predicted_time: np.ndarray, aft: AftLoss) -> AftReport:
+    """Harrell's C (a shorter predicted time is a higher risk; over the rows
+    :func:`intervals_as_times` keeps), ``aft``'s negative log-likelihood and the share of
+    predicted times within their interval, for interval labels ``y`` ``(n, 2)``."""
+    from unseen.ml.aft import interval_accuracy
+
+    y = np.asarray(y, dtype=np.float64)
+    predicted_time = np.asarray(predicted_time, dtype=np.float64).ravel()
+    if y.ndim != 2 or y.shape != (predicted_time.size, 2):
+        raise ValueError(f"labels {y.shape} do not fit {predicted_time.size} predictions")
+    if not y.shape[0]:
+        raise ValueError("no rows to evaluate")
+    times = intervals_as_times(y)
+    kept = ~np.isnan(times)
+    margin = np.log(predicted_time)
+    return AftReport(
+        concordance=concordance_index(times[kept], 1.0 / predicted_time[kept]),
+        aft_nloglik=aft.nloglik(y, margin),
+        interval_accuracy=interval_accuracy(y, margin),
+        n=int(y.shape[0]),
+        events=int(np.sum(times > 0)),
+        right_censored=int(np.sum(times < 0)),
+    )
 
 
 def evaluate_survival(y: np.ndarray, hazard_ratio: np.ndarray) -> SurvivalReport:

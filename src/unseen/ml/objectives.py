@@ -21,6 +21,7 @@ Objective = Literal[
     "reg:pseudohubererror",
     "reg:logistic",
     "reg:squaredlogerror",
+    "survival:aft",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes
@@ -32,6 +33,15 @@ LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
 #: objectives whose leaves are refreshed after each tree, as XGBoost's "adaptive" trees:
 #: each leaf's value is a quantile of its rows' residuals (the median for absolute error)
 ADAPTIVE: tuple[str, ...] = ("reg:absoluteerror", "reg:quantileerror")
-#: survival objectives: the label is a time, negative where censored; predictions are
-#: hazard ratios (``exp`` of the margin)
-SURVIVAL: tuple[str, ...] = ("survival:cox",)
+#: survival objectives, with a log link: ``survival:cox``'s label is a time, negative
+#: where censored, and its predictions hazard ratios; ``survival:aft``'s label is an
+#: interval (below)
+SURVIVAL: tuple[str, ...] = ("survival:cox", "survival:aft")
+#: objectives whose label is an interval, two columns: a lower and an upper bound of the
+#: time (equal: the event was seen then; upper infinite: censored on the right; lower 0:
+#: censored on the left), as XGBoost's ``label_lower_bound`` and ``label_upper_bound``;
+#: predictions are times (``exp`` of the margin)
+INTERVAL: tuple[str, ...] = ("survival:aft",)
+#: the accelerated failure time model's noise distributions (XGBoost's
+#: ``aft_loss_distribution``)
+AFT_DISTRIBUTIONS: tuple[str, ...] = ("normal", "logistic", "extreme")

@@ -18,7 +18,11 @@ installed; and for several classes (``objective="multi:softprob"``, ``scores`` t
 rows and classes, and ``confusion.csv`` (rows: the label, columns: the most probable
 class); for survival (``objective="survival:cox"``, ``scores`` hazard ratios):
 ``metrics.json`` with Harrell's C-index, cox-nloglik, rows and events, and
-``survival.png``, Kaplan-Meier curves of each third of predicted risk.
+``survival.png``, Kaplan-Meier curves of each third of predicted risk; and for
+``objective="survival:aft"`` (``scores`` predicted times, ``y`` intervals ``(n, 2)``):
+``metrics.json`` with Harrell's C-index, aft-nloglik, the share of predicted times
+within their interval, rows, events and rows censored on the right, and the same
+curves.
 
 Everything is computed at the party that holds the labels, from its own labels
 and the scores it learned; nothing here talks to other parties.
@@ -30,21 +34,27 @@ import csv
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unseen.ml.metrics import (
+    AftReport,
     BinaryReport,
     MulticlassReport,
     RegressionReport,
     SurvivalReport,
     curves_table,
     evaluate,
+    evaluate_aft,
     evaluate_multiclass,
     evaluate_regression,
     evaluate_survival,
+    intervals_as_times,
 )
+
+if TYPE_CHECKING:
+    from unseen.ml.aft import AftLoss
 
 
 def _depth(y: np.ndarray, thresholds: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -61,6 +71,8 @@ def cannot_report(y: np.ndarray, objective: str = "binary:logistic") -> str | No
         return "no rows"
     if objective == "binary:logistic" and y.min() == y.max():
         return "the label has only one class here (AUC and KS need both)"
+    if objective == "survival:aft":
+        return None
     if objective == "survival:cox" and not np.any(y > 0):
         return "no observed event among these rows (every time is negative: censored)"
     return None
@@ -76,7 +88,10 @@ def write_report(
     objective: str = "binary:logistic",
     tweedie_power: float = 1.5,
     quantile_alpha: float = 0.5,
-) -> tuple[BinaryReport | RegressionReport | MulticlassReport | SurvivalReport, list[Path]]:
+    aft: AftLoss | None = None,
+) -> tuple[
+    BinaryReport | RegressionReport | MulticlassReport | SurvivalReport | AftReport, list[Path]
+]:
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
@@ -87,10 +102,13 @@ def write_report(
     predicted ``quantile_alpha`` quantiles, and the report adds the mean pinball loss and
     the share of labels at or below them; ``survival:cox``: hazard
     ratios, ``y`` times (negative where censored): Harrell's C-index, cox-nloglik, and
-    Kaplan-Meier curves per third of risk).
+    Kaplan-Meier curves per third of risk; ``survival:aft``: predicted times, ``y``
+    intervals ``(n, 2)``, the likelihood under ``aft`` (default: normal noise at scale 1)).
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
+    if objective == "survival:aft":
+        return _aft_report(out, y, scores, title, extra, aft)
     y = np.asarray(y, dtype=np.float64).ravel()
     if objective == "multi:softprob":
         return _multiclass_report(out, y, np.asarray(scores, dtype=np.float64), extra)
@@ -119,7 +137,7 @@ def write_report(
 
 def _write_metrics(
     out: Path,
-    report: BinaryReport | RegressionReport | MulticlassReport | SurvivalReport,
+    report: BinaryReport | RegressionReport | MulticlassReport | SurvivalReport | AftReport,
     extra: dict[str, Any] | None,
 ) -> Path:
     """``metrics.json``: the report's figures and the caller's ``extra`` fields."""
@@ -192,12 +210,47 @@ def _survival_report(
     that ranks well draws them apart, the riskiest third lowest)."""
     report = evaluate_survival(y, hazard_ratio)
     files = [_write_metrics(out, report, extra)]
-    if matplotlib_available():
+    return report, files + _risk_thirds(out, y, hazard_ratio, title, report)
+
+
+def _aft_report(
+    out: Path,
+    y: np.ndarray,
+    scores: np.ndarray,
+    title: str,
+    extra: dict[str, Any] | None,
+    aft: AftLoss | None,
+) -> tuple[AftReport, list[Path]]:
+    """``metrics.json`` of predicted times against intervals, and the Kaplan-Meier
+    curves of the rows with an event or censored on the right, per third of risk (the
+    shortest predicted times: the highest risk)."""
+    from unseen.ml.aft import AftLoss
+
+    intervals = np.asarray(y, dtype=np.float64)
+    time = np.asarray(scores, dtype=np.float64).ravel()
+    report = evaluate_aft(intervals, time, aft or AftLoss())
+    times = intervals_as_times(intervals)
+    kept = ~np.isnan(times)
+    files = [_write_metrics(out, report, extra)]
+    return report, files + _risk_thirds(out, times[kept], 1.0 / time[kept], title, report)
+
+
+def _risk_thirds(
+    out: Path,
+    y: np.ndarray,
+    risk: np.ndarray,
+    title: str,
+    report: SurvivalReport | AftReport,
+) -> list[Path]:
+    """``survival.png`` when matplotlib is installed: Kaplan-Meier curves of the rows
+    (signed times ``y``, negative: censored) in each third of predicted ``risk``."""
+    files: list[Path] = []
+    if matplotlib_available() and y.size:
         plt = _pyplot()
 
         fig, ax = plt.subplots(figsize=(6, 4.5))
-        cuts = np.quantile(hazard_ratio, [1 / 3, 2 / 3])
-        group = np.searchsorted(cuts, hazard_ratio, side="right")
+        cuts = np.quantile(risk, [1 / 3, 2 / 3])
+        group = np.searchsorted(cuts, risk, side="right")
         for g, name in enumerate(("lowest", "middle", "highest")):
             rows = y[group == g]
             if np.any(rows > 0):
@@ -217,7 +270,7 @@ def _survival_report(
         fig.savefig(out / "survival.png", dpi=100)
         plt.close(fig)
         files.append(out / "survival.png")
-    return report, files
+    return files
 
 
 def write_importance(

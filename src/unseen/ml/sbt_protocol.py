@@ -72,7 +72,15 @@ import numpy as np
 
 from unseen.crypto.prg import SEED_BYTES, AesCtrPrg
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import ADAPTIVE, LOG_LINK, OBJECTIVES, SURVIVAL
+from unseen.ml.aft import AftLoss
+from unseen.ml.objectives import (
+    ADAPTIVE,
+    AFT_DISTRIBUTIONS,
+    INTERVAL,
+    LOG_LINK,
+    OBJECTIVES,
+    SURVIVAL,
+)
 from unseen.ml.sbt_binning import BinMapper
 from unseen.ml.sbt_tree import (
     EVAL_METRICS,
@@ -136,6 +144,8 @@ class BoostParams:
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
     quantile_alpha: float = 0.5  # reg:quantileerror's quantile, in (0, 1)
     huber_slope: float = 1.0  # reg:pseudohubererror's delta, > 0
+    aft_loss_distribution: str = "normal"  # survival:aft's noise: normal, logistic, extreme
+    aft_loss_distribution_scale: float = 1.0  # survival:aft's sigma, > 0
     eval_metric: str | None = None  # early stopping's; None: the objective's default
     # the first rounds grow on the guest's features alone: the hosts learn nothing of them
     # but their shape (SecureBoost's reduced-leakage variant; FATE's complete_secure)
@@ -177,6 +187,22 @@ class BoostParams:
             bad(f"huber_slope must be positive, not {self.huber_slope}")
         if self.huber_slope != 1.0 and self.objective != "reg:pseudohubererror":
             bad("huber_slope is for reg:pseudohubererror only")
+        if self.aft_loss_distribution not in AFT_DISTRIBUTIONS:
+            bad(
+                f"aft_loss_distribution must be one of {AFT_DISTRIBUTIONS}, "
+                f"not {self.aft_loss_distribution!r}"
+            )
+        if not (
+            self.aft_loss_distribution_scale > 0 and math.isfinite(self.aft_loss_distribution_scale)
+        ):
+            bad(
+                "aft_loss_distribution_scale must be positive, "
+                f"not {self.aft_loss_distribution_scale}"
+            )
+        if (
+            self.aft_loss_distribution != "normal" or self.aft_loss_distribution_scale != 1.0
+        ) and self.objective != "survival:aft":
+            bad("aft_loss_distribution and aft_loss_distribution_scale are for survival:aft only")
         if self.objective in ADAPTIVE and self.goss is not None:
             # a leaf's value is a quantile of its rows' residuals: GOSS's re-weighting of
             # the sampled gradients has no meaning there (XGBoost has no GOSS)
@@ -184,7 +210,8 @@ class BoostParams:
         if self.base_score is not None and self.base_score <= 0 and self.objective in LOG_LINK:
             bad(f"{self.objective} needs a positive base_score (a mean), not {self.base_score}")
         if self.base_score is not None and self.base_score <= 0 and self.objective in SURVIVAL:
-            bad(f"{self.objective} needs a positive base_score (a hazard ratio)")
+            scale = "a time" if self.objective in INTERVAL else "a hazard ratio"
+            bad(f"{self.objective} needs a positive base_score ({scale})")
         if not 1 <= self.n_estimators <= 100_000:
             bad(f"n_estimators must lie in [1, 100000], not {self.n_estimators}")
         if not 0 <= self.guest_only_rounds <= self.n_estimators:
@@ -228,6 +255,11 @@ class BoostParams:
                 bad(f"goss rates (top, other) must be in (0, 1) with top + other <= 1: {self.goss}")
             if self.subsample < 1:
                 bad("choose either subsample or goss, not both")
+
+    @property
+    def aft_loss(self) -> AftLoss:
+        """``survival:aft``'s loss at these parameters."""
+        return AftLoss(self.aft_loss_distribution, self.aft_loss_distribution_scale)
 
     @property
     def trees_per_round(self) -> int:
@@ -1475,9 +1507,9 @@ class Guest:
                 return np.array(given, dtype=np.float64)  # a copy: it is added to
             return np.tile(base, (n, 1)) if per_round > 1 else np.full(n, base)
 
-        margin = margins(y.size, None if start is None else start[1])
-        # survival: the rows in order of time, sorted once for every round
-        risk_sets = RiskSets.of(y) if p.objective in SURVIVAL else None
+        margin = margins(len(y), None if start is None else start[1])
+        # Cox: the rows in order of time, sorted once for every round
+        risk_sets = RiskSets.of(y) if p.objective == "survival:cox" else None
         trees = PartyTrees(me=0)
         history: list[float] = []  # per round
         metric = p.eval_metric or EVAL_METRICS[p.objective][0]
@@ -1487,7 +1519,7 @@ class Guest:
         best_iter, best_loss = -1, math.inf  # the best round (of sign * metric)
         val_margin = None
         if self.eval_set is not None:
-            val_margin = margins(self.eval_set[1].size, None if start is None else start[2])
+            val_margin = margins(len(self.eval_set[1]), None if start is None else start[2])
         t = 0  # trees grown
         seconds: list[float] = []
         w = self.gh_weight
@@ -1505,6 +1537,7 @@ class Guest:
                     p.quantile_alpha,
                     risk_sets,
                     p.huber_slope,
+                    p.aft_loss,
                 )
                 if p.objective in ADAPTIVE:  # the leaves are set from the residuals
                     self._residual = y - margin
@@ -1536,6 +1569,7 @@ class Guest:
                         metric,
                         p.quantile_alpha,
                         p.huber_slope,
+                        p.aft_loss,
                     )
                     history.append(value)
                     bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})

@@ -34,7 +34,8 @@ from typing import ClassVar
 import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
-from unseen.ml.objectives import ADAPTIVE, LOG_LINK, OBJECTIVES, SURVIVAL
+from unseen.ml.aft import AftLoss, interval_accuracy
+from unseen.ml.objectives import ADAPTIVE, INTERVAL, LOG_LINK, OBJECTIVES, SURVIVAL
 from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
@@ -109,7 +110,9 @@ def base_margin(
     quantile, as XGBoost estimates them (:func:`quantile`). ``reg:pseudohubererror``
     (``slope``), ``reg:squaredlogerror`` and ``survival:cox``: by default XGBoost's
     estimate, one Newton step from 0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself
-    where no times tie). ``reg:logistic``: as ``binary:logistic``, a probability.
+    where no times tie). ``survival:aft``: the log of ``base_score``, a time (default
+    0.5, XGBoost's default base score, which it does not estimate for this loss).
+    ``reg:logistic``: as ``binary:logistic``, a probability.
     """
     if objective == "multi:softprob":
         if base_score is not None:
@@ -117,6 +120,10 @@ def base_margin(
         share = np.bincount(y.astype(np.int64), weights=weights, minlength=n_classes)
         logs = np.log(np.maximum(share / share.sum(), _MIN_SHARE))
         return np.asarray(logs - logs.mean())
+    if objective in INTERVAL:  # a time: its log (XGBoost's default 0.5, not estimated)
+        if base_score is not None and base_score <= 0:
+            raise ConfigError(f"{objective} needs a positive base_score, not {base_score}")
+        return float(np.log(0.5 if base_score is None else base_score))
     score = float(np.average(y, weights=weights)) if base_score is None else float(base_score)
     if objective in ("binary:logistic", "reg:logistic"):
         score = min(max(score, 1e-6), 1 - 1e-6)
@@ -148,6 +155,7 @@ def grad_hess(
     alpha: float = 0.5,
     risk_sets: RiskSets | None = None,
     slope: float = 1.0,
+    aft: AftLoss | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
@@ -164,8 +172,12 @@ def grad_hess(
     ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``;
     ``reg:logistic`` as ``binary:logistic`` (labels in [0, 1]); ``reg:squaredlogerror``
     ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
-    log1p(y)`` (the margin kept above -1, as XGBoost's).
+    log1p(y)`` (the margin kept above -1, as XGBoost's). ``survival:aft``:
+    :meth:`AftLoss.grad_hess` of ``aft`` (default: normal noise at scale 1), ``y`` the
+    ``(n, 2)`` intervals.
     """
+    if objective == "survival:aft":
+        return (aft or AftLoss()).grad_hess(y, margin)
     if objective == "survival:cox":
         return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
@@ -301,7 +313,8 @@ def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
 
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
     """Margins to predictions: probabilities (of class 1; per class for
-    ``multi:softprob``), the regression value, or (``survival:cox``) the hazard ratio."""
+    ``multi:softprob``), the regression value, or the hazard ratio (``survival:cox``) or
+    time (``survival:aft``)."""
     if objective in ("binary:logistic", "reg:logistic"):
         return sigmoid(margin)
     if objective == "multi:softprob":
@@ -325,9 +338,10 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "reg:pseudohubererror": ("mphe", "rmse", "mae"),
     "reg:logistic": ("rmse", "mae"),
     "reg:squaredlogerror": ("rmsle", "rmse", "mae"),
+    "survival:aft": ("aft-nloglik", "interval-regression-accuracy"),
 }
 #: metrics where larger is better (early stopping keeps the largest)
-MAXIMIZE: tuple[str, ...] = ("auc",)
+MAXIMIZE: tuple[str, ...] = ("auc", "interval-regression-accuracy")
 
 
 def eval_loss(
@@ -338,6 +352,7 @@ def eval_loss(
     metric: str | None = None,
     alpha: float = 0.5,
     slope: float = 1.0,
+    aft: AftLoss | None = None,
 ) -> float:
     """The early-stopping metric ``metric`` as XGBoost computes it (default: the
     objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
@@ -346,7 +361,9 @@ def eval_loss(
     for ``survival:cox``; ``quantile``, the mean pinball loss at ``alpha``, for
     ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``; ``mphe``, the mean
     pseudo-Huber error, for ``reg:pseudohubererror``; ``rmsle`` for
-    ``reg:squaredlogerror``). Also ``auc`` and
+    ``reg:squaredlogerror``; ``aft-nloglik``, the mean negative log-likelihood under
+    ``aft``, for ``survival:aft``, or ``interval-regression-accuracy``, the share of
+    rows whose predicted time lies in their interval). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
@@ -362,6 +379,10 @@ def eval_loss(
         return float(np.mean(np.argmax(margin, axis=1) != y.astype(np.int64)))
     if metric == "cox-nloglik":
         return cox_nloglik(y, margin)
+    if metric == "aft-nloglik":
+        return (aft or AftLoss()).nloglik(y, margin)
+    if metric == "interval-regression-accuracy":
+        return interval_accuracy(y, margin)
     if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
         return pinball_loss(y, margin, alpha)
     if metric == "rmsle":  # XGBoost's: the RMSE of log1p

@@ -72,7 +72,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment, encode_categories, load_party_data
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
-from unseen.ml.objectives import CLASSIFICATION, LOG_LINK, OBJECTIVES
+from unseen.ml.objectives import CLASSIFICATION, INTERVAL, LOG_LINK, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_contribs import leaf_contributions, tree_shap, tree_shap_interactions
 from unseen.ml.sbt_kernels import FeatureThreads
@@ -202,6 +202,7 @@ class PartyModel:
     history: list[float] = field(default_factory=list)
     model_id: str = ""
     label: str | None = None
+    label_upper: str | None = None  # survival:aft: the column of the intervals' upper bounds
     tree_seconds: list[float] = field(default_factory=list)  # guest: wall time of each tree
     # guest, when trained by SecureBoostClassifier: the labels of classes 0, 1, ...
     classes: list[Any] | None = None
@@ -371,6 +372,7 @@ class PartyModel:
             "guest": self.roles.guest,
             "job_parties": [self.roles.guest, *self.roles.hosts],
             "label": self.label,
+            "label_upper": self.label_upper,
             "missing_values": True,  # trees route missing cells: `unseen predict` accepts them
             "mode": self.mode,
             "objective": self.params.objective,
@@ -474,6 +476,7 @@ class PartyModel:
                 history=list(meta.get("validation_history", [])),
                 model_id=str(meta.get("model_id", "")),
                 label=meta.get("label"),
+                label_upper=meta.get("label_upper"),
                 classes=list(meta["classes"]) if "classes" in meta else None,
                 monotone_constraints={
                     str(k): int(v) for k, v in meta.get("monotone_constraints", {}).items()
@@ -652,16 +655,21 @@ def check_label(
     *,
     file: str | None = None,
     column: str | None = None,
+    upper_column: str | None = None,
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
     (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
     (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1 (``reg:squaredlogerror``), a
-    time, negative where censored, not 0 (``survival:cox``, with one event or more) or any
+    time, negative where censored, not 0 (``survival:cox``, with one event or more), an
+    interval (``survival:aft``: :func:`check_intervals`) or any
     finite number (``reg:squarederror``); else InputError naming
     the row (and ``file`` and ``column``, where the label came from a file)."""
 
     def bad(message: str, row: int | None = None) -> InputError:
         return InputError(message, row=row, file=file, column=column)
+
+    if objective in INTERVAL:
+        return check_intervals(y, rows, what, file=file, columns=(column, upper_column))
 
     try:
         arr = np.asarray(y, dtype=np.float64).ravel()
@@ -706,6 +714,46 @@ def check_label(
     return arr
 
 
+def check_intervals(
+    y: Any,
+    rows: int,
+    what: str = "y",
+    *,
+    file: str | None = None,
+    columns: tuple[str | None, str | None] = (None, None),
+) -> np.ndarray:
+    """``survival:aft``'s label as ``(rows, 2)`` float64: each row's lower and upper bound
+    of the time, ``0 <= lower <= upper`` with ``upper > 0`` (``upper`` may be infinite:
+    censored on the right; ``lower`` 0: on the left; equal: the event was seen then);
+    else InputError naming the row (and ``file`` and the bound's column of ``columns``,
+    where the bounds came from a file)."""
+
+    try:
+        arr = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(
+            f"{what} must hold two columns for survival:aft, each row's lower and upper "
+            f"bound of the time (got shape {arr.shape})"
+        )
+    if arr.shape[0] != rows:
+        raise InputError(f"{what} has {arr.shape[0]} rows for {rows} rows")
+    lower, upper = arr[:, 0], arr[:, 1]
+    checks = (  # (rows in error, the bound's column, what is wrong)
+        (~np.isfinite(lower), 0, "a lower bound must be a finite number"),
+        (np.isnan(upper) | (upper == -np.inf), 1, "an upper bound must be a number or inf"),
+        (lower < 0, 0, "a lower bound must not be negative (0: censored on the left)"),
+        (upper < lower, 1, "an upper bound must not be below its lower bound"),
+        (upper <= 0, 1, "an upper bound must be positive (the time of the event, or inf)"),
+    )
+    for wrong, bound, message in checks:
+        if wrong.any():  # never echo label values
+            row = int(np.argmax(wrong)) + 1
+            raise InputError(f"{what}: {message}", row=row, file=file, column=columns[bound])
+    return arr
+
+
 def check_weights(w: Any, rows: int) -> np.ndarray | None:
     """The guest's row weights (``None``: every row weighs 1): finite, non-negative, not all 0."""
     if w is None:
@@ -739,6 +787,7 @@ def load_table(
     weight: str | None = None,
     num_class: int | None = None,
     categorical: dict[str, list[str] | None] | None = None,
+    label_upper: str | None = None,
 ) -> PartyData:
     """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
 
@@ -748,7 +797,18 @@ def load_table(
     regression, any number. Errors name the file, row (1 = first data row) and column.
     ``categorical``: columns read as categories (:func:`~unseen.ml.data.encode_categories`),
     each with the categories to code by, or ``None`` to take the column's own.
+    ``label_upper`` (``survival:aft``): the column of the intervals' upper bounds,
+    ``label`` the lower bounds' (:func:`check_intervals`).
     """
+    if label_upper is not None and label is None:
+        raise ConfigError("label_upper (--label-upper) is the guest's, with its --label")
+    if label is not None and (objective in INTERVAL) != (label_upper is not None):
+        raise ConfigError(
+            "survival:aft needs both bounds of each row's time: --label (the lower bound) "
+            "and --label-upper (the upper bound)"
+            if objective in INTERVAL
+            else f"label_upper (--label-upper) is for survival:aft, not {objective}"
+        )
     data = load_party_data(
         path,
         label=label,
@@ -761,7 +821,10 @@ def load_table(
         weight=weight,
         categorical=categorical or {},  # a text cell elsewhere: hint at --categorical
         allow_no_features=label is not None,  # the guest may bring the label alone
+        label_upper=label_upper,
     )
+    if data.y is not None and objective in INTERVAL:
+        check_intervals(data.y, data.n, "the label", file=data.file, columns=(label, label_upper))
     if data.n == 0:
         raise InputError("no rows", file=data.file)
     if data.y is not None and num_class is not None and objective == "multi:softprob":
@@ -887,6 +950,7 @@ def train(
     roles: Roles | None = None,
     sample_weight: Any = None,
     init_model: PartyModel | None = None,
+    label_upper: str | None = None,
     monotone_constraints: dict[str, int] | None = None,
     interaction_constraints: list[list[str]] | None = None,
     categories: dict[str, list[str]] | None = None,
@@ -899,7 +963,9 @@ def train(
     guest's; the dealer passes neither. ``eval_set`` is ``(X_val, y_val)`` at
     the guest and ``(X_val, None)`` at hosts, for early stopping. ``ids``: the
     rows' identifiers, to check alignment (never sent). ``label``: the label
-    column's name, kept in the guest's model for ``unseen predict``.
+    column's name, kept in the guest's model for ``unseen predict`` (``label_upper``:
+    the upper bounds' column, for ``survival:aft``, whose ``y`` is ``(n, 2)``: each row's
+    lower and upper bound of the time).
     ``sample_weight``: the guest's row weights (its g and h are scaled by them, as
     XGBoost's instance weights); never sent.
     ``init_model``: this party's part of a model to continue (XGBoost's ``xgb_model``):
@@ -1000,8 +1066,9 @@ def train(
             monotone_constraints,
             interaction_constraints,
             counts,
+            label_upper,
         )
-        model.label = label
+        model.label, model.label_upper = label, label_upper
     else:
         model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
     model.categories, model.missing = dict(categories or {}), missing
@@ -1026,6 +1093,7 @@ def cross_validate(
     he_options: dict[str, Any] | None = None,
     roles: Roles | None = None,
     sample_weight: Any = None,
+    label_upper: str | None = None,
     monotone_constraints: dict[str, int] | None = None,
     interaction_constraints: list[list[str]] | None = None,
     categories: dict[str, list[str]] | None = None,
@@ -1123,6 +1191,7 @@ def cross_validate(
                 eval_set=(X[held], np.asarray(y)[held] if guest else None),
                 file=file,
                 label=label,
+                label_upper=label_upper,
                 he_options=he_options,
                 roles=roles,
                 sample_weight=None if weights is None else weights[rows],
@@ -1223,9 +1292,16 @@ def _train_guest(
     monotone: dict[str, int] | None = None,
     interactions: list[list[str]] | None = None,
     categories: np.ndarray | None = None,
+    label_upper: str | None = None,
 ) -> PartyModel:
     y = check_label(
-        y, params.objective, X.shape[0], num_class=params.num_class, file=file, column=label
+        y,
+        params.objective,
+        X.shape[0],
+        num_class=params.num_class,
+        file=file,
+        column=label,
+        upper_column=label_upper,
     )
     if init is not None:
         _check_init(init, "guest", ctx.party, roles, features, file)
@@ -2013,6 +2089,8 @@ class _SecureBoost:
         tweedie_variance_power: float = 1.5,
         quantile_alpha: float = 0.5,
         huber_slope: float = 1.0,
+        aft_loss_distribution: str = "normal",
+        aft_loss_distribution_scale: float = 1.0,
         eval_metric: str | None = None,
         monotone_constraints: dict[str, int] | None = None,
         interaction_constraints: list[list[str]] | None = None,
@@ -2034,6 +2112,8 @@ class _SecureBoost:
             tweedie_variance_power=tweedie_variance_power,
             quantile_alpha=quantile_alpha,
             huber_slope=huber_slope,
+            aft_loss_distribution=aft_loss_distribution,
+            aft_loss_distribution_scale=aft_loss_distribution_scale,
             eval_metric=eval_metric,
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -2428,9 +2508,13 @@ class SecureBoostRegressor(_SecureBoost):
     grown; XGBoost's ``reg:pseudohubererror`` (``huber_slope``), squared error near
     the label and absolute error far from it; ``reg:logistic`` (labels in [0, 1], shares
     or rates, predicted through the logistic link) and ``reg:squaredlogerror`` (the squared
-    error of ``log(1 + y)``: relative errors, for targets spread over orders of magnitude). Survival, as XGBoost's ``survival:cox``: Cox's
-    proportional hazards, the label a time (``-t`` where the row was censored at ``t``);
-    ``predict`` gives the hazard ratio, ``exp`` of the margin."""
+    error of ``log(1 + y)``: relative errors, for targets spread over orders of
+    magnitude). Survival, as XGBoost's ``survival:cox``: Cox's proportional hazards, the
+    label a time (``-t`` where the row was censored at ``t``); ``predict`` gives the
+    hazard ratio, ``exp`` of the margin. And ``survival:aft``, the accelerated failure
+    time model (:mod:`unseen.ml.aft`; ``aft_loss_distribution`` and
+    ``aft_loss_distribution_scale``): ``y`` is ``(n, 2)``, each row's lower and upper
+    bound of the time (``inf`` above: censored on the right); ``predict`` gives times."""
 
     objective = "reg:squarederror"
     objectives = tuple(o for o in OBJECTIVES if o not in CLASSIFICATION)
