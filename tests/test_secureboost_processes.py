@@ -93,17 +93,30 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     test = _predict_test_rows(tmp_path, parties, f)
 
     # rows of one class only, and a missing value: scored all the same (the missing value
-    # goes where its split learned), with no report (AUC and KS need both classes)
+    # goes where its split learned), with no report (AUC and KS need both classes); with
+    # --leaves, each row's leaf in every tree beside its score
     one = test["default"] == 1
     with_gap = test[one].copy()
     with_gap.iloc[0, 1] = None
     with_gap.to_csv(tmp_path / "bank_one.csv", index=False)
     pd.read_csv(f["telecom_test"])[one.to_numpy()].to_csv(tmp_path / "tel_one.csv", index=False)
+    first = pd.read_csv(tmp_path / "scores.csv")[one.to_numpy()]
     (tmp_path / "scores.csv").unlink()
-    pred = predict_job(tmp_path, parties, tmp_path / "bank_one.csv", tmp_path / "tel_one.csv")
+    pred = predict_job(
+        tmp_path, parties, tmp_path / "bank_one.csv", tmp_path / "tel_one.csv",
+        bank_extra=("--leaves",),
+    )  # fmt: skip
     assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
-    assert len(pd.read_csv(tmp_path / "scores.csv")) == int(one.sum())
+    scored = pd.read_csv(tmp_path / "scores.csv")
+    assert len(scored) == int(one.sum())
+    np.testing.assert_allclose(scored["score"].iloc[1:], first["score"].iloc[1:], rtol=1e-12)
     assert "no report: the label has only one class" in pred[0].stdout()
+    assert [c for c in scored.columns if c.startswith("leaf_")] == [f"leaf_{t}" for t in range(5)]
+    nodes = pd.read_csv(tmp_path / "bank_model" / "trees.csv")
+    at_leaf = nodes[nodes["Feature"] == "Leaf"]
+    leaves = set(zip(at_leaf["Tree"], at_leaf["Node"], strict=True))
+    assert all((t, v) in leaves for t in range(5) for v in scored[f"leaf_{t}"])
+    assert "leaf in 5 trees" in pred[0].stdout(), pred[0].stdout()
 
 
 def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):

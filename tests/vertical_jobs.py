@@ -88,10 +88,17 @@ def train_job(
 
 
 def predict_job(
-    d: Path, parties: Path, bank_input: Path, tel_input: Path, *, quiet: bool = True
+    d: Path,
+    parties: Path,
+    bank_input: Path,
+    tel_input: Path,
+    *,
+    quiet: bool = True,
+    bank_extra: tuple[str, ...] = (),
 ) -> list[PartyProcess]:
     """``unseen predict`` with the models of :func:`train_job`; the bank writes
-    ``d/scores.csv``. Returns the finished processes, bank first."""
+    ``d/scores.csv`` (``bank_extra``: its further flags). Returns the finished
+    processes, bank first."""
     flags = ["--quiet"] if quiet else []
 
     def args(party: str, model: str, inp: Path, idcol: str, *extra: str) -> list[str]:
@@ -104,7 +111,13 @@ def predict_job(
     procs = [
         start_party(
             "bank",
-            args("bank", "bank_model", bank_input, "phone", "--output", str(d / "scores.csv")),
+            args(
+                "bank",
+                "bank_model",
+                bank_input,
+                "phone",
+                *("--output", str(d / "scores.csv"), *bank_extra),
+            ),
             d / "plogs",
         ),
         start_party("telecom", args("telecom", "tel_model", tel_input, "msisdn"), d / "plogs"),

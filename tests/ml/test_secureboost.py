@@ -1751,6 +1751,43 @@ def _xgb_on_bins(Xtr, ytr, Xte, trees):
     return xgb.train(reference, xgb.DMatrix(btr, label=ytr), trees), xgb.DMatrix(bte)
 
 
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_apply_is_xgboosts_pred_leaf(mode):
+    """``apply``: at the guest each row's leaf in every tree as its node id, equal to
+    XGBoost's pred_leaf on the same bins (missing cells included); None at the host,
+    which receives exactly what it receives in a prediction (it is not told)."""
+    from unseen.runtime.local import Transcript
+
+    Xtr, Xte, ytr, parts_tr, parts_te = _explained_breast_cancer()
+    transcript = Transcript()
+
+    def explain(est, ctx, X, i):
+        return est.apply(ctx, X), est.predict_proba(ctx, X)
+
+    params = dict(BREAST, n_estimators=6)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **params)
+            est.fit(ctx, parts_tr[i], ytr if i == 0 else None)
+            return explain(est, ctx, parts_te[i], i)
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: SecureBoostClassifier(mode=mode, **params).fit(ctx)
+    res = run_local(roles, transcript=transcript, timeout=120)
+    nodes, _ = res["guest"]
+    assert res["host1"] == (None, None)
+    booster, bte = _xgb_on_bins(Xtr, ytr, Xte, 6)
+    np.testing.assert_array_equal(nodes, booster.predict(bte, pred_leaf=True))
+    to_host = [(key, payload) for _, to, key, _, payload in transcript.messages if to == "host1"]
+    applied = {k: v for k, v in to_host if k.startswith("sbt-predict/")}
+    predicted = {k.replace("-2/", "/"): v for k, v in to_host if k.startswith("sbt-predict-2/")}
+    assert applied and applied == predicted
+
+
 @pytest.mark.parametrize("approx", [True, False])
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
 def test_contributions_are_xgboosts(mode, approx):
@@ -1991,6 +2028,33 @@ def test_multiclass_is_xgboosts(mode, extra):
     assert guest.n_trees_ == 12 and guest.model_.params.objective == "multi:softprob"
     assert list(guest.classes_) == [0, 1, 2] and np.mean(guest.classes_[p.argmax(1)] == yte) > 0.9
     assert models["host1"].model_.params.num_class == 3  # the guest's, told at set-up
+
+
+def test_apply_for_several_classes_is_xgboosts():
+    """``apply`` with a tree per class: each round's trees class by class, as XGBoost's
+    pred_leaf."""
+    Xtr, Xte, ytr, _ = wine()
+    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, [Xtr[:, :5], Xtr[:, 5:]][i], ytr if i == 0 else None)
+            return est.apply(ctx, [Xte[:, :5], Xte[:, 5:]][i])
+
+        return role
+
+    nodes = run_local({"guest": party(0), "host1": party(1)})["guest"]
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins
+
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    reference = {"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "eta": 0.3}
+    reference |= {"max_bin": 256, "tree_method": "hist", "nthread": 1}
+    booster = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 3)
+    assert nodes.shape == (len(Xte), 9)
+    np.testing.assert_array_equal(nodes, booster.predict(xgb.DMatrix(bte), pred_leaf=True))
 
 
 def test_multiclass_labels_early_stopping_and_files(tmp_path):

@@ -106,6 +106,13 @@ def find_predictor(model_type: str) -> Any:
     "of every pair of features, averaged over the rows (absolute values), to "
     "<output>_interactions.csv; every host passes --exact-contribs to allow it.",
 )
+@click.option(
+    "--leaves",
+    is_flag=True,
+    help="Guest, SecureBoost: also each row's leaf in every tree, as its node id (XGBoost's "
+    "pred_leaf), in columns leaf_0, leaf_1, ...: one-hot, the features of GBDT + LR. The "
+    "hosts run as usual and learn nothing more.",
+)
 def predict(
     model_dir: Path,
     input_path: Path,
@@ -118,6 +125,7 @@ def predict(
     contribs: bool,
     exact_contribs: bool,
     interactions: bool,
+    leaves: bool,
     **party: Any,
 ) -> None:
     """Score aligned rows jointly; only the guest (or --to) learns the scores.
@@ -153,15 +161,23 @@ def predict(
     if predictor is None:
         fail(f"[{me}] no predictor for model type {meta.get('model')!r}")
     to = learner or meta.get("guest")
-    if (contribs or exact_contribs or interactions) and meta.get("model") != "secureboost":
+    if (contribs or exact_contribs or interactions or leaves) and meta.get(
+        "model"
+    ) != "secureboost":
         flag = (
             "--interactions"
             if interactions
             else "--exact-contribs"
             if exact_contribs
             else "--contribs"
+            if contribs
+            else "--leaves"
         )
         fail(f"[{me}] {flag} is for SecureBoost models, not {meta.get('model')!r}")
+    if leaves and me != meta.get("guest"):
+        fail(f"[{me}] --leaves is the guest's: it alone learns scores (a host runs as usual)")
+    if leaves and (contribs or exact_contribs or interactions):
+        fail(f"[{me}] --leaves goes alone: contributions take a prediction of their own")
     if interactions and me != meta.get("guest"):
         fail(f"[{me}] --interactions is the guest's: a host allows it with --exact-contribs")
     contribs = contribs or (exact_contribs and me == meta.get("guest"))
@@ -222,7 +238,11 @@ def predict(
         shares: Any = None
         names: list[str] = []
         pairs: Any = None
-        if interactions:  # with the exact contributions where asked: one joint prediction
+        nodes: Any = None
+        if leaves:  # with the scores: one joint prediction
+            out = predictor(ctx, meta, arrays, data, to=to, leaves=True)
+            scores, nodes = out if out is not None else (None, None)
+        elif interactions:  # with the exact contributions where asked: one joint prediction
             out = predictor(ctx, meta, arrays, data, to=to, contribs=contribs, interactions=True)
             scores, shares, names, pairs = out
         elif contribs:
@@ -248,9 +268,14 @@ def predict(
                 tag = f"contrib_{k}" if shares.ndim == 3 else "contrib"
                 for j, name in enumerate(names):
                     columns[f"{tag}:{name}"] = pa.array(block[:, j])
+        if nodes is not None:  # each tree's leaf, by node id
+            for t in range(nodes.shape[1]):
+                columns[f"leaf_{t}"] = pa.array(nodes[:, t])
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
+        if nodes is not None:
+            result["leaves"] = (nodes.shape[1], int(sum(np.unique(c).size for c in nodes.T)))
         if pairs is not None:  # every pair of features, the strongest first
             n_all = len(names) - 1  # the bias interacts with nothing
             a, b = np.triu_indices(n_all, k=1)
@@ -300,6 +325,12 @@ def predict(
         click.echo(f"[{me}] done: my part of the scores was sent; {to!r} learns the scores")
         return
     click.echo(f"[{me}] wrote {res['n']} scores to {output}")
+    if "leaves" in res:
+        trees, reached = res["leaves"]
+        click.echo(
+            f"[{me}] with each row's leaf in {trees} trees (columns leaf_0 .. leaf_{trees - 1}; "
+            f"{reached} leaves reached: one-hot, the features of GBDT + LR)"
+        )
     if "contribs" in res:
         kind = "exact SHAP values" if exact_contribs or interactions else "Saabas's attributions"
         click.echo(f"[{me}] features by mean |contribution| to the margin ({kind}):")

@@ -1865,10 +1865,18 @@ def predict_guest(
 
     ``base``: one margin, or one per class (``multi:softprob``: tree ``t`` adds to class
     ``t mod K``; the margins are ``(rows, K)``)."""
+    return margins_of_leaves(trees, base, guest_leaves(ctx, trees, X, hosts, key), X.shape[0])
+
+
+def margins_of_leaves(
+    trees: PartyTrees, base: float | np.ndarray, leaves: list[np.ndarray], n: int
+) -> np.ndarray:
+    """The margins of ``n`` rows that reach ``leaves`` (per tree, each row's index among
+    ``layout.leaves()``): ``base`` plus their leaves' values (:func:`predict_guest`)."""
     start = np.asarray(base, dtype=np.float64)
-    margin = np.tile(start, (X.shape[0], 1)) if start.ndim else np.full(X.shape[0], float(start))
+    margin = np.tile(start, (n, 1)) if start.ndim else np.full(n, float(start))
     classes = start.size if start.ndim else 0
-    for t, leaf in enumerate(guest_leaves(ctx, trees, X, hosts, key)):
+    for t, leaf in enumerate(leaves):
         scores = trees.values[t][trees.layouts[t].leaves()][leaf]
         if classes:
             margin[:, t % classes] += scores
@@ -1886,6 +1894,16 @@ def guest_leaves(
     mine = trees.leaf_masks(X)
     theirs = [_unpack_masks(ctx.recv(hh, f"{key}/masks"), X.shape[0], widths, hh) for hh in hosts]
     return combine_masks(mine, theirs)
+
+
+def leaf_nodes(trees: PartyTrees, leaves: list[np.ndarray], rows: int) -> np.ndarray:
+    """Each row's leaf in every tree as its node id, ``(rows, trees)`` (XGBoost's
+    ``pred_leaf``: the ids of ``trees_to_dataframe``'s ``Node``, which are XGBoost's), from
+    :func:`guest_leaves`."""
+    out = np.zeros((rows, len(leaves)), dtype=np.int32)
+    for t, leaf in enumerate(leaves):
+        out[:, t] = trees.layouts[t].leaves()[leaf]
+    return out
 
 
 def predict_host(

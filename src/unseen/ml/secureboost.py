@@ -93,6 +93,8 @@ from unseen.ml.sbt_protocol import (
     guest_leaves,
     guest_split_sides,
     handshake,
+    leaf_nodes,
+    margins_of_leaves,
     named_features,
     predict_guest,
     predict_host,
@@ -1626,6 +1628,7 @@ def predict(
     pred_contribs: bool = False,
     approx_contribs: bool = True,
     pred_interactions: bool = False,
+    pred_leaf: bool = False,
 ) -> np.ndarray | None:
     """Joint prediction: every party runs it with its part and its columns of the same rows.
 
@@ -1642,6 +1645,10 @@ def predict(
     ``pred_interactions``: at the guest, SHAP interaction values, XGBoost's
     ``pred_interactions`` (:func:`exact_interactions`), from the same sides and with the
     same consent (a host passes ``pred_contribs=True, approx_contribs=False`` or this).
+    ``pred_leaf``: at the guest, the leaf each row reaches in every tree, as its node id,
+    ``(n, trees)`` (XGBoost's ``pred_leaf``; :func:`predict_leaves`). The guest learns
+    the leaves in any prediction (it adds their values), so the hosts' part is the same
+    and they are not told.
     """
     X = _prepared(model, X)
     # the guest asks for exact contributions; a host allows them (and learns from the
@@ -1659,12 +1666,40 @@ def predict(
             send_split_sides(ctx, model.trees, X, model.roles.guest, key)
             return None
         if model.role == "guest":
+            if pred_leaf:
+                return _guest_leaf_predictions(ctx, model, X, key)[1]
             margin = predict_guest(
                 ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
             )
             return margin if output_margin else transform(model.params.objective, margin)
         predict_host(ctx, model.trees, X, model.roles.guest, key)
         return None
+
+
+def predict_leaves(
+    ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict"
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One joint prediction that gives the guest both the predictions (as
+    :func:`predict`'s) and each row's leaf in every tree as its node id, ``(n, trees)``
+    (XGBoost's ``pred_leaf``: the leaf encoding of GBDT + LR, FATE's SBT feature
+    transformer); ``None`` at hosts, which run their usual side."""
+    X = _prepared(model, X)
+    _request(ctx, model, X, key, exact=False)
+    with ctx.step("prediction"):
+        if model.role != "guest":
+            predict_host(ctx, model.trees, X, model.roles.guest, key)
+            return None
+        margin, nodes = _guest_leaf_predictions(ctx, model, X, key)
+        return transform(model.params.objective, margin), nodes
+
+
+def _guest_leaf_predictions(
+    ctx: Context, model: PartyModel, X: np.ndarray, key: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The guest's side: the margins and the leaves' node ids, from one round of masks."""
+    leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
+    margin = margins_of_leaves(model.trees, model.base_margin, leaves, X.shape[0])
+    return margin, leaf_nodes(model.trees, leaves, X.shape[0])
 
 
 def _prepared(model: PartyModel, X: Any) -> np.ndarray:
@@ -1949,6 +1984,7 @@ def predict_party(
     contribs: bool = False,
     exact: bool = False,
     interactions: bool = False,
+    leaves: bool = False,
 ) -> Any:
     """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
 
@@ -1962,6 +1998,8 @@ def predict_party(
     values). ``interactions`` (the guest's): the scores, the exact contributions where
     ``contribs`` (else ``None``), the names, and the mean absolute SHAP interaction value
     of every pair of features (:func:`interaction_summary`: one joint prediction).
+    ``leaves`` (the guest's): the scores and each row's leaf in every tree
+    (:func:`predict_leaves`: one joint prediction); a host's part is the same.
     """
     model = PartyModel.from_parts(meta, arrays)
     if to is not None and to != model.roles.guest:
@@ -1981,6 +2019,8 @@ def predict_party(
         exact_shares, pairs = interaction_summary(ctx, model, X)
         scores = transform(model.params.objective, exact_shares.sum(axis=-1))
         return scores, exact_shares if contribs else None, contribution_names(model), pairs
+    if leaves and model.role == "guest":
+        return predict_leaves(ctx, model, X)
     if contribs and model.role == "guest":
         shares = predict(ctx, model, X, pred_contribs=True, approx_contribs=not exact)
         assert shares is not None
@@ -2331,6 +2371,14 @@ class _SecureBoost:
         if self._model().role != "guest":
             raise ConfigError("contributions are known at the guest only")
         return contribution_names(self._model())
+
+    def apply(self, ctx: Context, X: Any) -> np.ndarray | None:
+        """Each row's leaf in every tree, as its node id (XGBoost's and scikit-learn's
+        ``apply``, ``pred_leaf``): ``(n, trees)`` at the guest, trees in order (for
+        several classes, a round's trees class by class); ``None`` at hosts, whose part
+        is as for prediction. One-hot, they are the features of GBDT + LR (FATE's SBT
+        feature transformer). The guest learns nothing it does not learn in prediction."""
+        return predict(ctx, self._model(), X, self._predict_key(), pred_leaf=True)
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
