@@ -3115,11 +3115,11 @@ def test_interaction_values_of_several_classes_are_xgboosts():
 def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatch):
     """unseen predict's summary (one joint prediction, rows in blocks): the exact SHAP
     values and the mean absolute interaction values of the whole tensor."""
-    import unseen.ml.secureboost as sb
+    import unseen.ml.sbt_predict as sbt_predict
 
     Xtr, Xte, ytr, _ = breast_cancer()
     params = dict(BREAST, n_estimators=3)
-    monkeypatch.setattr(sb, "_INTERACTION_BLOCK", 31 * 31 * 40)  # 40 rows a block
+    monkeypatch.setattr(sbt_predict, "_INTERACTION_BLOCK", 31 * 31 * 40)  # 40 rows a block
 
     def party(i):
         def role(ctx):
@@ -3128,7 +3128,7 @@ def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatc
             X = Xte[:, :10] if i == 0 else Xte[:, 10:]
             whole = est.predict_interactions(ctx, X)
             if i == 0:
-                return whole, sb.interaction_summary(ctx, est.model_, X, est._predict_key())
+                return whole, sbt_predict.interaction_summary(ctx, est.model_, X, est._predict_key())
             est.predict_contribs(ctx, X, approx=False)  # the host's consent, again
             return None
 

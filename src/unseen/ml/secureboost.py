@@ -62,20 +62,41 @@ protocol), and protection against malicious parties.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unseen.ml.data import PartyData, check_alignment, encode_categories, load_party_data
-from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
-from unseen.ml.objectives import CLASSIFICATION, INTERVAL, LOG_LINK, OBJECTIVES
+from unseen.ml.data import PartyData, check_alignment
+from unseen.ml.objectives import CLASSIFICATION, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
-from unseen.ml.sbt_contribs import leaf_contributions, tree_shap, tree_shap_interactions
-from unseen.ml.sbt_kernels import FeatureThreads
+from unseen.ml.sbt_model import (
+    MODEL_TYPE,
+    PartyModel,
+    as_missing,
+    category_counts,
+    check_category_counts,
+    check_features,
+    check_intervals,
+    check_label,
+    check_weights,
+    frame_matrix,
+    load_table,
+    mark_missing,
+    no_columns,
+    recoding,
+)
+from unseen.ml.sbt_predict import (
+    contribution_names,
+    contributions,
+    exact_contributions,
+    exact_interactions,
+    interaction_summary,
+    predict,
+    predict_leaves,
+    predict_party,
+)
 from unseen.ml.sbt_protocol import (
     DEALER_MODES,
     MODES,
@@ -84,32 +105,55 @@ from unseen.ml.sbt_protocol import (
     GuestExchange,
     Host,
     HostExchange,
-    NodeRecords,
     PartyTrees,
     PlainGuestExchange,
     PlainHostExchange,
     Roles,
     RowSampler,
-    guest_leaves,
-    guest_split_sides,
     handshake,
-    leaf_nodes,
-    margins_of_leaves,
-    named_features,
     predict_guest,
     predict_host,
-    send_split_sides,
     tree_rows,
 )
-from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, LocalSplits, TreeLayout, transform
+from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MODEL_TYPE = "secureboost"
+#: the public API: training, cross-validation and the estimators here; a party's model
+#: part and the input checks (:mod:`unseen.ml.sbt_model`) and prediction
+#: (:mod:`unseen.ml.sbt_predict`) re-exported
+__all__ = [
+    "MODEL_TYPE",
+    "PartyModel",
+    "SecureBoostClassifier",
+    "SecureBoostRegressor",
+    "check_features",
+    "check_intervals",
+    "check_label",
+    "check_weights",
+    "contribution_names",
+    "contributions",
+    "cross_validate",
+    "exact_contributions",
+    "exact_interactions",
+    "frame_matrix",
+    "interaction_summary",
+    "load_table",
+    "mark_missing",
+    "predict",
+    "predict_leaves",
+    "predict_party",
+    "secureboost_bins",
+    "security_statement",
+    "train",
+    "xgboost_params",
+    "xgboost_reference",
+]
 
+# the model part and the input checks, and prediction, re-exported: the public API is here
 _THREAT = "Threat model: semi-honest parties (each follows the protocol, may try to learn more).\n"
 _SPACES = (
     "Each host learns the instance space of every node (which rows reach it); mode he-hidden\n"
@@ -180,665 +224,6 @@ def security_statement(mode: str) -> str:
         raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
     spaces = "" if mode == "he-hidden" else _SPACES
     return STATEMENTS[mode] + _THREAT + spaces + _COMMON
-
-
-# --------------------------------------------------------------------------- models
-
-
-@dataclass
-class PartyModel:
-    """One party's part of a SecureBoost model (what :meth:`save` writes)."""
-
-    party: str
-    role: str  # guest or host
-    roles: Roles
-    mode: str
-    params: BoostParams
-    features: list[str]
-    trees: PartyTrees
-    base_margin: float | np.ndarray = 0.0  # multi:softprob: one per class
-    host_features: dict[str, list[str]] = field(default_factory=dict)
-    importance_split: dict[str, int] = field(default_factory=dict)
-    importance_gain: dict[str, float] = field(default_factory=dict)  # total per feature
-    importance_cover: dict[str, float] | None = None  # total; None: a model saved before
-    history: list[float] = field(default_factory=list)
-    model_id: str = ""
-    label: str | None = None
-    label_upper: str | None = None  # survival:aft: the column of the intervals' upper bounds
-    tree_seconds: list[float] = field(default_factory=list)  # guest: wall time of each tree
-    # guest, when trained by SecureBoostClassifier: the labels of classes 0, 1, ...
-    classes: list[Any] | None = None
-    # guest: the monotone constraints it trained with, by feature name (a host's "host:f")
-    monotone_constraints: dict[str, int] = field(default_factory=dict)
-    interaction_constraints: list[list[str]] = field(default_factory=list)
-    # this party's categorical features: name -> its categories, in code order
-    categories: dict[str, list[str]] = field(default_factory=dict)
-    # the value this party's numeric cells take for missing, besides NaN (XGBoost's
-    # ``missing``); None: NaN only
-    missing: float | None = None
-
-    @property
-    def n_trees(self) -> int:
-        return len(self.trees.layouts)
-
-    def feature_importance(self, kind: str = "total_gain") -> dict[str, float]:
-        """Per feature used in a split, at the guest, as XGBoost's ``get_score``:
-        ``"weight"`` (splits), ``"total_gain"``, ``"gain"`` (per split), ``"total_cover"``,
-        ``"cover"`` (per split; a split's cover is its node's hessian sum)."""
-        if self.role != "guest":
-            raise ConfigError("feature importance is known at the guest only")
-        splits = self.importance_split
-        if kind == "weight":
-            return {k: float(v) for k, v in splits.items()}
-        if kind in ("gain", "total_gain"):
-            totals = self.importance_gain
-        elif kind in ("cover", "total_cover"):
-            if self.importance_cover is None:
-                raise ConfigError("this model was saved without cover; train it again")
-            totals = self.importance_cover
-        else:
-            raise ConfigError(
-                f"importance kind {kind!r}: choose weight, gain, total_gain, cover or total_cover"
-            )
-        if kind.startswith("total_"):
-            return dict(totals)
-        return {k: v / splits[k] for k, v in totals.items()}
-
-    def trees_to_dataframe(self) -> pd.DataFrame:
-        """Every node of every tree as this party sees it, in the columns of XGBoost's
-        ``Booster.trees_to_dataframe``: ``Tree``, ``Node``, ``ID`` (``"tree-node"``),
-        ``Feature`` (``"Leaf"`` at leaves), ``Split`` (the threshold: ``x < Split`` goes
-        to ``Yes``), ``Yes``, ``No``, ``Missing`` (the child missing values go to),
-        ``Category`` where this party has categorical features (at a categorical split
-        of its own, the categories that go to ``Yes``; as in XGBoost, ``Yes`` is then the
-        right child, which a categorical split's set goes to),
-        ``Gain`` (the split's loss reduction; at a leaf, as XGBoost, the leaf's value) and
-        ``Cover`` (the node's hessian sum), with ``Party`` (who holds the split), ``Bin``
-        (the split's last bin going left) and, for several classes, ``Class``.
-
-        The guest knows every node but a host's thresholds: a host's split shows its
-        feature as ``"host:feature"`` and its bin, with ``Split`` empty. A host knows its
-        own splits with their thresholds, and of the rest only the shape: no gain,
-        cover, leaf value or other party's split.
-        """
-        import pandas as pd
-
-        guest = self.role == "guest"
-        parties = [self.roles.guest, *self.roles.hosts]
-        classes = self.params.num_class
-        out: list[dict[str, Any]] = []
-        for t, (layout, splits) in enumerate(
-            zip(self.trees.layouts, self.trees.splits, strict=True)
-        ):
-            own = {v: i for i, v in enumerate(splits.node)}
-            records = self.trees.records[t] if guest else NodeRecords.empty(layout.n_nodes)
-            for v in range(layout.n_nodes):
-                row: dict[str, Any] = {"Tree": t, "Node": v, "ID": f"{t}-{v}"}
-                if classes > 1:
-                    row["Class"] = t % classes
-                known = guest or v in own
-                left, right = layout.left[v], layout.right[v]
-                if left < 0:  # a leaf
-                    value = self.trees.values[t][v] if guest else np.nan
-                    row |= {"Party": "", "Feature": "Leaf", "Split": np.nan, "Bin": pd.NA}
-                    row |= {"Category": None}
-                    row |= {"Yes": None, "No": None, "Missing": None, "Gain": value}
-                else:
-                    owner = layout.owner[v]
-                    party = parties[owner] if owner >= 0 else ""
-                    category = None
-                    if v in own:
-                        i = own[v]
-                        feature, split = self.features[splits.feature[i]], splits.threshold[i]
-                        default_left = splits.default_left[i]
-                        codes = splits.categories[i]
-                        if codes is not None:  # a categorical split: its categories going right
-                            names = self.categories.get(feature, [])
-                            category = [names[c] if c < len(names) else str(c) for c in codes]
-                    else:  # at the guest a host's split; at a host another party's
-                        feature = (
-                            f"{party}:{self.host_features[party][records.feature[v]]}"
-                            if guest and records.feature[v] >= 0
-                            else ""
-                        )
-                        split, default_left = np.nan, bool(records.default_left[v])
-                    missing = (left if default_left else right) if known else None
-                    # a categorical split, as XGBoost shows it: Yes is where its set goes
-                    by_set = category is not None or (
-                        guest and records.feature[v] >= 0 and records.bin[v] < 0
-                    )
-                    yes, no = (right, left) if by_set else (left, right)
-                    row |= {
-                        "Party": party,
-                        "Feature": feature,
-                        "Split": split,
-                        "Bin": int(records.bin[v]) if records.bin[v] >= 0 else pd.NA,
-                        "Yes": f"{t}-{yes}",
-                        "No": f"{t}-{no}",
-                        "Missing": f"{t}-{missing}" if missing is not None else None,
-                        "Gain": records.gain[v],
-                        "Category": category,
-                    }
-                row["Cover"] = records.cover[v]
-                out.append(row)
-        columns = ["Tree", "Node", "ID", *(["Class"] if classes > 1 else [])]
-        columns += ["Party", "Feature", "Split", "Bin", "Yes", "No", "Missing", "Gain", "Cover"]
-        if self.categories:  # XGBoost's column for categorical splits: the set going right
-            columns.append("Category")
-        frame = pd.DataFrame(out, columns=columns)
-        frame["Bin"] = frame["Bin"].astype("Int64")
-        return frame
-
-    # -- files ------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """Write this party's part atomically (nothing half-written on failure)."""
-        layouts, splits = self.trees.layouts, self.trees.splits
-        arrays: dict[str, np.ndarray] = {
-            "nodes": np.array([lay.n_nodes for lay in layouts], dtype=np.int64),
-            "left": _cat([lay.to_arrays()["left"] for lay in layouts], np.int32),
-            "right": _cat([lay.to_arrays()["right"] for lay in layouts], np.int32),
-            "owner": _cat([lay.to_arrays()["owner"] for lay in layouts], np.int32),
-            "n_splits": np.array([len(s.node) for s in splits], dtype=np.int64),
-            "split_node": _cat([np.array(s.node) for s in splits], np.int32),
-            "split_feature": _cat([np.array(s.feature) for s in splits], np.int32),
-            "split_threshold": _cat([np.array(s.threshold) for s in splits], np.float64),
-            "split_default_left": _cat([np.array(s.default_left) for s in splits], np.bool_),
-            # a categorical split's codes going right: how many (-1: a numeric split), then all
-            "split_n_categories": _cat(
-                [np.array([-1 if c is None else len(c) for c in s.categories]) for s in splits],
-                np.int32,
-            ),
-            "split_categories": _cat(
-                [np.array([x for c in s.categories if c is not None for x in c]) for s in splits],
-                np.int32,
-            ),
-        }
-        if self.role == "guest":
-            arrays["value"] = _cat(self.trees.values, np.float64)
-            records = self.trees.records
-            if len(records) == len(layouts):  # each tree's nodes (gain, cover, ...)
-                for name, dtype in NodeRecords.DTYPES.items():
-                    arrays[f"node_{name}"] = _cat([getattr(r, name) for r in records], dtype)
-        meta: dict[str, Any] = {
-            "model": MODEL_TYPE,
-            "party": self.party,
-            "role": self.role,
-            "index": self.trees.me,
-            "model_id": self.model_id,
-            "parties": {
-                "guest": self.roles.guest,
-                "hosts": list(self.roles.hosts),
-                "dealer": self.roles.dealer,
-            },
-            # what `unseen predict` reads: who learns scores, who takes part, the label
-            "guest": self.roles.guest,
-            "job_parties": [self.roles.guest, *self.roles.hosts],
-            "label": self.label,
-            "label_upper": self.label_upper,
-            "missing_values": True,  # trees route missing cells: `unseen predict` accepts them
-            "mode": self.mode,
-            "objective": self.params.objective,
-            "params": self.params.to_json(),
-            "features": self.features,
-            "n_trees": self.n_trees,
-            "categories": self.categories,
-            "missing": self.missing,
-        }
-        if self.role == "guest":
-            meta |= {
-                "base_margin": (
-                    self.base_margin.tolist()
-                    if isinstance(self.base_margin, np.ndarray)
-                    else self.base_margin
-                ),
-                "host_features": self.host_features,
-                "importance": {
-                    "weight": self.importance_split,
-                    "gain": self.importance_gain,  # totals
-                    **(
-                        {"cover": self.importance_cover}
-                        if self.importance_cover is not None
-                        else {}
-                    ),
-                },
-                "validation_history": self.history,
-                "tree_seconds": self.tree_seconds,
-                **({"classes": self.classes} if self.classes is not None else {}),
-                "monotone_constraints": self.monotone_constraints,
-                "interaction_constraints": self.interaction_constraints,
-            }
-        return save_model_part(directory, meta, arrays)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> PartyModel:
-        meta, arrays = load_model_part(directory)
-        return cls.from_parts(meta, arrays, str(directory))
-
-    @classmethod
-    def from_parts(
-        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str = "<model>"
-    ) -> PartyModel:
-        if meta.get("model") != MODEL_TYPE:
-            raise InputError(f"not a SecureBoost model ({meta.get('model')!r})", file=where)
-        try:
-            parties = meta["parties"]
-            roles = Roles(parties["guest"], tuple(parties["hosts"]), parties.get("dealer"))
-            trees = PartyTrees(me=int(meta["index"]))
-            node_pos = split_pos = cat_pos = 0
-            n_cats = arrays.get("split_n_categories", np.full(arrays["split_node"].size, -1))
-            cat_codes = arrays.get("split_categories", np.zeros(0, dtype=np.int32))
-            for t in range(int(meta["n_trees"])):
-                k = int(arrays["nodes"][t])
-                sl = slice(node_pos, node_pos + k)
-                trees.layouts.append(
-                    TreeLayout.from_arrays(
-                        arrays["left"][sl], arrays["right"][sl], arrays["owner"][sl]
-                    )
-                )
-                if meta["role"] == "guest":
-                    trees.values.append(arrays["value"][sl].copy())
-                    trees.records.append(
-                        NodeRecords(*(arrays[f"node_{f}"][sl].copy() for f in NodeRecords.DTYPES))
-                        if "node_gain" in arrays  # else saved before nodes were recorded
-                        else NodeRecords.empty(k)
-                    )
-                else:
-                    trees.values.append(np.zeros(0))
-                node_pos += k
-                m = int(arrays["n_splits"][t])
-                ss = slice(split_pos, split_pos + m)
-                cats: list[tuple[int, ...] | None] = []
-                for c in n_cats[ss].tolist():
-                    cats.append(None if c < 0 else tuple(cat_codes[cat_pos : cat_pos + c].tolist()))
-                    cat_pos += max(c, 0)
-                trees.splits.append(
-                    LocalSplits(
-                        arrays["split_node"][ss].tolist(),
-                        arrays["split_feature"][ss].tolist(),
-                        arrays["split_threshold"][ss].tolist(),
-                        arrays["split_default_left"][ss].tolist(),
-                        cats,
-                    )
-                )
-                split_pos += m
-            imp = meta.get("importance", {})
-            return cls(
-                party=meta["party"],
-                role=meta["role"],
-                roles=roles,
-                mode=meta["mode"],
-                params=BoostParams.from_json(meta["params"]),
-                features=list(meta["features"]),
-                trees=trees,
-                base_margin=_base_margin(meta.get("base_margin", 0.0)),
-                host_features={k: list(v) for k, v in meta.get("host_features", {}).items()},
-                importance_split=dict(imp.get("weight", {})),
-                importance_gain=dict(imp.get("gain", {})),
-                importance_cover=dict(imp["cover"]) if "cover" in imp else None,
-                history=list(meta.get("validation_history", [])),
-                model_id=str(meta.get("model_id", "")),
-                label=meta.get("label"),
-                label_upper=meta.get("label_upper"),
-                classes=list(meta["classes"]) if "classes" in meta else None,
-                monotone_constraints={
-                    str(k): int(v) for k, v in meta.get("monotone_constraints", {}).items()
-                },
-                interaction_constraints=[
-                    [str(n) for n in g] for g in meta.get("interaction_constraints", [])
-                ],
-                categories={
-                    str(k): [str(c) for c in v] for k, v in meta.get("categories", {}).items()
-                },
-                missing=as_missing(meta.get("missing")),
-            )
-        except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
-            raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
-
-
-def _base_margin(saved: Any) -> float | np.ndarray:
-    """A saved base margin: a number, or a list of numbers (one per class)."""
-    if isinstance(saved, list):
-        return np.asarray(saved, dtype=np.float64)
-    return float(saved)
-
-
-def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return (
-        np.concatenate([np.asarray(p, dtype=dtype).ravel() for p in parts])
-        if parts
-        else np.zeros(0, dtype=dtype)
-    )
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-def check_features(
-    X: Any, what: str = "X", no_columns: bool = False, names: list[str] | None = None
-) -> np.ndarray:
-    """A 2-D float64 matrix: finite values, or NaN for missing ones. ``no_columns``: it
-    may have rows and no column (a guest with the label alone: every feature a host's).
-    ``names``: the columns' names, for errors (else their index from 0)."""
-    try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise InputError(f"{what} must be numeric: {e}") from None
-    if arr.ndim != 2 or arr.shape[0] == 0 or (arr.shape[1] == 0 and not no_columns):
-        raise InputError(f"{what} must be a non-empty 2-D matrix, got shape {arr.shape}")
-    bad = np.isinf(arr)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        name = names[col] if names is not None and len(names) == arr.shape[1] else str(col)
-        raise InputError(f"{what} has an infinite value", row=int(row) + 1, column=name)
-    return arr
-
-
-def _no_columns(y: Any) -> np.ndarray:
-    """The feature matrix of a guest with the label ``y`` alone: its rows, no column."""
-    return np.zeros((len(y), 0))
-
-
-def as_missing(value: Any) -> float | None:
-    """XGBoost's ``missing``: a finite number read as missing besides NaN; ``None`` or NaN:
-    NaN only."""
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"missing must be a number, not {value!r}") from None
-    if math.isnan(v):
-        return None
-    if math.isinf(v):
-        raise ConfigError("missing must be a finite number (NaN is always missing)")
-    return v
-
-
-def mark_missing(
-    X: np.ndarray, missing: float | None, features: list[str], categories: Any = ()
-) -> np.ndarray:
-    """``X`` with the numeric cells equal to ``missing`` made NaN (a copy if any is); the
-    columns of ``categories`` hold category codes and are left as they are."""
-    if missing is None:
-        return X
-    numeric = np.array([f not in categories for f in features], dtype=bool)
-    hit = (X == missing) & numeric  # by column: codes of categories are no cells
-    if not hit.any():
-        return X
-    out = X.copy()
-    out[hit] = np.nan
-    return out
-
-
-def category_counts(
-    X: np.ndarray, features: list[str], categories: dict[str, list[str]], file: str
-) -> np.ndarray | None:
-    """Per feature, its number of categories (0: numeric), ``None`` where none is
-    categorical; checks that each categorical column holds codes ``0 .. K-1`` or NaN."""
-    if not categories:
-        return None
-    unknown = sorted(set(categories) - set(features))
-    if unknown:
-        raise InputError(f"categorical features not among the features: {', '.join(unknown)}")
-    counts = np.array([len(categories.get(f, ())) for f in features], dtype=np.int64)
-    for j in np.flatnonzero(counts):
-        col = X[:, j]
-        bad = ~np.isnan(col) & ((col != np.round(col)) | (col < 0) | (col >= counts[j]))
-        if bad.any():
-            raise InputError(
-                f"a categorical feature's codes must be 0 .. {counts[j] - 1}",
-                file=file,
-                row=int(np.argmax(bad)) + 1,
-                column=features[j],
-            )
-    return counts  # at most max_bin each: _check_category_counts, once the guest's is known
-
-
-def _recoding(
-    model: dict[str, list[str]], features: list[str], data: dict[str, list[str]], file: str
-) -> Callable[..., np.ndarray]:
-    """For continued training: a function that turns a matrix coded by the data's own
-    categories (``data``) into one coded by the model's, which its splits use. With
-    ``strict`` (the training rows) every category must be one the model knows (the error
-    never shows a category); else one it does not know is -1, as in prediction."""
-    maps: dict[int, np.ndarray] = {}
-    for j, name in enumerate(features):
-        if (name in model) != (name in data):
-            where = "in the model to continue" if name in model else "here"
-            raise InputError(
-                f"categorical {where} only: give --categorical as when the model was trained",
-                file=file,
-                column=name,
-            )
-        if name in data:
-            index = {c: i for i, c in enumerate(model[name])}
-            maps[j] = np.array([index.get(c, -1) for c in data[name]], dtype=np.float64)
-
-    def recode(X: np.ndarray, strict: bool = True) -> np.ndarray:
-        X = X.copy()
-        for j, codes in maps.items():
-            col = X[:, j]
-            known = ~np.isnan(col) & (col >= 0) & (col < codes.size)
-            col[known] = codes[col[known].astype(np.int64)]
-            unknown = ~np.isnan(col) & (col < 0)
-            if strict and unknown.any():
-                raise InputError(
-                    "a category the model to continue was not trained on",
-                    file=file,
-                    row=int(np.argmax(unknown)) + 1,
-                    column=features[j],
-                )
-        return X
-
-    return recode
-
-
-def _check_category_counts(
-    counts: np.ndarray, features: list[str], max_bin: int, file: str
-) -> None:
-    """A categorical feature's categories are its bins: at most ``max_bin`` of them."""
-    over = np.flatnonzero(counts > max_bin)
-    if over.size:
-        j = int(over[0])
-        raise InputError(
-            f"{counts[j]} categories, more than max_bin ({max_bin}) bins: raise --max-bin "
-            "or merge rare categories",
-            file=file,
-            column=features[j],
-        )
-
-
-def check_label(
-    y: Any,
-    objective: str,
-    rows: int,
-    what: str = "y",
-    num_class: int = 1,
-    *,
-    file: str | None = None,
-    column: str | None = None,
-    upper_column: str | None = None,
-) -> np.ndarray:
-    """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
-    (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
-    (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1 (``reg:squaredlogerror``), a
-    time, negative where censored, not 0 (``survival:cox``, with one event or more), an
-    interval (``survival:aft``: :func:`check_intervals`) or any
-    finite number (``reg:squarederror``); else InputError naming
-    the row (and ``file`` and ``column``, where the label came from a file)."""
-
-    def bad(message: str, row: int | None = None) -> InputError:
-        return InputError(message, row=row, file=file, column=column)
-
-    if objective in INTERVAL:
-        return check_intervals(y, rows, what, file=file, columns=(column, upper_column))
-
-    try:
-        arr = np.asarray(y, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be numbers") from None
-    if arr.size != rows:
-        raise InputError(f"{what} has {arr.size} values for {rows} rows")
-    if not np.all(np.isfinite(arr)):
-        raise bad(f"{what} has a missing or infinite value", int(np.argmin(np.isfinite(arr))) + 1)
-    if objective == "multi:softprob":
-        wrong = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
-        if wrong.any():
-            raise bad(
-                f"{what} must be a class index 0 .. {num_class - 1} (num_class {num_class})",
-                int(np.argmax(wrong)) + 1,
-            )
-    if objective in ("count:poisson", "reg:tweedie") and arr.min() < 0:
-        raise bad(f"{what} must be non-negative for {objective}", int(np.argmin(arr)) + 1)
-    if objective == "reg:gamma" and arr.min() <= 0:
-        raise bad(f"{what} must be positive for reg:gamma", int(np.argmin(arr)) + 1)
-    if objective in LOG_LINK and arr.max() <= 0:
-        raise bad(f"{what} is 0 everywhere: {objective} needs a positive mean")
-    if objective == "reg:logistic" and (arr.min() < 0 or arr.max() > 1):
-        wrong = (arr < 0) | (arr > 1)
-        raise bad(f"{what} must lie in [0, 1] for reg:logistic", int(np.argmax(wrong)) + 1)
-    if objective == "reg:squaredlogerror" and arr.min() <= -1:
-        raise bad(f"{what} must be above -1 for reg:squaredlogerror", int(np.argmin(arr)) + 1)
-    if objective == "survival:cox":
-        if not np.all(arr != 0):
-            raise bad(
-                f"{what} must be a survival time for survival:cox: t > 0 where the event "
-                "was observed, -t where the row was censored at t (0 is neither)",
-                int(np.argmin(arr != 0)) + 1,
-            )
-        if arr.max() < 0:
-            raise bad(f"{what} has no observed event (every time is negative: censored)")
-    if objective == "binary:logistic":
-        if not np.all((arr == 0) | (arr == 1)):
-            raise InputError(f"{what} must be binary (0/1) for binary:logistic")
-        if arr.min() == arr.max():
-            raise InputError(f"{what} has only one class")
-    return arr
-
-
-def check_intervals(
-    y: Any,
-    rows: int,
-    what: str = "y",
-    *,
-    file: str | None = None,
-    columns: tuple[str | None, str | None] = (None, None),
-) -> np.ndarray:
-    """``survival:aft``'s label as ``(rows, 2)`` float64: each row's lower and upper bound
-    of the time, ``0 <= lower <= upper`` with ``upper > 0`` (``upper`` may be infinite:
-    censored on the right; ``lower`` 0: on the left; equal: the event was seen then);
-    else InputError naming the row (and ``file`` and the bound's column of ``columns``,
-    where the bounds came from a file)."""
-
-    try:
-        arr = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be numbers") from None
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise InputError(
-            f"{what} must hold two columns for survival:aft, each row's lower and upper "
-            f"bound of the time (got shape {arr.shape})"
-        )
-    if arr.shape[0] != rows:
-        raise InputError(f"{what} has {arr.shape[0]} rows for {rows} rows")
-    lower, upper = arr[:, 0], arr[:, 1]
-    checks = (  # (rows in error, the bound's column, what is wrong)
-        (~np.isfinite(lower), 0, "a lower bound must be a finite number"),
-        (np.isnan(upper) | (upper == -np.inf), 1, "an upper bound must be a number or inf"),
-        (lower < 0, 0, "a lower bound must not be negative (0: censored on the left)"),
-        (upper < lower, 1, "an upper bound must not be below its lower bound"),
-        (upper <= 0, 1, "an upper bound must be positive (the time of the event, or inf)"),
-    )
-    for wrong, bound, message in checks:
-        if wrong.any():  # never echo label values
-            row = int(np.argmax(wrong)) + 1
-            raise InputError(f"{what}: {message}", row=row, file=file, column=columns[bound])
-    return arr
-
-
-def check_weights(w: Any, rows: int) -> np.ndarray | None:
-    """The guest's row weights (``None``: every row weighs 1): finite, non-negative, not all 0."""
-    if w is None:
-        return None
-    try:
-        arr = np.asarray(w, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise InputError("sample_weight must be numbers") from None
-    if arr.size != rows:
-        raise InputError(f"sample_weight has {arr.size} values for {rows} rows")
-    bad = ~np.isfinite(arr) | (arr < 0)
-    if bad.any():
-        row = int(np.argmax(bad)) + 1
-        raise InputError("sample_weight must be finite and non-negative", row=row)
-    if not arr.sum() > 0:
-        raise InputError("sample_weight is 0 for every row")
-    return arr
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def load_table(
-    path: str | Path,
-    *,
-    label: str | None = None,
-    id_columns: list[str] | tuple[str, ...] = (),
-    exclude: list[str] | tuple[str, ...] = (),
-    features: list[str] | None = None,
-    objective: str = "binary:logistic",
-    weight: str | None = None,
-    num_class: int | None = None,
-    categorical: dict[str, list[str] | None] | None = None,
-    label_upper: str | None = None,
-) -> PartyData:
-    """Read a party's aligned table (CSV or Parquet); missing feature values become NaN.
-
-    :func:`unseen.ml.data.load_party_data` with SecureBoost's rules: missing values
-    are allowed (trees send them to the better side), constant columns are kept,
-    and the label is 0/1, a class index below ``num_class`` (``multi:softprob``) or, for
-    regression, any number. Errors name the file, row (1 = first data row) and column.
-    ``categorical``: columns read as categories (:func:`~unseen.ml.data.encode_categories`),
-    each with the categories to code by, or ``None`` to take the column's own.
-    ``label_upper`` (``survival:aft``): the column of the intervals' upper bounds,
-    ``label`` the lower bounds' (:func:`check_intervals`).
-    """
-    if label_upper is not None and label is None:
-        raise ConfigError("label_upper (--label-upper) is the guest's, with its --label")
-    if label is not None and (objective in INTERVAL) != (label_upper is not None):
-        raise ConfigError(
-            "survival:aft needs both bounds of each row's time: --label (the lower bound) "
-            "and --label-upper (the upper bound)"
-            if objective in INTERVAL
-            else f"label_upper (--label-upper) is for survival:aft, not {objective}"
-        )
-    data = load_party_data(
-        path,
-        label=label,
-        id_columns=id_columns,
-        exclude=exclude,
-        features=features,
-        allow_constant=True,
-        allow_missing=True,
-        label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
-        weight=weight,
-        categorical=categorical or {},  # a text cell elsewhere: hint at --categorical
-        allow_no_features=label is not None,  # the guest may bring the label alone
-        label_upper=label_upper,
-    )
-    if data.y is not None and objective in INTERVAL:
-        check_intervals(data.y, data.n, "the label", file=data.file, columns=(label, label_upper))
-    if data.n == 0:
-        raise InputError("no rows", file=data.file)
-    if data.y is not None and num_class is not None and objective == "multi:softprob":
-        beyond = data.y >= num_class
-        if beyond.any():  # never echo label values
-            raise InputError(
-                f"the label must be a class index below num_class ({num_class})",
-                file=data.file,
-                row=int(np.argmax(beyond)) + 1,
-                column=label,
-            )
-    return data
 
 
 # --------------------------------------------------------------------------- training
@@ -989,9 +374,9 @@ def train(
     """
     role = "guest" if y is not None else "dealer" if X is None else "host"
     if X is None and y is not None:  # the guest with the label alone: every feature a host's
-        X = _no_columns(y)
+        X = no_columns(y)
         if eval_set is not None and eval_set[0] is None and eval_set[1] is not None:
-            eval_set = (_no_columns(eval_set[1]), eval_set[1])
+            eval_set = (no_columns(eval_set[1]), eval_set[1])
     if mode == "plain":
         ctx.log.warning(
             "SecureBoost plain mode is INSECURE: gradients cross in the clear (development only)"
@@ -1021,7 +406,7 @@ def train(
         raise InputError(f"{len(features)} feature names for {X.shape[1]} columns", file=file)
     if init_model is not None and (categories or init_model.categories):
         # continued training: the codes the model's splits were grown on
-        recode = _recoding(init_model.categories, features, categories or {}, file)
+        recode = recoding(init_model.categories, features, categories or {}, file)
         X = recode(X)
         if eval_set is not None:
             X_val = check_features(eval_set[0], "the validation features", role == "guest")
@@ -1126,7 +511,7 @@ def cross_validate(
 
     role = "guest" if y is not None else "dealer" if X is None else "host"
     if X is None and y is not None:  # the guest with the label alone: every feature a host's
-        X = _no_columns(y)
+        X = no_columns(y)
     if roles is None:
         roles = handshake(ctx, role, mode, "cv")  # K is the guest's: checked below
     if role == "dealer":
@@ -1315,7 +700,7 @@ def _train_guest(
             )
     weights = check_weights(sample_weight, X.shape[0])
     if categories is not None:
-        _check_category_counts(categories, features, params.max_bin, file)
+        check_category_counts(categories, features, params.max_bin, file)
     if params.guest_only_rounds and X.shape[1] == 0:
         raise ConfigError(
             "guest_only_rounds grows its trees on the guest's features, and it has none"
@@ -1545,7 +930,7 @@ def _train_host(
                 f"validation has {X_eval.shape[1]} columns, training {X.shape[1]}", file=file
             )
         if categories is not None:
-            _check_category_counts(categories, features, theirs.max_bin, file)
+            check_category_counts(categories, features, theirs.max_bin, file)
         # local: cut points never leave the host
         binner = BinMapper.fit(X, theirs.max_bin, categories)
         missing = np.isnan(X).any(axis=0)
@@ -1613,420 +998,6 @@ def _train_host(
         model_id=str(setup.get("model_id", "")),
     )
     return model if init is None else _continued(init, model)
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-def predict(
-    ctx: Context,
-    model: PartyModel,
-    X: Any,
-    key: str = "sbt-predict",
-    *,
-    output_margin: bool = False,
-    pred_contribs: bool = False,
-    approx_contribs: bool = True,
-    pred_interactions: bool = False,
-    pred_leaf: bool = False,
-) -> np.ndarray | None:
-    """Joint prediction: every party runs it with its part and its columns of the same rows.
-
-    The guest gets predictions (probabilities of class 1, ``(n, K)`` class
-    probabilities for ``multi:softprob``, or regression values; the margins
-    with ``output_margin``); hosts get ``None`` and learn nothing. A DataFrame's
-    columns are taken by the model's feature names (in any order; extra ones ignored).
-    ``pred_contribs``: at the guest, each row's margin split into a share per feature of
-    every party and a bias (:func:`contributions`); the hosts' part is unchanged.
-    ``approx_contribs=False`` with ``pred_contribs``: exact SHAP values instead, XGBoost's
-    default ``pred_contribs`` (:func:`exact_contributions`). They need the side every row
-    takes at every host split, which a host sends only where it passes the same (its
-    consent): the guest then learns those sides for the rows scored.
-    ``pred_interactions``: at the guest, SHAP interaction values, XGBoost's
-    ``pred_interactions`` (:func:`exact_interactions`), from the same sides and with the
-    same consent (a host passes ``pred_contribs=True, approx_contribs=False`` or this).
-    ``pred_leaf``: at the guest, the leaf each row reaches in every tree, as its node id,
-    ``(n, trees)`` (XGBoost's ``pred_leaf``; :func:`predict_leaves`). The guest learns
-    the leaves in any prediction (it adds their values), so the hosts' part is the same
-    and they are not told.
-    """
-    X = _prepared(model, X)
-    # the guest asks for exact contributions; a host allows them (and learns from the
-    # guest's request whether it asks)
-    exact = bool(pred_contribs and not approx_contribs) or pred_interactions
-    asked = _request(ctx, model, X, key, exact)
-    with ctx.step("prediction"):
-        if model.role == "guest" and pred_interactions:
-            return exact_interactions(ctx, model, X, key)
-        if model.role == "guest" and exact:
-            return exact_contributions(ctx, model, X, key)
-        if model.role == "guest" and pred_contribs:
-            return contributions(ctx, model, X, key)
-        if asked:  # a host that allows them, asked by the guest
-            send_split_sides(ctx, model.trees, X, model.roles.guest, key)
-            return None
-        if model.role == "guest":
-            if pred_leaf:
-                return _guest_leaf_predictions(ctx, model, X, key)[1]
-            margin = predict_guest(
-                ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
-            )
-            return margin if output_margin else transform(model.params.objective, margin)
-        predict_host(ctx, model.trees, X, model.roles.guest, key)
-        return None
-
-
-def predict_leaves(
-    ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict"
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """One joint prediction that gives the guest both the predictions (as
-    :func:`predict`'s) and each row's leaf in every tree as its node id, ``(n, trees)``
-    (XGBoost's ``pred_leaf``: the leaf encoding of GBDT + LR, FATE's SBT feature
-    transformer); ``None`` at hosts, which run their usual side."""
-    X = _prepared(model, X)
-    _request(ctx, model, X, key, exact=False)
-    with ctx.step("prediction"):
-        if model.role != "guest":
-            predict_host(ctx, model.trees, X, model.roles.guest, key)
-            return None
-        margin, nodes = _guest_leaf_predictions(ctx, model, X, key)
-        return transform(model.params.objective, margin), nodes
-
-
-def _guest_leaf_predictions(
-    ctx: Context, model: PartyModel, X: np.ndarray, key: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The guest's side: the margins and the leaves' node ids, from one round of masks."""
-    leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
-    margin = margins_of_leaves(model.trees, model.base_margin, leaves, X.shape[0])
-    return margin, leaf_nodes(model.trees, leaves, X.shape[0])
-
-
-def _prepared(model: PartyModel, X: Any) -> np.ndarray:
-    """``X`` as the model's feature matrix at this party: a DataFrame's columns by name,
-    checked, its missing-value code marked."""
-    if hasattr(X, "columns"):
-        X = frame_matrix(X, model.features, model.categories)[0]
-    X = check_features(X, no_columns=model.role == "guest", names=model.features)
-    if X.shape[1] != len(model.features):
-        raise InputError(f"{X.shape[1]} columns, the model has {len(model.features)} features here")
-    return mark_missing(X, model.missing, model.features, model.categories)
-
-
-def _request(ctx: Context, model: PartyModel, X: np.ndarray, key: str, exact: bool) -> bool:
-    """Every data party tells the others its rows and model (they must agree) and whether
-    it asks for (the guest) or allows (a host) the split sides of exact contributions;
-    whether the guest asked, as this party learns it."""
-    data_parties = [model.roles.guest, *model.roles.hosts]
-    missing = [p for p in data_parties if p not in ctx.parties]
-    if missing:
-        raise ConfigError(f"prediction needs every party of the model; missing {missing}")
-    asked = False
-    with ctx.step("prediction: rows"):
-        mine = {"rows": int(X.shape[0]), "model_id": model.model_id, "exact_contribs": exact}
-        for p in data_parties:
-            if p != ctx.party:
-                ctx.send(p, f"{key}/rows", mine)
-        for p in data_parties:
-            if p == ctx.party:
-                continue
-            theirs = ctx.recv(p, f"{key}/rows")
-            if not isinstance(theirs, dict):
-                raise ProtocolError(f"{p!r} sent a malformed prediction request")
-            if theirs.get("model_id") != model.model_id:
-                raise InputError(f"{p!r} holds a part of another model (model ids differ)")
-            if theirs.get("rows") != X.shape[0]:
-                raise InputError(
-                    f"{X.shape[0]} rows here but {theirs.get('rows')} at {p!r}: inputs are not aligned"
-                )
-            if p == model.roles.guest:
-                asked = bool(theirs.get("exact_contribs"))
-            _check_exact_consent(model, p, exact, bool(theirs.get("exact_contribs")))
-    return asked
-
-
-#: the interaction values held at once by :func:`interaction_summary` (32 MB of them)
-_INTERACTION_BLOCK = 2**22
-
-
-def interaction_summary(
-    ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The guest's side of one joint prediction (the hosts run :func:`predict` with exact
-    contributions allowed): each row's exact SHAP values, as :func:`exact_contributions`,
-    and the mean absolute SHAP interaction value of every pair of features over the rows
-    (and classes), ``(F + 1, F + 1)`` (:func:`exact_interactions`), from the same split
-    sides, a block of rows at a time (the whole tensor holds ``n (F + 1)^2`` numbers a
-    class)."""
-    if model.role != "guest":
-        raise ConfigError("interaction values are the guest's (a host allows them)")
-    X = _prepared(model, X)
-    _request(ctx, model, X, key, exact=True)
-    n, size = X.shape[0], len(contribution_names(model))
-    classes = int(np.size(model.base_margin))
-    shares, total = np.zeros((n, classes, size)), np.zeros((size, size))
-    step = max(1, _INTERACTION_BLOCK // (classes * size * size))
-    with ctx.step("prediction"):
-        for rows, part in _interaction_blocks(ctx, model, X, key, step):
-            shares[rows] = part.sum(axis=-1)
-            total += np.abs(part).sum(axis=(0, 1))
-    return shares if np.ndim(model.base_margin) else shares[:, 0], total / max(1, n * classes)
-
-
-def frame_matrix(
-    frame: Any,
-    features: list[str] | None = None,
-    categories: dict[str, list[str]] | None = None,
-) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
-    """A DataFrame's feature columns as a float matrix: ``(X, features, categories)``.
-
-    ``features`` picks columns by name (default: all). Categorical columns (pandas
-    ``category``, ``object`` or ``string`` dtype, or named in ``categories``) hold their
-    codes (:func:`~unseen.ml.data.encode_categories`): by the categories given, or, for
-    a column not in ``categories``, its own (a ``category`` dtype's in its order, else
-    its distinct values sorted)."""
-    import pandas as pd
-
-    names = [str(c) for c in frame.columns]
-    features = names if features is None else list(features)
-    missing = [f for f in features if f not in names]
-    if missing:
-        raise InputError(
-            f"no column {missing[0]!r} (the features are {features})", column=missing[0]
-        )
-    given = dict(categories or {})
-    X = np.empty((len(frame), len(features)))
-    found: dict[str, list[str]] = {}
-    for j, name in enumerate(features):
-        col = frame[frame.columns[names.index(name)]]
-        dtype = col.dtype
-        text = (
-            isinstance(dtype, pd.CategoricalDtype)
-            or pd.api.types.is_object_dtype(dtype)
-            or pd.api.types.is_string_dtype(dtype)
-        )
-        if name in given or text:
-            known = given.get(name)
-            if known is None and isinstance(dtype, pd.CategoricalDtype):
-                known = [str(c).strip() for c in dtype.categories]
-            X[:, j], found[name] = encode_categories(col.to_numpy(dtype=object), known)
-        else:
-            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            X[:, j] = check_features(values.reshape(-1, 1), name)[:, 0]
-    return X, features, found
-
-
-def _check_exact_consent(model: PartyModel, peer: str, mine: bool, theirs: bool) -> None:
-    """Exact contributions show the guest the side every scored row takes at every host
-    split: the guest asks for them, and every host must allow them (``mine``: this party
-    asks, or allows; ``theirs``: the peer's)."""
-    how = "unseen predict --exact-contribs, or predict_contribs(..., approx=False)"
-    if model.role == "guest" and mine and not theirs:
-        raise ConfigError(
-            f"exact contributions show this guest the side every row takes at every split "
-            f"of {peer!r}'s, which {peer!r} has not allowed ({how} there)"
-        )
-    if model.role != "guest" and peer == model.roles.guest and theirs and not mine:
-        raise ConfigError(
-            "the guest asks for exact contributions, which would show it the side every row "
-            f"takes at every split of this party's, also off the row's path: {how} here "
-            "allows it"
-        )
-
-
-def contribution_names(model: PartyModel) -> list[str]:
-    """The columns of :func:`contributions`: the guest's features, each host's as
-    ``"host:feature"``, then ``"bias"``."""
-    return [name for party in _all_features(model).values() for name in party] + ["bias"]
-
-
-def _all_features(model: PartyModel) -> dict[str, list[str]]:
-    """Per party (the guest's first, then the hosts' in the model's order), its features as
-    the guest names them: the order of all features together."""
-    return named_features(model.features, {h: model.host_features[h] for h in model.roles.hosts})
-
-
-def contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
-    """The guest's side of joint prediction, each row's margin split into a share per
-    feature of :func:`contribution_names` and a bias, as XGBoost's
-    ``pred_contribs=True, approx_contribs=True`` (:mod:`unseen.ml.sbt_contribs`):
-    ``(n, F + 1)``, for several classes ``(n, K, F + 1)``; they add up to the margins."""
-    _check_covers(model)
-    leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
-
-    def saabas(
-        t: int, layout: TreeLayout, feature: np.ndarray, n_all: int
-    ) -> tuple[np.ndarray, float]:
-        records = model.trees.records[t]
-        shares, root = leaf_contributions(
-            layout, feature, records.cover, model.trees.values[t], n_all
-        )
-        return shares[leaves[t]], root
-
-    return _sum_contributions(model, X.shape[0], saabas)
-
-
-def exact_contributions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
-    """The guest's side of joint prediction with exact SHAP values, as XGBoost's
-    ``pred_contribs=True`` (TreeSHAP, :func:`~unseen.ml.sbt_contribs.tree_shap`): the
-    shape and columns of :func:`contributions`, adding up to the margins. Every host
-    sends the side each row takes at each of its splits, also off the row's path, where
-    it allows it; that is what the guest learns beyond the scores."""
-    _check_covers(model)
-    sides = guest_split_sides(ctx, model.trees, X, list(model.roles.hosts), key)
-    threads = FeatureThreads()  # the rows in parts, one per core
-
-    def shap(
-        t: int, layout: TreeLayout, feature: np.ndarray, n_all: int
-    ) -> tuple[np.ndarray, float]:
-        cover, value = model.trees.records[t].cover, model.trees.values[t]
-        return tree_shap(layout, feature, cover, value, sides[t], n_all, threads)
-
-    try:
-        return _sum_contributions(model, X.shape[0], shap)
-    finally:
-        threads.close()
-
-
-def exact_interactions(ctx: Context, model: PartyModel, X: np.ndarray, key: str) -> np.ndarray:
-    """The guest's side of joint prediction with SHAP interaction values, as XGBoost's
-    ``pred_interactions`` (:func:`~unseen.ml.sbt_contribs.tree_shap_interactions`):
-    ``(n, F + 1, F + 1)`` over the features of :func:`contribution_names` and the bias, for
-    several classes ``(n, K, F + 1, F + 1)``. Row ``i`` of a row's matrix adds up to feature
-    ``i``'s exact SHAP value; the bias sits at ``[F, F]`` and interacts with nothing. The
-    hosts send what they send for exact contributions (with the same consent), and the
-    guest learns nothing more."""
-    (whole,) = (part for _, part in _interaction_blocks(ctx, model, X, key, X.shape[0]))
-    return whole if np.ndim(model.base_margin) else whole[:, 0]
-
-
-def _interaction_blocks(
-    ctx: Context, model: PartyModel, X: np.ndarray, key: str, step: int
-) -> Iterator[tuple[slice, np.ndarray]]:
-    """The split sides from the hosts, then the interaction values of ``step`` rows at a
-    time: each block's rows and its ``(rows, K, F + 1, F + 1)`` values (``K`` = 1 but for
-    several classes)."""
-    _check_covers(model)
-    sides = guest_split_sides(ctx, model.trees, X, list(model.roles.hosts), key)
-    n_all, features = _split_features(model)
-    base = np.asarray(model.base_margin, dtype=np.float64)
-    classes = base.size if base.ndim else 1
-    threads = FeatureThreads()  # the rows in parts, one per core
-    try:
-        for start in range(0, X.shape[0], max(1, step)):
-            rows = slice(start, min(X.shape[0], start + step))
-            out = np.zeros((rows.stop - start, classes, n_all + 1, n_all + 1))
-            out[:, :, n_all, n_all] = base
-            for t, (layout, records) in enumerate(
-                zip(model.trees.layouts, model.trees.records, strict=True)
-            ):
-                values = model.trees.values[t]
-                shares, root = tree_shap_interactions(
-                    layout, features[t], records.cover, values, sides[t][rows], n_all, threads
-                )
-                out[:, t % classes, :n_all, :n_all] += shares
-                out[:, t % classes, n_all, n_all] += root
-            yield rows, out
-    finally:
-        threads.close()
-
-
-def _check_covers(model: PartyModel) -> None:
-    if any(np.isnan(r.cover[0]) for r in model.trees.records):
-        raise ConfigError(
-            "contributions need each node's cover, which this model was saved without: "
-            "train it again"
-        )
-
-
-def _sum_contributions(
-    model: PartyModel,
-    n: int,
-    tree_shares: Callable[[int, TreeLayout, np.ndarray, int], tuple[np.ndarray, float]],
-) -> np.ndarray:
-    """Both kinds of contributions over the trees: ``tree_shares(t, layout, feature,
-    n_all)`` gives tree ``t``'s shares ``(n, n_all)`` and root mean, ``feature`` its inner
-    nodes' features as indices of all ``n_all`` features (:func:`contribution_names`);
-    the base margin joins the bias. ``(n, F + 1)``, for several classes ``(n, K, F + 1)``."""
-    n_all, features = _split_features(model)
-    base = np.asarray(model.base_margin, dtype=np.float64)
-    classes = base.size if base.ndim else 1
-    out = np.zeros((n, classes, n_all + 1))
-    out[:, :, n_all] = base
-    for t, layout in enumerate(model.trees.layouts):
-        shares, root = tree_shares(t, layout, features[t], n_all)
-        out[:, t % classes, :n_all] += shares
-        out[:, t % classes, n_all] += root
-    return out if base.ndim else out[:, 0]
-
-
-def _split_features(model: PartyModel) -> tuple[int, list[np.ndarray]]:
-    """How many features all parties have together (:func:`contribution_names` less the
-    bias), and per tree each node's split feature as an index of them (-1 at leaves)."""
-    counts = [len(names) for names in _all_features(model).values()]
-    offsets = np.cumsum([0, *counts[:-1]])
-    features = []
-    for layout, records in zip(model.trees.layouts, model.trees.records, strict=True):
-        inner = np.asarray(layout.left) >= 0
-        owner = np.maximum(np.asarray(layout.owner), 0)
-        features.append(np.where(inner, offsets[owner] + records.feature, -1))
-    return sum(counts), features
-
-
-@register_predictor(MODEL_TYPE)
-def predict_party(
-    ctx: Context,
-    meta: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    data: Any,
-    *,
-    to: str | None = None,
-    contribs: bool = False,
-    exact: bool = False,
-    interactions: bool = False,
-    leaves: bool = False,
-) -> Any:
-    """``unseen predict`` for SecureBoost models: this party's side of joint prediction.
-
-    ``data`` has ``X`` and ``features`` (a :class:`~unseen.ml.data.PartyData`);
-    columns are picked by the model's feature names. Only the guest, which
-    holds the leaf weights, can learn the scores. ``contribs`` (the guest's): the
-    scores, each row's margin split per feature (:func:`contributions`, whose sum
-    gives the scores: one joint prediction) and the shares' names; the hosts' part
-    is the same either way. ``exact``: at the guest, exact SHAP values
-    (:func:`exact_contributions`); at a host, its consent to them (and to interaction
-    values). ``interactions`` (the guest's): the scores, the exact contributions where
-    ``contribs`` (else ``None``), the names, and the mean absolute SHAP interaction value
-    of every pair of features (:func:`interaction_summary`: one joint prediction).
-    ``leaves`` (the guest's): the scores and each row's leaf in every tree
-    (:func:`predict_leaves`: one joint prediction); a host's part is the same.
-    """
-    model = PartyModel.from_parts(meta, arrays)
-    if to is not None and to != model.roles.guest:
-        raise ConfigError(f"only the guest {model.roles.guest!r} can learn SecureBoost scores")
-    X = np.asarray(data.X, dtype=np.float64)
-    names = list(getattr(data, "features", model.features))
-    if names != model.features:
-        missing = [f for f in model.features if f not in names]
-        if missing:
-            raise InputError(
-                f"no column {missing[0]!r} (the model needs {model.features})",
-                file=getattr(data, "file", None),
-                column=missing[0],
-            )
-        X = X[:, [names.index(f) for f in model.features]]
-    if interactions and model.role == "guest":
-        exact_shares, pairs = interaction_summary(ctx, model, X)
-        scores = transform(model.params.objective, exact_shares.sum(axis=-1))
-        return scores, exact_shares if contribs else None, contribution_names(model), pairs
-    if leaves and model.role == "guest":
-        return predict_leaves(ctx, model, X)
-    if contribs and model.role == "guest":
-        shares = predict(ctx, model, X, pred_contribs=True, approx_contribs=not exact)
-        assert shares is not None
-        scores = transform(model.params.objective, shares.sum(axis=-1))
-        return scores, shares, contribution_names(model)
-    return predict(ctx, model, X, pred_contribs=exact, approx_contribs=not exact)
 
 
 # --------------------------------------------------------------------------- plaintext reference
