@@ -90,6 +90,7 @@ from unseen.ml.sbt_tree import (
     CategoricalSplits,
     Histograms,
     LocalSplits,
+    LossParams,
     Monotone,
     RiskSets,
     SplitRule,
@@ -257,9 +258,14 @@ class BoostParams:
                 bad("choose either subsample or goss, not both")
 
     @property
-    def aft_loss(self) -> AftLoss:
-        """``survival:aft``'s loss at these parameters."""
-        return AftLoss(self.aft_loss_distribution, self.aft_loss_distribution_scale)
+    def loss_params(self) -> LossParams:
+        """The objective's own parameters (the losses read them from here)."""
+        return LossParams(
+            tweedie_variance_power=self.tweedie_variance_power,
+            quantile_alpha=self.quantile_alpha,
+            huber_slope=self.huber_slope,
+            aft=AftLoss(self.aft_loss_distribution, self.aft_loss_distribution_scale),
+        )
 
     @property
     def trees_per_round(self) -> int:
@@ -1491,13 +1497,7 @@ class Guest:
         per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
         if start is None:
             base = base_margin(
-                p.objective,
-                y,
-                p.base_score,
-                self.weights,
-                p.num_class,
-                p.quantile_alpha,
-                p.huber_slope,
+                p.objective, y, p.base_score, self.weights, p.num_class, p.loss_params
             )
         else:
             base = start[0]
@@ -1529,16 +1529,7 @@ class Guest:
             for rnd in range(p.n_estimators):
                 ctx.check_cancelled()
                 clock = time.perf_counter()  # a round's first tree counts its gradients
-                g_all, h_all = grad_hess(
-                    p.objective,
-                    y,
-                    margin,
-                    p.tweedie_variance_power,
-                    p.quantile_alpha,
-                    risk_sets,
-                    p.huber_slope,
-                    p.aft_loss,
-                )
+                g_all, h_all = grad_hess(p.objective, y, margin, p.loss_params, risk_sets)
                 if p.objective in ADAPTIVE:  # the leaves are set from the residuals
                     self._residual = y - margin
                 if w is not None:
@@ -1562,14 +1553,7 @@ class Guest:
                     clock = time.perf_counter()  # the round's next tree
                 if self.eval_set is not None and val_margin is not None:
                     value = eval_loss(
-                        p.objective,
-                        self.eval_set[1],
-                        val_margin,
-                        p.tweedie_variance_power,
-                        metric,
-                        p.quantile_alpha,
-                        p.huber_slope,
-                        p.aft_loss,
+                        p.objective, self.eval_set[1], val_margin, metric, p.loss_params
                     )
                     history.append(value)
                     bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})

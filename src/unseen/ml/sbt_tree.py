@@ -84,6 +84,20 @@ def quantile(values: np.ndarray, alpha: float, weights: np.ndarray | None = None
     return float(ordered[k] + ((x - 1) - k) * (ordered[k + 1] - ordered[k]))
 
 
+@dataclass(frozen=True)
+class LossParams:
+    """The objectives' own parameters, by XGBoost's names; each objective reads its own
+    (checked against the objective in :class:`~unseen.ml.sbt_protocol.BoostParams`)."""
+
+    tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
+    quantile_alpha: float = 0.5  # reg:quantileerror's quantile
+    huber_slope: float = 1.0  # reg:pseudohubererror's delta
+    aft: AftLoss = AftLoss()  # survival:aft's noise distribution and scale
+
+
+#: every parameter at its default
+DEFAULT_LOSS = LossParams()
+
 #: objectives whose default base score is XGBoost's one Newton step from a margin of 0
 NEWTON_BASE: tuple[str, ...] = ("reg:pseudohubererror", "survival:cox", "reg:squaredlogerror")
 
@@ -94,8 +108,7 @@ def base_margin(
     base_score: float | None,
     weights: np.ndarray | None = None,
     n_classes: int = 1,
-    alpha: float = 0.5,
-    slope: float = 1.0,
+    params: LossParams = DEFAULT_LOSS,
 ) -> float | np.ndarray:
     """The starting margin: ``base_score`` (default: the mean label, weighted where rows
     have weights), on the margin scale.
@@ -106,9 +119,9 @@ def base_margin(
     1e-6); a ``base_score`` is the margin of every class (XGBoost's 0.5 gives equal
     classes). ``survival:cox``: the log of ``base_score``, a hazard ratio (the partial
     likelihood does not depend on it: it scales every prediction alike). ``reg:absoluteerror`` and
-    ``reg:quantileerror``: by default the label's (weighted) median or ``alpha``
-    quantile, as XGBoost estimates them (:func:`quantile`). ``reg:pseudohubererror``
-    (``slope``), ``reg:squaredlogerror`` and ``survival:cox``: by default XGBoost's
+    ``reg:quantileerror``: by default the label's (weighted) median or ``quantile_alpha``
+    quantile of ``params``, as XGBoost estimates them (:func:`quantile`).
+    ``reg:pseudohubererror``, ``reg:squaredlogerror`` and ``survival:cox``: by default XGBoost's
     estimate, one Newton step from 0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself
     where no times tie). ``survival:aft``: the log of ``base_score``, a time (default
     0.5, XGBoost's default base score, which it does not estimate for this loss).
@@ -129,11 +142,11 @@ def base_margin(
         score = min(max(score, 1e-6), 1 - 1e-6)
         return float(np.log(score / (1 - score)))
     if objective in ADAPTIVE and base_score is None:  # XGBoost's: the label's quantile
-        return quantile(np.asarray(y, dtype=np.float64), alpha, weights)
+        return quantile(np.asarray(y, dtype=np.float64), params.quantile_alpha, weights)
     if objective in NEWTON_BASE and base_score is None:
         # XGBoost's: one Newton step from a margin of 0, -sum(g) / sum(h) (weighted)
         zero = np.zeros_like(y, dtype=np.float64)
-        g, h = grad_hess(objective, y, zero, slope=slope)
+        g, h = grad_hess(objective, y, zero, params)
         total_h = float(np.average(h, weights=weights))
         return -float(np.average(g, weights=weights)) / total_h if total_h > 0 else 0.0
     if objective in SURVIVAL:  # base_score is a hazard ratio: its log
@@ -151,44 +164,41 @@ def grad_hess(
     objective: str,
     y: np.ndarray,
     margin: np.ndarray,
-    power: float = 1.5,
-    alpha: float = 0.5,
+    params: LossParams = DEFAULT_LOSS,
     risk_sets: RiskSets | None = None,
-    slope: float = 1.0,
-    aft: AftLoss | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """First and second derivatives of the loss at ``margin``, per row (``multi:softprob``:
     per row and class, ``(n, K)``, as XGBoost's softmax: ``g = p - [y = k]``,
-    ``h = 2 p (1 - p)``).
+    ``h = 2 p (1 - p)``). ``params``: the objective's own parameters.
 
     The log-link losses as XGBoost's: ``count:poisson`` ``g = e^m - y``, ``h = e^(m +
     0.7)`` (XGBoost's safeguard, :data:`POISSON_MAX_DELTA_STEP`); ``reg:gamma`` ``g = 1 -
-    y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power ``power`` (rho, in
+    y e^-m``, ``h = y e^-m``; ``reg:tweedie`` with variance power rho (in
     (1, 2)) ``g = -y e^((1-rho) m) + e^((2-rho) m)``, ``h = -(1-rho) y e^((1-rho) m) +
     (2-rho) e^((2-rho) m)``. ``survival:cox``: :func:`cox_grad_hess` (``risk_sets``:
     ``y``'s, made once). ``reg:absoluteerror`` ``g = sign(m - y)``, ``h = 1``; ``reg:quantileerror`` at quantile ``alpha`` ``g = 1 -
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
     XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`);
-    ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``slope``;
+    ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``huber_slope``;
     ``reg:logistic`` as ``binary:logistic`` (labels in [0, 1]); ``reg:squaredlogerror``
     ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
     log1p(y)`` (the margin kept above -1, as XGBoost's). ``survival:aft``:
-    :meth:`AftLoss.grad_hess` of ``aft`` (default: normal noise at scale 1), ``y`` the
-    ``(n, 2)`` intervals.
+    :meth:`AftLoss.grad_hess` of ``params.aft``, ``y`` the ``(n, 2)`` intervals.
     """
     if objective == "survival:aft":
-        return (aft or AftLoss()).grad_hess(y, margin)
+        return params.aft.grad_hess(y, margin)
     if objective == "survival:cox":
         return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
         return np.sign(margin - y), np.ones_like(margin)
     if objective == "reg:pseudohubererror":
-        return pseudo_huber_grad_hess(y, margin, slope)
+        return pseudo_huber_grad_hess(y, margin, params.huber_slope)
     if objective == "reg:squaredlogerror":  # XGBoost's: the margin kept above -1
         p = np.maximum(margin, -1 + 1e-6)
         d = np.log1p(p) - np.log1p(y)
         return d / (p + 1), np.maximum((1.0 - d) / (p + 1) ** 2, 1e-6)
     if objective == "reg:quantileerror":
+        alpha = params.quantile_alpha
         return np.where(margin >= y, 1.0 - alpha, -alpha), np.ones_like(margin)
     if objective == "count:poisson":
         return np.exp(margin) - y, np.exp(margin + POISSON_MAX_DELTA_STEP)
@@ -196,8 +206,9 @@ def grad_hess(
         ratio = y * np.exp(-margin)
         return 1.0 - ratio, ratio
     if objective == "reg:tweedie":
-        a, b = y * np.exp((1 - power) * margin), np.exp((2 - power) * margin)
-        return -a + b, -(1 - power) * a + (2 - power) * b
+        rho = params.tweedie_variance_power
+        a, b = y * np.exp((1 - rho) * margin), np.exp((2 - rho) * margin)
+        return -a + b, -(1 - rho) * a + (2 - rho) * b
     if objective in ("binary:logistic", "reg:logistic"):
         p = sigmoid(margin)
         return p - y, np.maximum(p * (1 - p), 1e-16)
@@ -348,26 +359,23 @@ def eval_loss(
     objective: str,
     y: np.ndarray,
     margin: np.ndarray,
-    power: float = 1.5,
     metric: str | None = None,
-    alpha: float = 0.5,
-    slope: float = 1.0,
-    aft: AftLoss | None = None,
+    params: LossParams = DEFAULT_LOSS,
 ) -> float:
     """The early-stopping metric ``metric`` as XGBoost computes it (default: the
     objective's, XGBoost's default: log-loss, RMSE, multi-class log-loss (``mlogloss``)
     or for the log-link losses their negative log-likelihoods as XGBoost writes them,
     ``poisson-nloglik``, ``gamma-deviance``, ``tweedie-nloglik@rho``; ``cox-nloglik``
-    for ``survival:cox``; ``quantile``, the mean pinball loss at ``alpha``, for
+    for ``survival:cox``; ``quantile``, the mean pinball loss at ``quantile_alpha``, for
     ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``; ``mphe``, the mean
     pseudo-Huber error, for ``reg:pseudohubererror``; ``rmsle`` for
     ``reg:squaredlogerror``; ``aft-nloglik``, the mean negative log-likelihood under
-    ``aft``, for ``survival:aft``, or ``interval-regression-accuracy``, the share of
+    ``params.aft``, for ``survival:aft``, or ``interval-regression-accuracy``, the share of
     rows whose predicted time lies in their interval). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
-    is better."""
+    is better. ``params``: the objective's own parameters."""
     metric = metric or EVAL_METRICS[objective][0]
     if metric == "auc":
         from unseen.ml.metrics import auc
@@ -380,14 +388,15 @@ def eval_loss(
     if metric == "cox-nloglik":
         return cox_nloglik(y, margin)
     if metric == "aft-nloglik":
-        return (aft or AftLoss()).nloglik(y, margin)
+        return params.aft.nloglik(y, margin)
     if metric == "interval-regression-accuracy":
         return interval_accuracy(y, margin)
     if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
-        return pinball_loss(y, margin, alpha)
+        return pinball_loss(y, margin, params.quantile_alpha)
     if metric == "rmsle":  # XGBoost's: the RMSE of log1p
         return float(np.sqrt(np.mean((np.log1p(margin) - np.log1p(y)) ** 2)))
-    if metric == "mphe":  # XGBoost's: the mean pseudo-Huber error at slope
+    if metric == "mphe":  # XGBoost's: the mean pseudo-Huber error at the slope
+        slope = params.huber_slope
         return float(np.mean(slope**2 * (np.sqrt(1.0 + ((margin - y) / slope) ** 2) - 1.0)))
     if metric in ("rmse", "mae"):
         err = transform(objective, margin) - y
@@ -398,8 +407,9 @@ def eval_loss(
         ratio = y / (np.exp(margin) + 1e-9)
         return float(2 * np.mean(ratio - np.log(ratio) - 1))
     if objective == "reg:tweedie":
-        a = y * np.exp((1 - power) * margin) / (1 - power)
-        return float(np.mean(-a + np.exp((2 - power) * margin) / (2 - power)))
+        rho = params.tweedie_variance_power
+        a = y * np.exp((1 - rho) * margin) / (1 - rho)
+        return float(np.mean(-a + np.exp((2 - rho) * margin) / (2 - rho)))
     if objective == "binary:logistic":
         p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
