@@ -3128,7 +3128,9 @@ def test_interaction_summary_is_the_mean_of_the_values_block_by_block(monkeypatc
             X = Xte[:, :10] if i == 0 else Xte[:, 10:]
             whole = est.predict_interactions(ctx, X)
             if i == 0:
-                return whole, sbt_predict.interaction_summary(ctx, est.model_, X, est._predict_key())
+                return whole, sbt_predict.interaction_summary(
+                    ctx, est.model_, X, est._predict_key()
+                )
             est.predict_contribs(ctx, X, approx=False)  # the host's consent, again
             return None
 
@@ -3192,3 +3194,86 @@ def test_logistic_squared_log_and_pseudo_huber_losses_are_xgboosts(mode, objecti
         assert 0 < p.min() and p.max() < 1  # through the logistic link
     with pytest.raises(ConfigError, match="huber_slope is for reg:pseudohubererror only"):
         SecureBoostRegressor(huber_slope=2.0)
+
+
+def _fate_objective(objective, c):
+    """FATE's robust loss as an XGBoost custom objective, on the error z = m - y: fair
+    (c z / (|z| + c), c^2 / (|z| + c)^2) or log-cosh (tanh z, 1 - tanh^2 z), written
+    here from the formulas, apart from the code under test."""
+
+    def obj(margin, dtrain):
+        z = margin - dtrain.get_label()
+        w = dtrain.get_weight() if dtrain.get_weight().size else 1.0  # not applied for us
+        if objective == "reg:fair":
+            return w * c * z / (np.abs(z) + c), w * c * c / (np.abs(z) + c) ** 2
+        return w * np.tanh(z), w / np.cosh(z) ** 2
+
+    return obj
+
+
+@pytest.mark.parametrize(
+    "mode, objective",
+    [
+        ("plain", "reg:fair"),
+        ("ss-dealer", "reg:fair"),
+        ("he", "reg:fair"),
+        ("plain", "reg:logcosh"),
+        ("ss-dealer-matrix", "reg:logcosh"),
+        ("he-hidden", "reg:logcosh"),
+    ],
+)
+def test_fates_fair_and_log_cosh_losses_are_xgboost_with_them(mode, objective):
+    """FATE's reg:fair (fair_c 30, on diabetes' label of 25..346) and reg:logcosh (the
+    label scaled down, so that both regimes occur): XGBoost's predictions on the same
+    bins with the same loss as a custom objective, from the mean label (FATE's base
+    score), weighted rows in plain mode; the validation metric per round is the mean
+    loss of XGBoost's predictions round by round."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    X, y = load_diabetes(return_X_y=True)
+    if objective == "reg:logcosh":
+        y = y / 50.0
+    Xtr, Xte, ytr, yte = X[:300], X[300:], y[:300], y[300:]
+    w = np.random.default_rng(6).uniform(0.3, 3.0, 300) if mode == "plain" else None
+    params = dict(n_estimators=6, max_depth=3, learning_rate=0.3, max_bin=16)
+    own = {"fair_c": 30.0} if objective == "reg:fair" else {}
+    extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+
+    def guest(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **own, **extra)
+        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
+        return est.predict(ctx, Xte[:, :4]), est.model_.history
+
+    def host(ctx):
+        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **own, **extra)
+        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
+        return est.predict(ctx, Xte[:, 4:])
+
+    roles = {"guest": guest, "host1": host}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    p, history = run_local(roles, timeout=120)["guest"]
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    mean = float(np.average(ytr, weights=w))
+    reference = xgboost_params(
+        objective="reg:squarederror", max_depth=3, learning_rate=0.3, max_bin=256, base_score=mean
+    )
+    booster = xgb.train(
+        reference,
+        xgb.DMatrix(btr, label=ytr, weight=w),
+        6,
+        obj=_fate_objective(objective, own.get("fair_c", 1.0)),
+    )
+    dte = xgb.DMatrix(bte)
+    np.testing.assert_allclose(p, booster.predict(dte), rtol=1e-5, atol=1e-6)
+    z = np.abs([booster.predict(dte, iteration_range=(0, r + 1)) - yte for r in range(6)])
+    if objective == "reg:fair":
+        theirs = np.mean(30.0 * z - 900.0 * np.log1p(z / 30.0), axis=1)
+    else:
+        theirs = np.mean(np.log(np.cosh(z)), axis=1)
+    np.testing.assert_allclose(history, theirs, rtol=2e-5)
+    assert np.std(p) > 0.1 * np.std(yte)  # the trees learnt something
+    with pytest.raises(ConfigError, match="fair_c is for reg:fair only"):
+        SecureBoostRegressor(fair_c=2.0)

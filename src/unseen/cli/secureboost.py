@@ -36,6 +36,7 @@ HYPER = (
     "tweedie_variance_power",
     "quantile_alpha",
     "huber_slope",
+    "fair_c",
     "aft_loss_distribution",
     "aft_loss_distribution_scale",
     "eval_metric",
@@ -67,7 +68,14 @@ HYPER = (
     "near the label, absolute far out, --huber-slope); reg:logistic (labels in [0, 1]); "
     "reg:squaredlogerror (errors of log(1 + y)); survival:aft (accelerated failure time: "
     "each row's time an interval, --label its lower bound and --label-upper its upper; "
-    "scores are times) [default: binary:logistic]",
+    "scores are times); reg:fair (--fair-c) and reg:logcosh, FATE's robust losses "
+    "[default: binary:logistic]",
+)
+@click.option(
+    "--fair-c",
+    type=float,
+    default=None,
+    help="reg:fair's c: errors well beyond it count about linearly [default: 1].",
 )
 @click.option(
     "--label-upper",

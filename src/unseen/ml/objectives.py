@@ -22,6 +22,8 @@ Objective = Literal[
     "reg:logistic",
     "reg:squaredlogerror",
     "survival:aft",
+    "reg:fair",
+    "reg:logcosh",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives whose labels are classes

@@ -145,6 +145,7 @@ class BoostParams:
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
     quantile_alpha: float = 0.5  # reg:quantileerror's quantile, in (0, 1)
     huber_slope: float = 1.0  # reg:pseudohubererror's delta, > 0
+    fair_c: float = 1.0  # reg:fair's c, > 0
     aft_loss_distribution: str = "normal"  # survival:aft's noise: normal, logistic, extreme
     aft_loss_distribution_scale: float = 1.0  # survival:aft's sigma, > 0
     eval_metric: str | None = None  # early stopping's; None: the objective's default
@@ -188,6 +189,10 @@ class BoostParams:
             bad(f"huber_slope must be positive, not {self.huber_slope}")
         if self.huber_slope != 1.0 and self.objective != "reg:pseudohubererror":
             bad("huber_slope is for reg:pseudohubererror only")
+        if not (self.fair_c > 0 and math.isfinite(self.fair_c)):
+            bad(f"fair_c must be positive, not {self.fair_c}")
+        if self.fair_c != 1.0 and self.objective != "reg:fair":
+            bad("fair_c is for reg:fair only")
         if self.aft_loss_distribution not in AFT_DISTRIBUTIONS:
             bad(
                 f"aft_loss_distribution must be one of {AFT_DISTRIBUTIONS}, "
@@ -264,6 +269,7 @@ class BoostParams:
             tweedie_variance_power=self.tweedie_variance_power,
             quantile_alpha=self.quantile_alpha,
             huber_slope=self.huber_slope,
+            fair_c=self.fair_c,
             aft=AftLoss(self.aft_loss_distribution, self.aft_loss_distribution_scale),
         )
 

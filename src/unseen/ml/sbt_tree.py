@@ -92,6 +92,7 @@ class LossParams:
     tweedie_variance_power: float = 1.5  # reg:tweedie's rho, in (1, 2)
     quantile_alpha: float = 0.5  # reg:quantileerror's quantile
     huber_slope: float = 1.0  # reg:pseudohubererror's delta
+    fair_c: float = 1.0  # reg:fair's c
     aft: AftLoss = AftLoss()  # survival:aft's noise distribution and scale
 
 
@@ -182,7 +183,9 @@ def grad_hess(
     ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``huber_slope``;
     ``reg:logistic`` as ``binary:logistic`` (labels in [0, 1]); ``reg:squaredlogerror``
     ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
-    log1p(y)`` (the margin kept above -1, as XGBoost's). ``survival:aft``:
+    log1p(y)`` (the margin kept above -1, as XGBoost's). FATE's robust losses, on the
+    error ``z = m - y``: ``reg:fair`` ``g = c z / (|z| + c)``, ``h = c^2 / (|z| + c)^2``
+    (``fair_c``), ``reg:logcosh`` ``g = tanh z``, ``h = 1 - tanh^2 z``. ``survival:aft``:
     :meth:`AftLoss.grad_hess` of ``params.aft``, ``y`` the ``(n, 2)`` intervals.
     """
     if objective == "survival:aft":
@@ -191,6 +194,12 @@ def grad_hess(
         return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
         return np.sign(margin - y), np.ones_like(margin)
+    if objective == "reg:fair":  # FATE's (and LightGBM's) fair loss
+        z, c = margin - y, params.fair_c
+        return c * z / (np.abs(z) + c), c * c / (np.abs(z) + c) ** 2
+    if objective == "reg:logcosh":  # FATE's log_cosh
+        slope = np.tanh(margin - y)
+        return slope, 1.0 - slope * slope
     if objective == "reg:pseudohubererror":
         return pseudo_huber_grad_hess(y, margin, params.huber_slope)
     if objective == "reg:squaredlogerror":  # XGBoost's: the margin kept above -1
@@ -350,6 +359,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "reg:logistic": ("rmse", "mae"),
     "reg:squaredlogerror": ("rmsle", "rmse", "mae"),
     "survival:aft": ("aft-nloglik", "interval-regression-accuracy"),
+    "reg:fair": ("fair", "rmse", "mae"),
+    "reg:logcosh": ("logcosh", "rmse", "mae"),
 }
 #: metrics where larger is better (early stopping keeps the largest)
 MAXIMIZE: tuple[str, ...] = ("auc", "interval-regression-accuracy")
@@ -369,7 +380,8 @@ def eval_loss(
     for ``survival:cox``; ``quantile``, the mean pinball loss at ``quantile_alpha``, for
     ``reg:quantileerror``; ``mae`` for ``reg:absoluteerror``; ``mphe``, the mean
     pseudo-Huber error, for ``reg:pseudohubererror``; ``rmsle`` for
-    ``reg:squaredlogerror``; ``aft-nloglik``, the mean negative log-likelihood under
+    ``reg:squaredlogerror``; ``fair`` and ``logcosh``, the mean losses, for ``reg:fair``
+    and ``reg:logcosh``; ``aft-nloglik``, the mean negative log-likelihood under
     ``params.aft``, for ``survival:aft``, or ``interval-regression-accuracy``, the share of
     rows whose predicted time lies in their interval). Also ``auc`` and
     ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
@@ -393,6 +405,12 @@ def eval_loss(
         return interval_accuracy(y, margin)
     if metric == "quantile":  # XGBoost's: the mean pinball loss at alpha
         return pinball_loss(y, margin, params.quantile_alpha)
+    if metric == "fair":  # the mean fair loss at c: c |z| - c^2 log(1 + |z| / c)
+        z, c = np.abs(margin - y), params.fair_c
+        return float(np.mean(c * z - c * c * np.log1p(z / c)))
+    if metric == "logcosh":  # the mean log cosh of the error (kept from overflowing)
+        z = np.abs(margin - y)
+        return float(np.mean(z + np.log1p(np.exp(-2.0 * z)) - math.log(2.0)))
     if metric == "rmsle":  # XGBoost's: the RMSE of log1p
         return float(np.sqrt(np.mean((np.log1p(margin) - np.log1p(y)) ** 2)))
     if metric == "mphe":  # XGBoost's: the mean pseudo-Huber error at the slope

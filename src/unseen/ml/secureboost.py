@@ -1100,6 +1100,7 @@ class _SecureBoost:
         tweedie_variance_power: float = 1.5,
         quantile_alpha: float = 0.5,
         huber_slope: float = 1.0,
+        fair_c: float = 1.0,
         aft_loss_distribution: str = "normal",
         aft_loss_distribution_scale: float = 1.0,
         eval_metric: str | None = None,
@@ -1123,6 +1124,7 @@ class _SecureBoost:
             tweedie_variance_power=tweedie_variance_power,
             quantile_alpha=quantile_alpha,
             huber_slope=huber_slope,
+            fair_c=fair_c,
             aft_loss_distribution=aft_loss_distribution,
             aft_loss_distribution_scale=aft_loss_distribution_scale,
             eval_metric=eval_metric,
@@ -1528,7 +1530,8 @@ class SecureBoostRegressor(_SecureBoost):
     the label and absolute error far from it; ``reg:logistic`` (labels in [0, 1], shares
     or rates, predicted through the logistic link) and ``reg:squaredlogerror`` (the squared
     error of ``log(1 + y)``: relative errors, for targets spread over orders of
-    magnitude). Survival, as XGBoost's ``survival:cox``: Cox's proportional hazards, the
+    magnitude). FATE's robust losses: ``reg:fair`` (``fair_c``) and ``reg:logcosh``, both
+    about squared error near the label and absolute error far from it. Survival, as XGBoost's ``survival:cox``: Cox's proportional hazards, the
     label a time (``-t`` where the row was censored at ``t``); ``predict`` gives the
     hazard ratio, ``exp`` of the margin. And ``survival:aft``, the accelerated failure
     time model (:mod:`unseen.ml.aft`; ``aft_loss_distribution`` and
