@@ -227,6 +227,8 @@ def test_several_classes_labels_and_gradients_never_cross_in_the_clear(mode):
         ("ss-dealer", "reg:logistic"),
         ("ss-dealer", "survival:aft"),
         ("he", "survival:aft"),
+        ("ss-dealer", "reg:fair"),
+        ("he", "reg:logcosh"),
     ],
 )
 def test_regression_labels_and_gradients_never_cross_in_the_clear(mode, objective):
