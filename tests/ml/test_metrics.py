@@ -15,6 +15,7 @@ from unseen.ml.metrics import (
     curves_table,
     evaluate,
     evaluate_regression,
+    gains_table,
     ks,
     log_loss,
     roc_curve,
@@ -84,11 +85,45 @@ def test_report_files(tmp_path, scored):
     depth = np.array([float(r["depth"]) for r in rows[1:]])
     assert np.all(np.diff(depth) >= 0) and depth[-1] == pytest.approx(1.0)
     assert max(float(r["ks"]) for r in rows) == pytest.approx(report.ks)
+    with (tmp_path / "rep" / "gains.csv").open() as f:
+        bands = list(csv.DictReader(f))
+    assert len(bands) == 10 and bands[0]["band"] == "1"
+    assert float(bands[0]["lift"]) == pytest.approx(saved["top_decile_lift"])
+    assert sum(int(b["rows"]) for b in bands) == len(y)
     if matplotlib_available():
-        assert {"roc.png", "ks.png"} <= names
+        assert {"roc.png", "ks.png", "lift.png"} <= names
         assert (tmp_path / "rep" / "roc.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert not (tmp_path / "rep" / "roc.png").exists()
+
+
+def test_gains_table_is_the_definition(scored):
+    """Ten bands of rows by score, highest first (equal sizes, by rank): each band's
+    positive rate, lift and the cumulative capture of positives and KS, recomputed row
+    by row; the top band's lift is in the report's line and metrics.json."""
+    y, p = scored
+    table = gains_table(y, p)
+    order = np.argsort(-p, kind="stable")
+    band_of = np.empty(y.size, dtype=np.int64)
+    band_of[order] = np.arange(y.size) * 10 // y.size  # rank-based bands of equal size
+    overall = y.mean()
+    for b in range(10):
+        rows = band_of == b
+        assert table["rows"][b] == rows.sum() and table["positives"][b] == y[rows].sum()
+        assert table["min_score"][b] == p[rows].min() and table["max_score"][b] == p[rows].max()
+        assert table["lift"][b] == pytest.approx(y[rows].mean() / overall)
+        upto = band_of <= b
+        captured = y[upto].sum() / y.sum()
+        assert table["cumulative_positive_share"][b] == pytest.approx(captured)
+        assert table["cumulative_lift"][b] == pytest.approx(y[upto].mean() / overall)
+        missed = (1 - y[upto]).sum() / (1 - y).sum()
+        assert table["ks"][b] == pytest.approx(captured - missed)
+    assert np.all(np.diff(table["max_score"]) <= 0)  # highest scores first
+    assert table["cumulative_positive_share"][-1] == pytest.approx(1.0)
+    assert np.max(table["ks"]) <= ks(y, p) + 1e-12  # KS at band edges only
+    report = evaluate(y, p)
+    assert report.top_decile_lift == pytest.approx(table["lift"][0]) and "lift" in report.line()
+    assert gains_table(y[:3], p[:3])["rows"].tolist() == [1, 1, 1]  # fewer rows than bands
 
 
 def test_regression_metrics_match_sklearn():

@@ -1,5 +1,5 @@
-"""Metrics computed at the label holder: AUC, KS, accuracy and log-loss for binary
-classification; RMSE, MAE and R² for regression; Harrell's concordance index for
+"""Metrics computed at the label holder: AUC, KS, accuracy, log-loss and the gains
+table (lift by score band) for binary classification; RMSE, MAE and R² for regression; Harrell's concordance index for
 survival.
 
 numpy (and for the concordance index one compiled loop), so that every party can
@@ -76,6 +76,8 @@ class BinaryReport:
     log_loss: float
     n: int
     positives: int
+    # the positive rate among the top tenth of scores over the overall rate (nan: no rows)
+    top_decile_lift: float = math.nan
 
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
@@ -83,7 +85,8 @@ class BinaryReport:
     def line(self) -> str:
         return (
             f"AUC {self.auc:.4f}  KS {self.ks:.4f}  accuracy {self.accuracy:.4f}  "
-            f"log-loss {self.log_loss:.4f}  (n={self.n})"
+            f"log-loss {self.log_loss:.4f}  lift in the top 10% {self.top_decile_lift:.2f}  "
+            f"(n={self.n})"
         )
 
 
@@ -96,7 +99,49 @@ def evaluate(y: np.ndarray, p: np.ndarray) -> BinaryReport:
         log_loss=log_loss(y, p),
         n=int(y.size),
         positives=int(y.sum()),
+        top_decile_lift=float(gains_table(y, p)["lift"][0]) if y.size else math.nan,
     )
+
+
+def gains_table(y: np.ndarray, p: np.ndarray, bands: int = 10) -> dict[str, np.ndarray]:
+    """The gains (lift) table of credit scoring: the rows in ``bands`` bands of equal size
+    by score, the highest scores first (band 1; by rank ``r``, 0 the highest, in band
+    ``floor(r bands / n)``, so that tied scores at a band's edge split in row order),
+    with per band ``rows``, ``min_score`` and ``max_score``, ``positives`` and
+    ``positive_rate``, ``lift`` (that rate over the overall rate),
+    ``cumulative_positive_share`` (the share of all positives in the bands up to this
+    one: the gain, or capture rate), ``cumulative_lift`` and ``ks`` (the share of
+    positives less the share of negatives in the bands up to this one). Columns for a
+    CSV; fewer bands where there are fewer rows."""
+    y, p = _check(y, p)
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    # rank r (0: the highest score) is in band floor(r * bands / n)
+    edges = -(-np.arange(1, bands) * y.size // bands)  # where bands 1 .. bands-1 begin
+    parts = [part for part in np.split(np.arange(y.size), edges) if part.size]
+    rows = np.array([part.size for part in parts], dtype=np.int64)
+    positives = np.array([ys[part].sum() for part in parts])
+    total_pos, total_neg = ys.sum(), y.size - ys.sum()
+    rate = positives / np.maximum(rows, 1)
+    overall = total_pos / max(y.size, 1)
+    cum_pos, cum_rows = np.cumsum(positives), np.cumsum(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_pos = cum_pos / total_pos if total_pos else np.full(rows.size, np.nan)
+        share_neg = (cum_rows - cum_pos) / total_neg if total_neg else np.full(rows.size, np.nan)
+        lift = rate / overall if overall else np.full(rows.size, np.nan)
+        cumulative_lift = (cum_pos / cum_rows) / overall if overall else np.full(rows.size, np.nan)
+    return {
+        "band": np.arange(1, rows.size + 1),
+        "rows": rows,
+        "min_score": np.array([ps[part].min() for part in parts]),
+        "max_score": np.array([ps[part].max() for part in parts]),
+        "positives": positives.astype(np.int64),
+        "positive_rate": rate,
+        "lift": lift,
+        "cumulative_positive_share": share_pos,
+        "cumulative_lift": cumulative_lift,
+        "ks": share_pos - share_neg,
+    }
 
 
 def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:

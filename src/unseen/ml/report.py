@@ -2,11 +2,16 @@
 
 ``write_report(directory, y, scores)`` writes, for binary classification:
 
-- ``metrics.json``: AUC, KS, accuracy (threshold 0.5), log-loss, rows and positives;
+- ``metrics.json``: AUC, KS, accuracy (threshold 0.5), log-loss, rows, positives and the
+  lift in the top tenth of scores;
 - ``curves.csv``: the ROC and KS curves (``threshold, fpr, tpr, ks``; ``ks = tpr - fpr``,
   the KS curve plotted against the share of rows above the threshold, ``depth``);
-- ``roc.png`` and ``ks.png`` when matplotlib is installed (the ``plot`` extra:
-  ``pip install 'unseen[plot]'``); without it the report says so and skips them.
+- ``gains.csv``: the gains table of credit scoring, ten bands of rows by score, the
+  highest first, each with its positive rate, lift, cumulative capture of positives and
+  KS (:func:`~unseen.ml.metrics.gains_table`);
+- ``roc.png``, ``ks.png`` and ``lift.png`` (the cumulative gains curve and the lift per
+  band) when matplotlib is installed (the ``plot`` extra: ``pip install 'unseen[plot]'``);
+  without it the report says so and skips them.
 
 ``write_learning_curve`` plots a validation metric per boosting round (SecureBoost's
 early-stopping history, or cross-validation's mean with its spread over the folds).
@@ -50,6 +55,7 @@ from unseen.ml.metrics import (
     evaluate_multiclass,
     evaluate_regression,
     evaluate_survival,
+    gains_table,
     intervals_as_times,
 )
 
@@ -131,8 +137,49 @@ def write_report(
         for row in zip(*(curves[k] for k in names), strict=True):
             w.writerow([repr(float(v)) for v in row])
     files.append(path)
+    gains = gains_table(y, scores)
+    files.append(_write_columns(out / "gains.csv", gains))
     files += _plots(out, curves, report, title)
+    files += _lift_plot(out, gains, title)
     return report, files
+
+
+def _write_columns(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    """A CSV of named columns (integers as such, other numbers in full)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(list(columns))
+        for row in zip(*columns.values(), strict=True):
+            w.writerow([int(v) if isinstance(v, np.integer) else repr(float(v)) for v in row])
+    return path
+
+
+def _lift_plot(out: Path, gains: dict[str, np.ndarray], title: str) -> list[Path]:
+    """``lift.png``: the cumulative gains curve (the share of positives captured against
+    the share of rows taken, highest scores first) beside the lift of each band."""
+    if not matplotlib_available():
+        return []
+    plt = _pyplot()
+
+    taken = np.r_[0.0, np.cumsum(gains["rows"]) / gains["rows"].sum()]
+    captured = np.r_[0.0, gains["cumulative_positive_share"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(taken, captured, marker="o", label="model")
+    left.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8, label="random")
+    left.set_xlabel("share of rows, highest scores first")
+    left.set_ylabel("share of positives captured")
+    left.set_title(f"{title} cumulative gains".strip())
+    left.legend(loc="lower right")
+    right.bar(gains["band"], gains["lift"])
+    right.axhline(1.0, linestyle="--", color="grey", linewidth=0.8)
+    right.set_xlabel("band of scores (1: the highest)")
+    right.set_ylabel("lift (positive rate over the overall rate)")
+    right.set_xticks(gains["band"])
+    right.set_title(f"{title} lift".strip())
+    fig.tight_layout()
+    fig.savefig(out / "lift.png", dpi=100)
+    plt.close(fig)
+    return [out / "lift.png"]
 
 
 def _write_metrics(
