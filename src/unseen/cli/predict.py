@@ -196,7 +196,7 @@ def predict(
 
                     raise InputError(f"no label column {label!r}", file=str(input_path))
                 label_col = None
-            upper_col = None
+            upper_col = no_upper = None
             if label_col is not None and objective == "survival:aft":
                 upper_col = label_upper or meta.get("label_upper")
                 if upper_col not in table.column_names:
@@ -204,6 +204,7 @@ def predict(
 
                     if label_upper is not None:
                         raise InputError(f"no column {label_upper!r}", file=str(input_path))
+                    no_upper = f"no column {upper_col!r} of the intervals' upper bounds"
                     label_col = upper_col = None  # one bound alone is no interval
             data = party_data_from_table(
                 table,
@@ -302,8 +303,8 @@ def predict(
         problem = None if data.y is None else cannot_report(data.y, objective)
         if data.y is not None and scores.ndim == 2 and data.y.max(initial=0) >= scores.shape[1]:
             problem = f"the label has a class the model does not know (it has {scores.shape[1]})"
-        if problem:
-            result["no_report"] = problem
+        if problem or no_upper:
+            result["no_report"] = problem or no_upper
         elif data.y is not None:
             where = report or output.with_name(f"{output.stem}_report")
             saved = meta.get("params", {})

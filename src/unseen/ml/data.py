@@ -180,10 +180,11 @@ def _upper_bound(col: pa.ChunkedArray, name: str, file: str) -> np.ndarray:
         except pa.ArrowInvalid:
             for i, v in enumerate(text.to_pylist()):
                 try:
-                    float(v) if v is not None else None
+                    if v is not None:
+                        float(v)
                 except ValueError:  # never echo label values
                     raise InputError("not a number", file=file, row=i + 1, column=name) from None
-            raise
+            raise  # Arrow refused what Python reads: its own message
     elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
         values = pc.cast(arr, pa.float64())
     else:
