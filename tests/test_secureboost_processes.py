@@ -89,8 +89,19 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "bank_model" / "importance.png").stat().st_size > 0
 
-    # `unseen predict` with the saved parts: two processes, no dealer
+    # `unseen predict` with the saved parts: two processes, no dealer; the scores'
+    # stability against the training rows' (the guest's model keeps them in ten bands)
     test = _predict_test_rows(tmp_path, parties, f)
+    bands = guest_meta["training_scores"]
+    assert len(bands["shares"]) == len(bands["edges"]) + 1 and sum(bands["shares"]) == 1.0
+    saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    from unseen.ml.metrics import stability_index
+
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"]
+    psi = stability_index(np.array(bands["edges"]), np.array(bands["shares"]), scores)
+    assert saved["psi"] == pytest.approx(psi) and 0 <= psi < 0.25  # same population
+    out = (tmp_path / "plogs" / "bank.out").read_text()
+    assert "score stability against the training rows: PSI" in out, out
 
     # rows of one class only, and a missing value: scored all the same (the missing value
     # goes where its split learned), with no report (AUC and KS need both classes); with

@@ -19,6 +19,9 @@ from unseen.ml.metrics import (
     ks,
     log_loss,
     roc_curve,
+    score_bands,
+    stability_index,
+    stability_reading,
 )
 from unseen.ml.report import (
     cannot_report,
@@ -124,6 +127,29 @@ def test_gains_table_is_the_definition(scored):
     report = evaluate(y, p)
     assert report.top_decile_lift == pytest.approx(table["lift"][0]) and "lift" in report.line()
     assert gains_table(y[:3], p[:3])["rows"].tolist() == [1, 1, 1]  # fewer rows than bands
+
+
+def test_stability_index_is_the_definition():
+    """PSI: ten bands of the reference scores by quantile (a score on an edge goes up),
+    sum (a - e) ln(a / e) with shares floored at 1e-4; about 0 for the same population,
+    large for a shifted one."""
+    rng = np.random.default_rng(4)
+    reference = rng.beta(2, 5, 20_000)
+    edges, shares = score_bands(reference)
+    assert edges.size == 9 and shares == pytest.approx(np.full(10, 0.1), abs=1e-4)
+    same, shifted = rng.beta(2, 5, 20_000), rng.beta(3, 4, 20_000)
+    assert stability_index(edges, shares, same) < 0.01
+    psi = stability_index(edges, shares, shifted)
+    band = np.searchsorted(edges, shifted, side="right")
+    actual = np.maximum(np.bincount(band, minlength=10) / shifted.size, 1e-4)
+    assert psi == pytest.approx(np.sum((actual - shares) * np.log(actual / shares)))
+    assert psi > 0.25 and stability_reading(psi) == "shifted"
+    assert stability_reading(0.05) == "stable" and stability_reading(0.2) != "stable"
+    # a score on an edge goes to the band above it; ties merge bands
+    edges, shares = score_bands(np.array([0.0, 0.0, 0.0, 1.0]), bands=4)
+    assert edges.tolist() == [0.0, 0.25] and shares.tolist() == [0.0, 0.75, 0.25]
+    empty = stability_index(edges, shares, np.array([1.0, 1.0]))  # a band left empty
+    assert np.isfinite(empty) and empty > 1
 
 
 def test_regression_metrics_match_sklearn():

@@ -3277,3 +3277,46 @@ def test_fates_fair_and_log_cosh_losses_are_xgboost_with_them(mode, objective):
     assert np.std(p) > 0.1 * np.std(yte)  # the trees learnt something
     with pytest.raises(ConfigError, match="fair_c is for reg:fair only"):
         SecureBoostRegressor(fair_c=2.0)
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_the_guest_keeps_its_training_scores_for_the_stability_index(early, tmp_path):
+    """The guest's model part keeps the training rows' scores in ten bands -- those of the
+    trees kept, after early stopping too: they are the bands of the model's predictions
+    of the training rows, whose stability index is then 0; the test rows' is small, and
+    scores from elsewhere are flagged. A host's part keeps none."""
+    Xtr, Xte, ytr, yte = breast_cancer()
+    fit_rows, val_rows = slice(0, 300), slice(300, None)
+    params = dict(BREAST, n_estimators=30 if early else 6)
+    if early:
+        params |= dict(early_stopping_rounds=2, learning_rate=0.8)
+
+    def party(i):
+        cols = slice(0, 10) if i == 0 else slice(10, None)
+
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            ev = (Xtr[val_rows, cols], ytr[val_rows] if i == 0 else None) if early else None
+            est.fit(ctx, Xtr[fit_rows, cols], ytr[fit_rows] if i == 0 else None, eval_set=ev)
+            on_train = est.predict_proba(ctx, Xtr[fit_rows, cols])
+            on_test = est.predict_proba(ctx, Xte[:, cols])
+            return est, on_train, on_test
+
+        return role
+
+    res = run_local({"guest": party(0), "host1": party(1)}, timeout=120)
+    est, on_train, on_test = res["guest"]
+    assert res["host1"][0].model_.training_scores is None
+    if early:
+        assert est.n_trees_ < 30  # early stopping dropped trees
+    from unseen.ml.metrics import score_bands
+
+    kept = est.model_.training_scores
+    edges, shares = score_bands(on_train[:, 1])
+    np.testing.assert_allclose(kept["edges"], edges, rtol=1e-9)
+    np.testing.assert_allclose(kept["shares"], shares)
+    assert est.score_stability(on_train[:, 1]) == pytest.approx(0.0, abs=1e-9)
+    assert est.score_stability(on_test[:, 1]) < 0.25
+    assert est.score_stability(np.full(50, 0.5)) > 1  # every score in one band
+    saved = PartyModel.load(est.save(tmp_path / "guest"))
+    assert saved.training_scores == kept

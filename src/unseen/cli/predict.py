@@ -275,6 +275,12 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
+        reference = meta.get("training_scores")
+        if reference is not None and scores.ndim == 1:  # no label needed
+            from unseen.ml.metrics import stability_index
+
+            edges, expected = np.asarray(reference["edges"]), np.asarray(reference["shares"])
+            result["psi"] = stability_index(edges, expected, scores)
         if nodes is not None:
             result["leaves"] = (nodes.shape[1], int(sum(np.unique(c).size for c in nodes.T)))
         if pairs is not None:  # every pair of features, the strongest first
@@ -317,6 +323,7 @@ def predict(
                 tweedie_power=float(saved.get("tweedie_variance_power", 1.5)),
                 quantile_alpha=float(saved.get("quantile_alpha", 0.5)),
                 aft=_aft_loss(saved) if objective == "survival:aft" else None,
+                extra={"psi": result["psi"]} if "psi" in result else None,
             )
             result["report_dir"] = where
         return result
@@ -344,6 +351,13 @@ def predict(
         )
         for a, b, size in res["top_pairs"]:
             click.echo(f"    {a:24} x {b:24} {size:.4f}")
+    if "psi" in res:
+        from unseen.ml.metrics import stability_reading
+
+        click.echo(
+            f"[{me}] score stability against the training rows: PSI {res['psi']:.4f} "
+            f"({stability_reading(res['psi'])})"
+        )
     if "report" in res:
         click.echo(f"[{me}] {res['report'].line()}")
         click.echo(f"[{me}] report written to {res['report_dir']}")

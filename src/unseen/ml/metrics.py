@@ -144,6 +144,44 @@ def gains_table(y: np.ndarray, p: np.ndarray, bands: int = 10) -> dict[str, np.n
     }
 
 
+#: the smallest share a band counts with in the stability index (an empty band's)
+_MIN_BAND_SHARE = 1e-4
+
+
+def score_bands(scores: np.ndarray, bands: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The reference of :func:`stability_index`: the inner edges of ``bands`` bands of
+    ``scores`` by quantile (equal scores merge bands), and the share of the scores in
+    each band (a score on an edge goes to the band above it)."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if not scores.size:
+        raise ValueError("no scores to band")
+    edges = np.unique(np.quantile(scores, np.arange(1, bands) / bands))
+    counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=edges.size + 1)
+    return edges, counts / scores.size
+
+
+def stability_index(edges: np.ndarray, expected: np.ndarray, scores: np.ndarray) -> float:
+    """The population stability index of ``scores`` against a reference (``edges`` and
+    ``expected`` shares, from :func:`score_bands` of the training scores):
+    ``sum (a - e) ln(a / e)`` over the bands, ``a`` these scores' shares, each share at
+    least 1e-4. Read by the usual rule: below 0.1 stable, 0.1-0.25 a shift worth a look,
+    above 0.25 a shift (the population, or the model's inputs, changed)."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if not scores.size:
+        return math.nan
+    counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(expected))
+    actual = np.maximum(counts / scores.size, _MIN_BAND_SHARE)
+    reference = np.maximum(np.asarray(expected, dtype=np.float64), _MIN_BAND_SHARE)
+    return float(np.sum((actual - reference) * np.log(actual / reference)))
+
+
+def stability_reading(psi: float) -> str:
+    """The usual reading of a population stability index."""
+    if psi < 0.1:
+        return "stable"
+    return "a shift worth a look" if psi < 0.25 else "shifted"
+
+
 def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     """ROC and KS curve data (columns for a CSV): threshold, fpr, tpr, ks = tpr - fpr."""
     fpr, tpr, thr = roc_curve(y, p)

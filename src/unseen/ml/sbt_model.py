@@ -64,6 +64,9 @@ class PartyModel:
     # guest: the monotone constraints it trained with, by feature name (a host's "host:f")
     monotone_constraints: dict[str, int] = field(default_factory=dict)
     interaction_constraints: list[list[str]] = field(default_factory=list)
+    # guest: the training rows' scores in bands (edges, shares), the reference of the
+    # population stability index at prediction; None for several classes
+    training_scores: dict[str, list[float]] | None = None
     # this party's categorical features: name -> its categories, in code order
     categories: dict[str, list[str]] = field(default_factory=dict)
     # the value this party's numeric cells take for missing, besides NaN (XGBoost's
@@ -259,6 +262,11 @@ class PartyModel:
                 **({"classes": self.classes} if self.classes is not None else {}),
                 "monotone_constraints": self.monotone_constraints,
                 "interaction_constraints": self.interaction_constraints,
+                **(
+                    {"training_scores": self.training_scores}
+                    if self.training_scores is not None
+                    else {}
+                ),
             }
         return save_model_part(directory, meta, arrays)
 
@@ -343,9 +351,21 @@ class PartyModel:
                     str(k): [str(c) for c in v] for k, v in meta.get("categories", {}).items()
                 },
                 missing=as_missing(meta.get("missing")),
+                training_scores=_training_scores(meta.get("training_scores")),
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
+
+
+def _training_scores(saved: Any) -> dict[str, list[float]] | None:
+    """A saved score reference (``edges``, one more ``shares``), checked; ``None`` if none."""
+    if saved is None:
+        return None
+    edges = [float(v) for v in saved["edges"]]
+    shares = [float(v) for v in saved["shares"]]
+    if len(shares) != len(edges) + 1:
+        raise ValueError("training_scores: one share more than edges")
+    return {"edges": edges, "shares": shares}
 
 
 def _base_margin(saved: Any) -> float | np.ndarray:

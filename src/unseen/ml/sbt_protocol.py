@@ -681,6 +681,8 @@ class GuestResult:
     history: list[float]
     best_iteration: int
     tree_seconds: list[float] = field(default_factory=list)  # each tree's wall time at the guest
+    # the training rows' margins with the trees kept (the guest's own: its score reference)
+    train_margin: np.ndarray | None = None
 
 
 def _pack_masks(masks: list[np.ndarray]) -> np.ndarray:
@@ -1523,6 +1525,7 @@ class Guest:
         if metric == "auc" and self.eval_set is not None and np.unique(self.eval_set[1]).size < 2:
             raise ConfigError("eval_metric auc needs both classes among the validation labels")
         best_iter, best_loss = -1, math.inf  # the best round (of sign * metric)
+        best_margin = None  # early stopping: the training margins at the best round
         val_margin = None
         if self.eval_set is not None:
             val_margin = margins(len(self.eval_set[1]), None if start is None else start[2])
@@ -1565,6 +1568,8 @@ class Guest:
                     bar.set_postfix(**{f"val_{metric}": f"{value:.5f}"})
                     if sign * value < best_loss:
                         best_iter, best_loss = rnd, sign * value
+                        if p.early_stopping_rounds:
+                            best_margin = margin.copy()
                     elif p.early_stopping_rounds and rnd - best_iter >= p.early_stopping_rounds:
                         break
         stopped_early = val_margin is not None and p.early_stopping_rounds
@@ -1590,6 +1595,7 @@ class Guest:
             history,
             kept // per_round - 1,  # the last round kept
             seconds,
+            best_margin if stopped_early and best_margin is not None else margin,
         )
 
     def _validation_scores(self, t: int, trees: PartyTrees) -> np.ndarray:

@@ -115,7 +115,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE
+from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -818,8 +818,21 @@ def _train_guest(
         tree_seconds=result.tree_seconds,
         monotone_constraints=dict(monotone or {}),
         interaction_constraints=[list(g) for g in interactions or []],
+        training_scores=_score_reference(params.objective, result.train_margin),
     )
     return model if init is None else _continued(init, model)
+
+
+def _score_reference(objective: str, margin: np.ndarray | None) -> dict[str, list[float]] | None:
+    """The training rows' scores in ten bands (:func:`~unseen.ml.metrics.score_bands`),
+    kept in the guest's model for the stability index of later scores; ``None`` for
+    several classes (a score per class) or no rows."""
+    if margin is None or margin.ndim != 1 or not margin.size:
+        return None
+    from unseen.ml.metrics import score_bands
+
+    edges, shares = score_bands(transform(objective, margin))
+    return {"edges": edges.tolist(), "shares": shares.tolist()}
 
 
 #: the message keys of the joint prediction that gives a continued model's margins
@@ -1352,6 +1365,22 @@ class _SecureBoost:
         is as for prediction. One-hot, they are the features of GBDT + LR (FATE's SBT
         feature transformer). The guest learns nothing it does not learn in prediction."""
         return predict(ctx, self._model(), X, self._predict_key(), pred_leaf=True)
+
+    def score_stability(self, scores: Any) -> float:
+        """The population stability index of ``scores`` (this model's predictions of new
+        rows, at the guest) against the training rows' scores, which the guest's model
+        part keeps in ten bands: below 0.1 stable, 0.1-0.25 a shift worth a look, above
+        0.25 shifted (:func:`~unseen.ml.metrics.stability_index`). No label is needed."""
+        from unseen.ml.metrics import stability_index
+
+        reference = self._model().training_scores
+        if reference is None:
+            raise ConfigError(
+                "no training scores to compare with: the guest's part of a model with one "
+                "score a row keeps them"
+            )
+        edges, shares = np.asarray(reference["edges"]), np.asarray(reference["shares"])
+        return stability_index(edges, shares, scores)
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
