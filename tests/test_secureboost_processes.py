@@ -274,6 +274,8 @@ def test_exact_contributions_through_the_cli_need_the_hosts_consent(tmp_path):
     listed = re.findall(r"^\s+(\S+)\s+([\d.]+)$", out, flags=re.M)
     sizes = shares.drop(columns="contrib:bias").abs().mean()
     assert [n for n, _ in listed] == [c.removeprefix("contrib:") for c in sizes.nlargest(10).index]
+    chart = tmp_path / "scores_contribs.png"  # the top 20 as a bar chart, with matplotlib
+    assert chart.exists() == matplotlib_available() == (str(chart) in out)
     # --interactions: every pair of features by mean |SHAP interaction|, strongest first
     pairs = pd.read_csv(tmp_path / "scores_interactions.csv")
     n_features = shares.shape[1] - 1

@@ -26,6 +26,7 @@ from unseen.ml.metrics import (
 from unseen.ml.report import (
     cannot_report,
     matplotlib_available,
+    write_contribution_chart,
     write_learning_curve,
     write_report,
 )
@@ -279,3 +280,13 @@ def test_quantile_reports_add_the_pinball_loss_and_the_coverage(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["quantile_alpha"] == 0.9 and saved["pinball_loss"] == report.pinball
     assert "pinball_loss" not in evaluate_regression(y, p).to_json()
+
+
+def test_contribution_chart(tmp_path):
+    """The features that move the scores most as a PNG (with matplotlib), else nothing."""
+    path = tmp_path / "contribs.png"
+    got = write_contribution_chart(path, ["a", "b", "host:c"], np.array([0.1, 0.5, 0.3]))
+    if matplotlib_available():
+        assert got == path and path.read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert got is None and not path.exists()

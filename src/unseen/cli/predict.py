@@ -306,6 +306,10 @@ def predict(
             size = np.abs(shares[..., :-1]).mean(axis=tuple(range(shares.ndim - 1)))
             top = np.argsort(-size, kind="stable")[:10]
             result["contribs"] = [(names[j], float(size[j])) for j in top]
+            from unseen.ml.report import write_contribution_chart
+
+            chart = output.with_name(f"{output.stem}_contribs.png")
+            result["contribs_chart"] = write_contribution_chart(chart, names[:-1], size)
         problem = None if data.y is None else cannot_report(data.y, objective)
         if data.y is not None and scores.ndim == 2 and data.y.max(initial=0) >= scores.shape[1]:
             problem = f"the label has a class the model does not know (it has {scores.shape[1]})"
@@ -344,6 +348,8 @@ def predict(
         click.echo(f"[{me}] features by mean |contribution| to the margin ({kind}):")
         for name, size in res["contribs"]:
             click.echo(f"    {name:32} {size:.4f}")
+        if res.get("contribs_chart"):
+            click.echo(f"[{me}] chart of the top 20 in {res['contribs_chart']}")
     if "interactions" in res:
         click.echo(
             f"[{me}] feature pairs by mean |SHAP interaction| (every pair in "

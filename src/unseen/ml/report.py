@@ -340,19 +340,46 @@ def write_importance(
         for feature in order:
             w.writerow([feature, *(repr(float(kinds[k].get(feature, 0.0))) for k in names)])
     files = [path]
-    if order and matplotlib_available():
-        plt = _pyplot()
+    kind = names[0].replace("_", " ") if names else ""
+    shown = order[:top]
+    title = f"feature importance ({kind}, top {len(shown)})"
+    chart = _bar_chart(out / "importance.png", shown, [first[f] for f in shown], kind, title)
+    return files + ([chart] if chart else [])
 
-        shown = order[:top][::-1]  # the largest at the top
-        fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.2))
-        ax.barh(shown, [first[f] for f in shown])
-        ax.set_xlabel(names[0].replace("_", " "))
-        ax.set_title(f"feature importance ({names[0].replace('_', ' ')}, top {len(shown)})")
-        fig.tight_layout()
-        fig.savefig(out / "importance.png", dpi=100)
-        plt.close(fig)
-        files.append(out / "importance.png")
-    return files
+
+def write_contribution_chart(
+    path: str | os.PathLike[str], names: list[str], sizes: Any, top: int = 20
+) -> Path | None:
+    """The features that move the scores most, as a PNG at ``path``: the ``top`` ones by
+    ``sizes`` (each feature's mean absolute contribution to the margin over the rows
+    scored), largest first; ``None`` and nothing written without matplotlib."""
+    order = sorted(range(len(names)), key=lambda j: (-float(sizes[j]), names[j]))[:top]
+    return _bar_chart(
+        Path(path),
+        [names[j] for j in order],
+        [float(sizes[j]) for j in order],
+        "mean |contribution| to the margin",
+        f"features by their contribution to the scores (top {len(order)})",
+    )
+
+
+def _bar_chart(
+    path: Path, labels: list[str], values: list[float], xlabel: str, title: str
+) -> Path | None:
+    """Horizontal bars, the first label at the top, as a PNG at ``path``; ``None`` and
+    nothing written without matplotlib or with no bar."""
+    if not labels or not matplotlib_available():
+        return None
+    plt = _pyplot()
+
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(labels) + 1.2))
+    ax.barh(labels[::-1], values[::-1])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def write_learning_curve(
