@@ -86,6 +86,9 @@ def test_three_processes_train_and_predict(tmp_path, mode):
         importance["gain"] * importance["weight"], importance["total_gain"], rtol=1e-9
     )
     assert not (tmp_path / "tel_model" / "importance.csv").exists()  # hosts: no importance
+    for part in ("bank_model", "tel_model"):  # each party's view of the first tree, drawn
+        assert (tmp_path / part / "tree_0.png").exists() == matplotlib_available()
+    assert ("the first tree drawn" in procs[1].stdout()) == matplotlib_available()
     if importlib.util.find_spec("matplotlib"):
         assert (tmp_path / "bank_model" / "importance.png").stat().st_size > 0
 

@@ -290,3 +290,43 @@ def test_contribution_chart(tmp_path):
         assert got == path and path.read_bytes()[:4] == b"\x89PNG"
     else:
         assert got is None and not path.exists()
+
+
+def test_tree_chart_labels_and_file(tmp_path):
+    """A tree drawn from its nodes (trees.csv's form): a party's own split with its
+    threshold, the guest's view of a host's split by feature and bin, a split unknown to
+    this party by its owner, leaves with their values where known."""
+    import pandas as pd
+
+    from unseen.ml.report import _tree_label, write_tree_chart
+
+    nodes = pd.DataFrame(
+        {
+            "Tree": [0, 0, 0, 0, 0],
+            "Node": [0, 1, 2, 3, 4],
+            "ID": ["0-0", "0-1", "0-2", "0-3", "0-4"],
+            "Party": ["h", "g", "", "", ""],
+            "Feature": ["h:x7", "g2", "Leaf", "Leaf", "Leaf"],
+            "Split": [np.nan, 0.25, np.nan, np.nan, np.nan],
+            "Bin": [12, 3, np.nan, np.nan, np.nan],
+            "Yes": ["0-1", "0-3", None, None, None],
+            "No": ["0-2", "0-4", None, None, None],
+            "Missing": ["0-2", "0-3", None, None, None],
+            "Gain": [5.0, 2.0, 0.5, -0.25, np.nan],
+        }
+    )
+    rows = [r for _, r in nodes.iterrows()]
+    assert _tree_label(rows[0], False) == "h:x7\nbin <= 12"
+    assert _tree_label(rows[1], False) == "g2 < 0.25"
+    assert _tree_label(rows[2], True) == "leaf 0.5" and _tree_label(rows[4], True) == "leaf"
+    unknown = rows[1].copy()
+    unknown[["Party", "Feature", "Split", "Bin"]] = ["g", "", np.nan, np.nan]
+    assert _tree_label(unknown, False) == "g's split"
+    unknown["Party"] = ""
+    assert _tree_label(unknown, False) == "another party's split"
+    got = write_tree_chart(tmp_path / "tree.png", nodes, 0)
+    assert write_tree_chart(tmp_path / "none.png", nodes, 1) is None  # no such tree
+    if matplotlib_available():
+        assert got == tmp_path / "tree.png" and got.read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert got is None

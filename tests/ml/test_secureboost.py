@@ -3320,3 +3320,19 @@ def test_the_guest_keeps_its_training_scores_for_the_stability_index(early, tmp_
     assert est.score_stability(np.full(50, 0.5)) > 1  # every score in one band
     saved = PartyModel.load(est.save(tmp_path / "guest"))
     assert saved.training_scores == kept
+
+
+def test_each_party_draws_its_own_view_of_a_tree(tmp_path):
+    """plot_tree at the guest and at the host, each its own view (a PNG where matplotlib
+    is installed); a tree the model does not have is refused."""
+    from unseen.ml.report import matplotlib_available
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    _, models = fit_jointly(
+        "plain", [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], n_estimators=2
+    )
+    for name, est in models.items():
+        drawn = est.plot_tree(tmp_path / f"{name}.png", tree=1)
+        assert (drawn is not None) == matplotlib_available() == (tmp_path / f"{name}.png").exists()
+        with pytest.raises(ConfigError, match="no tree 2: the model has 2"):
+            est.plot_tree(tmp_path / "x.png", tree=2)

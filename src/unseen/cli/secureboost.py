@@ -478,6 +478,8 @@ def secureboost(
                 model.save(output)
                 # every node as this party sees it (XGBoost's trees_to_dataframe columns)
                 model.trees_to_dataframe().to_csv(Path(output) / "trees.csv", index=False)
+                if model.n_trees:  # and the first tree drawn, where matplotlib is installed
+                    model.plot_tree(Path(output) / "tree_0.png", 0)
                 if model.role == "guest" and model.importance_cover is not None:
                     from unseen.ml.report import write_importance
 
@@ -537,9 +539,11 @@ def secureboost(
     rounds = (
         f" ({model.n_trees // per_round} rounds x {per_round} classes)" if per_round > 1 else ""
     )
+    drawn = output is not None and (Path(output) / "tree_0.png").exists()
     click.echo(
         f"[{me}] {model.role}: {model.n_trees} trees{rounds} in {seconds:.2f} s; {cost}; "
-        f"model part written to {output} (every node as this party sees it: trees.csv)"
+        f"model part written to {output} (every node as this party sees it: trees.csv"
+        + ("; the first tree drawn: tree_0.png)" if drawn else ")")
     )
     if model.tree_seconds:
         grown = model.tree_seconds

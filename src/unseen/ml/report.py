@@ -382,6 +382,77 @@ def _bar_chart(
     return path
 
 
+def write_tree_chart(
+    path: str | os.PathLike[str], nodes: Any, tree: int = 0, title: str = ""
+) -> Path | None:
+    """One tree as a party sees it, drawn as a PNG at ``path``, from its nodes in the form
+    of XGBoost's ``trees_to_dataframe`` (a SecureBoost party's ``trees.csv``): a split's
+    feature and threshold where this party knows them (``x < threshold`` goes "yes"),
+    another party's split by its feature and bin at the guest, by its owner elsewhere;
+    each leaf's value where known; the branch missing values take marked. ``None`` and
+    nothing written without matplotlib or without the tree."""
+    rows = nodes[nodes["Tree"] == tree]
+    if rows.empty or not matplotlib_available():
+        return None
+    by_id = {str(r["ID"]): r for _, r in rows.iterrows()}
+    root = f"{tree}-0"
+    position: dict[str, tuple[float, int]] = {}
+    next_leaf = [0.0]
+
+    def place(node: str, depth: int) -> float:  # leaves left to right, parents centred
+        r = by_id[node]
+        if r["Feature"] == "Leaf" or not isinstance(r["Yes"], str):
+            x = next_leaf[0]
+            next_leaf[0] += 1.0
+        else:
+            x = (place(str(r["Yes"]), depth + 1) + place(str(r["No"]), depth + 1)) / 2
+        position[node] = (x, depth)
+        return x
+
+    place(root, 0)
+    plt = _pyplot()
+    leaves, depth = next_leaf[0], max(d for _, d in position.values())
+    fig, ax = plt.subplots(figsize=(min(40.0, max(6.0, 1.5 * leaves)), 1.3 * depth + 1.6))
+    box = {"boxstyle": "round", "facecolor": "white", "edgecolor": "grey"}
+    for node, (x, d) in position.items():
+        r = by_id[node]
+        leaf = r["Feature"] == "Leaf" or not isinstance(r["Yes"], str)
+        ax.text(x, -d, _tree_label(r, leaf), ha="center", va="center", fontsize=8, bbox=box)
+        if leaf:
+            continue
+        for child, answer in ((str(r["Yes"]), "yes"), (str(r["No"]), "no")):
+            cx, cd = position[child]
+            ax.plot([x, cx], [-d, -cd], color="grey", linewidth=0.8, zorder=0)
+            missing = ", missing" if str(r.get("Missing")) == child else ""
+            ax.text((x + cx) / 2, -(d + cd) / 2, answer + missing, fontsize=7, color="dimgrey")
+    ax.set_xlim(-0.8, leaves - 0.2)
+    ax.set_ylim(-depth - 0.6, 0.6)
+    ax.axis("off")
+    ax.set_title(title or f"tree {tree}")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _tree_label(r: Any, leaf: bool) -> str:
+    """A node's text in :func:`write_tree_chart`."""
+    import pandas as pd
+
+    if leaf:
+        return f"leaf {r['Gain']:.4g}" if pd.notna(r.get("Gain")) else "leaf"
+    feature = r["Feature"] if isinstance(r["Feature"], str) and r["Feature"] else ""
+    if isinstance(r.get("Category"), str) and r["Category"]:  # a categorical split's set
+        return f"{feature} in {r['Category']}"
+    if pd.notna(r.get("Split")):
+        return f"{feature} < {r['Split']:.4g}"
+    if feature and pd.notna(r.get("Bin")):  # the guest's view of a host's split
+        return f"{feature}\nbin <= {int(r['Bin'])}"
+    party = r.get("Party")
+    return f"{party}'s split" if isinstance(party, str) and party else "another party's split"
+
+
 def write_learning_curve(
     path: str | os.PathLike[str],
     metric: str,

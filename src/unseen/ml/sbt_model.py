@@ -100,6 +100,18 @@ class PartyModel:
             return dict(totals)
         return {k: v / splits[k] for k, v in totals.items()}
 
+    def plot_tree(self, path: str | Path, tree: int = 0) -> Path | None:
+        """Tree ``tree`` as this party sees it, drawn as a PNG at ``path`` (XGBoost's
+        ``plot_tree``; :func:`~unseen.ml.report.write_tree_chart`): the guest every node
+        with a host's split by its feature and bin, a host its own thresholds and the
+        shape of the rest. ``None`` and nothing written without matplotlib."""
+        from unseen.ml.report import write_tree_chart
+
+        if not 0 <= tree < self.n_trees:
+            raise ConfigError(f"no tree {tree}: the model has {self.n_trees}")
+        title = f"tree {tree} as {self.party} ({self.role}) sees it"
+        return write_tree_chart(path, self.trees_to_dataframe(), tree, title)
+
     def trees_to_dataframe(self) -> pd.DataFrame:
         """Every node of every tree as this party sees it, in the columns of XGBoost's
         ``Booster.trees_to_dataframe``: ``Tree``, ``Node``, ``ID`` (``"tree-node"``),

@@ -1394,6 +1394,11 @@ class _SecureBoost:
     def n_trees_(self) -> int:
         return self._model().n_trees
 
+    def plot_tree(self, path: str | Path, tree: int = 0) -> Path | None:
+        """Tree ``tree`` as this party sees it, as a PNG at ``path`` (see
+        :meth:`PartyModel.plot_tree`); ``None`` without matplotlib."""
+        return self._model().plot_tree(path, tree)
+
     def trees_to_dataframe(self) -> pd.DataFrame:
         """Every node of every tree, as this party sees it (see
         :meth:`PartyModel.trees_to_dataframe`): XGBoost's columns."""
