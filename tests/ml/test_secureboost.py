@@ -540,6 +540,29 @@ def test_cox_survival_is_xgboosts(mode):
         np.testing.assert_allclose(models["guest"].model_.history, history, rtol=2e-5)
 
 
+def _fit_validated(mode, Xtr, ytr, Xte, yte, weights=None, **params):
+    """Guest (the first 4 columns, the label ``ytr`` and row ``weights``) and a host (the
+    rest), with a dealer in the ss-dealer modes, validating on the test rows (``yte``;
+    ``None``: no validation set): the guest's predictions of the test rows and the
+    validation history. ``params`` go to every party's SecureBoostRegressor."""
+    parts_tr, parts_te = [Xtr[:, :4], Xtr[:, 4:]], [Xte[:, :4], Xte[:, 4:]]
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostRegressor(mode=mode, **params)
+            ev = None if yte is None else (parts_te[i], yte if i == 0 else None)
+            y, w = (ytr, weights) if i == 0 else (None, None)
+            est.fit(ctx, parts_tr[i], y, sample_weight=w, eval_set=ev)
+            return est.predict(ctx, parts_te[i]), est.model_.history
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
+    return run_local(roles, timeout=300)["guest"]
+
+
 def aft_data():
     """Diabetes features with synthetic times, log-linear in six features (fixed seed),
     every kind of label: 70% seen (equal bounds), the rest censored on the right (no upper
@@ -580,22 +603,18 @@ def test_aft_survival_is_xgboosts(mode, distribution, weighted):
     aft = dict(aft_loss_distribution=distribution, aft_loss_distribution_scale=1.2)
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
     validate = mode == "plain"
-
-    def party(i, X, y=None):
-        def role(ctx):
-            est = SecureBoostRegressor(
-                mode=mode, objective="survival:aft", **params, **aft, **extra
-            )
-            ev = ([Xte[:, :4], Xte[:, 4:]][i], yte if i == 0 else None) if validate else None
-            est.fit(ctx, X, y, sample_weight=weights if i == 0 else None, eval_set=ev)
-            return est, est.predict(ctx, [Xte[:, :4], Xte[:, 4:]][i])
-
-        return role
-
-    roles = {"guest": party(0, Xtr[:, :4], ytr), "host1": party(1, Xtr[:, 4:])}
-    if mode.startswith("ss-dealer"):
-        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
-    model, p = run_local(roles, timeout=300)["guest"]
+    p, ours = _fit_validated(
+        mode,
+        Xtr,
+        ytr,
+        Xte,
+        yte if validate else None,
+        weights,
+        objective="survival:aft",
+        **params,
+        **aft,
+        **extra,
+    )
     reference, history = xgb_loss(
         "survival:aft",
         Xtr,
@@ -611,7 +630,7 @@ def test_aft_survival_is_xgboosts(mode, distribution, weighted):
     np.testing.assert_allclose(p, reference, rtol=2e-5)
     assert p.std() > 0.1 * p.mean()  # the trees learnt something
     if validate:
-        np.testing.assert_allclose(model.model_.history, history, rtol=2e-5)
+        np.testing.assert_allclose(ours, history, rtol=2e-5)
 
 
 def test_aft_labels_are_checked():
@@ -3170,21 +3189,7 @@ def test_logistic_squared_log_and_pseudo_huber_losses_are_xgboosts(mode, objecti
     xgb_extra = {"huber_slope": 20.0} if objective == "reg:pseudohubererror" else {}
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
     extra |= xgb_extra
-
-    def guest(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **extra)
-        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
-        return est.predict(ctx, Xte[:, :4]), est.model_.history
-
-    def host(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **extra)
-        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
-        return est.predict(ctx, Xte[:, 4:])
-
-    roles = {"guest": guest, "host1": host}
-    if mode == "ss-dealer":
-        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
-    p, history = run_local(roles, timeout=120)["guest"]
+    p, history = _fit_validated(mode, Xtr, ytr, Xte, yte, w, objective=objective, **params, **extra)
     reference, theirs = xgb_loss(
         objective, Xtr, ytr, Xte, (Xte, yte), weights=w, xgb_extra=xgb_extra, **params
     )
@@ -3241,20 +3246,9 @@ def test_fates_fair_and_log_cosh_losses_are_xgboost_with_them(mode, objective):
     own = {"fair_c": 30.0} if objective == "reg:fair" else {}
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
 
-    def guest(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **own, **extra)
-        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=w, eval_set=(Xte[:, :4], yte))
-        return est.predict(ctx, Xte[:, :4]), est.model_.history
-
-    def host(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params, **own, **extra)
-        est.fit(ctx, Xtr[:, 4:], eval_set=(Xte[:, 4:], None))
-        return est.predict(ctx, Xte[:, 4:])
-
-    roles = {"guest": guest, "host1": host}
-    if mode.startswith("ss-dealer"):
-        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
-    p, history = run_local(roles, timeout=120)["guest"]
+    p, history = _fit_validated(
+        mode, Xtr, ytr, Xte, yte, w, objective=objective, **params, **own, **extra
+    )
     btr, bte = secureboost_bins(Xtr, Xte, 16)
     mean = float(np.average(ytr, weights=w))
     reference = xgboost_params(
