@@ -55,6 +55,7 @@ def test_three_processes_train_and_predict(tmp_path, mode):
         f["bank_train"],
         f["telecom_train"],
         common=TREES,
+        tel_extra=["--traffic", str(tmp_path / "tel_traffic.csv")],
         dealer=True,
     )
     for p in procs:
@@ -70,6 +71,16 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert host["received"] > 0 and "CPU" in procs[1].stdout()
     if mode == "ss-dealer":  # every correction goes to the host
         assert host["received"] >= dealer["sent"]
+    # the telecom's ledger of what crossed (--traffic): shares and small integers from
+    # the bank, never a floating-point array; every message it sent, counted
+    ledger = pd.read_csv(tmp_path / "tel_traffic.csv")
+    assert list(ledger.columns) == [
+        "direction", "peer", "message", "kind", "messages", "bytes", "largest_shape"
+    ]  # fmt: skip
+    from_bank = ledger[(ledger["direction"] == "received") & (ledger["peer"] == "bank")]
+    assert len(from_bank) and not from_bank["kind"].str.startswith("array float").any()
+    sent = ledger[ledger["direction"] == "sent"]
+    assert sent["bytes"].astype(int).sum() > 0 and set(sent["peer"]) <= {"bank", "dealer"}
     meta = json.loads((tmp_path / "tel_model" / "model.json").read_text())
     assert meta["role"] == "host" and meta["model"] == "secureboost" and "base_margin" not in meta
     assert meta["mode"] == mode

@@ -572,3 +572,48 @@ def test_exact_contributions_send_the_guest_a_bit_per_row_and_host_split_alone()
     assert host_splits > 0
     assert np.dtype(sent[1][3]["dtype"]) == np.uint8
     assert sent[1][3]["shape"] == [y.size, (host_splits + 7) // 8]
+
+
+@pytest.mark.parametrize("mode", ["ss-dealer", "plain"])
+def test_the_traffic_ledger_shows_what_crossed(mode):
+    """Each party's ledger (what `--traffic` writes) lists every kind of message with
+    its peer, dtype, count and bytes, agreeing with the transcript: in ss-dealer the host
+    receives no floating-point array from the guest (shares are uint64; masks and
+    routing bits small integers), where in plain mode it receives the float64
+    gradients."""
+    X, y = _data()
+    transcript = Transcript()
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode=mode, **PARAMS)
+            est.fit(ctx, X[:, :10] if i == 0 else X[:, 10:], y if i == 0 else None)
+            return ctx.stats.ledger_rows()
+
+        return role
+
+    roles = {"guest": party(0), "host": party(1)}
+    if mode == "ss-dealer":
+        roles["dealer"] = lambda ctx: (
+            SecureBoostClassifier(mode=mode, **PARAMS).fit(ctx),
+            ctx.stats.ledger_rows(),
+        )[1]
+    ledgers = run_local(roles, transcript=transcript, timeout=300)
+    host_in = [r for r in ledgers["host"] if r["direction"] == "received" and r["peer"] == "guest"]
+    floats = [r for r in host_in if r["kind"].startswith("array float")]
+    if mode == "plain":  # the gradients, in the clear
+        assert [(r["message"], r["kind"]) for r in floats] == [("sbt/*/plain-gh", "array float64")]
+    else:
+        assert host_in and not floats, floats
+        assert any(r["kind"] == "array uint64" for r in host_in)
+    # the sent side agrees with the transcript, message by message and byte by byte
+    for name, ledger in ledgers.items():
+        sent = [m for m in transcript.messages if m[0] == name]
+        rows = [r for r in ledger if r["direction"] == "sent"]
+        assert sum(r["messages"] for r in rows) == len(sent)
+        assert sum(r["bytes"] for r in rows) == sum(len(m[4]) for m in sent)
+    # numbers in keys become *: one row per kind of message, not per tree; the two sides
+    # name a dtype alike
+    assert all("/0/" not in r["message"] for r in ledgers["guest"])
+    guest_out = {(r["message"], r["kind"]) for r in ledgers["guest"] if r["peer"] == "host"}
+    assert {(r["message"], r["kind"]) for r in host_in if r["kind"] != "json"} <= guest_out

@@ -390,3 +390,27 @@ def test_scopes_keep_a_protocol_run_several_times_apart():
         "run2/inner/x",
         "x",
     ]
+
+
+def test_the_ledger_names_kinds_of_messages_never_contents():
+    """Keys with their numbers as *, values by kind, dtype, size and shape."""
+    import numpy as np
+
+    from unseen.runtime.context import TrafficStats, describe, key_pattern
+
+    assert key_pattern("sbt/3/12/left") == "sbt/*/*/left"
+    assert key_pattern("sbt-cv/1/sbt/0/begin") == "sbt-cv/*/sbt/*/begin"
+    assert key_pattern("sbt-predict-2/rows") == "sbt-predict-2/rows"
+    assert describe(np.zeros((3, 4), dtype=np.uint64)) == ("array uint64", 96, (3, 4))
+    assert describe(b"abc") == ("bytes", 3, None)
+    assert describe({"op": "stop"}) == ("json", None, None)
+    stats = TrafficStats()
+    stats.note("received", "g", "sbt/0/1/m", "array uint64", 80, (10,))
+    stats.note("received", "g", "sbt/1/1/m", "array uint64", 160, (20,))
+    stats.note("received", "g", "sbt/1/begin", "json", None, None)
+    stats.note("sent", "g", "sbt/1/1/left", "array uint8", 3, (3,))
+    rows = stats.ledger_rows()
+    assert [r["direction"] for r in rows] == ["sent", "received", "received"]
+    m = next(r for r in rows if r["message"] == "sbt/*/*/m")
+    assert (m["messages"], m["bytes"], m["largest_shape"]) == (2, 240, "20")
+    assert next(r for r in rows if r["kind"] == "json")["bytes"] == ""

@@ -60,6 +60,14 @@ def party_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Seconds a peer may stay unreachable once the job runs.",
         ),
+        click.option(
+            "--traffic",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write every kind of message this party sent and received to this CSV "
+            "(peer, key, kind and dtype, count, bytes, largest shape; never contents), "
+            "for an audit of what crossed the wire. Written also when the job fails.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
         click.option("--verbose", "-v", is_flag=True, help="Debug logging on stderr."),
     ]
@@ -130,12 +138,14 @@ def run_party(
     quiet: bool,
     verbose: bool,
     job_parties: list[str] | None = None,
+    traffic: Path | None = None,
     **role_kwargs: Any,
 ) -> Any:
     """Start this party's transport, run ``role(ctx, **role_kwargs)``, stop cleanly.
 
     Any failure (here or relayed from a peer) ends the process with status 1 and
-    the root cause on stderr.
+    the root cause on stderr. ``traffic``: where to write the job's message ledger
+    (:meth:`~unseen.runtime.context.TrafficStats.ledger_rows`), whatever the outcome.
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -148,7 +158,7 @@ def run_party(
     from unseen.transport.grpc import GrpcTransport
     from unseen.transport.identity import load_parties, load_private_key
 
-    transport = None
+    transport = ctx = None
     before = _terminate_as_interrupt()
     try:
         parties = load_parties(parties_file)
@@ -174,8 +184,27 @@ def run_party(
     finally:
         if transport is not None:
             transport.close()
+        if traffic is not None and ctx is not None:
+            write_traffic(traffic, ctx)
         if before is not None:  # as it was (a caller in this process, tests)
             signal.signal(signal.SIGTERM, before)
+
+
+def write_traffic(path: Path, ctx: Context) -> None:
+    """The job's message ledger as a CSV at ``path`` (a failure to write it is reported,
+    not raised: the job's own outcome stands)."""
+    import csv
+
+    rows = ctx.stats.ledger_rows()
+    columns = ["direction", "peer", "message", "kind", "messages", "bytes", "largest_shape"]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as e:
+        click.echo(f"[{ctx.party}] could not write the traffic ledger to {path}: {e}", err=True)
 
 
 def _terminate_as_interrupt() -> Any:

@@ -23,12 +23,15 @@ Failure semantics, which every protocol inherits:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from unseen.crypto.prg import SecureRandom
 from unseen.runtime import mailbox as mb
@@ -67,12 +70,83 @@ def megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
+#: a number between slashes in a message key (a tree, a depth, a fold): one pattern for all
+_KEY_NUMBER = re.compile(r"(?<=/)\d+(?=/|$)")
+
+
+def key_pattern(key: str) -> str:
+    """A message key with its numbers as ``*``: ``"sbt/3/2/left"`` -> ``"sbt/*/*/left"``."""
+    return _KEY_NUMBER.sub("*", key)
+
+
+def describe(value: Any) -> tuple[str, int | None, tuple[int, ...] | None]:
+    """What a received value is, never what it holds: its kind (``array <dtype>``,
+    ``bytes`` or ``json``, as the sender's codec names them), its size in bytes where it
+    has one (not a decoded JSON value's), its shape."""
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return f"array {value.dtype}", int(value.nbytes), tuple(value.shape)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes", len(value), None
+    return "json", None, None
+
+
 @dataclass
 class TrafficStats:
+    """What this party sent and received in a job: totals, and a ledger of every kind
+    of message (:meth:`ledger_rows`), never a message's content."""
+
     bytes_sent: int = 0
     messages_sent: int = 0
     messages_received: int = 0
     per_peer_sent: dict[str, int] = field(default_factory=dict)
+    # (direction, peer, key pattern, kind) -> [messages, bytes, largest shape]
+    ledger: dict[tuple[str, str, str, str], list[Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note(
+        self,
+        direction: str,
+        peer: str,
+        key: str,
+        kind: str,
+        nbytes: int | None,
+        shape: tuple[int, ...] | None,
+    ) -> None:
+        """Count one message in the ledger (``nbytes`` ``None``: not known here)."""
+        entry = (direction, peer, key_pattern(key), kind)
+        with self._lock:
+            row = self.ledger.setdefault(entry, [0, 0, None])
+            row[0] += 1
+            row[1] = None if nbytes is None or row[1] is None else row[1] + nbytes
+            if shape is not None and (row[2] is None or _size(shape) > _size(row[2])):
+                row[2] = shape
+
+    def ledger_rows(self) -> list[dict[str, Any]]:
+        """The ledger as rows (sent first, then by peer and key): ``direction``,
+        ``peer``, ``message`` (the key, numbers as ``*``), ``kind`` (``array <dtype>``,
+        ``bytes`` or ``json``), ``messages``, ``bytes`` (empty where the receiver cannot
+        tell: a decoded JSON value) and ``largest_shape``."""
+        with self._lock:
+            items = sorted(self.ledger.items(), key=lambda kv: (kv[0][0] != "sent", kv[0]))
+            return [
+                {
+                    "direction": direction,
+                    "peer": peer,
+                    "message": pattern,
+                    "kind": kind,
+                    "messages": row[0],
+                    "bytes": "" if row[1] is None else row[1],
+                    "largest_shape": "" if row[2] is None else "x".join(map(str, row[2])),
+                }
+                for (direction, peer, pattern, kind), row in items
+            ]
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 class Context:
@@ -224,6 +298,8 @@ class Context:
         self.stats.bytes_sent += wire
         self.stats.messages_sent += 1
         self.stats.per_peer_sent[peer] = self.stats.per_peer_sent.get(peer, 0) + wire
+        kind = message.kind if message.kind != "array" else f"array {np.dtype(message.dtype).name}"
+        self.stats.note("sent", peer, key, kind, message.nbytes, message.shape)
 
     def broadcast(self, key: str, value: Any) -> None:
         for peer in self.peers:
@@ -245,6 +321,7 @@ class Context:
             if value is not mb.MISSING:
                 self._seen[peer] = time.monotonic()
                 self.stats.messages_received += 1
+                self.stats.note("received", peer, key, *describe(value))
                 return value
             self.check_cancelled()
             now = time.monotonic()
@@ -276,6 +353,7 @@ class Context:
                 value = mailbox.take(self.job_id, peer, key, timeout=0.5)
                 if value is not mb.MISSING:
                     self.stats.messages_received += 1
+                    self.stats.note("received", peer, key, *describe(value))
                     return value
                 self.check_cancelled()
                 how = "finished" if state == mb.DONE else "failed"
