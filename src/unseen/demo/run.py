@@ -12,7 +12,8 @@ mutual TLS on loopback, exactly as on separate hosts:
    random split);
 4. ``unseen lr`` (vertical logistic regression, ``ss-dealer``) with joint
    evaluation on the test rows;
-5. ``unseen secureboost`` (``ss-dealer``) and ``unseen predict`` on the test rows;
+5. ``unseen secureboost`` (``ss-dealer``) and ``unseen predict`` on the test rows; the
+   telecom's ledger of what it received from the bank (``--traffic``) is summed up;
 6. a summary: the federated models' AUC and KS next to plaintext baselines
    trained on the joined data (which no real party could hold), and next to
    the bank's own features alone.
@@ -221,9 +222,12 @@ class Demo:
             ]
             for party in (BANK, TELECOM)
         }
+        ledger = self.dir(TELECOM) / "sbt_traffic.csv"  # what crossed, as the telecom saw it
+        commands[TELECOM] += ["--traffic", str(ledger)]
         commands[DEALER] = ["secureboost", "--mode", "ss-dealer", *SBT_FLAGS]
         procs = self.run_parties("secureboost", commands)
         _show_statement(procs[0])
+        _say(_ledger_line(ledger, BANK, TELECOM))
         predict = {}
         for party in (BANK, TELECOM):
             _, id_col = SAMPLES[party]
@@ -272,6 +276,26 @@ class Demo:
         ):
             _say(line)
         return 0 if ok else 1
+
+
+def _ledger_line(path: Path, sender: str, receiver: str) -> str:
+    """What ``receiver``'s ledger (``--traffic``) says it received from ``sender``: how
+    many messages, how many bytes, of which kinds, and whether any array was of floats."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = [
+            r for r in csv.DictReader(f) if r["direction"] == "received" and r["peer"] == sender
+        ]
+    count = sum(int(r["messages"]) for r in rows)
+    size = sum(int(r["bytes"]) for r in rows if r["bytes"])
+    kinds = sorted({r["kind"] for r in rows})
+    floats = any(k.startswith("array float") for k in kinds)
+    return (
+        f"     {receiver}'s ledger (--traffic {path.name}): from the {sender}, {count} messages "
+        f"({size / 1e6:.1f} MB in arrays), of kinds {', '.join(kinds)}: "
+        + ("a floating-point array among them" if floats else "no floating-point array")
+    )
 
 
 def _show_statement(proc: PartyProcess, lines: int = 3) -> None:
