@@ -71,4 +71,5 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Federated models match their plaintext baselines: yes" in r.stdout
     # the telecom's ledger of what crossed in SecureBoost: shares, no floating-point array
     assert "telecom's ledger (--traffic sbt_traffic.csv): from the bank" in r.stdout
+    assert "telecom's ledger (--traffic lr_traffic.csv): from the bank" in r.stdout
     assert "array uint64" in r.stdout and "no floating-point array" in r.stdout

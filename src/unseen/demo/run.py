@@ -11,7 +11,7 @@ mutual TLS on loopback, exactly as on separate hosts:
    training, the rest for testing (PSI's order is pseudo-random, so this is a
    random split);
 4. ``unseen lr`` (vertical logistic regression, ``ss-dealer``) with joint
-   evaluation on the test rows;
+   evaluation on the test rows, the telecom's ledger of what it received summed up;
 5. ``unseen secureboost`` (``ss-dealer``) and ``unseen predict`` on the test rows; the
    telecom's ledger of what it received from the bank (``--traffic``) is summed up;
 6. a summary: the federated models' AUC and KS next to plaintext baselines
@@ -199,9 +199,12 @@ class Demo:
             ]
             for party in (BANK, TELECOM)
         }
+        ledger = self.dir(TELECOM) / "lr_traffic.csv"  # what crossed, as the telecom saw it
+        commands[TELECOM] += ["--traffic", str(ledger)]
         commands[DEALER] = ["lr", "--mode", "ss-dealer", *LR_FLAGS]
         procs = self.run_parties("lr", commands)
         _show_statement(procs[0])
+        _say(_ledger_line(ledger, BANK, TELECOM))
         metrics = _read_json(self.dir(BANK) / "lr_model" / "validation" / "metrics.json")
         _say(
             f"     bank (guest) evaluated the test rows: AUC {metrics['auc']:.4f}, KS {metrics['ks']:.4f}\n"
