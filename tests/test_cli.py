@@ -73,3 +73,4 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "telecom's ledger (--traffic sbt_traffic.csv): from the bank" in r.stdout
     assert "telecom's ledger (--traffic lr_traffic.csv): from the bank" in r.stdout
     assert "array uint64" in r.stdout and "no floating-point array" in r.stdout
+    assert "a floating-point array among them" not in r.stdout
