@@ -23,6 +23,7 @@ Failure semantics, which every protocol inherits:
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -118,7 +119,7 @@ class TrafficStats:
             row = self.ledger.setdefault(entry, [0, 0, None])
             row[0] += 1
             row[1] = None if nbytes is None or row[1] is None else row[1] + nbytes
-            if shape is not None and (row[2] is None or _size(shape) > _size(row[2])):
+            if shape is not None and (row[2] is None or math.prod(shape) > math.prod(row[2])):
                 row[2] = shape
 
     def ledger_rows(self) -> list[dict[str, Any]]:
@@ -140,13 +141,6 @@ class TrafficStats:
                 }
                 for (direction, peer, pattern, kind), row in items
             ]
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 class Context:
