@@ -1111,16 +1111,17 @@ def test_guest_only_rounds_are_xgboost_on_the_guests_columns_first(mode):
     and no split, and scores new rows with its part as before."""
     Xtr, Xte, ytr, yte = breast_cancer()
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
+    params = dict(BREAST, n_estimators=6)  # 3 trees of the guest's alone, then 3 joint
     p, parts = fit_jointly(
         mode,
         [Xtr[:, :10], Xtr[:, 10:]],
         ytr,
         [Xte[:, :10], Xte[:, 10:]],
         guest_only_rounds=3,
-        **BREAST,
+        **params,
         **extra,
     )
-    want = xgb_guest_first(Xtr, ytr, Xte, 10, 3, **BREAST)
+    want = xgb_guest_first(Xtr, ytr, Xte, 10, 3, **params)
     np.testing.assert_allclose(p, want, atol=1e-5)
     guest, host = parts["guest"].model_.trees, parts["host1"].model_.trees
     assert all(not s.node for s in host.splits[:3]) and any(s.node for s in host.splits[3:])
