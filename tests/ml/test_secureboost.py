@@ -543,8 +543,8 @@ def test_cox_survival_is_xgboosts(mode):
 def _fit_validated(mode, Xtr, ytr, Xte, yte, weights=None, **params):
     """Guest (the first 4 columns, the label ``ytr`` and row ``weights``) and a host (the
     rest), with a dealer in the ss-dealer modes, validating on the test rows (``yte``;
-    ``None``: no validation set): the guest's predictions of the test rows and the
-    validation history. ``params`` go to every party's SecureBoostRegressor."""
+    ``None``: no validation set): the guest's predictions of the test rows and its
+    estimator. ``params`` go to every party's SecureBoostRegressor."""
     parts_tr, parts_te = [Xtr[:, :4], Xtr[:, 4:]], [Xte[:, :4], Xte[:, 4:]]
 
     def party(i):
@@ -553,7 +553,7 @@ def _fit_validated(mode, Xtr, ytr, Xte, yte, weights=None, **params):
             ev = None if yte is None else (parts_te[i], yte if i == 0 else None)
             y, w = (ytr, weights) if i == 0 else (None, None)
             est.fit(ctx, parts_tr[i], y, sample_weight=w, eval_set=ev)
-            return est.predict(ctx, parts_te[i]), est.model_.history
+            return est.predict(ctx, parts_te[i]), est
 
         return role
 
@@ -603,7 +603,7 @@ def test_aft_survival_is_xgboosts(mode, distribution, weighted):
     aft = dict(aft_loss_distribution=distribution, aft_loss_distribution_scale=1.2)
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
     validate = mode == "plain"
-    p, ours = _fit_validated(
+    p, model = _fit_validated(
         mode,
         Xtr,
         ytr,
@@ -630,7 +630,7 @@ def test_aft_survival_is_xgboosts(mode, distribution, weighted):
     np.testing.assert_allclose(p, reference, rtol=2e-5)
     assert p.std() > 0.1 * p.mean()  # the trees learnt something
     if validate:
-        np.testing.assert_allclose(ours, history, rtol=2e-5)
+        np.testing.assert_allclose(model.model_.history, history, rtol=2e-5)
 
 
 def test_aft_labels_are_checked():
@@ -2959,26 +2959,6 @@ def test_survival_cross_validation_is_xgboosts_cv(objective):
     )
 
 
-def _fit_adaptive(mode, objective, Xtr, ytr, Xte, weights=None, **params):
-    """Guest (first 4 columns, the label) and a host (the rest), with a dealer in the
-    ss-dealer modes: the guest's predictions on ``Xte`` and its model."""
-
-    def guest(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params)
-        est.fit(ctx, Xtr[:, :4], ytr, sample_weight=weights)
-        return est.predict(ctx, Xte[:, :4]), est
-
-    def host(ctx):
-        est = SecureBoostRegressor(mode=mode, objective=objective, **params)
-        est.fit(ctx, Xtr[:, 4:])
-        return est.predict(ctx, Xte[:, 4:])
-
-    roles = {"guest": guest, "host1": host}
-    if mode.startswith("ss-dealer"):
-        roles["dealer"] = lambda ctx: SecureBoostRegressor(mode=mode).fit(ctx)
-    return run_local(roles, timeout=120)["guest"]
-
-
 @pytest.mark.parametrize(
     "mode, objective, weighted",
     [
@@ -3004,7 +2984,7 @@ def test_absolute_and_quantile_losses_are_xgboosts(mode, objective, weighted):
     extra = {"quantile_alpha": alpha} if objective == "reg:quantileerror" else {}
     if mode.startswith("he"):
         extra["he_options"] = {"scheme": "ou"}
-    p, model = _fit_adaptive(mode, objective, Xtr, ytr, Xte, w, **params, **extra)
+    p, model = _fit_validated(mode, Xtr, ytr, Xte, None, w, objective=objective, **params, **extra)
     xgb_extra = {"quantile_alpha": alpha} if objective == "reg:quantileerror" else {}
     reference, _ = xgb_loss(objective, Xtr, ytr, Xte, weights=w, xgb_extra=xgb_extra, **params)
     np.testing.assert_allclose(p, reference, rtol=1e-5)
@@ -3032,7 +3012,7 @@ def test_adaptive_leaves_take_the_trees_rows_only(monkeypatch):
     monkeypatch.setattr(sbt_protocol.Guest, "sample_rows", spy)
     params = dict(n_estimators=1, max_depth=2, learning_rate=0.5, max_bin=16, subsample=0.5)
     params |= dict(random_state=4, quantile_alpha=0.7)
-    p, model = _fit_adaptive("plain", "reg:quantileerror", X, y, X, None, **params)
+    p, model = _fit_validated("plain", X, y, X, None, objective="reg:quantileerror", **params)
     (rows,) = taken
     assert rows.size == y.size // 2
     base = quantile(y, 0.7)
@@ -3190,7 +3170,8 @@ def test_logistic_squared_log_and_pseudo_huber_losses_are_xgboosts(mode, objecti
     xgb_extra = {"huber_slope": 20.0} if objective == "reg:pseudohubererror" else {}
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
     extra |= xgb_extra
-    p, history = _fit_validated(mode, Xtr, ytr, Xte, yte, w, objective=objective, **params, **extra)
+    p, model = _fit_validated(mode, Xtr, ytr, Xte, yte, w, objective=objective, **params, **extra)
+    history = model.model_.history
     reference, theirs = xgb_loss(
         objective, Xtr, ytr, Xte, (Xte, yte), weights=w, xgb_extra=xgb_extra, **params
     )
@@ -3247,9 +3228,10 @@ def test_fates_fair_and_log_cosh_losses_are_xgboost_with_them(mode, objective):
     own = {"fair_c": 30.0} if objective == "reg:fair" else {}
     extra = {"he_options": {"scheme": "ou"}} if mode.startswith("he") else {}
 
-    p, history = _fit_validated(
+    p, model = _fit_validated(
         mode, Xtr, ytr, Xte, yte, w, objective=objective, **params, **own, **extra
     )
+    history = model.model_.history
     btr, bte = secureboost_bins(Xtr, Xte, 16)
     mean = float(np.average(ytr, weights=w))
     reference = xgboost_params(
