@@ -19,14 +19,11 @@ import click
 from unseen.cli.common import fail, party_options, run_party, split_columns
 
 
-def _aft_loss(saved: dict[str, Any]) -> Any:
-    """A survival:aft model's loss, from its saved parameters."""
-    from unseen.ml.aft import AftLoss
+def _saved_aft_loss(saved: dict[str, Any]) -> Any:
+    """A survival:aft model's loss, from its saved hyper-parameters (as training made it)."""
+    from unseen.ml.sbt_protocol import BoostParams
 
-    return AftLoss(
-        str(saved.get("aft_loss_distribution", "normal")),
-        float(saved.get("aft_loss_distribution_scale", 1.0)),
-    )
+    return BoostParams.from_json(saved).loss_params.aft
 
 
 def find_predictor(model_type: str) -> Any:
@@ -326,7 +323,7 @@ def predict(
                 objective=objective,
                 tweedie_power=float(saved.get("tweedie_variance_power", 1.5)),
                 quantile_alpha=float(saved.get("quantile_alpha", 0.5)),
-                aft=_aft_loss(saved) if objective == "survival:aft" else None,
+                aft=_saved_aft_loss(saved) if objective == "survival:aft" else None,
                 extra={"psi": result["psi"]} if "psi" in result else None,
             )
             result["report_dir"] = where

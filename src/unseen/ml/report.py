@@ -129,14 +129,8 @@ def write_report(
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
     files = [_write_metrics(out, report, extra)]
-    path = out / "curves.csv"
     names = ["threshold", "depth", "fpr", "tpr", "ks"]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(names)
-        for row in zip(*(curves[k] for k in names), strict=True):
-            w.writerow([repr(float(v)) for v in row])
-    files.append(path)
+    files.append(_write_columns(out / "curves.csv", {k: curves[k] for k in names}))
     gains = gains_table(y, scores)
     files.append(_write_columns(out / "gains.csv", gains))
     files += _plots(out, curves, report, title)

@@ -71,6 +71,9 @@ def predict(
     the leaves in any prediction (it adds their values), so the hosts' part is the same
     and they are not told.
     """
+    if pred_leaf:
+        both = predict_leaves(ctx, model, X, key)
+        return None if both is None else both[1]
     X = _prepared(model, X)
     # the guest asks for exact contributions; a host allows them (and learns from the
     # guest's request whether it asks)
@@ -87,8 +90,6 @@ def predict(
             send_split_sides(ctx, model.trees, X, model.roles.guest, key)
             return None
         if model.role == "guest":
-            if pred_leaf:
-                return _guest_leaf_predictions(ctx, model, X, key)[1]
             margin = predict_guest(
                 ctx, model.trees, model.base_margin, X, list(model.roles.hosts), key
             )
@@ -110,17 +111,11 @@ def predict_leaves(
         if model.role != "guest":
             predict_host(ctx, model.trees, X, model.roles.guest, key)
             return None
-        margin, nodes = _guest_leaf_predictions(ctx, model, X, key)
+        # one round of leaf masks gives the guest both
+        leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
+        margin = margins_of_leaves(model.trees, model.base_margin, leaves, X.shape[0])
+        nodes = leaf_nodes(model.trees, leaves, X.shape[0])
         return transform(model.params.objective, margin), nodes
-
-
-def _guest_leaf_predictions(
-    ctx: Context, model: PartyModel, X: np.ndarray, key: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The guest's side: the margins and the leaves' node ids, from one round of masks."""
-    leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
-    margin = margins_of_leaves(model.trees, model.base_margin, leaves, X.shape[0])
-    return margin, leaf_nodes(model.trees, leaves, X.shape[0])
 
 
 def _prepared(model: PartyModel, X: Any) -> np.ndarray:
