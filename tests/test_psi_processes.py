@@ -6,7 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
-from unseen.runtime.launch import start_party, wait_all
+from party_zygote import start_party
+from unseen.runtime.launch import wait_all
 from unseen.transport.identity import keygen, load_parties
 
 ALPHABET = "abcxyz0189éß中文😀"

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from party_zygote import start_party
 from unseen.ml.report import matplotlib_available
-from unseen.runtime.launch import make_parties, start_party, wait_all
+from unseen.runtime.launch import make_parties, wait_all
 from vertical_jobs import predict_job, train_job, write_inputs
 
 TREES = ("--n-estimators", "5", "--max-depth", "3")

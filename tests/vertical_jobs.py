@@ -11,7 +11,8 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
-from unseen.runtime.launch import PartyProcess, start_party, wait_all
+from party_zygote import start_party
+from unseen.runtime.launch import PartyProcess, wait_all
 
 
 def write_inputs(d: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from unseen.transport.identity import keygen
 
@@ -35,10 +36,23 @@ def make_parties(directory: str | os.PathLike[str], names: Iterable[str]) -> Pat
     return path
 
 
+class ProcessHandle(Protocol):
+    """What :class:`PartyProcess` needs of a process: ``subprocess.Popen``'s surface (a
+    test harness may start parties another way, as forks of a warmed-up process)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+    def terminate(self) -> None: ...
+
+
 @dataclass
 class PartyProcess:
     name: str
-    popen: subprocess.Popen[bytes]
+    popen: ProcessHandle
     stdout_path: Path
     stderr_path: Path
     started: float
@@ -92,6 +106,10 @@ def wait_all(procs: Sequence[PartyProcess], timeout: float) -> None:
     pending = {p.popen.pid: p for p in procs}
     while pending:
         for pid, p in list(pending.items()):
+            if not isinstance(p.popen, subprocess.Popen):  # not this process's child
+                if p.popen.poll() is not None:
+                    del pending[pid]
+                continue
             waited, status, usage = os.wait4(pid, os.WNOHANG)
             if waited:
                 p.popen.returncode = os.waitstatus_to_exitcode(status)
