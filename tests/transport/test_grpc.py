@@ -159,12 +159,14 @@ def test_a_send_to_a_frozen_peer_fails_within_twice_its_budget(parties_file):
     its kernel still accepts data) fails a send in about peer_timeout over the bulk
     socket, then as long again over gRPC; not after the minute a slow link might need."""
     ts = transports(parties_file)
-    frozen = threading.Event()
+    frozen, thawed = threading.Event(), threading.Event()
     put = ts["telecom"].mailbox.put
 
     def hang_when_frozen(*args, **kwargs):
         if frozen.is_set():
-            threading.Event().wait(120)  # never answers while the test runs
+            # never answers while the test runs; let go at its end, or the interpreter's
+            # exit would wait for this server thread (up to two minutes after the suite)
+            thawed.wait(120)
         return put(*args, **kwargs)
 
     ts["telecom"].mailbox.put = hang_when_frozen  # type: ignore[method-assign]
@@ -179,6 +181,7 @@ def test_a_send_to_a_frozen_peer_fails_within_twice_its_budget(parties_file):
             ctx.send("telecom", "third", np.arange(1000))
         assert time.monotonic() - t0 < 2 * CFG.peer_timeout + 3
     finally:
+        thawed.set()
         for t in ts.values():
             t.close(grace=0)
 
