@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from party_zygote import start_party
 from unseen.ml.report import matplotlib_available
@@ -171,10 +171,13 @@ def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
     assert not (tmp_path / "bank_model").exists() and not (tmp_path / "tel_model").exists()
 
 
-@pytest.mark.parametrize("mode", ["he", "he-hidden"])
-def test_he_modes_two_processes(tmp_path, mode):
+@pytest.mark.parametrize(
+    "mode, objective", [("he", "binary:logistic"), ("he-hidden", "binary:logitraw")]
+)
+def test_he_modes_two_processes(tmp_path, mode, objective):
     """he and he-hidden through the CLI: two processes, no third party; the statement
-    says whether instance spaces are hidden, and `unseen predict` scores with the parts."""
+    says whether instance spaces are hidden, and `unseen predict` scores with the parts
+    (binary:logitraw: log-odds, which the report reads as the probabilities they give)."""
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = train_job(
@@ -184,7 +187,7 @@ def test_he_modes_two_processes(tmp_path, mode):
         mode,
         f["bank_train"],
         f["telecom_train"],
-        common=(*TREES, "--n-estimators", "2"),
+        common=(*TREES, "--n-estimators", "2", "--objective", objective),
         bank_extra=("--he-scheme", "ou"),
     )
     for p in procs:
@@ -195,8 +198,14 @@ def test_he_modes_two_processes(tmp_path, mode):
     assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == mode
     pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
     assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    assert roc_auc_score(pd.read_csv(f["bank_test"])["default"], scores["score"]) > 0.95
+    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    labels = pd.read_csv(f["bank_test"])["default"].to_numpy()
+    assert roc_auc_score(labels, scores) > 0.95
+    assert (scores.min() < 0) == (objective == "binary:logitraw")  # log-odds or not
+    report = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
+    probabilities = 1 / (1 + np.exp(-scores)) if objective == "binary:logitraw" else scores
+    assert report["log_loss"] == pytest.approx(log_loss(labels, probabilities), rel=1e-6)
+    assert report["auc"] == pytest.approx(roc_auc_score(labels, scores))
 
 
 def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):
@@ -549,11 +558,12 @@ def test_regression_trains_and_predict_reports_rmse(tmp_path):
     assert "RMSE" in pred[0].stdout()
 
 
-def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
+@pytest.mark.parametrize("objective", ["multi:softprob", "multi:softmax"])
+def test_multiclass_trains_and_predict_reports_accuracy(tmp_path, objective):
     """Three classes through the CLI, with a dealer: a tree per class each round, and
     `unseen predict` writes each class's probability, the likeliest class and a
-    multi-class report. A label outside 0 .. num_class - 1 is refused by file, row
-    and column at every party first."""
+    multi-class report (multi:softmax predicts the class: the same columns). A label
+    outside 0 .. num_class - 1 is refused by file, row and column at every party first."""
     from sklearn.datasets import load_wine
 
     x, y = load_wine(return_X_y=True)
@@ -571,7 +581,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     bad.to_csv(tmp_path / "g_bad.csv", index=False)
     parties = make_parties(tmp_path / "keys", ["g", "h", "dealer"])
     common = ["--parties", str(parties), "--mode", "ss-dealer", "--quiet"]
-    common += ["--objective", "multi:softprob", "--num-class", "3"]
+    common += ["--objective", objective, "--num-class", "3"]
     common += ["--n-estimators", "4", "--max-depth", "3"]
 
     def train(guest_input):
@@ -589,7 +599,7 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], [p.stderr() for p in procs]
     assert "guest: 12 trees (4 rounds x 3 classes)" in procs[0].stdout()
     meta = json.loads((tmp_path / "gm" / "model.json").read_text())
-    assert meta["objective"] == "multi:softprob" and len(meta["base_margin"]) == 3
+    assert meta["objective"] == objective and len(meta["base_margin"]) == 3
     pred = _predict_g_h(tmp_path, parties, files)
     scores = pd.read_csv(tmp_path / "scores.csv")
     proba = scores[["score_0", "score_1", "score_2"]].to_numpy()

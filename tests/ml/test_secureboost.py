@@ -1566,7 +1566,7 @@ def test_scale_pos_weight_is_xgboosts(mode):
         Xtr, ytr, Xte, binned=True, **dict(BREAST, n_estimators=params["n_estimators"])
     )
     assert np.abs(p - unweighted).max() > 1e-3
-    with pytest.raises(ConfigError, match="binary:logistic only"):
+    with pytest.raises(ConfigError, match="binary:logistic and binary:logitraw only"):
         SecureBoostRegressor(scale_pos_weight=2.0)
 
 
@@ -3313,3 +3313,151 @@ def test_each_party_draws_its_own_view_of_a_tree(tmp_path):
         assert (drawn is not None) == matplotlib_available() == (tmp_path / f"{name}.png").exists()
         with pytest.raises(ConfigError, match="no tree 2: the model has 2"):
             est.plot_tree(tmp_path / "x.png", tree=2)
+
+
+def _train_and_predict(mode, params, parts_tr, ytr, parts_te, eval_set=None, **extra):
+    """``train`` and ``predict`` at a guest (the label) and one host, with a dealer in the
+    ss-dealer modes: the guest's predictions and margins of ``parts_te``, and its model."""
+    from unseen.ml.secureboost import predict, train
+
+    def party(i):
+        def role(ctx):
+            ev = None if eval_set is None else (eval_set[0][i], eval_set[1] if i == 0 else None)
+            y = ytr if i == 0 else None
+            model = train(
+                ctx,
+                mode=mode,
+                X=parts_tr[i],
+                y=y,
+                params=params if i == 0 else None,
+                eval_set=ev,
+                **extra,
+            )
+            scores = predict(ctx, model, parts_te[i], "sbt-predict")
+            margins = predict(ctx, model, parts_te[i], "sbt-margins", output_margin=True)
+            return scores, margins, model
+
+        return role
+
+    roles = {"guest": party(0), "host1": party(1)}
+    if mode.startswith("ss-dealer"):
+        roles["dealer"] = lambda ctx: train(ctx, mode=mode, **extra)
+    return run_local(roles, timeout=300)["guest"]
+
+
+def _xgb_booster(objective, Xtr, ytr, Xte, rounds, max_bin, yte=None, **xgb_params):
+    """XGBoost with ``objective`` on the joined data binned with SecureBoost's cut points:
+    the booster, the binned test rows and, with their labels ``yte``, its validation
+    metric on them per round."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins
+
+    btr, bte = secureboost_bins(Xtr, Xte, max_bin)
+    dte = xgb.DMatrix(bte, label=yte)
+    reference = {"objective": objective, "max_bin": 256, "tree_method": "hist", "nthread": 1}
+    history: dict = {}
+    evals = [] if yte is None else [(dte, "test")]
+    booster = xgb.train(
+        reference | xgb_params,
+        xgb.DMatrix(btr, label=ytr),
+        rounds,
+        evals=evals,
+        evals_result=history,
+        verbose_eval=False,
+    )
+    return booster, dte, history.get("test", {})
+
+
+@pytest.mark.parametrize(
+    "mode, extra",
+    [
+        ("plain", {}),
+        ("ss-dealer", {}),
+        ("he", {"he_options": {"scheme": "ou"}}),
+        ("he-hidden", {"he_options": {"scheme": "ou"}}),
+    ],
+)
+def test_binary_logitraw_is_xgboosts(mode, extra):
+    """``binary:logitraw``: the logistic loss, the mean label taken for the base margin as
+    XGBoost takes it, and the margins (log-odds) for predictions: equal to XGBoost's, with
+    scale_pos_weight too; packed into one share word as binary:logistic."""
+    from unseen.ml.sbt_protocol import BoostParams
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = BoostParams(
+        objective="binary:logitraw",
+        n_estimators=4,
+        max_depth=3,
+        learning_rate=0.3,
+        max_bin=16,
+        scale_pos_weight=1.7,
+    )
+    scores, margins, model = _train_and_predict(
+        mode, params, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **extra
+    )
+    # XGBoost weighs its own estimate of the base score (as in the test above): given
+    booster, dte, _ = _xgb_booster(
+        "binary:logitraw", Xtr, ytr, Xte, 4, 16, max_depth=3, eta=0.3, scale_pos_weight=1.7,
+        base_score=float(np.mean(ytr)),
+    )  # fmt: skip
+    np.testing.assert_allclose(scores, booster.predict(dte), atol=1e-5)
+    unweighted, dte, _ = _xgb_booster("binary:logitraw", Xtr, ytr, Xte, 4, 16, max_depth=3)
+    assert np.abs(unweighted.predict(dte) - scores).max() > 1e-2
+    np.testing.assert_array_equal(scores, margins)  # the predictions are the margins
+    assert model.base_margin == pytest.approx(np.mean(ytr))  # not its log-odds
+    assert scores.min() < 0 < scores.max()  # log-odds, not probabilities
+
+
+@pytest.mark.parametrize("mode", ["plain", "ss-dealer"])
+def test_multi_softmax_is_xgboosts(mode):
+    """``multi:softmax``: multi:softprob's training, the likeliest class for predictions,
+    as XGBoost's; early stopping on the same default metric (mlogloss)."""
+    from unseen.ml.sbt_protocol import BoostParams
+
+    Xtr, Xte, ytr, yte = wine()
+    params = BoostParams(
+        objective="multi:softmax", num_class=3, n_estimators=4, max_depth=3, max_bin=16
+    )
+    parts_te = [Xte[:, :5], Xte[:, 5:]]
+    classes, margins, model = _train_and_predict(
+        mode, params, [Xtr[:, :5], Xtr[:, 5:]], ytr, parts_te, eval_set=(parts_te, yte)
+    )
+    booster, dte, history = _xgb_booster(
+        "multi:softmax", Xtr, ytr, Xte, 4, 16, yte, num_class=3, max_depth=3, eta=0.3
+    )
+    np.testing.assert_array_equal(classes, booster.predict(dte))
+    np.testing.assert_allclose(margins, booster.predict(dte, output_margin=True), atol=1e-5)
+    assert model.n_trees == 12 and model.params.trees_per_round == 3
+    assert classes.ndim == 1 and set(np.unique(classes)) <= {0.0, 1.0, 2.0}
+    np.testing.assert_allclose(model.history, history["mlogloss"], rtol=1e-5)
+
+
+def test_new_classification_objectives_check_their_labels():
+    """binary:logitraw takes 0/1 labels, multi:softmax class indices below num_class, and
+    multi:softmax needs num_class, as multi:softprob."""
+    from unseen.ml.sbt_protocol import BoostParams
+    from unseen.ml.secureboost import check_label
+
+    with pytest.raises(InputError, match="binary .0/1. for binary:logitraw"):
+        check_label(np.array([0.0, 2.0]), "binary:logitraw", 2, "the label")
+    with pytest.raises(InputError, match="class index 0 .. 2"):
+        check_label(np.array([0.0, 3.0]), "multi:softmax", 2, "the label", num_class=3)
+    with pytest.raises(ConfigError, match="multi:softmax needs num_class"):
+        BoostParams(objective="multi:softmax")
+    with pytest.raises(ConfigError, match="scale_pos_weight is for binary"):
+        BoostParams(objective="multi:softmax", num_class=3, scale_pos_weight=2)
+
+
+def test_binary_logitraw_base_margin_is_xgboosts_estimate():
+    """Unweighted and with no base_score, XGBoost starts binary:logitraw from the mean
+    label itself (its estimate of a probability, taken for a margin); so does SecureBoost."""
+    from unseen.ml.sbt_protocol import BoostParams
+
+    Xtr, Xte, ytr, _ = breast_cancer()
+    params = BoostParams(objective="binary:logitraw", n_estimators=2, max_depth=2, max_bin=16)
+    scores, _, _ = _train_and_predict(
+        "plain", params, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]]
+    )
+    booster, dte, _ = _xgb_booster("binary:logitraw", Xtr, ytr, Xte, 2, 16, max_depth=2)
+    np.testing.assert_allclose(scores, booster.predict(dte), atol=1e-5)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from unseen.cli.common import fail, party_options, run_party, split_columns
+from unseen.ml.objectives import label_kind
 
 
 def _saved_aft_loss(saved: dict[str, Any]) -> Any:
@@ -211,9 +212,7 @@ def predict(
                 features=list(meta["features"]),
                 allow_constant=True,
                 allow_missing=bool(meta.get("missing_values", False)),
-                label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(
-                    objective, "real"
-                ),
+                label_kind=label_kind(objective),
                 allow_one_class=True,  # the label only serves the report
                 # a model's categorical features, coded by the categories it was trained on
                 categorical=meta.get("categories") or None,

@@ -59,7 +59,9 @@ HYPER = (
     "--objective",
     type=click.Choice(OBJECTIVES),
     default=None,
-    help="multi:softprob: several classes, labels 0 .. K-1, give --num-class; "
+    help="binary:logitraw: as binary:logistic, scores are log-odds (a scorecard's "
+    "points); multi:softprob: several classes, labels 0 .. K-1, give --num-class "
+    "(multi:softmax: the same, and predict's scores name the likeliest class too); "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
     "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
     "hazards: the label a time, -t where censored at t; scores are hazard ratios); "
@@ -118,7 +120,8 @@ HYPER = (
     "--num-class",
     type=int,
     default=None,
-    help="multi:softprob: the number of classes K (a tree per class each round).",
+    help="multi:softprob, multi:softmax: the number of classes K (a tree per class "
+    "each round).",
 )
 @click.option(
     "--n-estimators",

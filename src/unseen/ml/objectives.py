@@ -12,6 +12,8 @@ Objective = Literal[
     "binary:logistic",
     "reg:squarederror",
     "multi:softprob",
+    "binary:logitraw",
+    "multi:softmax",
     "count:poisson",
     "reg:gamma",
     "reg:tweedie",
@@ -26,10 +28,20 @@ Objective = Literal[
     "reg:logcosh",
 ]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
+#: objectives of two classes, labels 0/1, trained on the logistic loss: they predict the
+#: probability of class 1, or with ``binary:logitraw`` its log-odds (the margin, what a
+#: scorecard's points are drawn from)
+BINARY: tuple[str, ...] = ("binary:logistic", "binary:logitraw")
+#: objectives of several classes, labels 0 .. num_class - 1, trained on the softmax loss
+#: with a tree per class and round: they predict each class's probability, or with
+#: ``multi:softmax`` the likeliest class
+MULTICLASS: tuple[str, ...] = ("multi:softprob", "multi:softmax")
 #: objectives whose labels are classes
-CLASSIFICATION: tuple[str, ...] = ("binary:logistic", "multi:softprob")
+CLASSIFICATION: tuple[str, ...] = BINARY + MULTICLASS
+#: objectives with the logistic loss's gradients (labels in [0, 1])
+LOGISTIC: tuple[str, ...] = (*BINARY, "reg:logistic")
 #: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
-BOUNDED: tuple[str, ...] = ("binary:logistic", "multi:softprob", "reg:logistic")
+BOUNDED: tuple[str, ...] = (*LOGISTIC, *MULTICLASS)
 #: objectives with a log link: the margin is the log of the predicted mean
 LOG_LINK: tuple[str, ...] = ("count:poisson", "reg:gamma", "reg:tweedie")
 #: objectives whose leaves are refreshed after each tree, as XGBoost's "adaptive" trees:
@@ -47,3 +59,9 @@ INTERVAL: tuple[str, ...] = ("survival:aft",)
 #: the accelerated failure time model's noise distributions (XGBoost's
 #: ``aft_loss_distribution``)
 AFT_DISTRIBUTIONS: tuple[str, ...] = ("normal", "logistic", "extreme")
+
+
+def label_kind(objective: str) -> str:
+    """How an objective's label is read from a file: ``binary`` (0/1), ``class`` (a class
+    index) or ``real`` (a number)."""
+    return "binary" if objective in BINARY else "class" if objective in MULTICLASS else "real"

@@ -58,6 +58,7 @@ from unseen.ml.metrics import (
     gains_table,
     intervals_as_times,
 )
+from unseen.ml.objectives import BINARY, MULTICLASS
 
 if TYPE_CHECKING:
     from unseen.ml.aft import AftLoss
@@ -75,7 +76,7 @@ def cannot_report(y: np.ndarray, objective: str = "binary:logistic") -> str | No
     y = np.asarray(y, dtype=np.float64).ravel()
     if not y.size:
         return "no rows"
-    if objective == "binary:logistic" and y.min() == y.max():
+    if objective in BINARY and y.min() == y.max():
         return "the label has only one class here (AUC and KS need both)"
     if objective == "survival:aft":
         return None
@@ -101,8 +102,9 @@ def write_report(
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
-    class 1 and ``y`` is 0/1; ``reg:squarederror``: ``scores`` are predicted values;
-    ``multi:softprob``: ``scores`` are ``(n, K)`` probabilities, ``y`` class indices;
+    class 1 and ``y`` is 0/1, ``binary:logitraw``: their log-odds; ``reg:squarederror``:
+    ``scores`` are predicted values; ``multi:softprob`` and ``multi:softmax``: ``scores``
+    are ``(n, K)`` probabilities, ``y`` class indices;
     ``count:poisson``, ``reg:gamma``, ``reg:tweedie``: predicted means, and the report
     adds their mean deviance, Tweedie's at ``tweedie_power``; ``reg:quantileerror``:
     predicted ``quantile_alpha`` quantiles, and the report adds the mean pinball loss and
@@ -116,15 +118,17 @@ def write_report(
     if objective == "survival:aft":
         return _aft_report(out, y, scores, title, extra, aft)
     y = np.asarray(y, dtype=np.float64).ravel()
-    if objective == "multi:softprob":
+    if objective in MULTICLASS:
         return _multiclass_report(out, y, np.asarray(scores, dtype=np.float64), extra)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if objective == "survival:cox":
         return _survival_report(out, y, scores, title, extra)
-    if objective != "binary:logistic":
+    if objective not in BINARY:
         return _regression_report(
             out, y, scores, title, extra, objective, tweedie_power, quantile_alpha
         )
+    if objective == "binary:logitraw":  # log-odds: the report reads probabilities
+        scores = 1.0 / (1.0 + np.exp(-scores))
     report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)

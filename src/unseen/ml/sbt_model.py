@@ -19,7 +19,7 @@ import numpy as np
 
 from unseen.ml.data import PartyData, encode_categories, load_party_data
 from unseen.ml.model_io import load_model_part, save_model_part
-from unseen.ml.objectives import INTERVAL, LOG_LINK
+from unseen.ml.objectives import BINARY, INTERVAL, LOG_LINK, MULTICLASS, label_kind
 from unseen.ml.sbt_protocol import (
     BoostParams,
     NodeRecords,
@@ -543,7 +543,7 @@ def check_label(
     upper_column: str | None = None,
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
-    (``multi:softprob``), non-negative (``count:poisson``, ``reg:tweedie``), positive
+    (``multi:softprob``, ``multi:softmax``), non-negative (``count:poisson``, ``reg:tweedie``), positive
     (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1 (``reg:squaredlogerror``), a
     time, negative where censored, not 0 (``survival:cox``, with one event or more), an
     interval (``survival:aft``: :func:`check_intervals`) or any
@@ -564,7 +564,7 @@ def check_label(
         raise InputError(f"{what} has {arr.size} values for {rows} rows")
     if not np.all(np.isfinite(arr)):
         raise bad(f"{what} has a missing or infinite value", int(np.argmin(np.isfinite(arr))) + 1)
-    if objective == "multi:softprob":
+    if objective in MULTICLASS:
         wrong = (arr != np.round(arr)) | (arr < 0) | (arr >= num_class)
         if wrong.any():
             raise bad(
@@ -591,9 +591,9 @@ def check_label(
             )
         if arr.max() < 0:
             raise bad(f"{what} has no observed event (every time is negative: censored)")
-    if objective == "binary:logistic":
+    if objective in BINARY:
         if not np.all((arr == 0) | (arr == 1)):
-            raise InputError(f"{what} must be binary (0/1) for binary:logistic")
+            raise InputError(f"{what} must be binary (0/1) for {objective}")
         if arr.min() == arr.max():
             raise InputError(f"{what} has only one class")
     return arr
@@ -702,7 +702,7 @@ def load_table(
         features=features,
         allow_constant=True,
         allow_missing=True,
-        label_kind={"binary:logistic": "binary", "multi:softprob": "class"}.get(objective, "real"),
+        label_kind=label_kind(objective),
         weight=weight,
         categorical=categorical or {},  # a text cell elsewhere: hint at --categorical
         allow_no_features=label is not None,  # the guest may bring the label alone
@@ -712,7 +712,7 @@ def load_table(
         check_intervals(data.y, data.n, "the label", file=data.file, columns=(label, label_upper))
     if data.n == 0:
         raise InputError("no rows", file=data.file)
-    if data.y is not None and num_class is not None and objective == "multi:softprob":
+    if data.y is not None and num_class is not None and objective in MULTICLASS:
         beyond = data.y >= num_class
         if beyond.any():  # never echo label values
             raise InputError(

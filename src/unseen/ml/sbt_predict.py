@@ -28,7 +28,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     send_split_sides,
 )
-from unseen.ml.sbt_tree import TreeLayout, transform
+from unseen.ml.sbt_tree import TreeLayout, scores_of, transform
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -99,12 +99,18 @@ def predict(
 
 
 def predict_leaves(
-    ctx: Context, model: PartyModel, X: Any, key: str = "sbt-predict"
+    ctx: Context,
+    model: PartyModel,
+    X: Any,
+    key: str = "sbt-predict",
+    *,
+    output_margin: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """One joint prediction that gives the guest both the predictions (as
-    :func:`predict`'s) and each row's leaf in every tree as its node id, ``(n, trees)``
-    (XGBoost's ``pred_leaf``: the leaf encoding of GBDT + LR, FATE's SBT feature
-    transformer); ``None`` at hosts, which run their usual side."""
+    :func:`predict`'s; the margins with ``output_margin``) and each row's leaf in every
+    tree as its node id, ``(n, trees)`` (XGBoost's ``pred_leaf``: the leaf encoding of
+    GBDT + LR, FATE's SBT feature transformer); ``None`` at hosts, which run their usual
+    side."""
     X = _prepared(model, X)
     _request(ctx, model, X, key, exact=False)
     with ctx.step("prediction"):
@@ -115,7 +121,7 @@ def predict_leaves(
         leaves = guest_leaves(ctx, model.trees, X, list(model.roles.hosts), key)
         margin = margins_of_leaves(model.trees, model.base_margin, leaves, X.shape[0])
         nodes = leaf_nodes(model.trees, leaves, X.shape[0])
-        return transform(model.params.objective, margin), nodes
+        return (margin if output_margin else transform(model.params.objective, margin)), nodes
 
 
 def _prepared(model: PartyModel, X: Any) -> np.ndarray:
@@ -363,7 +369,8 @@ def predict_party(
 
     ``data`` has ``X`` and ``features`` (a :class:`~unseen.ml.data.PartyData`);
     columns are picked by the model's feature names. Only the guest, which
-    holds the leaf weights, can learn the scores. ``contribs`` (the guest's): the
+    holds the leaf weights, can learn the scores (:func:`~unseen.ml.sbt_tree.scores_of`:
+    each class's probability for ``multi:softmax`` as well). ``contribs`` (the guest's): the
     scores, each row's margin split per feature (:func:`contributions`, whose sum
     gives the scores: one joint prediction) and the shares' names; the hosts' part
     is the same either way. ``exact``: at the guest, exact SHAP values
@@ -375,6 +382,7 @@ def predict_party(
     (:func:`predict_leaves`: one joint prediction); a host's part is the same.
     """
     model = PartyModel.from_parts(meta, arrays)
+    objective = model.params.objective
     if to is not None and to != model.roles.guest:
         raise ConfigError(f"only the guest {model.roles.guest!r} can learn SecureBoost scores")
     X = np.asarray(data.X, dtype=np.float64)
@@ -390,13 +398,18 @@ def predict_party(
         X = X[:, [names.index(f) for f in model.features]]
     if interactions and model.role == "guest":
         exact_shares, pairs = interaction_summary(ctx, model, X)
-        scores = transform(model.params.objective, exact_shares.sum(axis=-1))
+        scores = scores_of(objective, exact_shares.sum(axis=-1))
         return scores, exact_shares if contribs else None, contribution_names(model), pairs
     if leaves and model.role == "guest":
-        return predict_leaves(ctx, model, X)
+        both = predict_leaves(ctx, model, X, output_margin=True)
+        assert both is not None
+        return scores_of(objective, both[0]), both[1]
     if contribs and model.role == "guest":
         shares = predict(ctx, model, X, pred_contribs=True, approx_contribs=not exact)
         assert shares is not None
-        scores = transform(model.params.objective, shares.sum(axis=-1))
-        return scores, shares, contribution_names(model)
+        return scores_of(objective, shares.sum(axis=-1)), shares, contribution_names(model)
+    if model.role == "guest" and not exact:
+        margin = predict(ctx, model, X, output_margin=True)
+        assert margin is not None
+        return scores_of(objective, margin)
     return predict(ctx, model, X, pred_contribs=exact, approx_contribs=not exact)

@@ -76,8 +76,10 @@ from unseen.ml.aft import AftLoss
 from unseen.ml.objectives import (
     ADAPTIVE,
     AFT_DISTRIBUTIONS,
+    BINARY,
     INTERVAL,
     LOG_LINK,
+    MULTICLASS,
     OBJECTIVES,
     SURVIVAL,
 )
@@ -163,16 +165,16 @@ class BoostParams:
 
         if self.objective not in OBJECTIVES:
             bad(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
-        if self.objective == "multi:softprob":
+        if self.objective in MULTICLASS:
             if not 2 <= self.num_class <= 1000:
                 bad(
-                    "multi:softprob needs num_class (--num-class), the number of classes, "
-                    f"in [2, 1000]; got {self.num_class}"
+                    f"{self.objective} needs num_class (--num-class), the number of "
+                    f"classes, in [2, 1000]; got {self.num_class}"
                 )
         elif self.num_class != 1:
             bad(
-                f"num_class is for multi:softprob only (objective {self.objective!r}; "
-                "--objective multi:softprob)"
+                f"num_class is for multi:softprob and multi:softmax only (objective "
+                f"{self.objective!r}; --objective multi:softprob)"
             )
         if self.eval_metric is not None and self.eval_metric not in EVAL_METRICS[self.objective]:
             choices = ", ".join(EVAL_METRICS[self.objective])
@@ -251,8 +253,8 @@ class BoostParams:
                 bad(f"{name} must lie in (0, 1], not {getattr(self, name)}")
         if not 0 < self.scale_pos_weight <= 1e6:
             bad(f"scale_pos_weight must lie in (0, 1e6], not {self.scale_pos_weight}")
-        if self.scale_pos_weight != 1 and self.objective != "binary:logistic":
-            bad("scale_pos_weight is for binary:logistic only")
+        if self.scale_pos_weight != 1 and self.objective not in BINARY:
+            bad("scale_pos_weight is for binary:logistic and binary:logitraw only")
         if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
             bad("early_stopping_rounds must be at least 1")
         if self.goss is not None:
@@ -275,9 +277,10 @@ class BoostParams:
 
     @property
     def trees_per_round(self) -> int:
-        """Trees a boosting round grows: one per class for ``multi:softprob`` (XGBoost's),
-        else one. ``n_estimators`` counts rounds, as XGBoost's ``num_boost_round``."""
-        return self.num_class if self.objective == "multi:softprob" else 1
+        """Trees a boosting round grows: one per class for ``multi:softprob`` and
+        ``multi:softmax`` (XGBoost's), else one. ``n_estimators`` counts rounds, as
+        XGBoost's ``num_boost_round``."""
+        return self.num_class if self.objective in MULTICLASS else 1
 
     @property
     def max_trees(self) -> int:

@@ -35,7 +35,16 @@ import numpy as np
 
 from unseen.ml import sbt_kernels as kernels
 from unseen.ml.aft import AftLoss, interval_accuracy
-from unseen.ml.objectives import ADAPTIVE, INTERVAL, LOG_LINK, OBJECTIVES, SURVIVAL
+from unseen.ml.objectives import (
+    ADAPTIVE,
+    BINARY,
+    INTERVAL,
+    LOG_LINK,
+    LOGISTIC,
+    MULTICLASS,
+    OBJECTIVES,
+    SURVIVAL,
+)
 from unseen.runtime.errors import ConfigError
 
 #: smallest gain that counts as an improvement (XGBoost's kRtEps)
@@ -126,9 +135,10 @@ def base_margin(
     estimate, one Newton step from 0, ``-sum g / sum h`` at margin 0 (for Cox, 0 itself
     where no times tie). ``survival:aft``: the log of ``base_score``, a time (default
     0.5, XGBoost's default base score, which it does not estimate for this loss).
-    ``reg:logistic``: as ``binary:logistic``, a probability.
+    ``reg:logistic``: as ``binary:logistic``, a probability. ``binary:logitraw``: the
+    mean label itself, as XGBoost's (which takes it for a margin, not a probability).
     """
-    if objective == "multi:softprob":
+    if objective in MULTICLASS:
         if base_score is not None:
             return np.full(n_classes, float(base_score))
         share = np.bincount(y.astype(np.int64), weights=weights, minlength=n_classes)
@@ -181,7 +191,8 @@ def grad_hess(
     alpha`` where ``m >= y``, else ``-alpha``, ``h = 1`` (the pinball loss; both as
     XGBoost's, whose leaves are then set by :func:`adaptive_leaf_values`);
     ``reg:pseudohubererror``: :func:`pseudo_huber_grad_hess` at ``huber_slope``;
-    ``reg:logistic`` as ``binary:logistic`` (labels in [0, 1]); ``reg:squaredlogerror``
+    ``reg:logistic`` (labels in [0, 1]) and ``binary:logitraw`` as ``binary:logistic``
+    (``multi:softmax`` as ``multi:softprob``); ``reg:squaredlogerror``
     ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
     log1p(y)`` (the margin kept above -1, as XGBoost's). FATE's robust losses, on the
     error ``z = m - y``: ``reg:fair`` ``g = c z / (|z| + c)``, ``h = c^2 / (|z| + c)^2``
@@ -218,12 +229,12 @@ def grad_hess(
         rho = params.tweedie_variance_power
         a, b = y * np.exp((1 - rho) * margin), np.exp((2 - rho) * margin)
         return -a + b, -(1 - rho) * a + (2 - rho) * b
-    if objective in ("binary:logistic", "reg:logistic"):
+    if objective in LOGISTIC:
         p = sigmoid(margin)
         return p - y, np.maximum(p * (1 - p), 1e-16)
     if objective == "reg:squarederror":
         return margin - y, np.ones_like(margin)
-    if objective == "multi:softprob":
+    if objective in MULTICLASS:
         p = softmax(margin)
         g = p.copy()
         g[np.arange(y.size), y.astype(np.int64)] -= 1.0
@@ -332,16 +343,25 @@ def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
 
 
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
-    """Margins to predictions: probabilities (of class 1; per class for
-    ``multi:softprob``), the regression value, or the hazard ratio (``survival:cox``) or
+    """Margins to predictions, as XGBoost's: probabilities (of class 1; per class for
+    ``multi:softprob``), the margin itself (``binary:logitraw``), the likeliest class
+    (``multi:softmax``), the regression value, or the hazard ratio (``survival:cox``) or
     time (``survival:aft``)."""
     if objective in ("binary:logistic", "reg:logistic"):
         return sigmoid(margin)
     if objective == "multi:softprob":
         return softmax(margin)
+    if objective == "multi:softmax":
+        return np.asarray(np.argmax(margin, axis=1), dtype=np.float64)
     if objective in LOG_LINK or objective in SURVIVAL:
         return np.asarray(np.exp(margin))
     return margin
+
+
+def scores_of(objective: str, margin: np.ndarray) -> np.ndarray:
+    """The scores ``unseen predict`` writes: :func:`transform`'s, but each class's
+    probability for ``multi:softmax`` too (its likeliest class is then a column)."""
+    return transform("multi:softprob" if objective in MULTICLASS else objective, margin)
 
 
 #: the validation metrics, as XGBoost names them, per objective (the first: the default)
@@ -349,6 +369,8 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "binary:logistic": ("logloss", "auc", "error"),
     "reg:squarederror": ("rmse", "mae"),
     "multi:softprob": ("mlogloss", "merror"),
+    "binary:logitraw": ("logloss", "auc", "error"),
+    "multi:softmax": ("mlogloss", "merror"),
     "count:poisson": ("poisson-nloglik", "rmse", "mae"),
     "reg:gamma": ("gamma-deviance", "rmse", "mae"),
     "reg:tweedie": ("tweedie-nloglik", "rmse", "mae"),
@@ -384,7 +406,9 @@ def eval_loss(
     and ``reg:logcosh``; ``aft-nloglik``, the mean negative log-likelihood under
     ``params.aft``, for ``survival:aft``, or ``interval-regression-accuracy``, the share of
     rows whose predicted time lies in their interval). Also ``auc`` and
-    ``error`` (share of rows on the wrong side of 0.5) for binary labels, ``merror``
+    ``error`` (share of rows on the wrong side of 0.5) for binary labels (for
+    ``binary:logitraw`` too on the probability its margin gives: XGBoost computes its
+    ``logloss`` and ``error`` on the raw margin, which is no probability), ``merror``
     (share of rows whose likeliest class is not theirs), ``mae``; RMSE and MAE of the
     log-link losses are of the predicted means. :data:`MAXIMIZE` names those where more
     is better. ``params``: the objective's own parameters."""
@@ -428,10 +452,10 @@ def eval_loss(
         rho = params.tweedie_variance_power
         a = y * np.exp((1 - rho) * margin) / (1 - rho)
         return float(np.mean(-a + np.exp((2 - rho) * margin) / (2 - rho)))
-    if objective == "binary:logistic":
+    if objective in BINARY:
         p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    if objective == "multi:softprob":
+    if objective in MULTICLASS:
         p = softmax(margin)[np.arange(y.size), y.astype(np.int64)]
         return float(-np.mean(np.log(np.clip(p, 1e-15, 1.0))))
     return float(np.sqrt(np.mean((margin - y) ** 2)))
