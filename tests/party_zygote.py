@@ -77,6 +77,7 @@ def _child(request: dict[str, Any], report_fd: int) -> None:
             write_through=True,
         )
         sys.stdin = open(os.devnull)  # noqa: SIM115
+        sys.argv = ["unseen", *request["args"]]  # as `python -m unseen <args>` sees them
         os.environ.clear()
         os.environ.update(request["env"])
         if request.get("cwd"):

@@ -818,6 +818,14 @@ def test_aft_survival_trains_and_predict_reports_the_c_index(tmp_path):
     assert "C-index" in pred[0].stdout() and "within the interval" in pred[0].stdout()
     plot = tmp_path / "scores_report" / "survival.png"
     assert plot.exists() == matplotlib_available()
+    # the lower bounds without the upper ones are no intervals: the same times, no report
+    test.drop(columns=["hi"]).to_csv(tmp_path / "g_no_upper.csv", index=False)
+    (tmp_path / "scores_report" / "metrics.json").unlink()
+    pred = _predict_g_h(tmp_path, parties, {**files, ("g", "test"): tmp_path / "g_no_upper.csv"})
+    again = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    np.testing.assert_array_equal(again, times)
+    assert "no report: no column 'hi' of the intervals' upper bounds" in pred[0].stdout()
+    assert not (tmp_path / "scores_report" / "metrics.json").exists()
 
 
 def test_quantile_regression_trains_and_predict_reports_the_coverage(tmp_path):
