@@ -172,12 +172,14 @@ def test_bad_input_fails_every_party_with_the_root_cause(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "mode, objective", [("he", "binary:logistic"), ("he-hidden", "binary:logitraw")]
+    "mode, objective",
+    [("he", "binary:logistic"), ("he-hidden", "binary:logitraw"), ("he", "binary:hinge")],
 )
 def test_he_modes_two_processes(tmp_path, mode, objective):
     """he and he-hidden through the CLI: two processes, no third party; the statement
     says whether instance spaces are hidden, and `unseen predict` scores with the parts
-    (binary:logitraw: log-odds, which the report reads as the probabilities they give)."""
+    (binary:logitraw: log-odds, which the report reads as the probabilities they give;
+    binary:hinge: margins, whose side is the class, and no log-loss)."""
     f = write_inputs(tmp_path)
     parties = make_parties(tmp_path / "keys", ["bank", "telecom"])
     procs = train_job(
@@ -198,14 +200,21 @@ def test_he_modes_two_processes(tmp_path, mode, objective):
     assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == mode
     pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
     assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
-    scores = pd.read_csv(tmp_path / "scores.csv")["score"].to_numpy()
+    written = pd.read_csv(tmp_path / "scores.csv")
+    scores = written["score"].to_numpy()
     labels = pd.read_csv(f["bank_test"])["default"].to_numpy()
     assert roc_auc_score(labels, scores) > 0.95
     assert (scores.min() < 0) == (objective == "binary:logitraw")  # log-odds or not
+    assert np.unique(scores).size > 2  # hinge's too are margins, not its 0/1 classes
     report = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
-    probabilities = 1 / (1 + np.exp(-scores)) if objective == "binary:logitraw" else scores
-    assert report["log_loss"] == pytest.approx(log_loss(labels, probabilities), rel=1e-6)
     assert report["auc"] == pytest.approx(roc_auc_score(labels, scores))
+    if objective == "binary:hinge":
+        assert (written["predicted_class"] == (scores > 0)).all()
+        assert np.isnan(report["log_loss"])
+        assert report["accuracy"] == pytest.approx(np.mean((scores > 0) == labels))
+    else:
+        p = 1 / (1 + np.exp(-scores)) if objective == "binary:logitraw" else scores
+        assert report["log_loss"] == pytest.approx(log_loss(labels, p), rel=1e-6)
 
 
 def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):

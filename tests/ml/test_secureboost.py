@@ -777,6 +777,8 @@ def test_eval_metric_is_xgboosts_and_early_stopping_follows_it(estimator, object
 
 
 def test_log_link_labels_and_parameters_are_checked(tmp_path):
+    from sklearn.base import clone
+
     from unseen.ml.secureboost import check_label
 
     with pytest.raises(InputError, match=r"f.csv, row 2, column 'claims': y must be non-neg"):
@@ -798,11 +800,13 @@ def test_log_link_labels_and_parameters_are_checked(tmp_path):
         SecureBoostRegressor(objective="binary:logistic")
     with pytest.raises(ConfigError, match="SecureBoostClassifier takes objective"):
         SecureBoostClassifier(objective="count:poisson")
-    # the objective is a regressor's parameter (clone, set_params), not a classifier's
+    # the objective is a parameter (clone, set_params): a classifier's for two classes
     est = SecureBoostRegressor(objective="reg:gamma")
     assert type(est)(**est.get_params()).params.objective == "reg:gamma"
     assert est.set_params(objective="count:poisson").params.objective == "count:poisson"
-    assert "objective" not in SecureBoostClassifier().get_params()
+    assert SecureBoostClassifier().get_params()["objective"] == "binary:logistic"
+    hinge = SecureBoostClassifier().set_params(objective="binary:hinge")
+    assert clone(hinge).params.objective == "binary:hinge"
     assert SecureBoostRegressor(objective="count:poisson").params.rule.max_delta_step == (
         pytest.approx(0.7)
     )
@@ -2182,7 +2186,7 @@ def test_parameters_follow_scikit_learns_convention():
     copy = clone(est)
     assert copy is not est and copy.get_params() == est.get_params()
     assert type(est)(**est.get_params()).get_params() == est.get_params()
-    assert "objective" not in est.get_params()
+    assert est.get_params()["objective"] == "binary:logistic"
     assert repr(est) == (
         "SecureBoostClassifier(n_estimators=3, goss=(0.2, 0.1), mode='he', "
         "he_options={'scheme': 'ou'})"
@@ -3447,6 +3451,10 @@ def test_new_classification_objectives_check_their_labels():
         BoostParams(objective="multi:softmax")
     with pytest.raises(ConfigError, match="scale_pos_weight is for binary"):
         BoostParams(objective="multi:softmax", num_class=3, scale_pos_weight=2)
+    with pytest.raises(ConfigError, match="scale_pos_weight is for binary"):
+        BoostParams(objective="binary:hinge", scale_pos_weight=2)
+    with pytest.raises(InputError, match="binary .0/1. for binary:hinge"):
+        check_label(np.array([0.0, -1.0]), "binary:hinge", 2, "the label")
 
 
 def test_binary_logitraw_base_margin_is_xgboosts_estimate():
@@ -3461,3 +3469,98 @@ def test_binary_logitraw_base_margin_is_xgboosts_estimate():
     )
     booster, dte, _ = _xgb_booster("binary:logitraw", Xtr, ytr, Xte, 2, 16, max_depth=2)
     np.testing.assert_allclose(scores, booster.predict(dte), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mode, extra", [("plain", {}), ("ss-dealer", {}), ("he", {"he_options": {"scheme": "ou"}})]
+)
+def test_binary_hinge_is_xgboosts(mode, extra):
+    """``binary:hinge``: the hinge loss's g and h (the smallest float32 for h outside the
+    margin), XGBoost's base margin (its Newton step from 0, predicted: 1 here, where most
+    labels are 1), its 0/1 predictions and its validation error per round; margins equal
+    to XGBoost's."""
+    from unseen.ml.sbt_protocol import BoostParams
+
+    Xtr, Xte, ytr, yte = breast_cancer()
+    params = BoostParams(objective="binary:hinge", n_estimators=4, max_depth=3, max_bin=16)
+    parts_te = [Xte[:, :10], Xte[:, 10:]]
+    classes, margins, model = _train_and_predict(
+        mode, params, [Xtr[:, :10], Xtr[:, 10:]], ytr, parts_te, eval_set=(parts_te, yte), **extra
+    )
+    booster, dte, history = _xgb_booster(
+        "binary:hinge", Xtr, ytr, Xte, 4, 16, yte, max_depth=3, eta=0.3
+    )
+    np.testing.assert_allclose(margins, booster.predict(dte, output_margin=True), atol=1e-5)
+    np.testing.assert_array_equal(classes, booster.predict(dte))
+    np.testing.assert_allclose(model.history, history["error"], atol=1e-12)
+    assert model.base_margin == 1.0 and set(np.unique(classes)) == {0.0, 1.0}
+
+
+def test_binary_hinge_base_margin_follows_the_labels_as_xgboosts():
+    """Where most (weighted) labels are 0, XGBoost's estimate gives a base margin of 0;
+    a base_score is the margin itself."""
+    from unseen.ml.sbt_tree import base_margin
+
+    y = np.array([0.0, 0.0, 1.0])
+    assert base_margin("binary:hinge", y, None) == 0.0
+    assert base_margin("binary:hinge", y, None, weights=np.array([1.0, 1.0, 3.0])) == 1.0
+    assert base_margin("binary:hinge", np.array([0.0, 1.0]), None) == 0.0  # a tie: 0
+    assert base_margin("binary:hinge", y, 0.25) == 0.25
+    Xtr, Xte, ytr, _ = breast_cancer()
+    flipped = 1.0 - ytr  # mostly 0 now
+    from unseen.ml.sbt_protocol import BoostParams
+
+    params = BoostParams(objective="binary:hinge", n_estimators=2, max_depth=2, max_bin=16)
+    _, margins, model = _train_and_predict(
+        "plain", params, [Xtr[:, :10], Xtr[:, 10:]], flipped, [Xte[:, :10], Xte[:, 10:]]
+    )
+    booster, dte, _ = _xgb_booster("binary:hinge", Xtr, flipped, Xte, 2, 16, max_depth=2)
+    assert model.base_margin == 0.0
+    np.testing.assert_allclose(margins, booster.predict(dte, output_margin=True), atol=1e-5)
+
+
+def test_the_classifier_takes_the_other_binary_objectives():
+    """SecureBoostClassifier(objective=...): binary:logitraw gives the same probabilities
+    as binary:logistic (its log-odds through the sigmoid) where both start from the same
+    base margin; binary:hinge predicts classes (the margin's side) and has no
+    probabilities; both are for two classes."""
+    Xtr, Xte, ytr, _ = breast_cancer()
+    labels = np.where(ytr == 1, "good", "bad")
+    common = dict(mode="plain", n_estimators=8, max_depth=3, max_bin=16)
+
+    def party(i, objective, base_score=None):
+        def role(ctx):
+            est = SecureBoostClassifier(objective=objective, base_score=base_score, **common)
+            est.fit(ctx, [Xtr[:, :10], Xtr[:, 10:]][i], labels if i == 0 else None)
+            X = [Xte[:, :10], Xte[:, 10:]][i]
+            if objective == "binary:hinge":
+                with pytest.raises(ConfigError, match="no probabilities"):
+                    est.predict_proba(ctx, X)
+                return est.predict(ctx, X), None
+            return est.predict(ctx, X), est.predict_proba(ctx, X)
+
+        return role
+
+    def job(objective, base_score=None):
+        roles = {f"p{i}": party(i, objective, base_score) for i in range(2)}
+        return run_local(roles, timeout=120)["p0"]
+
+    # binary:logistic starts from logit(base_score), binary:logitraw from base_score: give
+    # logitraw the margin logistic starts from and the models are the same
+    mean = float(np.mean(ytr))
+    logistic = job("binary:logistic", mean)
+    raw = job("binary:logitraw", float(np.log(mean / (1 - mean))))
+    np.testing.assert_allclose(raw[1], logistic[1], atol=1e-12)
+    assert list(raw[0]) == list(logistic[0]) and set(raw[0]) == {"bad", "good"}
+    classes, _ = job("binary:hinge")
+    booster, dte, _ = _xgb_booster("binary:hinge", Xtr, ytr, Xte, 8, 16, max_depth=3)
+    np.testing.assert_array_equal(classes, np.where(booster.predict(dte) == 1, "good", "bad"))
+    assert set(classes) == {"bad", "good"}
+
+    def three_classes(ctx):
+        SecureBoostClassifier(objective="binary:hinge", mode="plain").fit(
+            ctx, Xtr[:, :3], np.arange(len(ytr)) % 3
+        )
+
+    with pytest.raises(ConfigError, match="binary:hinge is for two classes; y has 3"):
+        run_local({"p0": three_classes}, timeout=60)

@@ -61,7 +61,10 @@ def _run(
     a three-class job on the wine data, each tree protecting one class's column;
     ``objective``: a regression loss on :func:`_claims`)."""
     estimator, options = SecureBoostClassifier, {}
-    if objective is not None:
+    if objective in ("binary:logitraw", "binary:hinge"):  # the classifier's other losses
+        (X, y), guest_cols = _data(), 10
+        options = {"objective": objective}
+    elif objective is not None:
         (X, y), guest_cols = _claims(objective), 10
         estimator, options = SecureBoostRegressor, {"objective": objective}
         if objective == "reg:quantileerror":  # g is 0.1 or -0.9, no short float with zeros
@@ -185,6 +188,28 @@ def test_labels_and_gradients_never_cross_in_the_clear(mode):
     assert leaks(transcript, gradients, y) == []
     keys = {m[2] for m in transcript.messages}
     assert not any("plain" in k for k in keys)
+
+
+@pytest.mark.parametrize(
+    "mode, objective",
+    [
+        ("ss-dealer", "binary:hinge"),
+        ("he", "binary:hinge"),
+        ("plain", "binary:hinge"),
+        ("ss-dealer", "binary:logitraw"),
+    ],
+)
+def test_hinge_and_logitraw_labels_and_gradients_never_cross_in_the_clear(mode, objective):
+    """binary:hinge's gradients are the labels themselves (-1 or 1 inside the margin, in
+    two share words or he slots a row); binary:logitraw's are binary:logistic's (one
+    word): neither crosses in the clear (plain is flagged)."""
+    transcript, gradients = _run(mode, objective=objective)
+    _, y = _data()
+    assert len(gradients) == PARAMS["n_estimators"]
+    found = leaks(transcript, gradients, y)
+    assert (found != []) == (mode == "plain"), found
+    if objective == "binary:hinge":  # the hinge's gradients: -1 or 1 where not 0
+        assert set(np.unique(gradients[0][0])) <= {-1.0, 0.0, 1.0}
 
 
 @pytest.mark.parametrize("mode", ["ss-dealer", "he"])

@@ -259,6 +259,8 @@ def predict(
             columns["predicted_class"] = pa.array(scores.argmax(axis=1))
         else:
             columns["score"] = pa.array(scores)
+            if objective == "binary:hinge":  # the margin: the class is its side
+                columns["predicted_class"] = pa.array((scores > 0).astype(np.int64))
         if shares is not None:  # per feature of every party, and the bias, on the margin
             for k in range(shares.shape[1] if shares.ndim == 3 else 1):
                 block = shares[:, k] if shares.ndim == 3 else shares

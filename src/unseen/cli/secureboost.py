@@ -60,7 +60,8 @@ HYPER = (
     type=click.Choice(OBJECTIVES),
     default=None,
     help="binary:logitraw: as binary:logistic, scores are log-odds (a scorecard's "
-    "points); multi:softprob: several classes, labels 0 .. K-1, give --num-class "
+    "points); binary:hinge: the hinge loss (a support vector machine's), scores are "
+    "margins, the class their side; multi:softprob: several classes, labels 0 .. K-1, give --num-class "
     "(multi:softmax: the same, and predict's scores name the likeliest class too); "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
     "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
@@ -120,8 +121,7 @@ HYPER = (
     "--num-class",
     type=int,
     default=None,
-    help="multi:softprob, multi:softmax: the number of classes K (a tree per class "
-    "each round).",
+    help="multi:softprob, multi:softmax: the number of classes K (a tree per class each round).",
 )
 @click.option(
     "--n-estimators",

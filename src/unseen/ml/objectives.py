@@ -14,6 +14,7 @@ Objective = Literal[
     "multi:softprob",
     "binary:logitraw",
     "multi:softmax",
+    "binary:hinge",
     "count:poisson",
     "reg:gamma",
     "reg:tweedie",
@@ -31,7 +32,10 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 #: objectives of two classes, labels 0/1, trained on the logistic loss: they predict the
 #: probability of class 1, or with ``binary:logitraw`` its log-odds (the margin, what a
 #: scorecard's points are drawn from)
-BINARY: tuple[str, ...] = ("binary:logistic", "binary:logitraw")
+LOGISTIC_BINARY: tuple[str, ...] = ("binary:logistic", "binary:logitraw")
+#: objectives of two classes, labels 0/1: the logistic ones and ``binary:hinge`` (the
+#: hinge loss of a support vector machine, which predicts the class itself)
+BINARY: tuple[str, ...] = (*LOGISTIC_BINARY, "binary:hinge")
 #: objectives of several classes, labels 0 .. num_class - 1, trained on the softmax loss
 #: with a tree per class and round: they predict each class's probability, or with
 #: ``multi:softmax`` the likeliest class
@@ -39,7 +43,7 @@ MULTICLASS: tuple[str, ...] = ("multi:softprob", "multi:softmax")
 #: objectives whose labels are classes
 CLASSIFICATION: tuple[str, ...] = BINARY + MULTICLASS
 #: objectives with the logistic loss's gradients (labels in [0, 1])
-LOGISTIC: tuple[str, ...] = (*BINARY, "reg:logistic")
+LOGISTIC: tuple[str, ...] = (*LOGISTIC_BINARY, "reg:logistic")
 #: objectives whose g, h are bounded (|g| <= 1, h <= 1/2): they pack into one share word
 BOUNDED: tuple[str, ...] = (*LOGISTIC, *MULTICLASS)
 #: objectives with a log link: the margin is the log of the predicted mean

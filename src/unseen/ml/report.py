@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +103,8 @@ def write_report(
     """Write the report to ``directory``; returns the metrics and the files written.
 
     ``objective``: the model's (``binary:logistic``: ``scores`` are probabilities of
-    class 1 and ``y`` is 0/1, ``binary:logitraw``: their log-odds; ``reg:squarederror``:
+    class 1 and ``y`` is 0/1, ``binary:logitraw``: their log-odds, ``binary:hinge``:
+    margins, class 1 where positive, and no log-loss; ``reg:squarederror``:
     ``scores`` are predicted values; ``multi:softprob`` and ``multi:softmax``: ``scores``
     are ``(n, K)`` probabilities, ``y`` class indices;
     ``count:poisson``, ``reg:gamma``, ``reg:tweedie``: predicted means, and the report
@@ -129,7 +131,11 @@ def write_report(
         )
     if objective == "binary:logitraw":  # log-odds: the report reads probabilities
         scores = 1.0 / (1.0 + np.exp(-scores))
-    report = evaluate(y, scores)
+    if objective == "binary:hinge":  # margins: the order and the side of 0, no probability
+        report = evaluate(y, 1.0 / (1.0 + np.exp(-scores)))  # class 1 where above 0.5
+        report.log_loss = math.nan
+    else:
+        report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
     files = [_write_metrics(out, report, extra)]

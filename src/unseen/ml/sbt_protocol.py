@@ -76,9 +76,9 @@ from unseen.ml.aft import AftLoss
 from unseen.ml.objectives import (
     ADAPTIVE,
     AFT_DISTRIBUTIONS,
-    BINARY,
     INTERVAL,
     LOG_LINK,
+    LOGISTIC_BINARY,
     MULTICLASS,
     OBJECTIVES,
     SURVIVAL,
@@ -253,7 +253,7 @@ class BoostParams:
                 bad(f"{name} must lie in (0, 1], not {getattr(self, name)}")
         if not 0 < self.scale_pos_weight <= 1e6:
             bad(f"scale_pos_weight must lie in (0, 1e6], not {self.scale_pos_weight}")
-        if self.scale_pos_weight != 1 and self.objective not in BINARY:
+        if self.scale_pos_weight != 1 and self.objective not in LOGISTIC_BINARY:
             bad("scale_pos_weight is for binary:logistic and binary:logitraw only")
         if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
             bad("early_stopping_rounds must be at least 1")

@@ -37,10 +37,10 @@ from unseen.ml import sbt_kernels as kernels
 from unseen.ml.aft import AftLoss, interval_accuracy
 from unseen.ml.objectives import (
     ADAPTIVE,
-    BINARY,
     INTERVAL,
     LOG_LINK,
     LOGISTIC,
+    LOGISTIC_BINARY,
     MULTICLASS,
     OBJECTIVES,
     SURVIVAL,
@@ -137,6 +137,9 @@ def base_margin(
     0.5, XGBoost's default base score, which it does not estimate for this loss).
     ``reg:logistic``: as ``binary:logistic``, a probability. ``binary:logitraw``: the
     mean label itself, as XGBoost's (which takes it for a margin, not a probability).
+    ``binary:hinge``: by default XGBoost's estimate, one Newton step from 0 turned into
+    its prediction: 1 where the (weighted) labels are mostly 1, else 0; a ``base_score``
+    is the margin itself.
     """
     if objective in MULTICLASS:
         if base_score is not None:
@@ -144,6 +147,12 @@ def base_margin(
         share = np.bincount(y.astype(np.int64), weights=weights, minlength=n_classes)
         logs = np.log(np.maximum(share / share.sum(), _MIN_SHARE))
         return np.asarray(logs - logs.mean())
+    if objective == "binary:hinge":
+        if base_score is not None:
+            return float(base_score)
+        # XGBoost's: the Newton step from 0 (the weighted mean of 2y - 1), then predicted
+        step = float(np.average(2.0 * y - 1.0, weights=weights))
+        return 1.0 if step > 0 else 0.0
     if objective in INTERVAL:  # a time: its log (XGBoost's default 0.5, not estimated)
         if base_score is not None and base_score <= 0:
             raise ConfigError(f"{objective} needs a positive base_score, not {base_score}")
@@ -196,7 +205,9 @@ def grad_hess(
     ``g = d / (m + 1)``, ``h = max((1 - d) / (m + 1)^2, 1e-6)`` with ``d = log1p(m) -
     log1p(y)`` (the margin kept above -1, as XGBoost's). FATE's robust losses, on the
     error ``z = m - y``: ``reg:fair`` ``g = c z / (|z| + c)``, ``h = c^2 / (|z| + c)^2``
-    (``fair_c``), ``reg:logcosh`` ``g = tanh z``, ``h = 1 - tanh^2 z``. ``survival:aft``:
+    (``fair_c``), ``reg:logcosh`` ``g = tanh z``, ``h = 1 - tanh^2 z``. ``binary:hinge``,
+    with ``s = 2y - 1``: ``g = -s``, ``h = 1`` where ``s m < 1`` (inside the margin),
+    else ``g = 0`` and ``h`` the smallest float32 (XGBoost's). ``survival:aft``:
     :meth:`AftLoss.grad_hess` of ``params.aft``, ``y`` the ``(n, 2)`` intervals.
     """
     if objective == "survival:aft":
@@ -205,6 +216,11 @@ def grad_hess(
         return cox_grad_hess(y, margin, risk_sets)
     if objective == "reg:absoluteerror":
         return np.sign(margin - y), np.ones_like(margin)
+    if objective == "binary:hinge":  # XGBoost's: the hinge loss max(0, 1 - s m)
+        s = 2.0 * y - 1.0
+        inside = s * margin < 1.0
+        tiny = float(np.finfo(np.float32).tiny)
+        return np.where(inside, -s, 0.0), np.where(inside, 1.0, tiny)
     if objective == "reg:fair":  # FATE's (and LightGBM's) fair loss
         z, c = margin - y, params.fair_c
         return c * z / (np.abs(z) + c), c * c / (np.abs(z) + c) ** 2
@@ -345,14 +361,16 @@ def cox_nloglik(y: np.ndarray, margin: np.ndarray) -> float:
 def transform(objective: str, margin: np.ndarray) -> np.ndarray:
     """Margins to predictions, as XGBoost's: probabilities (of class 1; per class for
     ``multi:softprob``), the margin itself (``binary:logitraw``), the likeliest class
-    (``multi:softmax``), the regression value, or the hazard ratio (``survival:cox``) or
-    time (``survival:aft``)."""
+    (``multi:softmax``; ``binary:hinge``: 1 where the margin is positive, else 0), the
+    regression value, or the hazard ratio (``survival:cox``) or time (``survival:aft``)."""
     if objective in ("binary:logistic", "reg:logistic"):
         return sigmoid(margin)
     if objective == "multi:softprob":
         return softmax(margin)
     if objective == "multi:softmax":
         return np.asarray(np.argmax(margin, axis=1), dtype=np.float64)
+    if objective == "binary:hinge":
+        return np.asarray(margin > 0, dtype=np.float64)
     if objective in LOG_LINK or objective in SURVIVAL:
         return np.asarray(np.exp(margin))
     return margin
@@ -360,7 +378,11 @@ def transform(objective: str, margin: np.ndarray) -> np.ndarray:
 
 def scores_of(objective: str, margin: np.ndarray) -> np.ndarray:
     """The scores ``unseen predict`` writes: :func:`transform`'s, but each class's
-    probability for ``multi:softmax`` too (its likeliest class is then a column)."""
+    probability for ``multi:softmax`` too (its likeliest class is then a column) and the
+    margin for ``binary:hinge`` (the signed distance to the boundary: the class is the
+    side, 1 where positive)."""
+    if objective == "binary:hinge":
+        return margin
     return transform("multi:softprob" if objective in MULTICLASS else objective, margin)
 
 
@@ -371,6 +393,7 @@ EVAL_METRICS: dict[str, tuple[str, ...]] = {
     "multi:softprob": ("mlogloss", "merror"),
     "binary:logitraw": ("logloss", "auc", "error"),
     "multi:softmax": ("mlogloss", "merror"),
+    "binary:hinge": ("error",),
     "count:poisson": ("poisson-nloglik", "rmse", "mae"),
     "reg:gamma": ("gamma-deviance", "rmse", "mae"),
     "reg:tweedie": ("tweedie-nloglik", "rmse", "mae"),
@@ -452,7 +475,7 @@ def eval_loss(
         rho = params.tweedie_variance_power
         a = y * np.exp((1 - rho) * margin) / (1 - rho)
         return float(np.mean(-a + np.exp((2 - rho) * margin) / (2 - rho)))
-    if objective in BINARY:
+    if objective in LOGISTIC_BINARY:
         p = np.clip(sigmoid(margin), 1e-15, 1 - 1e-15)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     if objective in MULTICLASS:

@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment
-from unseen.ml.objectives import CLASSIFICATION, OBJECTIVES
+from unseen.ml.objectives import BINARY, CLASSIFICATION, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_model import (
     MODEL_TYPE,
@@ -115,7 +115,7 @@ from unseen.ml.sbt_protocol import (
     predict_host,
     tree_rows,
 )
-from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, transform
+from unseen.ml.sbt_tree import EVAL_METRICS, MAXIMIZE, scores_of
 from unseen.runtime.context import Context
 from unseen.runtime.errors import ConfigError, InputError, ProtocolError
 
@@ -831,7 +831,7 @@ def _score_reference(objective: str, margin: np.ndarray | None) -> dict[str, lis
         return None
     from unseen.ml.metrics import score_bands
 
-    edges, shares = score_bands(transform(objective, margin))
+    edges, shares = score_bands(scores_of(objective, margin))
     return {"edges": edges.tolist(), "shares": shares.tolist()}
 
 
@@ -1412,8 +1412,8 @@ class _SecureBoost:
         part = PartyModel.load(directory)
         params = asdict(part.params)
         del params["num_class"]
-        if len(cls.objectives) == 1:
-            del params["objective"]
+        if len(cls.objectives) == 1 or params["objective"] not in cls.objectives:
+            del params["objective"]  # the class's, or the label's (several classes)
         est = cls(
             mode=part.mode,
             monotone_constraints=part.monotone_constraints or None,
@@ -1428,9 +1428,13 @@ class SecureBoostClassifier(_SecureBoost):
     """Classification: binary (``binary:logistic``) or, when the guest's ``y`` has more
     than two classes, multi-class (``multi:softprob``: a tree per class each round, as
     XGBoost's ``XGBClassifier``). Labels may be any values; ``classes_`` lists them in
-    order, and they become 0, 1, ... for training."""
+    order, and they become 0, 1, ... for training. ``objective`` for two classes:
+    ``binary:logistic`` (the default), ``binary:logitraw`` (the same model: its
+    ``predict_proba`` are the same probabilities, from the log-odds the model predicts)
+    or ``binary:hinge`` (classes only: ``predict``, no ``predict_proba``)."""
 
     objective = "binary:logistic"
+    objectives = BINARY
 
     def fit(
         self,
@@ -1461,8 +1465,7 @@ class SecureBoostClassifier(_SecureBoost):
                 eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
         elif y is not None:
             y, classes = _class_codes(y)
-            if classes is not None and len(classes) > 2:
-                params = replace(params, objective="multi:softprob", num_class=len(classes))
+            params = self._several(params, classes)
             if eval_set is not None and classes is not None:
                 eval_set = (eval_set[0], _codes_of(eval_set[1], classes))
         self._fit(ctx, X, y, params, feature_names, eval_set, ids, sample_weight, init)
@@ -1474,9 +1477,21 @@ class SecureBoostClassifier(_SecureBoost):
         params = self.params
         if y is not None:  # labels of any kind, as fit takes them
             y, classes = _class_codes(y)
-            if classes is not None and len(classes) > 2:
-                params = replace(params, objective="multi:softprob", num_class=len(classes))
+            params = self._several(params, classes)
         return y, params
+
+    @staticmethod
+    def _several(params: BoostParams, classes: np.ndarray | None) -> BoostParams:
+        """``params`` for the classes of ``y``: multi:softprob for more than two (from
+        binary:logistic; the other binary objectives are for two classes only)."""
+        if classes is None or len(classes) <= 2:
+            return params
+        if params.objective != "binary:logistic":
+            raise ConfigError(
+                f"{params.objective} is for two classes; y has {len(classes)}: leave "
+                "objective unset for a tree per class (multi:softprob)"
+            )
+        return replace(params, objective="multi:softprob", num_class=len(classes))
 
     @property
     def classes_(self) -> np.ndarray:
@@ -1488,13 +1503,20 @@ class SecureBoostClassifier(_SecureBoost):
 
     def predict_proba(self, ctx: Context, X: Any) -> np.ndarray | None:
         """``(n, classes)`` class probabilities at the guest; ``None`` at hosts."""
-        p = predict(ctx, self._model(), X, self._predict_key())
-        if p is None:
+        model = self._model()
+        if model.params.objective == "binary:hinge":
+            raise ConfigError("binary:hinge predicts classes, no probabilities: use predict")
+        margin = predict(ctx, model, X, self._predict_key(), output_margin=True)
+        if margin is None:
             return None
+        p = scores_of("binary:logistic" if margin.ndim == 1 else "multi:softprob", margin)
         return p if p.ndim == 2 else np.stack([1 - p, p], axis=1)
 
     def predict(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The most probable class label of each row at the guest; ``None`` at hosts."""
+        if self._model().params.objective == "binary:hinge":  # the side of the margin
+            margin = predict(ctx, self._model(), X, self._predict_key(), output_margin=True)
+            return None if margin is None else np.asarray(self.classes_[(margin > 0) * 1])
         p = self.predict_proba(ctx, X)
         if p is None:
             return None
