@@ -3455,6 +3455,11 @@ def test_new_classification_objectives_check_their_labels():
         BoostParams(objective="binary:hinge", scale_pos_weight=2)
     with pytest.raises(InputError, match="binary .0/1. for binary:hinge"):
         check_label(np.array([0.0, -1.0]), "binary:hinge", 2, "the label")
+    # named by file, row and column, as every other label check
+    with pytest.raises(InputError, match=r"g.csv, row 3, column 'bad': y must be binary"):
+        check_label([0.0, 1.0, 2.0], "binary:logistic", 3, file="g.csv", column="bad")
+    with pytest.raises(InputError, match=r"g.csv, column 'bad': y has only one class"):
+        check_label([1.0, 1.0], "binary:logistic", 2, file="g.csv", column="bad")
 
 
 def test_binary_logitraw_base_margin_is_xgboosts_estimate():

@@ -592,10 +592,11 @@ def check_label(
         if arr.max() < 0:
             raise bad(f"{what} has no observed event (every time is negative: censored)")
     if objective in BINARY:
-        if not np.all((arr == 0) | (arr == 1)):
-            raise InputError(f"{what} must be binary (0/1) for {objective}")
+        wrong = (arr != 0) & (arr != 1)
+        if wrong.any():
+            raise bad(f"{what} must be binary (0/1) for {objective}", int(np.argmax(wrong)) + 1)
         if arr.min() == arr.max():
-            raise InputError(f"{what} has only one class")
+            raise bad(f"{what} has only one class")
     return arr
 
 
