@@ -30,7 +30,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 # -- the zygote (runs in its own process) ------------------------------------------------
@@ -257,14 +256,12 @@ def start_party(
     cwd: str | os.PathLike[str] | None = None,
 ) -> Any:
     """:func:`unseen.runtime.launch.start_party`, forked from the warmed-up zygote."""
-    from unseen.runtime.launch import PartyProcess
+    from unseen.runtime.launch import PartyProcess, log_files
     from unseen.runtime.launch import start_party as start_cold
 
     if env:  # modules read some variables at import: this one starts cold
         return start_cold(name, args, log_dir, env=env, cwd=cwd)
-    logs = Path(log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
-    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    out, err = log_files(name, log_dir)
     zygote = _get_zygote()
     pid = zygote.fork(
         {

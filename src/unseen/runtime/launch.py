@@ -82,9 +82,7 @@ def start_party(
     cwd: str | os.PathLike[str] | None = None,
 ) -> PartyProcess:
     """Run ``python -m unseen <args>`` as party ``name``; output goes to log files."""
-    logs = Path(log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
-    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    out, err = log_files(name, log_dir)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with out.open("wb") as fo, err.open("wb") as fe:
         popen = subprocess.Popen(
@@ -95,6 +93,13 @@ def start_party(
             cwd=cwd,
         )
     return PartyProcess(name, popen, out, err, time.monotonic())
+
+
+def log_files(name: str, log_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Party ``name``'s stdout and stderr files in ``log_dir`` (made if missing)."""
+    logs = Path(log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"{name}.out", logs / f"{name}.err"
 
 
 def wait_all(procs: Sequence[PartyProcess], timeout: float) -> None:
