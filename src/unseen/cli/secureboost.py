@@ -61,8 +61,9 @@ HYPER = (
     default=None,
     help="binary:logitraw: as binary:logistic, scores are log-odds (a scorecard's "
     "points); binary:hinge: the hinge loss (a support vector machine's), scores are "
-    "margins, the class their side; multi:softprob: several classes, labels 0 .. K-1, give --num-class "
-    "(multi:softmax: the same, and predict's scores name the likeliest class too); "
+    "margins, the class their side; multi:softprob: several classes, labels 0 .. K-1, "
+    "give --num-class (multi:softmax: the same, and predict's scores name the likeliest "
+    "class too); "
     "count:poisson (counts), reg:gamma (positive amounts), reg:tweedie (amounts with "
     "zeros, e.g. claims): log link, scores are means; survival:cox (Cox's proportional "
     "hazards: the label a time, -t where censored at t; scores are hazard ratios); "

@@ -543,11 +543,11 @@ def check_label(
     upper_column: str | None = None,
 ) -> np.ndarray:
     """The label as float64: 0/1 (binary), a class index in ``[0, num_class)``
-    (``multi:softprob``, ``multi:softmax``), non-negative (``count:poisson``, ``reg:tweedie``), positive
-    (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1 (``reg:squaredlogerror``), a
-    time, negative where censored, not 0 (``survival:cox``, with one event or more), an
-    interval (``survival:aft``: :func:`check_intervals`) or any
-    finite number (``reg:squarederror``); else InputError naming
+    (``multi:softprob``, ``multi:softmax``), non-negative (``count:poisson``,
+    ``reg:tweedie``), positive (``reg:gamma``), in [0, 1] (``reg:logistic``), above -1
+    (``reg:squaredlogerror``), a time, negative where censored, not 0 (``survival:cox``,
+    with one event or more), an interval (``survival:aft``: :func:`check_intervals`) or
+    any finite number (``reg:squarederror``); else InputError naming
     the row (and ``file`` and ``column``, where the label came from a file)."""
 
     def bad(message: str, row: int | None = None) -> InputError:

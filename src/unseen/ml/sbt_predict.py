@@ -370,10 +370,10 @@ def predict_party(
     ``data`` has ``X`` and ``features`` (a :class:`~unseen.ml.data.PartyData`);
     columns are picked by the model's feature names. Only the guest, which
     holds the leaf weights, can learn the scores (:func:`~unseen.ml.sbt_tree.scores_of`:
-    each class's probability for ``multi:softmax`` as well). ``contribs`` (the guest's): the
-    scores, each row's margin split per feature (:func:`contributions`, whose sum
-    gives the scores: one joint prediction) and the shares' names; the hosts' part
-    is the same either way. ``exact``: at the guest, exact SHAP values
+    each class's probability for ``multi:softmax`` as well, the margin for
+    ``binary:hinge``). ``contribs`` (the guest's): the scores, each row's margin split
+    per feature (:func:`contributions`, whose sum gives the scores: one joint
+    prediction) and the shares' names; the hosts' part is the same either way. ``exact``: at the guest, exact SHAP values
     (:func:`exact_contributions`); at a host, its consent to them (and to interaction
     values). ``interactions`` (the guest's): the scores, the exact contributions where
     ``contribs`` (else ``None``), the names, and the mean absolute SHAP interaction value
