@@ -12,12 +12,15 @@ from sklearn import metrics as skm
 from unseen.ml.metrics import (
     accuracy,
     auc,
+    average_precision,
+    confusion,
     curves_table,
     evaluate,
     evaluate_regression,
     gains_table,
     ks,
     log_loss,
+    precision_recall,
     roc_curve,
     score_bands,
     stability_index,
@@ -85,7 +88,12 @@ def test_report_files(tmp_path, scored):
     assert saved["auc"] == pytest.approx(report.auc) and saved["mode"] == "x"
     with (tmp_path / "rep" / "curves.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert set(rows[0]) == {"threshold", "depth", "fpr", "tpr", "ks"}
+    assert set(rows[0]) == {"threshold", "depth", "fpr", "tpr", "ks", "precision"}
+    with (tmp_path / "rep" / "confusion.csv").open() as f:
+        matrix = [[int(v) for v in row[1:]] for row in list(csv.reader(f))[1:]]
+    counts = confusion(y, p)
+    assert matrix == [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+    assert saved["average_precision"] == pytest.approx(report.average_precision)
     depth = np.array([float(r["depth"]) for r in rows[1:]])
     assert np.all(np.diff(depth) >= 0) and depth[-1] == pytest.approx(1.0)
     assert max(float(r["ks"]) for r in rows) == pytest.approx(report.ks)
@@ -95,10 +103,37 @@ def test_report_files(tmp_path, scored):
     assert float(bands[0]["lift"]) == pytest.approx(saved["top_decile_lift"])
     assert sum(int(b["rows"]) for b in bands) == len(y)
     if matplotlib_available():
-        assert {"roc.png", "ks.png", "lift.png"} <= names
+        assert {"roc.png", "ks.png", "lift.png", "pr.png"} <= names
         assert (tmp_path / "rep" / "roc.png").read_bytes()[:4] == b"\x89PNG"
     else:
         assert not (tmp_path / "rep" / "roc.png").exists()
+
+
+def test_precision_recall_f1_and_average_precision_are_scikit_learns(scored):
+    """The precision-recall curve, its area (average precision) and precision, recall and
+    F1 at the threshold 0.5, as scikit-learn computes them (ties merged)."""
+    from sklearn import metrics as sk
+
+    y, p = scored
+    precision, recall = precision_recall(y, p)
+    sk_precision, sk_recall, _ = sk.precision_recall_curve(y, p)
+    # scikit-learn lists them from the lowest threshold up, ending at (recall 0, 1)
+    np.testing.assert_allclose(precision, sk_precision[::-1])
+    np.testing.assert_allclose(recall, sk_recall[::-1])
+    assert average_precision(y, p) == pytest.approx(sk.average_precision_score(y, p))
+    report = evaluate(y, p)
+    said = (p >= 0.5).astype(int)
+    assert report.precision == pytest.approx(sk.precision_score(y, said))
+    assert report.recall == pytest.approx(sk.recall_score(y, said))
+    assert report.f1 == pytest.approx(sk.f1_score(y, said))
+    assert "AP" in report.line() and "F1" in report.line()
+    counts = confusion(y, p)
+    np.testing.assert_array_equal(
+        sk.confusion_matrix(y, said), [[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]]
+    )
+    # no row called positive: precision and F1 have nothing to count
+    nothing = evaluate(y, np.zeros_like(p))
+    assert np.isnan(nothing.precision) and nothing.recall == 0 and nothing.f1 == 0
 
 
 def test_gains_table_is_the_definition(scored):

@@ -57,6 +57,43 @@ def ks(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.max(tpr - fpr))
 
 
+def precision_recall(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at :func:`roc_curve`'s thresholds (scores descending, ties
+    merged): ``precision = tp / (tp + fp)`` of the rows at or above each threshold, 1 at
+    the first (no row), and ``recall = tp / positives``, the true-positive rate."""
+    y, p = _check(y, p)
+    fpr, tpr, _ = roc_curve(y, p)
+    pos, neg = y.sum(), y.size - y.sum()
+    tp, fp = tpr * pos, fpr * neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
+    return precision, tpr
+
+
+def average_precision(y: np.ndarray, p: np.ndarray) -> float:
+    """The area under the precision-recall curve as scikit-learn's
+    ``average_precision_score``: ``sum (R_n - R_(n-1)) P_n`` over the thresholds; the
+    positive rate for a model that ranks at random. For rare positives (defaults) it
+    tells more than AUC."""
+    precision, recall = precision_recall(y, p)
+    if not recall.size or recall[-1] == 0:
+        return math.nan
+    return float(np.sum(np.diff(recall) * precision[1:]))
+
+
+def confusion(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, int]:
+    """The counts of true and false positives and negatives at ``threshold`` (class 1
+    from it on, as :func:`accuracy`)."""
+    y, p = _check(y, p)
+    said, is_pos = p >= threshold, y == 1
+    return {
+        "tp": int(np.sum(said & is_pos)),
+        "fp": int(np.sum(said & ~is_pos)),
+        "fn": int(np.sum(~said & is_pos)),
+        "tn": int(np.sum(~said & ~is_pos)),
+    }
+
+
 def accuracy(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
     y, p = _check(y, p)
     return float(np.mean((p >= threshold) == (y == 1))) if y.size else float("nan")
@@ -78,6 +115,13 @@ class BinaryReport:
     positives: int
     # the positive rate among the top tenth of scores over the overall rate (nan: no rows)
     top_decile_lift: float = math.nan
+    # the area under the precision-recall curve (average precision)
+    average_precision: float = math.nan
+    # at the threshold of accuracy (0.5): of the rows called positive, the share that is
+    # (nan: none called), the share of positives called, and their harmonic mean
+    precision: float = math.nan
+    recall: float = math.nan
+    f1: float = math.nan
 
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
@@ -86,12 +130,17 @@ class BinaryReport:
         return (
             f"AUC {self.auc:.4f}  KS {self.ks:.4f}  accuracy {self.accuracy:.4f}  "
             f"log-loss {self.log_loss:.4f}  lift in the top 10% {self.top_decile_lift:.2f}  "
-            f"(n={self.n})"
+            f"AP {self.average_precision:.4f}  F1 {self.f1:.4f}  (n={self.n})"
         )
 
 
 def evaluate(y: np.ndarray, p: np.ndarray) -> BinaryReport:
     y, p = _check(y, p)
+    counts = confusion(y, p)
+    called, positives = counts["tp"] + counts["fp"], counts["tp"] + counts["fn"]
+    precision = counts["tp"] / called if called else math.nan
+    recall = counts["tp"] / positives if positives else math.nan
+    f1 = 2 * counts["tp"] / (called + positives) if called + positives else math.nan
     return BinaryReport(
         auc=auc(y, p),
         ks=ks(y, p),
@@ -100,6 +149,10 @@ def evaluate(y: np.ndarray, p: np.ndarray) -> BinaryReport:
         n=int(y.size),
         positives=int(y.sum()),
         top_decile_lift=float(gains_table(y, p)["lift"][0]) if y.size else math.nan,
+        average_precision=average_precision(y, p),
+        precision=precision,
+        recall=recall,
+        f1=f1,
     )
 
 
@@ -183,9 +236,11 @@ def stability_reading(psi: float) -> str:
 
 
 def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
-    """ROC and KS curve data (columns for a CSV): threshold, fpr, tpr, ks = tpr - fpr."""
+    """ROC, KS and precision-recall curve data (columns for a CSV): threshold, fpr, tpr,
+    ks = tpr - fpr, and precision (:func:`precision_recall`; the recall is tpr)."""
     fpr, tpr, thr = roc_curve(y, p)
-    return {"threshold": thr, "fpr": fpr, "tpr": tpr, "ks": tpr - fpr}
+    precision, _ = precision_recall(y, p)
+    return {"threshold": thr, "fpr": fpr, "tpr": tpr, "ks": tpr - fpr, "precision": precision}
 
 
 @dataclass

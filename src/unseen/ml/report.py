@@ -2,15 +2,20 @@
 
 ``write_report(directory, y, scores)`` writes, for binary classification:
 
-- ``metrics.json``: AUC, KS, accuracy (threshold 0.5), log-loss, rows, positives and the
-  lift in the top tenth of scores;
-- ``curves.csv``: the ROC and KS curves (``threshold, fpr, tpr, ks``; ``ks = tpr - fpr``,
-  the KS curve plotted against the share of rows above the threshold, ``depth``);
+- ``metrics.json``: AUC, KS, accuracy (threshold 0.5), log-loss, rows, positives, the
+  lift in the top tenth of scores, the average precision (the area under the
+  precision-recall curve, telling for rare positives) and the precision, recall and F1
+  at the threshold of accuracy;
+- ``curves.csv``: the ROC, KS and precision-recall curves (``threshold, fpr, tpr, ks,
+  precision``; ``ks = tpr - fpr``, the KS curve plotted against the share of rows above
+  the threshold, ``depth``; the recall is ``tpr``);
+- ``confusion.csv``: the rows by label and by the class called at the threshold 0.5, as
+  for several classes;
 - ``gains.csv``: the gains table of credit scoring, ten bands of rows by score, the
   highest first, each with its positive rate, lift, cumulative capture of positives and
   KS (:func:`~unseen.ml.metrics.gains_table`);
-- ``roc.png``, ``ks.png`` and ``lift.png`` (the cumulative gains curve and the lift per
-  band) when matplotlib is installed (the ``plot`` extra: ``pip install 'unseen[plot]'``);
+- ``roc.png``, ``ks.png``, ``pr.png`` (precision against recall) and ``lift.png`` (the
+  cumulative gains curve and the lift per band) when matplotlib is installed (the ``plot`` extra: ``pip install 'unseen[plot]'``);
   without it the report says so and skips them.
 
 ``write_learning_curve`` plots a validation metric per boosting round (SecureBoost's
@@ -139,8 +144,10 @@ def write_report(
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
     files = [_write_metrics(out, report, extra)]
-    names = ["threshold", "depth", "fpr", "tpr", "ks"]
+    names = ["threshold", "depth", "fpr", "tpr", "ks", "precision"]
     files.append(_write_columns(out / "curves.csv", {k: curves[k] for k in names}))
+    threshold = 0.0 if objective == "binary:hinge" else 0.5  # margins: the side of 0
+    files.append(_write_confusion(out, y, (scores >= threshold).astype(np.int64), 2))
     gains = gains_table(y, scores)
     files.append(_write_columns(out / "gains.csv", gains))
     files += _plots(out, curves, report, title)
@@ -202,16 +209,21 @@ def _multiclass_report(
     out: Path, y: np.ndarray, proba: np.ndarray, extra: dict[str, Any] | None
 ) -> tuple[MulticlassReport, list[Path]]:
     report = evaluate_multiclass(y, proba)
-    k = proba.shape[1]
+    path = _write_confusion(out, y, proba.argmax(axis=1), proba.shape[1])
+    return report, [_write_metrics(out, report, extra), path]
+
+
+def _write_confusion(out: Path, y: np.ndarray, called: np.ndarray, k: int) -> Path:
+    """``confusion.csv``: per label (rows), how many rows were called each class."""
     confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y.astype(np.int64), proba.argmax(axis=1)), 1)
+    np.add.at(confusion, (y.astype(np.int64), called), 1)
     path = out / "confusion.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["label", *(f"predicted_{j}" for j in range(k))])
         for i in range(k):
             w.writerow([i, *confusion[i].tolist()])
-    return report, [_write_metrics(out, report, extra), path]
+    return path
 
 
 def _regression_report(
@@ -545,4 +557,23 @@ def _plots(
     fig.savefig(out / "ks.png", dpi=100)
     plt.close(fig)
     files.append(out / "ks.png")
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.step(
+        curves["tpr"],
+        curves["precision"],
+        where="pre",  # each recall's precision holds back to the recall before it
+        label=f"precision-recall (AP {report.average_precision:.4f})",
+    )
+    rate = report.positives / report.n if report.n else math.nan
+    ax.axhline(rate, linestyle="--", color="grey", linewidth=0.8, label=f"positive rate {rate:.3f}")
+    ax.set_xlabel("recall (true-positive rate)")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{title} precision-recall".strip())
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(out / "pr.png", dpi=100)
+    plt.close(fig)
+    files.append(out / "pr.png")
     return files
