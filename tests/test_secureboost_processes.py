@@ -198,7 +198,14 @@ def test_he_modes_two_processes(tmp_path, mode, objective):
         assert ("hidden from the hosts" in p.stdout()) == (mode == "he-hidden")
     assert json.loads((tmp_path / "bank_model" / "model.json").read_text())["n_trees"] == 2
     assert json.loads((tmp_path / "tel_model" / "model.json").read_text())["mode"] == mode
-    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    if objective == "binary:hinge":  # no probabilities: no scorecard, at either party
+        pred = predict_job(
+            tmp_path, parties, f["bank_test"], f["telecom_test"], bank_extra=("--scorecard",)
+        )
+        for p in pred:
+            assert p.returncode != 0 and "--scorecard needs a model of the bad" in p.stderr()
+    scorecard = () if objective == "binary:hinge" else ("--scorecard", "--scorecard-pdo", "40")
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"], bank_extra=scorecard)
     assert [p.returncode for p in pred] == [0, 0], [p.stderr() for p in pred]
     written = pd.read_csv(tmp_path / "scores.csv")
     scores = written["score"].to_numpy()
@@ -215,6 +222,10 @@ def test_he_modes_two_processes(tmp_path, mode, objective):
     else:
         p = 1 / (1 + np.exp(-scores)) if objective == "binary:logitraw" else scores
         assert report["log_loss"] == pytest.approx(log_loss(labels, p), rel=1e-6)
+        # the scorecard's points: 600 at 50:1, 40 more each time the good odds double
+        expected = 600 + 40 / np.log(2) * np.log((1 - p) / p / 50)
+        np.testing.assert_allclose(written["points"], expected, rtol=1e-6)
+        assert "with scorecard points (600 at 50:1, 40 to double" in pred[0].stdout()
 
 
 def test_a_guest_with_the_label_alone_through_the_cli(tmp_path):

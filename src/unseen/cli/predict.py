@@ -111,6 +111,34 @@ def find_predictor(model_type: str) -> Any:
     "pred_leaf), in columns leaf_0, leaf_1, ...: one-hot, the features of GBDT + LR. The "
     "hosts run as usual and learn nothing more.",
 )
+@click.option(
+    "--scorecard",
+    is_flag=True,
+    help="Learner, binary models: also each row's credit score as a scorecard's points "
+    "(a column 'points'; class 1 the bad outcome, higher points lower risk), scaled by "
+    "--scorecard-points, --scorecard-odds and --scorecard-pdo.",
+)
+@click.option(
+    "--scorecard-points",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="The points at the odds --scorecard-odds.",
+)
+@click.option(
+    "--scorecard-odds",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="The good:bad odds (to 1) that score --scorecard-points.",
+)
+@click.option(
+    "--scorecard-pdo",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Points to double the odds.",
+)
 def predict(
     model_dir: Path,
     input_path: Path,
@@ -124,6 +152,10 @@ def predict(
     exact_contribs: bool,
     interactions: bool,
     leaves: bool,
+    scorecard: bool,
+    scorecard_points: float,
+    scorecard_odds: float,
+    scorecard_pdo: float,
     **party: Any,
 ) -> None:
     """Score aligned rows jointly; only the guest (or --to) learns the scores.
@@ -185,6 +217,17 @@ def predict(
     job_parties = meta.get("job_parties")
 
     def role(ctx):  # type: ignore[no-untyped-def]
+        scaling = None
+        if scorecard and me == to:  # checked where it applies: the failure reaches all
+            from unseen.ml.scorecard import Scaling
+            from unseen.runtime.errors import ConfigError
+
+            if objective not in ("binary:logistic", "binary:logitraw"):
+                raise ConfigError(
+                    f"--scorecard needs a model of the bad outcome's probability "
+                    f"(binary:logistic or binary:logitraw), not {objective}"
+                )
+            scaling = Scaling(scorecard_points, scorecard_odds, scorecard_pdo)
         with ctx.step("load data"):
             table = read_table(input_path)
             label_col = label or (meta.get("label") if me == to else None)
@@ -261,6 +304,10 @@ def predict(
             columns["score"] = pa.array(scores)
             if objective == "binary:hinge":  # the margin: the class is its side
                 columns["predicted_class"] = pa.array((scores > 0).astype(np.int64))
+        if scaling is not None:  # log-odds (logitraw) or probabilities of class 1
+            raw = objective == "binary:logitraw"
+            points = scaling.of_log_odds(scores) if raw else scaling.of_probabilities(scores)
+            columns["points"] = pa.array(points)
         if shares is not None:  # per feature of every party, and the bias, on the margin
             for k in range(shares.shape[1] if shares.ndim == 3 else 1):
                 block = shares[:, k] if shares.ndim == 3 else shares
@@ -273,6 +320,9 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
+        if "points" in columns:
+            points = columns["points"].to_numpy()
+            result["points"] = (scaling, *np.percentile(points, [0, 50, 100]).tolist())
         reference = meta.get("training_scores")
         if reference is not None and scores.ndim == 1:  # no label needed
             from unseen.ml.metrics import stability_index
@@ -335,6 +385,12 @@ def predict(
         click.echo(f"[{me}] done: my part of the scores was sent; {to!r} learns the scores")
         return
     click.echo(f"[{me}] wrote {res['n']} scores to {output}")
+    if "points" in res:
+        s, low, median, high = res["points"]
+        click.echo(
+            f"[{me}] with scorecard points ({s.points:g} at {s.odds:g}:1, {s.pdo:g} to double "
+            f"the odds): median {median:.0f}, from {low:.0f} to {high:.0f}"
+        )
     if "leaves" in res:
         trees, reached = res["leaves"]
         click.echo(
