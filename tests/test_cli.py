@@ -69,6 +69,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "rows aligned at both parties: yes (3500 common customers)" in r.stdout
     assert "vertical LR, federated (ss-dealer)" in r.stdout and "SecureBoost, federated" in r.stdout
     assert "Federated models match their plaintext baselines: yes" in r.stdout
+    assert "and their credit scores (--scorecard: 600 points at 50:1 odds" in r.stdout
+    assert "the lowest-scored tenth defaulted at" in r.stdout
     # the telecom's ledger of what crossed in SecureBoost: shares, no floating-point array
     assert "telecom's ledger (--traffic sbt_traffic.csv): from the bank" in r.stdout
     assert "telecom's ledger (--traffic lr_traffic.csv): from the bank" in r.stdout

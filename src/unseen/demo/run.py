@@ -243,12 +243,14 @@ class Demo:
                 "--id",
                 id_col,
             ]
-        predict[BANK] += ["--output", str(self.dir(BANK) / "sbt_scores.csv")]
+        scores = self.dir(BANK) / "sbt_scores.csv"
+        predict[BANK] += ["--output", str(scores), "--scorecard"]  # and the credit scores
         self.run_parties("predict", predict)
         metrics = _read_json(self.dir(BANK) / "sbt_scores_report" / "metrics.json")
         _say(
-            f"     bank (guest) learned the test scores: AUC {metrics['auc']:.4f}, KS {metrics['ks']:.4f}\n"
+            f"     bank (guest) learned the test scores: AUC {metrics['auc']:.4f}, KS {metrics['ks']:.4f}"
         )
+        _say(_scorecard_line(scores, self.dir(BANK) / "test.csv") + "\n")
         return metrics
 
     def summary(self, lr: dict[str, Any], sbt: dict[str, Any]) -> int:
@@ -309,6 +311,20 @@ def _show_statement(proc: PartyProcess, lines: int = 3) -> None:
         return
     for line in out[start : start + lines]:
         _say(f"     | {line}")
+
+
+def _scorecard_line(scores: Path, test: Path) -> str:
+    """What the bank's scorecard points say: their spread, and how often the lowest-scored
+    tenth of the test customers defaulted against all of them."""
+    points = pacsv.read_csv(scores).column("points").to_numpy()
+    default = pacsv.read_csv(test).column(LABEL).to_numpy().astype(np.float64)
+    lowest = points <= np.quantile(points, 0.1)
+    return (
+        f"     and their credit scores (--scorecard: 600 points at 50:1 odds, 20 to double "
+        f"them): median {np.median(points):.0f}, from {points.min():.0f} to "
+        f"{points.max():.0f};\n     the lowest-scored tenth defaulted at "
+        f"{default[lowest].mean():.0%}, all test customers at {default.mean():.0%}"
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
