@@ -31,10 +31,10 @@ def _traffic(stdout: str) -> dict[str, float]:
     }
 
 
-def _predict_test_rows(tmp_path, parties, f):
+def _predict_test_rows(tmp_path, parties, f, tel_extra=()):
     """`unseen predict` of the bank's and the telecom's saved parts on the test rows: the
     scores come in the rows' order, with a test AUC above 0.97. The bank's test table."""
-    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"])
+    pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"], tel_extra=tel_extra)
     for p in pred:
         assert p.returncode == 0, p.stderr()
     scores = pd.read_csv(tmp_path / "scores.csv")
@@ -106,7 +106,8 @@ def test_three_processes_train_and_predict(tmp_path, mode):
 
     # `unseen predict` with the saved parts: two processes, no dealer; the scores'
     # stability against the training rows' (the guest's model keeps them in ten bands)
-    test = _predict_test_rows(tmp_path, parties, f)
+    drift = tmp_path / "tel_features.csv"
+    test = _predict_test_rows(tmp_path, parties, f, ("--feature-stability", str(drift)))
     bands = guest_meta["training_scores"]
     assert len(bands["shares"]) == len(bands["edges"]) + 1 and sum(bands["shares"]) == 1.0
     saved = json.loads((tmp_path / "scores_report" / "metrics.json").read_text())
@@ -117,6 +118,16 @@ def test_three_processes_train_and_predict(tmp_path, mode):
     assert saved["psi"] == pytest.approx(psi) and 0 <= psi < 0.25  # same population
     out = (tmp_path / "plogs" / "bank.out").read_text()
     assert "score stability against the training rows: PSI" in out, out
+    # each party's own features against its own training rows (CSI), computed where the
+    # data is: the bank's in a file beside the scores, the telecom's top three printed
+    assert "[bank] my features against my training rows (CSI): b" in out, out
+    mine = pd.read_csv(tmp_path / "scores_features.csv")
+    assert sorted(mine["feature"]) == sorted(guest_meta["features"])
+    assert list(mine.columns) == ["feature", "csi", "reading"] and mine["csi"].max() < 0.25
+    tel_out = (tmp_path / "plogs" / "telecom.out").read_text()
+    assert "[telecom] my features against my training rows (CSI): t" in tel_out, tel_out
+    assert f"every feature in {drift}" in tel_out and len(pd.read_csv(drift)) == 20
+    assert set(meta["feature_bands"]) == set(meta["features"])  # the telecom's own
 
     # rows of one class only, and a missing value: scored all the same (the missing value
     # goes where its split learned), with no report (AUC and KS need both classes); with

@@ -96,10 +96,11 @@ def predict_job(
     *,
     quiet: bool = True,
     bank_extra: tuple[str, ...] = (),
+    tel_extra: tuple[str, ...] = (),
 ) -> list[PartyProcess]:
     """``unseen predict`` with the models of :func:`train_job`; the bank writes
-    ``d/scores.csv`` (``bank_extra``: its further flags). Returns the finished
-    processes, bank first."""
+    ``d/scores.csv`` (``bank_extra``, ``tel_extra``: each one's further flags). Returns
+    the finished processes, bank first."""
     flags = ["--quiet"] if quiet else []
 
     def args(party: str, model: str, inp: Path, idcol: str, *extra: str) -> list[str]:
@@ -121,7 +122,9 @@ def predict_job(
             ),
             d / "plogs",
         ),
-        start_party("telecom", args("telecom", "tel_model", tel_input, "msisdn"), d / "plogs"),
+        start_party(
+            "telecom", args("telecom", "tel_model", tel_input, "msisdn", *tel_extra), d / "plogs"
+        ),
     ]
     wait_all(procs, 120)
     return procs

@@ -365,3 +365,36 @@ def test_tree_chart_labels_and_file(tmp_path):
         assert got == tmp_path / "tree.png" and got.read_bytes()[:4] == b"\x89PNG"
     else:
         assert got is None
+
+
+def test_column_stability_bands_values_and_missing_cells():
+    """A feature's stability index (CSI): about 0 on its own training values, large
+    where the values moved or cells went missing; a categorical feature's codes a band
+    each; for a column with nothing missing, the PSI of the values in the same bands."""
+    from unseen.ml.metrics import column_bands, column_stability
+
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=5000)
+    train[:250] = np.nan  # 5% missing
+    bands = column_bands(train)
+    assert len(bands["shares"]) == len(bands["edges"]) + 1 == 10
+    assert sum(bands["shares"]) + bands["missing"] == pytest.approx(1.0)
+    assert bands["missing"] == pytest.approx(0.05)
+    assert column_stability(bands, train) == pytest.approx(0.0, abs=1e-12)
+    same = rng.normal(size=3000)
+    same[:150] = np.nan
+    assert column_stability(bands, same) < 0.02
+    assert stability_reading(column_stability(bands, same + 1.0)) == "shifted"
+    holes = same.copy()
+    holes[:1500] = np.nan  # half missing now
+    assert column_stability(bands, holes) > 0.25
+    codes = rng.integers(0, 4, 2000).astype(float)
+    cat = column_bands(codes, categories=4)
+    assert cat["edges"] == [0.5, 1.5, 2.5] and cat["missing"] == 0.0
+    only_two = np.where(codes > 1, 1.0, 0.0)  # categories 2 and 3 gone
+    assert column_stability(cat, only_two) > 1.0
+    full = rng.normal(size=2000)
+    ref = column_bands(full)
+    new = full * 1.3
+    psi = stability_index(np.array(ref["edges"]), np.array(ref["shares"]), new)
+    assert column_stability(ref, new) == pytest.approx(psi)

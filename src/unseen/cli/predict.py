@@ -20,6 +20,51 @@ from unseen.cli.common import fail, party_options, run_party, split_columns
 from unseen.ml.objectives import label_kind
 
 
+def _feature_drift(meta: dict[str, Any], data: Any) -> dict[str, float]:
+    """Each of my features' stability index against my training rows (the bands in my
+    model part), the largest first."""
+    import numpy as np
+
+    from unseen.ml.secureboost import feature_stability, mark_missing
+
+    names = list(data.features)
+    missing = meta.get("missing")
+    X = mark_missing(
+        np.asarray(data.X, dtype=np.float64),
+        None if missing is None else float(missing),
+        names,
+        meta.get("categories") or {},
+    )
+    return feature_stability(meta["feature_bands"], X, names)
+
+
+def _report_drift(me: str, drift: dict[str, float], path: Path | None) -> None:
+    """Print my three least stable features; write them all to ``path`` if given."""
+    from unseen.ml.metrics import stability_reading
+
+    top = ", ".join(
+        f"{name} {v:.3f} ({stability_reading(v)})" for name, v in list(drift.items())[:3]
+    )
+    where = ""
+    if path is not None:
+        import pyarrow as pa
+
+        from unseen.data.io import write_table
+
+        write_table(
+            pa.table(
+                {
+                    "feature": list(drift),
+                    "csi": list(drift.values()),
+                    "reading": [stability_reading(v) for v in drift.values()],
+                }
+            ),
+            path,
+        )
+        where = f"; every feature in {path}"
+    click.echo(f"[{me}] my features against my training rows (CSI): {top}{where}")
+
+
 def _saved_aft_loss(saved: dict[str, Any]) -> Any:
     """A survival:aft model's loss, from its saved hyper-parameters (as training made it)."""
     from unseen.ml.sbt_protocol import BoostParams
@@ -112,6 +157,15 @@ def find_predictor(model_type: str) -> Any:
     "hosts run as usual and learn nothing more.",
 )
 @click.option(
+    "--feature-stability",
+    "stability_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SecureBoost, any party: where I write my own features' stability against my "
+    "training rows (CSI per feature) [default at the learner: beside --output, "
+    "<name>_features.csv; a host prints its top three].",
+)
+@click.option(
     "--scorecard",
     is_flag=True,
     help="Learner, binary models: also each row's credit score as a scorecard's points "
@@ -152,6 +206,7 @@ def predict(
     exact_contribs: bool,
     interactions: bool,
     leaves: bool,
+    stability_path: Path | None,
     scorecard: bool,
     scorecard_points: float,
     scorecard_odds: float,
@@ -216,6 +271,10 @@ def predict(
     objective = str(meta.get("objective", "binary:logistic"))  # LR models: binary
     job_parties = meta.get("job_parties")
 
+    # my features' stability against my training rows: computed here, from my own data
+    # and my own model part; nothing about it is sent
+    drift: dict[str, float] = {}
+
     def role(ctx):  # type: ignore[no-untyped-def]
         scaling = None
         if scorecard and me == to:  # checked where it applies: the failure reaches all
@@ -275,6 +334,8 @@ def predict(
                 from unseen.runtime.errors import ConfigError
 
                 raise ConfigError(f"{me!r} learns the scores: give --output")
+            if meta.get("feature_bands"):
+                drift.update(_feature_drift(meta, data))
         shares: Any = None
         names: list[str] = []
         pairs: Any = None
@@ -381,6 +442,10 @@ def predict(
         return result
 
     res = run_party(role, default_job="predict", job_parties=job_parties, **party)
+    if drift:  # the job succeeded: my features' stability, printed and written
+        if stability_path is None and res is not None and output is not None:
+            stability_path = output.with_name(f"{output.stem}_features.csv")
+        _report_drift(me, drift, stability_path)
     if res is None:
         click.echo(f"[{me}] done: my part of the scores was sent; {to!r} learns the scores")
         return

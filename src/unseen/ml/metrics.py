@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -223,9 +223,51 @@ def stability_index(edges: np.ndarray, expected: np.ndarray, scores: np.ndarray)
     if not scores.size:
         return math.nan
     counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(expected))
-    actual = np.maximum(counts / scores.size, _MIN_BAND_SHARE)
-    reference = np.maximum(np.asarray(expected, dtype=np.float64), _MIN_BAND_SHARE)
-    return float(np.sum((actual - reference) * np.log(actual / reference)))
+    return _psi(counts / scores.size, np.asarray(expected, dtype=np.float64))
+
+
+def _psi(actual: np.ndarray, expected: np.ndarray) -> float:
+    """``sum (a - e) ln(a / e)`` over bands, each share at least 1e-4."""
+    a, e = np.maximum(actual, _MIN_BAND_SHARE), np.maximum(expected, _MIN_BAND_SHARE)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def column_bands(
+    values: np.ndarray, bands: int = 10, categories: int | None = None
+) -> dict[str, list[float] | float]:
+    """The reference of :func:`column_stability` for one feature's training values:
+    ``bands`` bands by quantile of the present values (equal values merge bands; a
+    categorical feature's ``categories`` codes a band each), the share of all rows in
+    each, and the share of missing values (NaN)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    present = values[~np.isnan(values)]
+    if categories is not None:
+        edges = np.arange(max(categories - 1, 0)) + 0.5
+    elif present.size:
+        edges = np.unique(np.quantile(present, np.arange(1, bands) / bands))
+    else:
+        edges = np.array([])
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    n = max(values.size, 1)
+    return {
+        "edges": edges.tolist(),
+        "shares": (counts / n).tolist(),
+        "missing": float((values.size - present.size) / n),
+    }
+
+
+def column_stability(reference: dict[str, Any], values: np.ndarray) -> float:
+    """The characteristic stability index of one feature: the population stability
+    index (:func:`stability_index`) of its new values against its training bands
+    (:func:`column_bands`), missing values a band of their own."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if not values.size:
+        return math.nan
+    present = values[~np.isnan(values)]
+    edges = np.asarray(reference["edges"], dtype=np.float64)
+    expected = np.r_[np.asarray(reference["shares"], dtype=np.float64), reference["missing"]]
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    return _psi(np.r_[counts, values.size - present.size] / values.size, expected)
 
 
 def stability_reading(psi: float) -> str:

@@ -69,6 +69,9 @@ class PartyModel:
     training_scores: dict[str, list[float]] | None = None
     # this party's categorical features: name -> its categories, in code order
     categories: dict[str, list[str]] = field(default_factory=dict)
+    # this party's training columns in bands (edges, shares, missing share), the reference
+    # of its features' stability in later data; its own, never sent; empty: saved before
+    feature_bands: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the value this party's numeric cells take for missing, besides NaN (XGBoost's
     # ``missing``); None: NaN only
     missing: float | None = None
@@ -280,6 +283,8 @@ class PartyModel:
                     else {}
                 ),
             }
+        if self.feature_bands:
+            meta["feature_bands"] = self.feature_bands
         return save_model_part(directory, meta, arrays)
 
     @classmethod
@@ -364,6 +369,7 @@ class PartyModel:
                 },
                 missing=as_missing(meta.get("missing")),
                 training_scores=_training_scores(meta.get("training_scores")),
+                feature_bands=_feature_bands(meta.get("feature_bands", {})),
             )
         except (KeyError, IndexError, ValueError, TypeError, ProtocolError, ConfigError) as e:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
@@ -378,6 +384,19 @@ def _training_scores(saved: Any) -> dict[str, list[float]] | None:
     if len(shares) != len(edges) + 1:
         raise ValueError("training_scores: one share more than edges")
     return {"edges": edges, "shares": shares}
+
+
+def _feature_bands(saved: Any) -> dict[str, dict[str, Any]]:
+    """Saved feature bands, checked: per feature ``edges``, one more ``shares`` and the
+    ``missing`` share."""
+    out = {}
+    for name, bands in dict(saved).items():
+        edges = [float(v) for v in bands["edges"]]
+        shares = [float(v) for v in bands["shares"]]
+        if len(shares) != len(edges) + 1:
+            raise ValueError(f"feature_bands of {name!r}: one share more than edges")
+        out[str(name)] = {"edges": edges, "shares": shares, "missing": float(bands["missing"])}
+    return out
 
 
 def _base_margin(saved: Any) -> float | np.ndarray:

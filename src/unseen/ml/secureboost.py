@@ -139,6 +139,8 @@ __all__ = [
     "cross_validate",
     "exact_contributions",
     "exact_interactions",
+    "feature_bands",
+    "feature_stability",
     "frame_matrix",
     "interaction_summary",
     "load_table",
@@ -459,7 +461,41 @@ def train(
     else:
         model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
     model.categories, model.missing = dict(categories or {}), missing
+    model.feature_bands = feature_bands(X, features, categories or {})
     return model
+
+
+def feature_bands(
+    X: np.ndarray, features: list[str], categories: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    """This party's training columns in bands (:func:`~unseen.ml.metrics.column_bands`,
+    a categorical feature's categories a band each), kept in its model part for the
+    stability of its features in later data (:func:`feature_stability`): a party's own,
+    never sent."""
+    from unseen.ml.metrics import column_bands
+
+    return {
+        name: column_bands(
+            X[:, j], categories=len(categories[name]) if name in categories else None
+        )
+        for j, name in enumerate(features)
+    }
+
+
+def feature_stability(
+    bands: dict[str, dict[str, Any]], X: np.ndarray, features: list[str]
+) -> dict[str, float]:
+    """Each feature's characteristic stability index in ``X`` (missing cells NaN,
+    categories coded as in training) against its training ``bands``, the largest first;
+    features without bands (a model saved before) are left out."""
+    from unseen.ml.metrics import column_stability
+
+    index = {
+        name: column_stability(bands[name], X[:, j])
+        for j, name in enumerate(features)
+        if name in bands
+    }
+    return dict(sorted(index.items(), key=lambda kv: -kv[1]))
 
 
 def cross_validate(
