@@ -187,10 +187,7 @@ def _lift_plot(out: Path, gains: dict[str, np.ndarray], title: str) -> list[Path
     right.set_ylabel("lift (positive rate over the overall rate)")
     right.set_xticks(gains["band"])
     right.set_title(f"{title} lift".strip())
-    fig.tight_layout()
-    fig.savefig(out / "lift.png", dpi=100)
-    plt.close(fig)
-    return [out / "lift.png"]
+    return [_save(plt, fig, out / "lift.png")]
 
 
 def _write_metrics(
@@ -248,10 +245,7 @@ def _regression_report(
         ax.set_xlabel("label")
         ax.set_ylabel("prediction")
         ax.set_title(f"{title} (RMSE {report.rmse:.4g}, R² {report.r2:.3f})".strip())
-        fig.tight_layout()
-        fig.savefig(out / "predicted.png", dpi=100)
-        plt.close(fig)
-        files.append(out / "predicted.png")
+        files.append(_save(plt, fig, out / "predicted.png"))
     return report, files
 
 
@@ -329,10 +323,7 @@ def _risk_thirds(
         ax.set_ylim(0, 1.02)
         ax.legend()
         ax.set_title(f"{title} (C-index {report.concordance:.3f})".strip())
-        fig.tight_layout()
-        fig.savefig(out / "survival.png", dpi=100)
-        plt.close(fig)
-        files.append(out / "survival.png")
+        files.append(_save(plt, fig, out / "survival.png"))
     return files
 
 
@@ -392,10 +383,7 @@ def _bar_chart(
     ax.barh(labels[::-1], values[::-1])
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, Path(path))
 
 
 def write_tree_chart(
@@ -445,11 +433,7 @@ def write_tree_chart(
     ax.set_ylim(-depth - 0.6, 0.6)
     ax.axis("off")
     ax.set_title(title or f"tree {tree}")
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, Path(path))
 
 
 def _tree_label(r: Any, leaf: bool) -> str:
@@ -498,12 +482,16 @@ def write_learning_curve(
     ax.set_ylabel(metric)
     ax.set_title(f"{title} {metric} per round".strip())
     ax.legend(loc="best")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return _save(plt, fig, Path(path))
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` as a PNG and close it."""
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    return out
+    return path
 
 
 def _pyplot() -> Any:
@@ -539,10 +527,7 @@ def _plots(
     ax.set_ylabel("true-positive rate")
     ax.set_title(f"{title} ROC".strip())
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "roc.png", dpi=100)
-    plt.close(fig)
-    files.append(out / "roc.png")
+    files.append(_save(plt, fig, out / "roc.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     depth = curves["depth"]
@@ -553,10 +538,7 @@ def _plots(
     ax.set_ylabel("cumulative share")
     ax.set_title(f"{title} KS".strip())
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "ks.png", dpi=100)
-    plt.close(fig)
-    files.append(out / "ks.png")
+    files.append(_save(plt, fig, out / "ks.png"))
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.step(
@@ -572,8 +554,5 @@ def _plots(
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{title} precision-recall".strip())
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(out / "pr.png", dpi=100)
-    plt.close(fig)
-    files.append(out / "pr.png")
+    files.append(_save(plt, fig, out / "pr.png"))
     return files
