@@ -56,6 +56,10 @@ def test_three_processes_train_validate_and_predict(tmp_path):
     assert roc_auc_score(test["default"], scores) == pytest.approx(metrics["auc"], abs=1e-9)
     assert "wrote 114 scores" in pred[0].stdout()
     assert "learns the scores" in pred[1].stdout()
+    # each party's own features against its own training rows (CSI), as for SecureBoost
+    assert "[bank] my features against my training rows (CSI): b" in pred[0].stdout()
+    assert "[telecom] my features against my training rows (CSI): t" in pred[1].stdout()
+    assert len(pd.read_csv(tmp_path / "scores_features.csv")) == 10
     assert (tmp_path / "scores_report" / "metrics.json").exists()
 
 

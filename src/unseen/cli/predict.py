@@ -25,16 +25,14 @@ def _feature_drift(meta: dict[str, Any], data: Any) -> dict[str, float]:
     model part), the largest first."""
     import numpy as np
 
-    from unseen.ml.secureboost import feature_stability, mark_missing
+    from unseen.ml.metrics import feature_stability
 
     names = list(data.features)
-    missing = meta.get("missing")
-    X = mark_missing(
-        np.asarray(data.X, dtype=np.float64),
-        None if missing is None else float(missing),
-        names,
-        meta.get("categories") or {},
-    )
+    X = np.asarray(data.X, dtype=np.float64)
+    if meta.get("missing") is not None:  # SecureBoost's own code for a missing cell
+        from unseen.ml.sbt_model import mark_missing
+
+        X = mark_missing(X, float(meta["missing"]), names, meta.get("categories") or {})
     return feature_stability(meta["feature_bands"], X, names)
 
 
@@ -161,7 +159,7 @@ def find_predictor(model_type: str) -> Any:
     "stability_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="SecureBoost, any party: where I write my own features' stability against my "
+    help="Any party: where I write my own features' stability against my "
     "training rows (CSI per feature) [default at the learner: beside --output, "
     "<name>_features.csv; a host prints its top three].",
 )

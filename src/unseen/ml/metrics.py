@@ -256,6 +256,20 @@ def column_bands(
     }
 
 
+def feature_stability(
+    bands: dict[str, dict[str, Any]], X: np.ndarray, features: list[str]
+) -> dict[str, float]:
+    """Each feature's characteristic stability index (:func:`column_stability`) in ``X``
+    (missing cells NaN, categories coded as in training) against its training ``bands``,
+    the largest first; features without bands (a model saved before) are left out."""
+    index = {
+        name: column_stability(bands[name], X[:, j])
+        for j, name in enumerate(features)
+        if name in bands
+    }
+    return dict(sorted(index.items(), key=lambda kv: -kv[1]))
+
+
 def column_stability(reference: dict[str, Any], values: np.ndarray) -> float:
     """The characteristic stability index of one feature: the population stability
     index (:func:`stability_index`) of its new values against its training bands

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment
+from unseen.ml.metrics import feature_stability
 from unseen.ml.objectives import BINARY, CLASSIFICATION, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_model import (
@@ -480,22 +481,6 @@ def feature_bands(
         )
         for j, name in enumerate(features)
     }
-
-
-def feature_stability(
-    bands: dict[str, dict[str, Any]], X: np.ndarray, features: list[str]
-) -> dict[str, float]:
-    """Each feature's characteristic stability index in ``X`` (missing cells NaN,
-    categories coded as in training) against its training ``bands``, the largest first;
-    features without bands (a model saved before) are left out."""
-    from unseen.ml.metrics import column_stability
-
-    index = {
-        name: column_stability(bands[name], X[:, j])
-        for j, name in enumerate(features)
-        if name in bands
-    }
-    return dict(sorted(index.items(), key=lambda kv: -kv[1]))
 
 
 def cross_validate(

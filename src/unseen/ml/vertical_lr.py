@@ -259,6 +259,9 @@ class VerticalLR:
         self.label_: str | None = None
         self.model_id_: str | None = None
         self.scaler_: Standardizer | None = None
+        # my training columns in bands (metrics.column_bands), by feature: the reference of
+        # their stability (CSI) in later data
+        self.feature_bands_: dict[str, dict[str, Any]] = {}
         self.result_: TrainResult | None = None
         self.statement_: str = ""
 
@@ -298,6 +301,12 @@ class VerticalLR:
         self.label_ = label if self.role_ == "guest" else None
         check_alignment(ctx, mine, roles.data_parties)
         self.feature_names_in_ = list(mine.features)
+        # my columns in bands, the reference of their stability in later data (mine alone)
+        from unseen.ml.metrics import column_bands
+
+        self.feature_bands_ = {
+            name: column_bands(mine.X[:, j]) for j, name in enumerate(self.feature_names_in_)
+        }
         self.scaler_ = Standardizer.fit(mine.X, self.params.standardize)
         seed = bytes.fromhex(job["seed"]) if self.params.shuffle else None
         order = row_order(mine.n, seed)
@@ -451,6 +460,8 @@ class VerticalLR:
             "epoch_seconds": self.result_.epoch_seconds if self.result_ else None,
             "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if self.feature_bands_:
+            meta["feature_bands"] = self.feature_bands_
         arrays = {"weights": self.coef_, "mean": self.scaler_.mean, "std": self.scaler_.std}
         if self.intercept_ is not None:
             arrays["intercept"] = np.array([self.intercept_])
@@ -467,6 +478,7 @@ class VerticalLR:
         model.model_id_ = meta["model_id"]
         model.label_ = meta.get("label")
         model.feature_names_in_ = list(meta["features"])
+        model.feature_bands_ = dict(meta.get("feature_bands") or {})
         model.history_ = list(meta.get("history") or [])
         model.roles_ = JobRoles(
             guest=meta["guest"],
