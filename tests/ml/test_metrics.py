@@ -398,3 +398,17 @@ def test_column_stability_bands_values_and_missing_cells():
     new = full * 1.3
     psi = stability_index(np.array(ref["edges"]), np.array(ref["shares"]), new)
     assert column_stability(ref, new) == pytest.approx(psi)
+
+
+def test_column_bands_read_every_kth_row_of_a_long_column(monkeypatch):
+    """Beyond the row limit (a million; 1,000 here) the bands come from every k-th row:
+    shares still sum to one with the missing share, and the column's own CSI stays near 0."""
+    from unseen.ml import metrics
+
+    monkeypatch.setattr(metrics, "_BAND_ROWS", 1000)
+    values = np.random.default_rng(4).normal(size=10_500)
+    values[::20] = np.nan
+    bands = metrics.column_bands(values)
+    assert sum(bands["shares"]) + bands["missing"] == pytest.approx(1.0)
+    assert bands["missing"] == pytest.approx(0.05, abs=0.01)
+    assert metrics.column_stability(bands, values) < 0.02

@@ -232,14 +232,21 @@ def _psi(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+#: rows :func:`column_bands` reads at most (every k-th beyond): a reference of shares
+#: needs no more, and a 10-million-row column costs a tenth of the time
+_BAND_ROWS = 1_000_000
+
+
 def column_bands(
     values: np.ndarray, bands: int = 10, categories: int | None = None
 ) -> dict[str, list[float] | float]:
     """The reference of :func:`column_stability` for one feature's training values:
     ``bands`` bands by quantile of the present values (equal values merge bands; a
     categorical feature's ``categories`` codes a band each), the share of all rows in
-    each, and the share of missing values (NaN)."""
+    each, and the share of missing values (NaN); from every k-th row beyond a million."""
     values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size > _BAND_ROWS:
+        values = values[:: -(-values.size // _BAND_ROWS)]
     present = values[~np.isnan(values)]
     if categories is not None:
         edges = np.arange(max(categories - 1, 0)) + 0.5
