@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from unseen.cli.common import fail, party_options, run_party, split_columns
-from unseen.ml.objectives import label_kind
+from unseen.ml.objectives import LOGISTIC_BINARY, label_kind
 
 
 def _feature_drift(meta: dict[str, Any], data: Any) -> dict[str, float]:
@@ -279,7 +279,7 @@ def predict(
             from unseen.ml.scorecard import Scaling
             from unseen.runtime.errors import ConfigError
 
-            if objective not in ("binary:logistic", "binary:logitraw"):
+            if objective not in LOGISTIC_BINARY:
                 raise ConfigError(
                     f"--scorecard needs a model of the bad outcome's probability "
                     f"(binary:logistic or binary:logitraw), not {objective}"

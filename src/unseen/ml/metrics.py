@@ -10,6 +10,7 @@ against the definition, pair by pair.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +64,15 @@ def precision_recall(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarr
     the first (no row), and ``recall = tp / positives``, the true-positive rate."""
     y, p = _check(y, p)
     fpr, tpr, _ = roc_curve(y, p)
+    return _precision(y, fpr, tpr), tpr
+
+
+def _precision(y: np.ndarray, fpr: np.ndarray, tpr: np.ndarray) -> np.ndarray:
+    """Precision at each point of a ROC curve of labels ``y`` (1 where no row is taken)."""
     pos, neg = y.sum(), y.size - y.sum()
     tp, fp = tpr * pos, fpr * neg
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
-    return precision, tpr
+        return np.where(tp + fp > 0, tp / (tp + fp), 1.0)
 
 
 def average_precision(y: np.ndarray, p: np.ndarray) -> float:
@@ -263,6 +268,21 @@ def column_bands(
     }
 
 
+def feature_bands(
+    X: np.ndarray, features: list[str], categories: Mapping[str, Sequence[Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """A party's training columns in bands (:func:`column_bands`; a categorical feature's
+    ``categories`` a band each), kept in its model part as the reference of its features'
+    stability in later data (:func:`feature_stability`): the party's own, never sent."""
+    categories = categories or {}
+    return {
+        name: column_bands(
+            X[:, j], categories=len(categories[name]) if name in categories else None
+        )
+        for j, name in enumerate(features)
+    }
+
+
 def feature_stability(
     bands: dict[str, dict[str, Any]], X: np.ndarray, features: list[str]
 ) -> dict[str, float]:
@@ -301,8 +321,9 @@ def stability_reading(psi: float) -> str:
 def curves_table(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
     """ROC, KS and precision-recall curve data (columns for a CSV): threshold, fpr, tpr,
     ks = tpr - fpr, and precision (:func:`precision_recall`; the recall is tpr)."""
+    y, p = _check(y, p)
     fpr, tpr, thr = roc_curve(y, p)
-    precision, _ = precision_recall(y, p)
+    precision = _precision(y, fpr, tpr)
     return {"threshold": thr, "fpr": fpr, "tpr": tpr, "ks": tpr - fpr, "precision": precision}
 
 

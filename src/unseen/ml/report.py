@@ -134,20 +134,21 @@ def write_report(
         return _regression_report(
             out, y, scores, title, extra, objective, tweedie_power, quantile_alpha
         )
-    if objective == "binary:logitraw":  # log-odds: the report reads probabilities
-        scores = 1.0 / (1.0 + np.exp(-scores))
-    if objective == "binary:hinge":  # margins: the order and the side of 0, no probability
-        report = evaluate(y, 1.0 / (1.0 + np.exp(-scores)))  # class 1 where above 0.5
+    # logitraw's log-odds give probabilities; hinge's margins their order and the class
+    # (the side of 0, where the sigmoid crosses 0.5), but no probability: no log-loss
+    probabilities = scores if objective == "binary:logistic" else 1.0 / (1.0 + np.exp(-scores))
+    if objective == "binary:logitraw":
+        scores = probabilities
+    report = evaluate(y, probabilities)
+    if objective == "binary:hinge":
         report.log_loss = math.nan
-    else:
-        report = evaluate(y, scores)
     curves = curves_table(y, scores)
     curves["depth"] = _depth(y, curves["threshold"], scores)
     files = [_write_metrics(out, report, extra)]
     names = ["threshold", "depth", "fpr", "tpr", "ks", "precision"]
     files.append(_write_columns(out / "curves.csv", {k: curves[k] for k in names}))
-    threshold = 0.0 if objective == "binary:hinge" else 0.5  # margins: the side of 0
-    files.append(_write_confusion(out, y, (scores >= threshold).astype(np.int64), 2))
+    called = (probabilities >= 0.5).astype(np.int64)  # as the report's accuracy
+    files.append(_write_confusion(out, y, called, 2))
     gains = gains_table(y, scores)
     files.append(_write_columns(out / "gains.csv", gains))
     files += _plots(out, curves, report, title)

@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unseen.ml.data import PartyData, check_alignment
-from unseen.ml.metrics import feature_stability
+from unseen.ml.metrics import feature_bands, feature_stability
 from unseen.ml.objectives import BINARY, CLASSIFICATION, OBJECTIVES
 from unseen.ml.sbt_binning import BinMapper, bin_mask
 from unseen.ml.sbt_model import (
@@ -462,25 +462,8 @@ def train(
     else:
         model = _train_host(ctx, roles, mode, X, features, expect, X_eval, file, init_model, counts)
     model.categories, model.missing = dict(categories or {}), missing
-    model.feature_bands = feature_bands(X, features, categories or {})
+    model.feature_bands = feature_bands(X, features, categories)
     return model
-
-
-def feature_bands(
-    X: np.ndarray, features: list[str], categories: dict[str, list[str]]
-) -> dict[str, dict[str, Any]]:
-    """This party's training columns in bands (:func:`~unseen.ml.metrics.column_bands`,
-    a categorical feature's categories a band each), kept in its model part for the
-    stability of its features in later data (:func:`feature_stability`): a party's own,
-    never sent."""
-    from unseen.ml.metrics import column_bands
-
-    return {
-        name: column_bands(
-            X[:, j], categories=len(categories[name]) if name in categories else None
-        )
-        for j, name in enumerate(features)
-    }
 
 
 def cross_validate(

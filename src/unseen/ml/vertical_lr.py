@@ -302,11 +302,9 @@ class VerticalLR:
         check_alignment(ctx, mine, roles.data_parties)
         self.feature_names_in_ = list(mine.features)
         # my columns in bands, the reference of their stability in later data (mine alone)
-        from unseen.ml.metrics import column_bands
+        from unseen.ml.metrics import feature_bands
 
-        self.feature_bands_ = {
-            name: column_bands(mine.X[:, j]) for j, name in enumerate(self.feature_names_in_)
-        }
+        self.feature_bands_ = feature_bands(mine.X, self.feature_names_in_)
         self.scaler_ = Standardizer.fit(mine.X, self.params.standardize)
         seed = bytes.fromhex(job["seed"]) if self.params.shuffle else None
         order = row_order(mine.n, seed)
