@@ -25,7 +25,7 @@ def test_three_processes_train_validate_and_predict(tmp_path):
         "ss-dealer",
         f["bank_train"],
         f["telecom_train"],
-        common=("--epochs", "30", "--l2", "0.002"),
+        common=("--epochs", "30", "--l2", "0.002", "--batch-size", "100", "--random-state", "11"),
         bank_extra=("--validate", str(f["bank_test"])),
         tel_extra=("--validate", str(f["telecom_test"])),
         dealer=True,
@@ -43,6 +43,7 @@ def test_three_processes_train_validate_and_predict(tmp_path):
         assert (tmp_path / model / "coefficients.csv").exists()
     meta = json.loads((tmp_path / "tel_model" / "model.json").read_text())
     assert meta["role"] == "host" and meta["label"] is None and meta["history"] == []
+    assert meta["params"]["random_state"] == 11 and meta["params"]["batch_size"] == 100
 
     # joint prediction with the saved parts, two processes (no dealer)
     pred = predict_job(tmp_path, parties, f["bank_test"], f["telecom_test"], quiet=False)

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from unseen.ml.lr_common import LRParams
+from unseen.ml.lr_common import LRParams, batch_bounds, row_order_seed
 from unseen.ml.lr_plain import fit_plain
 from unseen.ml.vertical_lr import VerticalLR
 from unseen.runtime.errors import ConfigError, InputError
@@ -198,6 +198,23 @@ def test_shuffled_minibatches_agree_between_parties_and_learn():
     assert roc_auc_score(yte, res["guest"][1]) > 0.98
 
 
+def test_random_state_fixes_the_row_order():
+    """Two jobs with one random_state take the same batches (the same weights, those of the
+    plaintext reference on that order); another random_state takes others."""
+    xtr, _, ytr, _ = breast_cancer()
+    hyper = dict(epochs=3, batch_size=100, tol=0.0)
+
+    def weights(**more: Any) -> np.ndarray:
+        res = train("ss-dealer", frames(xtr, SPLIT2, ytr), **hyper, **more)
+        return np.r_[res["guest"][0].coef_, res["host"][0].coef_]
+
+    first, again, other = weights(random_state=7), weights(random_state=7), weights(random_state=8)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1e-3
+    ref = fit_plain(xtr, ytr, LRParams(**hyper), seed=row_order_seed(7))
+    np.testing.assert_allclose(first, ref.weights, atol=2e-3)
+
+
 def test_a_real_2048_bit_key_gives_the_same_result():
     xtr, _, ytr, _ = breast_cancer()
     hyper = dict(epochs=2, shuffle=False, tol=0.0, key_bits=2048)
@@ -309,6 +326,19 @@ def test_tiny_batches_are_refused(parts):
                 "d": ("ss-dealer", None, {"batch_size": 8}),
             }
         )
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 127, 128, 129, 455, 1000])
+@pytest.mark.parametrize("size", [0, 1, 64, 100, 2000])
+def test_no_batch_is_shorter_than_the_batch_size(n, size):
+    """The rows after the last full batch join it: a short tail batch would reveal a
+    gradient over fewer rows than check_batch_size allows (455 rows in 64s: 7 rows)."""
+    bounds = batch_bounds(n, size)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(b == c for (_, b), (c, _) in zip(bounds, bounds[1:], strict=False))
+    want = n if size <= 0 or size >= n else size
+    assert all(want <= b - a < 2 * want for a, b in bounds)
+    assert len(bounds) == max(1, n // want)
 
 
 def test_bad_hyper_parameters_are_named():

@@ -49,6 +49,13 @@ from unseen.ml.lr_common import OPTIMIZERS, SCHEDULES
 @click.option("--no-standardize", is_flag=True, help="Use my features as they are.")
 @click.option("--no-shuffle", is_flag=True, help="Keep the input row order for batches.")
 @click.option(
+    "--random-state",
+    type=int,
+    default=None,
+    help="Seed of the shared row order (the same at every data party): a run again takes "
+    "the same batches [default: a fresh order per job].",
+)
+@click.option(
     "--key-bits", type=int, default=2048, show_default=True, help="he mode: Paillier key size."
 )
 @click.option(
@@ -90,6 +97,7 @@ def lr(
     tol: float,
     no_standardize: bool,
     no_shuffle: bool,
+    random_state: int | None,
     key_bits: int,
     workers: int | None,
     validate: Path | None,
@@ -135,6 +143,7 @@ def lr(
             tol=tol,
             standardize=not no_standardize,
             shuffle=not no_shuffle,
+            random_state=random_state,
             key_bits=key_bits,
         )
         LRParams(mode=mode, **hyper)  # type: ignore[arg-type]  # check the flags before connecting

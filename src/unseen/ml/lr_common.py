@@ -11,7 +11,8 @@ the party that owns the features):
 - every party standardises its own columns (mean 0, variance 1 on the training
   rows; kept in the model so prediction applies the same transform);
 - rows are put in one order shared by every party (a permutation drawn from a
-  seed the guest picks) and cut into fixed batches of ``batch_size`` rows
+  seed the guest picks, or derives from ``random_state``) and cut into fixed
+  batches of ``batch_size`` rows, the rows after the last full batch joining it
   (one batch of every row by default);
 - for each batch ``B``: ``z = sum_p X_p w_p + b`` (the intercept ``b`` lives at
   the guest), the sigmoid through its first-order Taylor expansion around 0,
@@ -37,8 +38,10 @@ sigmoid on the jointly computed ``z``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -73,6 +76,7 @@ class LRParams:
     tol: float = 1e-6  # stop once the epoch loss changes by less (0: never)
     standardize: bool = True
     shuffle: bool = True
+    random_state: int | None = None  # the row order: drawn fresh per job if None
     key_bits: int = 2048  # he mode: Paillier modulus
 
     def __post_init__(self) -> None:
@@ -124,6 +128,14 @@ def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
 
 
 # -- rows, batches, standardisation ---------------------------------------------------
+def row_order_seed(random_state: int | None) -> bytes:
+    """The guest's row-order seed: fresh from ``secrets``, or derived from ``random_state``
+    (a job run again with the same ``random_state`` and data takes the same batches)."""
+    if random_state is None:
+        return secrets.token_bytes(16)
+    return hashlib.sha256(f"unseen-lr-rows/{random_state}".encode()).digest()[:16]
+
+
 def row_order(n: int, seed: bytes | None) -> np.ndarray:
     """The shared row order: a permutation from ``seed`` (``None``: the input order)."""
     if seed is None:
@@ -132,9 +144,16 @@ def row_order(n: int, seed: bytes | None) -> np.ndarray:
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each batch over the ordered rows (one batch if ``batch_size`` is 0)."""
+    """``[start, stop)`` of each batch over the ordered rows (one batch if ``batch_size`` is 0).
+
+    Rows left over after the last full batch join it (so every batch has from
+    ``batch_size`` to ``2 * batch_size - 1`` rows): a short tail batch would reveal its
+    gradient over a few rows, which :func:`unseen.ml.lr_ss.check_batch_size` refuses for
+    every batch, and would take a full step on a noisy estimate.
+    """
     size = n if batch_size <= 0 or batch_size >= n else batch_size
-    return [(s, min(s + size, n)) for s in range(0, n, size)]
+    starts = list(range(0, n - size + 1, size)) if n else [0]
+    return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
 
 @dataclass

@@ -64,7 +64,8 @@ first batch the weights are zero, so ``d = 0.5 - y`` and each host learns
 rows); a batch with no more rows than a party has features lets that party
 solve for the batch's residuals, and so for its labels. Large batches (full
 batch by default) limit this; a batch size below twice the largest feature
-count is refused. The guest, from ``X_G^T d``, learns ``X_G^T z_h`` aggregates
+count is refused, and no batch is shorter than the batch size (the rows after
+the last full batch join it: :func:`unseen.ml.lr_common.batch_bounds`). The guest, from ``X_G^T d``, learns ``X_G^T z_h`` aggregates
 of the hosts' scores.
 
 Fixed point: features with 12 fractional bits, residuals with 16; products

@@ -56,6 +56,7 @@ from unseen.ml.lr_common import (
     TrainResult,
     differences,
     row_order,
+    row_order_seed,
     sigmoid,
 )
 from unseen.ml.model_io import load_model_part, register_predictor, save_model_part
@@ -179,7 +180,7 @@ def handshake(
             "params": params.to_json() if data is not None else {"mode": params.mode},
         }
         if data is not None and data.y is not None:
-            mine["seed"] = secrets.token_hex(16)
+            mine["seed"] = row_order_seed(params.random_state).hex()
             mine["model_id"] = secrets.token_hex(8)
         for p in ctx.peers:
             ctx.send(p, "lr/hello", mine)
