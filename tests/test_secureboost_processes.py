@@ -643,6 +643,13 @@ def test_multiclass_trains_and_predict_reports_accuracy(tmp_path, objective):
     assert saved["accuracy"] > 0.85
     assert (tmp_path / "scores_report" / "confusion.csv").exists()
     assert "accuracy" in pred[0].stdout()
+    # each class's probability and the likeliest class against the training rows'
+    from unseen.ml.metrics import class_stability
+
+    drift = class_stability(meta["training_scores"], proba)
+    assert saved["psi_per_class"] == pytest.approx(drift["per_class"])
+    assert saved["psi_predicted_class"] == pytest.approx(drift["predicted"])
+    assert "PSI of each class's probability 0: " in pred[0].stdout()
 
 
 def test_tweedie_claims_train_and_predict_reports_deviance(tmp_path):

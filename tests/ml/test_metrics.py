@@ -13,6 +13,8 @@ from unseen.ml.metrics import (
     accuracy,
     auc,
     average_precision,
+    class_score_bands,
+    class_stability,
     confusion,
     curves_table,
     evaluate,
@@ -186,6 +188,43 @@ def test_stability_index_is_the_definition():
     assert edges.tolist() == [0.0, 0.25] and shares.tolist() == [0.0, 0.75, 0.25]
     empty = stability_index(edges, shares, np.array([1.0, 1.0]))  # a band left empty
     assert np.isfinite(empty) and empty > 1
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_class_stability_bands_each_class_and_the_likeliest_class():
+    """Several classes: each class's probability against its own ten bands, and the shares
+    of the likeliest class as categories; about 0 for the same population, large where
+    one class grows."""
+    rng = np.random.default_rng(8)
+    ref = _softmax(rng.normal(0, 1, (30_000, 3)))
+    bands = class_score_bands(ref)
+    assert len(bands["classes"]) == 3 and len(bands["classes"][1]["shares"]) == 10
+    edges, shares = score_bands(ref[:, 1])
+    assert bands["classes"][1]["edges"] == edges.tolist()
+    assert bands["predicted"] == pytest.approx(np.bincount(ref.argmax(1)) / len(ref))
+    same = class_stability(bands, _softmax(rng.normal(0, 1, (30_000, 3))))
+    assert max(same["per_class"]) < 0.01 and same["predicted"] < 0.01
+    grown = _softmax(rng.normal(0, 1, (30_000, 3)) + [0.0, 0.0, 1.5])
+    drift = class_stability(bands, grown)
+    assert drift["per_class"][2] > 0.25 and drift["predicted"] > 0.25
+    actual = np.bincount(grown.argmax(1), minlength=3) / len(grown)
+    expected = np.array(bands["predicted"])
+    assert drift["predicted"] == pytest.approx(
+        np.sum((actual - expected) * np.log(actual / expected))
+    )
+    assert drift["per_class"][0] == pytest.approx(
+        stability_index(
+            np.array(bands["classes"][0]["edges"]),
+            np.array(bands["classes"][0]["shares"]),
+            grown[:, 0],
+        )
+    )
+    with pytest.raises(ValueError, match="3 classes"):
+        class_stability(bands, grown[:, :2])
 
 
 def test_regression_metrics_match_sklearn():

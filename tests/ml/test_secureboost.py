@@ -2054,6 +2054,35 @@ def test_multiclass_is_xgboosts(mode, extra):
     assert models["host1"].model_.params.num_class == 3  # the guest's, told at set-up
 
 
+def test_several_classes_keep_each_class_probability_for_stability():
+    """The guest's model part keeps each class's training probabilities in bands and the
+    likeliest class's shares: the training rows themselves read 0, a class made likelier
+    reads shifted; score_stability (one score a row) points to class_stability."""
+    Xtr, Xte, ytr, _ = wine()
+    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
+
+    def party(i):
+        def role(ctx):
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, [Xtr[:, :5], Xtr[:, 5:]][i], ytr if i == 0 else None)
+            return est, est.predict_proba(ctx, [Xtr[:, :5], Xtr[:, 5:]][i])
+
+        return role
+
+    est, on_train = run_local({"guest": party(0), "host1": party(1)})["guest"]
+    kept = est.model_.training_scores
+    assert len(kept["classes"]) == 3
+    assert kept["predicted"] == pytest.approx(np.bincount(on_train.argmax(1)) / len(ytr))
+    same = est.class_stability(on_train)
+    assert max(same["per_class"]) == pytest.approx(0.0, abs=1e-9) and same["predicted"] < 1e-9
+    likelier = on_train.copy()
+    likelier[:, 0] += 1.0
+    likelier /= likelier.sum(axis=1, keepdims=True)
+    assert est.class_stability(likelier)["predicted"] > 0.25
+    with pytest.raises(ConfigError, match="class_stability"):
+        est.score_stability(on_train[:, 0])
+
+
 def test_apply_for_several_classes_is_xgboosts():
     """``apply`` with a tree per class: each round's trees class by class, as XGBoost's
     pred_leaf."""

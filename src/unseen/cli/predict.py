@@ -19,6 +19,9 @@ import click
 from unseen.cli.common import fail, party_options, run_party, split_columns
 from unseen.ml.objectives import LOGISTIC_BINARY, label_kind
 
+#: the scores' stability against the training rows, as the report's metrics.json keeps it
+_STABILITY = ("psi", "psi_per_class", "psi_predicted_class")
+
 
 def _feature_drift(meta: dict[str, Any], data: Any) -> dict[str, float]:
     """Each of my features' stability index against my training rows (the bands in my
@@ -383,11 +386,17 @@ def predict(
             points = columns["points"].to_numpy()
             result["points"] = (scaling, *np.percentile(points, [0, 50, 100]).tolist())
         reference = meta.get("training_scores")
-        if reference is not None and scores.ndim == 1:  # no label needed
+        if reference is not None and scores.ndim == 1 and "edges" in reference:  # no label
             from unseen.ml.metrics import stability_index
 
             edges, expected = np.asarray(reference["edges"]), np.asarray(reference["shares"])
             result["psi"] = stability_index(edges, expected, scores)
+        elif reference is not None and scores.ndim == 2 and "classes" in reference:
+            from unseen.ml.metrics import class_stability
+
+            drift_of = class_stability(reference, scores)
+            result["psi_per_class"] = drift_of["per_class"]
+            result["psi_predicted_class"] = drift_of["predicted"]
         if nodes is not None:
             result["leaves"] = (nodes.shape[1], int(sum(np.unique(c).size for c in nodes.T)))
         if pairs is not None:  # every pair of features, the strongest first
@@ -434,7 +443,7 @@ def predict(
                 tweedie_power=float(saved.get("tweedie_variance_power", 1.5)),
                 quantile_alpha=float(saved.get("quantile_alpha", 0.5)),
                 aft=_saved_aft_loss(saved) if objective == "survival:aft" else None,
-                extra={"psi": result["psi"]} if "psi" in result else None,
+                extra={k: result[k] for k in _STABILITY if k in result} or None,
             )
             result["report_dir"] = where
         return result
@@ -480,6 +489,16 @@ def predict(
         click.echo(
             f"[{me}] score stability against the training rows: PSI {res['psi']:.4f} "
             f"({stability_reading(res['psi'])})"
+        )
+    if "psi_per_class" in res:
+        from unseen.ml.metrics import stability_reading
+
+        each = ", ".join(f"{k}: {v:.4f}" for k, v in enumerate(res["psi_per_class"]))
+        worst = max(res["psi_per_class"] + [res["psi_predicted_class"]])
+        click.echo(
+            f"[{me}] score stability against the training rows: PSI of each class's "
+            f"probability {each}; of the likeliest class {res['psi_predicted_class']:.4f} "
+            f"({stability_reading(worst)})"
         )
     if "report" in res:
         click.echo(f"[{me}] {res['report'].line()}")

@@ -231,6 +231,42 @@ def stability_index(edges: np.ndarray, expected: np.ndarray, scores: np.ndarray)
     return _psi(counts / scores.size, np.asarray(expected, dtype=np.float64))
 
 
+def class_score_bands(proba: np.ndarray, bands: int = 10) -> dict[str, list[Any]]:
+    """The reference of :func:`class_stability` for several classes' probabilities
+    (``n x K``): each class's probability in ``bands`` bands (:func:`score_bands`), and
+    the share of the rows whose likeliest class each class is."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or not proba.size:
+        raise ValueError("class probabilities are an n x K array")
+    per_class = []
+    for k in range(proba.shape[1]):
+        edges, shares = score_bands(proba[:, k], bands)
+        per_class.append({"edges": edges.tolist(), "shares": shares.tolist()})
+    likeliest = np.bincount(proba.argmax(axis=1), minlength=proba.shape[1]) / len(proba)
+    return {"classes": per_class, "predicted": likeliest.tolist()}
+
+
+def class_stability(reference: dict[str, list[Any]], proba: np.ndarray) -> dict[str, Any]:
+    """The stability of several classes' probabilities against :func:`class_score_bands`
+    of the training rows: ``per_class``, the PSI of each class's probability, and
+    ``predicted``, the PSI of the likeliest class's shares (a category a band)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    classes = reference["classes"]
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(f"expected probabilities of {len(classes)} classes")
+    per_class = [
+        stability_index(np.asarray(c["edges"]), np.asarray(c["shares"]), proba[:, k])
+        for k, c in enumerate(classes)
+    ]
+    if not len(proba):
+        return {"per_class": per_class, "predicted": math.nan}
+    actual = np.bincount(proba.argmax(axis=1), minlength=len(classes)) / len(proba)
+    return {
+        "per_class": per_class,
+        "predicted": _psi(actual, np.asarray(reference["predicted"], dtype=np.float64)),
+    }
+
+
 def _psi(actual: np.ndarray, expected: np.ndarray) -> float:
     """``sum (a - e) ln(a / e)`` over bands, each share at least 1e-4."""
     a, e = np.maximum(actual, _MIN_BAND_SHARE), np.maximum(expected, _MIN_BAND_SHARE)

@@ -66,7 +66,7 @@ class PartyModel:
     interaction_constraints: list[list[str]] = field(default_factory=list)
     # guest: the training rows' scores in bands (edges, shares), the reference of the
     # population stability index at prediction; None for several classes
-    training_scores: dict[str, list[float]] | None = None
+    training_scores: dict[str, Any] | None = None
     # this party's categorical features: name -> its categories, in code order
     categories: dict[str, list[str]] = field(default_factory=dict)
     # this party's training columns in bands (edges, shares, missing share), the reference
@@ -375,10 +375,18 @@ class PartyModel:
             raise InputError(f"malformed SecureBoost model: {e}", file=where) from None
 
 
-def _training_scores(saved: Any) -> dict[str, list[float]] | None:
-    """A saved score reference (``edges``, one more ``shares``), checked; ``None`` if none."""
+def _training_scores(saved: Any) -> dict[str, Any] | None:
+    """A saved score reference, checked: ``edges`` and one more ``shares``, or for several
+    classes such bands per class (``classes``) and the likeliest class's shares
+    (``predicted``, one per class); ``None`` if none."""
     if saved is None:
         return None
+    if "classes" in saved:
+        classes = [_training_scores(c) for c in saved["classes"]]
+        predicted = [float(v) for v in saved["predicted"]]
+        if len(predicted) != len(classes):
+            raise ValueError("training_scores: a share of the likeliest class per class")
+        return {"classes": classes, "predicted": predicted}
     edges = [float(v) for v in saved["edges"]]
     shares = [float(v) for v in saved["shares"]]
     if len(shares) != len(edges) + 1:

@@ -827,15 +827,19 @@ def _train_guest(
     return model if init is None else _continued(init, model)
 
 
-def _score_reference(objective: str, margin: np.ndarray | None) -> dict[str, list[float]] | None:
+def _score_reference(objective: str, margin: np.ndarray | None) -> dict[str, Any] | None:
     """The training rows' scores in ten bands (:func:`~unseen.ml.metrics.score_bands`),
-    kept in the guest's model for the stability index of later scores; ``None`` for
-    several classes (a score per class) or no rows."""
-    if margin is None or margin.ndim != 1 or not margin.size:
+    kept in the guest's model for the stability index of later scores; for several
+    classes, each class's probability in ten bands and the likeliest class's shares
+    (:func:`~unseen.ml.metrics.class_score_bands`); ``None`` with no rows."""
+    if margin is None or not margin.size:
         return None
-    from unseen.ml.metrics import score_bands
+    from unseen.ml.metrics import class_score_bands, score_bands
 
-    edges, shares = score_bands(scores_of(objective, margin))
+    scores = scores_of(objective, margin)
+    if scores.ndim == 2:
+        return class_score_bands(scores)
+    edges, shares = score_bands(scores)
     return {"edges": edges.tolist(), "shares": shares.tolist()}
 
 
@@ -1378,13 +1382,28 @@ class _SecureBoost:
         from unseen.ml.metrics import stability_index
 
         reference = self._model().training_scores
-        if reference is None:
+        if reference is None or "edges" not in reference:
             raise ConfigError(
                 "no training scores to compare with: the guest's part of a model with one "
-                "score a row keeps them"
+                "score a row keeps them (several classes: class_stability)"
             )
         edges, shares = np.asarray(reference["edges"]), np.asarray(reference["shares"])
         return stability_index(edges, shares, scores)
+
+    def class_stability(self, proba: Any) -> dict[str, Any]:
+        """Several classes: the stability of new rows' class probabilities (``n x K``, at
+        the guest) against the training rows', as ``per_class`` (the PSI of each class's
+        probability) and ``predicted`` (the PSI of the likeliest class's shares)
+        (:func:`~unseen.ml.metrics.class_stability`). No label is needed."""
+        from unseen.ml.metrics import class_stability
+
+        reference = self._model().training_scores
+        if reference is None or "classes" not in reference:
+            raise ConfigError(
+                "no class probabilities to compare with: the guest's part of a model of "
+                "several classes keeps them (one score a row: score_stability)"
+            )
+        return class_stability(reference, np.asarray(proba, dtype=np.float64))
 
     def predict_margin(self, ctx: Context, X: Any) -> np.ndarray | None:
         """The raw margins at the guest (``(n, K)`` for several classes); ``None`` at hosts."""
