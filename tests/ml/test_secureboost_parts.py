@@ -160,12 +160,15 @@ def _find_splits_numpy(hist_g, hist_h, total_g, total_h, n_bins, rule):
         return np.where(ok, rule.score(gl_, hl_) + rule.score(gr_, hr_) - parent, -np.inf)
 
     right = gains(gl, hl, cut | all_values)
-    left = gains(gl + gm, hl + hm, cut)
-    use_left = (left > right) & has_missing[:, :, None]
-    flat = np.where(use_left, left, right).reshape(k, -1)
+    left = np.where(has_missing[:, :, None], gains(gl + gm, hl + hm, cut), -np.inf)
+    # XGBoost's order: per feature, missing right bin by bin up, then missing left from
+    # the top bin down; the first of the best gains wins
+    flat = np.concatenate([right, left[:, :, ::-1]], axis=2).reshape(k, -1)
     arg = first_best(flat)
-    feature, cut_bin = np.divmod(arg, values)
-    return flat[np.arange(k), arg], feature, cut_bin, use_left.reshape(k, -1)[np.arange(k), arg]
+    feature, slot = np.divmod(arg, 2 * values)
+    backward = slot >= values
+    cut_bin = np.where(backward, 2 * values - 1 - slot, slot)
+    return flat[np.arange(k), arg], feature, cut_bin, backward
 
 
 @pytest.mark.parametrize("seed", range(0, 60, 6))

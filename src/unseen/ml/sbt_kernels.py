@@ -761,9 +761,14 @@ def best_splits(
     """:func:`unseen.ml.sbt_tree.find_splits` for ``K`` nodes: gain, feature, bin, default left.
 
     The same arithmetic in the same order (so the same gains to the last bit):
-    left sums accumulate bin by bin; missing values (the last bin) go right
-    first, left where strictly better; the first (feature, bin) within ``tie``
-    (relative) of the node's best gain wins. ``constrained`` (some feature has a
+    left sums accumulate bin by bin. Candidates in XGBoost's order, feature by feature:
+    first its cuts with missing values (the last bin) right, bin by bin up (the
+    forward pass; the last, "every value left, missing right", only with missing
+    values), then its cuts with missing values left, from the top bin down (the
+    backward pass, with missing values only); the first candidate within ``tie``
+    (relative) of the node's best gain wins, as XGBoost keeps the first of equal
+    gains. (Which comes first matters where cuts tie on the training rows, e.g. around
+    bins empty in a node, and differ on new rows.) ``constrained`` (some feature has a
     monotone constraint): as XGBoost then, every gain is taken at the children's
     weights clipped to the node's bounds ``lower[k], upper[k]`` and a split against
     its feature's direction ``monotone[f]`` is no candidate (:func:`_monotone_gain`).
@@ -775,8 +780,9 @@ def best_splits(
     feature = np.zeros(k_count, dtype=np.int64)
     cut_bin = np.zeros(k_count, dtype=np.int64)
     default_left = np.zeros(k_count, dtype=np.bool_)
-    best = np.empty(f_count * values)
-    left_wins = np.zeros(f_count * values, dtype=np.bool_)
+    # the candidates in XGBoost's order: per feature, values forward (missing right) slots,
+    # then values backward (missing left) slots, the top bin first
+    best = np.empty(f_count * 2 * values)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
         lo, hi = lower[k], upper[k]
@@ -829,17 +835,19 @@ def best_splits(
                         sign,
                         constrained,
                     )
-                at = f * values + j
-                left_wins[at] = left > right and has_missing
-                best[at] = left if left_wins[at] else right
+                best[f * 2 * values + j] = right
+                best[f * 2 * values + 2 * values - 1 - j] = left if has_missing else -np.inf
         top = -np.inf
-        for at in range(f_count * values):
+        for at in range(f_count * 2 * values):
             top = max(top, best[at])
         tol = tie * max(1.0, abs(top) if np.isfinite(top) else 0.0)
-        for at in range(f_count * values):
+        for at in range(f_count * 2 * values):
             if best[at] >= top - tol:
-                gain[k], feature[k], cut_bin[k] = best[at], at // values, at % values
-                default_left[k] = left_wins[at]
+                slot = at % (2 * values)
+                backward = slot >= values
+                gain[k], feature[k] = best[at], at // (2 * values)
+                cut_bin[k] = 2 * values - 1 - slot if backward else slot
+                default_left[k] = backward
                 break
     return gain, feature, cut_bin, default_left
 
