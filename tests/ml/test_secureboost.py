@@ -895,6 +895,42 @@ def test_monotone_constraints_are_xgboosts(mode, extra):
     assert models["guest"].model_.monotone_constraints == MONOTONE
 
 
+@pytest.mark.parametrize("sign", [-1, 1])
+def test_a_constrained_split_of_missing_from_present_values_is_xgboosts(sign):
+    """A constrained feature whose missing rows lean one way: XGBoost's backward pass
+    offers "missing values left, every value right", whose direction test is the mirror
+    of "every value left, missing right" -- where the label leans against the feature's
+    direction (-1 here), only the mirror is allowed, and its children's bounds are
+    reversed; with the label leaning along it (+1), the ordinary split wins."""
+    import xgboost as xgb
+
+    from unseen.ml.secureboost import secureboost_bins, xgboost_params
+
+    rng = np.random.default_rng(11)
+    n = 600
+    X = rng.normal(size=(n, 4))
+    missing = rng.random(n) < 0.3
+    y = np.where(missing, rng.random(n) < 0.85, X[:, 0] - sign * X[:, 3] > 0).astype(float)
+    X[missing, 3] = np.nan  # the host's feature 1: missing rows mostly positive
+    Xtr, Xte, ytr = X[:450], X[450:], y[:450]
+    params = dict(n_estimators=4, max_depth=3, learning_rate=0.5, max_bin=16)
+    p, _ = fit_jointly(
+        "plain",
+        [Xtr[:, :2], Xtr[:, 2:]],
+        ytr,
+        [Xte[:, :2], Xte[:, 2:]],
+        monotone_constraints={"host1:x1": sign},
+        **params,
+    )
+    btr, bte = secureboost_bins(Xtr, Xte, 16)
+    reference = xgboost_params(
+        max_depth=3, learning_rate=0.5, max_bin=256, base_score=float(np.mean(ytr))
+    )
+    reference["monotone_constraints"] = f"(0,0,0,{sign})"
+    theirs = xgb.train(reference, xgb.DMatrix(btr, label=ytr), 4)
+    np.testing.assert_allclose(p, theirs.predict(xgb.DMatrix(bte)), atol=1e-5)
+
+
 def test_monotone_scores_rise_and_fall_with_their_features(tmp_path):
     """Every test row, one constrained feature swept over its range with the rest
     fixed: the score never falls for a rising feature, never rises for a falling one

@@ -757,8 +757,8 @@ def best_splits(
     upper: np.ndarray,
     monotone: np.ndarray,
     constrained: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """:func:`unseen.ml.sbt_tree.find_splits` for ``K`` nodes: gain, feature, bin, default left.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """:func:`unseen.ml.sbt_tree.find_splits` for ``K`` nodes.
 
     The same arithmetic in the same order (so the same gains to the last bit):
     left sums accumulate bin by bin. Candidates in XGBoost's order, feature by feature:
@@ -771,7 +771,13 @@ def best_splits(
     bins empty in a node, and differ on new rows.) ``constrained`` (some feature has a
     monotone constraint): as XGBoost then, every gain is taken at the children's
     weights clipped to the node's bounds ``lower[k], upper[k]`` and a split against
-    its feature's direction ``monotone[f]`` is no candidate (:func:`_monotone_gain`).
+    its feature's direction ``monotone[f]`` is no candidate (:func:`_monotone_gain`);
+    the backward pass then ends with XGBoost's "missing values left, every value
+    right", whose direction test is the mirror of "every value left, missing right"
+    (the same rows, the same gain, so without constraints it never wins): it is returned
+    as that split, ``flipped`` -- its children's roles swapped for the constraint, as
+    :func:`unseen.ml.sbt_tree.child_bounds` then takes the feature's sign negated.
+    Returns gain, feature, bin, default left and flipped, per node.
     """
     k_count, f_count, width = hist_g.shape
     values = width - 1
@@ -780,9 +786,12 @@ def best_splits(
     feature = np.zeros(k_count, dtype=np.int64)
     cut_bin = np.zeros(k_count, dtype=np.int64)
     default_left = np.zeros(k_count, dtype=np.bool_)
+    flipped = np.zeros(k_count, dtype=np.bool_)
     # the candidates in XGBoost's order: per feature, values forward (missing right) slots,
-    # then values backward (missing left) slots, the top bin first
-    best = np.empty(f_count * 2 * values)
+    # then values backward (missing left) slots, the top bin first, then "missing left,
+    # every value right"
+    span = 2 * values + 1
+    best = np.empty(f_count * span)
     for k in range(k_count):
         tg, th = total_g[k], total_h[k]
         lo, hi = lower[k], upper[k]
@@ -835,21 +844,42 @@ def best_splits(
                         sign,
                         constrained,
                     )
-                best[f * 2 * values + j] = right
-                best[f * 2 * values + 2 * values - 1 - j] = left if has_missing else -np.inf
+                best[f * span + j] = right
+                best[f * span + 2 * values - 1 - j] = left if has_missing else -np.inf
+            mirror = -np.inf  # missing left, every value right: the last bin's cut, mirrored
+            if constrained and has_missing and sign != 0:
+                mirror = _candidate_gain(
+                    tg - gm,
+                    th - hm,
+                    tg,
+                    th,
+                    parent,
+                    reg_lambda,
+                    reg_alpha,
+                    max_delta_step,
+                    min_h,
+                    lo,
+                    hi,
+                    -sign,
+                    constrained,
+                )
+            best[f * span + 2 * values] = mirror
         top = -np.inf
-        for at in range(f_count * 2 * values):
+        for at in range(f_count * span):
             top = max(top, best[at])
         tol = tie * max(1.0, abs(top) if np.isfinite(top) else 0.0)
-        for at in range(f_count * 2 * values):
+        for at in range(f_count * span):
             if best[at] >= top - tol:
-                slot = at % (2 * values)
-                backward = slot >= values
-                gain[k], feature[k] = best[at], at // (2 * values)
-                cut_bin[k] = 2 * values - 1 - slot if backward else slot
-                default_left[k] = backward
+                slot = at % span
+                gain[k], feature[k] = best[at], at // span
+                if slot == 2 * values:  # the mirror: the last bin's cut, missing right
+                    cut_bin[k], flipped[k] = n_bins[feature[k]] - 1, True
+                elif slot >= values:  # backward: missing left
+                    cut_bin[k], default_left[k] = 2 * values - 1 - slot, True
+                else:
+                    cut_bin[k] = slot
                 break
-    return gain, feature, cut_bin, default_left
+    return gain, feature, cut_bin, default_left, flipped
 
 
 @njit(cache=True, nogil=True)

@@ -1443,7 +1443,9 @@ class Guest:
             children[v] = layout.split(v, int(owner[j]))
             party, f = parties[owner[j]], int(best.feature[j])
             if self.constrained:  # its children's bounds follow from the feature's sign
-                self._split_sign[v] = int(self.signs[party][f])
+                # (reversed for "missing left, every value right", kept mirrored)
+                sign = int(self.signs[party][f])
+                self._split_sign[v] = -sign if best.flipped[j] else sign
             if self.interactions:
                 self._interact(v, children[v], self._starts[party] + f)
             name = self.features[f] if party == "" else f"{party}:{self.host_features[party][f]}"

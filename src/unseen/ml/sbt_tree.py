@@ -561,10 +561,16 @@ class BestSplits:
     # (K,) objects: for a categorical split the tuple of bins (categories) that go right,
     # else None
     right_bins: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    # (K,) monotone constraints: XGBoost's "missing values left, every value right", kept
+    # as "every value left, missing right" (the same rows); for the children's bounds
+    # the feature's direction is then reversed (:func:`child_bounds`)
+    flipped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __post_init__(self) -> None:
         if self.right_bins.shape != self.gain.shape:
             self.right_bins = np.full(self.gain.shape, None, dtype=object)
+        if self.flipped.shape != self.gain.shape:
+            self.flipped = np.zeros(self.gain.shape, dtype=bool)
 
     @classmethod
     def none(cls, k: int) -> BestSplits:
@@ -573,7 +579,14 @@ class BestSplits:
         )
 
     #: the per-node fields, in order
-    FIELDS: ClassVar[tuple[str, ...]] = ("gain", "feature", "bin", "default_left", "right_bins")
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "gain",
+        "feature",
+        "bin",
+        "default_left",
+        "right_bins",
+        "flipped",
+    )
 
 
 #: gains this close (relative) count as tied: fixed-point sums differ from float64 ones by
@@ -627,7 +640,7 @@ def find_splits(
         signs, constrained = np.zeros(f, dtype=np.int8), False
     else:
         lower, upper, signs, constrained = *monotone.bounds, monotone.signs, True
-    gain, feature, cut, dleft = kernels.best_splits(
+    gain, feature, cut, dleft, flipped = kernels.best_splits(
         np.ascontiguousarray(num_g, dtype=np.float64),
         np.ascontiguousarray(num_h, dtype=np.float64),
         np.asarray(total_g, dtype=np.float64),
@@ -643,7 +656,7 @@ def find_splits(
         np.asarray(signs, dtype=np.int8),
         constrained,
     )
-    best = BestSplits(gain, feature, cut, dleft)
+    best = BestSplits(gain, feature, cut, dleft, flipped=flipped)
     if cat.any():
         n_cats = np.asarray(n_bins)[cat]
         bounds = None if monotone is None else monotone.bounds  # a categorical sign is 0
@@ -777,7 +790,7 @@ def _merge_categorical(
         n = int(n_cats[at])
         onehot = n < how.max_cat_to_onehot
         best.gain[k], best.feature[k], best.bin[k] = gain[k, at], features[at], -1
-        best.default_left[k] = bool(forward[k, at])
+        best.default_left[k], best.flipped[k] = bool(forward[k, at]), False
         best.right_bins[k] = _right_bins(
             onehot, int(step[k, at]), bool(forward[k, at]), order[k, at], n
         )
