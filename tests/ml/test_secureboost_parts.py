@@ -502,29 +502,34 @@ def _categorical_reference(
 ) -> tuple[float, tuple[int, ...], bool]:
     """XGBoost's EnumerateOneHot and EnumeratePart as its loops run, for one node and
     one categorical feature (``W`` bins, the last one missing values): the gain, the
-    bins going right, whether missing values go left; a later candidate replaces the
-    best only if strictly better."""
+    bins going right, whether missing values go left; the first candidate in their order
+    whose gain is the best (within TIE: XGBoost compares float32 gains)."""
+    from unseen.ml.sbt_tree import TIE
+
     parent = float(rule.score(np.array(tg), np.array(th)))
     gm, hm = float(hg[-1]), float(hh[-1])
-    best: tuple[float, tuple[int, ...], bool] = (-np.inf, (), True)
+    seen: list[tuple[float, tuple[int, ...], bool]] = []
+
+    def pick() -> tuple[float, tuple[int, ...], bool]:
+        top = max((g for g, _, _ in seen), default=-np.inf)
+        if not np.isfinite(top):
+            return (-np.inf, (), True)
+        return next(c for c in seen if c[0] >= top - TIE * max(1.0, abs(top)))
 
     def consider(gr: float, hr: float, right: tuple[int, ...], default_left: bool) -> None:
-        nonlocal best
         gl, hl = tg - gr, th - hr
         if not (hl >= rule.min_child_weight and hr >= rule.min_child_weight):
             return
         gain = float(
             rule.score(np.array(gl), np.array(hl)) + rule.score(np.array(gr), np.array(hr))
         )
-        gain -= parent
-        if gain > best[0]:
-            best = (gain, right, default_left)
+        seen.append((gain - parent, right, default_left))
 
     if n_bins < how.max_cat_to_onehot:
         for b in range(n_bins):  # this category right; missing values left, then right
             consider(float(hg[b]), float(hh[b]), (b,), True)
             consider(float(hg[b]) + gm, float(hh[b]) + hm, (b,), False)
-        return best
+        return pick()
     weights = rule.weight(hg[:n_bins], hh[:n_bins])
     order = np.argsort(weights, kind="stable").tolist()
     scan = min(how.max_cat_threshold, n_bins)
@@ -536,7 +541,7 @@ def _categorical_reference(
     for j in range(n_bins - 1, n_bins - scan, -1):  # backward: the heaviest left, missing right
         gl, hl = gl + float(hg[order[j]]), hl + float(hh[order[j]])
         consider(tg - gl, th - hl, tuple(sorted(order[:j])), False)
-    return best
+    return pick()
 
 
 @settings(max_examples=60, deadline=None)

@@ -696,8 +696,8 @@ def _categorical_splits(
     categories: ``(gain, step, forward, order)``, each ``(K, C)`` but ``order``
     ``(K, C, W - 1)``. XGBoost's EnumerateOneHot and EnumeratePart, candidate by
     candidate in their order, the first of equal gains kept (a later one replaces the best
-    only if strictly better); the sums add in the same order, so the gains are the same
-    to the last bit. Which categories go right: :func:`_right_bins`. ``bounds``: the
+    only if strictly better; equal: within :data:`TIE`, as a backward cut's sums are the
+    node's minus the forward ones'). Which categories go right: :func:`_right_bins`. ``bounds``: the
     nodes' weight bounds (lower, upper) where the model has monotone constraints on
     other features: every gain is then taken at weights clipped to them, as XGBoost's."""
     k, c, w = hg.shape
@@ -740,7 +740,10 @@ def _categorical_splits(
     backward = np.where(j < scan - 1, gains(gr, hr), -np.inf)  # step j: order[:n-1-j] right
     part = np.concatenate([forward, backward], axis=-1)
     cands = np.where(onehot[None, :, None], single, part)  # (K, C, 2 V)
-    at = np.argmax(cands, axis=-1)  # the first of the largest
+    # the first of the largest, within TIE: a backward cut that groups the rows as a
+    # forward one did (around a category empty in the node) sums them in another order,
+    # and float32 gains (XGBoost's) tie where float64 ones differ in the last bits
+    at = first_best(cands.reshape(k * c, 2 * values)).reshape(k, c)
     gain = np.take_along_axis(cands, at[..., None], axis=-1)[..., 0]
     first = np.where(onehot[None, :], at % 2 == 0, at < values)  # missing values left
     step = np.where(onehot[None, :], at // 2, at % values)
