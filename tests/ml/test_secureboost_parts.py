@@ -530,7 +530,7 @@ def _categorical_reference(
             consider(float(hg[b]), float(hh[b]), (b,), True)
             consider(float(hg[b]) + gm, float(hh[b]) + hm, (b,), False)
         return pick()
-    weights = rule.weight(hg[:n_bins], hh[:n_bins])
+    weights = rule.weight(hg[:n_bins], hh[:n_bins]).astype(np.float32)  # XGBoost's: float
     order = np.argsort(weights, kind="stable").tolist()
     scan = min(how.max_cat_threshold, n_bins)
     gr = hr = 0.0

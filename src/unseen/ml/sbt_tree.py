@@ -727,7 +727,9 @@ def _categorical_splits(
     # (K, C, V, 2) -> the candidates in turn; none past a feature's categories
     single = np.where((j >= n)[..., None], -np.inf, single).reshape(k, c, 2 * values)
     # partition: categories by weight (stable; empty slots last), cut from either end
-    weights = np.where(j < n, rule.weight(g1, h1), np.inf)
+    # (XGBoost's weights here are float32: weights equal but for float64 rounding -- sums
+    # of the same gradients in another order -- tie, and the stable sort keeps bin order)
+    weights = np.where(j < n, rule.weight(g1, h1), np.inf).astype(np.float32)
     order = np.argsort(weights, axis=-1, kind="stable")
     scan = np.minimum(how.max_cat_threshold, n_bins)[None, :, None]
     fg = np.cumsum(np.take_along_axis(g1, order, axis=-1), axis=-1)
