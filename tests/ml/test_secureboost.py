@@ -1625,7 +1625,8 @@ def test_every_split_lies_in_its_nodes_sample(monkeypatch):
 @pytest.mark.parametrize("mode", ["plain", "ss-dealer", "he"])
 def test_scale_pos_weight_is_xgboosts(mode):
     """The positive rows' g and h weigh scale_pos_weight: the model equals XGBoost's with
-    the same weight on the same bins (he and ss-dealer encode the larger gradients)."""
+    the same weight on the same bins (he and ss-dealer encode the larger gradients), its
+    own estimate of the base score included (a Newton step from 0 then, not the mean)."""
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins, xgboost_params
@@ -1639,6 +1640,7 @@ def test_scale_pos_weight_is_xgboosts(mode):
     reference = xgboost_params(
         max_depth=5, learning_rate=0.3, max_bin=256, base_score=float(np.mean(ytr))
     )
+    del reference["base_score"]  # XGBoost's own estimate, as SecureBoost's default
     booster = xgb.train(
         {**reference, "scale_pos_weight": 3.0},
         xgb.DMatrix(btr, label=ytr),
@@ -3491,9 +3493,10 @@ def _xgb_booster(objective, Xtr, ytr, Xte, rounds, max_bin, yte=None, **xgb_para
     ],
 )
 def test_binary_logitraw_is_xgboosts(mode, extra):
-    """``binary:logitraw``: the logistic loss, the mean label taken for the base margin as
-    XGBoost takes it, and the margins (log-odds) for predictions: equal to XGBoost's, with
-    scale_pos_weight too; packed into one share word as binary:logistic."""
+    """``binary:logitraw``: the logistic loss, XGBoost's estimate of the base margin (with
+    scale_pos_weight its Newton step from 0, taken for a margin as XGBoost takes it), and
+    the margins (log-odds) for predictions: equal to XGBoost's; packed into one share word
+    as binary:logistic."""
     from unseen.ml.sbt_protocol import BoostParams
 
     Xtr, Xte, ytr, _ = breast_cancer()
@@ -3508,16 +3511,15 @@ def test_binary_logitraw_is_xgboosts(mode, extra):
     scores, margins, model = _train_and_predict(
         mode, params, [Xtr[:, :10], Xtr[:, 10:]], ytr, [Xte[:, :10], Xte[:, 10:]], **extra
     )
-    # XGBoost weighs its own estimate of the base score (as in the test above): given
     booster, dte, _ = _xgb_booster(
-        "binary:logitraw", Xtr, ytr, Xte, 4, 16, max_depth=3, eta=0.3, scale_pos_weight=1.7,
-        base_score=float(np.mean(ytr)),
-    )  # fmt: skip
+        "binary:logitraw", Xtr, ytr, Xte, 4, 16, max_depth=3, eta=0.3, scale_pos_weight=1.7
+    )
     np.testing.assert_allclose(scores, booster.predict(dte), atol=1e-5)
     unweighted, dte, _ = _xgb_booster("binary:logitraw", Xtr, ytr, Xte, 4, 16, max_depth=3)
     assert np.abs(unweighted.predict(dte) - scores).max() > 1e-2
     np.testing.assert_array_equal(scores, margins)  # the predictions are the margins
-    assert model.base_margin == pytest.approx(np.mean(ytr))  # not its log-odds
+    scaled = np.average(ytr, weights=np.where(ytr == 1, 1.7, 1.0))
+    assert model.base_margin == pytest.approx(4 * (scaled - 0.5))  # XGBoost's Newton step
     assert scores.min() < 0 < scores.max()  # log-odds, not probabilities
 
 
@@ -3582,6 +3584,36 @@ def test_binary_logitraw_base_margin_is_xgboosts_estimate():
     )
     booster, dte, _ = _xgb_booster("binary:logitraw", Xtr, ytr, Xte, 2, 16, max_depth=2)
     np.testing.assert_allclose(scores, booster.predict(dte), atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["binary:logistic", "binary:logitraw", "reg:logistic"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_base_margin_with_scale_pos_weight_is_xgboosts_estimate(objective, weighted):
+    """With scale_pos_weight and no base_score, XGBoost's intercept is no longer the mean
+    label but one Newton step from 0 with the positive rows' weights scaled, 4 (m - 1/2);
+    SecureBoost's too (its base margin against XGBoost's saved base score)."""
+    import json
+
+    import xgboost as xgb
+
+    from unseen.ml.sbt_tree import base_margin
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.3).astype(float)
+    weights = rng.uniform(0.2, 3.0, 300) if weighted else None
+    booster = xgb.train(
+        {"objective": objective, "scale_pos_weight": 2.5},
+        xgb.DMatrix(rng.normal(size=(300, 2)), label=y, weight=weights),
+        1,
+    )
+    config = json.loads(booster.save_config())["learner"]["learner_model_param"]
+    theirs = float(config["base_score"].strip("[]"))
+    ours = base_margin(objective, y, None, weights, scale_pos_weight=2.5)
+    if objective != "binary:logitraw":  # XGBoost keeps a probability: its margin's sigmoid
+        ours = 1.0 / (1.0 + np.exp(-ours))
+    assert ours == pytest.approx(theirs, rel=1e-6)
+    plain = base_margin(objective, y, None, weights)  # scale_pos_weight 1: the mean label
+    assert abs(plain - ours) > 0.05
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,8 @@ def draw_case(seed: int) -> dict[str, Any]:
         shuffled = rng.permutation(d)
         cut = int(rng.integers(1, d - 1))
         interactions = [sorted(shuffled[:cut].tolist()), sorted(shuffled[cut:].tolist())]
+    # sometimes no base_score: each side estimates its own (XGBoost's intercept)
+    default_base = bool(rng.random() < 0.4)
     return dict(
         X=X,
         y=y,
@@ -117,6 +119,7 @@ def draw_case(seed: int) -> dict[str, Any]:
         categorical=categorical,
         weights=weights,
         interactions=interactions,
+        default_base=default_base,
     )
 
 
@@ -168,7 +171,7 @@ def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
     objective, signs = case["objective"], case["signs"]
     names = [f"x{j}" for j in range(g)] + [f"host1:x{j}" for j in range(X.shape[1] - g)]
     kw = dict(case["params"])
-    if objective not in ("multi:softprob", "binary:hinge"):
+    if objective not in ("multi:softprob", "binary:hinge") and not case["default_base"]:
         kw["base_score"] = float(np.mean(y[:n]))
     classes = objective.startswith(("binary:", "multi:"))
     if objective not in ("binary:logistic", "multi:softprob"):
@@ -233,7 +236,7 @@ def xgboost_predictions(case: dict[str, Any]) -> np.ndarray:
     }
     if case["objective"] == "multi:softprob":
         reference["num_class"] = 3
-    elif case["objective"] != "binary:hinge":
+    elif case["objective"] != "binary:hinge" and not case["default_base"]:
         reference["base_score"] = float(np.mean(y[:n]))
     if case["signs"].any():
         reference["monotone_constraints"] = "(" + ",".join(map(str, case["signs"])) + ")"

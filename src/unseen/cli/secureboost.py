@@ -175,7 +175,11 @@ HYPER = (
     "unbalanced labels).",
 )
 @click.option(
-    "--base-score", type=float, default=None, help="Initial prediction [default: the mean label]."
+    "--base-score",
+    type=float,
+    default=None,
+    help="Initial prediction [default: XGBoost's estimate: the mean label for most "
+    "losses; with --scale-pos-weight, its Newton step from 0].",
 )
 @click.option(
     "--weight",

@@ -1510,7 +1510,13 @@ class Guest:
         per_round = p.trees_per_round  # multi:softprob: a tree per class, in class order
         if start is None:
             base = base_margin(
-                p.objective, y, p.base_score, self.weights, p.num_class, p.loss_params
+                p.objective,
+                y,
+                p.base_score,
+                self.weights,
+                p.num_class,
+                p.loss_params,
+                p.scale_pos_weight,
             )
         else:
             base = start[0]

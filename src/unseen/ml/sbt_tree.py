@@ -119,9 +119,15 @@ def base_margin(
     weights: np.ndarray | None = None,
     n_classes: int = 1,
     params: LossParams = DEFAULT_LOSS,
+    scale_pos_weight: float = 1.0,
 ) -> float | np.ndarray:
     """The starting margin: ``base_score`` (default: the mean label, weighted where rows
     have weights), on the margin scale.
+
+    With ``scale_pos_weight`` (logistic losses) the default is instead XGBoost's
+    estimate then, one Newton step from a margin of 0 with the positive rows' weights
+    scaled: ``4 (m - 1/2)``, ``m`` the mean label so weighted (a margin; for
+    ``binary:logistic`` and ``reg:logistic`` XGBoost keeps its sigmoid as base score).
 
     ``multi:softprob`` (``n_classes`` classes): a margin per class, by default as
     XGBoost estimates it, the log of each class's (weighted) share, centred
@@ -157,6 +163,10 @@ def base_margin(
         if base_score is not None and base_score <= 0:
             raise ConfigError(f"{objective} needs a positive base_score, not {base_score}")
         return float(np.log(0.5 if base_score is None else base_score))
+    if objective in LOGISTIC and base_score is None and scale_pos_weight != 1:
+        scaled = np.where(y == 1, scale_pos_weight, 1.0)
+        scaled = scaled if weights is None else scaled * weights
+        return 4.0 * (float(np.average(y, weights=scaled)) - 0.5)
     score = float(np.average(y, weights=weights)) if base_score is None else float(base_score)
     if objective in ("binary:logistic", "reg:logistic"):
         score = min(max(score, 1e-6), 1 - 1e-6)
