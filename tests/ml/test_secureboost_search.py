@@ -6,8 +6,9 @@ scale_pos_weight), sometimes monotone constraints, a categorical column, row wei
 interaction constraints and another of XGBoost's objectives, trains SecureBoost with a guest and
 a host, and checks its predictions against XGBoost's (``tree_method="hist"``) on the
 joined data binned with SecureBoost's cut points. A few cases run in CI; ``-m slow`` runs
-a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, every 25th in
-``he`` (OU), the others in ``plain``.
+a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, some in ``he``
+(OU), ``ss-dealer-matrix`` and ``he-hidden``, the others in ``plain``; some with two
+hosts.
 
 Excluded: lambda 0. A pure node (every row the same g/h, as in a first tree's nodes of
 one label) then has splits of true gain 0, which XGBoost's float32 arithmetic turns into
@@ -108,6 +109,10 @@ def draw_case(seed: int) -> dict[str, Any]:
         interactions = [sorted(shuffled[:cut].tolist()), sorted(shuffled[cut:].tolist())]
     # sometimes no base_score: each side estimates its own (XGBoost's intercept)
     default_base = bool(rng.random() < 0.4)
+    # sometimes a second host: the host's columns split where host2's begin
+    second_host = None
+    if d - guest >= 2 and rng.random() < 0.3:
+        second_host = int(rng.integers(guest + 1, d))
     return dict(
         X=X,
         y=y,
@@ -120,6 +125,7 @@ def draw_case(seed: int) -> dict[str, Any]:
         weights=weights,
         interactions=interactions,
         default_base=default_base,
+        second_host=second_host,
     )
 
 
@@ -169,7 +175,14 @@ def _text(column: np.ndarray) -> np.ndarray:
 def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
     X, y, n, g = case["X"], case["y"], case["n"], case["guest"]
     objective, signs = case["objective"], case["signs"]
-    names = [f"x{j}" for j in range(g)] + [f"host1:x{j}" for j in range(X.shape[1] - g)]
+    d, cut = X.shape[1], case["second_host"]
+    cols = (range(g), range(g, d)) if cut is None else (range(g), range(g, cut), range(cut, d))
+    parties = ["guest"] + [f"host{i}" for i in range(1, len(cols))]
+    names = [
+        f"x{j}" if i == 0 else f"{parties[i]}:x{j}"
+        for i, part in enumerate(cols)
+        for j in range(len(part))
+    ]
     kw = dict(case["params"])
     if objective not in ("multi:softprob", "binary:hinge") and not case["default_base"]:
         kw["base_score"] = float(np.mean(y[:n]))
@@ -181,7 +194,6 @@ def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
     if case["interactions"]:
         kw["interaction_constraints"] = [[names[j] for j in g] for g in case["interactions"]]
     estimator = SecureBoostClassifier if classes else SecureBoostRegressor
-    cols = (range(g), range(g, X.shape[1]))
 
     def frame(i: int, rows: slice) -> pd.DataFrame:
         """Party ``i``'s columns of ``rows``, named as the party names its features."""
@@ -206,8 +218,8 @@ def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
 
         return role
 
-    roles = {"guest": party(0), "host1": party(1)}
-    if mode == "ss-dealer":
+    roles = {name: party(i) for i, name in enumerate(parties)}
+    if mode.startswith("ss-dealer"):
         roles["dealer"] = lambda ctx: estimator(mode=mode, **kw).fit(ctx)
     got = run_local(roles, timeout=300)["guest"]
     return np.asarray(got[:, 1] if objective.startswith("binary:") and got.ndim == 2 else got)
@@ -277,13 +289,23 @@ def test_a_random_case_in_he_mode_equals_xgboost():
     check_case(6015, "he")  # absolute error (its leaves refreshed by quantiles)
 
 
+def _mode_of(seed: int) -> str:
+    """The slow search's mode for a case: mostly plain (fast), the others now and then."""
+    if seed % 4 == 0:
+        return "ss-dealer"
+    for every, mode in ((25, "he"), (35, "ss-dealer-matrix"), (45, "he-hidden")):
+        if seed % every == 1:
+            return mode
+    return "plain"
+
+
 @pytest.mark.slow
 def test_many_random_cases_equal_xgboost():
     cases = int(os.environ.get("UNSEEN_SEARCH_CASES", "300"))
     failed = []
     for seed in range(7000, 7000 + cases):
         try:
-            check_case(seed, "ss-dealer" if seed % 4 == 0 else "he" if seed % 25 == 1 else "plain")
+            check_case(seed, _mode_of(seed))
         except AssertionError as e:
             failed.append((seed, str(e)))
     assert not failed, failed
