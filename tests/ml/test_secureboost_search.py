@@ -3,12 +3,12 @@
 Each case draws a data set (some cells missing, a feature with few values), an objective,
 hyper-parameters (depth, bins, lambda, alpha, gamma, min_child_weight, max_delta_step,
 scale_pos_weight), sometimes monotone constraints, a categorical column, row weights,
-interaction constraints and another of XGBoost's objectives, trains SecureBoost with a guest and
-a host, and checks its predictions against XGBoost's (``tree_method="hist"``) on the
-joined data binned with SecureBoost's cut points. A few cases run in CI; ``-m slow`` runs
+interaction constraints, another of XGBoost's objectives (Cox's too) and the default
+base score, trains SecureBoost with a guest and one host or two, and checks its
+predictions against XGBoost's (``tree_method="hist"``) on the joined data binned with
+SecureBoost's cut points. A few cases run in CI; ``-m slow`` runs
 a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, some in ``he``
-(OU), ``ss-dealer-matrix`` and ``he-hidden``, the others in ``plain``; some with two
-hosts.
+(OU), ``ss-dealer-matrix`` and ``he-hidden``, the others in ``plain``.
 
 Excluded: lambda 0. A pure node (every row the same g/h, as in a first tree's nodes of
 one label) then has splits of true gain 0, which XGBoost's float32 arithmetic turns into
@@ -90,7 +90,7 @@ def draw_case(seed: int) -> dict[str, Any]:
         params["max_cat_to_onehot"] = int(rng.choice([4, 20]))
         params["max_cat_threshold"] = int(rng.choice([64, 3]))
     # drawn last, so that the cases above keep their draws: sometimes another of
-    # XGBoost's objectives, row weights, interaction constraints
+    # XGBoost's objectives (Cox's too), row weights, interaction constraints
     if rng.random() < 0.4:
         objective = str(rng.choice(MORE_OBJECTIVES))
         y = _label(objective, z, rng)
@@ -113,6 +113,11 @@ def draw_case(seed: int) -> dict[str, Any]:
     second_host = None
     if d - guest >= 2 and rng.random() < 0.3:
         second_host = int(rng.integers(guest + 1, d))
+    if rng.random() < 0.06:  # Cox's proportional hazards: times, negative where censored
+        objective = "survival:cox"
+        y = _label(objective, z, rng)
+        for name in ("scale_pos_weight", "max_delta_step", *SPECIFIC):
+            params.pop(name, None)
     return dict(
         X=X,
         y=y,
@@ -146,6 +151,8 @@ MORE_PARAMS: dict[str, dict[str, Any]] = {
     "reg:pseudohubererror": {"huber_slope": 2.0},
     "reg:tweedie": {"tweedie_variance_power": 1.3},
 }
+#: the objectives' own parameters, by name
+SPECIFIC = ("quantile_alpha", "huber_slope", "tweedie_variance_power")
 #: objectives whose predictions are classes' probabilities (a classifier's predict_proba)
 PROBABILITIES = ("binary:logistic", "binary:logitraw", "multi:softprob")
 
@@ -163,6 +170,9 @@ def _label(objective: str, z: np.ndarray, rng: np.random.Generator) -> np.ndarra
         return 1.0 / (1.0 + np.exp(-0.5 * z))
     if objective == "reg:squaredlogerror":
         return np.exp(0.3 * np.clip(z, -5, 5))
+    if objective == "survival:cox":  # times with ties, 30% censored (negative)
+        t = np.round(rng.exponential(np.exp(-0.3 * np.clip(z, -5, 5))), 2) + 0.01
+        return np.where(rng.random(z.size) < 0.3, -t, t)
     return z  # absolute, quantile, pseudo-Huber errors
 
 
