@@ -3,8 +3,8 @@
 Each case draws a data set (some cells missing, a feature with few values), an objective,
 hyper-parameters (depth, bins, lambda, alpha, gamma, min_child_weight, max_delta_step,
 scale_pos_weight), sometimes monotone constraints, a categorical column, row weights,
-interaction constraints, another of XGBoost's objectives (Cox's too) and the default
-base score, trains SecureBoost with a guest and one host or two, and checks its
+interaction constraints, another of XGBoost's objectives (Cox's too), the default
+base score and early stopping, trains SecureBoost with a guest and one host or two, and checks its
 predictions against XGBoost's (``tree_method="hist"``) on the joined data binned with
 SecureBoost's cut points. A few cases run in CI; ``-m slow`` runs
 a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, some in ``he``
@@ -118,6 +118,11 @@ def draw_case(seed: int) -> dict[str, Any]:
         y = _label(objective, z, rng)
         for name in ("scale_pos_weight", "max_delta_step", *SPECIFIC):
             params.pop(name, None)
+    # early stopping on the test rows' default metric (not for binary:logitraw, whose
+    # logloss SecureBoost takes on probabilities, XGBoost on the raw margin: documented)
+    if rng.random() < 0.25 and objective != "binary:logitraw":
+        params["n_estimators"] = int(rng.integers(5, 15))
+        params["early_stopping_rounds"] = int(rng.integers(1, 3))
     return dict(
         X=X,
         y=y,
@@ -220,8 +225,12 @@ def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
         def role(ctx):  # type: ignore[no-untyped-def]
             est = estimator(mode=mode, **kw)
             weights = case["weights"] if i == 0 else None
-            est.fit(ctx, frame(i, slice(0, n)), y[:n] if i == 0 else None, sample_weight=weights)
             test = frame(i, slice(n, None))
+            evals = None
+            if "early_stopping_rounds" in kw:
+                evals = (test, y[n:] if i == 0 else None)
+            train, label = frame(i, slice(0, n)), y[:n] if i == 0 else None
+            est.fit(ctx, train, label, sample_weight=weights, eval_set=evals)
             if objective in PROBABILITIES:
                 return est.predict_proba(ctx, test)
             return est.predict(ctx, test)
@@ -266,8 +275,17 @@ def xgboost_predictions(case: dict[str, Any]) -> np.ndarray:
         reference["interaction_constraints"] = str(case["interactions"])
     matrix = {"feature_types": types, "enable_categorical": c is not None}
     data = xgb.DMatrix(train, label=y[:n], weight=case["weights"], **matrix)
-    booster = xgb.train(reference, data, p["n_estimators"])
-    out = np.asarray(booster.predict(xgb.DMatrix(test, **matrix)))
+    rounds, stop = p["n_estimators"], reference.pop("early_stopping_rounds", None)
+    if stop is None:
+        booster = xgb.train(reference, data, rounds)
+        upto = rounds
+    else:  # on the test rows, as SecureBoost's eval_set; its model keeps the best rounds
+        evals = [(xgb.DMatrix(test, label=y[n:], **matrix), "test")]
+        booster = xgb.train(
+            reference, data, rounds, evals=evals, early_stopping_rounds=stop, verbose_eval=False
+        )
+        upto = booster.best_iteration + 1
+    out = np.asarray(booster.predict(xgb.DMatrix(test, **matrix), iteration_range=(0, upto)))
     if case["objective"] == "binary:logitraw":  # log-odds; SecureBoost's: probabilities
         out = 1.0 / (1.0 + np.exp(-out.astype(np.float64)))
     return out
