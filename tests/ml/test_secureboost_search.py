@@ -5,8 +5,9 @@ hyper-parameters (depth, bins, lambda, alpha, gamma, min_child_weight, max_delta
 scale_pos_weight), sometimes monotone constraints, a categorical column, row weights,
 interaction constraints, another of XGBoost's objectives (Cox's too), the default
 base score and early stopping, trains SecureBoost with a guest and one host or two, and checks its
-predictions against XGBoost's (``tree_method="hist"``) on the joined data binned with
-SecureBoost's cut points. A few cases run in CI; ``-m slow`` runs
+predictions (and in some cases each row's exact SHAP values, XGBoost's pred_contribs)
+against XGBoost's (``tree_method="hist"``) on the joined data binned with SecureBoost's
+cut points. A few cases run in CI; ``-m slow`` runs
 a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, some in ``he``
 (OU), ``ss-dealer-matrix`` and ``he-hidden``, the others in ``plain``.
 
@@ -15,7 +16,9 @@ one label) then has splits of true gain 0, which XGBoost's float32 arithmetic tu
 1e-6 or more where the node's gains are large, above its threshold: XGBoost splits where
 SecureBoost (float64) does not (docs/secureboost.md). And reg:squaredlogerror with a
 learning rate above 0.3: a margin driven near -1 makes hessians of 1e15, where XGBoost's
-float32 gradients and SecureBoost's float64 ones part.
+float32 gradients and SecureBoost's float64 ones part; likewise survival:cox with
+min_child_weight below 1 or a learning rate above 0.5, where a leaf of tiny hessian gets a
+weight of 10 or more and the risk sets' sums of exp(margin) part the same way.
 """
 
 from __future__ import annotations
@@ -118,12 +121,17 @@ def draw_case(seed: int) -> dict[str, Any]:
         y = _label(objective, z, rng)
         for name in ("scale_pos_weight", "max_delta_step", *SPECIFIC):
             params.pop(name, None)
+        # left out: leaves of tiny hessian (module docstring)
+        params["min_child_weight"] = max(params["min_child_weight"], 1.0)
+        params["learning_rate"] = min(params["learning_rate"], 0.5)
     # early stopping on the test rows' default metric (not for binary:logitraw, whose
     # logloss SecureBoost takes on probabilities, XGBoost on the raw margin: documented)
     if rng.random() < 0.25 and objective != "binary:logitraw":
         params["n_estimators"] = int(rng.integers(5, 15))
         params["early_stopping_rounds"] = int(rng.integers(1, 3))
+    contribs = bool(rng.random() < 0.3)  # also each row's exact SHAP values
     return dict(
+        contribs=contribs,
         X=X,
         y=y,
         n=n,
@@ -187,7 +195,11 @@ def _text(column: np.ndarray) -> np.ndarray:
     return out
 
 
-def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
+def secureboost_predictions(
+    case: dict[str, Any], mode: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The guest's predictions of the test rows, and their exact SHAP values if the case
+    asks for them."""
     X, y, n, g = case["X"], case["y"], case["n"], case["guest"]
     objective, signs = case["objective"], case["signs"]
     d, cut = X.shape[1], case["second_host"]
@@ -231,20 +243,22 @@ def secureboost_predictions(case: dict[str, Any], mode: str) -> np.ndarray:
                 evals = (test, y[n:] if i == 0 else None)
             train, label = frame(i, slice(0, n)), y[:n] if i == 0 else None
             est.fit(ctx, train, label, sample_weight=weights, eval_set=evals)
+            shap = est.predict_contribs(ctx, test, approx=False) if case["contribs"] else None
             if objective in PROBABILITIES:
-                return est.predict_proba(ctx, test)
-            return est.predict(ctx, test)
+                return est.predict_proba(ctx, test), shap
+            return est.predict(ctx, test), shap
 
         return role
 
     roles = {name: party(i) for i, name in enumerate(parties)}
     if mode.startswith("ss-dealer"):
         roles["dealer"] = lambda ctx: estimator(mode=mode, **kw).fit(ctx)
-    got = run_local(roles, timeout=300)["guest"]
-    return np.asarray(got[:, 1] if objective.startswith("binary:") and got.ndim == 2 else got)
+    got, shap = run_local(roles, timeout=300)["guest"]
+    got = np.asarray(got[:, 1] if objective.startswith("binary:") and got.ndim == 2 else got)
+    return got, shap
 
 
-def xgboost_predictions(case: dict[str, Any]) -> np.ndarray:
+def xgboost_predictions(case: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
     import xgboost as xgb
 
     X, y, n, p = case["X"], case["y"], case["n"], case["params"]
@@ -285,18 +299,27 @@ def xgboost_predictions(case: dict[str, Any]) -> np.ndarray:
             reference, data, rounds, evals=evals, early_stopping_rounds=stop, verbose_eval=False
         )
         upto = booster.best_iteration + 1
-    out = np.asarray(booster.predict(xgb.DMatrix(test, **matrix), iteration_range=(0, upto)))
+    dtest = xgb.DMatrix(test, **matrix)
+    out = np.asarray(booster.predict(dtest, iteration_range=(0, upto)))
     if case["objective"] == "binary:logitraw":  # log-odds; SecureBoost's: probabilities
         out = 1.0 / (1.0 + np.exp(-out.astype(np.float64)))
-    return out
+    shap = None
+    if case["contribs"]:
+        shap = np.asarray(booster.predict(dtest, iteration_range=(0, upto), pred_contribs=True))
+    return out, shap
 
 
 def check_case(seed: int, mode: str) -> None:
     case = draw_case(seed)
-    got, want = secureboost_predictions(case, mode), xgboost_predictions(case)
+    (got, shap), (want, want_shap) = secureboost_predictions(case, mode), xgboost_predictions(case)
     regression = not case["objective"].startswith(("binary:", "multi:"))
+    assert np.isfinite(want).all(), ("XGBoost's predictions overflow", case["objective"])
     tol = 1e-4 * (1 + np.abs(want).max()) if regression else 1e-5
     assert np.abs(got - want).max() <= tol, {k: case[k] for k in ("objective", "params")}
+    if shap is not None:  # on the margin: the same tolerance as regression's
+        assert want_shap is not None
+        tol = 1e-4 * (1 + np.abs(want_shap).max())
+        assert np.abs(shap - want_shap).max() <= tol, ("SHAP", case["objective"], case["params"])
 
 
 @pytest.mark.parametrize("seed", [6006, 6015, 6024, 6079, 6100])
