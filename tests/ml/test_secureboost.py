@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -2135,22 +2137,33 @@ def test_multiclass_is_xgboosts(mode, extra):
     assert models["host1"].model_.params.num_class == 3  # the guest's, told at set-up
 
 
+def _wine_jointly(then: Callable[[Any, Any, np.ndarray], Any]) -> Any:
+    """Three rounds of three-class trees on wine (guest: 5 columns, host: 8) in plain
+    mode; ``then(ctx, estimator, columns)`` with each party's columns of all 178 rows
+    (training rows first): what the guest returns."""
+    Xtr, Xte, ytr, _ = wine()
+    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
+    rows = np.vstack([Xtr, Xte])
+
+    def party(i: int) -> Callable[..., Any]:
+        cols = slice(0, 5) if i == 0 else slice(5, None)
+
+        def role(ctx: Any) -> Any:
+            est = SecureBoostClassifier(mode="plain", **params)
+            est.fit(ctx, Xtr[:, cols], ytr if i == 0 else None)
+            return then(ctx, est, rows[:, cols])
+
+        return role
+
+    return run_local({"guest": party(0), "host1": party(1)})["guest"]
+
+
 def test_several_classes_keep_each_class_probability_for_stability():
     """The guest's model part keeps each class's training probabilities in bands and the
     likeliest class's shares: the training rows themselves read 0, a class made likelier
     reads shifted; score_stability (one score a row) points to class_stability."""
-    Xtr, Xte, ytr, _ = wine()
-    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
-
-    def party(i):
-        def role(ctx):
-            est = SecureBoostClassifier(mode="plain", **params)
-            est.fit(ctx, [Xtr[:, :5], Xtr[:, 5:]][i], ytr if i == 0 else None)
-            return est, est.predict_proba(ctx, [Xtr[:, :5], Xtr[:, 5:]][i])
-
-        return role
-
-    est, on_train = run_local({"guest": party(0), "host1": party(1)})["guest"]
+    _, _, ytr, _ = wine()
+    est, on_train = _wine_jointly(lambda ctx, est, x: (est, est.predict_proba(ctx, x[: len(ytr)])))
     kept = est.model_.training_scores
     assert len(kept["classes"]) == 3
     assert kept["predicted"] == pytest.approx(np.bincount(on_train.argmax(1)) / len(ytr))
@@ -2168,17 +2181,7 @@ def test_apply_for_several_classes_is_xgboosts():
     """``apply`` with a tree per class: each round's trees class by class, as XGBoost's
     pred_leaf."""
     Xtr, Xte, ytr, _ = wine()
-    params = dict(n_estimators=3, max_depth=3, learning_rate=0.3, max_bin=16)
-
-    def party(i):
-        def role(ctx):
-            est = SecureBoostClassifier(mode="plain", **params)
-            est.fit(ctx, [Xtr[:, :5], Xtr[:, 5:]][i], ytr if i == 0 else None)
-            return est.apply(ctx, [Xte[:, :5], Xte[:, 5:]][i])
-
-        return role
-
-    nodes = run_local({"guest": party(0), "host1": party(1)})["guest"]
+    nodes = _wine_jointly(lambda ctx, est, x: est.apply(ctx, x[len(ytr) :]))
     import xgboost as xgb
 
     from unseen.ml.secureboost import secureboost_bins

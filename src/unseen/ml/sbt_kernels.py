@@ -741,6 +741,25 @@ def _candidate_gain(
     return _split_gain(gl, hl, tg, th, parent, lam, alpha, step, min_h)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _gain_in(
+    node: tuple[float, float, float, float, float],
+    rule: tuple[float, float, float, float],
+    gl: float,
+    hl: float,
+    sign: int,
+    constrained: bool,
+) -> float:  # pragma: no cover
+    """:func:`_candidate_gain` of ``(gl, hl)`` left in a node ``(G, H, parent's score,
+    lower bound, upper bound)`` under ``rule`` ``(lambda, alpha, max_delta_step,
+    min_child_weight)``."""
+    tg, th, parent, lo, hi = node
+    lam, alpha, step, min_h = rule
+    return _candidate_gain(
+        gl, hl, tg, th, parent, lam, alpha, step, min_h, lo, hi, sign, constrained
+    )
+
+
 @njit(cache=True, nogil=True)
 def best_splits(
     hist_g: np.ndarray,
@@ -782,6 +801,7 @@ def best_splits(
     k_count, f_count, width = hist_g.shape
     values = width - 1
     min_h = min_child_weight
+    rule = (reg_lambda, reg_alpha, max_delta_step, min_h)
     gain = np.full(k_count, -np.inf)
     feature = np.zeros(k_count, dtype=np.int64)
     cut_bin = np.zeros(k_count, dtype=np.int64)
@@ -800,6 +820,7 @@ def best_splits(
             parent = _given_weight(tg, th, reg_lambda, w)
         else:
             parent = _score(tg, th, reg_lambda, reg_alpha, max_delta_step, min_h)
+        node = (tg, th, parent, lo, hi)  # what every candidate of this node shares
         for f in range(f_count):
             sign = monotone[f]
             gm, hm = hist_g[k, f, values], hist_h[k, f, values]
@@ -812,57 +833,15 @@ def best_splits(
                 cut = j < n_bins[f] - 1
                 right = -np.inf  # missing values right
                 if cut or (j == n_bins[f] - 1 and has_missing):
-                    right = _candidate_gain(
-                        gl,
-                        hl,
-                        tg,
-                        th,
-                        parent,
-                        reg_lambda,
-                        reg_alpha,
-                        max_delta_step,
-                        min_h,
-                        lo,
-                        hi,
-                        sign,
-                        constrained,
-                    )
+                    right = _gain_in(node, rule, gl, hl, sign, constrained)
                 left = -np.inf  # missing values left
                 if cut:
-                    left = _candidate_gain(
-                        gl + gm,
-                        hl + hm,
-                        tg,
-                        th,
-                        parent,
-                        reg_lambda,
-                        reg_alpha,
-                        max_delta_step,
-                        min_h,
-                        lo,
-                        hi,
-                        sign,
-                        constrained,
-                    )
+                    left = _gain_in(node, rule, gl + gm, hl + hm, sign, constrained)
                 best[f * span + j] = right
                 best[f * span + 2 * values - 1 - j] = left if has_missing else -np.inf
             mirror = -np.inf  # missing left, every value right: the last bin's cut, mirrored
             if constrained and has_missing and sign != 0:
-                mirror = _candidate_gain(
-                    tg - gm,
-                    th - hm,
-                    tg,
-                    th,
-                    parent,
-                    reg_lambda,
-                    reg_alpha,
-                    max_delta_step,
-                    min_h,
-                    lo,
-                    hi,
-                    -sign,
-                    constrained,
-                )
+                mirror = _gain_in(node, rule, tg - gm, th - hm, -sign, constrained)
             best[f * span + 2 * values] = mirror
         top = -np.inf
         for at in range(f_count * span):
