@@ -4,7 +4,8 @@ Each case draws a data set (some cells missing, a feature with few values), an o
 hyper-parameters (depth, bins, lambda, alpha, gamma, min_child_weight, max_delta_step,
 scale_pos_weight), sometimes monotone constraints, a categorical column, row weights,
 interaction constraints, another of XGBoost's objectives (Cox's too), the default
-base score and early stopping, trains SecureBoost with a guest and one host or two, and checks its
+base score and early stopping, trains SecureBoost with a guest (with features, or the
+label alone) and one host or two, and checks its
 predictions (and in some cases each row's exact SHAP values, XGBoost's pred_contribs)
 against XGBoost's (``tree_method="hist"``) on the joined data binned with SecureBoost's
 cut points. A few cases run in CI; ``-m slow`` runs
@@ -130,6 +131,8 @@ def draw_case(seed: int) -> dict[str, Any]:
         params["n_estimators"] = int(rng.integers(5, 15))
         params["early_stopping_rounds"] = int(rng.integers(1, 3))
     contribs = bool(rng.random() < 0.3)  # also each row's exact SHAP values
+    if rng.random() < 0.08:  # sometimes a guest with the label alone, no feature
+        guest = 0
     return dict(
         contribs=contribs,
         X=X,
@@ -224,7 +227,8 @@ def secureboost_predictions(
 
     def frame(i: int, rows: slice) -> pd.DataFrame:
         """Party ``i``'s columns of ``rows``, named as the party names its features."""
-        out = pd.DataFrame({f"x{j}": X[rows, c] for j, c in enumerate(cols[i])})
+        index = range(X.shape[0])[rows]
+        out = pd.DataFrame({f"x{j}": X[rows, c] for j, c in enumerate(cols[i])}, index=index)
         if case["categorical"] in cols[i]:
             name = f"x{cols[i].index(case['categorical'])}"
             out[name] = _text(X[rows, case["categorical"]])
