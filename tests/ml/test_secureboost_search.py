@@ -2,15 +2,15 @@
 
 Each case draws a data set (some cells missing, a feature with few values), an objective,
 hyper-parameters (depth, bins, lambda, alpha, gamma, min_child_weight, max_delta_step,
-scale_pos_weight), sometimes monotone constraints, a categorical column, row weights,
-interaction constraints, another of XGBoost's objectives (Cox's too), the default
-base score and early stopping, trains SecureBoost with a guest (with features, or the
-label alone) and one host or two, and checks its
-predictions (and in some cases each row's exact SHAP values, XGBoost's pred_contribs)
-against XGBoost's (``tree_method="hist"``) on the joined data binned with SecureBoost's
-cut points. A few cases run in CI; ``-m slow`` runs
-a few hundred (``UNSEEN_SEARCH_CASES``): every fourth in ``ss-dealer``, some in ``he``
-(OU), ``ss-dealer-matrix`` and ``he-hidden``, the others in ``plain``.
+scale_pos_weight), and sometimes monotone constraints, a categorical column, row
+weights, interaction constraints, another of XGBoost's objectives (Cox's too), the
+default base score and early stopping; trains SecureBoost with a guest (with features,
+or the label alone) and one host or two; and checks its predictions (and in some cases
+each row's exact SHAP values, XGBoost's pred_contribs) against XGBoost's
+(``tree_method="hist"``) on the joined data binned with SecureBoost's cut points. A few
+cases run in CI; ``-m slow`` runs a few hundred (``UNSEEN_SEARCH_CASES``): every fourth
+in ``ss-dealer``, some in ``he`` (OU), ``ss-dealer-matrix`` and ``he-hidden``, the others
+in ``plain``.
 
 Excluded: lambda 0. A pure node (every row the same g/h, as in a first tree's nodes of
 one label) then has splits of true gain 0, which XGBoost's float32 arithmetic turns into
