@@ -382,8 +382,7 @@ def predict(
         assert output is not None
         write_table(pa.table(columns), output)
         result: dict[str, Any] = {"n": len(scores)}
-        if "points" in columns:
-            points = columns["points"].to_numpy()
+        if scaling is not None:  # the points written above
             result["points"] = (scaling, *np.percentile(points, [0, 50, 100]).tolist())
         reference = meta.get("training_scores")
         if reference is not None and scores.ndim == 1 and "edges" in reference:  # no label

@@ -214,7 +214,7 @@ def score_bands(scores: np.ndarray, bands: int = 10) -> tuple[np.ndarray, np.nda
     if not scores.size:
         raise ValueError("no scores to band")
     edges = np.unique(np.quantile(scores, np.arange(1, bands) / bands))
-    counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=edges.size + 1)
+    counts = _band_counts(edges, scores)
     return edges, counts / scores.size
 
 
@@ -227,7 +227,7 @@ def stability_index(edges: np.ndarray, expected: np.ndarray, scores: np.ndarray)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if not scores.size:
         return math.nan
-    counts = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(expected))
+    counts = _band_counts(edges, scores, len(expected))
     return _psi(counts / scores.size, np.asarray(expected, dtype=np.float64))
 
 
@@ -242,8 +242,7 @@ def class_score_bands(proba: np.ndarray, bands: int = 10) -> dict[str, list[Any]
     for k in range(proba.shape[1]):
         edges, shares = score_bands(proba[:, k], bands)
         per_class.append({"edges": edges.tolist(), "shares": shares.tolist()})
-    likeliest = np.bincount(proba.argmax(axis=1), minlength=proba.shape[1]) / len(proba)
-    return {"classes": per_class, "predicted": likeliest.tolist()}
+    return {"classes": per_class, "predicted": _likeliest_shares(proba).tolist()}
 
 
 def class_stability(reference: dict[str, list[Any]], proba: np.ndarray) -> dict[str, Any]:
@@ -260,11 +259,21 @@ def class_stability(reference: dict[str, list[Any]], proba: np.ndarray) -> dict[
     ]
     if not len(proba):
         return {"per_class": per_class, "predicted": math.nan}
-    actual = np.bincount(proba.argmax(axis=1), minlength=len(classes)) / len(proba)
-    return {
-        "per_class": per_class,
-        "predicted": _psi(actual, np.asarray(reference["predicted"], dtype=np.float64)),
-    }
+    expected = np.asarray(reference["predicted"], dtype=np.float64)
+    return {"per_class": per_class, "predicted": _psi(_likeliest_shares(proba), expected)}
+
+
+def _likeliest_shares(proba: np.ndarray) -> np.ndarray:
+    """The share of the rows (``n x K`` class probabilities, n > 0) whose likeliest class
+    each class is."""
+    return np.bincount(proba.argmax(axis=1), minlength=proba.shape[1]) / len(proba)
+
+
+def _band_counts(edges: np.ndarray, values: np.ndarray, bands: int | None = None) -> np.ndarray:
+    """How many ``values`` fall in each band between the inner ``edges`` (a value on an
+    edge goes to the band above it); ``bands`` at least (default: one more than edges)."""
+    minlength = len(edges) + 1 if bands is None else bands
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=minlength)
 
 
 def _psi(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -295,7 +304,7 @@ def column_bands(
         edges = np.unique(np.quantile(present, np.arange(1, bands) / bands))
     else:
         edges = np.array([])
-    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    counts = _band_counts(edges, present)
     n = max(values.size, 1)
     return {
         "edges": edges.tolist(),
@@ -343,7 +352,7 @@ def column_stability(reference: dict[str, Any], values: np.ndarray) -> float:
     present = values[~np.isnan(values)]
     edges = np.asarray(reference["edges"], dtype=np.float64)
     expected = np.r_[np.asarray(reference["shares"], dtype=np.float64), reference["missing"]]
-    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    counts = _band_counts(edges, present)
     return _psi(np.r_[counts, values.size - present.size] / values.size, expected)
 
 

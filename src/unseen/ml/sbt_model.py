@@ -387,24 +387,28 @@ def _training_scores(saved: Any) -> dict[str, Any] | None:
         if len(predicted) != len(classes):
             raise ValueError("training_scores: a share of the likeliest class per class")
         return {"classes": classes, "predicted": predicted}
-    edges = [float(v) for v in saved["edges"]]
-    shares = [float(v) for v in saved["shares"]]
-    if len(shares) != len(edges) + 1:
-        raise ValueError("training_scores: one share more than edges")
-    return {"edges": edges, "shares": shares}
+    return _bands(saved, "training_scores")
 
 
 def _feature_bands(saved: Any) -> dict[str, dict[str, Any]]:
     """Saved feature bands, checked: per feature ``edges``, one more ``shares`` and the
     ``missing`` share."""
-    out = {}
-    for name, bands in dict(saved).items():
-        edges = [float(v) for v in bands["edges"]]
-        shares = [float(v) for v in bands["shares"]]
-        if len(shares) != len(edges) + 1:
-            raise ValueError(f"feature_bands of {name!r}: one share more than edges")
-        out[str(name)] = {"edges": edges, "shares": shares, "missing": float(bands["missing"])}
-    return out
+    return {
+        str(name): {
+            **_bands(bands, f"feature_bands of {name!r}"),
+            "missing": float(bands["missing"]),
+        }
+        for name, bands in dict(saved).items()
+    }
+
+
+def _bands(saved: Any, what: str) -> dict[str, list[float]]:
+    """Saved bands ``edges`` and ``shares`` (one more share than edges), checked."""
+    edges = [float(v) for v in saved["edges"]]
+    shares = [float(v) for v in saved["shares"]]
+    if len(shares) != len(edges) + 1:
+        raise ValueError(f"{what}: one share more than edges")
+    return {"edges": edges, "shares": shares}
 
 
 def _base_margin(saved: Any) -> float | np.ndarray:
